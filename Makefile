@@ -1,0 +1,111 @@
+# revfs - one plain Makefile.
+#   make            build the store library (and, later, the programs)
+#   make check      install missing packages (root, Debian), build with
+#                   ASan+UBSan, run every test
+#   make tsan       the concurrent tests under ThreadSanitizer
+#   make fuzz       each fuzz target for FUZZ_SECONDS (default 60)
+#   make bench      the benchmarks (figures, not pass/fail)
+#   make format / make lint
+
+CC      ?= cc
+BUILD   ?= build
+SAN     ?=
+OPT     ?= -O2
+CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -g $(OPT) -pthread \
+	-Wall -Wextra -Werror -Wshadow -Wvla -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS  ?=
+ALL_CFLAGS = $(CFLAGS_BASE) $(SAN) $(CFLAGS)
+LDLIBS  = -pthread
+
+STORE_SRC = $(wildcard store/*.c)
+STORE_OBJ = $(STORE_SRC:%.c=$(BUILD)/%.o)
+LIBSTORE  = $(BUILD)/libstore.a
+
+# Check-based unit tests: tests/check_*.c, each its own binary.
+TEST_SRC  = $(wildcard tests/check_*.c)
+TEST_BIN  = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TESTLIB   = $(BUILD)/tests/testutil.o
+# Tests with threads, also run under ThreadSanitizer.
+TSAN_TESTS = check_concurrent check_compact
+CHECK_FLAGS = $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS  = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
+
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = $(patsubst tests/fuzz_%.c,%,$(wildcard tests/fuzz_*.c))
+
+.PHONY: all lib tests run-tests check asan tsan fuzz bench format lint clean deps
+
+all: lib
+
+lib: $(LIBSTORE)
+
+$(BUILD)/%.o: %.c $(wildcard store/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBSTORE): $(STORE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tests/testutil.o: tests/testutil.c tests/testutil.h $(wildcard store/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CHECK_FLAGS) -Istore -c -o $@ $<
+
+$(BUILD)/tests/%: tests/%.c $(TESTLIB) $(LIBSTORE) tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CHECK_FLAGS) -Istore -o $@ $< $(TESTLIB) $(LIBSTORE) \
+		$(CHECK_LIBS) $(LDLIBS)
+
+tests: $(TEST_BIN)
+
+# Runs every test binary; CK_FORK stays on (each test in its own child).
+run-tests: tests
+	@set -e; for t in $(TEST_BIN); do echo "== $$t"; $$t; done
+
+deps:
+	@./tests/deps.sh
+
+check: deps
+	$(MAKE) BUILD=build/asan OPT=-O1 \
+		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+		run-tests
+
+asan: check
+
+tsan: deps
+	$(MAKE) BUILD=build/tsan OPT=-O1 SAN="-fsanitize=thread" \
+		$(TSAN_TESTS:%=build/tsan/tests/%)
+	@set -e; for t in $(TSAN_TESTS); do echo "== tsan $$t"; \
+		TSAN_OPTIONS=halt_on_error=1 CK_FORK=no build/tsan/tests/$$t; done
+
+fuzz:
+	@./tests/deps.sh --fuzz
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		$(MAKE) --no-print-directory CC=clang BUILD=build/fuzz OPT=-O1 \
+			SAN="-fsanitize=fuzzer-no-link,address,undefined" build/fuzz/libstore.a; \
+		mkdir -p build/fuzz/corpus-$$t; \
+		clang -std=c11 -D_GNU_SOURCE -g -O1 -Istore -fsanitize=fuzzer,address,undefined \
+			-o build/fuzz/fuzz_$$t tests/fuzz_$$t.c build/fuzz/libstore.a -pthread; \
+		echo "== fuzz $$t for $(FUZZ_SECONDS)s"; \
+		build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+			build/fuzz/corpus-$$t tests/corpus/$$t; \
+	done
+
+bench: deps
+	$(MAKE) BUILD=build/bench OPT=-O2 build/bench/libstore.a
+	$(CC) $(CFLAGS_BASE) -Istore -o build/bench/bench_store tests/bench_store.c \
+		build/bench/libstore.a $(LDLIBS)
+	build/bench/bench_store $(BENCH_ARGS)
+
+FORMAT_FILES = $(wildcard store/*.[ch] tests/*.[ch])
+
+format:
+	clang-format -i $(FORMAT_FILES)
+
+lint:
+	clang-format --dry-run --Werror $(FORMAT_FILES)
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
+		--suppress=missingIncludeSystem -D__GNUC__ store
+
+clean:
+	rm -rf build

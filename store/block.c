@@ -1,0 +1,470 @@
+/*
+ * block.c - the block file: appending records, reading them back.
+ *
+ * The file is a sequence of 4096-byte blocks whose first byte is a marker
+ * the engine writes itself: MARK_DATA, or MARK_HEADER for a block that
+ * begins with a committed header. Records are a stream that skips those
+ * bytes, so no byte a user writes can ever sit where a marker is read.
+ * A record is u32 length, u32 crc32c, payload; positions are physical file
+ * offsets of the length field, and never block-aligned.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define WRITER_CAP (4u << 20)
+
+int file_open(const struct st_ops *ops, void *ctx, const char *path, int flags, mode_t mode,
+	      struct st_file **out)
+{
+	struct st_file *f;
+	struct stat sb;
+	int fd;
+
+	fd = ops->open(ctx, path, flags, mode);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return st_fail(ST_ENOTFOUND, errno, 0, "%s: no such store", path);
+		if (errno == EEXIST)
+			return st_fail(ST_EEXIST, errno, 0, "%s: store exists", path);
+		return st_fail_errno(errno, "open", path);
+	}
+	if (ops->fstat(ctx, fd, &sb) < 0) {
+		int e = errno;
+		ops->close(ctx, fd);
+		return st_fail_errno(e, "fstat", path);
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f || !(f->path = strdup(path))) {
+		free(f);
+		ops->close(ctx, fd);
+		return st_fail(ST_ENOMEM, ENOMEM, 0, "out of memory");
+	}
+	f->fd = fd;
+	f->ops = ops;
+	f->ctx = ctx;
+	f->dev = sb.st_dev;
+	f->ino = sb.st_ino;
+	atomic_init(&f->refs, 1);
+	*out = f;
+	return ST_OK;
+}
+
+struct st_file *file_ref(struct st_file *f)
+{
+	atomic_fetch_add(&f->refs, 1);
+	return f;
+}
+
+void file_unref(struct st_file *f)
+{
+	if (!f || atomic_fetch_sub(&f->refs, 1) != 1)
+		return;
+	f->ops->close(f->ctx, f->fd);
+	free(f->path);
+	free(f);
+}
+
+/* ---- appending ---------------------------------------------------------- */
+
+void writer_init(struct writer *w, struct st_file *f, uint64_t end, bool nosync)
+{
+	memset(w, 0, sizeof(*w));
+	w->f = f;
+	w->end = end;
+	w->buf_pos = end;
+	w->nosync = nosync;
+}
+
+void writer_release(struct writer *w)
+{
+	free(w->buf);
+	w->buf = NULL;
+	w->len = w->cap = 0;
+}
+
+int writer_flush(struct writer *w)
+{
+	size_t done = 0;
+
+	while (done < w->len) {
+		ssize_t r = w->f->ops->pwrite(w->f->ctx, w->f->fd, w->buf + done, w->len - done,
+					      (off_t)(w->buf_pos + done));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			int e = r < 0 ? errno : EIO;
+			w->len = 0;
+			w->buf_pos = w->end;
+			return st_fail_errno(e, "write", w->f->path);
+		}
+		done += (size_t)r;
+	}
+	w->len = 0;
+	w->buf_pos = w->end;
+	return ST_OK;
+}
+
+/* Puts physical bytes at w->end. */
+static int buf_put(struct writer *w, const void *p, size_t n)
+{
+	int rc;
+
+	if (w->len + n > w->cap) {
+		if (w->len && (rc = writer_flush(w)) != ST_OK)
+			return rc;
+		if (n > w->cap || !w->buf) {
+			size_t cap = n > WRITER_CAP ? n : WRITER_CAP;
+			uint8_t *b = realloc(w->buf, cap);
+			if (!b)
+				return st_fail(ST_ENOMEM, ENOMEM, 0, "out of memory");
+			w->buf = b;
+			w->cap = cap;
+		}
+	}
+	if (w->len == 0)
+		w->buf_pos = w->end;
+	memcpy(w->buf + w->len, p, n);
+	w->len += n;
+	w->end += n;
+	return ST_OK;
+}
+
+/* Appends stream bytes, writing a data marker at each block start crossed. */
+static int stream_put(struct writer *w, const void *p, size_t n)
+{
+	const uint8_t *s = p;
+	static const uint8_t mark = MARK_DATA;
+	int rc;
+
+	while (n) {
+		size_t room;
+
+		if (w->end % BLOCK_SIZE == 0 && (rc = buf_put(w, &mark, 1)) != ST_OK)
+			return rc;
+		room = BLOCK_SIZE - w->end % BLOCK_SIZE;
+		if (room > n)
+			room = n;
+		if ((rc = buf_put(w, s, room)) != ST_OK)
+			return rc;
+		s += room;
+		n -= room;
+	}
+	return ST_OK;
+}
+
+int writer_record(struct writer *w, const struct iovec *iov, int niov, int crc_iov, uint64_t *pos)
+{
+	static const uint8_t mark = MARK_DATA;
+	uint8_t rh[REC_HDR_SIZE];
+	uint64_t len = 0;
+	uint32_t crc;
+	int rc;
+
+	for (int i = 0; i < niov; i++)
+		len += iov[i].iov_len;
+	if (len == 0 || len > REC_MAX_LEN)
+		return st_fail(ST_EINVAL, 0, 0, "record of %llu bytes", (unsigned long long)len);
+	put32(rh, (uint32_t)len);
+	crc = crc32c(0, rh, 4);
+	for (int i = 0; i < crc_iov; i++)
+		crc = crc32c(crc, iov[i].iov_base, iov[i].iov_len);
+	put32(rh + 4, crc);
+	/* A record never starts on a block boundary: the marker goes first. */
+	if (w->end % BLOCK_SIZE == 0 && (rc = buf_put(w, &mark, 1)) != ST_OK)
+		return rc;
+	*pos = w->end;
+	if ((rc = stream_put(w, rh, sizeof(rh))) != ST_OK)
+		return rc;
+	for (int i = 0; i < niov; i++)
+		if ((rc = stream_put(w, iov[i].iov_base, iov[i].iov_len)) != ST_OK)
+			return rc;
+	return ST_OK;
+}
+
+int writer_header(struct writer *w, struct hdr *h, uint8_t marker)
+{
+	static const uint8_t zeros[BLOCK_SIZE];
+	uint8_t rec[1 + REC_HDR_SIZE + HDR_PAYLOAD_SIZE];
+	int rc;
+
+	if (w->end % BLOCK_SIZE) {
+		size_t pad = BLOCK_SIZE - w->end % BLOCK_SIZE;
+		if ((rc = buf_put(w, zeros, pad)) != ST_OK)
+			return rc;
+	}
+	h->pos = w->end;
+	rec[0] = marker;
+	put32(rec + 1, HDR_PAYLOAD_SIZE);
+	hdr_encode(h, rec + 1 + REC_HDR_SIZE);
+	put32(rec + 5, crc32c(crc32c(0, rec + 1, 4), rec + 1 + REC_HDR_SIZE, HDR_PAYLOAD_SIZE));
+	return buf_put(w, rec, sizeof(rec));
+}
+
+int writer_sync(struct writer *w)
+{
+	int rc = writer_flush(w);
+
+	if (rc != ST_OK || w->nosync)
+		return rc;
+	if (w->f->ops->fdatasync(w->f->ctx, w->f->fd) < 0)
+		return st_fail_errno(errno, "fdatasync", w->f->path);
+	return ST_OK;
+}
+
+int writer_flip(struct writer *w, uint64_t pos)
+{
+	static const uint8_t mark = MARK_HEADER;
+	ssize_t r = w->f->ops->pwrite(w->f->ctx, w->f->fd, &mark, 1, (off_t)pos);
+
+	if (r != 1)
+		return st_fail_errno(r < 0 ? errno : EIO, "write header marker", w->f->path);
+	return ST_OK;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+uint64_t stream_end(uint64_t pos, uint64_t n)
+{
+	uint64_t p = pos;
+
+	while (n) {
+		uint64_t room;
+
+		if (p % BLOCK_SIZE == 0)
+			p++;
+		room = BLOCK_SIZE - p % BLOCK_SIZE;
+		if (room > n)
+			room = n;
+		p += room;
+		n -= room;
+	}
+	return p;
+}
+
+static int pread_full(struct st_file *f, void *buf, size_t n, uint64_t off, size_t *got)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t r = f->ops->pread(f->ctx, f->fd, (uint8_t *)buf + done, n - done,
+					  (off_t)(off + done));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return st_fail_errno(errno, "read", f->path);
+		if (r == 0)
+			break;
+		done += (size_t)r;
+	}
+	*got = done;
+	return ST_OK;
+}
+
+int stream_read(struct st_file *f, uint64_t pos, void *buf, size_t n, uint64_t limit)
+{
+	uint64_t end = stream_end(pos, n);
+	uint8_t stackbuf[2 * BLOCK_SIZE], *phys = stackbuf, *out = buf;
+	size_t plen = (size_t)(end - pos), got, i = 0;
+	int rc;
+
+	if (end > limit || end < pos)
+		return st_fail(ST_ECORRUPT, 0, pos, "%s: record at %llu runs past %llu", f->path,
+			       (unsigned long long)pos, (unsigned long long)limit);
+	if (plen > sizeof(stackbuf) && !(phys = malloc(plen)))
+		return st_fail(ST_ENOMEM, ENOMEM, 0, "out of memory");
+	rc = pread_full(f, phys, plen, pos, &got);
+	if (rc != ST_OK)
+		goto out;
+	if (got < plen) {
+		rc = st_fail(ST_ECORRUPT, 0, pos, "%s: record at %llu runs past the end of the file",
+			     f->path, (unsigned long long)pos);
+		goto out;
+	}
+	for (uint64_t p = pos; p < end;) {
+		size_t room;
+
+		if (p % BLOCK_SIZE == 0) {
+			if (phys[p - pos] != MARK_DATA) {
+				rc = st_fail(ST_ECORRUPT, 0, p,
+					     "%s: header block at %llu inside a record at %llu",
+					     f->path, (unsigned long long)p,
+					     (unsigned long long)pos);
+				goto out;
+			}
+			p++;
+		}
+		room = BLOCK_SIZE - p % BLOCK_SIZE;
+		if (room > end - p)
+			room = (size_t)(end - p);
+		memcpy(out + i, phys + (p - pos), room);
+		i += room;
+		p += room;
+	}
+out:
+	if (phys != stackbuf)
+		free(phys);
+	return rc;
+}
+
+static int rec_corrupt(struct st_file *f, uint64_t pos, const char *what)
+{
+	return st_fail(ST_ECORRUPT, 0, pos, "%s: %s in record at offset %llu", f->path, what,
+		       (unsigned long long)pos);
+}
+
+int record_read(struct st_file *f, uint64_t pos, uint64_t limit, unsigned types, uint8_t **payload,
+		uint32_t *lenp)
+{
+	uint8_t first[REC_HDR_SIZE + DATA_HEAD_FIXED], *buf = NULL;
+	uint32_t len, crc, want;
+	int rc;
+
+	*payload = NULL;
+	if (pos == 0 || pos % BLOCK_SIZE == 0 || pos >= limit)
+		return rec_corrupt(f, pos, "bad pointer");
+	if ((rc = stream_read(f, pos, first, REC_HDR_SIZE + 1, limit)) != ST_OK)
+		return rc;
+	len = get32(first);
+	crc = get32(first + 4);
+	if (len == 0 || len > REC_MAX_LEN)
+		return rec_corrupt(f, pos, "bad length");
+	if (stream_end(pos, REC_HDR_SIZE + (uint64_t)len) > limit)
+		return rec_corrupt(f, pos, "length past its limit");
+	if (first[REC_HDR_SIZE] > 31 || !(types & (1u << first[REC_HDR_SIZE])))
+		return rec_corrupt(f, pos, "unexpected record type");
+	want = len;
+	if (first[REC_HDR_SIZE] == REC_DATA) {
+		struct data_head d;
+
+		if (len < DATA_HEAD_FIXED)
+			return rec_corrupt(f, pos, "short data record");
+		rc = stream_read(f, pos, first, sizeof(first), limit);
+		if (rc != ST_OK)
+			return rc;
+		if (data_head_decode(first + REC_HDR_SIZE, len, &d) != ST_OK ||
+		    len != data_payload_len(d.npages, d.tail))
+			return rec_corrupt(f, pos, "bad data record head");
+		want = DATA_HEAD_FIXED + 4 * d.npages;
+	}
+	buf = malloc(REC_HDR_SIZE + (size_t)want);
+	if (!buf)
+		return st_fail(ST_ENOMEM, ENOMEM, 0, "out of memory");
+	if ((rc = stream_read(f, pos, buf, REC_HDR_SIZE + (size_t)want, limit)) != ST_OK)
+		goto fail;
+	if (crc32c(crc32c(0, buf, 4), buf + REC_HDR_SIZE, want) != crc) {
+		rc = rec_corrupt(f, pos, "checksum mismatch");
+		goto fail;
+	}
+	memmove(buf, buf + REC_HDR_SIZE, want);
+	*payload = buf;
+	*lenp = want;
+	return ST_OK;
+fail:
+	free(buf);
+	return rc;
+}
+
+int header_read(struct st_file *f, uint64_t pos, uint64_t file_size, struct hdr *h)
+{
+	uint8_t rec[1 + REC_HDR_SIZE + HDR_PAYLOAD_SIZE];
+	size_t got;
+	int rc;
+
+	if (pos % BLOCK_SIZE || pos >= file_size)
+		return rec_corrupt(f, pos, "bad header pointer");
+	if ((rc = pread_full(f, rec, sizeof(rec), pos, &got)) != ST_OK)
+		return rc;
+	if (got < sizeof(rec) || pos + sizeof(rec) > file_size)
+		return st_fail(ST_ENOTFOUND, 0, pos, "%s: torn header at %llu", f->path,
+			       (unsigned long long)pos);
+	if (rec[0] != MARK_HEADER)
+		return rec_corrupt(f, pos, "not a header block");
+	if (get32(rec + 1) != HDR_PAYLOAD_SIZE)
+		return rec_corrupt(f, pos, "bad header length");
+	if (crc32c(crc32c(0, rec + 1, 4), rec + 1 + REC_HDR_SIZE, HDR_PAYLOAD_SIZE) !=
+	    get32(rec + 5))
+		return rec_corrupt(f, pos, "header checksum mismatch");
+	rc = hdr_decode(rec + 1 + REC_HDR_SIZE, HDR_PAYLOAD_SIZE, h);
+	if (rc == ST_EVERSION)
+		return st_fail(rc, 0, pos, "%s: header at %llu is of a newer format", f->path,
+			       (unsigned long long)pos);
+	if (rc != ST_OK)
+		return rec_corrupt(f, pos, "bad header field");
+	if (h->root >= pos || (h->prev != HDR_NONE && (h->prev >= pos || h->prev % BLOCK_SIZE)))
+		return rec_corrupt(f, pos, "header pointer past itself");
+	h->pos = pos;
+	return ST_OK;
+}
+
+int header_find(struct st_file *f, uint64_t file_size, bool recover, struct hdr *h)
+{
+	uint64_t blk;
+
+	if (file_size == 0)
+		return st_fail(ST_ENOTFOUND, 0, 0, "%s: empty file", f->path);
+	for (blk = (file_size - 1) / BLOCK_SIZE + 1; blk-- > 0;) {
+		uint64_t pos = blk * BLOCK_SIZE;
+		uint8_t mark;
+		size_t got;
+		int rc;
+
+		if ((rc = pread_full(f, &mark, 1, pos, &got)) != ST_OK)
+			return rc;
+		if (got != 1 || mark != MARK_HEADER)
+			continue;
+		rc = header_read(f, pos, file_size, h);
+		if (rc == ST_OK || rc == ST_EVERSION || rc == ST_EIO || rc == ST_ENOMEM)
+			return rc;
+		if (rc == ST_ENOTFOUND) /* cut short by the end of file: a torn tail */
+			continue;
+		if (!recover)
+			return rc;
+	}
+	return st_fail(ST_ENOTFOUND, 0, 0, "%s: no valid header", f->path);
+}
+
+int data_read_pages(struct st_file *f, uint64_t rec, uint64_t limit, uint32_t first, uint32_t n,
+		    uint8_t *buf)
+{
+	struct data_head d;
+	uint8_t *head;
+	uint32_t hlen, last_len;
+	uint64_t off, pos;
+	int rc;
+
+	if ((rc = record_read(f, rec, limit, 1u << REC_DATA, &head, &hlen)) != ST_OK)
+		return rc;
+	rc = data_head_decode(head, hlen, &d);
+	if (rc != ST_OK || n == 0 || first >= d.npages || n > d.npages - first) {
+		rc = rec_corrupt(f, rec, "extent outside its data record");
+		goto out;
+	}
+	last_len = first + n == d.npages ? d.tail : BLOCK_SIZE;
+	off = DATA_HEAD_FIXED + 4ull * d.npages + (uint64_t)first * BLOCK_SIZE;
+	pos = stream_end(rec, REC_HDR_SIZE + off);
+	rc = stream_read(f, pos, buf, (size_t)(n - 1) * BLOCK_SIZE + last_len, limit);
+	if (rc != ST_OK)
+		goto out;
+	memset(buf + (size_t)(n - 1) * BLOCK_SIZE + last_len, 0, BLOCK_SIZE - last_len);
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t plen = i == n - 1 ? last_len : BLOCK_SIZE;
+		uint8_t *pg = buf + (size_t)i * BLOCK_SIZE;
+
+		if (crc32c(0, pg, plen) != get32(d.crcs + 4 * (first + i))) {
+			uint64_t at = stream_end(rec, REC_HDR_SIZE + off + (uint64_t)i * BLOCK_SIZE);
+			rc = st_fail(ST_ECORRUPT, 0, at,
+				     "%s: checksum mismatch in data page at offset %llu (record %llu)",
+				     f->path, (unsigned long long)at, (unsigned long long)rec);
+			goto out;
+		}
+	}
+out:
+	free(head);
+	return rc;
+}

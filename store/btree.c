@@ -1,0 +1,761 @@
+/*
+ * btree.c - the copy-on-write B+tree every store keeps its contents in.
+ *
+ * Keys are byte strings ordered by memcmp (then length). Interior entries
+ * hold the smallest key of their child's subtree, the child's offset, and
+ * the child's reduce values (entries, live bytes), so the root knows the
+ * totals without a scan. Nodes are immutable once written: a change writes
+ * new nodes from the changed leaves up to a new root, and everything else
+ * is shared with the previous version. That sharing is what tree_diff
+ * uses to find what changed between two versions without reading all.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "internal.h"
+
+static int keycmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	size_t m = alen < blen ? alen : blen;
+	int c = m ? memcmp(a, b, m) : 0;
+
+	if (c)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
+static int oom(void)
+{
+	return st_fail(ST_ENOMEM, ENOMEM, 0, "out of memory");
+}
+
+uint64_t value_bytes(enum st_kind kind, const uint8_t *val, size_t vlen)
+{
+	if (kind == ST_KIND_FILE && vlen == EXT_VAL_SIZE) {
+		uint32_t np = get32(val + 16), tail = get32(val + 20);
+		return np ? (uint64_t)(np - 1) * BLOCK_SIZE + tail : 0;
+	}
+	return 0;
+}
+
+int node_read(struct st_file *f, uint64_t pos, uint64_t limit, struct tnode *n)
+{
+	uint8_t *buf;
+	uint32_t len;
+	int rc;
+
+	rc = record_read(f, pos, limit, 1u << REC_LEAF | 1u << REC_INTERIOR, &buf, &len);
+	if (rc != ST_OK)
+		return rc;
+	rc = node_decode(buf, len, pos, n);
+	if (rc != ST_OK) {
+		free(buf);
+		if (rc == ST_ECORRUPT)
+			return st_fail(rc, 0, pos, "%s: malformed tree node at offset %llu", f->path,
+				       (unsigned long long)pos);
+		return oom();
+	}
+	n->buf = buf;
+	n->len = len;
+	return ST_OK;
+}
+
+/* Reads a child and checks it sits one level below its parent. */
+static int child_read(struct st_file *f, const struct tnode *parent, uint32_t i, struct tnode *n)
+{
+	int rc = node_read(f, parent->e[i].child, parent->pos, n);
+
+	if (rc == ST_OK && n->level + 1 != parent->level) {
+		node_free(n);
+		return st_fail(ST_ECORRUPT, 0, parent->e[i].child,
+			       "%s: tree node at offset %llu has the wrong level", f->path,
+			       (unsigned long long)parent->e[i].child);
+	}
+	return rc;
+}
+
+/* Index of the child whose subtree would hold key: the last separator
+ * <= key, or the first child. */
+static uint32_t child_for(const struct tnode *n, const uint8_t *key, size_t klen)
+{
+	uint32_t lo = 0, hi = n->n;
+
+	while (hi - lo > 1) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (keycmp(n->e[mid].key, n->e[mid].klen, key, klen) <= 0)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* First leaf index with key >= k. */
+static uint32_t lower_bound(const struct tnode *n, const uint8_t *key, size_t klen)
+{
+	uint32_t lo = 0, hi = n->n;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (keycmp(n->e[mid].key, n->e[mid].klen, key, klen) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int tree_get(struct st_file *f, uint64_t limit, const struct tree *t, const void *key, size_t klen,
+	     uint8_t **val, uint32_t *vlen)
+{
+	struct tnode n;
+	uint32_t i;
+	int rc;
+
+	if (t->root == 0)
+		return ST_ENOTFOUND;
+	if ((rc = node_read(f, t->root, limit, &n)) != ST_OK)
+		return rc;
+	while (n.level > 0) {
+		struct tnode c;
+
+		rc = child_read(f, &n, child_for(&n, key, klen), &c);
+		node_free(&n);
+		if (rc != ST_OK)
+			return rc;
+		n = c;
+	}
+	i = lower_bound(&n, key, klen);
+	rc = ST_ENOTFOUND;
+	if (i < n.n && keycmp(n.e[i].key, n.e[i].klen, key, klen) == 0) {
+		*val = malloc(n.e[i].vlen ? n.e[i].vlen : 1);
+		if (!*val) {
+			rc = oom();
+		} else {
+			memcpy(*val, n.e[i].val, n.e[i].vlen);
+			*vlen = n.e[i].vlen;
+			rc = ST_OK;
+		}
+	}
+	node_free(&n);
+	return rc;
+}
+
+/* ---- iteration ---------------------------------------------------------- */
+
+struct iter {
+	struct st_file *f;
+	const uint8_t *start;
+	size_t slen;
+	bool floor;
+	bool positioned; /* past the first leaf: take every entry */
+	tree_cb cb;
+	void *arg;
+};
+
+static int iter_node(struct iter *it, struct tnode *n)
+{
+	uint32_t i = 0;
+	int rc = 0;
+
+	if (n->level == 0) {
+		if (!it->positioned) {
+			i = lower_bound(n, it->start, it->slen);
+			if (it->floor && i > 0 &&
+			    (i == n->n || keycmp(n->e[i].key, n->e[i].klen, it->start, it->slen)))
+				i--;
+			it->positioned = true;
+		}
+		for (; i < n->n && rc == 0; i++)
+			rc = it->cb(it->arg, n->e[i].key, n->e[i].klen, n->e[i].val, n->e[i].vlen);
+		return rc;
+	}
+	if (!it->positioned)
+		i = child_for(n, it->start, it->slen);
+	for (; i < n->n && rc == 0; i++) {
+		struct tnode c;
+
+		if ((rc = child_read(it->f, n, i, &c)) != ST_OK)
+			return rc;
+		rc = iter_node(it, &c);
+		node_free(&c);
+	}
+	return rc;
+}
+
+int tree_iter(struct st_file *f, uint64_t limit, const struct tree *t, const void *start,
+	      size_t slen, bool floor, tree_cb cb, void *arg)
+{
+	struct iter it = {f, start, slen, floor, false, cb, arg};
+	struct tnode n;
+	int rc;
+
+	if (t->root == 0)
+		return 0;
+	if ((rc = node_read(f, t->root, limit, &n)) != ST_OK)
+		return rc;
+	rc = iter_node(&it, &n);
+	node_free(&n);
+	return rc;
+}
+
+/* ---- modification ------------------------------------------------------- */
+
+/* One entry of a node being built. Interior items own their key. */
+struct item {
+	const uint8_t *key;
+	const uint8_t *val;
+	uint32_t vlen;
+	uint16_t klen;
+	bool owned;
+	uint64_t ptr;
+	struct reduce r;
+};
+
+struct items {
+	struct item *v;
+	size_t n, cap;
+};
+
+static void items_free(struct items *it)
+{
+	for (size_t i = 0; i < it->n; i++)
+		if (it->v[i].owned)
+			free((void *)it->v[i].key);
+	free(it->v);
+	memset(it, 0, sizeof(*it));
+}
+
+static int items_push(struct items *it, const struct item *x)
+{
+	if (it->n == it->cap) {
+		size_t cap = it->cap ? it->cap * 2 : 64;
+		struct item *v = realloc(it->v, cap * sizeof(*v));
+		if (!v)
+			return oom();
+		it->v = v;
+		it->cap = cap;
+	}
+	it->v[it->n++] = *x;
+	return ST_OK;
+}
+
+/* Pushes an interior item for a child, copying its key. */
+static int items_push_child(struct items *it, const uint8_t *key, uint16_t klen, uint64_t ptr,
+			    struct reduce r)
+{
+	struct item x = {.klen = klen, .owned = true, .ptr = ptr, .r = r};
+	uint8_t *k = malloc(klen ? klen : 1);
+	int rc;
+
+	if (!k)
+		return oom();
+	memcpy(k, key, klen);
+	x.key = k;
+	if ((rc = items_push(it, &x)) != ST_OK)
+		free(k);
+	return rc;
+}
+
+struct mod {
+	struct st_file *f;
+	struct writer *w;
+	enum st_kind kind;
+	uint64_t limit;
+};
+
+static size_t item_size(const struct item *x, uint8_t level)
+{
+	return level == 0 ? 6u + x->klen + x->vlen : 2u + x->klen + 24u;
+}
+
+/* Writes items [0, n) as one node of the given level; pushes its entry. */
+static int write_node(struct mod *m, uint8_t level, const struct item *x, size_t n, size_t bytes,
+		      struct items *out)
+{
+	uint8_t *buf = malloc(NODE_HDR_SIZE + bytes), *p;
+	struct reduce r = {0, 0};
+	struct iovec iov;
+	uint64_t pos;
+	int rc;
+
+	if (!buf)
+		return oom();
+	buf[0] = level ? REC_INTERIOR : REC_LEAF;
+	buf[1] = level;
+	put16(buf + 2, (uint16_t)n);
+	p = buf + NODE_HDR_SIZE;
+	for (size_t i = 0; i < n; i++) {
+		put16(p, x[i].klen);
+		p += 2;
+		if (level == 0) {
+			put32(p, x[i].vlen);
+			memcpy(p + 4, x[i].key, x[i].klen);
+			memcpy(p + 4 + x[i].klen, x[i].val, x[i].vlen);
+			p += 4 + x[i].klen + x[i].vlen;
+			r.count++;
+			r.bytes += value_bytes(m->kind, x[i].val, x[i].vlen);
+		} else {
+			memcpy(p, x[i].key, x[i].klen);
+			p += x[i].klen;
+			put64(p, x[i].ptr);
+			put64(p + 8, x[i].r.count);
+			put64(p + 16, x[i].r.bytes);
+			p += 24;
+			r.count += x[i].r.count;
+			r.bytes += x[i].r.bytes;
+		}
+	}
+	iov.iov_base = buf;
+	iov.iov_len = NODE_HDR_SIZE + bytes;
+	r.bytes += REC_HDR_SIZE + iov.iov_len;
+	rc = writer_record(m->w, &iov, 1, 1, &pos);
+	if (rc == ST_OK)
+		rc = items_push_child(out, x[0].key, x[0].klen, pos, r);
+	free(buf);
+	return rc;
+}
+
+/* Packs items into as few nodes as fit NODE_TARGET, evenly filled. */
+static int emit_nodes(struct mod *m, uint8_t level, const struct items *in, struct items *out)
+{
+	size_t total = 0, k, start = 0, acc = 0, done_nodes = 0;
+	int rc;
+
+	for (size_t i = 0; i < in->n; i++)
+		total += item_size(&in->v[i], level);
+	if (in->n == 0)
+		return ST_OK;
+	k = (total + NODE_TARGET - 1) / NODE_TARGET;
+	if (k == 0)
+		k = 1;
+	if (k > in->n)
+		k = in->n;
+	for (size_t i = 0; i < in->n; i++) {
+		size_t sz = item_size(&in->v[i], level);
+		size_t left_nodes = k - done_nodes;
+		/* Cut before this item when the node has its share, or it would
+		 * overflow, as long as enough items are left for later nodes. */
+		if (i > start && left_nodes > 1 &&
+		    (acc >= total / k || acc + sz > NODE_TARGET || i - start >= 65535)) {
+			if ((rc = write_node(m, level, in->v + start, i - start, acc, out)) != ST_OK)
+				return rc;
+			done_nodes++;
+			start = i;
+			acc = 0;
+		} else if (i > start && (acc + sz > 2 * NODE_TARGET || i - start >= 65535)) {
+			/* More items than the estimate: keep nodes bounded anyway. */
+			if ((rc = write_node(m, level, in->v + start, i - start, acc, out)) != ST_OK)
+				return rc;
+			start = i;
+			acc = 0;
+		}
+		acc += sz;
+	}
+	return write_node(m, level, in->v + start, in->n - start, acc, out);
+}
+
+static int mod_node(struct mod *m, uint64_t ptr, int level, uint64_t limit, struct action *a,
+		    size_t na, struct items *out, uint8_t *got_level);
+
+static int mod_leaf(struct mod *m, struct tnode *n, struct action *a, size_t na, struct items *out)
+{
+	struct items merged = {0};
+	uint32_t i = 0;
+	size_t j = 0;
+	int rc = ST_OK;
+
+	while (rc == ST_OK && (i < n->n || j < na)) {
+		int c;
+		struct item x = {0};
+
+		if (j == na)
+			c = -1;
+		else if (i == n->n)
+			c = 1;
+		else
+			c = keycmp(n->e[i].key, n->e[i].klen, a[j].key, a[j].klen);
+		if (c < 0) {
+			x.key = n->e[i].key;
+			x.klen = n->e[i].klen;
+			x.val = n->e[i].val;
+			x.vlen = n->e[i].vlen;
+			rc = items_push(&merged, &x);
+			i++;
+			continue;
+		}
+		if (a[j].op == ACT_PUT) {
+			x.key = a[j].key;
+			x.klen = a[j].klen;
+			x.val = a[j].val;
+			x.vlen = a[j].vlen;
+			rc = items_push(&merged, &x);
+		}
+		if (c == 0)
+			i++;
+		j++;
+	}
+	if (rc == ST_OK)
+		rc = emit_nodes(m, 0, &merged, out);
+	items_free(&merged);
+	return rc;
+}
+
+static int mod_interior(struct mod *m, struct tnode *n, struct action *a, size_t na,
+			struct items *out)
+{
+	struct items kids = {0};
+	size_t lo = 0;
+	int rc = ST_OK;
+
+	for (uint32_t i = 0; i < n->n && rc == ST_OK; i++) {
+		size_t hi = na;
+
+		if (i + 1 < n->n) {
+			const struct tentry *nx = &n->e[i + 1];
+			hi = lo;
+			while (hi < na && keycmp(a[hi].key, a[hi].klen, nx->key, nx->klen) < 0)
+				hi++;
+		}
+		if (hi == lo) {
+			rc = items_push_child(&kids, n->e[i].key, n->e[i].klen, n->e[i].child,
+					      n->e[i].r);
+		} else {
+			uint8_t lvl;
+			rc = mod_node(m, n->e[i].child, n->level - 1, n->pos, a + lo, hi - lo,
+				      &kids, &lvl);
+		}
+		lo = hi;
+	}
+	if (rc == ST_OK)
+		rc = emit_nodes(m, n->level, &kids, out);
+	items_free(&kids);
+	return rc;
+}
+
+static int mod_node(struct mod *m, uint64_t ptr, int level, uint64_t limit, struct action *a,
+		    size_t na, struct items *out, uint8_t *got_level)
+{
+	struct tnode n;
+	int rc;
+
+	if ((rc = node_read(m->f, ptr, limit, &n)) != ST_OK)
+		return rc;
+	if (level >= 0 && n.level != level) {
+		node_free(&n);
+		return st_fail(ST_ECORRUPT, 0, ptr, "%s: tree node at offset %llu has the wrong level",
+			       m->f->path, (unsigned long long)ptr);
+	}
+	*got_level = n.level;
+	rc = n.level ? mod_interior(m, &n, a, na, out) : mod_leaf(m, &n, a, na, out);
+	node_free(&n);
+	return rc;
+}
+
+int tree_modify(struct st_file *f, struct writer *w, enum st_kind kind, const struct tree *in,
+		struct action *acts, size_t nacts, struct tree *out)
+{
+	struct mod m = {f, w, kind, w->end};
+	struct items top = {0}, up = {0};
+	uint8_t level = 0;
+	int rc;
+
+	*out = *in;
+	if (nacts == 0)
+		return ST_OK;
+	if (in->root == 0) {
+		struct tnode empty = {0};
+		rc = mod_leaf(&m, &empty, acts, nacts, &top);
+	} else {
+		rc = mod_node(&m, in->root, -1, m.limit, acts, nacts, &top, &level);
+	}
+	while (rc == ST_OK && top.n > 1) {
+		level++;
+		if (level > TREE_MAX_LEVEL) {
+			rc = st_fail(ST_ETOOBIG, 0, 0, "tree too deep");
+			break;
+		}
+		rc = emit_nodes(&m, level, &top, &up);
+		items_free(&top);
+		top = up;
+		memset(&up, 0, sizeof(up));
+	}
+	if (rc != ST_OK)
+		goto out;
+	out->root = 0;
+	out->r.count = out->r.bytes = 0;
+	if (top.n == 0)
+		goto out;
+	out->root = top.v[0].ptr;
+	out->r = top.v[0].r;
+	/* A root with one child is replaced by that child: the tree shrinks. */
+	while (level > 0) {
+		struct tnode n;
+
+		/* Nodes just written are still in the writer's buffer. */
+		if ((rc = writer_flush(w)) != ST_OK)
+			break;
+		if ((rc = node_read(f, out->root, w->end, &n)) != ST_OK)
+			break;
+		if (n.n != 1) {
+			node_free(&n);
+			break;
+		}
+		out->root = n.e[0].child;
+		out->r = n.e[0].r;
+		node_free(&n);
+		level--;
+	}
+out:
+	items_free(&top);
+	items_free(&up);
+	return rc;
+}
+
+/* ---- diff ---------------------------------------------------------------- */
+
+/* Walks a tree in key order, handing out whole subtrees until asked to
+ * open them, so that a subtree both trees share is skipped unread. */
+struct walker {
+	struct st_file *f;
+	struct tnode st[TREE_MAX_LEVEL + 1];
+	uint32_t idx[TREE_MAX_LEVEL + 1];
+	int depth;
+};
+
+static int walker_init(struct walker *w, struct st_file *f, uint64_t limit, uint64_t root)
+{
+	int rc;
+
+	w->f = f;
+	w->depth = 0;
+	if (root == 0)
+		return ST_OK;
+	if ((rc = node_read(f, root, limit, &w->st[0])) != ST_OK)
+		return rc;
+	w->idx[0] = 0;
+	w->depth = 1;
+	return ST_OK;
+}
+
+static void walker_release(struct walker *w)
+{
+	while (w->depth > 0)
+		node_free(&w->st[--w->depth]);
+}
+
+/* The entry in front, or NULL when done. *level: -1 for a leaf entry, else
+ * the level of the subtree it stands for. */
+static const struct tentry *walker_front(struct walker *w, int *level)
+{
+	while (w->depth > 0 && w->idx[w->depth - 1] >= w->st[w->depth - 1].n)
+		node_free(&w->st[--w->depth]);
+	if (w->depth == 0)
+		return NULL;
+	*level = (int)w->st[w->depth - 1].level - 1;
+	return &w->st[w->depth - 1].e[w->idx[w->depth - 1]];
+}
+
+static void walker_next(struct walker *w)
+{
+	w->idx[w->depth - 1]++;
+}
+
+/* Replaces the subtree in front by its entries. */
+static int walker_open(struct walker *w)
+{
+	struct tnode *parent = &w->st[w->depth - 1];
+	uint32_t i = w->idx[w->depth - 1]++;
+	int rc;
+
+	if (w->depth > (int)TREE_MAX_LEVEL)
+		return st_fail(ST_ECORRUPT, 0, parent->pos, "%s: tree too deep", w->f->path);
+	if ((rc = child_read(w->f, parent, i, &w->st[w->depth])) != ST_OK)
+		return rc;
+	w->idx[w->depth] = 0;
+	w->depth++;
+	return ST_OK;
+}
+
+static int emit(diff_cb cb, void *arg, uint8_t op, const struct tentry *e)
+{
+	struct action a = {e->key, op == ACT_PUT ? e->val : NULL, op == ACT_PUT ? e->vlen : 0,
+			   e->klen, op};
+	return cb(arg, &a);
+}
+
+int tree_diff(struct st_file *f, uint64_t limit, const struct tree *a, const struct tree *b,
+	      diff_cb cb, void *arg)
+{
+	struct walker wa, wb;
+	int rc;
+
+	if (a->root == b->root)
+		return ST_OK;
+	if ((rc = walker_init(&wa, f, limit, a->root)) != ST_OK)
+		return rc;
+	if ((rc = walker_init(&wb, f, limit, b->root)) != ST_OK) {
+		walker_release(&wa);
+		return rc;
+	}
+	for (;;) {
+		int la = 0, lb = 0;
+		const struct tentry *ea = walker_front(&wa, &la);
+		const struct tentry *eb = walker_front(&wb, &lb);
+
+		if (!ea && !eb)
+			break;
+		if (ea && eb && la >= 0 && lb >= 0 && ea->child == eb->child) {
+			walker_next(&wa); /* the same subtree in both: nothing changed */
+			walker_next(&wb);
+			continue;
+		}
+		/* Open subtrees until both fronts are entries; the higher first. */
+		if (ea && la >= 0 && (!eb || la >= lb)) {
+			if ((rc = walker_open(&wa)) != ST_OK)
+				break;
+			continue;
+		}
+		if (eb && lb >= 0) {
+			if ((rc = walker_open(&wb)) != ST_OK)
+				break;
+			continue;
+		}
+		int c = !ea ? 1 : !eb ? -1 : keycmp(ea->key, ea->klen, eb->key, eb->klen);
+		if (c < 0) {
+			rc = emit(cb, arg, ACT_DEL, ea);
+			walker_next(&wa);
+		} else if (c > 0) {
+			rc = emit(cb, arg, ACT_PUT, eb);
+			walker_next(&wb);
+		} else {
+			if (ea->vlen != eb->vlen || memcmp(ea->val, eb->val, ea->vlen))
+				rc = emit(cb, arg, ACT_PUT, eb);
+			walker_next(&wa);
+			walker_next(&wb);
+		}
+		if (rc != ST_OK)
+			break;
+	}
+	walker_release(&wa);
+	walker_release(&wb);
+	return rc;
+}
+
+/* ---- checking ------------------------------------------------------------ */
+
+struct chk {
+	struct st_file *f;
+	enum st_kind kind;
+	bool deep;
+	bool have_last;
+	uint8_t last[ST_MAX_KEY];
+	uint16_t last_len;
+	uint64_t next_page; /* file stores: extents must not overlap */
+};
+
+static int chk_fail(struct chk *c, uint64_t pos, const char *what)
+{
+	return st_fail(ST_ECORRUPT, 0, pos, "%s: %s in tree node at offset %llu", c->f->path, what,
+		       (unsigned long long)pos);
+}
+
+static int check_extent(struct chk *c, const struct tnode *n, const struct tentry *e)
+{
+	struct ext x;
+	struct data_head d;
+	uint8_t *head;
+	uint32_t hlen;
+	int rc;
+
+	if (ext_decode(e->key, e->klen, e->val, e->vlen, &x) != ST_OK)
+		return chk_fail(c, n->pos, "malformed extent");
+	if (x.page < c->next_page)
+		return chk_fail(c, n->pos, "overlapping extents");
+	c->next_page = x.page + x.npages;
+	if (x.rec >= n->pos)
+		return chk_fail(c, n->pos, "extent points past its node");
+	if ((rc = record_read(c->f, x.rec, n->pos, 1u << REC_DATA, &head, &hlen)) != ST_OK)
+		return rc;
+	rc = data_head_decode(head, hlen, &d);
+	if (rc != ST_OK || d.npages != x.rec_npages ||
+	    (x.rec_first + x.npages == d.npages && x.tail != d.tail))
+		rc = st_fail(ST_ECORRUPT, 0, x.rec,
+			     "%s: extent does not match its data record at offset %llu", c->f->path,
+			     (unsigned long long)x.rec);
+	free(head);
+	if (rc == ST_OK && c->deep) {
+		uint8_t *pages = malloc((size_t)x.npages * BLOCK_SIZE);
+		if (!pages)
+			return oom();
+		rc = data_read_pages(c->f, x.rec, n->pos, x.rec_first, x.npages, pages);
+		free(pages);
+	}
+	return rc;
+}
+
+/* Checks the subtree of n; *r receives its reduce values. min/mlen: the
+ * separator the parent holds for it (NULL at the root). */
+static int check_node(struct chk *c, const struct tnode *n, const uint8_t *min, size_t mlen,
+		      struct reduce *r)
+{
+	int rc = ST_OK;
+
+	if (min && keycmp(n->e[0].key, n->e[0].klen, min, mlen) != 0)
+		return chk_fail(c, n->pos, "separator is not the subtree's first key");
+	r->count = 0;
+	r->bytes = REC_HDR_SIZE + n->len; /* the node's own record */
+	for (uint32_t i = 0; i < n->n && rc == ST_OK; i++) {
+		const struct tentry *e = &n->e[i];
+
+		if (n->level == 0) {
+			if (c->have_last && keycmp(c->last, c->last_len, e->key, e->klen) >= 0)
+				return chk_fail(c, n->pos, "keys out of order across nodes");
+			memcpy(c->last, e->key, e->klen);
+			c->last_len = e->klen;
+			c->have_last = true;
+			r->count++;
+			r->bytes += value_bytes(c->kind, e->val, e->vlen);
+			if (c->kind == ST_KIND_FILE)
+				rc = check_extent(c, n, e);
+		} else {
+			struct tnode ch;
+			struct reduce cr;
+
+			if ((rc = child_read(c->f, n, i, &ch)) != ST_OK)
+				return rc;
+			rc = check_node(c, &ch, e->key, e->klen, &cr);
+			node_free(&ch);
+			if (rc == ST_OK && (cr.count != e->r.count || cr.bytes != e->r.bytes))
+				rc = chk_fail(c, n->pos, "wrong reduce values");
+			r->count += e->r.count;
+			r->bytes += e->r.bytes;
+		}
+	}
+	return rc;
+}
+
+int tree_check(struct st_file *f, uint64_t limit, enum st_kind kind, const struct tree *t,
+	       bool deep)
+{
+	struct chk c = {.f = f, .kind = kind, .deep = deep};
+	struct tnode n;
+	struct reduce r;
+	int rc;
+
+	if (t->root == 0)
+		return t->r.count || t->r.bytes ? st_fail(ST_ECORRUPT, 0, 0, "%s: empty tree with "
+							  "non-zero totals", f->path)
+						 : ST_OK;
+	if ((rc = node_read(f, t->root, limit, &n)) != ST_OK)
+		return rc;
+	rc = check_node(&c, &n, NULL, 0, &r);
+	if (rc == ST_OK && (r.count != t->r.count || r.bytes != t->r.bytes))
+		rc = st_fail(ST_ECORRUPT, 0, t->root,
+			     "%s: root totals do not match the tree at offset %llu", f->path,
+			     (unsigned long long)t->root);
+	node_free(&n);
+	return rc;
+}

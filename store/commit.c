@@ -1,0 +1,307 @@
+/*
+ * commit.c - opening a store, committing, and recovering from a failed
+ * commit.
+ *
+ * Crash-safety invariants, and where each is kept:
+ *
+ *  1. Nothing already in the file is rewritten, except one byte per
+ *     commit: the marker of the new header's block (writer_flip).
+ *  2. Data, tree nodes and the header itself are written and synced
+ *     before that marker changes (st_commit: the first writer_sync).
+ *  3. So a block marked MARK_HEADER always begins a complete header whose
+ *     whole tree is on disk; a crash before the flip leaves an unmarked,
+ *     ignored tail (header_find skips it), a crash after it a new version.
+ *  4. A commit is published to readers only after the second sync, so no
+ *     reader sees a version a crash could take back (st_commit).
+ *  5. A writable open trims everything after the newest committed header
+ *     (st_open), and a failed commit trims back to it (rollback), so the
+ *     next commit appends after committed bytes only.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t store_time(st_store *st)
+{
+	uint64_t t = st->clock ? st->clock(st->ctx) : now_ns();
+
+	return t > st->head.time_ns ? t : st->head.time_ns + 1;
+}
+
+void store_snapshot(st_store *st, struct st_file **f, struct hdr *h)
+{
+	pthread_mutex_lock(&st->slock);
+	*f = file_ref(st->file);
+	*h = st->head;
+	pthread_mutex_unlock(&st->slock);
+}
+
+static int dir_sync(st_store *st, const char *path)
+{
+	char *copy = strdup(path);
+	int rc = ST_OK;
+
+	if (!copy)
+		return st_fail(ST_ENOMEM, ENOMEM, 0, "out of memory");
+	if (!(st->flags & ST_NOSYNC) && st->ops->fsync_dir(st->ctx, dirname(copy)) < 0)
+		rc = st_fail_errno(errno, "fsync directory of", path);
+	free(copy);
+	return rc;
+}
+
+/* Writes the first header of a new, empty store. */
+static int store_init(st_store *st)
+{
+	struct writer *w = &st->w;
+	struct hdr h = {.kind = (uint8_t)st->kind, .prev = HDR_NONE};
+	int rc;
+
+	h.time_ns = store_time(st);
+	if ((rc = writer_header(w, &h, MARK_DATA)) != ST_OK || (rc = writer_sync(w)) != ST_OK ||
+	    (rc = writer_flip(w, h.pos)) != ST_OK || (rc = writer_sync(w)) != ST_OK)
+		return rc;
+	st->head = h;
+	return dir_sync(st, st->path);
+}
+
+static void store_free(st_store *st)
+{
+	stage_clear(st);
+	free(st->kv);
+	free(st->ex);
+	writer_release(&st->w);
+	file_unref(st->file);
+	pthread_mutex_destroy(&st->wlock);
+	pthread_mutex_destroy(&st->slock);
+	free(st->path);
+	free(st);
+}
+
+st_store *store_alloc(enum st_kind kind, const char *path, int flags,
+		      const struct st_open_opts *opts)
+{
+	st_store *st = calloc(1, sizeof(*st));
+
+	if (!st || !(st->path = strdup(path))) {
+		free(st);
+		return NULL;
+	}
+	st->kind = kind;
+	st->flags = flags;
+	st->readonly = flags & ST_RDONLY;
+	st->ops = opts && opts->ops ? opts->ops : &st_posix_ops;
+	st->ctx = opts ? opts->ops_ctx : NULL;
+	st->clock = opts ? opts->clock : NULL;
+	st->trunc_pages = UINT64_MAX;
+	pthread_mutex_init(&st->wlock, NULL);
+	pthread_mutex_init(&st->slock, NULL);
+	return st;
+}
+
+int st_open(const char *path, enum st_kind kind, int flags, const struct st_open_opts *opts,
+	    st_store **out)
+{
+	int oflags = flags & ST_RDONLY ? O_RDONLY : O_RDWR;
+	struct stat sb;
+	st_store *st;
+	int rc;
+
+	*out = NULL;
+	if ((kind != ST_KIND_FILE && kind != ST_KIND_KV) || !path ||
+	    ((flags & ST_RDONLY) && (flags & ST_CREATE)))
+		return st_fail(ST_EINVAL, EINVAL, 0, "st_open: bad arguments");
+	if (!(st = store_alloc(kind, path, flags, opts)))
+		return st_fail(ST_ENOMEM, ENOMEM, 0, "out of memory");
+	if (flags & ST_CREATE)
+		oflags |= O_CREAT | (flags & ST_EXCL ? O_EXCL : 0);
+	if ((rc = file_open(st->ops, st->ctx, path, oflags, 0600, &st->file)) != ST_OK)
+		goto fail;
+	if (st->ops->fstat(st->ctx, st->file->fd, &sb) < 0) {
+		rc = st_fail_errno(errno, "fstat", path);
+		goto fail;
+	}
+	writer_init(&st->w, st->file, 0, flags & ST_NOSYNC);
+	if (sb.st_size == 0 && (flags & ST_CREATE)) {
+		if ((rc = store_init(st)) != ST_OK)
+			goto fail;
+	} else {
+		rc = header_find(st->file, (uint64_t)sb.st_size, flags & ST_RECOVER, &st->head);
+		if (rc == ST_ENOTFOUND)
+			rc = st_fail(ST_ECORRUPT, 0, 0, "%s: no committed header in the store",
+				     path);
+		if (rc != ST_OK)
+			goto fail;
+		if (st->head.kind != kind) {
+			rc = st_fail(ST_EKIND, 0, st->head.pos, "%s: store is of another kind",
+				     path);
+			goto fail;
+		}
+		if (st->head.ro_compat & ~FEAT_RO_COMPAT_KNOWN)
+			st->readonly = true;
+		writer_init(&st->w, st->file, st->head.pos + HDR_REC_END, flags & ST_NOSYNC);
+		if (!st->readonly && (uint64_t)sb.st_size > st->w.end &&
+		    st->ops->ftruncate(st->ctx, st->file->fd, (off_t)st->w.end) < 0) {
+			rc = st_fail_errno(errno, "trim the torn tail of", path);
+			goto fail;
+		}
+	}
+	st->size = st->head.size;
+	st->mtime_ns = st->head.mtime_ns;
+	*out = st;
+	return ST_OK;
+fail:
+	store_free(st);
+	return rc;
+}
+
+void st_close(st_store *st)
+{
+	if (st)
+		store_free(st);
+}
+
+/* After a failed write: drop what is staged and cut the file back to the
+ * end of the last commit (invariant 5). wlock held. */
+static void rollback(st_store *st)
+{
+	uint64_t end = st->head.pos + HDR_REC_END;
+
+	pthread_mutex_lock(&st->slock);
+	stage_clear(st);
+	pthread_mutex_unlock(&st->slock);
+	st->w.len = 0;
+	st->w.end = st->w.buf_pos = end;
+	if (st->ops->ftruncate(st->ctx, st->file->fd, (off_t)end) < 0)
+		st->broken = true;
+}
+
+void st_rollback(st_store *st)
+{
+	if (st->readonly)
+		return;
+	pthread_mutex_lock(&st->wlock);
+	rollback(st);
+	pthread_mutex_unlock(&st->wlock);
+}
+
+int store_fail_rollback(st_store *st, int rc)
+{
+	rollback(st);
+	return rc;
+}
+
+int st_commit(st_store *st, struct st_version *out)
+{
+	struct tree t, nt;
+	struct action *acts = NULL;
+	uint8_t *arena = NULL;
+	size_t nacts = 0;
+	struct hdr h;
+	int rc;
+
+	if (st->readonly)
+		return st_fail(ST_EROFS, EROFS, 0, "%s: read-only", st->path);
+	pthread_mutex_lock(&st->wlock);
+	if (st->broken) {
+		rc = st_fail(ST_EIO, EIO, 0, "%s: an earlier failure left the store unusable; "
+					     "reopen it", st->path);
+		goto out_unlock;
+	}
+	t.root = st->head.root;
+	t.r.count = st->head.root_count;
+	t.r.bytes = st->head.root_bytes;
+	rc = stage_actions(st, st->file, st->w.end, &t, &acts, &nacts, &arena);
+	if (rc == ST_OK)
+		rc = tree_modify(st->file, &st->w, st->kind, &t, acts, nacts, &nt);
+	free(acts);
+	free(arena);
+	if (rc != ST_OK)
+		goto out_rollback;
+	h = st->head;
+	h.seq = st->head.seq + 1;
+	h.time_ns = store_time(st);
+	h.size = st->kind == ST_KIND_FILE ? st->size : 0;
+	h.mtime_ns = st->kind == ST_KIND_FILE ? st->mtime_ns : 0;
+	h.root = nt.root;
+	h.root_count = nt.r.count;
+	h.root_bytes = nt.r.bytes;
+	h.prev = st->head.pos;
+	/* Invariants 2, 1 and 4, in that order. */
+	if ((rc = writer_header(&st->w, &h, MARK_DATA)) != ST_OK ||
+	    (rc = writer_sync(&st->w)) != ST_OK || (rc = writer_flip(&st->w, h.pos)) != ST_OK ||
+	    (rc = writer_sync(&st->w)) != ST_OK)
+		goto out_rollback;
+	pthread_mutex_lock(&st->slock);
+	st->head = h;
+	stage_clear(st);
+	pthread_mutex_unlock(&st->slock);
+	if (out) {
+		out->seq = h.seq;
+		out->time_ns = h.time_ns;
+		out->size = h.size;
+		out->mtime_ns = h.mtime_ns;
+		out->offset = h.pos;
+	}
+	goto out_unlock;
+out_rollback:
+	rollback(st);
+out_unlock:
+	pthread_mutex_unlock(&st->wlock);
+	return rc;
+}
+
+void st_current(st_store *st, struct st_version *out)
+{
+	pthread_mutex_lock(&st->slock);
+	out->seq = st->head.seq;
+	out->time_ns = st->head.time_ns;
+	out->size = st->head.size;
+	out->mtime_ns = st->head.mtime_ns;
+	out->offset = st->head.pos;
+	pthread_mutex_unlock(&st->slock);
+}
+
+int st_info(st_store *st, struct st_info *out)
+{
+	struct st_file *f;
+	struct stat sb;
+	struct hdr h;
+	int rc = ST_OK;
+
+	store_snapshot(st, &f, &h);
+	if (f->ops->fstat(f->ctx, f->fd, &sb) < 0) {
+		rc = st_fail_errno(errno, "fstat", f->path);
+		goto out;
+	}
+	memset(out, 0, sizeof(*out));
+	out->kind = st->kind;
+	out->file_bytes = (uint64_t)sb.st_size;
+	out->live_bytes = h.root_bytes + BLOCK_SIZE / 2; /* the header and its padding, about */
+	out->entries = h.root_count;
+	out->seq = h.seq;
+	if (out->live_bytes > out->file_bytes)
+		out->live_bytes = out->file_bytes;
+	out->fragmentation =
+		out->file_bytes ? 1.0 - (double)out->live_bytes / (double)out->file_bytes : 0.0;
+out:
+	file_unref(f);
+	return rc;
+}
+
+const char *st_path(st_store *st)
+{
+	return st->path;
+}

@@ -1,0 +1,678 @@
+/*
+ * compact.c - online compaction.
+ *
+ * 1. With no lock: note the newest header H0, pick the versions the
+ *    retention rule keeps up to H0, and copy them oldest first into
+ *    "<store>.compact": for each, the changes from the previous kept
+ *    version (tree_diff, which skips shared subtrees), with the data
+ *    records they reference copied once and trimmed to the pages any kept
+ *    version uses; then that version's header, same seq and times.
+ * 2. Catch-up, with no lock, a bounded number of passes: commits made
+ *    since are replayed the same way.
+ * 3. Under the store's writer lock: replay the last commits, move staged
+ *    data into the new file, sync, rename over the store, sync the
+ *    directory, switch the handle. Readers holding the old file keep it
+ *    alive until they let go.
+ * A crash anywhere leaves the old store or the new one complete under the
+ * store's name; "<store>.compact" is then stale and removed next time.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define BATCH 4096 /* actions per tree_modify while copying */
+
+/* Where an old data record went: its pages [lo, hi) now start at ptr. */
+struct recmap_ent {
+	uint64_t old; /* 0: free slot */
+	uint64_t ptr; /* 0: not copied yet */
+	uint32_t lo, hi;
+};
+
+struct cmp {
+	st_store *st;
+	struct st_file *old; /* the file being compacted (ref) */
+	struct st_file *nf;  /* the new file (ref) */
+	struct writer w;
+	char *tmp;
+	const struct st_compact_opts *o;
+	struct recmap_ent *map;
+	size_t mapcap, mapn;
+	bool ranging; /* pass 1: only record page ranges */
+	struct tree nt; /* the new file's current tree */
+	uint64_t last_new; /* new file's newest header, or HDR_NONE */
+	struct hdr newest; /* that header */
+	struct action *batch;
+	uint8_t *vals; /* remapped values of the batch */
+	uint8_t *keys; /* keys of the batch */
+	size_t nbatch;
+	uint8_t *pages; /* copy buffer */
+	uint64_t limit; /* reads of the old file end here */
+	struct st_compact_stats stats;
+	uint64_t t_start;
+};
+
+static int oom(void)
+{
+	return st_fail(ST_ENOMEM, ENOMEM, 0, "out of memory");
+}
+
+static size_t hash64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	return (size_t)x;
+}
+
+static struct recmap_ent *map_get(struct cmp *c, uint64_t old, bool add)
+{
+	size_t i;
+
+	if (add && (c->mapn + 1) * 2 > c->mapcap) {
+		size_t cap = c->mapcap ? c->mapcap * 2 : 1024;
+		struct recmap_ent *m = calloc(cap, sizeof(*m));
+		if (!m)
+			return NULL;
+		for (size_t j = 0; j < c->mapcap; j++) {
+			if (!c->map[j].old)
+				continue;
+			for (i = hash64(c->map[j].old) & (cap - 1); m[i].old; i = (i + 1) & (cap - 1))
+				;
+			m[i] = c->map[j];
+		}
+		free(c->map);
+		c->map = m;
+		c->mapcap = cap;
+	}
+	if (!c->mapcap)
+		return NULL;
+	for (i = hash64(old) & (c->mapcap - 1); c->map[i].old; i = (i + 1) & (c->mapcap - 1))
+		if (c->map[i].old == old)
+			return &c->map[i];
+	if (!add)
+		return NULL;
+	c->map[i].old = old;
+	c->mapn++;
+	return &c->map[i];
+}
+
+static int check_deleted(struct cmp *c)
+{
+	struct stat sb;
+
+	if (c->st->ops->stat(c->st->ctx, c->st->path, &sb) < 0 || sb.st_ino != c->old->ino ||
+	    sb.st_dev != c->old->dev)
+		return st_fail(ST_EDELETED, 0, 0, "%s: deleted during compaction", c->st->path);
+	return ST_OK;
+}
+
+static int hook(struct cmp *c, enum st_compact_step step)
+{
+	if (c->o->hook && c->o->hook(c->o->hook_arg, step))
+		return st_fail(ST_EABORTED, 0, 0, "%s: compaction aborted", c->st->path);
+	return ST_OK;
+}
+
+static void rate_limit(struct cmp *c)
+{
+	uint64_t want, el;
+
+	if (!c->o->rate_bps)
+		return;
+	want = c->stats.copied_bytes * 1000000000ull / c->o->rate_bps;
+	el = now_ns() - c->t_start;
+	if (want > el) {
+		uint64_t d = want - el;
+		struct timespec ts = {(time_t)(d / 1000000000ull), (long)(d % 1000000000ull)};
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Copies pages [lo, hi) of the old record at rec; returns the new one. */
+static int copy_pages(struct cmp *c, uint64_t rec, uint32_t rec_npages, uint32_t lo, uint32_t hi,
+		      uint32_t rec_tail, uint64_t *out)
+{
+	uint32_t tail = hi == rec_npages ? rec_tail : BLOCK_SIZE;
+	int rc = data_read_pages(c->old, rec, c->limit, lo, hi - lo, c->pages);
+
+	if (rc == ST_OK)
+		rc = data_append(&c->w, c->pages, hi - lo, tail, out);
+	c->stats.copied_bytes += (uint64_t)(hi - lo - 1) * BLOCK_SIZE + tail;
+	return rc;
+}
+
+/* The tail of the old record: an extent ending at its last page has it. */
+static uint32_t rec_tail_of(const struct ext *e)
+{
+	return e->rec_first + e->npages == e->rec_npages ? e->tail : BLOCK_SIZE;
+}
+
+/* Rewrites e to point into the new file, copying its record if needed. */
+static int remap_extent(struct cmp *c, struct ext *e)
+{
+	struct recmap_ent *m = map_get(c, e->rec, false);
+	uint32_t first = e->rec_first, end = e->rec_first + e->npages;
+	uint64_t ptr;
+	int rc;
+
+	if (m && m->lo <= first && end <= m->hi) {
+		if (!m->ptr) {
+			uint32_t tail = BLOCK_SIZE;
+			if (m->hi == e->rec_npages) {
+				/* the record's own tail is needed only if an extent ends there */
+				tail = rec_tail_of(e);
+				if (end != m->hi) {
+					/* read it from the record head */
+					struct data_head d;
+					uint8_t *head;
+					uint32_t hl;
+					rc = record_read(c->old, e->rec, c->limit, 1u << REC_DATA,
+							 &head, &hl);
+					if (rc != ST_OK)
+						return rc;
+					rc = data_head_decode(head, hl, &d);
+					tail = d.tail;
+					free(head);
+					if (rc != ST_OK)
+						return st_fail(ST_ECORRUPT, 0, e->rec,
+							       "%s: bad data record at %llu",
+							       c->old->path,
+							       (unsigned long long)e->rec);
+				}
+			}
+			rc = copy_pages(c, e->rec, e->rec_npages, m->lo, m->hi, tail, &m->ptr);
+			if (rc != ST_OK)
+				return rc;
+		}
+		e->rec = m->ptr;
+		e->rec_npages = m->hi - m->lo;
+		e->rec_first = first - m->lo;
+		return ST_OK;
+	}
+	/* Not seen by the range pass (a new record, or staged data): copy
+	 * just this extent's pages. */
+	rc = copy_pages(c, e->rec, e->rec_npages, first, end, rec_tail_of(e), &ptr);
+	if (rc != ST_OK)
+		return rc;
+	e->rec = ptr;
+	e->rec_npages = e->npages;
+	e->rec_first = 0;
+	return ST_OK;
+}
+
+static int flush_batch(struct cmp *c)
+{
+	int rc;
+
+	if (c->nbatch == 0)
+		return ST_OK;
+	/* tree_modify reads the new tree's nodes back from the file. */
+	if ((rc = writer_flush(&c->w)) != ST_OK)
+		return rc;
+	rc = tree_modify(c->nf, &c->w, c->st->kind, &c->nt, c->batch, c->nbatch, &c->nt);
+	c->nbatch = 0;
+	rate_limit(c);
+	return rc;
+}
+
+static int apply_cb(void *arg, const struct action *a)
+{
+	struct cmp *c = arg;
+	struct action *b;
+	int rc;
+
+	if (c->ranging) {
+		struct ext e;
+		struct recmap_ent *m;
+
+		if (a->op != ACT_PUT || c->st->kind != ST_KIND_FILE)
+			return ST_OK;
+		if (ext_decode(a->key, a->klen, a->val, a->vlen, &e) != ST_OK)
+			return st_fail(ST_ECORRUPT, 0, 0, "%s: malformed extent", c->old->path);
+		if (!(m = map_get(c, e.rec, true)))
+			return oom();
+		if (m->hi == 0) {
+			m->lo = e.rec_first;
+			m->hi = e.rec_first + e.npages;
+		}
+		if (e.rec_first < m->lo)
+			m->lo = e.rec_first;
+		if (e.rec_first + e.npages > m->hi)
+			m->hi = e.rec_first + e.npages;
+		return ST_OK;
+	}
+	if (c->nbatch == BATCH && (rc = flush_batch(c)) != ST_OK)
+		return rc;
+	b = &c->batch[c->nbatch];
+	*b = *a;
+	if (a->klen > ST_MAX_KEY)
+		return st_fail(ST_ECORRUPT, 0, 0, "%s: key too long", c->old->path);
+	memcpy(c->keys + c->nbatch * ST_MAX_KEY, a->key, a->klen);
+	b->key = c->keys + c->nbatch * ST_MAX_KEY;
+	if (a->op == ACT_PUT && c->st->kind == ST_KIND_FILE) {
+		struct ext e;
+		uint8_t *v = c->vals + c->nbatch * EXT_VAL_SIZE;
+
+		if (ext_decode(a->key, a->klen, a->val, a->vlen, &e) != ST_OK)
+			return st_fail(ST_ECORRUPT, 0, 0, "%s: malformed extent", c->old->path);
+		if ((rc = remap_extent(c, &e)) != ST_OK)
+			return rc;
+		ext_val_encode(&e, v);
+		b->val = v;
+	} else if (a->op == ACT_PUT) {
+		/* kv values are copied as they are; keep them alive */
+		uint8_t *v = malloc(a->vlen ? a->vlen : 1);
+		if (!v)
+			return oom();
+		memcpy(v, a->val, a->vlen);
+		b->val = v;
+	}
+	c->nbatch++;
+	return ST_OK;
+}
+
+/* Frees kv values held by the batch (file values live in c->vals). */
+static void batch_release(struct cmp *c)
+{
+	if (c->st->kind == ST_KIND_KV)
+		for (size_t i = 0; i < c->nbatch; i++)
+			if (c->batch[i].op == ACT_PUT)
+				free((void *)c->batch[i].val);
+}
+
+static int flush_kv_batch(struct cmp *c)
+{
+	size_t n = c->nbatch;
+	struct action *copy = NULL;
+	int rc;
+
+	if (c->st->kind != ST_KIND_KV)
+		return flush_batch(c);
+	/* keep the values to free them after the modify */
+	if (n && !(copy = malloc(n * sizeof(*copy))))
+		return oom();
+	if (n)
+		memcpy(copy, c->batch, n * sizeof(*copy));
+	rc = flush_batch(c);
+	for (size_t i = 0; i < n; i++)
+		if (copy[i].op == ACT_PUT)
+			free((void *)copy[i].val);
+	free(copy);
+	return rc;
+}
+
+static int diff_apply(void *arg, const struct action *a)
+{
+	struct cmp *c = arg;
+
+	if (!c->ranging && c->nbatch == BATCH && c->st->kind == ST_KIND_KV) {
+		int rc = flush_kv_batch(c);
+		if (rc != ST_OK)
+			return rc;
+	}
+	return apply_cb(arg, a);
+}
+
+static struct tree tree_of(const struct hdr *h)
+{
+	struct tree t = {h->root, {h->root_count, h->root_bytes}};
+	return t;
+}
+
+/* Replays into the new file the change from old version a to b, then
+ * writes b's header there. */
+static int replay(struct cmp *c, const struct tree *a, const struct hdr *b)
+{
+	struct tree tb = tree_of(b);
+	struct hdr h;
+	int rc;
+
+	rc = tree_diff(c->old, c->limit, a, &tb, diff_apply, c);
+	if (rc > 0)
+		rc = ST_ECORRUPT;
+	if (rc == ST_OK)
+		rc = flush_kv_batch(c);
+	else
+		batch_release(c), c->nbatch = 0;
+	if (rc != ST_OK)
+		return rc;
+	h = *b;
+	h.root = c->nt.root;
+	h.root_count = c->nt.r.count;
+	h.root_bytes = c->nt.r.bytes;
+	h.prev = c->last_new;
+	if ((rc = writer_header(&c->w, &h, MARK_HEADER)) != ST_OK)
+		return rc;
+	c->last_new = h.pos;
+	c->newest = h;
+	c->stats.versions_kept++;
+	return ST_OK;
+}
+
+/* Headers from newest back to (not including) seq `stop`, newest first. */
+static int collect_headers(struct cmp *c, const struct hdr *newest, uint64_t stop,
+			   struct hdr **out, size_t *n)
+{
+	struct hdr *v = NULL, h = *newest, p;
+	size_t cap = 0, cnt = 0;
+	int rc = ST_OK;
+
+	for (;;) {
+		if (h.seq <= stop && stop != UINT64_MAX)
+			break;
+		if (cnt == cap) {
+			struct hdr *nv;
+			cap = cap ? cap * 2 : 64;
+			if (!(nv = realloc(v, cap * sizeof(*v)))) {
+				rc = oom();
+				break;
+			}
+			v = nv;
+		}
+		v[cnt++] = h;
+		if (h.prev == HDR_NONE)
+			break;
+		if ((rc = header_prev(c->old, &h, &p)) != ST_OK)
+			break;
+		h = p;
+	}
+	if (rc != ST_OK) {
+		free(v);
+		return rc;
+	}
+	*out = v;
+	*n = cnt;
+	return ST_OK;
+}
+
+/* Replays the kept ones of headers v[0..n) (newest first), starting from
+ * old tree *from; leaves *from at the last one replayed. */
+static int replay_list(struct cmp *c, struct hdr *v, size_t n, struct tree *from)
+{
+	bool *keep = calloc(n ? n : 1, sizeof(*keep));
+	uint64_t now = c->o->now_ns ? c->o->now_ns : now_ns();
+	int rc = ST_OK;
+
+	if (!keep)
+		return oom();
+	retention_apply(c->o->keep, now, v, n, keep);
+	for (size_t i = n; i-- > 0 && rc == ST_OK;) {
+		if (!keep[i])
+			continue;
+		rc = replay(c, from, &v[i]);
+		*from = tree_of(&v[i]);
+	}
+	free(keep);
+	return rc;
+}
+
+/* Moves staged data into the new file (wlock held). */
+static int move_staged(struct cmp *c)
+{
+	st_store *st = c->st;
+	int rc;
+
+	if (st->kind != ST_KIND_FILE || st->nex == 0)
+		return ST_OK;
+	if ((rc = writer_flush(&st->w)) != ST_OK)
+		return rc;
+	c->limit = st->w.end;
+	for (size_t i = 0; i < st->nex; i++) {
+		struct ext e = st->ex[i];
+		uint64_t ptr;
+
+		rc = copy_pages(c, e.rec, e.rec_npages, e.rec_first, e.rec_first + e.npages,
+				rec_tail_of(&e), &ptr);
+		if (rc != ST_OK)
+			return rc;
+		st->ex[i].rec = ptr;
+		st->ex[i].rec_npages = e.npages;
+		st->ex[i].rec_first = 0;
+	}
+	return ST_OK;
+}
+
+static int make_tmp_path(const char *path, char **out)
+{
+	size_t n = strlen(path) + sizeof(".compact");
+
+	if (!(*out = malloc(n)))
+		return oom();
+	snprintf(*out, n, "%s.compact", path);
+	return ST_OK;
+}
+
+static int dir_sync_of(st_store *st)
+{
+	char *copy = strdup(st->path);
+	int rc = ST_OK;
+
+	if (!copy)
+		return oom();
+	if (!(st->flags & ST_NOSYNC) && st->ops->fsync_dir(st->ctx, dirname(copy)) < 0)
+		rc = st_fail_errno(errno, "fsync directory of", st->path);
+	free(copy);
+	return rc;
+}
+
+/* Step 3: everything under the writer lock. Returns with it released. */
+static int final_switch(struct cmp *c, struct tree *from, uint64_t last_seq)
+{
+	st_store *st = c->st;
+	struct hdr *v = NULL, head;
+	struct st_file *old;
+	size_t n = 0;
+	uint64_t t0;
+	int rc;
+
+	pthread_mutex_lock(&st->wlock);
+	t0 = now_ns();
+	if ((rc = hook(c, ST_STEP_LOCKED)) != ST_OK || (rc = check_deleted(c)) != ST_OK)
+		goto out_unlock;
+	if (st->broken) {
+		rc = st_fail(ST_EIO, EIO, 0, "%s: store is unusable", st->path);
+		goto out_unlock;
+	}
+	head = st->head;
+	if ((rc = writer_flush(&st->w)) != ST_OK)
+		goto out_unlock;
+	c->limit = st->w.end;
+	if (head.seq != last_seq) {
+		if ((rc = collect_headers(c, &head, last_seq, &v, &n)) != ST_OK)
+			goto out_unlock;
+		/* The newest is always kept: it becomes the store's head. */
+		rc = replay_list(c, v, n, from);
+		free(v);
+		if (rc != ST_OK)
+			goto out_unlock;
+	}
+	if (c->newest.seq != head.seq) {
+		rc = st_fail(ST_EIO, 0, 0, "%s: compaction lost the newest version", st->path);
+		goto out_unlock;
+	}
+	if ((rc = move_staged(c)) != ST_OK || (rc = writer_sync(&c->w)) != ST_OK ||
+	    (rc = hook(c, ST_STEP_SYNCED)) != ST_OK)
+		goto out_unlock;
+	if (st->ops->rename(st->ctx, c->tmp, st->path) < 0) {
+		rc = st_fail_errno(errno, "rename over", st->path);
+		goto out_unlock;
+	}
+	free(c->tmp);
+	c->tmp = NULL; /* nothing to remove any more: the new file is the store */
+	rc = hook(c, ST_STEP_RENAMED);
+	if (rc == ST_OK)
+		rc = dir_sync_of(st);
+	/* Switch whatever happened since the rename: the name is the new file's. */
+	pthread_mutex_lock(&st->slock);
+	old = st->file;
+	st->file = file_ref(c->nf);
+	st->head = c->newest;
+	pthread_mutex_unlock(&st->slock);
+	writer_release(&st->w);
+	writer_init(&st->w, c->nf, c->w.end, st->flags & ST_NOSYNC);
+	file_unref(old);
+out_unlock:
+	c->stats.lock_hold_ns = now_ns() - t0;
+	pthread_mutex_unlock(&st->wlock);
+	if (rc == ST_OK)
+		rc = hook(c, ST_STEP_SWITCHED);
+	return rc;
+}
+
+int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compact_stats *stats)
+{
+	static const struct st_compact_opts defaults;
+	struct cmp c = {.st = st, .o = opts ? opts : &defaults, .last_new = HDR_NONE};
+	struct hdr *v = NULL, h0;
+	struct tree from = {0};
+	struct stat sb;
+	unsigned max_passes;
+	bool *keep = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (st->readonly)
+		return st_fail(ST_EROFS, EROFS, 0, "%s: read-only", st->path);
+	pthread_mutex_lock(&st->wlock);
+	rc = st->compacting ? st_fail(ST_EBUSY, EBUSY, 0, "%s: already compacting", st->path)
+			    : ST_OK;
+	st->compacting = true;
+	if (rc == ST_OK) {
+		/* Committed state only: what the unlocked copy may read. */
+		pthread_mutex_lock(&st->slock);
+		c.old = file_ref(st->file);
+		h0 = st->head;
+		pthread_mutex_unlock(&st->slock);
+	}
+	pthread_mutex_unlock(&st->wlock);
+	if (rc != ST_OK)
+		return rc; /* the running compaction owns the flag */
+	c.t_start = now_ns();
+	max_passes = c.o->max_passes ? c.o->max_passes : 4;
+	c.limit = h0.pos;
+	if ((rc = make_tmp_path(st->path, &c.tmp)) != ST_OK)
+		goto out;
+	/* A leftover from a crash or an aborted run is stale. */
+	if (st->ops->unlink(st->ctx, c.tmp) < 0 && errno != ENOENT) {
+		rc = st_fail_errno(errno, "remove stale", c.tmp);
+		goto out;
+	}
+	if ((rc = check_deleted(&c)) != ST_OK)
+		goto out;
+	if (c.old->ops->fstat(c.old->ctx, c.old->fd, &sb) == 0)
+		c.stats.bytes_before = (uint64_t)sb.st_size;
+	rc = file_open(st->ops, st->ctx, c.tmp, O_RDWR | O_CREAT | O_EXCL, 0600, &c.nf);
+	if (rc != ST_OK)
+		goto out;
+	writer_init(&c.w, c.nf, 0, st->flags & ST_NOSYNC);
+	c.batch = calloc(BATCH, sizeof(*c.batch));
+	c.keys = malloc((size_t)BATCH * ST_MAX_KEY);
+	c.vals = malloc((size_t)BATCH * EXT_VAL_SIZE);
+	c.pages = malloc((size_t)ST_EXTENT_PAGES * BLOCK_SIZE);
+	if (!c.batch || !c.keys || !c.vals || !c.pages) {
+		rc = oom();
+		goto out;
+	}
+
+	/* 1. The unlocked copy of the kept versions up to h0. */
+	if ((rc = collect_headers(&c, &h0, UINT64_MAX, &v, &n)) != ST_OK)
+		goto out;
+	c.stats.versions_before = n;
+	if (!(keep = calloc(n, sizeof(*keep)))) {
+		rc = oom();
+		goto out;
+	}
+	retention_apply(c.o->keep, c.o->now_ns ? c.o->now_ns : now_ns(), v, n, keep);
+	if (st->kind == ST_KIND_FILE) {
+		/* Pass 1: which pages of each record the kept versions use. */
+		c.ranging = true;
+		for (size_t i = n; i-- > 0 && rc == ST_OK;) {
+			struct tree t;
+			if (!keep[i])
+				continue;
+			t = tree_of(&v[i]);
+			rc = tree_diff(c.old, c.limit, &from, &t, diff_apply, &c);
+			from = t;
+		}
+		c.ranging = false;
+		memset(&from, 0, sizeof(from));
+		if (rc > 0)
+			rc = ST_ECORRUPT;
+		if (rc != ST_OK)
+			goto out;
+	}
+	for (size_t i = n; i-- > 0 && rc == ST_OK;) {
+		if (!keep[i])
+			continue;
+		rc = replay(&c, &from, &v[i]);
+		from = tree_of(&v[i]);
+	}
+	if (rc != ST_OK || (rc = hook(&c, ST_STEP_COPY)) != ST_OK)
+		goto out;
+
+	/* 2. Unlocked catch-up passes while writers go on. */
+	uint64_t last_seq = h0.seq;
+	for (unsigned pass = 0; pass < max_passes; pass++) {
+		struct st_file *f;
+		struct hdr hn, *nv = NULL;
+		size_t nn = 0;
+
+		store_snapshot(st, &f, &hn);
+		if (f != c.old) {
+			file_unref(f);
+			rc = st_fail(ST_EBUSY, 0, 0, "%s: switched during compaction", st->path);
+			goto out;
+		}
+		file_unref(f);
+		if (hn.seq == last_seq)
+			break;
+		c.limit = hn.pos;
+		rc = collect_headers(&c, &hn, last_seq, &nv, &nn);
+		if (rc == ST_OK)
+			rc = replay_list(&c, nv, nn, &from);
+		free(nv);
+		if (rc != ST_OK || (rc = check_deleted(&c)) != ST_OK)
+			goto out;
+		last_seq = hn.seq;
+		c.stats.passes++;
+		if ((rc = hook(&c, ST_STEP_CATCHUP)) != ST_OK)
+			goto out;
+	}
+	/* Sync what is copied now, so the locked step syncs only its delta. */
+	if ((rc = writer_sync(&c.w)) != ST_OK)
+		goto out;
+
+	/* 3. Final catch-up under the lock, rename, switch. */
+	rc = final_switch(&c, &from, last_seq);
+	if (rc == ST_OK)
+		c.stats.bytes_after = c.w.end;
+out:
+	if (c.tmp) {
+		st->ops->unlink(st->ctx, c.tmp);
+		free(c.tmp);
+	}
+	pthread_mutex_lock(&st->wlock);
+	st->compacting = false;
+	pthread_mutex_unlock(&st->wlock);
+	if (stats)
+		*stats = c.stats;
+	writer_release(&c.w);
+	file_unref(c.nf);
+	file_unref(c.old);
+	free(keep);
+	free(v);
+	free(c.batch);
+	free(c.keys);
+	free(c.vals);
+	free(c.pages);
+	free(c.map);
+	return rc;
+}

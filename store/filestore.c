@@ -1,0 +1,661 @@
+/*
+ * filestore.c - the file store: a regular file's bytes as page extents.
+ *
+ * Keys are page numbers (big-endian u64), values extents: where a run of
+ * the file's pages lives inside one data record. A write appends its pages
+ * at once (whole runs as one record, partial edge pages merged with what
+ * is there) and stages the extent; the commit turns the staged extents,
+ * and any staged truncate, into tree updates, splitting the extents they
+ * overlap. Reads see committed versions only.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static uint64_t ext_end(const struct ext *e)
+{
+	return e->page + e->npages;
+}
+
+static int oom(void)
+{
+	return st_fail(ST_ENOMEM, ENOMEM, 0, "out of memory");
+}
+
+void stage_clear(st_store *st)
+{
+	for (size_t i = 0; i < st->nkv; i++) {
+		free(st->kv[i].key);
+		free(st->kv[i].val);
+	}
+	st->nkv = 0;
+	st->nex = 0;
+	st->trunc_pages = UINT64_MAX;
+	st->size = st->head.size;
+	st->mtime_ns = st->head.mtime_ns;
+}
+
+/* Index of the first staged extent ending after page. */
+static size_t staged_find(const st_store *st, uint64_t page)
+{
+	size_t lo = 0, hi = st->nex;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (ext_end(&st->ex[mid]) <= page)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Stages s, trimming whatever staged extents it overlaps. */
+static int stage_extent(st_store *st, const struct ext *s)
+{
+	size_t i = staged_find(st, s->page), j = i, nnew = 0;
+	struct ext repl[3];
+
+	while (j < st->nex && st->ex[j].page < ext_end(s))
+		j++;
+	if (i < j && st->ex[i].page < s->page)
+		repl[nnew++] = ext_slice(&st->ex[i], st->ex[i].page, s->page);
+	repl[nnew++] = *s;
+	if (i < j && ext_end(&st->ex[j - 1]) > ext_end(s))
+		repl[nnew++] = ext_slice(&st->ex[j - 1], ext_end(s), ext_end(&st->ex[j - 1]));
+	if (st->nex - (j - i) + nnew > st->excap) {
+		size_t cap = st->excap ? st->excap * 2 : 64;
+		struct ext *v;
+		while (cap < st->nex + nnew)
+			cap *= 2;
+		if (!(v = realloc(st->ex, cap * sizeof(*v))))
+			return oom();
+		st->ex = v;
+		st->excap = cap;
+	}
+	memmove(st->ex + i + nnew, st->ex + j, (st->nex - j) * sizeof(*st->ex));
+	memcpy(st->ex + i, repl, nnew * sizeof(*repl));
+	st->nex = st->nex - (j - i) + nnew;
+	return ST_OK;
+}
+
+int data_append(struct writer *w, const uint8_t *data, uint32_t npages, uint32_t tail,
+		uint64_t *rec)
+{
+	uint8_t head[DATA_HEAD_FIXED + 4 * ST_EXTENT_PAGES];
+	struct iovec iov[2];
+
+	head[0] = REC_DATA;
+	head[1] = 0;
+	put16(head + 2, 0);
+	put32(head + 4, npages);
+	put32(head + 8, tail);
+	for (uint32_t i = 0; i < npages; i++)
+		put32(head + DATA_HEAD_FIXED + 4 * i,
+		      crc32c(0, data + (size_t)i * BLOCK_SIZE, i + 1 == npages ? tail : BLOCK_SIZE));
+	iov[0].iov_base = head;
+	iov[0].iov_len = DATA_HEAD_FIXED + 4 * npages;
+	iov[1].iov_base = (void *)data;
+	iov[1].iov_len = (size_t)(npages - 1) * BLOCK_SIZE + tail;
+	return writer_record(w, iov, 2, 1, rec);
+}
+
+struct find_ctx {
+	uint64_t page;
+	struct ext e;
+	bool found;
+	int err;
+};
+
+static int find_cb(void *arg, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
+{
+	struct find_ctx *c = arg;
+
+	if ((c->err = ext_decode(key, klen, val, vlen, &c->e)) != ST_OK)
+		return 1;
+	c->found = c->e.page <= c->page && c->page < ext_end(&c->e);
+	return 1;
+}
+
+/* The extent of tree t covering page, if any. */
+static int tree_find_page(struct st_file *f, uint64_t limit, const struct tree *t, uint64_t page,
+			  struct ext *e, bool *found)
+{
+	struct find_ctx c = {.page = page};
+	uint8_t key[PAGE_KEY_SIZE];
+	int rc;
+
+	ext_key_encode(page, key);
+	rc = tree_iter(f, limit, t, key, sizeof(key), true, find_cb, &c);
+	if (rc < 0)
+		return rc;
+	if (c.err)
+		return st_fail(ST_ECORRUPT, 0, 0, "%s: malformed extent", f->path);
+	*found = c.found;
+	*e = c.e;
+	return ST_OK;
+}
+
+/* Reads one page as the staged state has it (wlock held). */
+static int page_read_staged(st_store *st, uint64_t page, uint8_t out[BLOCK_SIZE])
+{
+	size_t i = staged_find(st, page);
+	struct tree t = {st->head.root, {st->head.root_count, st->head.root_bytes}};
+	struct ext e;
+	bool found = false;
+	int rc;
+
+	memset(out, 0, BLOCK_SIZE);
+	if (i < st->nex && st->ex[i].page <= page) {
+		e = st->ex[i];
+		found = true;
+		if ((rc = writer_flush(&st->w)) != ST_OK)
+			return rc;
+	} else if (page < st->trunc_pages) {
+		rc = tree_find_page(st->file, st->head.pos, &t, page, &e, &found);
+		if (rc != ST_OK)
+			return rc;
+	}
+	if (!found)
+		return ST_OK;
+	return data_read_pages(st->file, e.rec, st->w.end, e.rec_first + (uint32_t)(page - e.page),
+			       1, out);
+}
+
+/* Writes bytes [from, to) of one page, merged with what is there. */
+static int write_partial(st_store *st, uint64_t page, size_t from, size_t to, const uint8_t *src,
+			 uint64_t new_size)
+{
+	uint8_t pg[BLOCK_SIZE];
+	uint64_t start = page * BLOCK_SIZE;
+	struct ext e = {.page = page, .rec_npages = 1, .npages = 1};
+	uint64_t keep = st->size > start ? st->size - start : 0;
+	int rc;
+
+	if ((rc = page_read_staged(st, page, pg)) != ST_OK)
+		return rc;
+	if (keep < BLOCK_SIZE) /* bytes past the size are zeros, whatever was there */
+		memset(pg + keep, 0, BLOCK_SIZE - keep);
+	memcpy(pg + from, src, to - from);
+	e.tail = new_size - start >= BLOCK_SIZE ? BLOCK_SIZE : (uint32_t)(new_size - start);
+	if ((rc = data_append(&st->w, pg, 1, e.tail, &e.rec)) != ST_OK)
+		return rc;
+	return stage_extent(st, &e);
+}
+
+static int check_writable(st_store *st)
+{
+	if (st->readonly)
+		return st_fail(ST_EROFS, EROFS, 0, "%s: read-only", st->path);
+	if (st->kind != ST_KIND_FILE)
+		return st_fail(ST_EKIND, 0, 0, "%s: not a file store", st->path);
+	return ST_OK;
+}
+
+int st_file_write(st_store *st, uint64_t off, const void *buf, size_t len)
+{
+	const uint8_t *src = buf;
+	uint64_t pos = off, end = off + len, new_size;
+	int rc;
+
+	if ((rc = check_writable(st)) != ST_OK)
+		return rc;
+	if (end < off || end > ST_MAX_FILE_SIZE)
+		return st_fail(ST_ETOOBIG, EFBIG, 0, "%s: write past the largest file size",
+			       st->path);
+	if (len == 0)
+		return ST_OK;
+	pthread_mutex_lock(&st->wlock);
+	new_size = end > st->size ? end : st->size;
+	while (pos < end) {
+		uint64_t page = pos / BLOCK_SIZE;
+		size_t in = (size_t)(pos % BLOCK_SIZE);
+
+		if (in || end - pos < BLOCK_SIZE) {
+			size_t to = end - page * BLOCK_SIZE < BLOCK_SIZE
+					    ? (size_t)(end - page * BLOCK_SIZE)
+					    : BLOCK_SIZE;
+			rc = write_partial(st, page, in, to, src + (pos - off), new_size);
+			pos = page * BLOCK_SIZE + to;
+		} else {
+			uint64_t n = (end - pos) / BLOCK_SIZE;
+			struct ext e = {.page = page, .tail = BLOCK_SIZE};
+
+			e.npages = e.rec_npages = n > ST_EXTENT_PAGES ? ST_EXTENT_PAGES : (uint32_t)n;
+			rc = data_append(&st->w, src + (pos - off), e.npages, BLOCK_SIZE, &e.rec);
+			if (rc == ST_OK)
+				rc = stage_extent(st, &e);
+			pos += (uint64_t)e.npages * BLOCK_SIZE;
+		}
+		if (rc != ST_OK) {
+			/* Records staged earlier may have been lost with the buffer. */
+			rc = store_fail_rollback(st, rc);
+			goto out;
+		}
+	}
+	st->size = new_size;
+out:
+	pthread_mutex_unlock(&st->wlock);
+	return rc;
+}
+
+int st_file_truncate(st_store *st, uint64_t size)
+{
+	int rc;
+
+	if ((rc = check_writable(st)) != ST_OK)
+		return rc;
+	if (size > ST_MAX_FILE_SIZE)
+		return st_fail(ST_ETOOBIG, EFBIG, 0, "%s: size past the largest file size",
+			       st->path);
+	pthread_mutex_lock(&st->wlock);
+	if (size < st->size) {
+		uint64_t keep = (size + BLOCK_SIZE - 1) / BLOCK_SIZE;
+		size_t i = staged_find(st, keep);
+		uint8_t pg[BLOCK_SIZE];
+
+		/* Read the partial last page before dropping anything. */
+		if (size % BLOCK_SIZE && (rc = page_read_staged(st, keep - 1, pg)) != ST_OK)
+			goto fail;
+		if (i < st->nex && st->ex[i].page < keep)
+			st->ex[i] = ext_slice(&st->ex[i], st->ex[i].page, keep), i++;
+		st->nex = i;
+		if (keep < st->trunc_pages)
+			st->trunc_pages = keep;
+		if (size % BLOCK_SIZE) {
+			/* Zero the cut-off bytes: they must not come back if the
+			 * file grows again. */
+			struct ext e = {.page = keep - 1, .rec_npages = 1, .npages = 1};
+			e.tail = (uint32_t)(size % BLOCK_SIZE);
+			memset(pg + e.tail, 0, BLOCK_SIZE - e.tail);
+			if ((rc = data_append(&st->w, pg, 1, e.tail, &e.rec)) != ST_OK ||
+			    (rc = stage_extent(st, &e)) != ST_OK)
+				goto fail;
+		}
+	}
+	st->size = size;
+	pthread_mutex_unlock(&st->wlock);
+	return ST_OK;
+fail:
+	rc = store_fail_rollback(st, rc);
+	pthread_mutex_unlock(&st->wlock);
+	return rc;
+}
+
+int st_file_set_mtime(st_store *st, uint64_t mtime_ns)
+{
+	int rc;
+
+	if ((rc = check_writable(st)) != ST_OK)
+		return rc;
+	pthread_mutex_lock(&st->wlock);
+	st->mtime_ns = mtime_ns;
+	pthread_mutex_unlock(&st->wlock);
+	return ST_OK;
+}
+
+uint64_t st_file_size(st_store *st)
+{
+	uint64_t size;
+
+	if (st->readonly) {
+		pthread_mutex_lock(&st->slock);
+		size = st->head.size;
+		pthread_mutex_unlock(&st->slock);
+		return size;
+	}
+	pthread_mutex_lock(&st->wlock);
+	size = st->size;
+	pthread_mutex_unlock(&st->wlock);
+	return size;
+}
+
+/* ---- reading -------------------------------------------------------------- */
+
+struct read_ctx {
+	struct st_file *f;
+	uint64_t limit;
+	uint64_t off, len; /* byte range wanted */
+	uint8_t *out;
+	uint8_t *tmp;
+	int rc;
+};
+
+static int read_cb(void *arg, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
+{
+	struct read_ctx *c = arg;
+	uint64_t first = c->off / BLOCK_SIZE, last = (c->off + c->len - 1) / BLOCK_SIZE;
+	struct ext e, s;
+	uint64_t from, to;
+
+	if ((c->rc = ext_decode(key, klen, val, vlen, &e)) != ST_OK) {
+		c->rc = st_fail(ST_ECORRUPT, 0, 0, "%s: malformed extent", c->f->path);
+		return 1;
+	}
+	if (e.page > last)
+		return 1;
+	if (ext_end(&e) <= first)
+		return 0;
+	s = ext_slice(&e, first, last + 1);
+	c->rc = data_read_pages(c->f, s.rec, c->limit, s.rec_first, s.npages, c->tmp);
+	if (c->rc != ST_OK)
+		return 1;
+	from = s.page * BLOCK_SIZE;
+	to = from + (uint64_t)s.npages * BLOCK_SIZE;
+	if (from < c->off)
+		from = c->off;
+	if (to > c->off + c->len)
+		to = c->off + c->len;
+	memcpy(c->out + (from - c->off), c->tmp + (from - s.page * BLOCK_SIZE), to - from);
+	return 0;
+}
+
+ssize_t st_file_read(st_store *st, uint64_t off, void *buf, size_t len)
+{
+	struct read_ctx c = {0};
+	struct st_file *f;
+	struct hdr h;
+	struct tree t;
+	uint8_t key[PAGE_KEY_SIZE];
+	int rc;
+
+	if (st->kind != ST_KIND_FILE)
+		return st_fail(ST_EKIND, 0, 0, "%s: not a file store", st->path);
+	store_snapshot(st, &f, &h);
+	if (off >= h.size || len == 0) {
+		file_unref(f);
+		return 0;
+	}
+	if (len > h.size - off)
+		len = (size_t)(h.size - off);
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX & ~(size_t)(BLOCK_SIZE - 1);
+	memset(buf, 0, len);
+	c.f = f;
+	c.limit = h.pos;
+	c.off = off;
+	c.len = len;
+	c.out = buf;
+	c.tmp = malloc((size_t)ST_EXTENT_PAGES * BLOCK_SIZE);
+	if (!c.tmp) {
+		file_unref(f);
+		return oom();
+	}
+	t.root = h.root;
+	t.r.count = h.root_count;
+	t.r.bytes = h.root_bytes;
+	ext_key_encode(off / BLOCK_SIZE, key);
+	rc = tree_iter(f, h.pos, &t, key, sizeof(key), true, read_cb, &c);
+	free(c.tmp);
+	file_unref(f);
+	if (rc < 0)
+		return rc;
+	if (c.rc != ST_OK)
+		return c.rc;
+	return (ssize_t)len;
+}
+
+struct seek_ctx {
+	uint64_t page; /* first page of interest */
+	int whence;
+	uint64_t result; /* page found */
+	bool found;
+	int rc;
+};
+
+static int seek_cb(void *arg, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
+{
+	struct seek_ctx *c = arg;
+	struct ext e;
+
+	if (ext_decode(key, klen, val, vlen, &e) != ST_OK) {
+		c->rc = ST_ECORRUPT;
+		return 1;
+	}
+	if (ext_end(&e) <= c->page)
+		return 0;
+	if (c->whence == SEEK_DATA) {
+		c->result = e.page > c->page ? e.page : c->page;
+		c->found = true;
+		return 1;
+	}
+	/* SEEK_HOLE: the first page not covered by a chain of extents. */
+	if (e.page > c->page) {
+		c->found = true;
+		c->result = c->page;
+		return 1;
+	}
+	c->page = ext_end(&e);
+	return 0;
+}
+
+int64_t st_file_seek(st_store *st, uint64_t off, int whence)
+{
+	struct seek_ctx c = {.page = off / BLOCK_SIZE, .whence = whence};
+	uint8_t key[PAGE_KEY_SIZE];
+	struct st_file *f;
+	struct hdr h;
+	struct tree t;
+	int64_t res;
+	int rc;
+
+	if (whence != SEEK_DATA && whence != SEEK_HOLE)
+		return st_fail(ST_EINVAL, EINVAL, 0, "st_file_seek: bad whence");
+	store_snapshot(st, &f, &h);
+	if (off >= h.size) {
+		file_unref(f);
+		return ST_ENOTFOUND;
+	}
+	t.root = h.root;
+	t.r.count = h.root_count;
+	t.r.bytes = h.root_bytes;
+	ext_key_encode(c.page, key);
+	rc = tree_iter(f, h.pos, &t, key, sizeof(key), true, seek_cb, &c);
+	file_unref(f);
+	if (rc < 0)
+		return rc;
+	if (c.rc)
+		return st_fail(ST_ECORRUPT, 0, 0, "%s: malformed extent", st->path);
+	if (whence == SEEK_DATA) {
+		if (!c.found || c.result * BLOCK_SIZE >= h.size)
+			return ST_ENOTFOUND;
+		res = (int64_t)(c.result * BLOCK_SIZE);
+		return res > (int64_t)off ? res : (int64_t)off;
+	}
+	res = c.found ? (int64_t)(c.result * BLOCK_SIZE) : (int64_t)(c.page * BLOCK_SIZE);
+	if (res < (int64_t)off)
+		res = (int64_t)off;
+	return res > (int64_t)h.size ? (int64_t)h.size : res;
+}
+
+/* ---- commit: staged extents to tree actions -------------------------------- */
+
+struct fop {
+	struct ext e;
+	uint8_t op;
+};
+
+struct fops {
+	struct fop *v;
+	size_t n, cap;
+};
+
+static int fops_push(struct fops *o, uint8_t op, const struct ext *e)
+{
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 64;
+		struct fop *v = realloc(o->v, cap * sizeof(*v));
+		if (!v)
+			return oom();
+		o->v = v;
+		o->cap = cap;
+	}
+	o->v[o->n].e = *e;
+	o->v[o->n].op = op;
+	o->n++;
+	return ST_OK;
+}
+
+struct collect_ctx {
+	struct fops *old; /* tree extents touched (op unused) */
+	uint64_t from, to; /* pages of interest */
+	int rc;
+};
+
+static int collect_cb(void *arg, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
+{
+	struct collect_ctx *c = arg;
+	struct ext e;
+
+	if (ext_decode(key, klen, val, vlen, &e) != ST_OK) {
+		c->rc = ST_ECORRUPT;
+		return 1;
+	}
+	if (e.page >= c->to)
+		return 1;
+	if (ext_end(&e) <= c->from)
+		return 0;
+	if (c->old->n && c->old->v[c->old->n - 1].e.page >= e.page)
+		return 0; /* seen for an earlier staged extent */
+	c->rc = fops_push(c->old, ACT_DEL, &e);
+	return c->rc != ST_OK;
+}
+
+static int fop_cmp(const void *a, const void *b)
+{
+	const struct fop *x = a, *y = b;
+
+	if (x->e.page != y->e.page)
+		return x->e.page < y->e.page ? -1 : 1;
+	return (int)x->op - (int)y->op; /* ACT_PUT first: it wins */
+}
+
+int stage_actions(st_store *st, struct st_file *f, uint64_t limit, const struct tree *t,
+		  struct action **acts, size_t *nacts, uint8_t **arena)
+{
+	struct fops old = {0}, ops = {0};
+	struct collect_ctx c = {.old = &old};
+	uint8_t key[PAGE_KEY_SIZE];
+	size_t n = 0;
+	int rc = ST_OK;
+
+	*acts = NULL;
+	*nacts = 0;
+	*arena = NULL;
+	if (st->kind == ST_KIND_KV) {
+		if (st->nkv == 0)
+			return ST_OK;
+		if (!(*acts = calloc(st->nkv, sizeof(**acts))))
+			return oom();
+		for (size_t i = 0; i < st->nkv; i++) {
+			struct action *a = &(*acts)[i];
+			a->key = st->kv[i].key;
+			a->klen = (uint16_t)st->kv[i].klen;
+			a->val = st->kv[i].val;
+			a->vlen = st->kv[i].vlen;
+			a->op = st->kv[i].val ? ACT_PUT : ACT_DEL;
+		}
+		*nacts = st->nkv;
+		return ST_OK;
+	}
+	(void)limit;
+	/* Every committed extent that a staged extent or the truncate touches. */
+	for (size_t i = 0; i < st->nex && rc == ST_OK; i++) {
+		c.from = st->ex[i].page;
+		c.to = ext_end(&st->ex[i]);
+		ext_key_encode(c.from, key);
+		rc = tree_iter(f, st->head.pos, t, key, sizeof(key), true, collect_cb, &c);
+		if (rc > 0)
+			rc = c.rc;
+	}
+	if (rc == ST_OK && st->trunc_pages != UINT64_MAX) {
+		c.from = st->trunc_pages;
+		c.to = UINT64_MAX;
+		ext_key_encode(c.from, key);
+		rc = tree_iter(f, st->head.pos, t, key, sizeof(key), true, collect_cb, &c);
+		if (rc > 0)
+			rc = c.rc;
+	}
+	if (rc == ST_ECORRUPT)
+		rc = st_fail(ST_ECORRUPT, 0, 0, "%s: malformed extent", st->path);
+	if (rc != ST_OK)
+		goto out;
+	if (old.n > 1) {
+		/* Truncate's pass may repeat extents seen before: dedupe. */
+		qsort(old.v, old.n, sizeof(*old.v), fop_cmp);
+		for (size_t i = 1; i < old.n; i++)
+			if (old.v[i].e.page != old.v[n].e.page)
+				old.v[++n] = old.v[i];
+		old.n = n + 1;
+	}
+	/* Each old extent goes; what the staged extents and the truncate do
+	 * not cover of it comes back as smaller extents. */
+	for (size_t i = 0; i < old.n && rc == ST_OK; i++) {
+		const struct ext *e = &old.v[i].e;
+		uint64_t cur = e->page, stop = ext_end(e);
+
+		if (stop > st->trunc_pages)
+			stop = st->trunc_pages;
+		rc = fops_push(&ops, ACT_DEL, e);
+		for (size_t j = staged_find(st, e->page);
+		     rc == ST_OK && j < st->nex && st->ex[j].page < stop; j++) {
+			if (st->ex[j].page > cur) {
+				struct ext piece = ext_slice(e, cur, st->ex[j].page);
+				rc = fops_push(&ops, ACT_PUT, &piece);
+			}
+			if (ext_end(&st->ex[j]) > cur)
+				cur = ext_end(&st->ex[j]);
+		}
+		if (rc == ST_OK && cur < stop) {
+			struct ext piece = ext_slice(e, cur, stop);
+			rc = fops_push(&ops, ACT_PUT, &piece);
+		}
+	}
+	for (size_t i = 0; i < st->nex && rc == ST_OK; i++)
+		rc = fops_push(&ops, ACT_PUT, &st->ex[i]);
+	if (rc != ST_OK)
+		goto out;
+	qsort(ops.v, ops.n, sizeof(*ops.v), fop_cmp);
+	if (ops.n == 0)
+		goto out;
+	*acts = calloc(ops.n, sizeof(**acts));
+	*arena = malloc(ops.n * (PAGE_KEY_SIZE + EXT_VAL_SIZE));
+	if (!*acts || !*arena) {
+		rc = oom();
+		goto out;
+	}
+	n = 0;
+	for (size_t i = 0; i < ops.n; i++) {
+		uint8_t *k = *arena + n * (PAGE_KEY_SIZE + EXT_VAL_SIZE);
+		struct action *a = &(*acts)[n];
+
+		if (n && (*acts)[n - 1].op && get64((*acts)[n - 1].key) == ops.v[i].e.page)
+			continue; /* a put and a delete of one key: the put came first */
+		ext_key_encode(ops.v[i].e.page, k);
+		a->key = k;
+		a->klen = PAGE_KEY_SIZE;
+		a->op = ops.v[i].op;
+		if (a->op == ACT_PUT) {
+			ext_val_encode(&ops.v[i].e, k + PAGE_KEY_SIZE);
+			a->val = k + PAGE_KEY_SIZE;
+			a->vlen = EXT_VAL_SIZE;
+		}
+		n++;
+	}
+	*nacts = n;
+out:
+	if (rc != ST_OK) {
+		free(*acts);
+		free(*arena);
+		*acts = NULL;
+		*arena = NULL;
+	}
+	free(old.v);
+	free(ops.v);
+	return rc;
+}

@@ -1,0 +1,239 @@
+/*
+ * format.c - encoders and decoders of the on-disk records (docs/FORMAT.md).
+ *
+ * Every decoder takes (buf, len) and trusts nothing in it: lengths, counts,
+ * ordering and pointers are checked before use, so each can be fuzzed on
+ * its own. Pointers are checked against the record's own offset: a record
+ * only ever points backwards, to something written before it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Header payload layout: offsets of each field. */
+enum {
+	H_TYPE = 0,
+	H_KIND = 1,
+	H_VERSION = 2,
+	H_MAGIC = 4,
+	H_COMPAT = 8,
+	H_RO_COMPAT = 12,
+	H_INCOMPAT = 16,
+	H_SEQ = 24,
+	H_TIME = 32,
+	H_SIZE = 40,
+	H_MTIME = 48,
+	H_ROOT = 56,
+	H_ROOT_COUNT = 64,
+	H_ROOT_BYTES = 72,
+	H_PREV = 80,
+	H_END = 88, /* reserved zeros up to HDR_PAYLOAD_SIZE */
+};
+_Static_assert(H_END <= HDR_PAYLOAD_SIZE, "header fields fit the payload");
+
+void hdr_encode(const struct hdr *h, uint8_t out[HDR_PAYLOAD_SIZE])
+{
+	memset(out, 0, HDR_PAYLOAD_SIZE);
+	out[H_TYPE] = REC_HEADER;
+	out[H_KIND] = h->kind;
+	put16(out + H_VERSION, FORMAT_VERSION);
+	put32(out + H_MAGIC, HDR_MAGIC);
+	put32(out + H_COMPAT, h->compat);
+	put32(out + H_RO_COMPAT, h->ro_compat);
+	put32(out + H_INCOMPAT, h->incompat);
+	put64(out + H_SEQ, h->seq);
+	put64(out + H_TIME, h->time_ns);
+	put64(out + H_SIZE, h->size);
+	put64(out + H_MTIME, h->mtime_ns);
+	put64(out + H_ROOT, h->root);
+	put64(out + H_ROOT_COUNT, h->root_count);
+	put64(out + H_ROOT_BYTES, h->root_bytes);
+	put64(out + H_PREV, h->prev);
+}
+
+int hdr_decode(const uint8_t *buf, size_t len, struct hdr *h)
+{
+	if (len != HDR_PAYLOAD_SIZE || buf[H_TYPE] != REC_HEADER)
+		return ST_ECORRUPT;
+	if (get32(buf + H_MAGIC) != HDR_MAGIC)
+		return ST_ECORRUPT;
+	h->version = get16(buf + H_VERSION);
+	if (h->version == 0)
+		return ST_ECORRUPT;
+	h->incompat = get32(buf + H_INCOMPAT);
+	if (h->version > FORMAT_VERSION || (h->incompat & ~FEAT_INCOMPAT_KNOWN))
+		return ST_EVERSION;
+	h->kind = buf[H_KIND];
+	if (h->kind != ST_KIND_FILE && h->kind != ST_KIND_KV)
+		return ST_ECORRUPT;
+	h->compat = get32(buf + H_COMPAT);
+	h->ro_compat = get32(buf + H_RO_COMPAT);
+	h->seq = get64(buf + H_SEQ);
+	h->time_ns = get64(buf + H_TIME);
+	h->size = get64(buf + H_SIZE);
+	h->mtime_ns = get64(buf + H_MTIME);
+	h->root = get64(buf + H_ROOT);
+	h->root_count = get64(buf + H_ROOT_COUNT);
+	h->root_bytes = get64(buf + H_ROOT_BYTES);
+	h->prev = get64(buf + H_PREV);
+	if (h->size > ST_MAX_FILE_SIZE)
+		return ST_ECORRUPT;
+	if (h->root == 0 && (h->root_count || h->root_bytes))
+		return ST_ECORRUPT;
+	return ST_OK;
+}
+
+void ext_key_encode(uint64_t page, uint8_t out[PAGE_KEY_SIZE])
+{
+	put64(out, page);
+}
+
+void ext_val_encode(const struct ext *e, uint8_t out[EXT_VAL_SIZE])
+{
+	put64(out, e->rec);
+	put32(out + 8, e->rec_npages);
+	put32(out + 12, e->rec_first);
+	put32(out + 16, e->npages);
+	put32(out + 20, e->tail);
+}
+
+int ext_decode(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, struct ext *e)
+{
+	if (klen != PAGE_KEY_SIZE || vlen != EXT_VAL_SIZE)
+		return ST_ECORRUPT;
+	e->page = get64(key);
+	e->rec = get64(val);
+	e->rec_npages = get32(val + 8);
+	e->rec_first = get32(val + 12);
+	e->npages = get32(val + 16);
+	e->tail = get32(val + 20);
+	if (e->rec == 0 || e->npages == 0 || e->rec_npages == 0 || e->rec_npages > ST_EXTENT_PAGES)
+		return ST_ECORRUPT;
+	if (e->rec_first >= e->rec_npages || e->npages > e->rec_npages - e->rec_first)
+		return ST_ECORRUPT;
+	if (e->tail == 0 || e->tail > BLOCK_SIZE)
+		return ST_ECORRUPT;
+	/* Only the record's own last page may be short. */
+	if (e->tail != BLOCK_SIZE && e->rec_first + e->npages != e->rec_npages)
+		return ST_ECORRUPT;
+	if (e->page > ST_MAX_FILE_SIZE / ST_PAGE_SIZE - e->npages)
+		return ST_ECORRUPT;
+	return ST_OK;
+}
+
+uint64_t ext_bytes(const struct ext *e)
+{
+	return (uint64_t)(e->npages - 1) * BLOCK_SIZE + e->tail;
+}
+
+struct ext ext_slice(const struct ext *e, uint64_t from, uint64_t to)
+{
+	struct ext s = *e;
+	uint64_t end = e->page + e->npages;
+
+	if (from > e->page)
+		s.page = from;
+	if (to < end)
+		end = to;
+	s.rec_first = e->rec_first + (uint32_t)(s.page - e->page);
+	s.npages = (uint32_t)(end - s.page);
+	s.tail = end == e->page + e->npages ? e->tail : BLOCK_SIZE;
+	return s;
+}
+
+int data_head_decode(const uint8_t *buf, size_t len, struct data_head *d)
+{
+	if (len < DATA_HEAD_FIXED || buf[0] != REC_DATA)
+		return ST_ECORRUPT;
+	d->npages = get32(buf + 4);
+	d->tail = get32(buf + 8);
+	if (d->npages == 0 || d->npages > ST_EXTENT_PAGES || d->tail == 0 || d->tail > BLOCK_SIZE)
+		return ST_ECORRUPT;
+	if (len < DATA_HEAD_FIXED + 4ull * d->npages)
+		return ST_ECORRUPT;
+	d->crcs = buf + DATA_HEAD_FIXED;
+	return ST_OK;
+}
+
+int node_decode(const uint8_t *buf, size_t len, uint64_t pos, struct tnode *n)
+{
+	const uint8_t *p, *end = buf + len;
+	uint32_t count;
+	bool leaf;
+
+	memset(n, 0, sizeof(*n));
+	if (len < NODE_HDR_SIZE)
+		return ST_ECORRUPT;
+	leaf = buf[0] == REC_LEAF;
+	if (!leaf && buf[0] != REC_INTERIOR)
+		return ST_ECORRUPT;
+	n->level = buf[1];
+	if (leaf != (n->level == 0) || n->level > TREE_MAX_LEVEL)
+		return ST_ECORRUPT;
+	count = get16(buf + 2);
+	if (count == 0)
+		return ST_ECORRUPT;
+	n->e = calloc(count, sizeof(*n->e));
+	if (!n->e)
+		return ST_ENOMEM;
+	n->n = count;
+	n->pos = pos;
+	p = buf + NODE_HDR_SIZE;
+	for (uint32_t i = 0; i < count; i++) {
+		struct tentry *e = &n->e[i];
+
+		if (end - p < 2)
+			goto corrupt;
+		e->klen = get16(p);
+		p += 2;
+		if (e->klen > ST_MAX_KEY)
+			goto corrupt;
+		if (leaf) {
+			if (end - p < 4)
+				goto corrupt;
+			e->vlen = get32(p);
+			p += 4;
+			if (e->vlen > ST_MAX_VALUE || (size_t)(end - p) < (size_t)e->klen + e->vlen)
+				goto corrupt;
+			e->key = p;
+			e->val = p + e->klen;
+			p += e->klen + e->vlen;
+		} else {
+			if ((size_t)(end - p) < (size_t)e->klen + 24)
+				goto corrupt;
+			e->key = p;
+			p += e->klen;
+			e->child = get64(p);
+			e->r.count = get64(p + 8);
+			e->r.bytes = get64(p + 16);
+			p += 24;
+			if (e->child == 0 || e->child >= pos || e->r.count == 0)
+				goto corrupt;
+		}
+		if (i > 0) {
+			const struct tentry *q = &n->e[i - 1];
+			size_t m = q->klen < e->klen ? q->klen : e->klen;
+			int c = memcmp(q->key, e->key, m);
+
+			if (c > 0 || (c == 0 && q->klen >= e->klen))
+				goto corrupt;
+		}
+	}
+	if (p != end)
+		goto corrupt;
+	return ST_OK;
+corrupt:
+	free(n->e);
+	n->e = NULL;
+	n->n = 0;
+	return ST_ECORRUPT;
+}
+
+void node_free(struct tnode *n)
+{
+	free(n->e);
+	free(n->buf);
+	n->e = NULL;
+	n->buf = NULL;
+}

@@ -1,0 +1,372 @@
+/*
+ * internal.h - private to store/: the on-disk constants, byte-order helpers
+ * and the structs behind the opaque handles. Outside store/, include only
+ * store.h; if you need something from here, add a function to store.h.
+ */
+#ifndef REVFS_STORE_INTERNAL_H
+#define REVFS_STORE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "store.h"
+
+/* ---- on-disk constants (docs/FORMAT.md) ------------------------------ */
+
+#define BLOCK_SIZE 4096u
+#define MARK_DATA 0x00 /* block begins with (the continuation of) data */
+#define MARK_HEADER 0x01 /* block begins with a committed header */
+
+#define REC_HDR_SIZE 8u             /* u32 length, u32 crc32c */
+#define REC_MAX_LEN (8u << 20)      /* longest payload a reader accepts */
+#define REC_DATA 1
+#define REC_LEAF 2
+#define REC_INTERIOR 3
+#define REC_HEADER 4
+
+#define HDR_MAGIC 0x52565354u /* "RVST" */
+#define FORMAT_VERSION 1
+#define HDR_PAYLOAD_SIZE 128u
+#define HDR_NONE UINT64_MAX /* no previous header */
+/* Feature bits: none defined yet. An unknown incompat bit refuses to open,
+ * an unknown ro_compat bit opens read-only, compat bits are ignored. */
+#define FEAT_INCOMPAT_KNOWN 0u
+#define FEAT_RO_COMPAT_KNOWN 0u
+
+#define DATA_HEAD_FIXED 12u /* type, flags, reserved, npages, tail */
+#define ST_EXTENT_PAGES 256u /* pages per data record at most (1 MiB) */
+#define EXT_VAL_SIZE 24u     /* file-store tree value: one extent */
+#define PAGE_KEY_SIZE 8u     /* file-store tree key: page number */
+
+#define NODE_HDR_SIZE 4u    /* type, level, u16 count */
+#define NODE_TARGET 4000u   /* nodes are split to stay under this payload */
+#define TREE_MAX_LEVEL 24u  /* deeper than any real tree; bounds recursion */
+
+_Static_assert(REC_HDR_SIZE + HDR_PAYLOAD_SIZE < BLOCK_SIZE - 1, "a header fits in its block");
+_Static_assert(DATA_HEAD_FIXED == 1 + 1 + 2 + 4 + 4, "data record head");
+_Static_assert(EXT_VAL_SIZE == 8 + 4 + 4 + 4 + 4, "extent value");
+
+/* ---- byte order: big-endian on disk, always through these ------------ */
+
+static inline void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+static inline void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+static inline void put64(uint8_t *p, uint64_t v)
+{
+	put32(p, (uint32_t)(v >> 32));
+	put32(p + 4, (uint32_t)v);
+}
+static inline uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
+}
+static inline uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline uint64_t get64(const uint8_t *p)
+{
+	return (uint64_t)get32(p) << 32 | get32(p + 4);
+}
+
+/* ---- crc32c.c --------------------------------------------------------- */
+
+uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
+uint32_t crc32c_sw(uint32_t crc, const void *buf, size_t len);
+
+/* ---- error.c ---------------------------------------------------------- */
+
+/* Records the calling thread's last error and returns code. */
+int st_fail(int code, int sys_errno, uint64_t offset, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Maps an errno from a failed write path to ST_ENOSPC or ST_EIO, recorded. */
+int st_fail_errno(int sys_errno, const char *what, const char *path);
+
+/* ---- format.c: encoders and decoders, each over (buf, len) ----------- */
+
+/* A decoded header (the payload of a REC_HEADER record). */
+struct hdr {
+	uint16_t version;
+	uint8_t kind;
+	uint32_t compat, ro_compat, incompat;
+	uint64_t seq;
+	uint64_t time_ns;
+	uint64_t size;
+	uint64_t mtime_ns;
+	uint64_t root;       /* offset of the root node record; 0 = empty tree */
+	uint64_t root_count; /* reduce of the whole tree: entries */
+	uint64_t root_bytes; /* reduce of the whole tree: live bytes */
+	uint64_t prev;       /* offset of the previous header's block, or HDR_NONE */
+	uint64_t pos;        /* where this header's block starts (not stored) */
+};
+
+void hdr_encode(const struct hdr *h, uint8_t out[HDR_PAYLOAD_SIZE]);
+/* Returns ST_OK, ST_ECORRUPT (bad type/magic/field) or ST_EVERSION. */
+int hdr_decode(const uint8_t *buf, size_t len, struct hdr *h);
+
+/* A file-store extent: pages [page, page + npages) of the file live in
+ * pages [rec_first, rec_first + npages) of the data record at rec. */
+struct ext {
+	uint64_t page;
+	uint64_t rec;
+	uint32_t rec_npages;
+	uint32_t rec_first;
+	uint32_t npages;
+	uint32_t tail; /* bytes stored in the extent's last page, 1..4096 */
+};
+
+void ext_key_encode(uint64_t page, uint8_t out[PAGE_KEY_SIZE]);
+void ext_val_encode(const struct ext *e, uint8_t out[EXT_VAL_SIZE]);
+/* Decodes key and value into e; ST_ECORRUPT if sizes or fields are bad. */
+int ext_decode(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, struct ext *e);
+uint64_t ext_bytes(const struct ext *e);
+/* The part of e covering pages [from, to), which must overlap e. */
+struct ext ext_slice(const struct ext *e, uint64_t from, uint64_t to);
+
+/* Decoded head of a data record. crcs points into the caller's buffer. */
+struct data_head {
+	uint32_t npages;
+	uint32_t tail;
+	const uint8_t *crcs;
+};
+int data_head_decode(const uint8_t *buf, size_t len, struct data_head *d);
+static inline uint64_t data_payload_len(uint32_t npages, uint32_t tail)
+{
+	return DATA_HEAD_FIXED + 4ull * npages + (uint64_t)(npages - 1) * BLOCK_SIZE + tail;
+}
+
+/* Reduce values of a subtree. */
+struct reduce {
+	uint64_t count;
+	uint64_t bytes;
+};
+
+/* One entry of a decoded node. Pointers point into the node's buffer. */
+struct tentry {
+	const uint8_t *key;
+	const uint8_t *val; /* leaf only */
+	uint32_t vlen;      /* leaf only */
+	uint16_t klen;
+	uint64_t child;   /* interior only */
+	struct reduce r;  /* interior only: the child's subtree */
+};
+
+struct tnode {
+	uint8_t level; /* 0 = leaf */
+	uint32_t n;
+	struct tentry *e;
+	uint8_t *buf; /* owns the payload the entries point into */
+	uint32_t len; /* payload bytes */
+	uint64_t pos;
+};
+
+/* Decodes a node payload; checks every length, key order, and that every
+ * child pointer lies before pos (children are always written first).
+ * On success n->buf is NOT set (the caller owns buf). */
+int node_decode(const uint8_t *buf, size_t len, uint64_t pos, struct tnode *n);
+void node_free(struct tnode *n);
+
+/* ---- block.c: the block file ------------------------------------------ */
+
+/* An open store file, shared by a handle, its versions and a compaction.
+ * Immutable after creation except refs. Freed (and closed) at the last unref. */
+struct st_file {
+	int fd;
+	char *path; /* for messages */
+	const struct st_ops *ops;
+	void *ctx;
+	atomic_uint refs;
+	dev_t dev;
+	ino_t ino;
+};
+
+struct st_file *file_ref(struct st_file *f);
+void file_unref(struct st_file *f);
+
+/* A writer appending to one file. Guarded by whoever owns it: the handle's
+ * writer lock for the store's writer, the compactor alone for its own. */
+struct writer {
+	struct st_file *f;
+	uint64_t end;     /* physical offset where the next byte goes */
+	uint8_t *buf;     /* physical bytes not yet written, starting at buf_pos */
+	size_t len, cap;
+	uint64_t buf_pos;
+	bool nosync;
+};
+
+void writer_init(struct writer *w, struct st_file *f, uint64_t end, bool nosync);
+void writer_release(struct writer *w);
+/* Appends one record; its crc covers the length and the first crc_iov
+ * parts. Returns ST_OK and *pos, the record's physical offset. */
+struct iovec;
+int writer_record(struct writer *w, const struct iovec *iov, int niov, int crc_iov, uint64_t *pos);
+/* Pads to the next block and appends a header there, marker as given.
+ * Sets h->pos. */
+int writer_header(struct writer *w, struct hdr *h, uint8_t marker);
+int writer_flush(struct writer *w);
+int writer_sync(struct writer *w);
+/* Writes the marker byte of the header block at pos (the commit point). */
+int writer_flip(struct writer *w, uint64_t pos);
+
+/* Physical end of n stream bytes that start at physical pos. */
+uint64_t stream_end(uint64_t pos, uint64_t n);
+/* Reads n stream bytes starting at physical pos, which must end by limit;
+ * every marker crossed must say data. */
+int stream_read(struct st_file *f, uint64_t pos, void *buf, size_t n, uint64_t limit);
+/* Reads the record at pos (ending by limit) whose type must be one of
+ * the bits in types (1 << REC_x). Verifies its crc. *payload is malloc()ed;
+ * for a data record only the head is read. */
+int record_read(struct st_file *f, uint64_t pos, uint64_t limit, unsigned types, uint8_t **payload,
+		uint32_t *len);
+/* Reads and verifies the header whose block starts at pos. */
+int header_read(struct st_file *f, uint64_t pos, uint64_t file_size, struct hdr *h);
+/* Scans back from the end for the newest committed header. recover: skip
+ * damaged ones. ST_ENOTFOUND if there is none. */
+int header_find(struct st_file *f, uint64_t file_size, bool recover, struct hdr *h);
+/* Reads pages [first, first + n) of the data record at rec into buf,
+ * verifying each page's crc; short last page zero-filled to 4096. */
+int data_read_pages(struct st_file *f, uint64_t rec, uint64_t limit, uint32_t first, uint32_t n,
+		    uint8_t *buf);
+
+/* Appends a data record of npages pages, the last one tail bytes long. */
+int data_append(struct writer *w, const uint8_t *data, uint32_t npages, uint32_t tail,
+		uint64_t *rec);
+
+/* ---- btree.c ---------------------------------------------------------- */
+
+struct tree {
+	uint64_t root; /* 0: empty */
+	struct reduce r;
+};
+
+enum { ACT_PUT = 1, ACT_DEL = 2 };
+struct action {
+	const uint8_t *key;
+	const uint8_t *val;
+	uint32_t vlen;
+	uint16_t klen;
+	uint8_t op;
+};
+
+/* Reads and decodes the node at pos (which must lie before limit). */
+int node_read(struct st_file *f, uint64_t pos, uint64_t limit, struct tnode *n);
+
+/* Applies sorted, unique-keyed actions; appends new nodes through w and
+ * reads old ones from f (which may differ from w->f: never, today). */
+int tree_modify(struct st_file *f, struct writer *w, enum st_kind kind, const struct tree *in,
+		struct action *acts, size_t nacts, struct tree *out);
+
+/* Exact lookup. *val malloc()ed. ST_ENOTFOUND if absent. */
+int tree_get(struct st_file *f, uint64_t limit, const struct tree *t, const void *key, size_t klen,
+	     uint8_t **val, uint32_t *vlen);
+
+/* Calls cb for entries in key order starting at the greatest key <= start
+ * (floor) or the least key >= start. cb returns non-zero to stop. */
+typedef int (*tree_cb)(void *arg, const uint8_t *key, size_t klen, const uint8_t *val,
+		       size_t vlen);
+int tree_iter(struct st_file *f, uint64_t limit, const struct tree *t, const void *start,
+	      size_t slen, bool floor, tree_cb cb, void *arg);
+
+/* Calls cb with the changes that turn tree a into tree b, in key order:
+ * ACT_PUT with b's value for added or changed keys, ACT_DEL for removed.
+ * Subtrees shared by pointer are skipped. */
+typedef int (*diff_cb)(void *arg, const struct action *a);
+int tree_diff(struct st_file *f, uint64_t limit, const struct tree *a, const struct tree *b,
+	      diff_cb cb, void *arg);
+
+/* Checks the whole tree: order, levels, reduce values, records it points
+ * to (data record heads for file stores; with deep, every data page's
+ * checksum too). Used by tests and fsck. */
+int tree_check(struct st_file *f, uint64_t limit, enum st_kind kind, const struct tree *t,
+	       bool deep);
+
+/* Live bytes a leaf value stands for (data bytes of an extent; 0 for kv). */
+uint64_t value_bytes(enum st_kind kind, const uint8_t *val, size_t vlen);
+
+/* ---- the handle ------------------------------------------------------- */
+
+/* A staged key-value change (sorted by key in kvmap). */
+struct kvent {
+	uint8_t *key;
+	uint8_t *val; /* NULL for a delete */
+	uint32_t klen, vlen;
+};
+
+struct st_store {
+	enum st_kind kind;
+	int flags;
+	bool readonly; /* a version handle, or ST_RDONLY */
+	char *path;
+	const struct st_ops *ops;
+	void *ctx;
+	uint64_t (*clock)(void *ctx);
+
+	/* Serializes mutations, commits and compaction's final catch-up. */
+	pthread_mutex_t wlock;
+	/* Guards the published state below for readers; held only briefly,
+	 * never across I/O. Order: wlock before slock. */
+	pthread_mutex_t slock;
+
+	struct st_file *file; /* slock to read; wlock+slock to change */
+	struct hdr head;      /* newest commit; slock to read; wlock+slock to change */
+
+	/* kv staged changes, sorted by key: wlock+slock to change, slock to read */
+	struct kvent *kv;
+	size_t nkv, kvcap;
+
+	/* file staged changes, all wlock */
+	struct ext *ex; /* sorted by page, non-overlapping */
+	size_t nex, excap;
+	uint64_t size;       /* staged file size */
+	uint64_t mtime_ns;   /* staged mtime */
+	uint64_t trunc_pages; /* pages kept by the lowest staged truncate; UINT64_MAX none */
+
+	struct writer w;    /* wlock: appends to file */
+	bool broken;        /* wlock: a failed rollback left the tail unknown */
+	bool compacting;    /* wlock: a compaction of this store is running */
+};
+
+/* Snapshot of what a reader needs: a file ref and the header. */
+void store_snapshot(st_store *st, struct st_file **f, struct hdr *h);
+uint64_t now_ns(void);
+uint64_t store_time(st_store *st);
+
+/* Resets staged changes (wlock held). */
+void stage_clear(st_store *st);
+/* Builds the sorted actions of the staged changes (wlock held).
+ * *keys owns encoded keys/values; free both after tree_modify. */
+int stage_actions(st_store *st, struct st_file *f, uint64_t limit, const struct tree *t,
+		  struct action **acts, size_t *nacts, uint8_t **arena);
+
+/* A handle with nothing open yet. NULL if out of memory. */
+st_store *store_alloc(enum st_kind kind, const char *path, int flags,
+		      const struct st_open_opts *opts);
+/* Drops staged changes and trims the file to the last commit; returns rc.
+ * wlock held, slock not. */
+int store_fail_rollback(st_store *st, int rc);
+/* Physical end of the header record whose block starts at pos. */
+#define HDR_REC_END (1 + REC_HDR_SIZE + HDR_PAYLOAD_SIZE)
+
+/* version.c */
+int header_prev(struct st_file *f, const struct hdr *h, struct hdr *prev);
+void retention_apply(const struct st_retention *r, uint64_t now, const struct hdr *v, size_t n,
+		     bool *keep);
+
+/* Opens the file of a store and wraps it (no header work). */
+int file_open(const struct st_ops *ops, void *ctx, const char *path, int flags, mode_t mode,
+	      struct st_file **out);
+
+#endif /* REVFS_STORE_INTERNAL_H */

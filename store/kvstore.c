@@ -1,0 +1,255 @@
+/*
+ * kvstore.c - the key-value store: what the namespace is kept in.
+ *
+ * Puts and deletes are staged in a sorted array, visible to readers at
+ * once (read-your-writes); the commit hands them to the tree as one
+ * sorted batch. The staged array is changed under wlock and slock, read
+ * under slock; the commit reads it under wlock and clears it under slock
+ * together with publishing the new header, so a reader always finds a key
+ * either staged or committed.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static int oom(void)
+{
+	return st_fail(ST_ENOMEM, ENOMEM, 0, "out of memory");
+}
+
+static int kcmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	size_t m = alen < blen ? alen : blen;
+	int c = m ? memcmp(a, b, m) : 0;
+
+	return c ? c : (alen > blen) - (alen < blen);
+}
+
+/* Index of the first staged entry >= key (slock held). */
+static size_t kv_find(const st_store *st, const uint8_t *key, size_t klen)
+{
+	size_t lo = 0, hi = st->nkv;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (kcmp(st->kv[mid].key, st->kv[mid].klen, key, klen) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int kv_stage(st_store *st, const void *key, size_t klen, const void *val, size_t vlen,
+		    bool del)
+{
+	uint8_t *k, *v = NULL;
+	size_t i;
+	int rc = ST_OK;
+
+	if (st->readonly)
+		return st_fail(ST_EROFS, EROFS, 0, "%s: read-only", st->path);
+	if (st->kind != ST_KIND_KV)
+		return st_fail(ST_EKIND, 0, 0, "%s: not a key-value store", st->path);
+	if (klen == 0 || klen > ST_MAX_KEY || vlen > ST_MAX_VALUE)
+		return st_fail(ST_ETOOBIG, 0, 0, "%s: key or value size out of range", st->path);
+	k = malloc(klen);
+	if (!del)
+		v = malloc(vlen ? vlen : 1);
+	if (!k || (!del && !v)) {
+		free(k);
+		free(v);
+		return oom();
+	}
+	memcpy(k, key, klen);
+	if (!del)
+		memcpy(v, val, vlen);
+	pthread_mutex_lock(&st->wlock);
+	pthread_mutex_lock(&st->slock);
+	i = kv_find(st, k, klen);
+	if (i < st->nkv && kcmp(st->kv[i].key, st->kv[i].klen, k, klen) == 0) {
+		free(st->kv[i].key);
+		free(st->kv[i].val);
+	} else {
+		if (st->nkv == st->kvcap) {
+			size_t cap = st->kvcap ? st->kvcap * 2 : 64;
+			struct kvent *nv = realloc(st->kv, cap * sizeof(*nv));
+			if (!nv) {
+				free(k);
+				free(v);
+				rc = oom();
+				goto out;
+			}
+			st->kv = nv;
+			st->kvcap = cap;
+		}
+		memmove(st->kv + i + 1, st->kv + i, (st->nkv - i) * sizeof(*st->kv));
+		st->nkv++;
+	}
+	st->kv[i].key = k;
+	st->kv[i].klen = (uint32_t)klen;
+	st->kv[i].val = v;
+	st->kv[i].vlen = del ? 0 : (uint32_t)vlen;
+out:
+	pthread_mutex_unlock(&st->slock);
+	pthread_mutex_unlock(&st->wlock);
+	return rc;
+}
+
+int st_kv_put(st_store *st, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	return kv_stage(st, key, klen, val, vlen, false);
+}
+
+int st_kv_del(st_store *st, const void *key, size_t klen)
+{
+	return kv_stage(st, key, klen, NULL, 0, true);
+}
+
+int st_kv_get(st_store *st, const void *key, size_t klen, void **val, size_t *vlen)
+{
+	struct st_file *f;
+	struct hdr h;
+	struct tree t;
+	uint8_t *v;
+	uint32_t vl;
+	size_t i;
+	int rc;
+
+	if (st->kind != ST_KIND_KV)
+		return st_fail(ST_EKIND, 0, 0, "%s: not a key-value store", st->path);
+	pthread_mutex_lock(&st->slock);
+	i = kv_find(st, key, klen);
+	if (i < st->nkv && kcmp(st->kv[i].key, st->kv[i].klen, key, klen) == 0) {
+		const struct kvent *e = &st->kv[i];
+
+		rc = ST_ENOTFOUND;
+		if (e->val) {
+			rc = ST_OK;
+			if (!(*val = malloc(e->vlen ? e->vlen : 1)))
+				rc = oom();
+			else
+				memcpy(*val, e->val, e->vlen);
+			*vlen = e->vlen;
+		}
+		pthread_mutex_unlock(&st->slock);
+		return rc;
+	}
+	f = file_ref(st->file);
+	h = st->head;
+	pthread_mutex_unlock(&st->slock);
+	t.root = h.root;
+	t.r.count = h.root_count;
+	t.r.bytes = h.root_bytes;
+	rc = tree_get(f, h.pos, &t, key, klen, &v, &vl);
+	file_unref(f);
+	if (rc == ST_OK) {
+		*val = v;
+		*vlen = vl;
+	}
+	return rc;
+}
+
+/* Merges a private copy of the staged entries into the committed ones. */
+struct range_ctx {
+	const uint8_t *prefix;
+	size_t plen;
+	struct kvent *staged;
+	size_t n, i;
+	st_kv_cb cb;
+	void *arg;
+	int user_rc;
+};
+
+#define RANGE_DONE 1 /* past the prefix */
+
+static int has_prefix(const struct range_ctx *c, const uint8_t *key, size_t klen)
+{
+	return klen >= c->plen && (c->plen == 0 || memcmp(key, c->prefix, c->plen) == 0);
+}
+
+/* Emits staged entries before key (all if key is NULL). */
+static int flush_staged(struct range_ctx *c, const uint8_t *key, size_t klen)
+{
+	while (c->i < c->n) {
+		const struct kvent *e = &c->staged[c->i];
+
+		if (key && kcmp(e->key, e->klen, key, klen) >= 0)
+			break;
+		c->i++;
+		if (e->val && (c->user_rc = c->cb(c->arg, e->key, e->klen, e->val, e->vlen)))
+			return 1;
+	}
+	return 0;
+}
+
+static int range_cb(void *arg, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
+{
+	struct range_ctx *c = arg;
+
+	if (!has_prefix(c, key, klen))
+		return RANGE_DONE;
+	if (flush_staged(c, key, klen))
+		return 1;
+	if (c->i < c->n && kcmp(c->staged[c->i].key, c->staged[c->i].klen, key, klen) == 0)
+		return 0; /* staged overrides committed; emitted by the next flush */
+	c->user_rc = c->cb(c->arg, key, klen, val, vlen);
+	return c->user_rc != 0;
+}
+
+int st_kv_range(st_store *st, const void *prefix, size_t plen, st_kv_cb cb, void *arg)
+{
+	struct range_ctx c = {.prefix = prefix, .plen = plen, .cb = cb, .arg = arg};
+	struct st_file *f;
+	struct hdr h;
+	struct tree t;
+	size_t i;
+	int rc = ST_OK;
+
+	if (st->kind != ST_KIND_KV)
+		return st_fail(ST_EKIND, 0, 0, "%s: not a key-value store", st->path);
+	pthread_mutex_lock(&st->slock);
+	i = kv_find(st, prefix, plen);
+	for (size_t j = i; j < st->nkv && has_prefix(&c, st->kv[j].key, st->kv[j].klen); j++)
+		c.n++;
+	if (c.n && !(c.staged = calloc(c.n, sizeof(*c.staged))))
+		rc = oom();
+	for (size_t j = 0; rc == ST_OK && j < c.n; j++) {
+		const struct kvent *e = &st->kv[i + j];
+		struct kvent *d = &c.staged[j];
+
+		d->klen = e->klen;
+		d->vlen = e->vlen;
+		d->key = malloc(e->klen);
+		d->val = e->val ? malloc(e->vlen ? e->vlen : 1) : NULL;
+		if (!d->key || (e->val && !d->val)) {
+			rc = oom();
+			break;
+		}
+		memcpy(d->key, e->key, e->klen);
+		if (e->val)
+			memcpy(d->val, e->val, e->vlen);
+	}
+	f = file_ref(st->file);
+	h = st->head;
+	pthread_mutex_unlock(&st->slock);
+	if (rc == ST_OK) {
+		t.root = h.root;
+		t.r.count = h.root_count;
+		t.r.bytes = h.root_bytes;
+		rc = tree_iter(f, h.pos, &t, prefix, plen, false, range_cb, &c);
+		if (rc >= 0 && !c.user_rc && flush_staged(&c, NULL, 0) == 0)
+			rc = ST_OK;
+		if (rc >= 0)
+			rc = c.user_rc;
+	}
+	file_unref(f);
+	for (size_t j = 0; j < c.n; j++) {
+		free(c.staged[j].key);
+		free(c.staged[j].val);
+	}
+	free(c.staged);
+	return rc;
+}

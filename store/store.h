@@ -1,0 +1,321 @@
+/*
+ * store.h - the public interface of the revfs store engine.
+ *
+ * A store is one append-only file holding a copy-on-write B+tree and a chain
+ * of headers; every header is a commit and a version. Two kinds exist: a file
+ * store (page-keyed extents: the bytes of one regular file) and a key-value
+ * store (ordered byte-string keys: the namespace). docs/FORMAT.md describes
+ * the bytes on disk.
+ *
+ * This header is all that fs/, mkfs/, fsck/ and tests outside store/ may use.
+ * Need something more? Add a function here, do not reach into the structs.
+ *
+ * Errors: every function returning int returns ST_OK (0) or a negative
+ * st_err. The details of the last error of the calling thread (errno of the
+ * failing syscall, file offset of a corrupt record) are in st_last_error().
+ *
+ * Threads: a handle may be used from many threads at once. Readers (get,
+ * read, range, versions) never wait for a commit's fdatasync. Mutations and
+ * commits are serialized by the handle's writer lock; compaction's final
+ * catch-up takes that same lock, and nothing else of compaction does.
+ */
+#ifndef REVFS_STORE_H
+#define REVFS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct st_store st_store;
+
+enum st_err {
+	ST_OK = 0,
+	ST_EIO = -1,       /* a syscall failed; errno in st_last_error() */
+	ST_ECORRUPT = -2,  /* bad checksum, length or pointer; offset in st_last_error() */
+	ST_ENOMEM = -3,    /* allocation failed */
+	ST_ENOTFOUND = -4, /* no such key, version or file */
+	ST_EINVAL = -5,    /* bad argument */
+	ST_EEXIST = -6,    /* the store already exists */
+	ST_ENOSPC = -7,    /* the backing disk is full */
+	ST_EROFS = -8,     /* the handle is a read-only version or snapshot */
+	ST_EVERSION = -9,  /* written by a newer format, or unknown incompat feature */
+	ST_EKIND = -10,    /* a file store used as a key-value store, or the reverse */
+	ST_EDELETED = -11, /* the store was deleted while being compacted */
+	ST_EBUSY = -12,    /* a compaction of this store is already running */
+	ST_ETOOBIG = -13,  /* key, value or file offset past the format's limits */
+	ST_EABORTED = -14, /* compaction stopped by its caller */
+};
+
+/* A short English message for an st_err code. Never NULL. */
+const char *st_strerror(int err);
+
+/* What went wrong last in the calling thread. */
+struct st_error {
+	int code;        /* the st_err returned */
+	int sys_errno;   /* errno of the failing syscall, or 0 */
+	uint64_t offset; /* file offset of the bad record for ST_ECORRUPT, else 0 */
+	char msg[160];   /* one line: what, where */
+};
+const struct st_error *st_last_error(void);
+
+/*
+ * The I/O operations table. Every byte the engine reads or writes goes
+ * through it, so tests can inject EIO, short writes, ENOSPC and crashes.
+ * Each call returns what the syscall returns, with errno set on failure.
+ * st_posix_ops is the default.
+ */
+struct st_ops {
+	int (*open)(void *ctx, const char *path, int flags, mode_t mode);
+	int (*close)(void *ctx, int fd);
+	ssize_t (*pread)(void *ctx, int fd, void *buf, size_t len, off_t off);
+	ssize_t (*pwrite)(void *ctx, int fd, const void *buf, size_t len, off_t off);
+	int (*fdatasync)(void *ctx, int fd);
+	int (*fsync)(void *ctx, int fd);
+	int (*ftruncate)(void *ctx, int fd, off_t len);
+	int (*fstat)(void *ctx, int fd, struct stat *st);
+	int (*stat)(void *ctx, const char *path, struct stat *st);
+	int (*rename)(void *ctx, const char *from, const char *to);
+	int (*unlink)(void *ctx, const char *path);
+	int (*fsync_dir)(void *ctx, const char *dir); /* open the directory, fsync it */
+};
+extern const struct st_ops st_posix_ops;
+
+enum st_kind {
+	ST_KIND_FILE = 1, /* page-keyed extents: a regular file's bytes */
+	ST_KIND_KV = 2,   /* byte-string keys and values: the namespace */
+};
+
+/* st_open flags */
+#define ST_CREATE 0x1   /* create the store if it does not exist */
+#define ST_EXCL 0x2     /* with ST_CREATE: fail with ST_EEXIST if it exists */
+#define ST_RDONLY 0x4   /* never write: no tail trim, mutations give ST_EROFS */
+#define ST_RECOVER 0x8  /* skip damaged header-marked blocks instead of failing */
+#define ST_NOSYNC 0x10  /* skip fdatasync (tests and benchmarks only) */
+
+struct st_open_opts {
+	const struct st_ops *ops; /* NULL: st_posix_ops */
+	void *ops_ctx;            /* passed to every op */
+	/* Commit time source; NULL: CLOCK_REALTIME. Times are made strictly
+	 * increasing along a store's chain whatever it returns. */
+	uint64_t (*clock)(void *ops_ctx);
+};
+
+/*
+ * Opens (or with ST_CREATE creates) the store at path, of the given kind.
+ * Finds the newest committed header by scanning back from the end of the
+ * file; a torn tail after it is ignored, and trimmed unless ST_RDONLY.
+ * A header-marked block with a bad checksum is ST_ECORRUPT, unless
+ * ST_RECOVER is given, in which case the scan goes on to an older header.
+ * opts may be NULL. Returns ST_OK and *out, or an error (ST_ENOTFOUND,
+ * ST_EEXIST, ST_ECORRUPT, ST_EVERSION, ST_EKIND, ST_EIO, ST_ENOMEM).
+ */
+int st_open(const char *path, enum st_kind kind, int flags, const struct st_open_opts *opts,
+	    st_store **out);
+
+/*
+ * Closes the handle. Uncommitted changes are dropped (they were never
+ * durable). Versions opened from it stay usable until they are closed.
+ */
+void st_close(st_store *st);
+
+/* Per-commit information: what a version shows of itself. */
+struct st_version {
+	uint64_t seq;      /* commit sequence number, strictly increasing */
+	uint64_t time_ns;  /* wall-clock time of the commit */
+	uint64_t size;     /* file size as of the commit (0 for key-value) */
+	uint64_t mtime_ns; /* file mtime as of the commit (0 for key-value) */
+	uint64_t offset;   /* file offset of the header (informational) */
+};
+
+/*
+ * Commits every change staged since the last commit: appends the tree
+ * nodes and the header, fdatasync, flips the header's marker byte,
+ * fdatasync. Commits even when nothing changed (a new version). On any
+ * error the staged changes are dropped and the store stays at its previous
+ * version. If out is not NULL it receives the new version.
+ */
+int st_commit(st_store *st, struct st_version *out);
+
+/* Drops every change staged since the last commit. */
+void st_rollback(st_store *st);
+
+/* The newest committed version of the handle (or the version it was opened at). */
+void st_current(st_store *st, struct st_version *out);
+
+/* Space accounting from the newest commit's reduce values; no scan. */
+struct st_info {
+	enum st_kind kind;
+	uint64_t file_bytes;   /* size of the store file */
+	uint64_t live_bytes;   /* bytes reachable from the newest version */
+	uint64_t entries;      /* extents (file) or keys (key-value) */
+	double fragmentation;  /* 1 - live/file_bytes, in [0, 1] */
+	uint64_t seq;          /* newest seq */
+};
+int st_info(st_store *st, struct st_info *out);
+
+/* ---- file stores ---------------------------------------------------- */
+
+#define ST_PAGE_SIZE 4096u
+#define ST_MAX_FILE_SIZE (1ull << 52) /* 4 PiB: page numbers fit comfortably */
+
+/*
+ * Stages a write of len bytes at off. Whole pages become one extent record
+ * per run (at most ST_EXTENT_PAGES pages each); partial pages at either end
+ * are merged with the bytes already there. Extends the size if the write
+ * ends past it. The data is appended now and becomes visible at commit.
+ */
+int st_file_write(st_store *st, uint64_t off, const void *buf, size_t len);
+
+/* Stages a new size: truncating down drops pages past it, up leaves a hole. */
+int st_file_truncate(st_store *st, uint64_t size);
+
+/* Stages the mtime to record with the next commit. */
+int st_file_set_mtime(st_store *st, uint64_t mtime_ns);
+
+/*
+ * Reads up to len bytes at off from the newest committed version (or the
+ * handle's version). Holes read as zeros; nothing is read past the size.
+ * Returns the number of bytes read (0 at or past the end), or an st_err.
+ */
+ssize_t st_file_read(st_store *st, uint64_t off, void *buf, size_t len);
+
+/* Size of the file with the staged changes (what the next commit records). */
+uint64_t st_file_size(st_store *st);
+
+/*
+ * Finds the next data (whence SEEK_DATA) or hole (SEEK_HOLE) at or after
+ * off in the committed version, at page granularity. Returns the offset,
+ * or ST_ENOTFOUND when off is at or past the end (as lseek's ENXIO).
+ */
+int64_t st_file_seek(st_store *st, uint64_t off, int whence);
+
+/* ---- key-value stores ----------------------------------------------- */
+
+#define ST_MAX_KEY 1024u
+#define ST_MAX_VALUE (256u * 1024u)
+
+/* Stages key = value (insert or overwrite). Visible to st_kv_get at once. */
+int st_kv_put(st_store *st, const void *key, size_t klen, const void *val, size_t vlen);
+
+/* Stages the removal of key. Removing a missing key is not an error. */
+int st_kv_del(st_store *st, const void *key, size_t klen);
+
+/*
+ * Looks key up: staged changes first, then the newest commit. On ST_OK,
+ * *val is a malloc()ed copy the caller frees, *vlen its length.
+ * ST_ENOTFOUND if absent.
+ */
+int st_kv_get(st_store *st, const void *key, size_t klen, void **val, size_t *vlen);
+
+/*
+ * Calls cb for every key starting with prefix, in key order, including
+ * staged changes. cb returns 0 to go on, anything else to stop (which is
+ * then returned). The buffers are valid only during the call.
+ */
+typedef int (*st_kv_cb)(void *arg, const void *key, size_t klen, const void *val, size_t vlen);
+int st_kv_range(st_store *st, const void *prefix, size_t plen, st_kv_cb cb, void *arg);
+
+/* ---- versions --------------------------------------------------------- */
+
+/*
+ * Calls cb for each version, newest first, following the header chain.
+ * cb returns 0 to go on. A damaged header ends the walk with ST_ECORRUPT.
+ */
+typedef int (*st_version_cb)(void *arg, const struct st_version *v);
+int st_versions(st_store *st, st_version_cb cb, void *arg);
+
+/*
+ * Opens version seq (or, by time, the newest version committed at or before
+ * time_ns) as a read-only handle sharing the store's open file. Close it
+ * with st_close(). ST_ENOTFOUND if no such version is kept.
+ */
+int st_open_version(st_store *st, uint64_t seq, st_store **out);
+int st_open_at_time(st_store *st, uint64_t time_ns, st_store **out);
+
+/* ---- retention and compaction ----------------------------------------- */
+
+#define ST_MAX_TIERS 8
+
+/*
+ * Which versions compaction keeps. A version is kept if any rule keeps it:
+ *  - it is among the newest min_count versions (at least 1 is always kept);
+ *  - it is younger than all_ns;
+ *  - a tier {interval_ns, span_ns} keeps, for versions younger than span_ns,
+ *    the newest version of each interval_ns-wide time slot;
+ *  - its seq is pinned.
+ */
+struct st_retention {
+	uint32_t min_count;
+	uint64_t all_ns;
+	uint32_t ntiers;
+	struct {
+		uint64_t interval_ns;
+		uint64_t span_ns;
+	} tiers[ST_MAX_TIERS];
+	const uint64_t *pins;
+	size_t npins;
+};
+
+/* Parses "all:1h,hourly:1d,daily:30d,min:10" or "latest". ST_EINVAL if bad. */
+int st_retention_parse(const char *text, struct st_retention *out);
+/* Writes the canonical text of r into buf (size len). */
+int st_retention_format(const struct st_retention *r, char *buf, size_t len);
+
+/* Progress points of a compaction, reported to the hook (tests, stats). */
+enum st_compact_step {
+	ST_STEP_COPY = 1,     /* the unlocked copy is done */
+	ST_STEP_CATCHUP = 2,  /* one unlocked catch-up pass is done */
+	ST_STEP_LOCKED = 3,   /* the writer lock is held, final catch-up begins */
+	ST_STEP_SYNCED = 4,   /* the new file is complete and synced */
+	ST_STEP_RENAMED = 5,  /* the new file has the store's name */
+	ST_STEP_SWITCHED = 6, /* the handle uses the new file; lock released */
+};
+
+struct st_compact_opts {
+	const struct st_retention *keep; /* NULL: keep only the newest version */
+	unsigned max_passes;             /* unlocked catch-up passes; 0: 4 */
+	uint64_t now_ns;                 /* 0: the clock (retention ages) */
+	/* Called at each step; a non-zero return aborts (ST_EABORTED). */
+	int (*hook)(void *arg, enum st_compact_step step);
+	void *hook_arg;
+	/* Rate limit of the unlocked copy in bytes per second; 0: none. */
+	uint64_t rate_bps;
+};
+
+struct st_compact_stats {
+	uint64_t bytes_before;     /* store file size when compaction began */
+	uint64_t bytes_after;      /* size of the new file */
+	uint64_t versions_before;  /* versions in the chain at the start */
+	uint64_t versions_kept;    /* versions in the new file */
+	unsigned passes;           /* unlocked catch-up passes run */
+	uint64_t lock_hold_ns;     /* time the writer lock was held */
+	uint64_t copied_bytes;     /* live data bytes copied */
+};
+
+/*
+ * Compacts the store while it stays open and in use: copies the versions
+ * keep retains, up to the newest header, into "<path>.compact" with no lock
+ * held; replays newer commits in a bounded number of unlocked passes; then,
+ * under the writer lock, replays the rest (and any staged changes), syncs,
+ * renames over the store, syncs the directory, and switches the handle.
+ * A stale "<path>.compact" is removed first. If the store is deleted
+ * meanwhile, returns ST_EDELETED and leaves nothing behind. On any error
+ * the store is untouched and the temporary file removed.
+ * stats may be NULL.
+ */
+int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compact_stats *stats);
+
+/* Lock-hold metrics: callers that want them read st_compact_stats. */
+
+/* Path of the store file the handle has open. */
+const char *st_path(st_store *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* REVFS_STORE_H */
