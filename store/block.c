@@ -396,7 +396,7 @@ int header_read(struct st_file *f, uint64_t pos, uint64_t file_size, struct hdr 
 			       (unsigned long long)pos);
 	if (rc != ST_OK)
 		return rec_corrupt(f, pos, "bad header field");
-	if (h->root >= pos || (h->prev != HDR_NONE && (h->prev >= pos || h->prev % BLOCK_SIZE)))
+	if ((h->root && h->root >= pos) || (h->prev != HDR_NONE && (h->prev >= pos || h->prev % BLOCK_SIZE)))
 		return rec_corrupt(f, pos, "header pointer past itself");
 	h->pos = pos;
 	return ST_OK;

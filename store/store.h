@@ -24,6 +24,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -235,6 +236,18 @@ int st_versions(st_store *st, st_version_cb cb, void *arg);
  */
 int st_open_version(st_store *st, uint64_t seq, st_store **out);
 int st_open_at_time(st_store *st, uint64_t time_ns, st_store **out);
+
+/*
+ * Checks the handle's newest version: its header, every tree node (order,
+ * levels, reduce values, pointers) and every data record head it
+ * references; with ST_CHECK_DATA also every data page's checksum, with
+ * ST_CHECK_ALL every version in the chain, not just the newest. Returns
+ * ST_OK or the first problem (ST_ECORRUPT with its offset in
+ * st_last_error()).
+ */
+#define ST_CHECK_DATA 0x1
+#define ST_CHECK_ALL 0x2
+int st_check(st_store *st, int flags);
 
 /* ---- retention and compaction ----------------------------------------- */
 

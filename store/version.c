@@ -119,6 +119,27 @@ int st_open_at_time(st_store *st, uint64_t time_ns, st_store **out)
 	return open_found(st, true, time_ns, out);
 }
 
+int st_check(st_store *st, int flags)
+{
+	struct st_file *f;
+	struct hdr h, p;
+	int rc;
+
+	store_snapshot(st, &f, &h);
+	for (;;) {
+		struct tree t = {h.root, {h.root_count, h.root_bytes}};
+
+		rc = tree_check(f, h.pos, st->kind, &t, flags & ST_CHECK_DATA);
+		if (rc != ST_OK || !(flags & ST_CHECK_ALL) || h.prev == HDR_NONE)
+			break;
+		if ((rc = header_prev(f, &h, &p)) != ST_OK)
+			break;
+		h = p;
+	}
+	file_unref(f);
+	return rc;
+}
+
 /* ---- retention -------------------------------------------------------------- */
 
 #define NS_S 1000000000ull

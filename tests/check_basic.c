@@ -1,0 +1,223 @@
+/*
+ * check_basic.c - the store's public interface end to end: create, write,
+ * commit, read back, reopen, versions, kv put/get/range, info.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static char *dir;
+
+static void setup(void)
+{
+	dir = tu_mkdtemp();
+}
+
+static void teardown(void)
+{
+	tu_rmdir(dir);
+	free(dir);
+}
+
+START_TEST(file_roundtrip)
+{
+	char *p = tu_path(dir, "f.rev");
+	st_store *st;
+	uint64_t seed = 1;
+	size_t n = 3 * 1024 * 1024 + 123;
+	uint8_t *data = malloc(n), *back = malloc(n);
+	struct st_version v;
+
+	tu_fill(&seed, data, n);
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_CREATE, NULL, &st), ST_OK);
+	ck_assert_int_eq(st_file_write(st, 0, data, n), ST_OK);
+	ck_assert_int_eq(st_commit(st, &v), ST_OK);
+	ck_assert_uint_eq(v.seq, 1);
+	ck_assert_uint_eq(v.size, n);
+	memset(back, 0xaa, n);
+	ck_assert_int_eq(st_file_read(st, 0, back, n), (ssize_t)n);
+	ck_assert(memcmp(data, back, n) == 0);
+	/* an unaligned overwrite in the middle */
+	memset(data + 5000, 0x5a, 10000);
+	ck_assert_int_eq(st_file_write(st, 5000, data + 5000, 10000), ST_OK);
+	ck_assert_int_eq(st_commit(st, NULL), ST_OK);
+	st_close(st);
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, 0, NULL, &st), ST_OK);
+	ck_assert_int_eq(st_file_read(st, 0, back, n), (ssize_t)n);
+	ck_assert(memcmp(data, back, n) == 0);
+	ck_assert_int_eq(st_file_read(st, 4000, back, 100), 100);
+	ck_assert(memcmp(data + 4000, back, 100) == 0);
+	st_close(st);
+	free(data);
+	free(back);
+	free(p);
+}
+END_TEST
+
+START_TEST(holes_and_truncate)
+{
+	char *p = tu_path(dir, "h.rev");
+	st_store *st;
+	uint8_t buf[20000], zero[20000] = {0};
+
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_CREATE, NULL, &st), ST_OK);
+	memset(buf, 7, sizeof(buf));
+	ck_assert_int_eq(st_file_write(st, 100000, buf, 10), ST_OK);
+	ck_assert_int_eq(st_commit(st, NULL), ST_OK);
+	ck_assert_uint_eq(st_file_size(st), 100010);
+	ck_assert_int_eq(st_file_read(st, 0, buf, sizeof(buf)), sizeof(buf));
+	ck_assert(memcmp(buf, zero, sizeof(buf)) == 0);
+	ck_assert_int_eq(st_file_seek(st, 0, SEEK_DATA), 98304);
+	ck_assert_int_eq(st_file_seek(st, 0, SEEK_HOLE), 0);
+	ck_assert_int_eq(st_file_seek(st, 98304, SEEK_HOLE), 100010);
+	/* truncate into the written page, then grow: the cut bytes are zeros */
+	ck_assert_int_eq(st_file_truncate(st, 100005), ST_OK);
+	ck_assert_int_eq(st_file_truncate(st, 200000), ST_OK);
+	ck_assert_int_eq(st_commit(st, NULL), ST_OK);
+	ck_assert_int_eq(st_file_read(st, 100000, buf, 20), 20);
+	ck_assert(buf[4] == 7 && buf[5] == 0 && buf[9] == 0);
+	ck_assert_int_eq(st_file_truncate(st, 0), ST_OK);
+	ck_assert_int_eq(st_commit(st, NULL), ST_OK);
+	ck_assert_int_eq(st_file_read(st, 0, buf, 20), 0);
+	st_close(st);
+	free(p);
+}
+END_TEST
+
+static int count_cb(void *arg, const struct st_version *v)
+{
+	uint64_t *prev = arg;
+
+	ck_assert(v->seq < *prev);
+	*prev = v->seq;
+	return 0;
+}
+
+START_TEST(versions)
+{
+	char *p = tu_path(dir, "v.rev");
+	st_store *st, *old;
+	uint64_t prev = UINT64_MAX;
+	char buf[64];
+	struct st_open_opts o = {.clock = tu_clock};
+
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_CREATE, &o, &st), ST_OK);
+	for (int i = 1; i <= 50; i++) {
+		int len = snprintf(buf, sizeof(buf), "version %d", i);
+		tu_clock_ns += 1000000000ull;
+		ck_assert_int_eq(st_file_truncate(st, 0), ST_OK);
+		ck_assert_int_eq(st_file_write(st, 0, buf, (size_t)len), ST_OK);
+		ck_assert_int_eq(st_commit(st, NULL), ST_OK);
+	}
+	ck_assert_int_eq(st_versions(st, count_cb, &prev), 0);
+	ck_assert_uint_eq(prev, 0);
+	ck_assert_int_eq(st_open_version(st, 17, &old), ST_OK);
+	memset(buf, 0, sizeof(buf));
+	ck_assert_int_eq(st_file_read(old, 0, buf, sizeof(buf)), 10);
+	ck_assert_str_eq(buf, "version 17");
+	ck_assert_int_eq(st_file_write(old, 0, "x", 1), ST_EROFS);
+	st_close(old);
+	ck_assert_int_eq(st_open_at_time(st, tu_clock_ns - 5000000000ull, &old), ST_OK);
+	memset(buf, 0, sizeof(buf));
+	ck_assert_int_eq(st_file_read(old, 0, buf, sizeof(buf)), 10);
+	ck_assert_str_eq(buf, "version 45");
+	st_close(old);
+	ck_assert_int_eq(st_open_version(st, 51, &old), ST_ENOTFOUND);
+	st_close(st);
+	free(p);
+}
+END_TEST
+
+static int collect_cb(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+{
+	char *out = arg;
+
+	(void)v;
+	(void)vl;
+	strncat(out, k, kl);
+	strcat(out, ",");
+	return 0;
+}
+
+START_TEST(kv_basic)
+{
+	char *p = tu_path(dir, "ns.rev");
+	st_store *st;
+	void *v;
+	size_t vl;
+	char out[256] = "";
+
+	ck_assert_int_eq(st_open(p, ST_KIND_KV, ST_CREATE, NULL, &st), ST_OK);
+	ck_assert_int_eq(st_kv_put(st, "a/1", 3, "one", 3), ST_OK);
+	ck_assert_int_eq(st_kv_put(st, "a/2", 3, "two", 3), ST_OK);
+	ck_assert_int_eq(st_kv_put(st, "b/1", 3, "bee", 3), ST_OK);
+	ck_assert_int_eq(st_kv_get(st, "a/2", 3, &v, &vl), ST_OK);
+	ck_assert(vl == 3 && memcmp(v, "two", 3) == 0);
+	free(v);
+	ck_assert_int_eq(st_commit(st, NULL), ST_OK);
+	ck_assert_int_eq(st_kv_del(st, "a/1", 3), ST_OK);
+	ck_assert_int_eq(st_kv_put(st, "a/3", 3, "three", 5), ST_OK);
+	ck_assert_int_eq(st_kv_get(st, "a/1", 3, &v, &vl), ST_ENOTFOUND);
+	ck_assert_int_eq(st_kv_range(st, "a/", 2, collect_cb, out), 0);
+	ck_assert_str_eq(out, "a/2,a/3,");
+	ck_assert_int_eq(st_commit(st, NULL), ST_OK);
+	st_close(st);
+	ck_assert_int_eq(st_open(p, ST_KIND_KV, 0, NULL, &st), ST_OK);
+	out[0] = 0;
+	ck_assert_int_eq(st_kv_range(st, "", 0, collect_cb, out), 0);
+	ck_assert_str_eq(out, "a/2,a/3,b/1,");
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, 0, NULL, &(st_store *){0}), ST_EKIND);
+	st_close(st);
+	free(p);
+}
+END_TEST
+
+START_TEST(info_and_errors)
+{
+	char *p = tu_path(dir, "i.rev");
+	st_store *st;
+	struct st_info in;
+	uint8_t buf[65536] = {1};
+
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, 0, NULL, &st), ST_ENOTFOUND);
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_CREATE, NULL, &st), ST_OK);
+	for (int i = 0; i < 10; i++) {
+		ck_assert_int_eq(st_file_write(st, 0, buf, sizeof(buf)), ST_OK);
+		ck_assert_int_eq(st_commit(st, NULL), ST_OK);
+	}
+	ck_assert_int_eq(st_info(st, &in), ST_OK);
+	ck_assert_uint_eq(in.entries, 1);
+	ck_assert(in.live_bytes >= sizeof(buf) && in.live_bytes < 2 * sizeof(buf));
+	ck_assert(in.fragmentation > 0.8 && in.fragmentation < 1.0);
+	st_close(st);
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_CREATE | ST_EXCL, NULL, &st), ST_EEXIST);
+	ck_assert_str_eq(st_strerror(ST_ECORRUPT), "store is corrupt");
+	free(p);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("basic");
+	TCase *tc = tcase_create("basic");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, file_roundtrip);
+	tcase_add_test(tc, holes_and_truncate);
+	tcase_add_test(tc, versions);
+	tcase_add_test(tc, kv_basic);
+	tcase_add_test(tc, info_and_errors);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
