@@ -139,6 +139,17 @@ int st_open(const char *path, enum st_kind kind, int flags, const struct st_open
 			goto fail;
 	} else {
 		rc = header_find(st->file, (uint64_t)sb.st_size, flags & ST_RECOVER, &st->head);
+		if (rc == ST_ENOTFOUND && (flags & ST_CREATE) && !(flags & ST_EXCL)) {
+			/* Creation crashed before the first commit: nothing in the
+			 * file was ever committed, so start it again. */
+			if (st->ops->ftruncate(st->ctx, st->file->fd, 0) < 0) {
+				rc = st_fail_errno(errno, "reset the unfinished store", path);
+				goto fail;
+			}
+			if ((rc = store_init(st)) != ST_OK)
+				goto fail;
+			goto opened;
+		}
 		if (rc == ST_ENOTFOUND)
 			rc = st_fail(ST_ECORRUPT, 0, 0, "%s: no committed header in the store",
 				     path);
@@ -158,6 +169,7 @@ int st_open(const char *path, enum st_kind kind, int flags, const struct st_open
 			goto fail;
 		}
 	}
+opened:
 	st->size = st->head.size;
 	st->mtime_ns = st->head.mtime_ns;
 	*out = st;

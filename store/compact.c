@@ -414,28 +414,32 @@ static int replay_list(struct cmp *c, struct hdr *v, size_t n, struct tree *from
 	return rc;
 }
 
-/* Moves staged data into the new file (wlock held). */
-static int move_staged(struct cmp *c)
+/* Copies staged data into the new file (wlock held). The staged extents
+ * are repointed only after the rename (moved[] holds their new places):
+ * until then a failure must leave them pointing into the old file. */
+static int copy_staged(struct cmp *c, struct ext **moved)
 {
 	st_store *st = c->st;
 	int rc;
 
+	*moved = NULL;
 	if (st->kind != ST_KIND_FILE || st->nex == 0)
 		return ST_OK;
 	if ((rc = writer_flush(&st->w)) != ST_OK)
 		return rc;
+	if (!(*moved = malloc(st->nex * sizeof(**moved))))
+		return oom();
 	c->limit = st->w.end;
 	for (size_t i = 0; i < st->nex; i++) {
 		struct ext e = st->ex[i];
-		uint64_t ptr;
 
 		rc = copy_pages(c, e.rec, e.rec_npages, e.rec_first, e.rec_first + e.npages,
-				rec_tail_of(&e), &ptr);
+				rec_tail_of(&e), &e.rec);
 		if (rc != ST_OK)
 			return rc;
-		st->ex[i].rec = ptr;
-		st->ex[i].rec_npages = e.npages;
-		st->ex[i].rec_first = 0;
+		e.rec_npages = e.npages;
+		e.rec_first = 0;
+		(*moved)[i] = e;
 	}
 	return ST_OK;
 }
@@ -468,6 +472,7 @@ static int final_switch(struct cmp *c, struct tree *from, uint64_t last_seq)
 {
 	st_store *st = c->st;
 	struct hdr *v = NULL, head;
+	struct ext *moved = NULL;
 	struct st_file *old;
 	size_t n = 0;
 	uint64_t t0;
@@ -498,7 +503,7 @@ static int final_switch(struct cmp *c, struct tree *from, uint64_t last_seq)
 		rc = st_fail(ST_EIO, 0, 0, "%s: compaction lost the newest version", st->path);
 		goto out_unlock;
 	}
-	if ((rc = move_staged(c)) != ST_OK || (rc = writer_sync(&c->w)) != ST_OK ||
+	if ((rc = copy_staged(c, &moved)) != ST_OK || (rc = writer_sync(&c->w)) != ST_OK ||
 	    (rc = hook(c, ST_STEP_SYNCED)) != ST_OK)
 		goto out_unlock;
 	if (st->ops->rename(st->ctx, c->tmp, st->path) < 0) {
@@ -516,10 +521,13 @@ static int final_switch(struct cmp *c, struct tree *from, uint64_t last_seq)
 	st->file = file_ref(c->nf);
 	st->head = c->newest;
 	pthread_mutex_unlock(&st->slock);
+	if (moved)
+		memcpy(st->ex, moved, st->nex * sizeof(*moved));
 	writer_release(&st->w);
 	writer_init(&st->w, c->nf, c->w.end, st->flags & ST_NOSYNC);
 	file_unref(old);
 out_unlock:
+	free(moved);
 	c->stats.lock_hold_ns = now_ns() - t0;
 	pthread_mutex_unlock(&st->wlock);
 	if (rc == ST_OK)

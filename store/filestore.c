@@ -520,8 +520,6 @@ static int collect_cb(void *arg, const uint8_t *key, size_t klen, const uint8_t 
 		return 1;
 	if (ext_end(&e) <= c->from)
 		return 0;
-	if (c->old->n && c->old->v[c->old->n - 1].e.page >= e.page)
-		return 0; /* seen for an earlier staged extent */
 	c->rc = fops_push(c->old, ACT_DEL, &e);
 	return c->rc != ST_OK;
 }
@@ -586,7 +584,8 @@ int stage_actions(st_store *st, struct st_file *f, uint64_t limit, const struct 
 	if (rc != ST_OK)
 		goto out;
 	if (old.n > 1) {
-		/* Truncate's pass may repeat extents seen before: dedupe. */
+		/* Passes overlap (neighbouring staged extents, the truncate):
+		 * an extent may have been collected more than once. */
 		qsort(old.v, old.n, sizeof(*old.v), fop_cmp);
 		for (size_t i = 1; i < old.n; i++)
 			if (old.v[i].e.page != old.v[n].e.page)
@@ -620,9 +619,9 @@ int stage_actions(st_store *st, struct st_file *f, uint64_t limit, const struct 
 		rc = fops_push(&ops, ACT_PUT, &st->ex[i]);
 	if (rc != ST_OK)
 		goto out;
-	qsort(ops.v, ops.n, sizeof(*ops.v), fop_cmp);
 	if (ops.n == 0)
 		goto out;
+	qsort(ops.v, ops.n, sizeof(*ops.v), fop_cmp);
 	*acts = calloc(ops.n, sizeof(**acts));
 	*arena = malloc(ops.n * (PAGE_KEY_SIZE + EXT_VAL_SIZE));
 	if (!*acts || !*arena) {
