@@ -1,0 +1,271 @@
+/*
+ * check_crash.c - a crash leaves a torn tail: the file cut at any byte.
+ * The store must open at the newest version whose header is whole, read
+ * every earlier version back exactly, and take a new commit. A user's
+ * data that holds a perfect store image must never be taken for a header.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#define NVER 24
+#define HDR_END 137 /* marker + record header + header payload */
+
+static char *dir;
+
+struct ver {
+	uint64_t seq, end; /* end: file offset just past the header */
+	uint8_t *data;
+	size_t size;
+};
+
+static struct ver vers[NVER + 1];
+static int nvers;
+
+static void setup(void)
+{
+	dir = tu_mkdtemp();
+}
+
+static void teardown(void)
+{
+	for (int i = 0; i < nvers; i++)
+		free(vers[i].data);
+	nvers = 0;
+	tu_rmdir(dir);
+	free(dir);
+}
+
+static void record(st_store *st, const uint8_t *m, size_t size)
+{
+	struct st_version v;
+
+	st_current(st, &v);
+	vers[nvers].seq = v.seq;
+	vers[nvers].end = v.offset + HDR_END;
+	vers[nvers].data = malloc(size ? size : 1);
+	memcpy(vers[nvers].data, m, size);
+	vers[nvers].size = size;
+	nvers++;
+}
+
+/* Builds a store of NVER commits of mixed writes; the last one small. */
+static char *build(void)
+{
+	char *p = tu_path(dir, "s.rev");
+	static uint8_t m[1 << 20], buf[1 << 18];
+	uint64_t seed = 99;
+	size_t size = 0;
+	st_store *st;
+
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_CREATE | ST_NOSYNC, NULL, &st), ST_OK);
+	record(st, m, 0);
+	for (int i = 1; i < NVER; i++) {
+		size_t off = tu_rand(&seed) % (sizeof(m) / 2), len;
+
+		len = i == NVER - 1 ? 5000 : tu_rand(&seed) % sizeof(buf);
+		tu_fill(&seed, buf, len);
+		ck_assert_int_eq(st_file_write(st, off, buf, len), ST_OK);
+		memcpy(m + off, buf, len);
+		if (off + len > size)
+			size = off + len;
+		if (i % 7 == 0) {
+			size -= size / 3;
+			memset(m + size, 0, sizeof(m) - size);
+			ck_assert_int_eq(st_file_truncate(st, size), ST_OK);
+		}
+		ck_assert_int_eq(st_commit(st, NULL), ST_OK);
+		record(st, m, size);
+	}
+	st_close(st);
+	return p;
+}
+
+static void expect_version(st_store *st, int k)
+{
+	static uint8_t buf[1 << 20];
+	struct st_version v;
+
+	st_current(st, &v);
+	ck_assert_uint_eq(v.seq, vers[k].seq);
+	ck_assert_int_eq(st_file_read(st, 0, buf, sizeof(buf)), (ssize_t)vers[k].size);
+	ck_assert(memcmp(buf, vers[k].data, vers[k].size) == 0);
+}
+
+/* The newest version whose header ends at or before cut. */
+static int version_at(uint64_t cut)
+{
+	int k = nvers - 1;
+
+	while (vers[k].end > cut)
+		k--;
+	return k;
+}
+
+static void expect_all_before(st_store *st, int k)
+{
+	for (int j = 0; j <= k; j++) {
+		st_store *old;
+		ck_assert_int_eq(st_open_version(st, vers[j].seq, &old), ST_OK);
+		expect_version(old, j);
+		st_close(old);
+	}
+}
+
+/* Copies the cut file, opens it writable, commits, reopens, checks. */
+static void commit_after(const char *cutfile, int k)
+{
+	char *q = tu_path(dir, "w.rev");
+	st_store *st;
+	struct st_version v;
+
+	tu_copy_file(cutfile, q);
+	ck_assert_int_eq(st_open(q, ST_KIND_FILE, ST_NOSYNC, NULL, &st), ST_OK);
+	ck_assert_int_eq(st_file_write(st, 3, "after", 5), ST_OK);
+	ck_assert_int_eq(st_commit(st, &v), ST_OK);
+	ck_assert_uint_eq(v.seq, vers[k].seq + 1);
+	st_close(st);
+	ck_assert_int_eq(st_open(q, ST_KIND_FILE, ST_RDONLY, NULL, &st), ST_OK);
+	ck_assert_int_eq(st_check(st, ST_CHECK_DATA | ST_CHECK_ALL), ST_OK);
+	expect_all_before(st, k);
+	st_close(st);
+	unlink(q);
+	free(q);
+}
+
+START_TEST(cut_every_byte_of_last_commit)
+{
+	char *p = build(), *w = tu_path(dir, "cut.rev");
+	uint64_t end = vers[nvers - 1].end, start = vers[nvers - 2].end;
+	st_store *st;
+	uint64_t n = 0;
+
+	ck_assert_uint_eq(tu_file_size(p), end);
+	tu_copy_file(p, w);
+	/* Shrinking one copy keeps it a prefix of the whole file. */
+	for (uint64_t cut = end; cut-- > start; n++) {
+		int k = version_at(cut);
+
+		tu_truncate(w, cut);
+		ck_assert_int_eq(st_open(w, ST_KIND_FILE, ST_RDONLY, NULL, &st), ST_OK);
+		ck_assert_int_eq(k, nvers - 2);
+		expect_version(st, k);
+		if (n % 512 == 0 || cut % 4096 < 2)
+			expect_all_before(st, k);
+		st_close(st);
+		if (n % 1024 == 0 || cut == end - 1 || cut == start)
+			commit_after(w, k);
+	}
+	free(w);
+	free(p);
+}
+END_TEST
+
+START_TEST(cut_earlier_commits)
+{
+	char *p = build(), *w = tu_path(dir, "cut.rev");
+	uint64_t seed = 5, end = vers[nvers - 1].end;
+	uint64_t cuts[300];
+	st_store *st;
+
+	for (int i = 0; i < 300; i++)
+		cuts[i] = vers[0].end + tu_rand(&seed) % (end - vers[0].end);
+	for (int i = 0; i < 300; i++) /* descending, to keep shrinking one copy */
+		for (int j = i + 1; j < 300; j++)
+			if (cuts[j] > cuts[i]) {
+				uint64_t t = cuts[i];
+				cuts[i] = cuts[j];
+				cuts[j] = t;
+			}
+	tu_copy_file(p, w);
+	for (int i = 0; i < 300; i++) {
+		int k = version_at(cuts[i]);
+
+		tu_truncate(w, cuts[i]);
+		ck_assert_int_eq(st_open(w, ST_KIND_FILE, ST_RDONLY, NULL, &st), ST_OK);
+		expect_version(st, k);
+		if (i % 10 == 0)
+			expect_all_before(st, k);
+		st_close(st);
+		if (i % 25 == 0)
+			commit_after(w, k);
+	}
+	free(w);
+	free(p);
+}
+END_TEST
+
+/*
+ * A store image written as user data, at every offset within a block
+ * (4096 commits, one per offset): cutting the file just before each real
+ * header must open at the real previous version, never at a header of
+ * the image.
+ */
+START_TEST(store_image_in_user_data)
+{
+	char *img = tu_path(dir, "img.rev"), *p = tu_path(dir, "host.rev");
+	static uint8_t image[3 * 4096];
+	static uint64_t hdr_pos[4097];
+	size_t ilen;
+	st_store *st;
+	FILE *f;
+
+	/* The image: a small but perfectly valid store with two versions. */
+	ck_assert_int_eq(st_open(img, ST_KIND_FILE, ST_CREATE | ST_NOSYNC, NULL, &st), ST_OK);
+	ck_assert_int_eq(st_file_write(st, 0, "inner version", 13), ST_OK);
+	ck_assert_int_eq(st_commit(st, NULL), ST_OK);
+	st_close(st);
+	f = fopen(img, "rb");
+	ilen = fread(image, 1, sizeof(image), f);
+	fclose(f);
+	ck_assert(ilen > 4096 && ilen < sizeof(image));
+	ck_assert(image[0] == 1 && image[4096] == 1); /* header-marked blocks */
+
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_CREATE | ST_NOSYNC, NULL, &st), ST_OK);
+	for (unsigned shift = 0; shift < 4096; shift++) {
+		struct st_version v;
+		ck_assert_int_eq(st_file_write(st, shift, image, ilen), ST_OK);
+		ck_assert_int_eq(st_commit(st, &v), ST_OK);
+		hdr_pos[shift + 1] = v.offset;
+	}
+	st_close(st);
+	for (unsigned k = 4096; k >= 1; k--) {
+		struct st_version v;
+
+		tu_truncate(p, hdr_pos[k]); /* the data of commit k, not its header */
+		ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_RDONLY, NULL, &st), ST_OK);
+		st_current(st, &v);
+		ck_assert_uint_eq(v.seq, k - 1);
+		ck_assert_uint_eq(v.offset, hdr_pos[k - 1]);
+		if (k % 512 == 0)
+			ck_assert_int_eq(st_check(st, ST_CHECK_DATA), ST_OK);
+		st_close(st);
+	}
+	free(img);
+	free(p);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("crash");
+	TCase *tc = tcase_create("crash");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, cut_every_byte_of_last_commit);
+	tcase_add_test(tc, cut_earlier_commits);
+	tcase_add_test(tc, store_image_in_user_data);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
