@@ -26,7 +26,7 @@ TEST_SRC  = $(wildcard tests/check_*.c)
 TEST_BIN  = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TESTLIB   = $(BUILD)/tests/testutil.o
 # Tests with threads, also run under ThreadSanitizer.
-TSAN_TESTS = check_concurrent check_compact
+TSAN_TESTS = check_compact
 CHECK_FLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS  = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 
