@@ -5,10 +5,13 @@
  *    retention rule keeps up to H0, and copy them oldest first into
  *    "<store>.compact": for each, the changes from the previous kept
  *    version (tree_diff, which skips shared subtrees), with the data
- *    records they reference copied once and trimmed to the pages any kept
- *    version uses; then that version's header, same seq and times.
+ *    records they reference copied once, cut down to the span of pages
+ *    the kept versions use (first to last); then that version's header,
+ *    same seq and times.
  * 2. Catch-up, with no lock, a bounded number of passes: commits made
- *    since are replayed the same way.
+ *    since are replayed the same way. The retention rule judges each
+ *    pass's new commits on their own, so a commit made during compaction
+ *    may outlive a rule like "latest" until the next compaction.
  * 3. Under the store's writer lock: replay the last commits, move staged
  *    data into the new file, sync, rename over the store, sync the
  *    directory, switch the handle. Readers holding the old file keep it
@@ -121,6 +124,14 @@ static int hook(struct cmp *c, enum st_compact_step step)
 	return ST_OK;
 }
 
+/* The time retention ages are measured from. */
+static uint64_t compact_now(const struct cmp *c)
+{
+	if (c->o->now_ns)
+		return c->o->now_ns;
+	return c->st->clock ? c->st->clock(c->st->ctx) : now_ns();
+}
+
 static void rate_limit(struct cmp *c)
 {
 	uint64_t want, el;
@@ -208,6 +219,16 @@ static int remap_extent(struct cmp *c, struct ext *e)
 	return ST_OK;
 }
 
+/* Frees the values a kv batch owns (file values live in c->vals). */
+static void batch_drop(struct cmp *c)
+{
+	if (c->st->kind == ST_KIND_KV)
+		for (size_t i = 0; i < c->nbatch; i++)
+			if (c->batch[i].op == ACT_PUT)
+				free((void *)c->batch[i].val);
+	c->nbatch = 0;
+}
+
 static int flush_batch(struct cmp *c)
 {
 	int rc;
@@ -215,10 +236,10 @@ static int flush_batch(struct cmp *c)
 	if (c->nbatch == 0)
 		return ST_OK;
 	/* tree_modify reads the new tree's nodes back from the file. */
-	if ((rc = writer_flush(&c->w)) != ST_OK)
-		return rc;
-	rc = tree_modify(c->nf, &c->w, c->st->kind, &c->nt, c->batch, c->nbatch, &c->nt);
-	c->nbatch = 0;
+	rc = writer_flush(&c->w);
+	if (rc == ST_OK)
+		rc = tree_modify(c->nf, &c->w, c->st->kind, &c->nt, c->batch, c->nbatch, &c->nt);
+	batch_drop(c);
 	rate_limit(c);
 	return rc;
 }
@@ -279,48 +300,6 @@ static int apply_cb(void *arg, const struct action *a)
 	return ST_OK;
 }
 
-/* Frees kv values held by the batch (file values live in c->vals). */
-static void batch_release(struct cmp *c)
-{
-	if (c->st->kind == ST_KIND_KV)
-		for (size_t i = 0; i < c->nbatch; i++)
-			if (c->batch[i].op == ACT_PUT)
-				free((void *)c->batch[i].val);
-}
-
-static int flush_kv_batch(struct cmp *c)
-{
-	size_t n = c->nbatch;
-	struct action *copy = NULL;
-	int rc;
-
-	if (c->st->kind != ST_KIND_KV)
-		return flush_batch(c);
-	/* keep the values to free them after the modify */
-	if (n && !(copy = malloc(n * sizeof(*copy))))
-		return oom();
-	if (n)
-		memcpy(copy, c->batch, n * sizeof(*copy));
-	rc = flush_batch(c);
-	for (size_t i = 0; i < n; i++)
-		if (copy[i].op == ACT_PUT)
-			free((void *)copy[i].val);
-	free(copy);
-	return rc;
-}
-
-static int diff_apply(void *arg, const struct action *a)
-{
-	struct cmp *c = arg;
-
-	if (!c->ranging && c->nbatch == BATCH && c->st->kind == ST_KIND_KV) {
-		int rc = flush_kv_batch(c);
-		if (rc != ST_OK)
-			return rc;
-	}
-	return apply_cb(arg, a);
-}
-
 static struct tree tree_of(const struct hdr *h)
 {
 	struct tree t = {h->root, {h->root_count, h->root_bytes}};
@@ -335,13 +314,12 @@ static int replay(struct cmp *c, const struct tree *a, const struct hdr *b)
 	struct hdr h;
 	int rc;
 
-	rc = tree_diff(c->old, c->limit, a, &tb, diff_apply, c);
+	rc = tree_diff(c->old, c->limit, a, &tb, apply_cb, c);
 	if (rc > 0)
 		rc = ST_ECORRUPT;
 	if (rc == ST_OK)
-		rc = flush_kv_batch(c);
-	else
-		batch_release(c), c->nbatch = 0;
+		rc = flush_batch(c);
+	batch_drop(c);
 	if (rc != ST_OK)
 		return rc;
 	h = *b;
@@ -398,7 +376,7 @@ static int collect_headers(struct cmp *c, const struct hdr *newest, uint64_t sto
 static int replay_list(struct cmp *c, struct hdr *v, size_t n, struct tree *from)
 {
 	bool *keep = calloc(n ? n : 1, sizeof(*keep));
-	uint64_t now = c->o->now_ns ? c->o->now_ns : now_ns();
+	uint64_t now = compact_now(c);
 	int rc = ST_OK;
 
 	if (!keep)
@@ -598,7 +576,7 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 		rc = oom();
 		goto out;
 	}
-	retention_apply(c.o->keep, c.o->now_ns ? c.o->now_ns : now_ns(), v, n, keep);
+	retention_apply(c.o->keep, compact_now(&c), v, n, keep);
 	if (st->kind == ST_KIND_FILE) {
 		/* Pass 1: which pages of each record the kept versions use. */
 		c.ranging = true;
@@ -607,7 +585,7 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 			if (!keep[i])
 				continue;
 			t = tree_of(&v[i]);
-			rc = tree_diff(c.old, c.limit, &from, &t, diff_apply, &c);
+			rc = tree_diff(c.old, c.limit, &from, &t, apply_cb, &c);
 			from = t;
 		}
 		c.ranging = false;

@@ -43,7 +43,7 @@
 #define PAGE_KEY_SIZE 8u     /* file-store tree key: page number */
 
 #define NODE_HDR_SIZE 4u    /* type, level, u16 count */
-#define NODE_TARGET 4000u   /* nodes are split to stay under this payload */
+#define NODE_TARGET 4000u   /* nodes are split to be about this size (at most twice) */
 #define TREE_MAX_LEVEL 24u  /* deeper than any real tree; bounds recursion */
 
 _Static_assert(REC_HDR_SIZE + HDR_PAYLOAD_SIZE < BLOCK_SIZE - 1, "a header fits in its block");

@@ -202,9 +202,11 @@ int st_retention_parse(const char *text, struct st_retention *out)
 		if (nlen == 3 && strncmp(p, "min", 3) == 0) {
 			char *e;
 			unsigned long n;
+			if (!isdigit((unsigned char)colon[1]))
+				goto bad;
 			errno = 0;
 			n = strtoul(colon + 1, &e, 10);
-			if (errno || e != end || colon + 1 == end || n == 0 || n > UINT32_MAX)
+			if (errno || e != end || n == 0 || n > UINT32_MAX)
 				goto bad;
 			out->min_count = (uint32_t)n;
 		} else if (nlen == 3 && strncmp(p, "all", 3) == 0) {
@@ -231,6 +233,7 @@ int st_retention_parse(const char *text, struct st_retention *out)
 		out->min_count = 1;
 	return ST_OK;
 bad:
+	memset(out, 0, sizeof(*out));
 	return st_fail(ST_EINVAL, EINVAL, 0,
 		       "bad retention rule '%s' (expected e.g. all:1h,hourly:1d,daily:30d,min:10 "
 		       "or latest)", text);
