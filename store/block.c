@@ -282,8 +282,9 @@ int stream_read(struct st_file *f, uint64_t pos, void *buf, size_t n, uint64_t l
 	if (rc != ST_OK)
 		goto out;
 	if (got < plen) {
-		rc = st_fail(ST_ECORRUPT, 0, pos, "%s: record at %llu runs past the end of the file",
-			     f->path, (unsigned long long)pos);
+		rc =
+		    st_fail(ST_ECORRUPT, 0, pos, "%s: record at %llu runs past the end of the file",
+			    f->path, (unsigned long long)pos);
 		goto out;
 	}
 	for (uint64_t p = pos; p < end;) {
@@ -396,7 +397,8 @@ int header_read(struct st_file *f, uint64_t pos, uint64_t file_size, struct hdr 
 			       (unsigned long long)pos);
 	if (rc != ST_OK)
 		return rec_corrupt(f, pos, "bad header field");
-	if ((h->root && h->root >= pos) || (h->prev != HDR_NONE && (h->prev >= pos || h->prev % BLOCK_SIZE)))
+	if ((h->root && h->root >= pos) ||
+	    (h->prev != HDR_NONE && (h->prev >= pos || h->prev % BLOCK_SIZE)))
 		return rec_corrupt(f, pos, "header pointer past itself");
 	h->pos = pos;
 	return ST_OK;
@@ -457,10 +459,12 @@ int data_read_pages(struct st_file *f, uint64_t rec, uint64_t limit, uint32_t fi
 		uint8_t *pg = buf + (size_t)i * BLOCK_SIZE;
 
 		if (crc32c(0, pg, plen) != get32(d.crcs + 4 * (first + i))) {
-			uint64_t at = stream_end(rec, REC_HDR_SIZE + off + (uint64_t)i * BLOCK_SIZE);
-			rc = st_fail(ST_ECORRUPT, 0, at,
-				     "%s: checksum mismatch in data page at offset %llu (record %llu)",
-				     f->path, (unsigned long long)at, (unsigned long long)rec);
+			uint64_t at =
+			    stream_end(rec, REC_HDR_SIZE + off + (uint64_t)i * BLOCK_SIZE);
+			rc = st_fail(
+			    ST_ECORRUPT, 0, at,
+			    "%s: checksum mismatch in data page at offset %llu (record %llu)",
+			    f->path, (unsigned long long)at, (unsigned long long)rec);
 			goto out;
 		}
 	}

@@ -53,8 +53,8 @@ int node_read(struct st_file *f, uint64_t pos, uint64_t limit, struct tnode *n)
 	if (rc != ST_OK) {
 		free(buf);
 		if (rc == ST_ECORRUPT)
-			return st_fail(rc, 0, pos, "%s: malformed tree node at offset %llu", f->path,
-				       (unsigned long long)pos);
+			return st_fail(rc, 0, pos, "%s: malformed tree node at offset %llu",
+				       f->path, (unsigned long long)pos);
 		return oom();
 	}
 	n->buf = buf;
@@ -340,14 +340,16 @@ static int emit_nodes(struct mod *m, uint8_t level, const struct items *in, stru
 		 * overflow, as long as enough items are left for later nodes. */
 		if (i > start && left_nodes > 1 &&
 		    (acc >= total / k || acc + sz > NODE_TARGET || i - start >= 65535)) {
-			if ((rc = write_node(m, level, in->v + start, i - start, acc, out)) != ST_OK)
+			if ((rc = write_node(m, level, in->v + start, i - start, acc, out)) !=
+			    ST_OK)
 				return rc;
 			done_nodes++;
 			start = i;
 			acc = 0;
 		} else if (i > start && (acc + sz > 2 * NODE_TARGET || i - start >= 65535)) {
 			/* More items than the estimate: keep nodes bounded anyway. */
-			if ((rc = write_node(m, level, in->v + start, i - start, acc, out)) != ST_OK)
+			if ((rc = write_node(m, level, in->v + start, i - start, acc, out)) !=
+			    ST_OK)
 				return rc;
 			start = i;
 			acc = 0;
@@ -445,8 +447,9 @@ static int mod_node(struct mod *m, uint64_t ptr, int level, uint64_t limit, stru
 		return rc;
 	if (level >= 0 && n.level != level) {
 		node_free(&n);
-		return st_fail(ST_ECORRUPT, 0, ptr, "%s: tree node at offset %llu has the wrong level",
-			       m->f->path, (unsigned long long)ptr);
+		return st_fail(ST_ECORRUPT, 0, ptr,
+			       "%s: tree node at offset %llu has the wrong level", m->f->path,
+			       (unsigned long long)ptr);
 	}
 	*got_level = n.level;
 	rc = n.level ? mod_interior(m, &n, a, na, out) : mod_leaf(m, &n, a, na, out);
@@ -746,9 +749,11 @@ int tree_check(struct st_file *f, uint64_t limit, enum st_kind kind, const struc
 	int rc;
 
 	if (t->root == 0)
-		return t->r.count || t->r.bytes ? st_fail(ST_ECORRUPT, 0, 0, "%s: empty tree with "
-							  "non-zero totals", f->path)
-						 : ST_OK;
+		return t->r.count || t->r.bytes ? st_fail(ST_ECORRUPT, 0, 0,
+							  "%s: empty tree with "
+							  "non-zero totals",
+							  f->path)
+						: ST_OK;
 	if ((rc = node_read(f, t->root, limit, &n)) != ST_OK)
 		return rc;
 	rc = check_node(&c, &n, NULL, 0, &r);

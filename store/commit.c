@@ -228,8 +228,10 @@ int st_commit(st_store *st, struct st_version *out)
 		return st_fail(ST_EROFS, EROFS, 0, "%s: read-only", st->path);
 	pthread_mutex_lock(&st->wlock);
 	if (st->broken) {
-		rc = st_fail(ST_EIO, EIO, 0, "%s: an earlier failure left the store unusable; "
-					     "reopen it", st->path);
+		rc = st_fail(ST_EIO, EIO, 0,
+			     "%s: an earlier failure left the store unusable; "
+			     "reopen it",
+			     st->path);
 		goto out_unlock;
 	}
 	t.root = st->head.root;
@@ -307,7 +309,7 @@ int st_info(st_store *st, struct st_info *out)
 	if (out->live_bytes > out->file_bytes)
 		out->live_bytes = out->file_bytes;
 	out->fragmentation =
-		out->file_bytes ? 1.0 - (double)out->live_bytes / (double)out->file_bytes : 0.0;
+	    out->file_bytes ? 1.0 - (double)out->live_bytes / (double)out->file_bytes : 0.0;
 out:
 	file_unref(f);
 	return rc;

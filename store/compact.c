@@ -48,8 +48,8 @@ struct cmp {
 	const struct st_compact_opts *o;
 	struct recmap_ent *map;
 	size_t mapcap, mapn;
-	bool ranging; /* pass 1: only record page ranges */
-	struct tree nt; /* the new file's current tree */
+	bool ranging;	   /* pass 1: only record page ranges */
+	struct tree nt;	   /* the new file's current tree */
 	uint64_t last_new; /* new file's newest header, or HDR_NONE */
 	struct hdr newest; /* that header */
 	struct action *batch;
@@ -87,7 +87,8 @@ static struct recmap_ent *map_get(struct cmp *c, uint64_t old, bool add)
 		for (size_t j = 0; j < c->mapcap; j++) {
 			if (!c->map[j].old)
 				continue;
-			for (i = hash64(c->map[j].old) & (cap - 1); m[i].old; i = (i + 1) & (cap - 1))
+			for (i = hash64(c->map[j].old) & (cap - 1); m[i].old;
+			     i = (i + 1) & (cap - 1))
 				;
 			m[i] = c->map[j];
 		}
@@ -336,8 +337,8 @@ static int replay(struct cmp *c, const struct tree *a, const struct hdr *b)
 }
 
 /* Headers from newest back to (not including) seq `stop`, newest first. */
-static int collect_headers(struct cmp *c, const struct hdr *newest, uint64_t stop,
-			   struct hdr **out, size_t *n)
+static int collect_headers(struct cmp *c, const struct hdr *newest, uint64_t stop, struct hdr **out,
+			   size_t *n)
 {
 	struct hdr *v = NULL, h = *newest, p;
 	size_t cap = 0, cnt = 0;

@@ -69,5 +69,6 @@ int st_fail_errno(int sys_errno, const char *what, const char *path)
 {
 	int code = sys_errno == ENOSPC || sys_errno == EDQUOT ? ST_ENOSPC : ST_EIO;
 
-	return st_fail(code, sys_errno, 0, "%s %s: %s", what, path ? path : "", strerror(sys_errno));
+	return st_fail(code, sys_errno, 0, "%s %s: %s", what, path ? path : "",
+		       strerror(sys_errno));
 }

@@ -89,16 +89,16 @@ static int px_fsync_dir(void *ctx, const char *dir)
 }
 
 const struct st_ops st_posix_ops = {
-	.open = px_open,
-	.close = px_close,
-	.pread = px_pread,
-	.pwrite = px_pwrite,
-	.fdatasync = px_fdatasync,
-	.fsync = px_fsync,
-	.ftruncate = px_ftruncate,
-	.fstat = px_fstat,
-	.stat = px_stat,
-	.rename = px_rename,
-	.unlink = px_unlink,
-	.fsync_dir = px_fsync_dir,
+    .open = px_open,
+    .close = px_close,
+    .pread = px_pread,
+    .pwrite = px_pwrite,
+    .fdatasync = px_fdatasync,
+    .fsync = px_fsync,
+    .ftruncate = px_ftruncate,
+    .fstat = px_fstat,
+    .stat = px_stat,
+    .rename = px_rename,
+    .unlink = px_unlink,
+    .fsync_dir = px_fsync_dir,
 };

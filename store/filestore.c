@@ -96,8 +96,8 @@ int data_append(struct writer *w, const uint8_t *data, uint32_t npages, uint32_t
 	put32(head + 4, npages);
 	put32(head + 8, tail);
 	for (uint32_t i = 0; i < npages; i++)
-		put32(head + DATA_HEAD_FIXED + 4 * i,
-		      crc32c(0, data + (size_t)i * BLOCK_SIZE, i + 1 == npages ? tail : BLOCK_SIZE));
+		put32(head + DATA_HEAD_FIXED + 4 * i, crc32c(0, data + (size_t)i * BLOCK_SIZE,
+							     i + 1 == npages ? tail : BLOCK_SIZE));
 	iov[0].iov_base = head;
 	iov[0].iov_len = DATA_HEAD_FIXED + 4 * npages;
 	iov[1].iov_base = (void *)data;
@@ -218,15 +218,16 @@ int st_file_write(st_store *st, uint64_t off, const void *buf, size_t len)
 
 		if (in || end - pos < BLOCK_SIZE) {
 			size_t to = end - page * BLOCK_SIZE < BLOCK_SIZE
-					    ? (size_t)(end - page * BLOCK_SIZE)
-					    : BLOCK_SIZE;
+					? (size_t)(end - page * BLOCK_SIZE)
+					: BLOCK_SIZE;
 			rc = write_partial(st, page, in, to, src + (pos - off), new_size);
 			pos = page * BLOCK_SIZE + to;
 		} else {
 			uint64_t n = (end - pos) / BLOCK_SIZE;
 			struct ext e = {.page = page, .tail = BLOCK_SIZE};
 
-			e.npages = e.rec_npages = n > ST_EXTENT_PAGES ? ST_EXTENT_PAGES : (uint32_t)n;
+			e.npages = e.rec_npages =
+			    n > ST_EXTENT_PAGES ? ST_EXTENT_PAGES : (uint32_t)n;
 			rc = data_append(&st->w, src + (pos - off), e.npages, BLOCK_SIZE, &e.rec);
 			if (rc == ST_OK)
 				rc = stage_extent(st, &e);
@@ -502,7 +503,7 @@ static int fops_push(struct fops *o, uint8_t op, const struct ext *e)
 }
 
 struct collect_ctx {
-	struct fops *old; /* tree extents touched (op unused) */
+	struct fops *old;  /* tree extents touched (op unused) */
 	uint64_t from, to; /* pages of interest */
 	int rc;
 };

@@ -17,34 +17,34 @@
 
 /* ---- on-disk constants (docs/FORMAT.md) ------------------------------ */
 
-#define BLOCK_SIZE 4096u
-#define MARK_DATA 0x00 /* block begins with (the continuation of) data */
+#define BLOCK_SIZE  4096u
+#define MARK_DATA   0x00 /* block begins with (the continuation of) data */
 #define MARK_HEADER 0x01 /* block begins with a committed header */
 
-#define REC_HDR_SIZE 8u             /* u32 length, u32 crc32c */
-#define REC_MAX_LEN (8u << 20)      /* longest payload a reader accepts */
-#define REC_DATA 1
-#define REC_LEAF 2
+#define REC_HDR_SIZE 8u		/* u32 length, u32 crc32c */
+#define REC_MAX_LEN  (8u << 20) /* longest payload a reader accepts */
+#define REC_DATA     1
+#define REC_LEAF     2
 #define REC_INTERIOR 3
-#define REC_HEADER 4
+#define REC_HEADER   4
 
-#define HDR_MAGIC 0x52565354u /* "RVST" */
-#define FORMAT_VERSION 1
+#define HDR_MAGIC	 0x52565354u /* "RVST" */
+#define FORMAT_VERSION	 1
 #define HDR_PAYLOAD_SIZE 128u
-#define HDR_NONE UINT64_MAX /* no previous header */
+#define HDR_NONE	 UINT64_MAX /* no previous header */
 /* Feature bits: none defined yet. An unknown incompat bit refuses to open,
  * an unknown ro_compat bit opens read-only, compat bits are ignored. */
-#define FEAT_INCOMPAT_KNOWN 0u
+#define FEAT_INCOMPAT_KNOWN  0u
 #define FEAT_RO_COMPAT_KNOWN 0u
 
-#define DATA_HEAD_FIXED 12u /* type, flags, reserved, npages, tail */
+#define DATA_HEAD_FIXED 12u  /* type, flags, reserved, npages, tail */
 #define ST_EXTENT_PAGES 256u /* pages per data record at most (1 MiB) */
-#define EXT_VAL_SIZE 24u     /* file-store tree value: one extent */
-#define PAGE_KEY_SIZE 8u     /* file-store tree key: page number */
+#define EXT_VAL_SIZE	24u  /* file-store tree value: one extent */
+#define PAGE_KEY_SIZE	8u   /* file-store tree key: page number */
 
-#define NODE_HDR_SIZE 4u    /* type, level, u16 count */
-#define NODE_TARGET 4000u   /* nodes are split to be about this size (at most twice) */
-#define TREE_MAX_LEVEL 24u  /* deeper than any real tree; bounds recursion */
+#define NODE_HDR_SIZE  4u    /* type, level, u16 count */
+#define NODE_TARGET    4000u /* nodes are split to be about this size (at most twice) */
+#define TREE_MAX_LEVEL 24u   /* deeper than any real tree; bounds recursion */
 
 _Static_assert(REC_HDR_SIZE + HDR_PAYLOAD_SIZE < BLOCK_SIZE - 1, "a header fits in its block");
 _Static_assert(DATA_HEAD_FIXED == 1 + 1 + 2 + 4 + 4, "data record head");
@@ -91,7 +91,7 @@ uint32_t crc32c_sw(uint32_t crc, const void *buf, size_t len);
 
 /* Records the calling thread's last error and returns code. */
 int st_fail(int code, int sys_errno, uint64_t offset, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 /* Maps an errno from a failed write path to ST_ENOSPC or ST_EIO, recorded. */
 int st_fail_errno(int sys_errno, const char *what, const char *path);
 
@@ -106,11 +106,11 @@ struct hdr {
 	uint64_t time_ns;
 	uint64_t size;
 	uint64_t mtime_ns;
-	uint64_t root;       /* offset of the root node record; 0 = empty tree */
+	uint64_t root;	     /* offset of the root node record; 0 = empty tree */
 	uint64_t root_count; /* reduce of the whole tree: entries */
 	uint64_t root_bytes; /* reduce of the whole tree: live bytes */
-	uint64_t prev;       /* offset of the previous header's block, or HDR_NONE */
-	uint64_t pos;        /* where this header's block starts (not stored) */
+	uint64_t prev;	     /* offset of the previous header's block, or HDR_NONE */
+	uint64_t pos;	     /* where this header's block starts (not stored) */
 };
 
 void hdr_encode(const struct hdr *h, uint8_t out[HDR_PAYLOAD_SIZE]);
@@ -158,10 +158,10 @@ struct reduce {
 struct tentry {
 	const uint8_t *key;
 	const uint8_t *val; /* leaf only */
-	uint32_t vlen;      /* leaf only */
+	uint32_t vlen;	    /* leaf only */
 	uint16_t klen;
-	uint64_t child;   /* interior only */
-	struct reduce r;  /* interior only: the child's subtree */
+	uint64_t child;	 /* interior only */
+	struct reduce r; /* interior only: the child's subtree */
 };
 
 struct tnode {
@@ -200,8 +200,8 @@ void file_unref(struct st_file *f);
  * writer lock for the store's writer, the compactor alone for its own. */
 struct writer {
 	struct st_file *f;
-	uint64_t end;     /* physical offset where the next byte goes */
-	uint8_t *buf;     /* physical bytes not yet written, starting at buf_pos */
+	uint64_t end; /* physical offset where the next byte goes */
+	uint8_t *buf; /* physical bytes not yet written, starting at buf_pos */
 	size_t len, cap;
 	uint64_t buf_pos;
 	bool nosync;
@@ -275,8 +275,7 @@ int tree_get(struct st_file *f, uint64_t limit, const struct tree *t, const void
 
 /* Calls cb for entries in key order starting at the greatest key <= start
  * (floor) or the least key >= start. cb returns non-zero to stop. */
-typedef int (*tree_cb)(void *arg, const uint8_t *key, size_t klen, const uint8_t *val,
-		       size_t vlen);
+typedef int (*tree_cb)(void *arg, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
 int tree_iter(struct st_file *f, uint64_t limit, const struct tree *t, const void *start,
 	      size_t slen, bool floor, tree_cb cb, void *arg);
 
@@ -330,13 +329,13 @@ struct st_store {
 	/* file staged changes, all wlock */
 	struct ext *ex; /* sorted by page, non-overlapping */
 	size_t nex, excap;
-	uint64_t size;       /* staged file size */
-	uint64_t mtime_ns;   /* staged mtime */
+	uint64_t size;	      /* staged file size */
+	uint64_t mtime_ns;    /* staged mtime */
 	uint64_t trunc_pages; /* pages kept by the lowest staged truncate; UINT64_MAX none */
 
-	struct writer w;    /* wlock: appends to file */
-	bool broken;        /* wlock: a failed rollback left the tail unknown */
-	bool compacting;    /* wlock: a compaction of this store is running */
+	struct writer w; /* wlock: appends to file */
+	bool broken;	 /* wlock: a failed rollback left the tail unknown */
+	bool compacting; /* wlock: a compaction of this store is running */
 };
 
 /* Snapshot of what a reader needs: a file ref and the header. */

@@ -35,18 +35,18 @@ typedef struct st_store st_store;
 
 enum st_err {
 	ST_OK = 0,
-	ST_EIO = -1,       /* a syscall failed; errno in st_last_error() */
+	ST_EIO = -1,	   /* a syscall failed; errno in st_last_error() */
 	ST_ECORRUPT = -2,  /* bad checksum, length or pointer; offset in st_last_error() */
-	ST_ENOMEM = -3,    /* allocation failed */
+	ST_ENOMEM = -3,	   /* allocation failed */
 	ST_ENOTFOUND = -4, /* no such key, version or file */
-	ST_EINVAL = -5,    /* bad argument */
-	ST_EEXIST = -6,    /* the store already exists */
-	ST_ENOSPC = -7,    /* the backing disk is full */
-	ST_EROFS = -8,     /* the handle is a read-only version or snapshot */
+	ST_EINVAL = -5,	   /* bad argument */
+	ST_EEXIST = -6,	   /* the store already exists */
+	ST_ENOSPC = -7,	   /* the backing disk is full */
+	ST_EROFS = -8,	   /* the handle is a read-only version or snapshot */
 	ST_EVERSION = -9,  /* written by a newer format, or unknown incompat feature */
-	ST_EKIND = -10,    /* a file store used as a key-value store, or the reverse */
+	ST_EKIND = -10,	   /* a file store used as a key-value store, or the reverse */
 	ST_EDELETED = -11, /* the store was deleted while being compacted */
-	ST_EBUSY = -12,    /* a compaction of this store is already running */
+	ST_EBUSY = -12,	   /* a compaction of this store is already running */
 	ST_ETOOBIG = -13,  /* key, value or file offset past the format's limits */
 	ST_EABORTED = -14, /* compaction stopped by its caller */
 };
@@ -56,10 +56,10 @@ const char *st_strerror(int err);
 
 /* What went wrong last in the calling thread. */
 struct st_error {
-	int code;        /* the st_err returned */
-	int sys_errno;   /* errno of the failing syscall, or 0 */
+	int code;	 /* the st_err returned */
+	int sys_errno;	 /* errno of the failing syscall, or 0 */
 	uint64_t offset; /* file offset of the bad record for ST_ECORRUPT, else 0 */
-	char msg[160];   /* one line: what, where */
+	char msg[160];	 /* one line: what, where */
 };
 const struct st_error *st_last_error(void);
 
@@ -87,19 +87,19 @@ extern const struct st_ops st_posix_ops;
 
 enum st_kind {
 	ST_KIND_FILE = 1, /* page-keyed extents: a regular file's bytes */
-	ST_KIND_KV = 2,   /* byte-string keys and values: the namespace */
+	ST_KIND_KV = 2,	  /* byte-string keys and values: the namespace */
 };
 
 /* st_open flags */
-#define ST_CREATE 0x1   /* create the store if it does not exist */
-#define ST_EXCL 0x2     /* with ST_CREATE: fail with ST_EEXIST if it exists */
-#define ST_RDONLY 0x4   /* never write: no tail trim, mutations give ST_EROFS */
-#define ST_RECOVER 0x8  /* skip damaged header-marked blocks instead of failing */
-#define ST_NOSYNC 0x10  /* skip fdatasync (tests and benchmarks only) */
+#define ST_CREATE  0x1	/* create the store if it does not exist */
+#define ST_EXCL	   0x2	/* with ST_CREATE: fail with ST_EEXIST if it exists */
+#define ST_RDONLY  0x4	/* never write: no tail trim, mutations give ST_EROFS */
+#define ST_RECOVER 0x8	/* skip damaged header-marked blocks instead of failing */
+#define ST_NOSYNC  0x10 /* skip fdatasync (tests and benchmarks only) */
 
 struct st_open_opts {
 	const struct st_ops *ops; /* NULL: st_posix_ops */
-	void *ops_ctx;            /* passed to every op */
+	void *ops_ctx;		  /* passed to every op */
 	/* Commit time source; NULL: CLOCK_REALTIME. Times are made strictly
 	 * increasing along a store's chain whatever it returns. */
 	uint64_t (*clock)(void *ops_ctx);
@@ -125,9 +125,9 @@ void st_close(st_store *st);
 
 /* Per-commit information: what a version shows of itself. */
 struct st_version {
-	uint64_t seq;      /* commit sequence number, strictly increasing */
+	uint64_t seq;	   /* commit sequence number, strictly increasing */
 	uint64_t time_ns;  /* wall-clock time of the commit */
-	uint64_t size;     /* file size as of the commit (0 for key-value) */
+	uint64_t size;	   /* file size as of the commit (0 for key-value) */
 	uint64_t mtime_ns; /* file mtime as of the commit (0 for key-value) */
 	uint64_t offset;   /* file offset of the header (informational) */
 };
@@ -150,17 +150,17 @@ void st_current(st_store *st, struct st_version *out);
 /* Space accounting from the newest commit's reduce values; no scan. */
 struct st_info {
 	enum st_kind kind;
-	uint64_t file_bytes;   /* size of the store file */
-	uint64_t live_bytes;   /* bytes reachable from the newest version */
-	uint64_t entries;      /* extents (file) or keys (key-value) */
-	double fragmentation;  /* 1 - live/file_bytes, in [0, 1] */
-	uint64_t seq;          /* newest seq */
+	uint64_t file_bytes;  /* size of the store file */
+	uint64_t live_bytes;  /* bytes reachable from the newest version */
+	uint64_t entries;     /* extents (file) or keys (key-value) */
+	double fragmentation; /* 1 - live/file_bytes, in [0, 1] */
+	uint64_t seq;	      /* newest seq */
 };
 int st_info(st_store *st, struct st_info *out);
 
 /* ---- file stores ---------------------------------------------------- */
 
-#define ST_PAGE_SIZE 4096u
+#define ST_PAGE_SIZE	 4096u
 #define ST_MAX_FILE_SIZE (1ull << 52) /* 4 PiB: page numbers fit comfortably */
 
 /*
@@ -196,7 +196,7 @@ int64_t st_file_seek(st_store *st, uint64_t off, int whence);
 
 /* ---- key-value stores ----------------------------------------------- */
 
-#define ST_MAX_KEY 1024u
+#define ST_MAX_KEY   1024u
 #define ST_MAX_VALUE (256u * 1024u)
 
 /* Stages key = value (insert or overwrite). Visible to st_kv_get at once. */
@@ -246,7 +246,7 @@ int st_open_at_time(st_store *st, uint64_t time_ns, st_store **out);
  * st_last_error()).
  */
 #define ST_CHECK_DATA 0x1
-#define ST_CHECK_ALL 0x2
+#define ST_CHECK_ALL  0x2
 int st_check(st_store *st, int flags);
 
 /* ---- retention and compaction ----------------------------------------- */
@@ -290,8 +290,8 @@ enum st_compact_step {
 
 struct st_compact_opts {
 	const struct st_retention *keep; /* NULL: keep only the newest version */
-	unsigned max_passes;             /* unlocked catch-up passes; 0: 4 */
-	uint64_t now_ns;                 /* 0: the clock (retention ages) */
+	unsigned max_passes;		 /* unlocked catch-up passes; 0: 4 */
+	uint64_t now_ns;		 /* 0: the clock (retention ages) */
 	/* Called at each step; a non-zero return aborts (ST_EABORTED). */
 	int (*hook)(void *arg, enum st_compact_step step);
 	void *hook_arg;
@@ -300,13 +300,13 @@ struct st_compact_opts {
 };
 
 struct st_compact_stats {
-	uint64_t bytes_before;     /* store file size when compaction began */
-	uint64_t bytes_after;      /* size of the new file */
-	uint64_t versions_before;  /* versions in the chain at the start */
-	uint64_t versions_kept;    /* versions in the new file */
-	unsigned passes;           /* unlocked catch-up passes run */
-	uint64_t lock_hold_ns;     /* time the writer lock was held */
-	uint64_t copied_bytes;     /* live data bytes copied */
+	uint64_t bytes_before;	  /* store file size when compaction began */
+	uint64_t bytes_after;	  /* size of the new file */
+	uint64_t versions_before; /* versions in the chain at the start */
+	uint64_t versions_kept;	  /* versions in the new file */
+	unsigned passes;	  /* unlocked catch-up passes run */
+	uint64_t lock_hold_ns;	  /* time the writer lock was held */
+	uint64_t copied_bytes;	  /* live data bytes copied */
 };
 
 /*

@@ -28,8 +28,8 @@ int header_prev(struct st_file *f, const struct hdr *h, struct hdr *prev)
 
 	if (rc == ST_ENOTFOUND)
 		rc = ST_ECORRUPT;
-	if (rc == ST_OK && (prev->seq >= h->seq || prev->time_ns > h->time_ns ||
-			    prev->kind != h->kind))
+	if (rc == ST_OK &&
+	    (prev->seq >= h->seq || prev->time_ns > h->time_ns || prev->kind != h->kind))
 		rc = st_fail(ST_ECORRUPT, 0, h->prev,
 			     "%s: header at offset %llu is out of order in the chain", f->path,
 			     (unsigned long long)h->prev);
@@ -148,8 +148,8 @@ static const struct {
 	const char *name;
 	uint64_t interval_ns;
 } tier_names[] = {
-	{"minutely", 60 * NS_S}, {"hourly", 3600 * NS_S}, {"daily", 86400 * NS_S},
-	{"weekly", 7 * 86400 * NS_S}, {"monthly", 30 * 86400 * NS_S},
+    {"minutely", 60 * NS_S},	  {"hourly", 3600 * NS_S},	  {"daily", 86400 * NS_S},
+    {"weekly", 7 * 86400 * NS_S}, {"monthly", 30 * 86400 * NS_S},
 };
 
 static int parse_duration(const char *s, const char *end, uint64_t *ns)
@@ -165,12 +165,23 @@ static int parse_duration(const char *s, const char *end, uint64_t *ns)
 	if (errno || e != end - 1)
 		return -1;
 	switch (*e) {
-	case 's': unit = NS_S; break;
-	case 'm': unit = 60 * NS_S; break;
-	case 'h': unit = 3600 * NS_S; break;
-	case 'd': unit = 86400 * NS_S; break;
-	case 'w': unit = 7 * 86400 * NS_S; break;
-	default: return -1;
+	case 's':
+		unit = NS_S;
+		break;
+	case 'm':
+		unit = 60 * NS_S;
+		break;
+	case 'h':
+		unit = 3600 * NS_S;
+		break;
+	case 'd':
+		unit = 86400 * NS_S;
+		break;
+	case 'w':
+		unit = 7 * 86400 * NS_S;
+		break;
+	default:
+		return -1;
 	}
 	if (n > UINT64_MAX / unit)
 		return -1;
@@ -236,12 +247,13 @@ bad:
 	memset(out, 0, sizeof(*out));
 	return st_fail(ST_EINVAL, EINVAL, 0,
 		       "bad retention rule '%s' (expected e.g. all:1h,hourly:1d,daily:30d,min:10 "
-		       "or latest)", text);
+		       "or latest)",
+		       text);
 }
 
 /* Appends to buf at *n; -1 when it does not fit. */
 static int cat(char *buf, size_t len, size_t *n, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static int cat(char *buf, size_t len, size_t *n, const char *fmt, ...)
 {
 	va_list ap;
@@ -261,8 +273,11 @@ static int cat_dur(char *buf, size_t len, size_t *n, const char *name, uint64_t 
 	static const struct {
 		char c;
 		uint64_t ns;
-	} u[] = {{'w', 7 * 86400 * NS_S}, {'d', 86400 * NS_S}, {'h', 3600 * NS_S},
-		 {'m', 60 * NS_S}, {'s', NS_S}};
+	} u[] = {{'w', 7 * 86400 * NS_S},
+		 {'d', 86400 * NS_S},
+		 {'h', 3600 * NS_S},
+		 {'m', 60 * NS_S},
+		 {'s', NS_S}};
 	size_t i = 0;
 
 	while (i + 1 < sizeof(u) / sizeof(u[0]) && ns % u[i].ns)

@@ -16,7 +16,7 @@
 
 #include "testutil.h"
 
-#define FSIZE (64 * 1024)
+#define FSIZE  (64 * 1024)
 #define MAXVER 4096
 
 static char *dir;
@@ -81,7 +81,8 @@ static void change_and_commit(st_store *st, struct model *m, uint64_t *seed)
 	int n = 1 + (int)(tu_rand(seed) % 4);
 
 	for (int i = 0; i < n; i++) {
-		size_t off = tu_rand(seed) % (FSIZE - sizeof(buf)), len = tu_rand(seed) % sizeof(buf);
+		size_t off = tu_rand(seed) % (FSIZE - sizeof(buf)),
+		       len = tu_rand(seed) % sizeof(buf);
 
 		if (tu_rand(seed) % 10 == 0) {
 			size_t ns = off;
@@ -248,7 +249,8 @@ START_TEST(under_load)
 	ck_assert_uint_eq(expect_chain(l.st, &m, &chain), 22);
 	st_close(l.st);
 	ck_assert_int_eq(stray_files("load.rev"), 0);
-	fprintf(stderr, "under_load: %d compactions, %lu reads\n", compactions, (unsigned long)atomic_load(&l.reads));
+	fprintf(stderr, "under_load: %d compactions, %lu reads\n", compactions,
+		(unsigned long)atomic_load(&l.reads));
 	ck_assert(compactions > 3 && atomic_load(&l.reads) > 10);
 	model_free(&m);
 	free(p);

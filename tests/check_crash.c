@@ -12,7 +12,7 @@
 
 #include "testutil.h"
 
-#define NVER 24
+#define NVER	24
 #define HDR_END 137 /* marker + record header + header payload */
 
 static char *dir;

@@ -211,8 +211,9 @@ START_TEST(file_model)
 			if (op < 7) {
 				/* aligned runs, unaligned bits, appends, sparse jumps */
 				uint64_t off = tu_rand(&seed) % (FMAX - sizeof(data));
-				uint64_t len = tu_rand(&seed) % 3 == 0 ? tu_rand(&seed) % sizeof(data)
-								       : tu_rand(&seed) % 9000;
+				uint64_t len = tu_rand(&seed) % 3 == 0
+						   ? tu_rand(&seed) % sizeof(data)
+						   : tu_rand(&seed) % 9000;
 				if (tu_rand(&seed) % 3 == 0)
 					off &= ~4095ull;
 				if (tu_rand(&seed) % 4 == 0)

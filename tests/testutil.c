@@ -213,18 +213,18 @@ static int fo_fsync_dir(void *ctx, const char *dir)
 }
 
 const struct st_ops tu_fault_ops = {
-	.open = fo_open,
-	.close = fo_close,
-	.pread = fo_pread,
-	.pwrite = fo_pwrite,
-	.fdatasync = fo_fdatasync,
-	.fsync = fo_fsync,
-	.ftruncate = fo_ftruncate,
-	.fstat = fo_fstat,
-	.stat = fo_stat,
-	.rename = fo_rename,
-	.unlink = fo_unlink,
-	.fsync_dir = fo_fsync_dir,
+    .open = fo_open,
+    .close = fo_close,
+    .pread = fo_pread,
+    .pwrite = fo_pwrite,
+    .fdatasync = fo_fdatasync,
+    .fsync = fo_fsync,
+    .ftruncate = fo_ftruncate,
+    .fstat = fo_fstat,
+    .stat = fo_stat,
+    .rename = fo_rename,
+    .unlink = fo_unlink,
+    .fsync_dir = fo_fsync_dir,
 };
 
 uint64_t tu_clock_ns = 1700000000ull * 1000000000ull;

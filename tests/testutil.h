@@ -36,7 +36,7 @@ void tu_flip_bit(const char *path, uint64_t off, unsigned bit);
  */
 enum tu_fault { TU_EIO = 1, TU_ENOSPC, TU_SHORT };
 struct tu_faults {
-	uint64_t count;   /* write-like calls seen */
+	uint64_t count;	  /* write-like calls seen */
 	uint64_t fail_at; /* 0: never */
 	enum tu_fault mode;
 	bool sticky;
