@@ -418,8 +418,15 @@ int header_find(struct st_file *f, uint64_t file_size, bool recover, struct hdr 
 
 		if ((rc = pread_full(f, &mark, 1, pos, &got)) != ST_OK)
 			return rc;
-		if (got != 1 || mark != MARK_HEADER)
+		if (got != 1 || mark == MARK_DATA)
 			continue;
+		if (mark != MARK_HEADER) {
+			/* The engine writes only these two values: anything else
+			 * is damage, perhaps to a committed header's marker. */
+			if (recover)
+				continue;
+			return rec_corrupt(f, pos, "unknown block marker");
+		}
 		rc = header_read(f, pos, file_size, h);
 		if (rc == ST_OK || rc == ST_EVERSION || rc == ST_EIO || rc == ST_ENOMEM)
 			return rc;

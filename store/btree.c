@@ -153,7 +153,19 @@ struct iter {
 	bool positioned; /* past the first leaf: take every entry */
 	tree_cb cb;
 	void *arg;
+	/* The last key handed out. Keys must rise from leaf to leaf: a
+	 * crafted file whose pointers share a subtree would otherwise make
+	 * a walk repeat it without bound. */
+	bool have_last;
+	uint16_t last_len;
+	uint8_t last[ST_MAX_KEY];
 };
+
+static int iter_corrupt(struct iter *it, const struct tnode *n)
+{
+	return st_fail(ST_ECORRUPT, 0, n->pos, "%s: keys out of order at tree node %llu",
+		       it->f->path, (unsigned long long)n->pos);
+}
 
 static int iter_node(struct iter *it, struct tnode *n)
 {
@@ -168,8 +180,14 @@ static int iter_node(struct iter *it, struct tnode *n)
 				i--;
 			it->positioned = true;
 		}
+		if (i < n->n && it->have_last &&
+		    keycmp(it->last, it->last_len, n->e[i].key, n->e[i].klen) >= 0)
+			return iter_corrupt(it, n);
 		for (; i < n->n && rc == 0; i++)
 			rc = it->cb(it->arg, n->e[i].key, n->e[i].klen, n->e[i].val, n->e[i].vlen);
+		memcpy(it->last, n->e[i - 1].key, n->e[i - 1].klen);
+		it->last_len = n->e[i - 1].klen;
+		it->have_last = true;
 		return rc;
 	}
 	if (!it->positioned)
@@ -188,16 +206,21 @@ static int iter_node(struct iter *it, struct tnode *n)
 int tree_iter(struct st_file *f, uint64_t limit, const struct tree *t, const void *start,
 	      size_t slen, bool floor, tree_cb cb, void *arg)
 {
-	struct iter it = {f, start, slen, floor, false, cb, arg};
+	struct iter *it;
 	struct tnode n;
 	int rc;
 
 	if (t->root == 0)
 		return 0;
-	if ((rc = node_read(f, t->root, limit, &n)) != ST_OK)
-		return rc;
-	rc = iter_node(&it, &n);
-	node_free(&n);
+	if (!(it = malloc(sizeof(*it))))
+		return oom();
+	*it = (struct iter){.f = f, .start = start, .slen = slen, .floor = floor, .cb = cb,
+			    .arg = arg};
+	if ((rc = node_read(f, t->root, limit, &n)) == ST_OK) {
+		rc = iter_node(it, &n);
+		node_free(&n);
+	}
+	free(it);
 	return rc;
 }
 
@@ -523,6 +546,9 @@ out:
  * open them, so that a subtree both trees share is skipped unread. */
 struct walker {
 	struct st_file *f;
+	bool have_last; /* as in struct iter: leaf keys must rise */
+	uint16_t last_len;
+	uint8_t last[ST_MAX_KEY];
 	struct tnode st[TREE_MAX_LEVEL + 1];
 	uint32_t idx[TREE_MAX_LEVEL + 1];
 	int depth;
@@ -534,6 +560,7 @@ static int walker_init(struct walker *w, struct st_file *f, uint64_t limit, uint
 
 	w->f = f;
 	w->depth = 0;
+	w->have_last = false;
 	if (root == 0)
 		return ST_OK;
 	if ((rc = node_read(f, root, limit, &w->st[0])) != ST_OK)
@@ -564,6 +591,20 @@ static const struct tentry *walker_front(struct walker *w, int *level)
 static void walker_next(struct walker *w)
 {
 	w->idx[w->depth - 1]++;
+}
+
+/* Consumes the leaf entry in front, checking that keys rise. */
+static int walker_take(struct walker *w, const struct tentry *e)
+{
+	if (w->have_last && keycmp(w->last, w->last_len, e->key, e->klen) >= 0)
+		return st_fail(ST_ECORRUPT, 0, w->st[w->depth - 1].pos,
+			       "%s: keys out of order at tree node %llu", w->f->path,
+			       (unsigned long long)w->st[w->depth - 1].pos);
+	memcpy(w->last, e->key, e->klen);
+	w->last_len = e->klen;
+	w->have_last = true;
+	walker_next(w);
+	return ST_OK;
 }
 
 /* Replaces the subtree in front by its entries. */
@@ -629,15 +670,19 @@ int tree_diff(struct st_file *f, uint64_t limit, const struct tree *a, const str
 		int c = !ea ? 1 : !eb ? -1 : keycmp(ea->key, ea->klen, eb->key, eb->klen);
 		if (c < 0) {
 			rc = emit(cb, arg, ACT_DEL, ea);
-			walker_next(&wa);
+			if (rc == ST_OK)
+				rc = walker_take(&wa, ea);
 		} else if (c > 0) {
 			rc = emit(cb, arg, ACT_PUT, eb);
-			walker_next(&wb);
+			if (rc == ST_OK)
+				rc = walker_take(&wb, eb);
 		} else {
 			if (ea->vlen != eb->vlen || memcmp(ea->val, eb->val, ea->vlen))
 				rc = emit(cb, arg, ACT_PUT, eb);
-			walker_next(&wa);
-			walker_next(&wb);
+			if (rc == ST_OK)
+				rc = walker_take(&wa, ea);
+			if (rc == ST_OK)
+				rc = walker_take(&wb, eb);
 		}
 		if (rc != ST_OK)
 			break;
