@@ -5,9 +5,8 @@
  *    retention rule keeps up to H0, and copy them oldest first into
  *    "<store>.compact": for each, the changes from the previous kept
  *    version (tree_diff, which skips shared subtrees), with the data
- *    records they reference copied once, cut down to the span of pages
- *    the kept versions use (first to last); then that version's header,
- *    same seq and times.
+ *    records they reference copied once, keeping only the pages some kept
+ *    version uses; then that version's header, same seq and times.
  * 2. Catch-up, with no lock, a bounded number of passes: commits made
  *    since are replayed the same way. The retention rule judges each
  *    pass's new commits on their own, so a commit made during compaction
@@ -32,12 +31,28 @@
 
 #define BATCH 4096 /* actions per tree_modify while copying */
 
-/* Where an old data record went: its pages [lo, hi) now start at ptr. */
+/* Where an old data record went: the pages of it that kept versions use
+ * (the bits of used) were copied, in order, into one new record at ptr. */
 struct recmap_ent {
 	uint64_t old; /* 0: free slot */
 	uint64_t ptr; /* 0: not copied yet */
-	uint32_t lo, hi;
+	uint8_t used[ST_EXTENT_PAGES / 8];
 };
+
+static bool page_used(const struct recmap_ent *m, uint32_t i)
+{
+	return m->used[i / 8] & (1u << (i % 8));
+}
+
+/* Used pages before page i: page i's index in the new record. */
+static uint32_t used_before(const struct recmap_ent *m, uint32_t i)
+{
+	uint32_t n = 0;
+
+	for (uint32_t j = 0; j < i; j++)
+		n += page_used(m, j);
+	return n;
+}
 
 struct cmp {
 	st_store *st;
@@ -148,11 +163,11 @@ static void rate_limit(struct cmp *c)
 	}
 }
 
-/* Copies pages [lo, hi) of the old record at rec; returns the new one. */
-static int copy_pages(struct cmp *c, uint64_t rec, uint32_t rec_npages, uint32_t lo, uint32_t hi,
-		      uint32_t rec_tail, uint64_t *out)
+/* Copies pages [lo, hi) of the old record at rec into a new record. tail:
+ * the length of page hi - 1 (the record's own tail if it is its last). */
+static int copy_pages(struct cmp *c, uint64_t rec, uint32_t lo, uint32_t hi, uint32_t tail,
+		      uint64_t *out)
 {
-	uint32_t tail = hi == rec_npages ? rec_tail : BLOCK_SIZE;
 	int rc = data_read_pages(c->old, rec, c->limit, lo, hi - lo, c->pages);
 
 	if (rc == ST_OK)
@@ -161,10 +176,55 @@ static int copy_pages(struct cmp *c, uint64_t rec, uint32_t rec_npages, uint32_t
 	return rc;
 }
 
-/* The tail of the old record: an extent ending at its last page has it. */
-static uint32_t rec_tail_of(const struct ext *e)
+/* The tail of the old record e points into. */
+static int old_rec_tail(struct cmp *c, const struct ext *e, uint32_t *tail)
 {
-	return e->rec_first + e->npages == e->rec_npages ? e->tail : BLOCK_SIZE;
+	struct data_head d;
+	uint8_t *head;
+	uint32_t hl;
+	int rc;
+
+	if (e->rec_first + e->npages == e->rec_npages) {
+		*tail = e->tail;
+		return ST_OK;
+	}
+	if ((rc = record_read(c->old, e->rec, c->limit, 1u << REC_DATA, &head, &hl)) != ST_OK)
+		return rc;
+	rc = data_head_decode(head, hl, &d);
+	*tail = d.tail;
+	free(head);
+	if (rc != ST_OK)
+		return st_fail(ST_ECORRUPT, 0, e->rec, "%s: bad data record at %llu", c->old->path,
+			       (unsigned long long)e->rec);
+	return ST_OK;
+}
+
+/* Copies the used pages of m's record into one new record. */
+static int copy_used(struct cmp *c, struct recmap_ent *m, const struct ext *e)
+{
+	uint32_t n = 0, tail = BLOCK_SIZE, i = 0;
+	int rc;
+
+	if (page_used(m, e->rec_npages - 1) && (rc = old_rec_tail(c, e, &tail)) != ST_OK)
+		return rc;
+	while (i < e->rec_npages) {
+		uint32_t run = 0;
+
+		while (i + run < e->rec_npages && page_used(m, i + run))
+			run++;
+		if (run) {
+			rc = data_read_pages(c->old, e->rec, c->limit, i, run,
+					     c->pages + (size_t)n * BLOCK_SIZE);
+			if (rc != ST_OK)
+				return rc;
+			n += run;
+			i += run;
+		} else {
+			i++;
+		}
+	}
+	c->stats.copied_bytes += (uint64_t)(n - 1) * BLOCK_SIZE + tail;
+	return data_append(&c->w, c->pages, n, tail, &m->ptr);
 }
 
 /* Rewrites e to point into the new file, copying its record if needed. */
@@ -172,46 +232,23 @@ static int remap_extent(struct cmp *c, struct ext *e)
 {
 	struct recmap_ent *m = map_get(c, e->rec, false);
 	uint32_t first = e->rec_first, end = e->rec_first + e->npages;
+	bool all = m != NULL;
 	uint64_t ptr;
 	int rc;
 
-	if (m && m->lo <= first && end <= m->hi) {
-		if (!m->ptr) {
-			uint32_t tail = BLOCK_SIZE;
-			if (m->hi == e->rec_npages) {
-				/* the record's own tail is needed only if an extent ends there */
-				tail = rec_tail_of(e);
-				if (end != m->hi) {
-					/* read it from the record head */
-					struct data_head d;
-					uint8_t *head;
-					uint32_t hl;
-					rc = record_read(c->old, e->rec, c->limit, 1u << REC_DATA,
-							 &head, &hl);
-					if (rc != ST_OK)
-						return rc;
-					rc = data_head_decode(head, hl, &d);
-					tail = d.tail;
-					free(head);
-					if (rc != ST_OK)
-						return st_fail(ST_ECORRUPT, 0, e->rec,
-							       "%s: bad data record at %llu",
-							       c->old->path,
-							       (unsigned long long)e->rec);
-				}
-			}
-			rc = copy_pages(c, e->rec, e->rec_npages, m->lo, m->hi, tail, &m->ptr);
-			if (rc != ST_OK)
-				return rc;
-		}
+	for (uint32_t i = first; all && i < end; i++)
+		all = page_used(m, i);
+	if (all) {
+		if (!m->ptr && (rc = copy_used(c, m, e)) != ST_OK)
+			return rc;
 		e->rec = m->ptr;
-		e->rec_npages = m->hi - m->lo;
-		e->rec_first = first - m->lo;
+		e->rec_first = used_before(m, first);
+		e->rec_npages = used_before(m, e->rec_npages);
 		return ST_OK;
 	}
 	/* Not seen by the range pass (a new record, or staged data): copy
 	 * just this extent's pages. */
-	rc = copy_pages(c, e->rec, e->rec_npages, first, end, rec_tail_of(e), &ptr);
+	rc = copy_pages(c, e->rec, first, end, e->tail, &ptr);
 	if (rc != ST_OK)
 		return rc;
 	e->rec = ptr;
@@ -261,14 +298,8 @@ static int apply_cb(void *arg, const struct action *a)
 			return st_fail(ST_ECORRUPT, 0, 0, "%s: malformed extent", c->old->path);
 		if (!(m = map_get(c, e.rec, true)))
 			return oom();
-		if (m->hi == 0) {
-			m->lo = e.rec_first;
-			m->hi = e.rec_first + e.npages;
-		}
-		if (e.rec_first < m->lo)
-			m->lo = e.rec_first;
-		if (e.rec_first + e.npages > m->hi)
-			m->hi = e.rec_first + e.npages;
+		for (uint32_t i = e.rec_first; i < e.rec_first + e.npages; i++)
+			m->used[i / 8] |= (uint8_t)(1u << (i % 8));
 		return ST_OK;
 	}
 	if (c->nbatch == BATCH && (rc = flush_batch(c)) != ST_OK)
@@ -412,8 +443,7 @@ static int copy_staged(struct cmp *c, struct ext **moved)
 	for (size_t i = 0; i < st->nex; i++) {
 		struct ext e = st->ex[i];
 
-		rc = copy_pages(c, e.rec, e.rec_npages, e.rec_first, e.rec_first + e.npages,
-				rec_tail_of(&e), &e.rec);
+		rc = copy_pages(c, e.rec, e.rec_first, e.rec_first + e.npages, e.tail, &e.rec);
 		if (rc != ST_OK)
 			return rc;
 		e.rec_npages = e.npages;
@@ -543,7 +573,7 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 	if (rc != ST_OK)
 		return rc; /* the running compaction owns the flag */
 	c.t_start = now_ns();
-	max_passes = c.o->max_passes ? c.o->max_passes : 4;
+	max_passes = c.o->max_passes ? c.o->max_passes : 8;
 	c.limit = h0.pos;
 	if ((rc = make_tmp_path(st->path, &c.tmp)) != ST_OK)
 		goto out;
@@ -605,13 +635,20 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 	if (rc != ST_OK || (rc = hook(&c, ST_STEP_COPY)) != ST_OK)
 		goto out;
 
-	/* 2. Unlocked catch-up passes while writers go on. */
+	/* 2. Unlocked catch-up passes while writers go on. Each pass ends
+	 * with a sync of what is copied, so the locked step syncs only its
+	 * own delta; and commits made during that sync are caught up here
+	 * too, unlocked, when passes are left. */
 	uint64_t last_seq = h0.seq;
-	for (unsigned pass = 0; pass < max_passes; pass++) {
+	for (unsigned pass = 0;; pass++) {
 		struct st_file *f;
 		struct hdr hn, *nv = NULL;
 		size_t nn = 0;
 
+		if ((rc = writer_sync(&c.w)) != ST_OK)
+			goto out;
+		if (pass == max_passes)
+			break;
 		store_snapshot(st, &f, &hn);
 		if (f != c.old) {
 			file_unref(f);
@@ -633,10 +670,6 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 		if ((rc = hook(&c, ST_STEP_CATCHUP)) != ST_OK)
 			goto out;
 	}
-	/* Sync what is copied now, so the locked step syncs only its delta. */
-	if ((rc = writer_sync(&c.w)) != ST_OK)
-		goto out;
-
 	/* 3. Final catch-up under the lock, rename, switch. */
 	rc = final_switch(&c, &from, last_seq);
 	if (rc == ST_OK)
