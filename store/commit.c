@@ -49,8 +49,9 @@ void store_snapshot(st_store *st, struct st_file **f, struct hdr *h)
 	pthread_mutex_unlock(&st->slock);
 }
 
-static int dir_sync(st_store *st, const char *path)
+int store_dir_sync(st_store *st)
 {
+	const char *path = st->path;
 	char *copy = strdup(path);
 	int rc = ST_OK;
 
@@ -74,7 +75,7 @@ static int store_init(st_store *st)
 	    (rc = writer_flip(w, h.pos)) != ST_OK || (rc = writer_sync(w)) != ST_OK)
 		return rc;
 	st->head = h;
-	return dir_sync(st, st->path);
+	return store_dir_sync(st);
 }
 
 static void store_free(st_store *st)
@@ -253,10 +254,17 @@ int st_commit(st_store *st, struct st_version *out)
 	h.root_count = nt.r.count;
 	h.root_bytes = nt.r.bytes;
 	h.prev = st->head.pos;
-	/* Invariants 2, 1 and 4, in that order. */
+	/* Invariants 2, 1 and 4, in that order. A compaction's rename must
+	 * be durable before a commit to the new file is. */
 	if ((rc = writer_header(&st->w, &h, MARK_DATA)) != ST_OK ||
-	    (rc = writer_sync(&st->w)) != ST_OK || (rc = writer_flip(&st->w, h.pos)) != ST_OK ||
 	    (rc = writer_sync(&st->w)) != ST_OK)
+		goto out_rollback;
+	if (st->dir_unsynced) {
+		if ((rc = store_dir_sync(st)) != ST_OK)
+			goto out_rollback;
+		st->dir_unsynced = false;
+	}
+	if ((rc = writer_flip(&st->w, h.pos)) != ST_OK || (rc = writer_sync(&st->w)) != ST_OK)
 		goto out_rollback;
 	pthread_mutex_lock(&st->slock);
 	st->head = h;

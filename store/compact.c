@@ -12,8 +12,9 @@
  *    pass's new commits on their own, so a commit made during compaction
  *    may outlive a rule like "latest" until the next compaction.
  * 3. Under the store's writer lock: replay the last commits, move staged
- *    data into the new file, sync, rename over the store, sync the
- *    directory, switch the handle. Readers holding the old file keep it
+ *    data into the new file, sync, rename over the store, switch the
+ *    handle. The directory is synced right after the lock is released; a
+ *    commit that comes first syncs it itself before its flip. Readers holding the old file keep it
  *    alive until they let go.
  * A crash anywhere leaves the old store or the new one complete under the
  * store's name; "<store>.compact" is then stale and removed next time.
@@ -463,19 +464,6 @@ static int make_tmp_path(const char *path, char **out)
 	return ST_OK;
 }
 
-static int dir_sync_of(st_store *st)
-{
-	char *copy = strdup(st->path);
-	int rc = ST_OK;
-
-	if (!copy)
-		return oom();
-	if (!(st->flags & ST_NOSYNC) && st->ops->fsync_dir(st->ctx, dirname(copy)) < 0)
-		rc = st_fail_errno(errno, "fsync directory of", st->path);
-	free(copy);
-	return rc;
-}
-
 /* Step 3: everything under the writer lock. Returns with it released. */
 static int final_switch(struct cmp *c, struct tree *from, uint64_t last_seq)
 {
@@ -522,8 +510,9 @@ static int final_switch(struct cmp *c, struct tree *from, uint64_t last_seq)
 	free(c->tmp);
 	c->tmp = NULL; /* nothing to remove any more: the new file is the store */
 	rc = hook(c, ST_STEP_RENAMED);
-	if (rc == ST_OK)
-		rc = dir_sync_of(st);
+	/* The directory is synced after the lock is released; until then a
+	 * commit syncs it first (st_commit). */
+	st->dir_unsynced = true;
 	/* Switch whatever happened since the rename: the name is the new file's. */
 	pthread_mutex_lock(&st->slock);
 	old = st->file;
@@ -539,6 +528,11 @@ out_unlock:
 	free(moved);
 	c->stats.lock_hold_ns = now_ns() - t0;
 	pthread_mutex_unlock(&st->wlock);
+	if (rc == ST_OK && (rc = store_dir_sync(st)) == ST_OK) {
+		pthread_mutex_lock(&st->wlock);
+		st->dir_unsynced = false;
+		pthread_mutex_unlock(&st->wlock);
+	}
 	if (rc == ST_OK)
 		rc = hook(c, ST_STEP_SWITCHED);
 	return rc;

@@ -336,6 +336,9 @@ struct st_store {
 	struct writer w; /* wlock: appends to file */
 	bool broken;	 /* wlock: a failed rollback left the tail unknown */
 	bool compacting; /* wlock: a compaction of this store is running */
+	/* wlock: a compaction renamed a new file over the store and the
+	 * directory is not synced yet; a commit must sync it before its flip. */
+	bool dir_unsynced;
 };
 
 /* Snapshot of what a reader needs: a file ref and the header. */
@@ -363,6 +366,9 @@ int store_fail_rollback(st_store *st, int rc);
 int header_prev(struct st_file *f, const struct hdr *h, struct hdr *prev);
 void retention_apply(const struct st_retention *r, uint64_t now, const struct hdr *v, size_t n,
 		     bool *keep);
+
+/* fsyncs the directory that holds the store (unless ST_NOSYNC). */
+int store_dir_sync(st_store *st);
 
 /* Opens the file of a store and wraps it (no header work). */
 int file_open(const struct st_ops *ops, void *ctx, const char *path, int flags, mode_t mode,
