@@ -135,6 +135,68 @@ static int buf_put(struct writer *w, const void *p, size_t n)
 	return ST_OK;
 }
 
+#define DIRECT_MIN (256u << 10) /* payloads this large skip the buffer */
+#define DIRECT_IOV 1024
+
+/* Writes iov[0..cnt) at off in full, resuming after short writes. */
+static int pwritev_full(struct writer *w, struct iovec *iov, int cnt, uint64_t off)
+{
+	while (cnt > 0) {
+		ssize_t r = w->f->ops->pwritev(w->f->ctx, w->f->fd, iov, cnt, (off_t)off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return st_fail_errno(r < 0 ? errno : EIO, "write", w->f->path);
+		off += (uint64_t)r;
+		while (cnt > 0 && (size_t)r >= iov->iov_len) {
+			r -= (ssize_t)iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + r;
+			iov->iov_len -= (size_t)r;
+		}
+	}
+	return ST_OK;
+}
+
+/* Writes a large payload straight from the caller's memory: the marker
+ * bytes go in as iovecs of their own, so no byte is copied here. */
+static int stream_put_direct(struct writer *w, const uint8_t *s, size_t n)
+{
+	static uint8_t mark = MARK_DATA;
+	struct iovec iov[DIRECT_IOV];
+	int rc = writer_flush(w);
+
+	while (rc == ST_OK && n) {
+		uint64_t start = w->end;
+		int cnt = 0;
+
+		while (n && cnt < DIRECT_IOV - 1) {
+			size_t room;
+
+			if (w->end % BLOCK_SIZE == 0) {
+				iov[cnt].iov_base = &mark;
+				iov[cnt++].iov_len = 1;
+				w->end++;
+			}
+			room = BLOCK_SIZE - w->end % BLOCK_SIZE;
+			if (room > n)
+				room = n;
+			iov[cnt].iov_base = (void *)s;
+			iov[cnt++].iov_len = room;
+			w->end += room;
+			s += room;
+			n -= room;
+		}
+		rc = pwritev_full(w, iov, cnt, start);
+	}
+	w->buf_pos = w->end;
+	return rc;
+}
+
 /* Appends stream bytes, writing a data marker at each block start crossed. */
 static int stream_put(struct writer *w, const void *p, size_t n)
 {
@@ -142,6 +204,8 @@ static int stream_put(struct writer *w, const void *p, size_t n)
 	static const uint8_t mark = MARK_DATA;
 	int rc;
 
+	if (n >= DIRECT_MIN && w->f->ops->pwritev)
+		return stream_put_direct(w, s, n);
 	while (n) {
 		size_t room;
 

@@ -214,8 +214,8 @@ int tree_iter(struct st_file *f, uint64_t limit, const struct tree *t, const voi
 		return 0;
 	if (!(it = malloc(sizeof(*it))))
 		return oom();
-	*it = (struct iter){.f = f, .start = start, .slen = slen, .floor = floor, .cb = cb,
-			    .arg = arg};
+	*it = (struct iter){
+	    .f = f, .start = start, .slen = slen, .floor = floor, .cb = cb, .arg = arg};
 	if ((rc = node_read(f, t->root, limit, &n)) == ST_OK) {
 		rc = iter_node(it, &n);
 		node_free(&n);

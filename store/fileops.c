@@ -4,6 +4,7 @@
  * swap in one that fails or "crashes" at a chosen call.
  */
 #include <fcntl.h>
+#include <sys/uio.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -88,6 +89,12 @@ static int px_fsync_dir(void *ctx, const char *dir)
 	return rc;
 }
 
+static ssize_t px_pwritev(void *ctx, int fd, const struct iovec *iov, int iovcnt, off_t off)
+{
+	(void)ctx;
+	return pwritev(fd, iov, iovcnt, off);
+}
+
 const struct st_ops st_posix_ops = {
     .open = px_open,
     .close = px_close,
@@ -101,4 +108,5 @@ const struct st_ops st_posix_ops = {
     .rename = px_rename,
     .unlink = px_unlink,
     .fsync_dir = px_fsync_dir,
+    .pwritev = px_pwritev,
 };

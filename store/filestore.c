@@ -89,13 +89,25 @@ int data_append(struct writer *w, const uint8_t *data, uint32_t npages, uint32_t
 {
 	uint8_t head[DATA_HEAD_FIXED + 4 * ST_EXTENT_PAGES];
 	struct iovec iov[2];
+	uint32_t i = 0;
 
 	head[0] = REC_DATA;
 	head[1] = 0;
 	put16(head + 2, 0);
 	put32(head + 4, npages);
 	put32(head + 8, tail);
-	for (uint32_t i = 0; i < npages; i++)
+	/* Whole pages four at a time: independent crcs run in parallel. */
+	for (; i + 4 < npages || (i + 4 == npages && tail == BLOCK_SIZE); i += 4) {
+		const uint8_t *p[4];
+		uint32_t c[4];
+
+		for (uint32_t k = 0; k < 4; k++)
+			p[k] = data + (size_t)(i + k) * BLOCK_SIZE;
+		crc32c_x4(p, BLOCK_SIZE, c);
+		for (uint32_t k = 0; k < 4; k++)
+			put32(head + DATA_HEAD_FIXED + 4 * (i + k), c[k]);
+	}
+	for (; i < npages; i++)
 		put32(head + DATA_HEAD_FIXED + 4 * i, crc32c(0, data + (size_t)i * BLOCK_SIZE,
 							     i + 1 == npages ? tail : BLOCK_SIZE));
 	iov[0].iov_base = head;

@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -82,6 +83,8 @@ struct st_ops {
 	int (*rename)(void *ctx, const char *from, const char *to);
 	int (*unlink)(void *ctx, const char *path);
 	int (*fsync_dir)(void *ctx, const char *dir); /* open the directory, fsync it */
+	/* Optional (NULL: large writes go through the buffer, one more copy). */
+	ssize_t (*pwritev)(void *ctx, int fd, const struct iovec *iov, int iovcnt, off_t off);
 };
 extern const struct st_ops st_posix_ops;
 

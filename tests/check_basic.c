@@ -200,6 +200,37 @@ START_TEST(info_and_errors)
 }
 END_TEST
 
+/* Internal to the store; declared here to test them against each other. */
+uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
+uint32_t crc32c_sw(uint32_t crc, const void *buf, size_t len);
+void crc32c_x4(const uint8_t *const p[4], size_t len, uint32_t out[4]);
+
+START_TEST(crc32c_implementations)
+{
+	static uint8_t buf[4][5000];
+	uint64_t seed = 12;
+
+	/* The standard check value of CRC-32C. */
+	ck_assert_uint_eq(crc32c(0, "123456789", 9), 0xe3069283u);
+	ck_assert_uint_eq(crc32c_sw(0, "123456789", 9), 0xe3069283u);
+	tu_fill(&seed, buf, sizeof(buf));
+	for (size_t len = 0; len < 5000; len += 1 + len / 3) {
+		const uint8_t *p[4] = {buf[0], buf[1], buf[2] + 1, buf[3] + 3};
+		uint32_t x4[4];
+
+		crc32c_x4(p, len, x4);
+		for (int i = 0; i < 4; i++) {
+			ck_assert_uint_eq(crc32c(0, p[i], len), crc32c_sw(0, p[i], len));
+			ck_assert_uint_eq(x4[i], crc32c_sw(0, p[i], len));
+		}
+		/* incremental: crc of a whole equals crc continued over parts */
+		ck_assert_uint_eq(
+		    crc32c(crc32c(0, buf[0], len / 2), buf[0] + len / 2, len - len / 2),
+		    crc32c(0, buf[0], len));
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("basic");
@@ -214,6 +245,7 @@ int main(void)
 	tcase_add_test(tc, versions);
 	tcase_add_test(tc, kv_basic);
 	tcase_add_test(tc, info_and_errors);
+	tcase_add_test(tc, crc32c_implementations);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

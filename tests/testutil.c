@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -160,6 +161,19 @@ static ssize_t fo_pwrite(void *ctx, int fd, const void *buf, size_t len, off_t o
 	return st_posix_ops.pwrite(ctx, fd, buf, len, off);
 }
 
+static ssize_t fo_pwritev(void *ctx, int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	bool sw;
+
+	if (fault(ctx, &sw))
+		return -1;
+	if (sw) { /* a short write: only the first part of the first iovec lands */
+		struct iovec half = {iov[0].iov_base, iov[0].iov_len > 1 ? iov[0].iov_len / 2 : 1};
+		return st_posix_ops.pwritev(ctx, fd, &half, 1, off);
+	}
+	return st_posix_ops.pwritev(ctx, fd, iov, cnt, off);
+}
+
 static int fo_fdatasync(void *ctx, int fd)
 {
 	bool sw;
@@ -217,6 +231,7 @@ const struct st_ops tu_fault_ops = {
     .close = fo_close,
     .pread = fo_pread,
     .pwrite = fo_pwrite,
+    .pwritev = fo_pwritev,
     .fdatasync = fo_fdatasync,
     .fsync = fo_fsync,
     .ftruncate = fo_ftruncate,
