@@ -238,7 +238,7 @@ int st_commit(st_store *st, struct st_version *out)
 	t.root = st->head.root;
 	t.r.count = st->head.root_count;
 	t.r.bytes = st->head.root_bytes;
-	rc = stage_actions(st, st->file, st->w.end, &t, &acts, &nacts, &arena);
+	rc = stage_actions(st, &t, &acts, &nacts, &arena);
 	if (rc == ST_OK)
 		rc = tree_modify(st->file, &st->w, st->kind, &t, acts, nacts, &nt);
 	free(acts);

@@ -546,8 +546,8 @@ static int fop_cmp(const void *a, const void *b)
 	return (int)x->op - (int)y->op; /* ACT_PUT first: it wins */
 }
 
-int stage_actions(st_store *st, struct st_file *f, uint64_t limit, const struct tree *t,
-		  struct action **acts, size_t *nacts, uint8_t **arena)
+int stage_actions(st_store *st, const struct tree *t, struct action **acts, size_t *nacts,
+		  uint8_t **arena)
 {
 	struct fops old = {0}, ops = {0};
 	struct collect_ctx c = {.old = &old};
@@ -574,13 +574,12 @@ int stage_actions(st_store *st, struct st_file *f, uint64_t limit, const struct 
 		*nacts = st->nkv;
 		return ST_OK;
 	}
-	(void)limit;
 	/* Every committed extent that a staged extent or the truncate touches. */
 	for (size_t i = 0; i < st->nex && rc == ST_OK; i++) {
 		c.from = st->ex[i].page;
 		c.to = ext_end(&st->ex[i]);
 		ext_key_encode(c.from, key);
-		rc = tree_iter(f, st->head.pos, t, key, sizeof(key), true, collect_cb, &c);
+		rc = tree_iter(st->file, st->head.pos, t, key, sizeof(key), true, collect_cb, &c);
 		if (rc > 0)
 			rc = c.rc;
 	}
@@ -588,7 +587,7 @@ int stage_actions(st_store *st, struct st_file *f, uint64_t limit, const struct 
 		c.from = st->trunc_pages;
 		c.to = UINT64_MAX;
 		ext_key_encode(c.from, key);
-		rc = tree_iter(f, st->head.pos, t, key, sizeof(key), true, collect_cb, &c);
+		rc = tree_iter(st->file, st->head.pos, t, key, sizeof(key), true, collect_cb, &c);
 		if (rc > 0)
 			rc = c.rc;
 	}
@@ -646,7 +645,7 @@ int stage_actions(st_store *st, struct st_file *f, uint64_t limit, const struct 
 		uint8_t *k = *arena + n * (PAGE_KEY_SIZE + EXT_VAL_SIZE);
 		struct action *a = &(*acts)[n];
 
-		if (n && (*acts)[n - 1].op && get64((*acts)[n - 1].key) == ops.v[i].e.page)
+		if (n && get64((*acts)[n - 1].key) == ops.v[i].e.page)
 			continue; /* a put and a delete of one key: the put came first */
 		ext_key_encode(ops.v[i].e.page, k);
 		a->key = k;

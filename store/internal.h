@@ -350,10 +350,11 @@ uint64_t store_time(st_store *st);
 
 /* Resets staged changes (wlock held). */
 void stage_clear(st_store *st);
-/* Builds the sorted actions of the staged changes (wlock held).
- * *keys owns encoded keys/values; free both after tree_modify. */
-int stage_actions(st_store *st, struct st_file *f, uint64_t limit, const struct tree *t,
-		  struct action **acts, size_t *nacts, uint8_t **arena);
+/* Builds the sorted actions that turn tree t (the newest commit's) into
+ * the staged state (wlock held). *arena holds the encoded keys and values
+ * the actions point to; free both after tree_modify. */
+int stage_actions(st_store *st, const struct tree *t, struct action **acts, size_t *nacts,
+		  uint8_t **arena);
 
 /* A handle with nothing open yet. NULL if out of memory. */
 st_store *store_alloc(enum st_kind kind, const char *path, int flags,

@@ -10,22 +10,9 @@
 
 #include "testutil.h"
 
-static char *dir;
-
-static void setup(void)
-{
-	dir = tu_mkdtemp();
-}
-
-static void teardown(void)
-{
-	tu_rmdir(dir);
-	free(dir);
-}
-
 START_TEST(file_roundtrip)
 {
-	char *p = tu_path(dir, "f.rev");
+	char *p = tu_path(tu_dir, "f.rev");
 	st_store *st;
 	uint64_t seed = 1;
 	size_t n = 3 * 1024 * 1024 + 123;
@@ -60,7 +47,7 @@ END_TEST
 
 START_TEST(holes_and_truncate)
 {
-	char *p = tu_path(dir, "h.rev");
+	char *p = tu_path(tu_dir, "h.rev");
 	st_store *st;
 	uint8_t buf[20000], zero[20000] = {0};
 
@@ -99,7 +86,7 @@ static int count_cb(void *arg, const struct st_version *v)
 
 START_TEST(versions)
 {
-	char *p = tu_path(dir, "v.rev");
+	char *p = tu_path(tu_dir, "v.rev");
 	st_store *st, *old;
 	uint64_t prev = UINT64_MAX;
 	char buf[64];
@@ -145,7 +132,7 @@ static int collect_cb(void *arg, const void *k, size_t kl, const void *v, size_t
 
 START_TEST(kv_basic)
 {
-	char *p = tu_path(dir, "ns.rev");
+	char *p = tu_path(tu_dir, "ns.rev");
 	st_store *st;
 	void *v;
 	size_t vl;
@@ -178,7 +165,7 @@ END_TEST
 
 START_TEST(info_and_errors)
 {
-	char *p = tu_path(dir, "i.rev");
+	char *p = tu_path(tu_dir, "i.rev");
 	st_store *st;
 	struct st_info in;
 	uint8_t buf[65536] = {1};
@@ -231,25 +218,17 @@ START_TEST(crc32c_implementations)
 }
 END_TEST
 
-int main(void)
+static void add_tests(TCase *tc)
 {
-	Suite *s = suite_create("basic");
-	TCase *tc = tcase_create("basic");
-	SRunner *sr;
-	int failed;
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, file_roundtrip);
 	tcase_add_test(tc, holes_and_truncate);
 	tcase_add_test(tc, versions);
 	tcase_add_test(tc, kv_basic);
 	tcase_add_test(tc, info_and_errors);
 	tcase_add_test(tc, crc32c_implementations);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+int main(void)
+{
+	return tu_main("basic", 120, add_tests, NULL);
 }

@@ -19,23 +19,10 @@
 #define FSIZE  (64 * 1024)
 #define MAXVER 4096
 
-static char *dir;
-
-static void setup(void)
-{
-	dir = tu_mkdtemp();
-}
-
-static void teardown(void)
-{
-	tu_rmdir(dir);
-	free(dir);
-}
-
-/* Entries in dir other than "." and ".." and keep. */
+/* Entries in tu_dir other than "." and ".." and keep. */
 static int stray_files(const char *keep)
 {
-	DIR *d = opendir(dir);
+	DIR *d = opendir(tu_dir);
 	struct dirent *e;
 	int n = 0;
 
@@ -200,7 +187,7 @@ START_TEST(under_load)
 {
 	static struct model m;
 	static struct chain_ctx chain;
-	char *p = tu_path(dir, "load.rev");
+	char *p = tu_path(tu_dir, "load.rev");
 	static const uint64_t pins[] = {3, 40};
 	struct st_retention keep = {.min_count = 20, .pins = pins, .npins = 2};
 	struct st_compact_opts o = {.keep = &keep};
@@ -260,7 +247,7 @@ END_TEST
 START_TEST(shrinks_garbage)
 {
 	static struct model m;
-	char *p = tu_path(dir, "g.rev");
+	char *p = tu_path(tu_dir, "g.rev");
 	struct st_compact_stats cs;
 	struct st_info before, after;
 	uint64_t seed = 11;
@@ -340,7 +327,7 @@ START_TEST(crash_at_each_step)
 {
 	static struct model m;
 	static struct chain_ctx chain;
-	char *p = tu_path(dir, "c.rev");
+	char *p = tu_path(tu_dir, "c.rev");
 	struct st_retention keep = {.min_count = 5};
 	enum st_compact_step step = (enum st_compact_step)_i;
 
@@ -393,7 +380,7 @@ START_TEST(abort_at_each_step)
 {
 	static struct model m;
 	static struct chain_ctx chain;
-	char *p = tu_path(dir, "a.rev");
+	char *p = tu_path(tu_dir, "a.rev");
 	struct st_retention keep = {.min_count = 5};
 	enum st_compact_step step = (enum st_compact_step)_i;
 	struct step_ctx c = {.m = &m, .crash_at = step, .seed = 77, .mode = 1};
@@ -443,7 +430,7 @@ static int del_hook(void *arg, enum st_compact_step step)
 START_TEST(deleted_during_compaction)
 {
 	static struct model m;
-	char *p = tu_path(dir, "d.rev");
+	char *p = tu_path(tu_dir, "d.rev");
 	struct del_ctx d = {p, _i ? ST_STEP_LOCKED : ST_STEP_COPY};
 	struct st_compact_opts o = {.hook = del_hook, .hook_arg = &d};
 	uint64_t seed = 4;
@@ -469,7 +456,7 @@ END_TEST
 
 START_TEST(retention_rules)
 {
-	char *p = tu_path(dir, "r.rev");
+	char *p = tu_path(tu_dir, "r.rev");
 	struct st_open_opts oo = {.clock = tu_clock};
 	struct st_retention r;
 	struct st_compact_opts o = {.keep = &r};
@@ -543,7 +530,7 @@ static int count_cb(void *arg, const void *k, size_t kl, const void *v, size_t v
 
 START_TEST(kv_compaction)
 {
-	char *p = tu_path(dir, "kv.rev");
+	char *p = tu_path(tu_dir, "kv.rev");
 	struct st_compact_stats cs;
 	struct st_retention r = {.min_count = 3};
 	struct st_compact_opts o = {.keep = &r};
@@ -586,7 +573,7 @@ END_TEST
 START_TEST(stale_compact_file_removed)
 {
 	static struct model m;
-	char *p = tu_path(dir, "s.rev"), *stale = tu_path(dir, "s.rev.compact");
+	char *p = tu_path(tu_dir, "s.rev"), *stale = tu_path(tu_dir, "s.rev.compact");
 	FILE *f;
 	st_store *st;
 
@@ -606,15 +593,8 @@ START_TEST(stale_compact_file_removed)
 }
 END_TEST
 
-int main(void)
+static void add_tests(TCase *tc)
 {
-	Suite *s = suite_create("compact");
-	TCase *tc = tcase_create("compact");
-	SRunner *sr;
-	int failed;
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 900);
 	tcase_add_test(tc, under_load);
 	tcase_add_test(tc, shrinks_garbage);
 	tcase_add_loop_test(tc, crash_at_each_step, ST_STEP_COPY, ST_STEP_SWITCHED + 1);
@@ -623,10 +603,9 @@ int main(void)
 	tcase_add_test(tc, retention_rules);
 	tcase_add_test(tc, kv_compaction);
 	tcase_add_test(tc, stale_compact_file_removed);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+int main(void)
+{
+	return tu_main("compact", 900, add_tests, NULL);
 }

@@ -16,19 +16,6 @@
 
 #include "testutil.h"
 
-static char *dir;
-
-static void setup(void)
-{
-	dir = tu_mkdtemp();
-}
-
-static void teardown(void)
-{
-	tu_rmdir(dir);
-	free(dir);
-}
-
 /* ---- the on-disk format, as far as this test needs it ------------------ */
 
 #define BS	    4096u
@@ -496,7 +483,7 @@ START_TEST(bit_flips)
 {
 	static struct model m;
 	static struct layout l;
-	char *orig = tu_path(dir, "orig.rev"), *copy = tu_path(dir, "copy.rev");
+	char *orig = tu_path(tu_dir, "orig.rev"), *copy = tu_path(tu_dir, "copy.rev");
 	struct stats s = {0};
 
 	build(orig, &m);
@@ -535,7 +522,7 @@ START_TEST(recover_after_header_flip)
 {
 	static struct model m;
 	static struct layout l;
-	char *orig = tu_path(dir, "orig.rev"), *copy = tu_path(dir, "copy.rev");
+	char *orig = tu_path(tu_dir, "orig.rev"), *copy = tu_path(tu_dir, "copy.rev");
 	uint64_t top;
 
 	build(orig, &m);
@@ -568,21 +555,13 @@ START_TEST(recover_after_header_flip)
 }
 END_TEST
 
-int main(void)
+static void add_tests(TCase *tc)
 {
-	Suite *s = suite_create("corrupt");
-	TCase *tc = tcase_create("corrupt");
-	SRunner *sr;
-	int failed;
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, bit_flips);
 	tcase_add_test(tc, recover_after_header_flip);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+int main(void)
+{
+	return tu_main("corrupt", 300, add_tests, NULL);
 }

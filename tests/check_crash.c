@@ -15,8 +15,6 @@
 #define NVER	24
 #define HDR_END 137 /* marker + record header + header payload */
 
-static char *dir;
-
 struct ver {
 	uint64_t seq, end; /* end: file offset just past the header */
 	uint8_t *data;
@@ -26,18 +24,12 @@ struct ver {
 static struct ver vers[NVER + 1];
 static int nvers;
 
-static void setup(void)
-{
-	dir = tu_mkdtemp();
-}
-
-static void teardown(void)
+/* Runs before the temporary directory goes. */
+static void cleanup(void)
 {
 	for (int i = 0; i < nvers; i++)
 		free(vers[i].data);
 	nvers = 0;
-	tu_rmdir(dir);
-	free(dir);
 }
 
 static void record(st_store *st, const uint8_t *m, size_t size)
@@ -56,7 +48,7 @@ static void record(st_store *st, const uint8_t *m, size_t size)
 /* Builds a store of NVER commits of mixed writes; the last one small. */
 static char *build(void)
 {
-	char *p = tu_path(dir, "s.rev");
+	char *p = tu_path(tu_dir, "s.rev");
 	static uint8_t m[1 << 20], buf[1 << 18];
 	uint64_t seed = 99;
 	size_t size = 0;
@@ -119,7 +111,7 @@ static void expect_all_before(st_store *st, int k)
 /* Copies the cut file, opens it writable, commits, reopens, checks. */
 static void commit_after(const char *cutfile, int k)
 {
-	char *q = tu_path(dir, "w.rev");
+	char *q = tu_path(tu_dir, "w.rev");
 	st_store *st;
 	struct st_version v;
 
@@ -139,7 +131,7 @@ static void commit_after(const char *cutfile, int k)
 
 START_TEST(cut_every_byte_of_last_commit)
 {
-	char *p = build(), *w = tu_path(dir, "cut.rev");
+	char *p = build(), *w = tu_path(tu_dir, "cut.rev");
 	uint64_t end = vers[nvers - 1].end, start = vers[nvers - 2].end;
 	st_store *st;
 	uint64_t n = 0;
@@ -167,7 +159,7 @@ END_TEST
 
 START_TEST(cut_earlier_commits)
 {
-	char *p = build(), *w = tu_path(dir, "cut.rev");
+	char *p = build(), *w = tu_path(tu_dir, "cut.rev");
 	uint64_t seed = 5, end = vers[nvers - 1].end;
 	uint64_t cuts[300];
 	st_store *st;
@@ -207,7 +199,7 @@ END_TEST
  */
 START_TEST(store_image_in_user_data)
 {
-	char *img = tu_path(dir, "img.rev"), *p = tu_path(dir, "host.rev");
+	char *img = tu_path(tu_dir, "img.rev"), *p = tu_path(tu_dir, "host.rev");
 	static uint8_t image[3 * 4096];
 	static uint64_t hdr_pos[4097];
 	size_t ilen;
@@ -250,22 +242,14 @@ START_TEST(store_image_in_user_data)
 }
 END_TEST
 
-int main(void)
+static void add_tests(TCase *tc)
 {
-	Suite *s = suite_create("crash");
-	TCase *tc = tcase_create("crash");
-	SRunner *sr;
-	int failed;
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, cut_every_byte_of_last_commit);
 	tcase_add_test(tc, cut_earlier_commits);
 	tcase_add_test(tc, store_image_in_user_data);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+int main(void)
+{
+	return tu_main("crash", 600, add_tests, cleanup);
 }

@@ -16,19 +16,6 @@
 
 #include "testutil.h"
 
-static char *dir;
-
-static void setup(void)
-{
-	dir = tu_mkdtemp();
-}
-
-static void teardown(void)
-{
-	tu_rmdir(dir);
-	free(dir);
-}
-
 /* ---- fault ops that also record what each write-like call was ---------- */
 
 #define MAX_CALLS 256
@@ -338,7 +325,7 @@ static void fbase_build(struct fbase *b)
 	st_store *st;
 	struct st_version ver;
 
-	b->path = tu_path(dir, "base.rev");
+	b->path = tu_path(tu_dir, "base.rev");
 	fm_init(&b->v[0]);
 	ck_assert_int_eq(st_open(b->path, ST_KIND_FILE, ST_CREATE, NULL, &st), ST_OK);
 	for (int i = 0; i < NBASE; i++) {
@@ -417,23 +404,31 @@ static void file_dry_run(struct fbase *b, const char *path, struct rec *d)
 	ck_assert_uint_gt(last_pwrite(d), 0);
 }
 
+/* The base versions, the model of the next commit (next_ops on top),
+ * every version's model in order, and a dry run of that commit's calls. */
+static void file_setup(struct fbase *b, struct fmodel *next, struct fmodel **models,
+		       const char *path, struct rec *dry)
+{
+	fbase_build(b);
+	fm_copy(next, &b->v[NBASE]);
+	apply_all(NULL, next, next_ops, NNEXT);
+	for (int i = 0; i <= NBASE; i++)
+		models[i] = &b->v[i];
+	models[NBASE + 1] = next;
+	file_dry_run(b, path, dry);
+}
+
 START_TEST(file_commit_faults)
 {
 	struct fbase b;
 	struct fmodel next;
 	struct fmodel *models[NBASE + 2];
-	char *path = tu_path(dir, "f.rev");
+	char *path = tu_path(tu_dir, "f.rev");
 	static const enum tu_fault modes[] = {TU_EIO, TU_ENOSPC, TU_SHORT};
 	struct rec dry, r;
 	unsigned tried = 0;
 
-	fbase_build(&b);
-	fm_copy(&next, &b.v[NBASE]);
-	apply_all(NULL, &next, next_ops, NNEXT);
-	for (int i = 0; i <= NBASE; i++)
-		models[i] = &b.v[i];
-	models[NBASE + 1] = &next;
-	file_dry_run(&b, path, &dry);
+	file_setup(&b, &next, models, path, &dry);
 
 	for (size_t mi = 0; mi < 3; mi++) {
 		for (uint64_t at = 1; at <= dry.n; at++) {
@@ -498,17 +493,11 @@ START_TEST(file_commit_faults_transient)
 	struct fbase b;
 	struct fmodel next;
 	struct fmodel *models[NBASE + 2];
-	char *path = tu_path(dir, "f.rev");
+	char *path = tu_path(tu_dir, "f.rev");
 	static const enum tu_fault modes[] = {TU_EIO, TU_ENOSPC, TU_SHORT};
 	struct rec dry, r;
 
-	fbase_build(&b);
-	fm_copy(&next, &b.v[NBASE]);
-	apply_all(NULL, &next, next_ops, NNEXT);
-	for (int i = 0; i <= NBASE; i++)
-		models[i] = &b.v[i];
-	models[NBASE + 1] = &next;
-	file_dry_run(&b, path, &dry);
+	file_setup(&b, &next, models, path, &dry);
 
 	for (size_t mi = 0; mi < 3; mi++) {
 		for (uint64_t at = 1; at <= dry.n; at++) {
@@ -586,7 +575,7 @@ static void file_write_faults(bool sticky)
 	struct fbase b;
 	struct fmodel next;
 	struct fmodel *models[NBASE + 2];
-	char *path = tu_path(dir, "w.rev");
+	char *path = tu_path(tu_dir, "w.rev");
 	static const enum tu_fault modes[] = {TU_EIO, TU_ENOSPC, TU_SHORT};
 	struct rec dry, r;
 	st_store *st;
@@ -686,7 +675,7 @@ static void file_write_faults(bool sticky)
 START_TEST(empty_commit_after_failed_write)
 {
 	struct fbase b;
-	char *path = tu_path(dir, "e.rev");
+	char *path = tu_path(tu_dir, "e.rev");
 	struct rec r;
 	struct st_version ver;
 	st_store *st;
@@ -836,7 +825,7 @@ static void kbase_build(struct kbase *b)
 {
 	st_store *st;
 
-	b->path = tu_path(dir, "kbase.rev");
+	b->path = tu_path(tu_dir, "kbase.rev");
 	memset(&b->v[0], 0, sizeof(b->v[0]));
 	ck_assert_int_eq(st_open(b->path, ST_KIND_KV, ST_CREATE, NULL, &st), ST_OK);
 	for (int i = 0; i < KV_NBASE; i++) {
@@ -897,7 +886,7 @@ static void kv_commit_after(const char *path, st_store *st, const struct kmodel 
 static void kv_commit_faults(bool sticky)
 {
 	static struct kbase b; /* large: off the stack */
-	char *path = tu_path(dir, "k.rev");
+	char *path = tu_path(tu_dir, "k.rev");
 	static const enum tu_fault modes[] = {TU_EIO, TU_ENOSPC, TU_SHORT};
 	struct rec dry, r;
 	st_store *st;
@@ -978,15 +967,8 @@ START_TEST(kv_commit_faults_transient)
 }
 END_TEST
 
-int main(void)
+static void add_tests(TCase *tc)
 {
-	Suite *s = suite_create("fault");
-	TCase *tc = tcase_create("fault");
-	SRunner *sr;
-	int failed;
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, file_commit_faults);
 	tcase_add_test(tc, file_commit_faults_transient);
 	tcase_add_test(tc, file_write_faults_sticky);
@@ -994,10 +976,9 @@ int main(void)
 	tcase_add_test(tc, empty_commit_after_failed_write);
 	tcase_add_test(tc, kv_commit_faults_sticky);
 	tcase_add_test(tc, kv_commit_faults_transient);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+int main(void)
+{
+	return tu_main("fault", 300, add_tests, NULL);
 }

@@ -10,19 +10,6 @@
 
 #include "testutil.h"
 
-static char *dir;
-
-static void setup(void)
-{
-	dir = tu_mkdtemp();
-}
-
-static void teardown(void)
-{
-	tu_rmdir(dir);
-	free(dir);
-}
-
 /* ---- key-value model: a sorted array -------------------------------------- */
 
 #define NKEYS 6000
@@ -91,7 +78,7 @@ static void check_range(st_store *st, const char *prefix)
 
 START_TEST(kv_model)
 {
-	char *p = tu_path(dir, "kv.rev");
+	char *p = tu_path(tu_dir, "kv.rev");
 	uint64_t seed = 42, ops = 0, commits = 0, reopens = 0;
 	uint8_t val[6000];
 	char key[32];
@@ -195,7 +182,7 @@ static void check_file(st_store *st, const uint8_t *m, uint64_t size, uint64_t *
 
 START_TEST(file_model)
 {
-	char *p = tu_path(dir, "f.rev");
+	char *p = tu_path(tu_dir, "f.rev");
 	static uint8_t m[FMAX], data[1 << 20];
 	uint64_t seed = 7, size = 0;
 	st_store *st;
@@ -251,21 +238,13 @@ START_TEST(file_model)
 }
 END_TEST
 
-int main(void)
+static void add_tests(TCase *tc)
 {
-	Suite *s = suite_create("model");
-	TCase *tc = tcase_create("model");
-	SRunner *sr;
-	int failed;
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, kv_model);
 	tcase_add_test(tc, file_model);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+int main(void)
+{
+	return tu_main("model", 600, add_tests, NULL);
 }

@@ -14,6 +14,42 @@
 
 #include "testutil.h"
 
+char *tu_dir;
+static void (*tu_cleanup)(void);
+
+static void tu_setup(void)
+{
+	tu_dir = tu_mkdtemp();
+}
+
+static void tu_teardown(void)
+{
+	if (tu_cleanup)
+		tu_cleanup();
+	tu_rmdir(tu_dir);
+	free(tu_dir);
+	tu_dir = NULL;
+}
+
+int tu_main(const char *name, unsigned timeout, void (*add)(TCase *tc), void (*cleanup)(void))
+{
+	Suite *s = suite_create(name);
+	TCase *tc = tcase_create(name);
+	SRunner *sr;
+	int failed;
+
+	tu_cleanup = cleanup;
+	tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+	tcase_set_timeout(tc, timeout);
+	add(tc);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
 char *tu_mkdtemp(void)
 {
 	const char *base = getenv("TMPDIR");

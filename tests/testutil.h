@@ -11,6 +11,20 @@
 
 #include "store.h"
 
+/* The temporary directory of the running test: made before each test and
+ * removed after it by tu_main's fixture. */
+extern char *tu_dir;
+
+/*
+ * Runs a test binary's one suite: a test case named name with the given
+ * timeout (seconds), the tu_dir fixture, and the tests add() adds.
+ * cleanup, if not NULL, runs after each test before tu_dir goes. Returns
+ * the exit status for main().
+ */
+struct TCase;
+int tu_main(const char *name, unsigned timeout, void (*add)(struct TCase *tc),
+	    void (*cleanup)(void));
+
 /* A fresh directory under $TMPDIR (or /tmp); removed by tu_rmdir. */
 char *tu_mkdtemp(void);
 void tu_rmdir(const char *dir);
