@@ -1,0 +1,79 @@
+# Shared shell helpers of the tests that mount revfs. Source it, do not run it.
+#
+#   . tests/fslib.sh
+#   fs_setup            # makes $FS_TMP, $FS_BACKING, $FS_MNT; traps cleanup
+#   fs_mkfs [args]      # mkfs.revfs on $FS_BACKING
+#   fs_mount [-o opts]  # mounts $FS_BACKING on $FS_MNT, waits until it is up
+#   fs_umount           # unmounts (flushes everything first)
+#   fs_kill             # SIGKILL of the daemon, then detaches the dead mount
+#
+# Binaries come from $REVFS_BIN (default build/). Every mount made here is
+# unmounted on exit, whether the test passed or not.
+
+REVFS_BIN=${REVFS_BIN:-build}
+case $REVFS_BIN in /*) ;; *) REVFS_BIN=$(pwd)/$REVFS_BIN ;; esac
+FS_PID=""
+
+fs_fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+fs_cleanup() {
+	if [ -n "${FS_MNT:-}" ] && mountpoint -q "$FS_MNT" 2>/dev/null; then
+		fusermount3 -u "$FS_MNT" 2>/dev/null || fusermount3 -uz "$FS_MNT" 2>/dev/null
+	fi
+	if [ -n "$FS_PID" ]; then
+		kill -9 "$FS_PID" 2>/dev/null
+		FS_PID=""
+	fi
+	[ -n "${FS_TMP:-}" ] && rm -rf "$FS_TMP"
+}
+
+fs_setup() {
+	FS_TMP=$(mktemp -d "${TMPDIR:-/tmp}/revfs-test.XXXXXX")
+	FS_BACKING=$FS_TMP/backing
+	FS_MNT=$FS_TMP/mnt
+	mkdir -p "$FS_MNT"
+	trap fs_cleanup EXIT
+	trap 'exit 130' INT TERM
+}
+
+fs_mkfs() {
+	"$REVFS_BIN/mkfs.revfs" "$@" "$FS_BACKING" >/dev/null || fs_fail "mkfs.revfs $*"
+}
+
+# Runs the daemon in the foreground in the background, so that the test knows
+# its pid (for fs_kill) and sees its stderr in $FS_TMP/revfs.log.
+fs_mount() {
+	"$REVFS_BIN/revfs" -f "$@" "$FS_BACKING" "$FS_MNT" 2>>"$FS_TMP/revfs.log" &
+	FS_PID=$!
+	i=0
+	while ! mountpoint -q "$FS_MNT"; do
+		if ! kill -0 "$FS_PID" 2>/dev/null; then
+			FS_PID=""
+			cat "$FS_TMP/revfs.log" >&2
+			fs_fail "revfs did not mount"
+		fi
+		i=$((i + 1))
+		[ $i -gt 500 ] && fs_fail "revfs did not mount in 10 s"
+		sleep 0.02
+	done
+}
+
+fs_umount() {
+	fusermount3 -u "$FS_MNT" || fs_fail "fusermount3 -u"
+	if [ -n "$FS_PID" ]; then
+		wait "$FS_PID" || fs_fail "revfs exited with an error"
+		FS_PID=""
+	fi
+}
+
+fs_kill() {
+	[ -n "$FS_PID" ] || fs_fail "fs_kill: no daemon"
+	kill -9 "$FS_PID"
+	wait "$FS_PID" 2>/dev/null
+	FS_PID=""
+	fusermount3 -u "$FS_MNT" 2>/dev/null || fusermount3 -uz "$FS_MNT" 2>/dev/null
+	true
+}
