@@ -1,5 +1,5 @@
 # revfs - one plain Makefile.
-#   make            build the store library (and, later, the programs)
+#   make            build the store library and the programs
 #   make check      install missing packages (root, Debian), build with
 #                   ASan+UBSan, run every test
 #   make tsan       the concurrent tests under ThreadSanitizer
@@ -16,10 +16,18 @@ CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -g $(OPT) -pthread \
 CFLAGS  ?=
 ALL_CFLAGS = $(CFLAGS_BASE) $(SAN) $(CFLAGS)
 LDLIBS  = -pthread
+FUSE_CFLAGS = $(shell pkg-config --cflags fuse3 2>/dev/null)
+FUSE_LIBS   = $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3)
 
 STORE_SRC = $(wildcard store/*.c)
 STORE_OBJ = $(STORE_SRC:%.c=$(BUILD)/%.o)
 LIBSTORE  = $(BUILD)/libstore.a
+
+FS_SRC    = $(wildcard fs/*.c)
+FS_OBJ    = $(FS_SRC:%.c=$(BUILD)/%.o)
+MKFS_SRC  = $(wildcard mkfs/*.c)
+MKFS_OBJ  = $(MKFS_SRC:%.c=$(BUILD)/%.o)
+PROGS     = $(BUILD)/revfs $(BUILD)/mkfs.revfs
 
 # Check-based unit tests: tests/check_*.c, each its own binary.
 TEST_SRC  = $(wildcard tests/check_*.c)
@@ -27,6 +35,10 @@ TEST_BIN  = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TESTLIB   = $(BUILD)/tests/testutil.o
 # Tests with threads, also run under ThreadSanitizer.
 TSAN_TESTS = check_compact
+# Plain programs the shell tests (tests/test_*.sh) drive inside a mount.
+FSTEST_BIN = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/posix_ops.c \
+	tests/fsx.c tests/crash_writer.c))
+FSTEST_SH  = $(sort $(wildcard tests/test_*.sh))
 CHECK_FLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS  = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 
@@ -35,13 +47,27 @@ FUZZ_TARGETS = $(patsubst tests/fuzz_%.c,%,$(wildcard tests/fuzz_*.c))
 
 .PHONY: all lib tests run-tests check asan tsan fuzz bench format lint clean deps
 
-all: lib
+all: lib $(PROGS)
 
 lib: $(LIBSTORE)
 
-$(BUILD)/%.o: %.c $(wildcard store/*.h)
+$(BUILD)/store/%.o: store/%.c $(wildcard store/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/fs/%.o: fs/%.c $(wildcard fs/*.h) store/store.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Istore $(FUSE_CFLAGS) -c -o $@ $<
+
+$(BUILD)/mkfs/%.o: mkfs/%.c store/store.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Istore -c -o $@ $<
+
+$(BUILD)/revfs: $(FS_OBJ) $(LIBSTORE)
+	$(CC) $(ALL_CFLAGS) -o $@ $(FS_OBJ) $(LIBSTORE) $(FUSE_LIBS) $(LDLIBS)
+
+$(BUILD)/mkfs.revfs: $(MKFS_OBJ) $(LIBSTORE)
+	$(CC) $(ALL_CFLAGS) -o $@ $(MKFS_OBJ) $(LIBSTORE) $(LDLIBS)
 
 $(LIBSTORE): $(STORE_OBJ)
 	@rm -f $@
@@ -51,16 +77,22 @@ $(BUILD)/tests/testutil.o: tests/testutil.c tests/testutil.h $(wildcard store/*.
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CHECK_FLAGS) -Istore -c -o $@ $<
 
+$(FSTEST_BIN): $(BUILD)/tests/%: tests/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDLIBS)
+
 $(BUILD)/tests/%: tests/%.c $(TESTLIB) $(LIBSTORE) tests/testutil.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CHECK_FLAGS) -Istore -o $@ $< $(TESTLIB) $(LIBSTORE) \
 		$(CHECK_LIBS) $(LDLIBS)
 
-tests: $(TEST_BIN)
+tests: $(TEST_BIN) $(PROGS) $(FSTEST_BIN)
 
-# Runs every test binary; CK_FORK stays on (each test in its own child).
+# Runs every test binary (CK_FORK stays on: each test in its own child),
+# then every mounted-filesystem test script against this build's programs.
 run-tests: tests
 	@set -e; for t in $(TEST_BIN); do echo "== $$t"; $$t; done
+	@set -e; for t in $(FSTEST_SH); do echo "== $$t"; REVFS_BIN=$(BUILD) sh $$t; done
 
 deps:
 	@./tests/deps.sh
@@ -97,7 +129,7 @@ bench: deps
 		build/bench/libstore.a $(LDLIBS)
 	build/bench/bench_store $(BENCH_ARGS)
 
-FORMAT_FILES = $(wildcard store/*.[ch] tests/*.[ch])
+FORMAT_FILES = $(wildcard store/*.[ch] fs/*.[ch] mkfs/*.[ch] tests/*.[ch])
 
 format:
 	clang-format -i $(FORMAT_FILES)
@@ -105,7 +137,7 @@ format:
 lint:
 	clang-format --dry-run --Werror $(FORMAT_FILES)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
-		--suppress=missingIncludeSystem -D__GNUC__ store
+		--suppress=missingIncludeSystem -D__GNUC__ -Istore store fs mkfs
 
 clean:
 	rm -rf build

@@ -329,6 +329,82 @@ struct st_compact_stats {
  */
 int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compact_stats *stats);
 
+/* ---- the backing directory: superblock and namespace records ----------- */
+
+/*
+ * A backing directory holds revfs.super, the namespace store ns.rev and one
+ * file store per regular file under ino/XX/. These functions encode the
+ * superblock and the namespace's records (docs/FORMAT.md, "Backing
+ * directory"); the daemon, mkfs and fsck share them.
+ */
+#define ST_SUPER_NAME		"revfs.super"
+#define ST_NS_NAME		"ns.rev"
+#define ST_LOCK_NAME		".lock"
+#define ST_SUPER_VERSION	1u
+#define ST_SUPER_INCOMPAT_KNOWN 0u
+#define ST_LABEL_MAX		63u
+#define ST_KEEP_MAX		127u
+#define ST_KEEP_DEFAULT		"all:1h,hourly:1d,daily:30d,min:10"
+#define ST_ROOT_INO		1u
+
+struct st_super {
+	uint32_t version;	       /* format version of the backing directory */
+	uint32_t compat, ro_compat, incompat; /* feature bits; none defined yet */
+	uint8_t uuid[16];	       /* random, made by mkfs */
+	uint64_t created_ns;	       /* when mkfs ran */
+	uint32_t flush_ms;	       /* default flush interval */
+	char label[ST_LABEL_MAX + 1];  /* NUL-terminated, may be empty */
+	char keep[ST_KEEP_MAX + 1];    /* default retention rule, st_retention_parse text */
+};
+
+/* Fills sb with defaults and a fresh random uuid. */
+void st_super_init(struct st_super *sb);
+/* The uuid as 36 characters and a NUL. */
+void st_super_uuid_str(const struct st_super *sb, char out[37]);
+/* Encodes into buf (at least 512 bytes); returns the length or ST_EINVAL. */
+int st_super_encode(const struct st_super *sb, uint8_t *buf, size_t len);
+/* ST_OK, ST_ENOTFOUND (no magic: not a revfs), ST_ECORRUPT, ST_EVERSION. */
+int st_super_decode(const uint8_t *buf, size_t len, struct st_super *sb);
+/* Reads DIR/revfs.super: the errors of st_super_decode, ST_EIO. */
+int st_super_read(const char *dir, struct st_super *sb);
+/* Writes DIR/revfs.super durably (temp file, fsync, rename, directory fsync). */
+int st_super_write(const char *dir, const struct st_super *sb);
+
+/* Namespace keys: a type byte, a big-endian inode number, then a name. */
+#define ST_NS_INODE  'I' /* (ino) -> inode record */
+#define ST_NS_DIRENT 'D' /* (parent ino, name) -> dirent value */
+#define ST_NS_XATTR  'X' /* (ino, xattr name) -> value */
+#define ST_NS_ORPHAN 'O' /* (ino) -> empty: no links left, still open */
+#define ST_NS_META   'M' /* (0, name) -> meta value, e.g. "next_ino" (u64) */
+#define ST_NS_KEY_MAX (9u + 255u)
+
+#define ST_NS_INODE_SIZE  80u /* fixed part; a symlink's target follows */
+#define ST_NS_DIRENT_SIZE 9u  /* u64 ino, u8 type (DT_*) */
+
+struct st_inode {
+	uint32_t mode, uid, gid, nlink;
+	uint32_t flags;	  /* none defined yet */
+	uint64_t size;	  /* bytes; a symlink's target length; 0 for directories */
+	uint64_t rdev;	  /* device number of a device node */
+	int64_t atime_ns, mtime_ns, ctime_ns, btime_ns; /* ns since the epoch */
+	uint64_t parent;  /* a directory's parent (itself for the root); else 0 */
+};
+
+/* "DIR/ino/XX/<ino>.rev": the path of inode ino's file store. */
+int st_ns_store_path(const char *dir, uint64_t ino, char *buf, size_t len);
+/* Writes the key (type, ino, name) into key (ST_NS_KEY_MAX bytes); returns its length. */
+size_t st_ns_key(uint8_t type, uint64_t ino, const void *name, size_t nlen, uint8_t *key);
+/* Encodes an inode record (and a symlink target); returns its length or ST_ETOOBIG. */
+int st_ns_inode_encode(const struct st_inode *in, const void *target, size_t tlen, uint8_t *buf,
+		       size_t len);
+/* Decodes one; *target points into buf. ST_ECORRUPT or ST_EVERSION if bad. */
+int st_ns_inode_decode(const void *buf, size_t len, struct st_inode *in, const void **target,
+		       size_t *tlen);
+void st_ns_dirent_encode(uint64_t ino, uint8_t type, uint8_t out[ST_NS_DIRENT_SIZE]);
+int st_ns_dirent_decode(const void *buf, size_t len, uint64_t *ino, uint8_t *type);
+void st_ns_u64_encode(uint64_t v, uint8_t out[8]);
+uint64_t st_ns_u64_decode(const void *buf);
+
 /* Lock-hold metrics: callers that want them read st_compact_stats. */
 
 /* Path of the store file the handle has open. */
