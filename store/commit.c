@@ -78,6 +78,24 @@ static int store_init(st_store *st)
 	return store_dir_sync(st);
 }
 
+/* A new store whose creation is not synced: no header in the file yet, and
+ * its first commit (which has no predecessor) is its first version. Until
+ * that commit's marker is durable the file holds nothing committed, and a
+ * reopen with ST_CREATE starts it again. */
+static void store_virgin(st_store *st)
+{
+	memset(&st->head, 0, sizeof(st->head));
+	st->head.kind = (uint8_t)st->kind;
+	st->head.prev = HDR_NONE;
+	st->head.pos = HDR_NONE;
+	st->dir_unsynced = true;
+}
+
+uint64_t head_end(const struct hdr *h)
+{
+	return h->pos == HDR_NONE ? 0 : h->pos + HDR_REC_END;
+}
+
 static void store_free(st_store *st)
 {
 	stage_clear(st);
@@ -136,7 +154,9 @@ int st_open(const char *path, enum st_kind kind, int flags, const struct st_open
 	}
 	writer_init(&st->w, st->file, 0, flags & ST_NOSYNC);
 	if (sb.st_size == 0 && (flags & ST_CREATE)) {
-		if ((rc = store_init(st)) != ST_OK)
+		if (flags & ST_DEFER)
+			store_virgin(st);
+		else if ((rc = store_init(st)) != ST_OK)
 			goto fail;
 	} else {
 		rc = header_find(st->file, (uint64_t)sb.st_size, flags & ST_RECOVER, &st->head);
@@ -147,7 +167,9 @@ int st_open(const char *path, enum st_kind kind, int flags, const struct st_open
 				rc = st_fail_errno(errno, "reset the unfinished store", path);
 				goto fail;
 			}
-			if ((rc = store_init(st)) != ST_OK)
+			if (flags & ST_DEFER)
+				store_virgin(st);
+			else if ((rc = store_init(st)) != ST_OK)
 				goto fail;
 			goto opened;
 		}
@@ -190,7 +212,7 @@ void st_close(st_store *st)
  * end of the last commit (invariant 5). wlock held. */
 static void rollback(st_store *st)
 {
-	uint64_t end = st->head.pos + HDR_REC_END;
+	uint64_t end = head_end(&st->head);
 
 	pthread_mutex_lock(&st->slock);
 	stage_clear(st);
@@ -216,25 +238,20 @@ int store_fail_rollback(st_store *st, int rc)
 	return rc;
 }
 
-int st_commit(st_store *st, struct st_version *out)
+/* Appends the staged changes, the tree and a header still marked data
+ * (invariant 2's writes) and puts it all in the file; no sync. wlock held. */
+static int commit_write(st_store *st, struct hdr *h)
 {
 	struct tree t, nt;
 	struct action *acts = NULL;
 	uint8_t *arena = NULL;
 	size_t nacts = 0;
-	struct hdr h;
 	int rc;
 
-	if (st->readonly)
-		return st_fail(ST_EROFS, EROFS, 0, "%s: read-only", st->path);
-	pthread_mutex_lock(&st->wlock);
-	if (st->broken) {
-		rc = st_fail(ST_EIO, EIO, 0,
-			     "%s: an earlier failure left the store unusable; "
-			     "reopen it",
-			     st->path);
-		goto out_unlock;
-	}
+	if (st->broken)
+		return st_fail(ST_EIO, EIO, 0,
+			       "%s: an earlier failure left the store unusable; reopen it",
+			       st->path);
 	t.root = st->head.root;
 	t.r.count = st->head.root_count;
 	t.r.bytes = st->head.root_bytes;
@@ -244,20 +261,50 @@ int st_commit(st_store *st, struct st_version *out)
 	free(acts);
 	free(arena);
 	if (rc != ST_OK)
+		return rc;
+	*h = st->head;
+	h->seq = st->head.seq + 1;
+	h->time_ns = store_time(st);
+	h->size = st->kind == ST_KIND_FILE ? st->size : 0;
+	h->mtime_ns = st->kind == ST_KIND_FILE ? st->mtime_ns : 0;
+	h->root = nt.root;
+	h->root_count = nt.r.count;
+	h->root_bytes = nt.r.bytes;
+	h->prev = st->head.pos; /* HDR_NONE for the first commit of a deferred store */
+	if ((rc = writer_header(&st->w, h, MARK_DATA)) != ST_OK)
+		return rc;
+	return writer_flush(&st->w);
+}
+
+/* Publishes h to readers (invariant 4). wlock held. */
+static void commit_publish(st_store *st, const struct hdr *h, struct st_version *out)
+{
+	pthread_mutex_lock(&st->slock);
+	st->head = *h;
+	stage_clear(st);
+	pthread_mutex_unlock(&st->slock);
+	if (out) {
+		out->seq = h->seq;
+		out->time_ns = h->time_ns;
+		out->size = h->size;
+		out->mtime_ns = h->mtime_ns;
+		out->offset = h->pos;
+	}
+}
+
+int st_commit(st_store *st, struct st_version *out)
+{
+	struct hdr h;
+	int rc;
+
+	if (st->readonly)
+		return st_fail(ST_EROFS, EROFS, 0, "%s: read-only", st->path);
+	pthread_mutex_lock(&st->wlock);
+	if ((rc = commit_write(st, &h)) != ST_OK)
 		goto out_rollback;
-	h = st->head;
-	h.seq = st->head.seq + 1;
-	h.time_ns = store_time(st);
-	h.size = st->kind == ST_KIND_FILE ? st->size : 0;
-	h.mtime_ns = st->kind == ST_KIND_FILE ? st->mtime_ns : 0;
-	h.root = nt.root;
-	h.root_count = nt.r.count;
-	h.root_bytes = nt.r.bytes;
-	h.prev = st->head.pos;
-	/* Invariants 2, 1 and 4, in that order. A compaction's rename must
-	 * be durable before a commit to the new file is. */
-	if ((rc = writer_header(&st->w, &h, MARK_DATA)) != ST_OK ||
-	    (rc = writer_sync(&st->w)) != ST_OK)
+	/* Invariants 2, 1 and 4, in that order. A compaction's rename (or a
+	 * deferred creation) must be durable before a commit to the file is. */
+	if ((rc = writer_sync(&st->w)) != ST_OK)
 		goto out_rollback;
 	if (st->dir_unsynced) {
 		if ((rc = store_dir_sync(st)) != ST_OK)
@@ -266,23 +313,60 @@ int st_commit(st_store *st, struct st_version *out)
 	}
 	if ((rc = writer_flip(&st->w, h.pos)) != ST_OK || (rc = writer_sync(&st->w)) != ST_OK)
 		goto out_rollback;
-	pthread_mutex_lock(&st->slock);
-	st->head = h;
-	stage_clear(st);
-	pthread_mutex_unlock(&st->slock);
-	if (out) {
-		out->seq = h.seq;
-		out->time_ns = h.time_ns;
-		out->size = h.size;
-		out->mtime_ns = h.mtime_ns;
-		out->offset = h.pos;
-	}
+	commit_publish(st, &h, out);
 	goto out_unlock;
 out_rollback:
 	rollback(st);
 out_unlock:
 	pthread_mutex_unlock(&st->wlock);
 	return rc;
+}
+
+int st_commit_prepare(st_store *st)
+{
+	int rc;
+
+	if (st->readonly)
+		return st_fail(ST_EROFS, EROFS, 0, "%s: read-only", st->path);
+	pthread_mutex_lock(&st->wlock);
+	if ((rc = commit_write(st, &st->pending)) != ST_OK) {
+		rollback(st);
+		pthread_mutex_unlock(&st->wlock);
+	}
+	return rc;
+}
+
+int st_commit_sync(st_store *st)
+{
+	int rc = writer_sync(&st->w);
+
+	if (rc == ST_OK && st->dir_unsynced) {
+		if ((rc = store_dir_sync(st)) == ST_OK)
+			st->dir_unsynced = false;
+	}
+	return rc;
+}
+
+int st_commit_flip(st_store *st, int synced_all)
+{
+	if (synced_all)
+		st->dir_unsynced = false;
+	if (st->dir_unsynced)
+		return st_fail(ST_EINVAL, 0, 0, "%s: directory not synced before the flip",
+			       st->path);
+	return writer_flip(&st->w, st->pending.pos);
+}
+
+void st_commit_finish(st_store *st, struct st_version *out)
+{
+	commit_publish(st, &st->pending, out);
+	pthread_mutex_unlock(&st->wlock);
+}
+
+void st_commit_abort(st_store *st)
+{
+	rollback(st);
+	pthread_mutex_unlock(&st->wlock);
 }
 
 void st_current(st_store *st, struct st_version *out)

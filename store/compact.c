@@ -563,6 +563,13 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 		h0 = st->head;
 		pthread_mutex_unlock(&st->slock);
 	}
+	if (rc == ST_OK && h0.pos == HDR_NONE) {
+		/* A deferred store before its first commit: nothing to copy. */
+		st->compacting = false;
+		file_unref(c.old);
+		pthread_mutex_unlock(&st->wlock);
+		return ST_OK;
+	}
 	pthread_mutex_unlock(&st->wlock);
 	if (rc != ST_OK)
 		return rc; /* the running compaction owns the flag */

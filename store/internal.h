@@ -341,6 +341,7 @@ struct st_store {
 	/* wlock: a compaction renamed a new file over the store and the
 	 * directory is not synced yet; a commit must sync it before its flip. */
 	bool dir_unsynced;
+	struct hdr pending; /* wlock: the header of a prepared group commit */
 };
 
 /* Snapshot of what a reader needs: a file ref and the header. */
@@ -364,6 +365,9 @@ st_store *store_alloc(enum st_kind kind, const char *path, int flags,
 int store_fail_rollback(st_store *st, int rc);
 /* Physical end of the header record whose block starts at pos. */
 #define HDR_REC_END (1 + REC_HDR_SIZE + HDR_PAYLOAD_SIZE)
+/* Where appends after header h go: its end, or 0 before a deferred store's
+ * first commit (h->pos == HDR_NONE). */
+uint64_t head_end(const struct hdr *h);
 
 /* version.c */
 int header_prev(struct st_file *f, const struct hdr *h, struct hdr *prev);

@@ -99,6 +99,9 @@ enum st_kind {
 #define ST_RDONLY  0x4	/* never write: no tail trim, mutations give ST_EROFS */
 #define ST_RECOVER 0x8	/* skip damaged header-marked blocks instead of failing */
 #define ST_NOSYNC  0x10 /* skip fdatasync (tests and benchmarks only) */
+/* With ST_CREATE: a new store is not synced at creation; its first commit
+ * (which syncs the file and its directory) is its first version. */
+#define ST_DEFER 0x20
 
 struct st_open_opts {
 	const struct st_ops *ops; /* NULL: st_posix_ops */
@@ -147,6 +150,26 @@ struct st_version {
  * version.
  */
 int st_commit(st_store *st, struct st_version *out);
+
+/*
+ * Group commit: many stores committed with shared syncs. For each store,
+ * st_commit_prepare() writes the staged changes and a header still marked
+ * data, with no sync, and keeps the writer lock. The caller then makes every
+ * prepared file durable, together with the directories of new stores: with
+ * st_commit_sync() per store, or at once (syncfs(2) of the backing
+ * filesystem), passing synced_all = 1 to st_commit_flip(). Then it flips each
+ * store's marker, syncs again the same way (st_commit_sync or syncfs), and
+ * calls st_commit_finish(), which publishes the version and releases the
+ * lock. On any error after prepare, st_commit_abort() drops the commit and
+ * releases the lock (after a flip the outcome is undetermined, as for
+ * st_commit). prepare returns an st_err (the lock is not kept on error),
+ * sync and flip return st_err.
+ */
+int st_commit_prepare(st_store *st);
+int st_commit_sync(st_store *st);
+int st_commit_flip(st_store *st, int synced_all);
+void st_commit_finish(st_store *st, struct st_version *out);
+void st_commit_abort(st_store *st);
 
 /* Drops every change staged since the last commit. */
 void st_rollback(st_store *st);

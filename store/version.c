@@ -44,7 +44,7 @@ int st_versions(st_store *st, st_version_cb cb, void *arg)
 	int rc = ST_OK;
 
 	store_snapshot(st, &f, &h);
-	for (;;) {
+	for (; h.pos != HDR_NONE;) { /* none before a deferred store's first commit */
 		to_version(&h, &v);
 		if ((rc = cb(arg, &v)) != 0 || h.prev == HDR_NONE)
 			break;
@@ -66,6 +66,10 @@ static int find_version(st_store *st, bool by_time, uint64_t key, struct st_file
 
 	store_snapshot(st, &f, &h);
 	for (;;) {
+		if (h.pos == HDR_NONE) {
+			rc = st_fail(ST_ENOTFOUND, 0, 0, "%s: no version committed yet", st->path);
+			break;
+		}
 		if (by_time ? h.time_ns <= key : h.seq == key) {
 			*fp = f;
 			*out = h;
@@ -126,7 +130,7 @@ int st_check(st_store *st, int flags)
 	int rc;
 
 	store_snapshot(st, &f, &h);
-	for (;;) {
+	for (; h.pos != HDR_NONE;) {
 		struct tree t = {h.root, {h.root_count, h.root_bytes}};
 
 		rc = tree_check(f, h.pos, st->kind, &t, flags & ST_CHECK_DATA);
