@@ -210,13 +210,17 @@ void st_close(st_store *st)
 
 /* After a failed write: drop what is staged and cut the file back to the
  * end of the last commit (invariant 5). wlock held. */
-static void rollback(st_store *st)
+static void rollback(st_store *st, bool drop_staged)
 {
 	uint64_t end = head_end(&st->head);
 
-	pthread_mutex_lock(&st->slock);
-	stage_clear(st);
-	pthread_mutex_unlock(&st->slock);
+	/* A file store's staged extents point at bytes cut off below, so they
+	 * go; a key-value store's are in memory and stay for the next try. */
+	if (drop_staged || st->kind == ST_KIND_FILE) {
+		pthread_mutex_lock(&st->slock);
+		stage_clear(st);
+		pthread_mutex_unlock(&st->slock);
+	}
 	st->w.len = 0;
 	st->w.end = st->w.buf_pos = end;
 	if (st->ops->ftruncate(st->ctx, st->file->fd, (off_t)end) < 0)
@@ -228,13 +232,13 @@ void st_rollback(st_store *st)
 	if (st->readonly)
 		return;
 	pthread_mutex_lock(&st->wlock);
-	rollback(st);
+	rollback(st, true);
 	pthread_mutex_unlock(&st->wlock);
 }
 
 int store_fail_rollback(st_store *st, int rc)
 {
-	rollback(st);
+	rollback(st, true);
 	return rc;
 }
 
@@ -316,7 +320,7 @@ int st_commit(st_store *st, struct st_version *out)
 	commit_publish(st, &h, out);
 	goto out_unlock;
 out_rollback:
-	rollback(st);
+	rollback(st, false);
 out_unlock:
 	pthread_mutex_unlock(&st->wlock);
 	return rc;
@@ -330,7 +334,7 @@ int st_commit_prepare(st_store *st)
 		return st_fail(ST_EROFS, EROFS, 0, "%s: read-only", st->path);
 	pthread_mutex_lock(&st->wlock);
 	if ((rc = commit_write(st, &st->pending)) != ST_OK) {
-		rollback(st);
+		rollback(st, false);
 		pthread_mutex_unlock(&st->wlock);
 	}
 	return rc;
@@ -365,7 +369,7 @@ void st_commit_finish(st_store *st, struct st_version *out)
 
 void st_commit_abort(st_store *st)
 {
-	rollback(st);
+	rollback(st, false);
 	pthread_mutex_unlock(&st->wlock);
 }
 

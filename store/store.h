@@ -142,8 +142,9 @@ struct st_version {
  * Commits every change staged since the last commit: appends the tree
  * nodes and the header, fdatasync, flips the header's marker byte,
  * fdatasync. Commits even when nothing changed (a new version). On an
- * error before the marker flip, the staged changes are dropped and the
- * store stays at its previous version. An error at or after the flip (the
+ * error before the marker flip, the store stays at its previous version; a
+ * file store's staged changes are dropped, a key-value store's are kept so
+ * that the next commit retries them (st_rollback drops them). An error at or after the flip (the
  * second fdatasync failed and the flip could not be undone) leaves the
  * outcome undetermined, as with fsync(2): after a reopen the store is at
  * either version, each complete. If out is not NULL it receives the new
