@@ -127,7 +127,7 @@ int st_check(st_store *st, int flags)
 {
 	struct st_file *f;
 	struct hdr h, p;
-	int rc;
+	int rc = ST_OK; /* a deferred store before its first commit has nothing to check */
 
 	store_snapshot(st, &f, &h);
 	for (; h.pos != HDR_NONE;) {
