@@ -120,7 +120,7 @@ st_store *store_alloc(enum st_kind kind, const char *path, int flags,
 	}
 	st->kind = kind;
 	st->flags = flags;
-	st->readonly = flags & ST_RDONLY;
+	st->readonly = flags & ST_READONLY;
 	st->ops = opts && opts->ops ? opts->ops : &st_posix_ops;
 	st->ctx = opts ? opts->ops_ctx : NULL;
 	st->clock = opts ? opts->clock : NULL;
@@ -133,14 +133,14 @@ st_store *store_alloc(enum st_kind kind, const char *path, int flags,
 int st_open(const char *path, enum st_kind kind, int flags, const struct st_open_opts *opts,
 	    st_store **out)
 {
-	int oflags = flags & ST_RDONLY ? O_RDONLY : O_RDWR;
+	int oflags = flags & ST_READONLY ? O_RDONLY : O_RDWR;
 	struct stat sb;
 	st_store *st;
 	int rc;
 
 	*out = NULL;
 	if ((kind != ST_KIND_FILE && kind != ST_KIND_KV) || !path ||
-	    ((flags & ST_RDONLY) && (flags & ST_CREATE)))
+	    ((flags & ST_READONLY) && (flags & ST_CREATE)))
 		return st_fail(ST_EINVAL, EINVAL, 0, "st_open: bad arguments");
 	if (!(st = store_alloc(kind, path, flags, opts)))
 		return st_fail(ST_ENOMEM, ENOMEM, 0, "out of memory");

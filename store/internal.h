@@ -309,7 +309,7 @@ struct kvent {
 struct st_store {
 	enum st_kind kind;
 	int flags;
-	bool readonly; /* a version handle, or ST_RDONLY */
+	bool readonly; /* a version handle, or ST_READONLY */
 	char *path;
 	const struct st_ops *ops;
 	void *ctx;

@@ -96,7 +96,7 @@ enum st_kind {
 /* st_open flags */
 #define ST_CREATE  0x1	/* create the store if it does not exist */
 #define ST_EXCL	   0x2	/* with ST_CREATE: fail with ST_EEXIST if it exists */
-#define ST_RDONLY  0x4	/* never write: no tail trim, mutations give ST_EROFS */
+#define ST_READONLY  0x4	/* never write: no tail trim, mutations give ST_EROFS */
 #define ST_RECOVER 0x8	/* skip damaged header-marked blocks instead of failing */
 #define ST_NOSYNC  0x10 /* skip fdatasync (tests and benchmarks only) */
 /* With ST_CREATE: a new store is not synced at creation; its first commit
@@ -114,7 +114,7 @@ struct st_open_opts {
 /*
  * Opens (or with ST_CREATE creates) the store at path, of the given kind.
  * Finds the newest committed header by scanning back from the end of the
- * file; a torn tail after it is ignored, and trimmed unless ST_RDONLY.
+ * file; a torn tail after it is ignored, and trimmed unless ST_READONLY.
  * A header-marked block with a bad checksum is ST_ECORRUPT, unless
  * ST_RECOVER is given, in which case the scan goes on to an older header.
  * opts may be NULL. Returns ST_OK and *out, or an error (ST_ENOTFOUND,

@@ -97,7 +97,7 @@ static int open_found(st_store *st, bool by_time, uint64_t key, st_store **out)
 	*out = NULL;
 	if ((rc = find_version(st, by_time, key, &f, &h)) != ST_OK)
 		return rc;
-	v = store_alloc(st->kind, st->path, ST_RDONLY, NULL);
+	v = store_alloc(st->kind, st->path, ST_READONLY, NULL);
 	if (!v) {
 		file_unref(f);
 		return st_fail(ST_ENOMEM, ENOMEM, 0, "out of memory");

@@ -217,7 +217,7 @@ static void layout_read(struct layout *l, const char *path)
 	ck_assert(f && l->img);
 	ck_assert_uint_eq(fread(l->img, 1, l->size, f), l->size);
 	fclose(f);
-	ck_assert_int_eq(st_open(path, ST_KIND_FILE, ST_RDONLY, NULL, &st), ST_OK);
+	ck_assert_int_eq(st_open(path, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_OK);
 	ck_assert_int_eq(st_versions(st, ver_cb, l), ST_OK);
 	l->npages = (st_file_size(st) + BS - 1) / BS;
 	st_close(st);
@@ -392,7 +392,7 @@ static void flip_newest_header(const char *path, const struct layout *l, const s
 	snprintf(what, sizeof(what), "flip at %llu bit %u (newest header)", (unsigned long long)x,
 		 bit);
 	s->header++;
-	rc = st_open(path, ST_KIND_FILE, ST_RDONLY, NULL, &st);
+	rc = st_open(path, ST_KIND_FILE, ST_READONLY, NULL, &st);
 	if (rc == ST_OK) {
 		/* Only the marker byte may be read as "never committed": a
 		 * commit that did not reach its flip looks the same. */
@@ -404,7 +404,7 @@ static void flip_newest_header(const char *path, const struct layout *l, const s
 	ck_assert_msg(rc == ST_ECORRUPT, "%s: open gave %d", what, rc);
 	ck_assert_msg(st_last_error()->offset == l->hdr[top], "%s: error at %llu", what,
 		      (unsigned long long)st_last_error()->offset);
-	ck_assert_int_eq(st_open(path, ST_KIND_FILE, ST_RDONLY | ST_RECOVER, NULL, &st), ST_OK);
+	ck_assert_int_eq(st_open(path, ST_KIND_FILE, ST_READONLY | ST_RECOVER, NULL, &st), ST_OK);
 	expect_intact(st, m, top - 1, what);
 	st_close(st);
 }
@@ -429,7 +429,7 @@ static void flip_one(const char *path, const struct layout *l, const struct mode
 	for (unsigned v = 0; v < top; v++)
 		old_header |= x >= l->hdr[v] && x < l->hdr[v] + HDR_REC;
 
-	rc = st_open(path, ST_KIND_FILE, ST_RDONLY, NULL, &st);
+	rc = st_open(path, ST_KIND_FILE, ST_READONLY, NULL, &st);
 	ck_assert_msg(rc == ST_OK, "flip at %llu bit %u: open gave %d (%s)", (unsigned long long)x,
 		      bit, rc, st_last_error()->msg);
 	read_all_pages(st, l, m->buf[top], m->size[top], x, bit);

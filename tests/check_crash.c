@@ -121,7 +121,7 @@ static void commit_after(const char *cutfile, int k)
 	ck_assert_int_eq(st_commit(st, &v), ST_OK);
 	ck_assert_uint_eq(v.seq, vers[k].seq + 1);
 	st_close(st);
-	ck_assert_int_eq(st_open(q, ST_KIND_FILE, ST_RDONLY, NULL, &st), ST_OK);
+	ck_assert_int_eq(st_open(q, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_OK);
 	ck_assert_int_eq(st_check(st, ST_CHECK_DATA | ST_CHECK_ALL), ST_OK);
 	expect_all_before(st, k);
 	st_close(st);
@@ -143,7 +143,7 @@ START_TEST(cut_every_byte_of_last_commit)
 		int k = version_at(cut);
 
 		tu_truncate(w, cut);
-		ck_assert_int_eq(st_open(w, ST_KIND_FILE, ST_RDONLY, NULL, &st), ST_OK);
+		ck_assert_int_eq(st_open(w, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_OK);
 		ck_assert_int_eq(k, nvers - 2);
 		expect_version(st, k);
 		if (n % 512 == 0 || cut % 4096 < 2)
@@ -178,7 +178,7 @@ START_TEST(cut_earlier_commits)
 		int k = version_at(cuts[i]);
 
 		tu_truncate(w, cuts[i]);
-		ck_assert_int_eq(st_open(w, ST_KIND_FILE, ST_RDONLY, NULL, &st), ST_OK);
+		ck_assert_int_eq(st_open(w, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_OK);
 		expect_version(st, k);
 		if (i % 10 == 0)
 			expect_all_before(st, k);
@@ -229,7 +229,7 @@ START_TEST(store_image_in_user_data)
 		struct st_version v;
 
 		tu_truncate(p, hdr_pos[k]); /* the data of commit k, not its header */
-		ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_RDONLY, NULL, &st), ST_OK);
+		ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_OK);
 		st_current(st, &v);
 		ck_assert_uint_eq(v.seq, k - 1);
 		ck_assert_uint_eq(v.offset, hdr_pos[k - 1]);

@@ -191,7 +191,7 @@ static void walk(st_store *st, enum st_kind kind, uint64_t seq, uint64_t *budget
 static void exercise(void)
 {
 	static const enum st_kind kinds[] = {ST_KIND_FILE, ST_KIND_KV};
-	static const int flags[] = {ST_RDONLY, ST_RDONLY | ST_RECOVER};
+	static const int flags[] = {ST_READONLY, ST_READONLY | ST_RECOVER};
 	uint8_t *buf = malloc(CHUNK);
 	uint64_t budget = READ_BUDGET;
 
