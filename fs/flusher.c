@@ -1,0 +1,460 @@
+/*
+ * flusher.c - the one thread that turns dirty buffers into commits.
+ *
+ * A round: take the dirty list; move each file's dirty set to its flush set
+ * under the inode lock (writers go on into a fresh set); stage the flush
+ * sets into their stores and prepare their commits with no lock held; make
+ * them durable with shared syncs (one syncfs for a large batch, per-file
+ * fdatasync for a small one); flip, sync, publish; then write the inode
+ * records and commit the namespace, so a store is always committed before
+ * the namespace record that refers to it. fsync waits for a round that
+ * starts after it was called.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "revfs.h"
+
+/* Stores committed together at most: bounds open descriptors per round. */
+#define BATCH 128
+/* Up to this many stores, per-file fdatasync beats a syncfs of the disk. */
+#define SMALL_BATCH 4
+/* Writers get ENOSPC while the backing disk has less than this free beyond
+ * what is dirty. */
+#define SPACE_MARGIN (64ull << 20)
+
+struct job {
+	struct inode *in;
+	uint64_t size, mtime; /* what the commit records */
+	bool commit;	      /* has a store commit to make */
+	bool prepared;
+	int err; /* errno, 0 if fine */
+};
+
+void flusher_mark(struct fs *fs, struct inode *in)
+{
+	pthread_mutex_lock(&fs->flush_lock);
+	if (!in->listed) {
+		in->listed = true;
+		in->dirty_next = fs->dirty_head;
+		fs->dirty_head = in;
+	}
+	pthread_mutex_unlock(&fs->flush_lock);
+}
+
+int flusher_reserve(struct fs *fs, uint64_t len)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&fs->flush_lock);
+	while (fs->dirty_bytes > 0 && fs->dirty_bytes + len > fs->dirty_limit && !fs->stop &&
+	       !fs->nospace) {
+		pthread_cond_signal(&fs->flush_cv);
+		pthread_cond_wait(&fs->room_cv, &fs->flush_lock);
+	}
+	if (fs->nospace)
+		rc = -ENOSPC;
+	else
+		fs->dirty_bytes += len;
+	if (fs->dirty_bytes > fs->dirty_limit / 2)
+		pthread_cond_signal(&fs->flush_cv);
+	pthread_mutex_unlock(&fs->flush_lock);
+	return rc;
+}
+
+void flusher_release_bytes(struct fs *fs, uint64_t len)
+{
+	pthread_mutex_lock(&fs->flush_lock);
+	fs->dirty_bytes -= len < fs->dirty_bytes ? len : fs->dirty_bytes;
+	pthread_cond_broadcast(&fs->room_cv);
+	pthread_mutex_unlock(&fs->flush_lock);
+}
+
+int flusher_sync(struct fs *fs, struct inode *in)
+{
+	uint64_t target;
+	int err = 0;
+
+	pthread_mutex_lock(&fs->flush_lock);
+	target = fs->started_gen + 1;
+	if (fs->wanted_gen < target)
+		fs->wanted_gen = target;
+	pthread_cond_signal(&fs->flush_cv);
+	while (fs->done_gen < target && fs->flusher_running)
+		pthread_cond_wait(&fs->done_cv, &fs->flush_lock);
+	pthread_mutex_unlock(&fs->flush_lock);
+	if (in) {
+		pthread_mutex_lock(&in->lock);
+		err = in->wb_err;
+		in->wb_err = 0;
+		pthread_mutex_unlock(&in->lock);
+	}
+	pthread_mutex_lock(&fs->ns_lock);
+	if (!err)
+		err = fs->ns_err;
+	pthread_mutex_unlock(&fs->ns_lock);
+	return -err;
+}
+
+/* Takes the flush set of one file (under its lock). */
+static void take(struct job *j)
+{
+	struct inode *in = j->in;
+
+	pthread_mutex_lock(&in->lock);
+	if (!in->removed && S_ISREG(in->a.mode) &&
+	    (!dset_empty(&in->dirty) || in->a.size != in->committed)) {
+		in->flush = in->dirty;
+		dset_init(&in->dirty);
+		in->flushing = true;
+		j->commit = true;
+		j->size = in->a.size;
+		j->mtime = (uint64_t)in->a.mtime_ns;
+	}
+	pthread_mutex_unlock(&in->lock);
+}
+
+/* Stages the flush set and prepares the commit; no inode lock held, the
+ * store cannot close while in->flushing. */
+static void prepare(struct fs *fs, struct job *j)
+{
+	struct inode *in = j->in;
+	st_store *st;
+	int rc;
+
+	pthread_mutex_lock(&in->lock);
+	rc = ino_store(fs, in);
+	st = in->st;
+	pthread_mutex_unlock(&in->lock);
+	if (rc) {
+		j->err = -rc;
+		return;
+	}
+	rc = dset_apply(&in->flush, st);
+	if (rc == ST_OK && st_file_size(st) != j->size)
+		rc = st_file_truncate(st, j->size);
+	if (rc == ST_OK)
+		rc = st_file_set_mtime(st, j->mtime);
+	if (rc == ST_OK)
+		rc = st_commit_prepare(st);
+	if (rc != ST_OK) {
+		j->err = fs_errno(rc);
+		fs_log(LOG_ERR, "inode %llu: commit of %s failed: %s", (unsigned long long)in->ino,
+		       st_path(st), st_last_error()->msg);
+		st_rollback(st);
+		return;
+	}
+	j->prepared = true;
+}
+
+/* One sync of every prepared store: syncfs for many, fdatasync for few. */
+static int sync_all(struct fs *fs, struct job *jobs, size_t n, size_t nprep, bool *all)
+{
+	*all = nprep > SMALL_BATCH;
+	if (*all)
+		return syncfs(fs->backing_fd) == 0 ? 0 : errno;
+	for (size_t i = 0; i < n; i++) {
+		int rc;
+
+		if (!jobs[i].prepared)
+			continue;
+		rc = st_commit_sync(jobs[i].in->st);
+		if (rc != ST_OK) {
+			jobs[i].err = fs_errno(rc);
+			st_commit_abort(jobs[i].in->st);
+			jobs[i].prepared = false;
+		}
+	}
+	return 0;
+}
+
+static void abort_all(struct job *jobs, size_t n, int err)
+{
+	for (size_t i = 0; i < n; i++)
+		if (jobs[i].prepared) {
+			st_commit_abort(jobs[i].in->st);
+			jobs[i].prepared = false;
+			jobs[i].err = err;
+		}
+}
+
+static void commit_batch(struct fs *fs, struct job *jobs, size_t n)
+{
+	size_t nprep = 0;
+	bool all;
+	int err;
+
+	for (size_t i = 0; i < n; i++) {
+		prepare(fs, &jobs[i]);
+		nprep += jobs[i].prepared;
+	}
+	if (!nprep)
+		return;
+	if ((err = sync_all(fs, jobs, n, nprep, &all)) != 0) {
+		abort_all(jobs, n, err);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int rc;
+
+		if (!jobs[i].prepared)
+			continue;
+		rc = st_commit_flip(jobs[i].in->st, all);
+		if (rc != ST_OK) {
+			jobs[i].err = fs_errno(rc);
+			st_commit_abort(jobs[i].in->st);
+			jobs[i].prepared = false;
+		}
+	}
+	if ((err = sync_all(fs, jobs, n, nprep, &all)) != 0) {
+		abort_all(jobs, n, err);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (jobs[i].prepared)
+			st_commit_finish(jobs[i].in->st, NULL);
+}
+
+/* After the commit: drop the flush set, or give it back on failure. */
+static void settle(struct fs *fs, struct job *j)
+{
+	struct inode *in = j->in;
+	uint64_t freed = 0;
+
+	if (!j->commit)
+		return;
+	pthread_mutex_lock(&in->lock);
+	if (j->prepared) {
+		freed = in->flush.bytes;
+		dset_release(&in->flush);
+		in->committed = j->size;
+		in->attr_dirty = true; /* the record gets the committed size */
+	} else {
+		uint64_t before = in->dirty.bytes + in->flush.bytes;
+
+		if (j->err == 0)
+			j->err = EIO;
+		if (dset_merge_under(&in->dirty, &in->flush) == 0)
+			freed = before - in->dirty.bytes;
+		in->wb_err = j->err;
+		if (j->err == ENOSPC) {
+			pthread_mutex_lock(&fs->flush_lock);
+			fs->nospace = true;
+			pthread_mutex_unlock(&fs->flush_lock);
+		}
+	}
+	in->flushing = false;
+	if (!j->prepared && !in->removed)
+		flusher_mark(fs, in); /* try again next round */
+	if (in->nopen == 0 && !in->flushing && dset_empty(&in->dirty) && in->st) {
+		st_close(in->st);
+		in->st = NULL;
+	}
+	pthread_mutex_unlock(&in->lock);
+	if (freed)
+		flusher_release_bytes(fs, freed);
+}
+
+/* Writes the records of the round's inodes and commits the namespace. */
+static void commit_namespace(struct fs *fs, struct job *jobs, size_t n)
+{
+	int rc = 0;
+	bool dirty;
+
+	pthread_mutex_lock(&fs->ns_lock);
+	for (size_t i = 0; i < n; i++) {
+		struct inode *in = jobs[i].in;
+
+		pthread_mutex_lock(&in->lock);
+		if (in->attr_dirty && !in->removed)
+			ino_persist(fs, in);
+		if (in->a.nlink == 0 && in->nopen == 0 && !in->removed && !in->flushing)
+			ino_remove(fs, in);
+		pthread_mutex_unlock(&in->lock);
+	}
+	dirty = fs->ns_dirty;
+	fs->ns_dirty = false;
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (dirty)
+		rc = st_commit(fs->ns, NULL);
+	pthread_mutex_lock(&fs->ns_lock);
+	if (rc != ST_OK) {
+		fs->ns_err = fs_errno(rc);
+		fs->ns_dirty = true; /* the staged changes are kept for the next try */
+		fs_log(LOG_ERR, "namespace commit failed: %s", st_last_error()->msg);
+		if (fs->ns_err == ENOSPC) {
+			pthread_mutex_lock(&fs->flush_lock);
+			fs->nospace = true;
+			pthread_mutex_unlock(&fs->flush_lock);
+		}
+	} else if (dirty) {
+		fs->ns_err = 0;
+	}
+	/* The round lets go of its inodes; idle ones leave the table. */
+	for (size_t i = 0; i < n; i++) {
+		pthread_mutex_lock(&fs->flush_lock);
+		jobs[i].in->inflight = false;
+		pthread_mutex_unlock(&fs->flush_lock);
+		jobs[i].in->refs++;
+		ino_put_locked(fs, jobs[i].in);
+	}
+	pthread_mutex_unlock(&fs->ns_lock);
+}
+
+static void round_run(struct fs *fs, struct inode *list)
+{
+	struct job *jobs = NULL;
+	size_t n = 0, cap = 0, i, k;
+	struct inode *in;
+
+	for (in = list; in; in = in->dirty_next) {
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 64;
+			struct job *j = realloc(jobs, nc * sizeof(*j));
+
+			if (!j)
+				break; /* the rest stay listed: see below */
+			jobs = j;
+			cap = nc;
+		}
+		memset(&jobs[n], 0, sizeof(jobs[n]));
+		jobs[n++].in = in;
+	}
+	/* Out of memory for the job list: put the rest back for the next round. */
+	for (; in; in = in->dirty_next) {
+		pthread_mutex_lock(&fs->flush_lock);
+		in->inflight = false;
+		pthread_mutex_unlock(&fs->flush_lock);
+		flusher_mark(fs, in);
+	}
+	for (i = 0; i < n; i++)
+		take(&jobs[i]);
+	for (i = 0; i < n; i += k) {
+		struct job b[BATCH];
+		size_t m = 0;
+
+		for (k = 0; i + k < n && m < BATCH; k++)
+			if (jobs[i + k].commit)
+				b[m++] = jobs[i + k];
+		commit_batch(fs, b, m);
+		for (size_t x = 0, y = 0; x < k; x++)
+			if (jobs[i + x].commit)
+				jobs[i + x] = b[y++];
+	}
+	for (i = 0; i < n; i++)
+		settle(fs, &jobs[i]);
+	commit_namespace(fs, jobs, n);
+	free(jobs);
+}
+
+/* Clears the ENOSPC state once the disk has room again. */
+static void check_space(struct fs *fs)
+{
+	struct statvfs sv;
+	uint64_t avail;
+
+	if (fstatvfs(fs->backing_fd, &sv) != 0)
+		return;
+	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	pthread_mutex_lock(&fs->flush_lock);
+	if (fs->nospace && avail > fs->dirty_bytes + SPACE_MARGIN) {
+		fs->nospace = false;
+		pthread_cond_broadcast(&fs->room_cv);
+		fs_log(LOG_INFO, "the backing disk has room again");
+	}
+	pthread_mutex_unlock(&fs->flush_lock);
+}
+
+static void *flusher_main(void *arg)
+{
+	struct fs *fs = arg;
+	struct timespec deadline;
+	struct inode *list, *in;
+	uint64_t gen;
+	bool idle;
+
+	pthread_mutex_lock(&fs->flush_lock);
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_sec += fs->o.flush_ms / 1000;
+		deadline.tv_nsec += (long)(fs->o.flush_ms % 1000) * 1000000;
+		if (deadline.tv_nsec >= 1000000000) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000;
+		}
+		while (!fs->stop && fs->wanted_gen <= fs->started_gen &&
+		       fs->dirty_bytes <= fs->dirty_limit / 2 &&
+		       pthread_cond_timedwait(&fs->flush_cv, &fs->flush_lock, &deadline) == 0)
+			;
+		if (fs->nospace) {
+			pthread_mutex_unlock(&fs->flush_lock);
+			check_space(fs);
+			pthread_mutex_lock(&fs->flush_lock);
+		}
+		list = fs->dirty_head;
+		fs->dirty_head = NULL;
+		for (in = list; in; in = in->dirty_next) {
+			in->listed = false;
+			in->inflight = true;
+		}
+		gen = ++fs->started_gen;
+		pthread_mutex_unlock(&fs->flush_lock);
+
+		round_run(fs, list);
+
+		pthread_mutex_lock(&fs->ns_lock);
+		idle = !fs->ns_dirty;
+		pthread_mutex_unlock(&fs->ns_lock);
+		pthread_mutex_lock(&fs->flush_lock);
+		fs->done_gen = gen;
+		pthread_cond_broadcast(&fs->done_cv);
+		if (fs->stop && idle && !fs->dirty_head)
+			break;
+		if (fs->stop && fs->nospace)
+			break; /* nothing more can be written; say so below */
+	}
+	if (fs->dirty_head || fs->dirty_bytes)
+		fs_log(LOG_ERR, "%llu bytes could not be written at unmount",
+		       (unsigned long long)fs->dirty_bytes);
+	fs->flusher_running = false;
+	pthread_cond_broadcast(&fs->done_cv);
+	pthread_mutex_unlock(&fs->flush_lock);
+	return NULL;
+}
+
+int flusher_start(struct fs *fs)
+{
+	pthread_condattr_t ca;
+	int rc;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&fs->flush_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	fs->flusher_running = true;
+	rc = pthread_create(&fs->flusher, NULL, flusher_main, fs);
+	if (rc) {
+		fs->flusher_running = false;
+		return -rc;
+	}
+	return 0;
+}
+
+void flusher_stop(struct fs *fs)
+{
+	pthread_mutex_lock(&fs->flush_lock);
+	if (!fs->flusher_running) {
+		pthread_mutex_unlock(&fs->flush_lock);
+		return;
+	}
+	fs->stop = true;
+	pthread_cond_broadcast(&fs->flush_cv);
+	pthread_cond_broadcast(&fs->room_cv);
+	pthread_mutex_unlock(&fs->flush_lock);
+	pthread_join(fs->flusher, NULL);
+}

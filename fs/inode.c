@@ -1,0 +1,531 @@
+/*
+ * inode.c - the inode table: loading inode records from the namespace
+ * store, reference counting (the kernel's lookups, requests in flight, open
+ * handles), writing records back, opening file stores on demand, and
+ * removing what an inode leaves when its last link and last open are gone.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "revfs.h"
+
+struct fs *the_fs;
+
+void fs_log(int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (the_fs && !the_fs->o.foreground) {
+		vsyslog(prio, fmt, ap);
+	} else if (prio <= LOG_INFO || (the_fs && the_fs->o.debug)) {
+		fprintf(stderr, "revfs: ");
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	}
+	va_end(ap);
+}
+
+/* The one place a store error becomes an errno for the kernel. */
+int fs_errno(int st_err)
+{
+	const struct st_error *e = st_last_error();
+
+	switch (st_err) {
+	case ST_OK:
+		return 0;
+	case ST_EIO:
+		return e->sys_errno ? e->sys_errno : EIO;
+	case ST_ENOMEM:
+		return ENOMEM;
+	case ST_ENOTFOUND:
+		return ENOENT;
+	case ST_EINVAL:
+		return EINVAL;
+	case ST_EEXIST:
+		return EEXIST;
+	case ST_ENOSPC:
+		return ENOSPC;
+	case ST_EROFS:
+		return EROFS;
+	case ST_ETOOBIG:
+		return EFBIG;
+	case ST_ECORRUPT:
+	case ST_EVERSION:
+	case ST_EKIND:
+	default:
+		return EIO;
+	}
+}
+
+uint64_t fs_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static size_t hslot(const struct fs *fs, uint64_t ino)
+{
+	return (size_t)((ino * 0x9e3779b97f4a7c15ull) >> 20) & (fs->hsize - 1);
+}
+
+struct inode *ino_find(struct fs *fs, uint64_t ino)
+{
+	struct inode *in;
+
+	for (in = fs->htab[hslot(fs, ino)]; in; in = in->hnext)
+		if (in->ino == ino)
+			return in;
+	return NULL;
+}
+
+static int table_grow(struct fs *fs)
+{
+	size_t old = fs->hsize, nsize = old * 2;
+	struct inode **t = calloc(nsize, sizeof(*t)), *in, *next;
+
+	if (!t)
+		return -ENOMEM;
+	fs->hsize = nsize;
+	for (size_t i = 0; i < old; i++)
+		for (in = fs->htab[i]; in; in = next) {
+			size_t s = hslot(fs, in->ino);
+
+			next = in->hnext;
+			in->hnext = t[s];
+			t[s] = in;
+		}
+	free(fs->htab);
+	fs->htab = t;
+	return 0;
+}
+
+static struct inode *ino_alloc(uint64_t ino)
+{
+	struct inode *in = calloc(1, sizeof(*in));
+
+	if (!in)
+		return NULL;
+	in->ino = ino;
+	pthread_mutex_init(&in->lock, NULL);
+	dset_init(&in->dirty);
+	dset_init(&in->flush);
+	return in;
+}
+
+static void ino_free(struct inode *in)
+{
+	if (in->st)
+		st_close(in->st);
+	dset_release(&in->dirty);
+	dset_release(&in->flush);
+	pthread_mutex_destroy(&in->lock);
+	free(in->target);
+	free(in);
+}
+
+static int table_add(struct fs *fs, struct inode *in)
+{
+	size_t s;
+
+	if (fs->hcount + 1 > fs->hsize && table_grow(fs))
+		return -ENOMEM;
+	s = hslot(fs, in->ino);
+	in->hnext = fs->htab[s];
+	fs->htab[s] = in;
+	fs->hcount++;
+	return 0;
+}
+
+static void table_del(struct fs *fs, struct inode *in)
+{
+	struct inode **p = &fs->htab[hslot(fs, in->ino)];
+
+	while (*p != in)
+		p = &(*p)->hnext;
+	*p = in->hnext;
+	fs->hcount--;
+}
+
+int ino_load(struct fs *fs, uint64_t ino, struct inode **out)
+{
+	uint8_t key[ST_NS_KEY_MAX];
+	struct inode *in = ino_find(fs, ino);
+	const void *target;
+	size_t klen, vlen, tlen;
+	void *val;
+	int rc;
+
+	if (in) {
+		in->refs++;
+		*out = in;
+		return 0;
+	}
+	klen = st_ns_key(ST_NS_INODE, ino, NULL, 0, key);
+	rc = st_kv_get(fs->ns, key, klen, &val, &vlen);
+	if (rc == ST_ENOTFOUND) {
+		fs_log(LOG_ERR,
+		       "namespace: a directory entry names inode %llu, which has no record",
+		       (unsigned long long)ino);
+		return -EIO;
+	}
+	if (rc)
+		return -fs_errno(rc);
+	in = ino_alloc(ino);
+	if (!in) {
+		free(val);
+		return -ENOMEM;
+	}
+	rc = st_ns_inode_decode(val, vlen, &in->a, &target, &tlen);
+	if (rc == ST_OK && S_ISLNK(in->a.mode)) {
+		in->target = strndup(target, tlen);
+		if (!in->target)
+			rc = ST_ENOMEM;
+	}
+	free(val);
+	if (rc != ST_OK) {
+		fs_log(LOG_ERR, "namespace: inode %llu: bad record: %s", (unsigned long long)ino,
+		       st_last_error()->msg);
+		ino_free(in);
+		return rc == ST_ENOMEM ? -ENOMEM : -EIO;
+	}
+	in->committed = S_ISREG(in->a.mode) ? in->a.size : 0;
+	if (table_add(fs, in)) {
+		ino_free(in);
+		return -ENOMEM;
+	}
+	in->refs = 1;
+	*out = in;
+	return 0;
+}
+
+struct inode *ino_get(struct fs *fs, uint64_t ino)
+{
+	struct inode *in;
+
+	pthread_mutex_lock(&fs->ns_lock);
+	in = ino_find(fs, ino);
+	if (in)
+		in->refs++;
+	pthread_mutex_unlock(&fs->ns_lock);
+	return in;
+}
+
+/* Whether nothing holds the inode in memory any more. ns_lock held; the
+ * inode fields read here change only with ns_lock held, or (dirty state)
+ * only while a reference is held, so none can be set now. */
+static bool ino_idle(struct inode *in)
+{
+	return in->nlookup == 0 && in->refs == 0 && in->nopen == 0 && !in->flushing &&
+	       dset_empty(&in->dirty) && dset_empty(&in->flush) && !in->attr_dirty &&
+	       in->ino != ST_ROOT_INO;
+}
+
+void ino_put_locked(struct fs *fs, struct inode *in)
+{
+	bool listed;
+
+	in->refs--;
+	if (!ino_idle(in))
+		return;
+	pthread_mutex_lock(&fs->flush_lock);
+	listed = in->listed || in->inflight;
+	pthread_mutex_unlock(&fs->flush_lock);
+	if (listed)
+		return; /* the flusher still has it; it drops it after the round */
+	pthread_mutex_lock(&in->lock);
+	if (in->a.nlink == 0 && !in->removed)
+		ino_remove(fs, in);
+	pthread_mutex_unlock(&in->lock);
+	table_del(fs, in);
+	ino_free(in);
+}
+
+void ino_put(struct fs *fs, struct inode *in)
+{
+	pthread_mutex_lock(&fs->ns_lock);
+	ino_put_locked(fs, in);
+	pthread_mutex_unlock(&fs->ns_lock);
+}
+
+int ino_persist(struct fs *fs, struct inode *in)
+{
+	uint8_t key[ST_NS_KEY_MAX], *rec;
+	struct st_inode a = in->a;
+	size_t klen, tlen = in->target ? strlen(in->target) : 0;
+	int rc;
+
+	if (in->removed)
+		return 0;
+	/* A regular file's record never claims more than its store holds, so
+	 * a crash cannot make never-written bytes appear past the end. */
+	if (S_ISREG(a.mode))
+		a.size = in->committed;
+	rec = malloc(ST_NS_INODE_SIZE + tlen);
+	if (!rec)
+		return -ENOMEM;
+	klen = st_ns_key(ST_NS_INODE, in->ino, NULL, 0, key);
+	rc = st_ns_inode_encode(&a, in->target, tlen, rec, ST_NS_INODE_SIZE + tlen);
+	if (rc >= 0)
+		rc = st_kv_put(fs->ns, key, klen, rec, (size_t)rc);
+	free(rec);
+	if (rc)
+		return -fs_errno(rc);
+	fs->ns_dirty = true;
+	if (S_ISREG(in->a.mode) && in->a.size == in->committed)
+		in->attr_dirty = false;
+	else if (!S_ISREG(in->a.mode))
+		in->attr_dirty = false;
+	return 0;
+}
+
+int ino_create(struct fs *fs, const struct st_inode *a, const char *target, struct inode **out)
+{
+	uint8_t key[ST_NS_KEY_MAX], v[8];
+	struct inode *in;
+	size_t klen;
+	int rc;
+
+	in = ino_alloc(fs->next_ino);
+	if (!in || (target && !(in->target = strdup(target)))) {
+		if (in)
+			ino_free(in);
+		return -ENOMEM;
+	}
+	in->a = *a;
+	klen = st_ns_key(ST_NS_META, 0, "next_ino", 8, key);
+	st_ns_u64_encode(fs->next_ino + 1, v);
+	rc = st_kv_put(fs->ns, key, klen, v, sizeof(v));
+	if (rc) {
+		ino_free(in);
+		return -fs_errno(rc);
+	}
+	fs->next_ino++;
+	fs->ns_dirty = true;
+	rc = ino_persist(fs, in);
+	if (rc == 0)
+		rc = table_add(fs, in);
+	if (rc) {
+		ino_free(in);
+		return rc;
+	}
+	in->refs = 1;
+	*out = in;
+	return 0;
+}
+
+int ino_store(struct fs *fs, struct inode *in)
+{
+	char path[4096];
+	int flags = fs->o.ro ? ST_READONLY : ST_CREATE | ST_DEFER;
+	int rc;
+
+	if (in->st)
+		return 0;
+	if (in->removed)
+		return -ESTALE;
+	if (st_ns_store_path(fs->backing, in->ino, path, sizeof(path)))
+		return -ENAMETOOLONG;
+	rc = st_open(path, ST_KIND_FILE, flags, NULL, &in->st);
+	if (rc == ST_ENOTFOUND && fs->o.ro) {
+		/* Never flushed: an empty file. Nothing to open read-only. */
+		return -ENODATA;
+	}
+	if (rc) {
+		if (!in->store_bad)
+			fs_log(LOG_ERR, "inode %llu: cannot open its store %s: %s",
+			       (unsigned long long)in->ino, path, st_last_error()->msg);
+		in->store_bad = true;
+		return -fs_errno(rc);
+	}
+	in->store_bad = false;
+	/* The store commits before the namespace, so after a crash it may be
+	 * newer than the record: its size wins when nothing is pending. */
+	if (dset_empty(&in->dirty) && dset_empty(&in->flush) && !in->flushing) {
+		uint64_t sz = st_file_size(in->st);
+
+		in->committed = sz;
+		if (in->a.size != sz) {
+			in->a.size = sz;
+			in->attr_dirty = true;
+		}
+	}
+	return 0;
+}
+
+void ino_remove(struct fs *fs, struct inode *in)
+{
+	uint8_t key[ST_NS_KEY_MAX];
+	char path[4096];
+	size_t klen;
+
+	if (in->flushing)
+		return; /* the flusher removes it when its commit is done */
+	if (in->st) {
+		st_close(in->st);
+		in->st = NULL;
+	}
+	if (S_ISREG(in->a.mode) && !st_ns_store_path(fs->backing, in->ino, path, sizeof(path))) {
+		if (unlink(path) != 0 && errno != ENOENT)
+			fs_log(LOG_ERR, "cannot remove %s: %s", path, strerror(errno));
+		strcat(path, ".compact");
+		unlink(path);
+	}
+	pthread_mutex_lock(&fs->flush_lock);
+	fs->dirty_bytes -= in->dirty.bytes;
+	pthread_cond_broadcast(&fs->room_cv);
+	pthread_mutex_unlock(&fs->flush_lock);
+	dset_release(&in->dirty);
+	in->a.size = 0;
+	klen = st_ns_key(ST_NS_INODE, in->ino, NULL, 0, key);
+	st_kv_del(fs->ns, key, klen);
+	klen = st_ns_key(ST_NS_ORPHAN, in->ino, NULL, 0, key);
+	st_kv_del(fs->ns, key, klen);
+	fs_xattr_clear(fs, in->ino);
+	fs->ns_dirty = true;
+	in->removed = true;
+	in->attr_dirty = false;
+}
+
+void ino_attr(const struct inode *in, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = in->ino;
+	st->st_mode = in->a.mode;
+	st->st_nlink = in->a.nlink;
+	st->st_uid = in->a.uid;
+	st->st_gid = in->a.gid;
+	st->st_rdev = in->a.rdev;
+	st->st_size = (off_t)in->a.size;
+	st->st_blksize = 4096;
+	st->st_blocks = (blkcnt_t)((in->a.size + 511) / 512);
+	st->st_atim.tv_sec = in->a.atime_ns / 1000000000;
+	st->st_atim.tv_nsec = in->a.atime_ns % 1000000000;
+	st->st_mtim.tv_sec = in->a.mtime_ns / 1000000000;
+	st->st_mtim.tv_nsec = in->a.mtime_ns % 1000000000;
+	st->st_ctim.tv_sec = in->a.ctime_ns / 1000000000;
+	st->st_ctim.tv_nsec = in->a.ctime_ns % 1000000000;
+	if (st->st_atim.tv_nsec < 0) {
+		st->st_atim.tv_sec--;
+		st->st_atim.tv_nsec += 1000000000;
+	}
+	if (st->st_mtim.tv_nsec < 0) {
+		st->st_mtim.tv_sec--;
+		st->st_mtim.tv_nsec += 1000000000;
+	}
+	if (st->st_ctim.tv_nsec < 0) {
+		st->st_ctim.tv_sec--;
+		st->st_ctim.tv_nsec += 1000000000;
+	}
+}
+
+/* Inodes that lost their last link while open, and whose last close a
+ * crash prevented: collected first, removed after the range walk. */
+struct inos {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static int orphan_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	struct inos *o = arg;
+
+	(void)val;
+	(void)vlen;
+	if (klen != 9)
+		return 0;
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 16;
+		uint64_t *v = realloc(o->v, cap * sizeof(*v));
+
+		if (!v)
+			return ST_ENOMEM;
+		o->v = v;
+		o->cap = cap;
+	}
+	o->v[o->n++] = st_ns_u64_decode((const uint8_t *)key + 1);
+	return 0;
+}
+
+static int remove_orphans(struct fs *fs)
+{
+	uint8_t pfx = ST_NS_ORPHAN;
+	struct inos o = {0};
+	struct inode *in;
+	int rc;
+
+	rc = st_kv_range(fs->ns, &pfx, 1, orphan_cb, &o);
+	for (size_t i = 0; rc == ST_OK && i < o.n; i++) {
+		if (ino_load(fs, o.v[i], &in) != 0)
+			continue;
+		fs_log(LOG_INFO, "removing inode %llu: unlinked while open before the last unmount",
+		       (unsigned long long)o.v[i]);
+		pthread_mutex_lock(&in->lock);
+		ino_remove(fs, in);
+		pthread_mutex_unlock(&in->lock);
+		in->refs--;
+		table_del(fs, in);
+		ino_free(in);
+	}
+	free(o.v);
+	return rc == ST_OK ? 0 : -fs_errno(rc);
+}
+
+int fs_ns_load(struct fs *fs)
+{
+	uint8_t key[ST_NS_KEY_MAX];
+	struct inode *root;
+	size_t klen, vlen;
+	void *val;
+	int rc;
+
+	fs->hsize = 1024;
+	fs->htab = calloc(fs->hsize, sizeof(*fs->htab));
+	if (!fs->htab)
+		return -ENOMEM;
+	klen = st_ns_key(ST_NS_META, 0, "next_ino", 8, key);
+	rc = st_kv_get(fs->ns, key, klen, &val, &vlen);
+	if (rc || vlen != 8) {
+		if (!rc)
+			free(val);
+		fs_log(LOG_ERR, "namespace: no inode counter");
+		return -EIO;
+	}
+	fs->next_ino = st_ns_u64_decode(val);
+	free(val);
+	rc = ino_load(fs, ST_ROOT_INO, &root);
+	if (rc)
+		return rc;
+	root->refs--; /* the root stays loaded: ino_idle never frees it */
+	if (!fs->o.ro) {
+		pthread_mutex_lock(&fs->ns_lock);
+		rc = remove_orphans(fs);
+		pthread_mutex_unlock(&fs->ns_lock);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+void fs_table_release(struct fs *fs)
+{
+	struct inode *in, *next;
+
+	for (size_t i = 0; i < fs->hsize; i++)
+		for (in = fs->htab[i]; in; in = next) {
+			next = in->hnext;
+			ino_free(in);
+		}
+	free(fs->htab);
+	fs->htab = NULL;
+}

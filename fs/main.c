@@ -1,0 +1,351 @@
+/*
+ * main.c - the revfs daemon: options, the checks on the backing directory
+ * (a revfs of a format this build reads, not mounted elsewhere), the FUSE
+ * session, and an unmount that commits everything before it exits.
+ *
+ *   revfs [-f] [-d] [-s] [-o OPTIONS] BACKING MOUNTPOINT
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "revfs.h"
+
+#ifndef REVFS_VERSION
+#define REVFS_VERSION "0.1"
+#endif
+
+/* A daemon that is still committing after an unmount holds the lock a
+ * little longer; a new mount waits for it this long. */
+#define LOCK_WAIT_S 60
+
+enum { KEY_HELP, KEY_VERSION, KEY_RO };
+
+struct cmdline {
+	struct fs_opts o;
+	char *backing;
+	int nonopt;
+	int help, version;
+};
+
+#define OPT(t, f)                                                                                  \
+	{                                                                                          \
+		t, offsetof(struct cmdline, f), 1                                                  \
+	}
+static const struct fuse_opt opt_spec[] = {
+    OPT("flush_ms=%u", o.flush_ms),
+    OPT("dirty_mb=%u", o.dirty_mb),
+    OPT("attr_timeout=%lf", o.attr_timeout),
+    FUSE_OPT_KEY("ro", KEY_RO),
+    FUSE_OPT_KEY("-h", KEY_HELP),
+    FUSE_OPT_KEY("--help", KEY_HELP),
+    FUSE_OPT_KEY("-V", KEY_VERSION),
+    FUSE_OPT_KEY("--version", KEY_VERSION),
+    FUSE_OPT_END,
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: revfs [-f] [-d] [-s] [-o OPTION[,OPTION...]] BACKING MOUNTPOINT\n"
+		   "Mount the revfs backing directory BACKING (made by mkfs.revfs) on\n"
+		   "MOUNTPOINT. Every flush of every file becomes a version.\n\n"
+		   "  -f                 stay in the foreground (log to stderr)\n"
+		   "  -d                 debug: foreground, and log every request\n"
+		   "  -s                 serve requests from one thread\n"
+		   "  -o flush_ms=N      commit dirty files every N ms (default 1000)\n"
+		   "  -o dirty_mb=N      dirty memory limit in MiB; writers wait past it\n"
+		   "                     (default 256)\n"
+		   "  -o attr_timeout=S  seconds the kernel caches names and attributes\n"
+		   "                     (default 1)\n"
+		   "  -o ro              mount read-only\n"
+		   "  -o allow_other     let other users in (see fuse(8))\n"
+		   "  -h, --help         this help\n"
+		   "  -V, --version      the version\n");
+}
+
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct cmdline *c = data;
+
+	(void)outargs;
+	switch (key) {
+	case FUSE_OPT_KEY_NONOPT:
+		if (c->nonopt++ == 0) {
+			c->backing = strdup(arg);
+			return 0;
+		}
+		return 1; /* the mountpoint, for fuse_parse_cmdline */
+	case KEY_HELP:
+		c->help = 1;
+		return 0;
+	case KEY_VERSION:
+		c->version = 1;
+		return 0;
+	case KEY_RO:
+		c->o.ro = 1;
+		return 1; /* also a mount option for the kernel */
+	default:
+		return 1;
+	}
+}
+
+/* Takes BACKING/.lock. A daemon that is finishing an unmount is waited for;
+ * one that is serving a mount is an error. */
+static int take_lock(struct fs *fs)
+{
+	char path[4096], info[256];
+	int waited = 0;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/%s", fs->backing, ST_LOCK_NAME);
+	fs->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fs->lock_fd < 0) {
+		fprintf(stderr, "revfs: cannot open %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	while (flock(fs->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno != EWOULDBLOCK) {
+			fprintf(stderr, "revfs: cannot lock %s: %s\n", path, strerror(errno));
+			return -1;
+		}
+		n = pread(fs->lock_fd, info, sizeof(info) - 1, 0);
+		info[n > 0 ? n : 0] = 0;
+		info[strcspn(info, "\n")] = 0;
+		if (strncmp(info, "closing", 7) != 0) {
+			fprintf(stderr, "revfs: %s is already mounted (%s); unmount it first\n",
+				fs->backing, info[0] ? info : "lock held");
+			return -1;
+		}
+		if (waited++ == 0)
+			fprintf(stderr,
+				"revfs: waiting for the previous mount of %s to finish "
+				"committing\n",
+				fs->backing);
+		if (waited > LOCK_WAIT_S * 10) {
+			fprintf(stderr, "revfs: %s is still locked after %d s; giving up\n",
+				fs->backing, LOCK_WAIT_S);
+			return -1;
+		}
+		usleep(100000);
+	}
+	return 0;
+}
+
+static void lock_note(struct fs *fs, const char *what)
+{
+	if (ftruncate(fs->lock_fd, 0) == 0 &&
+	    pwrite(fs->lock_fd, what, strlen(what), 0) == (ssize_t)strlen(what))
+		return;
+	fs_log(LOG_WARNING, "cannot write the lock file: %s", strerror(errno));
+}
+
+/* The store folders ino/00 .. ino/ff, made once so that creating a store
+ * never needs a directory sync above its own folder. */
+static int make_folders(struct fs *fs)
+{
+	char path[4096];
+	int fd;
+
+	for (unsigned i = 0; i < 256; i++) {
+		snprintf(path, sizeof(path), "%s/ino/%02x", fs->backing, i);
+		if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+			fprintf(stderr, "revfs: cannot create %s: %s\n", path, strerror(errno));
+			return -1;
+		}
+	}
+	snprintf(path, sizeof(path), "%s/ino", fs->backing);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) != 0) {
+		fprintf(stderr, "revfs: cannot sync %s: %s\n", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static int open_backing(struct fs *fs)
+{
+	char path[4096];
+	int rc;
+
+	rc = st_super_read(fs->backing, &fs->sb);
+	if (rc == ST_ENOTFOUND) {
+		fprintf(stderr,
+			"revfs: %s is not a revfs backing directory (no %s); make one "
+			"with mkfs.revfs\n",
+			fs->backing, ST_SUPER_NAME);
+		return -1;
+	}
+	if (rc == ST_EVERSION) {
+		fprintf(stderr, "revfs: %s was made by a newer revfs (%s); upgrade revfs\n",
+			fs->backing, st_last_error()->msg);
+		return -1;
+	}
+	if (rc) {
+		fprintf(stderr, "revfs: %s: %s; run fsck.revfs\n", fs->backing,
+			st_last_error()->msg);
+		return -1;
+	}
+	if (take_lock(fs))
+		return -1;
+	if (!fs->o.ro && make_folders(fs))
+		return -1;
+	snprintf(path, sizeof(path), "%s/%s", fs->backing, ST_NS_NAME);
+	rc = st_open(path, ST_KIND_KV, fs->o.ro ? ST_READONLY : 0, NULL, &fs->ns);
+	if (rc) {
+		fprintf(stderr, "revfs: cannot open the namespace %s: %s; run fsck.revfs\n", path,
+			st_last_error()->msg);
+		return -1;
+	}
+	fs->backing_fd = open(fs->backing, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fs->backing_fd < 0) {
+		fprintf(stderr, "revfs: %s: %s\n", fs->backing, strerror(errno));
+		return -1;
+	}
+	rc = fs_ns_load(fs);
+	if (rc) {
+		fprintf(stderr, "revfs: cannot load the namespace of %s: %s\n", fs->backing,
+			strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts fo = {0};
+	struct fuse_loop_config *lc = NULL;
+	struct cmdline c = {0};
+	struct fs fs = {0};
+	char *opts = NULL;
+	int ret = 1;
+
+	c.o.flush_ms = 1000;
+	c.o.dirty_mb = 256;
+	c.o.attr_timeout = 1.0;
+	if (fuse_opt_parse(&args, &c, opt_spec, opt_proc) != 0)
+		return 1;
+	if (c.help) {
+		usage(stdout);
+		ret = 0;
+		goto out_args;
+	}
+	if (c.version) {
+		printf("revfs %s (libfuse %s)\n", REVFS_VERSION, fuse_pkgversion());
+		ret = 0;
+		goto out_args;
+	}
+	if (fuse_parse_cmdline(&args, &fo) != 0)
+		goto out_args;
+	if (!c.backing || !fo.mountpoint || c.nonopt != 2) {
+		fprintf(stderr, "revfs: expected BACKING and MOUNTPOINT; see revfs --help\n");
+		goto out_args;
+	}
+	if (c.o.flush_ms < 1 || c.o.flush_ms > 3600000 || c.o.dirty_mb < 1 ||
+	    c.o.dirty_mb > 1u << 20 || c.o.attr_timeout < 0) {
+		fprintf(stderr, "revfs: flush_ms must be 1..3600000, dirty_mb 1..1048576, "
+				"attr_timeout >= 0\n");
+		goto out_args;
+	}
+	fs.backing = realpath(c.backing, NULL);
+	if (!fs.backing) {
+		fprintf(stderr, "revfs: %s: %s\n", c.backing, strerror(errno));
+		goto out_args;
+	}
+	c.o.foreground = fo.foreground;
+	c.o.debug = fo.debug;
+	fs.o = c.o;
+	fs.lock_fd = fs.backing_fd = -1;
+	fs.dirty_limit = (uint64_t)c.o.dirty_mb << 20;
+	pthread_mutex_init(&fs.ns_lock, NULL);
+	pthread_mutex_init(&fs.flush_lock, NULL);
+	pthread_cond_init(&fs.done_cv, NULL);
+	pthread_cond_init(&fs.room_cv, NULL);
+	the_fs = &fs;
+	if (open_backing(&fs))
+		goto out_fs;
+
+	if (asprintf(&opts, "-odefault_permissions,fsname=%s,subtype=revfs", fs.backing) < 0 ||
+	    fuse_opt_add_arg(&args, opts) != 0)
+		goto out_fs;
+	fs.se = fuse_session_new(&args, &revfs_ops, sizeof(revfs_ops), &fs);
+	if (!fs.se)
+		goto out_fs;
+	if (fuse_set_signal_handlers(fs.se) != 0)
+		goto out_session;
+	if (fuse_session_mount(fs.se, fo.mountpoint) != 0)
+		goto out_signals;
+	if (!fo.foreground)
+		openlog("revfs", LOG_PID, LOG_DAEMON);
+	if (fuse_daemonize(fo.foreground) != 0)
+		goto out_unmount;
+	{
+		char note[4200];
+
+		snprintf(note, sizeof(note), "pid %ld on %s\n", (long)getpid(), fo.mountpoint);
+		lock_note(&fs, note);
+	}
+	/* After fuse_daemonize: a thread does not survive its fork. */
+	if (!fs.o.ro && flusher_start(&fs) != 0) {
+		fs_log(LOG_ERR, "cannot start the flusher");
+		goto out_unmount;
+	}
+	fs_log(LOG_INFO, "mounted %s on %s%s", fs.backing, fo.mountpoint,
+	       fs.o.ro ? " read-only" : "");
+	if (fo.singlethread) {
+		ret = fuse_session_loop(fs.se);
+	} else {
+		lc = fuse_loop_cfg_create();
+		if (!lc)
+			goto out_unmount;
+		fuse_loop_cfg_set_clone_fd(lc, (unsigned)fo.clone_fd);
+		fuse_loop_cfg_set_max_threads(lc, fo.max_threads);
+		ret = fuse_session_loop_mt(fs.se, lc);
+		fuse_loop_cfg_destroy(lc);
+	}
+	lock_note(&fs, "closing\n");
+out_unmount:
+	fuse_session_unmount(fs.se);
+	flusher_stop(&fs);
+	if (!fs.o.ro) {
+		pthread_mutex_lock(&fs.flush_lock);
+		if (fs.dirty_bytes || fs.dirty_head)
+			ret = 1;
+		pthread_mutex_unlock(&fs.flush_lock);
+	}
+	fs_log(LOG_INFO, "unmounted %s", fs.backing);
+out_signals:
+	fuse_remove_signal_handlers(fs.se);
+out_session:
+	fuse_session_destroy(fs.se);
+out_fs:
+	if (fs.htab)
+		fs_table_release(&fs);
+	if (fs.ns)
+		st_close(fs.ns);
+	if (fs.backing_fd >= 0)
+		close(fs.backing_fd);
+	if (fs.lock_fd >= 0) {
+		lock_note(&fs, "");
+		close(fs.lock_fd);
+	}
+	free(fs.backing);
+	free(opts);
+	the_fs = NULL;
+out_args:
+	free(c.backing);
+	free(fo.mountpoint);
+	fuse_opt_free_args(&args);
+	return ret ? 1 : 0;
+}

@@ -1,0 +1,172 @@
+/*
+ * revfs.h - private to fs/: the daemon's shared structures and the functions
+ * its files offer each other.
+ *
+ * Locks, in the order they are taken:
+ *   fs->ns_lock     the namespace store's staged changes, the inode table,
+ *                   every inode's nlookup/refs, the next inode number
+ *   inode->lock     the inode's attributes, dirty sets and store handle
+ *   fs->flush_lock  the dirty list, flush generations, dirty byte count
+ * A store's own locks come after all of these. Nothing holds an inode lock
+ * across a sync that writers wait for: the flusher commits with none held.
+ */
+#ifndef REVFS_FS_H
+#define REVFS_FS_H
+
+#define FUSE_USE_VERSION 312 /* 3.12: the loop config API */
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store.h"
+
+/* ---- dirty.c: the bytes written since the last flush of one file ----- */
+
+struct dext {
+	uint64_t off;
+	uint8_t *buf;
+	size_t len, cap;
+};
+
+/* Extents sorted by offset, neither overlapping nor touching. */
+struct dset {
+	struct dext *v;
+	size_t n, cap;
+	uint64_t trunc; /* lowest size truncated to since the set began; UINT64_MAX none */
+	uint64_t bytes; /* sum of extent lengths */
+};
+
+void dset_init(struct dset *d);
+void dset_release(struct dset *d);
+bool dset_empty(const struct dset *d);
+/* Records a write; 0 or -ENOMEM (the set is unchanged then). */
+int dset_write(struct dset *d, uint64_t off, const void *buf, size_t len);
+/* Records a truncate to size: drops what lies past it. */
+void dset_truncate(struct dset *d, uint64_t size);
+/* Copies the set's bytes that fall in [off, off+len) and below limit into buf. */
+void dset_overlay(const struct dset *d, uint64_t off, uint8_t *buf, size_t len, uint64_t limit);
+/* First offset >= off inside an extent, or UINT64_MAX. */
+uint64_t dset_next_data(const struct dset *d, uint64_t off);
+/* End of the extent holding off, or off if none does. */
+uint64_t dset_data_end(const struct dset *d, uint64_t off);
+/* Stages the set in a file store: the truncate, then the writes. st_err. */
+int dset_apply(const struct dset *d, st_store *st);
+/* older then newer, as one set, into *newer; 0 or -ENOMEM (nothing changed). */
+int dset_merge_under(struct dset *newer, struct dset *older);
+
+/* ---- inodes -------------------------------------------------------------- */
+
+struct inode {
+	uint64_t ino;
+	/* fs->ns_lock */
+	uint64_t nlookup;    /* the kernel's references (lookup count) */
+	unsigned refs;	     /* requests and the flusher using the inode */
+	struct inode *hnext; /* hash chain */
+
+	pthread_mutex_t lock;
+	/* lock (and fs->ns_lock too to change nlink) */
+	struct st_inode a;  /* current attributes; a.size includes dirty writes */
+	char *target;	    /* a symlink's target (set at creation, never changed) */
+	uint32_t nopen;	    /* open file handles */
+	bool attr_dirty;    /* a differs from the namespace record */
+	bool removed;	    /* no links and no opens: store and record are gone */
+	bool flushing;	    /* the flusher is committing flush */
+	st_store *st;	    /* the file store, or NULL while not open */
+	struct dset dirty;  /* written since the flusher last took the set */
+	struct dset flush;  /* being committed by the flusher */
+	uint64_t committed; /* file size as of the store's newest commit */
+	int wb_err;	    /* errno of a failed flush, reported by fsync */
+	bool store_bad;	    /* opening the store failed; logged once */
+
+	/* fs->flush_lock */
+	bool listed;		  /* on the dirty list */
+	bool inflight;		  /* taken by the running flush round */
+	struct inode *dirty_next; /* dirty list link */
+};
+
+struct fs_opts {
+	unsigned flush_ms; /* flush interval */
+	unsigned dirty_mb; /* dirty memory limit */
+	double attr_timeout;
+	int ro;
+	int foreground, debug;
+};
+
+struct fs {
+	char *backing;
+	int backing_fd;
+	int lock_fd;
+	struct fs_opts o;
+	struct st_super sb;
+	struct fuse_session *se;
+
+	st_store *ns;
+	pthread_mutex_t ns_lock;
+	/* ns_lock */
+	struct inode **htab;
+	size_t hsize, hcount;
+	uint64_t next_ino;
+	bool ns_dirty; /* the namespace has staged changes */
+	int ns_err;    /* errno of the last failed namespace commit, 0 after a good one */
+
+	pthread_mutex_t flush_lock;
+	pthread_cond_t flush_cv; /* wakes the flusher */
+	pthread_cond_t done_cv;	 /* a flush round ended */
+	pthread_cond_t room_cv;	 /* dirty memory went below the limit */
+	/* flush_lock */
+	struct inode *dirty_head;
+	uint64_t started_gen; /* flush rounds started */
+	uint64_t wanted_gen;  /* the round an fsync waits for */
+	uint64_t done_gen;    /* rounds completed */
+	uint64_t dirty_bytes; /* in every dirty and flush set */
+	uint64_t dirty_limit;
+	bool nospace; /* the backing disk is full: writes get ENOSPC */
+	bool stop;
+	bool flusher_running;
+	pthread_t flusher;
+};
+
+extern struct fs *the_fs;
+
+/* inode.c */
+int fs_errno(int st_err);
+void fs_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+struct inode *ino_find(struct fs *fs, uint64_t ino); /* ns_lock held; NULL if not loaded */
+/* Takes a reference on a loaded inode (ns_lock taken here). NULL: ESTALE. */
+struct inode *ino_get(struct fs *fs, uint64_t ino);
+/* Loads (or finds) ino with ns_lock held, adds a reference. -errno on error. */
+int ino_load(struct fs *fs, uint64_t ino, struct inode **out);
+void ino_put(struct fs *fs, struct inode *in);
+void ino_put_locked(struct fs *fs, struct inode *in); /* ns_lock held */
+/* Makes a new inode record (ns_lock held); the caller fills in->a first. */
+int ino_create(struct fs *fs, const struct st_inode *a, const char *target, struct inode **out);
+/* Writes in's record into the namespace (ns_lock and in->lock held). */
+int ino_persist(struct fs *fs, struct inode *in);
+/* Opens in's file store if it is not open (in->lock held). -errno. */
+int ino_store(struct fs *fs, struct inode *in);
+/* Frees the store and record of an inode with no links and no opens
+ * (ns_lock and in->lock held). */
+void ino_remove(struct fs *fs, struct inode *in);
+void ino_attr(const struct inode *in, struct stat *st); /* in->lock held */
+uint64_t fs_now(void);
+int fs_ns_load(struct fs *fs);
+void fs_table_release(struct fs *fs);
+
+/* ops.c */
+void fs_xattr_clear(struct fs *fs, uint64_t ino); /* ns_lock held */
+
+/* flusher.c */
+int flusher_start(struct fs *fs);
+void flusher_stop(struct fs *fs);		    /* flushes everything first */
+void flusher_mark(struct fs *fs, struct inode *in); /* puts in on the dirty list */
+/* Waits for a flush round that starts after the call. 0 or -errno. */
+int flusher_sync(struct fs *fs, struct inode *in);
+/* Accounts len more dirty bytes, waiting while the limit is reached. */
+int flusher_reserve(struct fs *fs, uint64_t len);
+void flusher_release_bytes(struct fs *fs, uint64_t len);
+
+extern const struct fuse_lowlevel_ops revfs_ops;
+
+#endif /* REVFS_FS_H */
