@@ -49,10 +49,9 @@ void st_super_uuid_str(const struct st_super *sb, char out[37])
 {
 	const uint8_t *u = sb->uuid;
 
-	snprintf(out, 37,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
-		 u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
-		 u[14], u[15]);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
+		 u[13], u[14], u[15]);
 }
 
 int st_super_encode(const struct st_super *sb, uint8_t *buf, size_t len)
@@ -93,7 +92,8 @@ int st_super_decode(const uint8_t *buf, size_t len, struct st_super *sb)
 	if (len < 8 || memcmp(buf, SB_MAGIC, 8) != 0)
 		return st_fail(ST_ENOTFOUND, 0, 0, "no revfs superblock magic");
 	if (len != SB_SIZE)
-		return st_fail(ST_ECORRUPT, 0, len, "superblock is %zu bytes, not %u", len, SB_SIZE);
+		return st_fail(ST_ECORRUPT, 0, len, "superblock is %zu bytes, not %u", len,
+			       SB_SIZE);
 	if (get32(buf + SB_CRC) != crc32c(0, buf, SB_CRC))
 		return st_fail(ST_ECORRUPT, 0, SB_CRC, "superblock checksum mismatch");
 	sb->version = get32(buf + 8);

@@ -94,11 +94,11 @@ enum st_kind {
 };
 
 /* st_open flags */
-#define ST_CREATE  0x1	/* create the store if it does not exist */
-#define ST_EXCL	   0x2	/* with ST_CREATE: fail with ST_EEXIST if it exists */
-#define ST_READONLY  0x4	/* never write: no tail trim, mutations give ST_EROFS */
-#define ST_RECOVER 0x8	/* skip damaged header-marked blocks instead of failing */
-#define ST_NOSYNC  0x10 /* skip fdatasync (tests and benchmarks only) */
+#define ST_CREATE   0x1	 /* create the store if it does not exist */
+#define ST_EXCL	    0x2	 /* with ST_CREATE: fail with ST_EEXIST if it exists */
+#define ST_READONLY 0x4	 /* never write: no tail trim, mutations give ST_EROFS */
+#define ST_RECOVER  0x8	 /* skip damaged header-marked blocks instead of failing */
+#define ST_NOSYNC   0x10 /* skip fdatasync (tests and benchmarks only) */
 /* With ST_CREATE: a new store is not synced at creation; its first commit
  * (which syncs the file and its directory) is its first version. */
 #define ST_DEFER 0x20
@@ -372,13 +372,13 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 #define ST_ROOT_INO		1u
 
 struct st_super {
-	uint32_t version;	       /* format version of the backing directory */
+	uint32_t version;		      /* format version of the backing directory */
 	uint32_t compat, ro_compat, incompat; /* feature bits; none defined yet */
-	uint8_t uuid[16];	       /* random, made by mkfs */
-	uint64_t created_ns;	       /* when mkfs ran */
-	uint32_t flush_ms;	       /* default flush interval */
-	char label[ST_LABEL_MAX + 1];  /* NUL-terminated, may be empty */
-	char keep[ST_KEEP_MAX + 1];    /* default retention rule, st_retention_parse text */
+	uint8_t uuid[16];		      /* random, made by mkfs */
+	uint64_t created_ns;		      /* when mkfs ran */
+	uint32_t flush_ms;		      /* default flush interval */
+	char label[ST_LABEL_MAX + 1];	      /* NUL-terminated, may be empty */
+	char keep[ST_KEEP_MAX + 1];	      /* default retention rule, st_retention_parse text */
 };
 
 /* Fills sb with defaults and a fresh random uuid. */
@@ -395,11 +395,11 @@ int st_super_read(const char *dir, struct st_super *sb);
 int st_super_write(const char *dir, const struct st_super *sb);
 
 /* Namespace keys: a type byte, a big-endian inode number, then a name. */
-#define ST_NS_INODE  'I' /* (ino) -> inode record */
-#define ST_NS_DIRENT 'D' /* (parent ino, name) -> dirent value */
-#define ST_NS_XATTR  'X' /* (ino, xattr name) -> value */
-#define ST_NS_ORPHAN 'O' /* (ino) -> empty: no links left, still open */
-#define ST_NS_META   'M' /* (0, name) -> meta value, e.g. "next_ino" (u64) */
+#define ST_NS_INODE   'I' /* (ino) -> inode record */
+#define ST_NS_DIRENT  'D' /* (parent ino, name) -> dirent value */
+#define ST_NS_XATTR   'X' /* (ino, xattr name) -> value */
+#define ST_NS_ORPHAN  'O' /* (ino) -> empty: no links left, still open */
+#define ST_NS_META    'M' /* (0, name) -> meta value, e.g. "next_ino" (u64) */
 #define ST_NS_KEY_MAX (9u + 255u)
 
 #define ST_NS_INODE_SIZE  80u /* fixed part; a symlink's target follows */
@@ -407,11 +407,11 @@ int st_super_write(const char *dir, const struct st_super *sb);
 
 struct st_inode {
 	uint32_t mode, uid, gid, nlink;
-	uint32_t flags;	  /* none defined yet */
-	uint64_t size;	  /* bytes; a symlink's target length; 0 for directories */
-	uint64_t rdev;	  /* device number of a device node */
+	uint32_t flags; /* none defined yet */
+	uint64_t size;	/* bytes; a symlink's target length; 0 for directories */
+	uint64_t rdev;	/* device number of a device node */
 	int64_t atime_ns, mtime_ns, ctime_ns, btime_ns; /* ns since the epoch */
-	uint64_t parent;  /* a directory's parent (itself for the root); else 0 */
+	uint64_t parent; /* a directory's parent (itself for the root); else 0 */
 };
 
 /* "DIR/ino/XX/<ino>.rev": the path of inode ino's file store. */
