@@ -24,8 +24,8 @@
 #define BATCH 128
 /* Up to this many stores, per-file fdatasync beats a syncfs of the disk. */
 #define SMALL_BATCH 4
-/* Writers get ENOSPC while the backing disk has less than this free beyond
- * what is dirty. */
+/* After ENOSPC, writes resume once the backing disk has this much free
+ * beyond what is dirty: 64 MiB, or a 16th of a smaller disk. */
 #define SPACE_MARGIN (64ull << 20)
 
 struct job {
@@ -144,8 +144,9 @@ static void prepare(struct fs *fs, struct job *j)
 		rc = st_commit_prepare(st);
 	if (rc != ST_OK) {
 		j->err = fs_errno(rc);
-		fs_log(LOG_ERR, "inode %llu: commit of %s failed: %s", (unsigned long long)in->ino,
-		       st_path(st), st_last_error()->msg);
+		if (in->wb_err != j->err) /* once per kind of failure, not every round */
+			fs_log(LOG_ERR, "inode %llu: commit of %s failed: %s",
+			       (unsigned long long)in->ino, st_path(st), st_last_error()->msg);
 		st_rollback(st);
 		return;
 	}
@@ -356,13 +357,16 @@ static void round_run(struct fs *fs, struct inode *list)
 static void check_space(struct fs *fs)
 {
 	struct statvfs sv;
-	uint64_t avail;
+	uint64_t avail, margin;
 
 	if (fstatvfs(fs->backing_fd, &sv) != 0)
 		return;
 	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	margin = (uint64_t)sv.f_blocks * sv.f_frsize / 16;
+	if (margin > SPACE_MARGIN)
+		margin = SPACE_MARGIN;
 	pthread_mutex_lock(&fs->flush_lock);
-	if (fs->nospace && avail > fs->dirty_bytes + SPACE_MARGIN) {
+	if (fs->nospace && avail > fs->dirty_bytes + margin) {
 		fs->nospace = false;
 		pthread_cond_broadcast(&fs->room_cv);
 		fs_log(LOG_INFO, "the backing disk has room again");
