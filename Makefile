@@ -5,6 +5,7 @@
 #   make tsan       the concurrent tests under ThreadSanitizer
 #   make fuzz       each fuzz target for FUZZ_SECONDS (default 60)
 #   make bench      the benchmarks (figures, not pass/fail)
+#   make demo       install missing packages, build, mount a demo under ./demo
 #   make format / make lint
 
 CC      ?= cc
@@ -45,7 +46,7 @@ CHECK_LIBS  = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = $(patsubst tests/fuzz_%.c,%,$(wildcard tests/fuzz_*.c))
 
-.PHONY: all lib tests run-tests check asan tsan fuzz bench format lint clean deps
+.PHONY: demo all lib tests run-tests check asan tsan fuzz bench format lint clean deps
 
 all: lib $(PROGS)
 
@@ -128,6 +129,16 @@ bench: deps
 	$(CC) $(CFLAGS_BASE) -Istore -o build/bench/bench_store tests/bench_store.c \
 		build/bench/libstore.a $(LDLIBS)
 	build/bench/bench_store $(BENCH_ARGS)
+
+# A filesystem to try: the backing directory demo/backing, mounted on demo/mnt.
+demo: deps
+	@$(MAKE) --no-print-directory all >/dev/null
+	@mkdir -p demo/mnt
+	@[ -f demo/backing/revfs.super ] || $(BUILD)/mkfs.revfs -q -L demo demo/backing
+	@mountpoint -q demo/mnt || $(BUILD)/revfs demo/backing demo/mnt
+	@echo "revfs is mounted on $(CURDIR)/demo/mnt (backing directory: demo/backing)."
+	@echo "Use it with any tool:  cd demo/mnt && echo hello > notes.txt"
+	@echo "Unmount it with:       fusermount3 -u demo/mnt"
 
 FORMAT_FILES = $(wildcard store/*.[ch] fs/*.[ch] mkfs/*.[ch] tests/*.[ch])
 

@@ -299,8 +299,6 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	else
 		in->a.ctime_ns = now;
 	rc = ino_persist(fs, in);
-	if (resized || in->attr_dirty)
-		in->attr_dirty = true;
 	ino_attr(in, &st);
 out_unlock:
 	pthread_mutex_unlock(&in->lock);
@@ -829,12 +827,27 @@ static int read_locked(struct fs *fs, struct inode *in, uint64_t off, uint8_t *b
 	return 0;
 }
 
+/* relatime, as Linux mounts by default: a read updates atime when it is not
+ * newer than mtime or ctime, or is a day old. in->lock held. */
+static bool relatime(struct inode *in)
+{
+	int64_t now = (int64_t)fs_now();
+
+	if (in->a.atime_ns > in->a.mtime_ns && in->a.atime_ns > in->a.ctime_ns &&
+	    now - in->a.atime_ns < 86400ll * 1000000000)
+		return false;
+	in->a.atime_ns = now;
+	in->attr_dirty = true;
+	return true;
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct fs *fs = FS(req);
 	struct inode *in = ino_get(fs, ino);
 	uint8_t *buf = NULL;
+	bool touched;
 	size_t n = 0;
 	int rc = 0;
 
@@ -849,7 +862,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		buf = malloc(n);
 		rc = buf ? read_locked(fs, in, (uint64_t)off, buf, n) : -ENOMEM;
 	}
+	touched = !fs->o.ro && relatime(in);
 	pthread_mutex_unlock(&in->lock);
+	if (touched)
+		flusher_mark(fs, in);
 	ino_put(fs, in);
 	if (rc)
 		fuse_reply_err(req, -rc);
