@@ -262,7 +262,7 @@ static void settle(struct fs *fs, struct job *j)
 }
 
 /* Writes the records of the round's inodes and commits the namespace. */
-static void commit_namespace(struct fs *fs, struct job *jobs, size_t n)
+static void commit_namespace(struct fs *fs, struct job *jobs, size_t n, bool last)
 {
 	int rc = 0;
 	bool dirty;
@@ -273,13 +273,20 @@ static void commit_namespace(struct fs *fs, struct job *jobs, size_t n)
 
 		pthread_mutex_lock(&in->lock);
 		if (in->attr_dirty && !in->removed)
-			ino_persist(fs, in);
+			ino_persist_lazy(fs, in);
 		if (in->a.nlink == 0 && in->nopen == 0 && !in->removed && !in->flushing)
 			ino_remove(fs, in);
 		pthread_mutex_unlock(&in->lock);
 	}
-	dirty = fs->ns_dirty;
-	fs->ns_dirty = false;
+	/* Sizes and times alone wait for the interval: after a crash the
+	 * stores give them back (fs->unclean), so an fsync need not pay for
+	 * a namespace commit that changes no name. */
+	dirty = fs->ns_dirty || (fs->ns_lazy && (last || fs_now() - fs->ns_commit_time >=
+								  fs->o.flush_ms * 1000000ull));
+	if (dirty) {
+		fs->ns_dirty = fs->ns_lazy = false;
+		fs->ns_commit_time = fs_now();
+	}
 	pthread_mutex_unlock(&fs->ns_lock);
 	if (dirty)
 		rc = st_commit(fs->ns, NULL);
@@ -307,7 +314,7 @@ static void commit_namespace(struct fs *fs, struct job *jobs, size_t n)
 	pthread_mutex_unlock(&fs->ns_lock);
 }
 
-static void round_run(struct fs *fs, struct inode *list)
+static void round_run(struct fs *fs, struct inode *list, bool last)
 {
 	struct job *jobs = NULL;
 	size_t n = 0, cap = 0, i, k;
@@ -349,7 +356,7 @@ static void round_run(struct fs *fs, struct inode *list)
 	}
 	for (i = 0; i < n; i++)
 		settle(fs, &jobs[i]);
-	commit_namespace(fs, jobs, n);
+	commit_namespace(fs, jobs, n, last);
 	free(jobs);
 }
 
@@ -380,7 +387,7 @@ static void *flusher_main(void *arg)
 	struct timespec deadline;
 	struct inode *list, *in;
 	uint64_t gen;
-	bool idle;
+	bool idle, stopping;
 
 	pthread_mutex_lock(&fs->flush_lock);
 	for (;;) {
@@ -407,12 +414,13 @@ static void *flusher_main(void *arg)
 			in->inflight = true;
 		}
 		gen = ++fs->started_gen;
+		stopping = fs->stop;
 		pthread_mutex_unlock(&fs->flush_lock);
 
-		round_run(fs, list);
+		round_run(fs, list, stopping);
 
 		pthread_mutex_lock(&fs->ns_lock);
-		idle = !fs->ns_dirty;
+		idle = !fs->ns_dirty && !fs->ns_lazy;
 		pthread_mutex_unlock(&fs->ns_lock);
 		pthread_mutex_lock(&fs->flush_lock);
 		fs->done_gen = gen;

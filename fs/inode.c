@@ -157,6 +157,36 @@ static void table_del(struct fs *fs, struct inode *in)
 	fs->hcount--;
 }
 
+/* After an unclean end, a file's store may hold commits whose namespace
+ * commit never happened (they wait up to a flush interval): its newest
+ * header has the true size and mtime. */
+static void reconcile(struct fs *fs, struct inode *in)
+{
+	struct st_version v;
+	char path[4096];
+	st_store *st;
+
+	if (st_ns_store_path(fs->backing, in->ino, path, sizeof(path)))
+		return;
+	if (st_open(path, ST_KIND_FILE, ST_READONLY, NULL, &st) != ST_OK) {
+		if (st_last_error()->sys_errno == ENOENT && in->a.size) {
+			in->a.size = in->committed = 0; /* never committed */
+			in->attr_dirty = true;
+		}
+		return; /* a damaged store is reported when the file is used */
+	}
+	st_current(st, &v);
+	if (v.offset == UINT64_MAX)
+		v.size = 0; /* created, never committed */
+	if (v.size != in->a.size || (v.mtime_ns && (int64_t)v.mtime_ns != in->a.mtime_ns)) {
+		in->a.size = in->committed = v.size;
+		if (v.mtime_ns)
+			in->a.mtime_ns = (int64_t)v.mtime_ns;
+		in->attr_dirty = true;
+	}
+	st_close(st);
+}
+
 int ino_load(struct fs *fs, uint64_t ino, struct inode **out)
 {
 	uint8_t key[ST_NS_KEY_MAX];
@@ -200,6 +230,8 @@ int ino_load(struct fs *fs, uint64_t ino, struct inode **out)
 		return rc == ST_ENOMEM ? -ENOMEM : -EIO;
 	}
 	in->committed = S_ISREG(in->a.mode) ? in->a.size : 0;
+	if (fs->unclean && S_ISREG(in->a.mode))
+		reconcile(fs, in);
 	if (table_add(fs, in)) {
 		ino_free(in);
 		return -ENOMEM;
@@ -258,7 +290,7 @@ void ino_put(struct fs *fs, struct inode *in)
 	pthread_mutex_unlock(&fs->ns_lock);
 }
 
-int ino_persist(struct fs *fs, struct inode *in)
+static int persist(struct fs *fs, struct inode *in, bool lazy)
 {
 	uint8_t key[ST_NS_KEY_MAX], *rec;
 	struct st_inode a = in->a;
@@ -281,12 +313,25 @@ int ino_persist(struct fs *fs, struct inode *in)
 	free(rec);
 	if (rc)
 		return -fs_errno(rc);
-	fs->ns_dirty = true;
+	if (lazy)
+		fs->ns_lazy = true;
+	else
+		fs->ns_dirty = true;
 	if (S_ISREG(in->a.mode) && in->a.size == in->committed)
 		in->attr_dirty = false;
 	else if (!S_ISREG(in->a.mode))
 		in->attr_dirty = false;
 	return 0;
+}
+
+int ino_persist(struct fs *fs, struct inode *in)
+{
+	return persist(fs, in, false);
+}
+
+int ino_persist_lazy(struct fs *fs, struct inode *in)
+{
+	return persist(fs, in, S_ISREG(in->a.mode));
 }
 
 int ino_create(struct fs *fs, const struct st_inode *a, const char *target, struct inode **out)
@@ -503,6 +548,14 @@ int fs_ns_load(struct fs *fs)
 	}
 	fs->next_ino = st_ns_u64_decode(val);
 	free(val);
+	klen = st_ns_key(ST_NS_META, 0, "clean", 5, key);
+	rc = st_kv_get(fs->ns, key, klen, &val, &vlen);
+	if (rc == ST_OK)
+		free(val);
+	fs->unclean = rc == ST_ENOTFOUND;
+	if (fs->unclean)
+		fs_log(LOG_INFO, "%s was not unmounted cleanly: file sizes come from their stores",
+		       fs->backing);
 	rc = ino_load(fs, ST_ROOT_INO, &root);
 	if (rc)
 		return rc;
@@ -515,6 +568,20 @@ int fs_ns_load(struct fs *fs)
 			return rc;
 	}
 	return 0;
+}
+
+int fs_ns_mark(struct fs *fs, bool clean)
+{
+	uint8_t key[ST_NS_KEY_MAX];
+	size_t klen = st_ns_key(ST_NS_META, 0, "clean", 5, key);
+	int rc;
+
+	pthread_mutex_lock(&fs->ns_lock);
+	rc = clean ? st_kv_put(fs->ns, key, klen, "", 0) : st_kv_del(fs->ns, key, klen);
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (rc == ST_OK)
+		rc = st_commit(fs->ns, NULL);
+	return rc ? -fs_errno(rc) : 0;
 }
 
 void fs_table_release(struct fs *fs)

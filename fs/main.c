@@ -213,6 +213,8 @@ static int open_backing(struct fs *fs)
 		return -1;
 	}
 	rc = fs_ns_load(fs);
+	if (rc == 0 && !fs->o.ro)
+		rc = fs_ns_mark(fs, false);
 	if (rc) {
 		fprintf(stderr, "revfs: cannot load the namespace of %s: %s\n", fs->backing,
 			strerror(-rc));
@@ -319,10 +321,17 @@ out_unmount:
 	fuse_session_unmount(fs.se);
 	flusher_stop(&fs);
 	if (!fs.o.ro) {
+		bool lost;
+
 		pthread_mutex_lock(&fs.flush_lock);
-		if (fs.dirty_bytes || fs.dirty_head)
-			ret = 1;
+		lost = fs.dirty_bytes || fs.dirty_head;
 		pthread_mutex_unlock(&fs.flush_lock);
+		pthread_mutex_lock(&fs.ns_lock);
+		lost = lost || fs.ns_dirty || fs.ns_lazy;
+		pthread_mutex_unlock(&fs.ns_lock);
+		/* Clean only if everything reached the disk. */
+		if (lost || fs_ns_mark(&fs, true) != 0)
+			ret = 1;
 	}
 	fs_log(LOG_INFO, "unmounted %s", fs.backing);
 out_signals:

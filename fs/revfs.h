@@ -108,7 +108,12 @@ struct fs {
 	struct inode **htab;
 	size_t hsize, hcount;
 	uint64_t next_ino;
-	bool ns_dirty; /* the namespace has staged changes */
+	bool ns_dirty; /* staged changes an fsync needs: names, inodes, modes, xattrs */
+	bool ns_lazy;  /* staged size and times of regular files only: their stores
+			* hold the same, so these may wait for the next interval */
+	uint64_t ns_commit_time; /* fs_now() of the last namespace commit */
+	bool unclean;  /* the last mount did not end cleanly: regular files take
+			* their size and mtime from their stores when loaded */
 	int ns_err;    /* errno of the last failed namespace commit, 0 after a good one */
 
 	pthread_mutex_t flush_lock;
@@ -144,6 +149,10 @@ void ino_put_locked(struct fs *fs, struct inode *in); /* ns_lock held */
 int ino_create(struct fs *fs, const struct st_inode *a, const char *target, struct inode **out);
 /* Writes in's record into the namespace (ns_lock and in->lock held). */
 int ino_persist(struct fs *fs, struct inode *in);
+/* The same for a regular file whose size and times alone changed. */
+int ino_persist_lazy(struct fs *fs, struct inode *in);
+/* Marks the namespace clean (at unmount) or not (at mount); commits. */
+int fs_ns_mark(struct fs *fs, bool clean);
 /* Opens in's file store if it is not open (in->lock held). -errno. */
 int ino_store(struct fs *fs, struct inode *in);
 /* Frees the store and record of an inode with no links and no opens

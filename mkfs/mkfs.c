@@ -119,6 +119,11 @@ static int make_namespace(const char *dir)
 		st_ns_u64_encode(ST_ROOT_INO + 1, v);
 		rc = st_kv_put(ns, key, klen, v, sizeof(v));
 	}
+	if (!rc) {
+		/* Nothing to reconcile on the first mount. */
+		klen = st_ns_key(ST_NS_META, 0, "clean", 5, key);
+		rc = st_kv_put(ns, key, klen, "", 0);
+	}
 	if (!rc)
 		rc = st_commit(ns, NULL);
 	st_close(ns);
