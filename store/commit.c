@@ -99,6 +99,7 @@ uint64_t head_end(const struct hdr *h)
 static void store_free(st_store *st)
 {
 	stage_clear(st);
+	kv_give_back(st, true);
 	free(st->kv);
 	free(st->ex);
 	writer_release(&st->w);
@@ -216,11 +217,12 @@ static void rollback(st_store *st, bool drop_staged)
 
 	/* A file store's staged extents point at bytes cut off below, so they
 	 * go; a key-value store's are in memory and stay for the next try. */
-	if (drop_staged || st->kind == ST_KIND_FILE) {
-		pthread_mutex_lock(&st->slock);
+	pthread_mutex_lock(&st->slock);
+	if (st->kind == ST_KIND_KV)
+		kv_give_back(st, drop_staged);
+	else
 		stage_clear(st);
-		pthread_mutex_unlock(&st->slock);
-	}
+	pthread_mutex_unlock(&st->slock);
 	st->w.len = 0;
 	st->w.end = st->w.buf_pos = end;
 	if (st->ops->ftruncate(st->ctx, st->file->fd, (off_t)end) < 0)
@@ -259,6 +261,11 @@ static int commit_write(st_store *st, struct hdr *h)
 	t.root = st->head.root;
 	t.r.count = st->head.root_count;
 	t.r.bytes = st->head.root_bytes;
+	if (st->kind == ST_KIND_KV) {
+		pthread_mutex_lock(&st->slock);
+		kv_take(st);
+		pthread_mutex_unlock(&st->slock);
+	}
 	rc = stage_actions(st, &t, &acts, &nacts, &arena);
 	if (rc == ST_OK)
 		rc = tree_modify(st->file, &st->w, st->kind, &t, acts, nacts, &nt);

@@ -29,11 +29,13 @@ static int oom(void)
 
 void stage_clear(st_store *st)
 {
-	for (size_t i = 0; i < st->nkv; i++) {
-		free(st->kv[i].key);
-		free(st->kv[i].val);
+	for (size_t i = 0; i < st->nckv; i++) {
+		free(st->ckv[i].key);
+		free(st->ckv[i].val);
 	}
-	st->nkv = 0;
+	free(st->ckv);
+	st->ckv = NULL;
+	st->nckv = 0;
 	st->nex = 0;
 	st->trunc_pages = UINT64_MAX;
 	st->size = st->head.size;
@@ -559,19 +561,20 @@ int stage_actions(st_store *st, const struct tree *t, struct action **acts, size
 	*nacts = 0;
 	*arena = NULL;
 	if (st->kind == ST_KIND_KV) {
-		if (st->nkv == 0)
+		/* The puts kv_take() moved to ckv; new ones may arrive meanwhile. */
+		if (st->nckv == 0)
 			return ST_OK;
-		if (!(*acts = calloc(st->nkv, sizeof(**acts))))
+		if (!(*acts = calloc(st->nckv, sizeof(**acts))))
 			return oom();
-		for (size_t i = 0; i < st->nkv; i++) {
+		for (size_t i = 0; i < st->nckv; i++) {
 			struct action *a = &(*acts)[i];
-			a->key = st->kv[i].key;
-			a->klen = (uint16_t)st->kv[i].klen;
-			a->val = st->kv[i].val;
-			a->vlen = st->kv[i].vlen;
-			a->op = st->kv[i].val ? ACT_PUT : ACT_DEL;
+			a->key = st->ckv[i].key;
+			a->klen = (uint16_t)st->ckv[i].klen;
+			a->val = st->ckv[i].val;
+			a->vlen = st->ckv[i].vlen;
+			a->op = st->ckv[i].val ? ACT_PUT : ACT_DEL;
 		}
-		*nacts = st->nkv;
+		*nacts = st->nckv;
 		return ST_OK;
 	}
 	/* Every committed extent that a staged extent or the truncate touches. */

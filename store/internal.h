@@ -324,9 +324,14 @@ struct st_store {
 	struct st_file *file; /* slock to read; wlock+slock to change */
 	struct hdr head;      /* newest commit; slock to read; wlock+slock to change */
 
-	/* kv staged changes, sorted by key: wlock+slock to change, slock to read */
+	/* kv staged changes, sorted by key: slock to change and to read, so a
+	 * put never waits for a commit's syncs */
 	struct kvent *kv;
 	size_t nkv, kvcap;
+	/* kv changes a running commit took from kv: set and cleared under
+	 * wlock+slock, read under slock (readers look in kv, then here) */
+	struct kvent *ckv;
+	size_t nckv;
 
 	/* file staged changes, all wlock */
 	struct ext *ex; /* sorted by page, non-overlapping */
@@ -349,8 +354,13 @@ void store_snapshot(st_store *st, struct st_file **f, struct hdr *h);
 uint64_t now_ns(void);
 uint64_t store_time(st_store *st);
 
-/* Resets staged changes (wlock held). */
+/* Resets staged changes (wlock held): a file store's, and a key-value
+ * store's changes taken by the commit (ckv); new puts (kv) stay. */
 void stage_clear(st_store *st);
+/* kvstore.c, wlock and slock held: a commit takes the staged puts (kv into
+ * ckv); a failed one gives them back under newer puts, or drops both. */
+void kv_take(st_store *st);
+void kv_give_back(st_store *st, bool drop);
 /* Builds the sorted actions that turn tree t (the newest commit's) into
  * the staged state (wlock held). *arena holds the encoded keys and values
  * the actions point to; free both after tree_modify. */

@@ -3,10 +3,12 @@
  *
  * Puts and deletes are staged in a sorted array, visible to readers at
  * once (read-your-writes); the commit hands them to the tree as one
- * sorted batch. The staged array is changed under wlock and slock, read
- * under slock; the commit reads it under wlock and clears it under slock
- * together with publishing the new header, so a reader always finds a key
- * either staged or committed.
+ * sorted batch. The staged array is changed and read under slock only, so
+ * a put never waits for a commit: the commit moves the array aside (ckv)
+ * under slock, writes it with no slock held while new puts gather in a
+ * fresh array, and drops it under slock together with publishing the new
+ * header. A reader looks in the staged array, then in ckv, then in the
+ * tree, so it always finds the newest value of a key.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -27,19 +29,91 @@ static int kcmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 	return c ? c : (alen > blen) - (alen < blen);
 }
 
-/* Index of the first staged entry >= key (slock held). */
-static size_t kv_find(const st_store *st, const uint8_t *key, size_t klen)
+/* Index of the first entry of v[0..n) >= key. */
+static size_t find_in(const struct kvent *v, size_t n, const uint8_t *key, size_t klen)
 {
-	size_t lo = 0, hi = st->nkv;
+	size_t lo = 0, hi = n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (kcmp(st->kv[mid].key, st->kv[mid].klen, key, klen) < 0)
+		if (kcmp(v[mid].key, v[mid].klen, key, klen) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
 	return lo;
+}
+
+/* Index of the first staged entry >= key (slock held). */
+static size_t kv_find(const st_store *st, const uint8_t *key, size_t klen)
+{
+	return find_in(st->kv, st->nkv, key, klen);
+}
+
+static void free_ents(struct kvent *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].key);
+		free(v[i].val);
+	}
+}
+
+void kv_take(st_store *st)
+{
+	free_ents(st->ckv, st->nckv);
+	free(st->ckv);
+	st->ckv = st->kv;
+	st->nckv = st->nkv;
+	st->kv = NULL;
+	st->nkv = st->kvcap = 0;
+}
+
+void kv_give_back(st_store *st, bool drop)
+{
+	struct kvent *m;
+	size_t i = 0, j = 0, n = 0;
+
+	if (drop || st->nckv == 0) {
+		free_ents(st->ckv, st->nckv);
+		free(st->ckv);
+		st->ckv = NULL;
+		st->nckv = 0;
+		if (drop) {
+			free_ents(st->kv, st->nkv);
+			st->nkv = 0;
+		}
+		return;
+	}
+	/* Merge: a put made during the failed commit is newer and wins. */
+	m = malloc((st->nkv + st->nckv) * sizeof(*m));
+	if (!m) {
+		/* Cannot merge: keep the older changes at least where they do
+		 * not collide, by leaving them for the next commit as they are. */
+		return;
+	}
+	while (i < st->nkv || j < st->nckv) {
+		int c = i == st->nkv    ? 1
+			: j == st->nckv ? -1
+					: kcmp(st->kv[i].key, st->kv[i].klen, st->ckv[j].key,
+					       st->ckv[j].klen);
+
+		if (c <= 0) {
+			m[n++] = st->kv[i++];
+			if (c == 0) {
+				free(st->ckv[j].key);
+				free(st->ckv[j].val);
+				j++;
+			}
+		} else {
+			m[n++] = st->ckv[j++];
+		}
+	}
+	free(st->kv);
+	free(st->ckv);
+	st->kv = m;
+	st->nkv = st->kvcap = n;
+	st->ckv = NULL;
+	st->nckv = 0;
 }
 
 static int kv_stage(st_store *st, const void *key, size_t klen, const void *val, size_t vlen,
@@ -66,7 +140,6 @@ static int kv_stage(st_store *st, const void *key, size_t klen, const void *val,
 	memcpy(k, key, klen);
 	if (!del)
 		memcpy(v, val, vlen);
-	pthread_mutex_lock(&st->wlock);
 	pthread_mutex_lock(&st->slock);
 	i = kv_find(st, k, klen);
 	if (i < st->nkv && kcmp(st->kv[i].key, st->kv[i].klen, k, klen) == 0) {
@@ -94,7 +167,6 @@ static int kv_stage(st_store *st, const void *key, size_t klen, const void *val,
 	st->kv[i].vlen = del ? 0 : (uint32_t)vlen;
 out:
 	pthread_mutex_unlock(&st->slock);
-	pthread_mutex_unlock(&st->wlock);
 	return rc;
 }
 
@@ -110,6 +182,7 @@ int st_kv_del(st_store *st, const void *key, size_t klen)
 
 int st_kv_get(st_store *st, const void *key, size_t klen, void **val, size_t *vlen)
 {
+	const struct kvent *e;
 	struct st_file *f;
 	struct hdr h;
 	struct tree t;
@@ -121,10 +194,16 @@ int st_kv_get(st_store *st, const void *key, size_t klen, void **val, size_t *vl
 	if (st->kind != ST_KIND_KV)
 		return st_fail(ST_EKIND, 0, 0, "%s: not a key-value store", st->path);
 	pthread_mutex_lock(&st->slock);
+	e = NULL;
 	i = kv_find(st, key, klen);
-	if (i < st->nkv && kcmp(st->kv[i].key, st->kv[i].klen, key, klen) == 0) {
-		const struct kvent *e = &st->kv[i];
-
+	if (i < st->nkv && kcmp(st->kv[i].key, st->kv[i].klen, key, klen) == 0)
+		e = &st->kv[i];
+	if (!e) {
+		i = find_in(st->ckv, st->nckv, key, klen);
+		if (i < st->nckv && kcmp(st->ckv[i].key, st->ckv[i].klen, key, klen) == 0)
+			e = &st->ckv[i];
+	}
+	if (e) {
 		rc = ST_ENOTFOUND;
 		if (e->val) {
 			rc = ST_OK;
@@ -205,25 +284,41 @@ int st_kv_range(st_store *st, const void *prefix, size_t plen, st_kv_cb cb, void
 	struct st_file *f;
 	struct hdr h;
 	struct tree t;
-	size_t i;
+	size_t i, ci, nk = 0, nc = 0;
 	int rc = ST_OK;
 
 	if (st->kind != ST_KIND_KV)
 		return st_fail(ST_EKIND, 0, 0, "%s: not a key-value store", st->path);
 	pthread_mutex_lock(&st->slock);
 	i = kv_find(st, prefix, plen);
+	ci = find_in(st->ckv, st->nckv, prefix, plen);
 	for (size_t j = i; j < st->nkv && has_prefix(&c, st->kv[j].key, st->kv[j].klen); j++)
-		c.n++;
-	if (c.n && !(c.staged = calloc(c.n, sizeof(*c.staged))))
+		nk++;
+	for (size_t j = ci; j < st->nckv && has_prefix(&c, st->ckv[j].key, st->ckv[j].klen); j++)
+		nc++;
+	if (nk + nc && !(c.staged = calloc(nk + nc, sizeof(*c.staged))))
 		rc = oom();
-	for (size_t j = 0; rc == ST_OK && j < c.n; j++) {
-		const struct kvent *e = &st->kv[i + j];
-		struct kvent *d = &c.staged[j];
+	/* One sorted copy of both: a staged entry hides the same key in ckv. */
+	for (size_t a = 0, b = 0; rc == ST_OK && (a < nk || b < nc);) {
+		const struct kvent *e;
+		struct kvent *d = &c.staged[c.n];
+		int cmp = a == nk ? 1
+			  : b == nc
+			      ? -1
+			      : kcmp(st->kv[i + a].key, st->kv[i + a].klen, st->ckv[ci + b].key,
+				     st->ckv[ci + b].klen);
 
+		if (cmp <= 0) {
+			e = &st->kv[i + a++];
+			b += cmp == 0;
+		} else {
+			e = &st->ckv[ci + b++];
+		}
 		d->klen = e->klen;
 		d->vlen = e->vlen;
 		d->key = malloc(e->klen);
 		d->val = e->val ? malloc(e->vlen ? e->vlen : 1) : NULL;
+		c.n++;
 		if (!d->key || (e->val && !d->val)) {
 			rc = oom();
 			break;
