@@ -15,9 +15,10 @@
  * failing syscall, file offset of a corrupt record) are in st_last_error().
  *
  * Threads: a handle may be used from many threads at once. Readers (get,
- * read, range, versions) never wait for a commit's fdatasync. Mutations and
- * commits are serialized by the handle's writer lock; compaction's final
- * catch-up takes that same lock, and nothing else of compaction does.
+ * read, range, versions) never wait for a commit's fdatasync, and neither
+ * do key-value puts and deletes. File-store mutations and commits are
+ * serialized by the handle's writer lock; compaction's final catch-up takes
+ * that same lock, and nothing else of compaction does.
  */
 #ifndef REVFS_STORE_H
 #define REVFS_STORE_H
