@@ -108,7 +108,8 @@ static void take(struct job *j)
 
 	pthread_mutex_lock(&in->lock);
 	if (!in->removed && S_ISREG(in->a.mode) &&
-	    (!dset_empty(&in->dirty) || in->a.size != in->committed)) {
+	    (!dset_empty(&in->dirty) || in->a.size != in->committed ||
+	     in->a.mtime_ns != in->committed_mtime)) {
 		in->flush = in->dirty;
 		dset_init(&in->dirty);
 		in->flushing = true;
@@ -234,6 +235,7 @@ static void settle(struct fs *fs, struct job *j)
 		freed = in->flush.bytes;
 		dset_release(&in->flush);
 		in->committed = j->size;
+		in->committed_mtime = (int64_t)j->mtime;
 		in->attr_dirty = true; /* the record gets the committed size */
 	} else {
 		uint64_t before = in->dirty.bytes + in->flush.bytes;
@@ -314,7 +316,8 @@ static void commit_namespace(struct fs *fs, struct job *jobs, size_t n, bool las
 	pthread_mutex_unlock(&fs->ns_lock);
 }
 
-static void round_run(struct fs *fs, struct inode *list, bool last)
+/* Returns how many files failed to commit. */
+static size_t round_run(struct fs *fs, struct inode *list, bool last)
 {
 	struct job *jobs = NULL;
 	size_t n = 0, cap = 0, i, k;
@@ -357,7 +360,10 @@ static void round_run(struct fs *fs, struct inode *list, bool last)
 	for (i = 0; i < n; i++)
 		settle(fs, &jobs[i]);
 	commit_namespace(fs, jobs, n, last);
+	for (i = k = 0; i < n; i++)
+		k += jobs[i].commit && !jobs[i].prepared;
 	free(jobs);
+	return k;
 }
 
 /* Clears the ENOSPC state once the disk has room again. */
@@ -388,6 +394,8 @@ static void *flusher_main(void *arg)
 	struct inode *list, *in;
 	uint64_t gen;
 	bool idle, stopping;
+	unsigned failed_rounds = 0;
+	size_t failed;
 
 	pthread_mutex_lock(&fs->flush_lock);
 	for (;;) {
@@ -417,7 +425,8 @@ static void *flusher_main(void *arg)
 		stopping = fs->stop;
 		pthread_mutex_unlock(&fs->flush_lock);
 
-		round_run(fs, list, stopping);
+		failed = round_run(fs, list, stopping);
+		failed_rounds = stopping && failed ? failed_rounds + 1 : 0;
 
 		pthread_mutex_lock(&fs->ns_lock);
 		idle = !fs->ns_dirty && !fs->ns_lazy;
@@ -427,8 +436,8 @@ static void *flusher_main(void *arg)
 		pthread_cond_broadcast(&fs->done_cv);
 		if (fs->stop && idle && !fs->dirty_head)
 			break;
-		if (fs->stop && fs->nospace)
-			break; /* nothing more can be written; say so below */
+		if (fs->stop && (fs->nospace || failed_rounds >= 3))
+			break; /* what cannot be written is lost; say so below */
 	}
 	if (fs->dirty_head || fs->dirty_bytes)
 		fs_log(LOG_ERR, "%llu bytes could not be written at unmount",

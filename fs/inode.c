@@ -160,31 +160,35 @@ static void table_del(struct fs *fs, struct inode *in)
 /* After an unclean end, a file's store may hold commits whose namespace
  * commit never happened (they wait up to a flush interval): its newest
  * header has the true size and mtime. */
-static void reconcile(struct fs *fs, struct inode *in)
+static bool reconcile(struct fs *fs, struct inode *in)
 {
 	struct st_version v;
 	char path[4096];
+	bool changed = false;
 	st_store *st;
 
 	if (st_ns_store_path(fs->backing, in->ino, path, sizeof(path)))
-		return;
+		return false;
 	if (st_open(path, ST_KIND_FILE, ST_READONLY, NULL, &st) != ST_OK) {
 		if (st_last_error()->sys_errno == ENOENT && in->a.size) {
 			in->a.size = in->committed = 0; /* never committed */
-			in->attr_dirty = true;
+			changed = true;
 		}
-		return; /* a damaged store is reported when the file is used */
+		return changed; /* a damaged store is reported when the file is used */
 	}
 	st_current(st, &v);
 	if (v.offset == UINT64_MAX)
 		v.size = 0; /* created, never committed */
+	/* An mtime set alone (utimensat) is committed to the store as well
+	 * (see take() in flusher.c), so the store's is never older. */
 	if (v.size != in->a.size || (v.mtime_ns && (int64_t)v.mtime_ns != in->a.mtime_ns)) {
 		in->a.size = in->committed = v.size;
 		if (v.mtime_ns)
-			in->a.mtime_ns = (int64_t)v.mtime_ns;
-		in->attr_dirty = true;
+			in->a.mtime_ns = in->committed_mtime = (int64_t)v.mtime_ns;
+		changed = true;
 	}
 	st_close(st);
+	return changed;
 }
 
 int ino_load(struct fs *fs, uint64_t ino, struct inode **out)
@@ -230,8 +234,11 @@ int ino_load(struct fs *fs, uint64_t ino, struct inode **out)
 		return rc == ST_ENOMEM ? -ENOMEM : -EIO;
 	}
 	in->committed = S_ISREG(in->a.mode) ? in->a.size : 0;
-	if (fs->unclean && S_ISREG(in->a.mode))
-		reconcile(fs, in);
+	in->committed_mtime = in->a.mtime_ns;
+	/* A corrected record is written back now, so the namespace holds it
+	 * before this mount can be marked clean again. */
+	if (fs->unclean && S_ISREG(in->a.mode) && reconcile(fs, in) && !fs->o.ro)
+		ino_persist(fs, in);
 	if (table_add(fs, in)) {
 		ino_free(in);
 		return -ENOMEM;
@@ -341,6 +348,16 @@ int ino_create(struct fs *fs, const struct st_inode *a, const char *target, stru
 	size_t klen;
 	int rc;
 
+	if (S_ISREG(a->mode) && !fs->o.ro) {
+		char path[4096];
+
+		/* A crash between a store's commit and the namespace commit that
+		 * made its inode leaves a store no record names, under the number
+		 * the counter hands out again. It holds nothing of this file. */
+		if (!st_ns_store_path(fs->backing, fs->next_ino, path, sizeof(path)) &&
+		    unlink(path) == 0)
+			fs_log(LOG_INFO, "removed the store of an unfinished file: %s", path);
+	}
 	in = ino_alloc(fs->next_ino);
 	if (!in || (target && !(in->target = strdup(target)))) {
 		if (in)

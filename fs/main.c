@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,6 +120,12 @@ static int take_lock(struct fs *fs)
 		n = pread(fs->lock_fd, info, sizeof(info) - 1, 0);
 		info[n > 0 ? n : 0] = 0;
 		info[strcspn(info, "\n")] = 0;
+		/* Just unmounted, the daemon may not have said "closing" yet. */
+		if (strncmp(info, "closing", 7) != 0 && waited < 10 && info[0]) {
+			waited++;
+			usleep(100000);
+			continue;
+		}
 		if (strncmp(info, "closing", 7) != 0) {
 			fprintf(stderr, "revfs: %s is already mounted (%s); unmount it first\n",
 				fs->backing, info[0] ? info : "lock held");
@@ -136,6 +143,7 @@ static int take_lock(struct fs *fs)
 		}
 		usleep(100000);
 	}
+	fs->locked = true;
 	return 0;
 }
 
@@ -196,6 +204,15 @@ static int open_backing(struct fs *fs)
 			st_last_error()->msg);
 		return -1;
 	}
+	if ((fs->sb.ro_compat & ~ST_SUPER_RO_COMPAT_KNOWN) && !fs->o.ro) {
+		fprintf(stderr, "revfs: %s has features this revfs can only read; mount it with "
+				"-o ro, or upgrade revfs\n",
+			fs->backing);
+		return -1;
+	}
+	if (fs->o.flush_ms == UINT_MAX)
+		fs->o.flush_ms = fs->sb.flush_ms >= 1 && fs->sb.flush_ms <= 3600000 ? fs->sb.flush_ms
+										    : 1000;
 	if (take_lock(fs))
 		return -1;
 	if (!fs->o.ro && make_folders(fs))
@@ -233,7 +250,7 @@ int main(int argc, char **argv)
 	char *opts = NULL;
 	int ret = 1;
 
-	c.o.flush_ms = 1000;
+	c.o.flush_ms = UINT_MAX; /* not given: the superblock's default */
 	c.o.dirty_mb = 256;
 	c.o.attr_timeout = 1.0;
 	if (fuse_opt_parse(&args, &c, opt_spec, opt_proc) != 0)
@@ -254,7 +271,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "revfs: expected BACKING and MOUNTPOINT; see revfs --help\n");
 		goto out_args;
 	}
-	if (c.o.flush_ms < 1 || c.o.flush_ms > 3600000 || c.o.dirty_mb < 1 ||
+	if ((c.o.flush_ms != UINT_MAX && (c.o.flush_ms < 1 || c.o.flush_ms > 3600000)) ||
+	    c.o.dirty_mb < 1 ||
 	    c.o.dirty_mb > 1u << 20 || c.o.attr_timeout < 0) {
 		fprintf(stderr, "revfs: flush_ms must be 1..3600000, dirty_mb 1..1048576, "
 				"attr_timeout >= 0\n");
@@ -346,7 +364,8 @@ out_fs:
 	if (fs.backing_fd >= 0)
 		close(fs.backing_fd);
 	if (fs.lock_fd >= 0) {
-		lock_note(&fs, "");
+		if (fs.locked)
+			lock_note(&fs, "");
 		close(fs.lock_fd);
 	}
 	free(fs.backing);

@@ -299,6 +299,9 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	else
 		in->a.ctime_ns = now;
 	rc = ino_persist(fs, in);
+	/* The store records the mtime too: commit it there as well. */
+	if (S_ISREG(in->a.mode) && in->a.mtime_ns != in->committed_mtime)
+		resized = true;
 	ino_attr(in, &st);
 out_unlock:
 	pthread_mutex_unlock(&in->lock);
@@ -767,6 +770,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = FS(req);
 	struct inode *in = ino_get(fs, ino);
+	int rc;
 
 	if (!in) {
 		fuse_reply_err(req, ESTALE);
@@ -778,9 +782,19 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	pthread_mutex_lock(&in->lock);
-	in->nopen++;
+	/* A store that cannot be opened (damaged) fails here, with EIO, not
+	 * later in the flusher where a write would be lost. */
+	rc = S_ISREG(in->a.mode) ? ino_store(fs, in) : 0;
+	if (rc == -ENODATA)
+		rc = 0;
+	if (rc == 0)
+		in->nopen++;
 	pthread_mutex_unlock(&in->lock);
 	ino_put(fs, in);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
 	/* Every change reaches the file through this kernel, so its page
 	 * cache stays right across opens. */
 	fi->keep_cache = 1;

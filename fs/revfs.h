@@ -77,6 +77,7 @@ struct inode {
 	struct dset dirty;  /* written since the flusher last took the set */
 	struct dset flush;  /* being committed by the flusher */
 	uint64_t committed; /* file size as of the store's newest commit */
+	int64_t committed_mtime; /* mtime as of the store's newest commit */
 	int wb_err;	    /* errno of a failed flush, reported by fsync */
 	bool store_bad;	    /* opening the store failed; logged once */
 
@@ -98,6 +99,7 @@ struct fs {
 	char *backing;
 	int backing_fd;
 	int lock_fd;
+	bool locked; /* lock_fd holds the flock */
 	struct fs_opts o;
 	struct st_super sb;
 	struct fuse_session *se;

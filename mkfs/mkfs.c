@@ -140,8 +140,8 @@ int main(int argc, char **argv)
 	struct st_super sb, old;
 	struct st_retention r;
 	const char *dir, *label = "", *keep = ST_KEEP_DEFAULT;
-	char path[4096], uuid[37];
-	int force = 0, quiet = 0, c, rc, lockfd;
+	char path[4096], uuid[37], keepbuf[512];
+	int force = 0, quiet = 0, is_revfs, c, rc, lockfd = -1;
 
 	while ((c = getopt_long(argc, argv, "L:fqVh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -195,9 +195,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: %s: %s\n", prog, dir, strerror(errno));
 		return 8;
 	}
-	if (st_super_read(dir, &old) != ST_ENOTFOUND || rc > 0) {
-		int is_revfs = st_super_read(dir, &old) != ST_ENOTFOUND;
-
+	is_revfs = st_super_read(dir, &old) != ST_ENOTFOUND;
+	if (is_revfs || rc > 0) {
 		if (!force) {
 			fprintf(stderr, "%s: %s %s; use -f to %s\n", prog, dir,
 				is_revfs ? "already holds a revfs" : "is not empty",
@@ -207,14 +206,12 @@ int main(int argc, char **argv)
 		}
 		snprintf(path, sizeof(path), "%s/%s", dir, ST_LOCK_NAME);
 		lockfd = open(path, O_RDWR | O_CLOEXEC);
-		if (lockfd >= 0) {
-			if (flock(lockfd, LOCK_EX | LOCK_NB) != 0) {
-				fprintf(stderr, "%s: %s is mounted; unmount it first\n", prog, dir);
-				return 8;
-			}
-			close(lockfd);
+		/* Held until mkfs exits, so no mount starts while it works. */
+		if (lockfd >= 0 && flock(lockfd, LOCK_EX | LOCK_NB) != 0) {
+			fprintf(stderr, "%s: %s is mounted; unmount it first\n", prog, dir);
+			return 8;
 		}
-		if (wipe_revfs(dir) != 0) {
+		if (is_revfs && wipe_revfs(dir) != 0) {
 			fprintf(stderr, "%s: cannot remove the old revfs in %s: %s\n", prog, dir,
 				strerror(errno));
 			return 8;
@@ -234,7 +231,13 @@ int main(int argc, char **argv)
 	}
 	st_super_init(&sb);
 	snprintf(sb.label, sizeof(sb.label), "%s", label);
-	st_retention_format(&r, sb.keep, sizeof(sb.keep));
+	if (st_retention_format(&r, keepbuf, sizeof(keepbuf)) != ST_OK ||
+	    strlen(keepbuf) > ST_KEEP_MAX) {
+		fprintf(stderr, "%s: the --keep rule is longer than %u bytes written out (%s)\n",
+			prog, ST_KEEP_MAX, keepbuf);
+		return 16;
+	}
+	memcpy(sb.keep, keepbuf, strlen(keepbuf) + 1);
 	rc = st_super_write(dir, &sb);
 	if (rc) {
 		fprintf(stderr, "%s: cannot write the superblock in %s: %s\n", prog, dir,

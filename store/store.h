@@ -367,6 +367,7 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 #define ST_LOCK_NAME		".lock"
 #define ST_SUPER_VERSION	1u
 #define ST_SUPER_INCOMPAT_KNOWN 0u
+#define ST_SUPER_RO_COMPAT_KNOWN 0u
 #define ST_LABEL_MAX		63u
 #define ST_KEEP_MAX		127u
 #define ST_KEEP_DEFAULT		"all:1h,hourly:1d,daily:30d,min:10"
