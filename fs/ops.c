@@ -888,12 +888,31 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	free(buf);
 }
 
+/* Whether the caller is root or a member of gid (only asked on the rare
+ * path that needs it: reading the groups costs a /proc read). */
+static bool in_group(fuse_req_t req, uint32_t gid)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	gid_t groups[64];
+	int n;
+
+	if (ctx->uid == 0 || ctx->gid == gid)
+		return true;
+	n = fuse_req_getgroups(req, 64, groups);
+	for (int i = 0; i < n && i < 64; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
 	struct fs *fs = FS(req);
 	struct inode *in;
 	uint64_t before, added;
+	uint32_t mode, gid;
+	bool killed;
 	int rc;
 
 	(void)fi;
@@ -917,6 +936,18 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		return;
 	}
 	pthread_mutex_lock(&in->lock);
+	mode = in->a.mode;
+	gid = in->a.gid;
+	pthread_mutex_unlock(&in->lock);
+	killed = (mode & (S_ISGID | S_IXGRP)) == S_ISGID && !in_group(req, gid);
+	pthread_mutex_lock(&in->lock);
+	if (killed) {
+		/* The kernel clears setgid on a write only with group-execute
+		 * set; a local disk also clears it for a writer outside the
+		 * file's group. */
+		in->a.mode &= ~(uint32_t)S_ISGID;
+		in->attr_dirty = true;
+	}
 	before = in->dirty.bytes;
 	rc = dset_write(&in->dirty, (uint64_t)off, buf, size);
 	added = in->dirty.bytes - before;
@@ -932,10 +963,13 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	if (rc == 0)
 		flusher_mark(fs, in);
 	ino_put(fs, in);
-	if (rc)
+	if (rc) {
 		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_write(req, size);
+		return;
+	}
+	fuse_reply_write(req, size);
+	if (killed)
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1295,11 +1329,12 @@ static int xattr_name_ok(const char *name)
 		return -EINVAL;
 	if (len > XNAME_MAX_BYTES)
 		return -ERANGE;
-	/* ACLs are not enforced by this filesystem: refuse to store them
-	 * rather than pretend. */
-	if (strncmp(name, "system.", 7) == 0)
-		return -EOPNOTSUPP;
-	return 0;
+	/* The namespaces a local disk stores. Not system.*: ACLs are not
+	 * enforced here, so they are refused rather than pretended. */
+	if (strncmp(name, "user.", 5) == 0 || strncmp(name, "trusted.", 8) == 0 ||
+	    strncmp(name, "security.", 9) == 0)
+		return 0;
+	return -EOPNOTSUPP;
 }
 
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
@@ -1503,6 +1538,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* The kernel handles flock and POSIX locks itself when these ops are
 	 * absent; mmap goes through its page cache. */
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	/* O_TRUNC arrives as a setattr, which clears setuid/setgid the way
+	 * the kernel does everywhere else. */
+	conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
 }
 
 const struct fuse_lowlevel_ops revfs_ops = {
