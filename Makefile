@@ -82,10 +82,10 @@ $(FSTEST_BIN): $(BUILD)/tests/%: tests/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c $(TESTLIB) $(LIBSTORE) tests/testutil.h
+$(BUILD)/tests/%: tests/%.c $(TESTLIB) $(LIBSTORE) tests/testutil.h $(BUILD)/fs/dirty.o
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(CHECK_FLAGS) -Istore -o $@ $< $(TESTLIB) $(LIBSTORE) \
-		$(CHECK_LIBS) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(CHECK_FLAGS) -Istore -Ifs $(FUSE_CFLAGS) -o $@ $< $(TESTLIB) \
+		$(BUILD)/fs/dirty.o $(LIBSTORE) $(CHECK_LIBS) $(LDLIBS)
 
 tests: $(TEST_BIN) $(PROGS) $(FSTEST_BIN)
 
