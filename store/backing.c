@@ -238,6 +238,12 @@ int st_ns_inode_decode(const void *vbuf, size_t len, struct st_inode *in, const 
 	in->ctime_ns = (int64_t)get64(buf + 56);
 	in->btime_ns = (int64_t)get64(buf + 64);
 	in->parent = get64(buf + 72);
+	/* The target is the rest of the record: a cut record would otherwise
+	 * decode as a shorter target. */
+	if (S_ISLNK(in->mode) && in->size != len - ST_NS_INODE_SIZE)
+		return st_fail(ST_ECORRUPT, 0, 0,
+			       "symlink record of %zu bytes for a target of %llu", len,
+			       (unsigned long long)in->size);
 	if (target)
 		*target = buf + ST_NS_INODE_SIZE;
 	if (tlen)
