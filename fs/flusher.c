@@ -107,6 +107,12 @@ static void take(struct job *j)
 	struct inode *in = j->in;
 
 	pthread_mutex_lock(&in->lock);
+	/* A failed commit whose set could not be merged back (no memory)
+	 * left it in flush: merge it first, or wait for a later round. */
+	if (!dset_empty(&in->flush) && dset_merge_under(&in->dirty, &in->flush) != 0) {
+		pthread_mutex_unlock(&in->lock);
+		return;
+	}
 	if (!in->removed && S_ISREG(in->a.mode) &&
 	    (!dset_empty(&in->dirty) || in->a.size != in->committed ||
 	     in->a.mtime_ns != in->committed_mtime)) {
@@ -266,6 +272,8 @@ static void settle(struct fs *fs, struct job *j)
 /* Writes the records of the round's inodes and commits the namespace. */
 static void commit_namespace(struct fs *fs, struct job *jobs, size_t n, bool last)
 {
+	uint64_t *doomed = NULL;
+	size_t ndoomed = 0;
 	int rc = 0;
 	bool dirty;
 
@@ -288,12 +296,21 @@ static void commit_namespace(struct fs *fs, struct job *jobs, size_t n, bool las
 	if (dirty) {
 		fs->ns_dirty = fs->ns_lazy = false;
 		fs->ns_commit_time = fs_now();
+		/* Removals staged so far are in this commit. */
+		doomed = fs->doomed;
+		ndoomed = fs->ndoomed;
+		fs->doomed = NULL;
+		fs->ndoomed = fs->doomed_cap = 0;
 	}
 	pthread_mutex_unlock(&fs->ns_lock);
 	if (dirty)
 		rc = st_commit(fs->ns, NULL);
+	if (rc == ST_OK)
+		fs_unlink_stores(fs, doomed, ndoomed);
 	pthread_mutex_lock(&fs->ns_lock);
 	if (rc != ST_OK) {
+		for (size_t i = 0; i < ndoomed; i++)
+			fs_doom(fs, doomed[i]);
 		fs->ns_err = fs_errno(rc);
 		fs->ns_dirty = true; /* the staged changes are kept for the next try */
 		fs_log(LOG_ERR, "namespace commit failed: %s", st_last_error()->msg);
@@ -305,6 +322,7 @@ static void commit_namespace(struct fs *fs, struct job *jobs, size_t n, bool las
 	} else if (dirty) {
 		fs->ns_err = 0;
 	}
+	free(doomed);
 	/* The round lets go of its inodes; idle ones leave the table. */
 	for (size_t i = 0; i < n; i++) {
 		pthread_mutex_lock(&fs->flush_lock);
@@ -316,33 +334,21 @@ static void commit_namespace(struct fs *fs, struct job *jobs, size_t n, bool las
 	pthread_mutex_unlock(&fs->ns_lock);
 }
 
-/* Returns how many files failed to commit. */
-static size_t round_run(struct fs *fs, struct inode *list, bool last)
+static int job_cmp(const void *a, const void *b)
 {
-	struct job *jobs = NULL;
-	size_t n = 0, cap = 0, i, k;
-	struct inode *in;
+	uint64_t x = ((const struct job *)a)->in->ino, y = ((const struct job *)b)->in->ino;
 
-	for (in = list; in; in = in->dirty_next) {
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 64;
-			struct job *j = realloc(jobs, nc * sizeof(*j));
+	return (x > y) - (x < y);
+}
 
-			if (!j)
-				break; /* the rest stay listed: see below */
-			jobs = j;
-			cap = nc;
-		}
-		memset(&jobs[n], 0, sizeof(jobs[n]));
-		jobs[n++].in = in;
-	}
-	/* Out of memory for the job list: put the rest back for the next round. */
-	for (; in; in = in->dirty_next) {
-		pthread_mutex_lock(&fs->flush_lock);
-		in->inflight = false;
-		pthread_mutex_unlock(&fs->flush_lock);
-		flusher_mark(fs, in);
-	}
+/* Returns how many files failed to commit. */
+static size_t round_run(struct fs *fs, struct job *jobs, size_t n, bool last)
+{
+	size_t i, k;
+
+	/* One order for the stores' locks, which a batch holds together. */
+	if (n > 1)
+		qsort(jobs, n, sizeof(*jobs), job_cmp);
 	for (i = 0; i < n; i++)
 		take(&jobs[i]);
 	for (i = 0; i < n; i += k) {
@@ -362,7 +368,6 @@ static size_t round_run(struct fs *fs, struct inode *list, bool last)
 	commit_namespace(fs, jobs, n, last);
 	for (i = k = 0; i < n; i++)
 		k += jobs[i].commit && !jobs[i].prepared;
-	free(jobs);
 	return k;
 }
 
@@ -392,6 +397,8 @@ static void *flusher_main(void *arg)
 	struct fs *fs = arg;
 	struct timespec deadline;
 	struct inode *list, *in;
+	struct job *jobs = NULL;
+	size_t n, cap = 0;
 	uint64_t gen;
 	bool idle, stopping;
 	unsigned failed_rounds = 0;
@@ -415,17 +422,32 @@ static void *flusher_main(void *arg)
 			check_space(fs);
 			pthread_mutex_lock(&fs->flush_lock);
 		}
-		list = fs->dirty_head;
-		fs->dirty_head = NULL;
-		for (in = list; in; in = in->dirty_next) {
-			in->listed = false;
-			in->inflight = true;
+		/* The round's own array: once unlisted, an inode may be listed
+		 * again (its dirty_next reused) while the round runs. */
+		n = 0;
+		for (in = fs->dirty_head; in; in = in->dirty_next)
+			n++;
+		if (n > cap) {
+			struct job *j = realloc(jobs, n * sizeof(*j));
+
+			if (j) {
+				jobs = j;
+				cap = n;
+			}
 		}
+		list = fs->dirty_head;
+		for (n = 0; list && n < cap; list = list->dirty_next) {
+			memset(&jobs[n], 0, sizeof(jobs[n]));
+			jobs[n++].in = list;
+			list->listed = false;
+			list->inflight = true;
+		}
+		fs->dirty_head = list; /* what did not fit waits for the next round */
 		gen = ++fs->started_gen;
 		stopping = fs->stop;
 		pthread_mutex_unlock(&fs->flush_lock);
 
-		failed = round_run(fs, list, stopping);
+		failed = round_run(fs, jobs, n, stopping);
 		failed_rounds = stopping && failed ? failed_rounds + 1 : 0;
 
 		pthread_mutex_lock(&fs->ns_lock);
@@ -445,6 +467,7 @@ static void *flusher_main(void *arg)
 	fs->flusher_running = false;
 	pthread_cond_broadcast(&fs->done_cv);
 	pthread_mutex_unlock(&fs->flush_lock);
+	free(jobs);
 	return NULL;
 }
 

@@ -260,22 +260,19 @@ struct inode *ino_get(struct fs *fs, uint64_t ino)
 	return in;
 }
 
-/* Whether nothing holds the inode in memory any more. ns_lock held; the
- * inode fields read here change only with ns_lock held, or (dirty state)
- * only while a reference is held, so none can be set now. */
+/* Whether the inode is unused (ns_lock and in->lock held). */
 static bool ino_idle(struct inode *in)
 {
-	return in->nlookup == 0 && in->refs == 0 && in->nopen == 0 && !in->flushing &&
-	       dset_empty(&in->dirty) && dset_empty(&in->flush) && !in->attr_dirty &&
-	       in->ino != ST_ROOT_INO;
+	return in->nopen == 0 && !in->flushing && dset_empty(&in->dirty) &&
+	       dset_empty(&in->flush) && !in->attr_dirty;
 }
 
 void ino_put_locked(struct fs *fs, struct inode *in)
 {
-	bool listed;
+	bool listed, idle;
 
 	in->refs--;
-	if (!ino_idle(in))
+	if (in->nlookup || in->refs || in->ino == ST_ROOT_INO)
 		return;
 	pthread_mutex_lock(&fs->flush_lock);
 	listed = in->listed || in->inflight;
@@ -283,9 +280,12 @@ void ino_put_locked(struct fs *fs, struct inode *in)
 	if (listed)
 		return; /* the flusher still has it; it drops it after the round */
 	pthread_mutex_lock(&in->lock);
-	if (in->a.nlink == 0 && !in->removed)
+	idle = ino_idle(in);
+	if (idle && in->a.nlink == 0 && !in->removed)
 		ino_remove(fs, in);
 	pthread_mutex_unlock(&in->lock);
+	if (!idle)
+		return;
 	table_del(fs, in);
 	ino_free(in);
 }
@@ -411,24 +411,12 @@ int ino_store(struct fs *fs, struct inode *in)
 		return -fs_errno(rc);
 	}
 	in->store_bad = false;
-	/* The store commits before the namespace, so after a crash it may be
-	 * newer than the record: its size wins when nothing is pending. */
-	if (dset_empty(&in->dirty) && dset_empty(&in->flush) && !in->flushing) {
-		uint64_t sz = st_file_size(in->st);
-
-		in->committed = sz;
-		if (in->a.size != sz) {
-			in->a.size = sz;
-			in->attr_dirty = true;
-		}
-	}
 	return 0;
 }
 
 void ino_remove(struct fs *fs, struct inode *in)
 {
 	uint8_t key[ST_NS_KEY_MAX];
-	char path[4096];
 	size_t klen;
 
 	if (in->flushing)
@@ -437,12 +425,10 @@ void ino_remove(struct fs *fs, struct inode *in)
 		st_close(in->st);
 		in->st = NULL;
 	}
-	if (S_ISREG(in->a.mode) && !st_ns_store_path(fs->backing, in->ino, path, sizeof(path))) {
-		if (unlink(path) != 0 && errno != ENOENT)
-			fs_log(LOG_ERR, "cannot remove %s: %s", path, strerror(errno));
-		strcat(path, ".compact");
-		unlink(path);
-	}
+	/* The store goes only once the namespace commit that drops the
+	 * record is durable: a crash before it brings the file back whole. */
+	if (S_ISREG(in->a.mode))
+		fs_doom(fs, in->ino);
 	pthread_mutex_lock(&fs->flush_lock);
 	fs->dirty_bytes -= in->dirty.bytes;
 	pthread_cond_broadcast(&fs->room_cv);
@@ -457,6 +443,38 @@ void ino_remove(struct fs *fs, struct inode *in)
 	fs->ns_dirty = true;
 	in->removed = true;
 	in->attr_dirty = false;
+}
+
+void fs_doom(struct fs *fs, uint64_t ino)
+{
+	if (fs->ndoomed == fs->doomed_cap) {
+		size_t cap = fs->doomed_cap ? fs->doomed_cap * 2 : 64;
+		uint64_t *v = realloc(fs->doomed, cap * sizeof(*v));
+
+		if (!v) {
+			/* Left on disk, unreferenced: fsck reports it. */
+			fs_log(LOG_ERR, "out of memory: the store of inode %llu stays on disk",
+			       (unsigned long long)ino);
+			return;
+		}
+		fs->doomed = v;
+		fs->doomed_cap = cap;
+	}
+	fs->doomed[fs->ndoomed++] = ino;
+}
+
+void fs_unlink_stores(struct fs *fs, const uint64_t *inos, size_t n)
+{
+	char path[4096];
+
+	for (size_t i = 0; i < n; i++) {
+		if (st_ns_store_path(fs->backing, inos[i], path, sizeof(path)))
+			continue;
+		if (unlink(path) != 0 && errno != ENOENT)
+			fs_log(LOG_ERR, "cannot remove %s: %s", path, strerror(errno));
+		strcat(path, ".compact");
+		unlink(path);
+	}
 }
 
 void ino_attr(const struct inode *in, struct stat *st)
@@ -612,4 +630,6 @@ void fs_table_release(struct fs *fs)
 		}
 	free(fs->htab);
 	fs->htab = NULL;
+	free(fs->doomed);
+	fs->doomed = NULL;
 }

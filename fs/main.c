@@ -290,6 +290,7 @@ int main(int argc, char **argv)
 	fs.dirty_limit = (uint64_t)c.o.dirty_mb << 20;
 	pthread_mutex_init(&fs.ns_lock, NULL);
 	pthread_mutex_init(&fs.flush_lock, NULL);
+	pthread_mutex_init(&fs.dir_lock, NULL);
 	pthread_cond_init(&fs.done_cv, NULL);
 	pthread_cond_init(&fs.room_cv, NULL);
 	the_fs = &fs;
@@ -357,6 +358,7 @@ out_signals:
 out_session:
 	fuse_session_destroy(fs.se);
 out_fs:
+	fs_dirs_release(&fs);
 	if (fs.htab)
 		fs_table_release(&fs);
 	if (fs.ns)

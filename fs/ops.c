@@ -1179,7 +1179,8 @@ struct dent {
 struct dirh {
 	struct dent *v;
 	size_t n, cap;
-	size_t skip; /* key bytes before the name */
+	size_t skip;		   /* key bytes before the name */
+	struct dirh *prev, *next; /* fs->dirs, under fs->dir_lock */
 };
 
 static void dirh_free(struct dirh *d)
@@ -1188,6 +1189,19 @@ static void dirh_free(struct dirh *d)
 		free(d->v[i].name);
 	free(d->v);
 	free(d);
+}
+
+static void dirh_unlist_free(struct fs *fs, struct dirh *d)
+{
+	pthread_mutex_lock(&fs->dir_lock);
+	if (d->prev)
+		d->prev->next = d->next;
+	else
+		fs->dirs = d->next;
+	if (d->next)
+		d->next->prev = d->prev;
+	pthread_mutex_unlock(&fs->dir_lock);
+	dirh_free(d);
 }
 
 static int dirh_add(struct dirh *d, const char *name, size_t nlen, uint64_t ino, uint8_t type)
@@ -1256,8 +1270,30 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	fi->fh = (uintptr_t)d;
+	/* Listed, before the reply lets a releasedir come, so that handles
+	 * the kernel never releases (an unmount racing with open
+	 * directories) are freed at exit. */
+	pthread_mutex_lock(&fs->dir_lock);
+	d->next = fs->dirs;
+	if (d->next)
+		d->next->prev = d;
+	fs->dirs = d;
+	pthread_mutex_unlock(&fs->dir_lock);
 	if (fuse_reply_open(req, fi) == -ENOENT)
+		dirh_unlist_free(fs, d);
+}
+
+void fs_dirs_release(struct fs *fs)
+{
+	struct dirh *d, *next;
+
+	pthread_mutex_lock(&fs->dir_lock);
+	for (d = fs->dirs; d; d = next) {
+		next = d->next;
 		dirh_free(d);
+	}
+	fs->dirs = NULL;
+	pthread_mutex_unlock(&fs->dir_lock);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -1290,8 +1326,11 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct fs *fs = FS(req);
+	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+
 	(void)ino;
-	dirh_free((struct dirh *)(uintptr_t)fi->fh);
+	dirh_unlist_free(fs, d);
 	fuse_reply_err(req, 0);
 }
 

@@ -30,7 +30,8 @@ struct dext {
 	size_t len, cap;
 };
 
-/* Extents sorted by offset, neither overlapping nor touching. */
+/* Extents sorted by offset, not overlapping (they may touch: an append
+ * past the extent size cap starts a new one). */
 struct dset {
 	struct dext *v;
 	size_t n, cap;
@@ -53,7 +54,8 @@ uint64_t dset_next_data(const struct dset *d, uint64_t off);
 uint64_t dset_data_end(const struct dset *d, uint64_t off);
 /* Stages the set in a file store: the truncate, then the writes. st_err. */
 int dset_apply(const struct dset *d, st_store *st);
-/* older then newer, as one set, into *newer; 0 or -ENOMEM (nothing changed). */
+/* older then newer, as one set, into *newer; 0, or -ENOMEM with newer
+ * intact and older partly merged (still the same bytes laid over newer). */
 int dset_merge_under(struct dset *newer, struct dset *older);
 
 /* ---- inodes -------------------------------------------------------------- */
@@ -103,6 +105,8 @@ struct fs {
 	struct fs_opts o;
 	struct st_super sb;
 	struct fuse_session *se;
+	pthread_mutex_t dir_lock; /* guards dirs */
+	struct dirh *dirs;	  /* open directory handles (ops.c) */
 
 	st_store *ns;
 	pthread_mutex_t ns_lock;
@@ -114,6 +118,8 @@ struct fs {
 	bool ns_lazy;  /* staged size and times of regular files only: their stores
 			* hold the same, so these may wait for the next interval */
 	uint64_t ns_commit_time; /* fs_now() of the last namespace commit */
+	uint64_t *doomed;	 /* stores to unlink after the next namespace commit */
+	size_t ndoomed, doomed_cap;
 	bool unclean;  /* the last mount did not end cleanly: regular files take
 			* their size and mtime from their stores when loaded */
 	int ns_err;    /* errno of the last failed namespace commit, 0 after a good one */
@@ -161,11 +167,17 @@ int ino_store(struct fs *fs, struct inode *in);
  * (ns_lock and in->lock held). */
 void ino_remove(struct fs *fs, struct inode *in);
 void ino_attr(const struct inode *in, struct stat *st); /* in->lock held */
+/* Queues inode ino's store for removal once the namespace commit that
+ * drops its record is durable (ns_lock held). */
+void fs_doom(struct fs *fs, uint64_t ino);
+void fs_unlink_stores(struct fs *fs, const uint64_t *inos, size_t n);
 uint64_t fs_now(void);
 int fs_ns_load(struct fs *fs);
 void fs_table_release(struct fs *fs);
 
 /* ops.c */
+struct dirh;
+void fs_dirs_release(struct fs *fs); /* at exit: handles never released */
 void fs_xattr_clear(struct fs *fs, uint64_t ino); /* ns_lock held */
 
 /* flusher.c */

@@ -19,8 +19,13 @@ fs_fail() {
 	exit 1
 }
 
+# Whether $1 is mounted; a dead daemon's mount (ENOTCONN) counts.
+fs_mounted() {
+	grep -q " $1 " /proc/self/mounts 2>/dev/null
+}
+
 fs_cleanup() {
-	if [ -n "${FS_MNT:-}" ] && mountpoint -q "$FS_MNT" 2>/dev/null; then
+	if [ -n "${FS_MNT:-}" ] && fs_mounted "$FS_MNT"; then
 		fusermount3 -u "$FS_MNT" 2>/dev/null || fusermount3 -uz "$FS_MNT" 2>/dev/null
 	fi
 	if [ -n "$FS_PID" ]; then
