@@ -9,6 +9,7 @@
 # timed and reported separately for the workloads that write.
 #
 # Usage: tests/bench_fs.sh [-s SCALE] [-t SECONDS] [-w WORKLOADS] [-T TARGETS]
+#                          [-L LOGDIR]
 #   -s SCALE      size multiplier of every workload (env BENCH_SCALE, 1.0)
 #   -t SECONDS    time limit of one workload on one target, after which it
 #                 is reported as "timeout" (env BENCH_TIMEOUT, 60; the
@@ -17,6 +18,7 @@
 #                 1 and 2 run together)
 #   -T TARGETS    comma list of ext4,passthrough_ll,revfs (env BENCH_TARGETS;
 #                 "ext4" is the plain temp dir, whatever its filesystem)
+#   -L LOGDIR     keep the daemon's log of each failed workload there
 # Binaries of revfs come from $REVFS_BIN (default build/ of this repository);
 # without them the revfs column reads "n/a". Cold-cache figures need root
 # (to write /proc/sys/vm/drop_caches); without it they are warm and say so.
@@ -34,13 +36,15 @@ SCALE=${BENCH_SCALE:-1.0}
 TIMEOUT=${BENCH_TIMEOUT:-60}
 WORKLOADS=${BENCH_WORKLOADS:-1,2,3,4,5,6}
 TARGETS=${BENCH_TARGETS:-ext4,passthrough_ll,revfs}
+LOGDIR=""
 
-while getopts s:t:w:T:h opt; do
+while getopts s:t:w:T:L:h opt; do
 	case $opt in
 	s) SCALE=$OPTARG ;;
 	t) TIMEOUT=$OPTARG ;;
 	w) WORKLOADS=$OPTARG ;;
 	T) TARGETS=$OPTARG ;;
+	L) LOGDIR=$OPTARG ;;
 	*)
 		sed -n '2,/^$/s/^# \{0,1\}//p' "$0" >&2
 		exit 2
@@ -400,6 +404,11 @@ run_workload() {
 			if ! $fn; then
 				[ "$STATUS" = ok ] && STATUS=FAIL
 				t_abort
+				if [ -n "$LOGDIR" ] && [ -s "$(t_dir).log" ]; then
+					mkdir -p "$LOGDIR" &&
+						cp "$(t_dir).log" "$LOGDIR/workload$w-$t.log" &&
+						note "workload $w on $t: daemon log in $LOGDIR/workload$w-$t.log"
+				fi
 			fi
 			rm -rf "$(t_dir)"
 		fi
