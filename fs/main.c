@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
@@ -294,6 +295,16 @@ int main(int argc, char **argv)
 	pthread_cond_init(&fs.done_cv, NULL);
 	pthread_cond_init(&fs.room_cv, NULL);
 	the_fs = &fs;
+	/* Each open file holds its store open: allow as many as the system
+	 * lets this process have. */
+	{
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 	if (open_backing(&fs))
 		goto out_fs;
 
