@@ -13,6 +13,8 @@
 /* Past this an appending write starts a new extent instead of growing the
  * last, so a long sequential write never reallocates a huge buffer. */
 #define DEXT_MAX (4u << 20)
+/* Appends of at least this much get an extent of their own. */
+#define DEXT_BIG (64u << 10)
 
 static uint64_t dext_end(const struct dext *e)
 {
@@ -101,11 +103,13 @@ int dset_write(struct dset *d, uint64_t off, const void *buf, size_t len)
 	if (len == 0)
 		return 0;
 	i = first_after(d, off);
-	/* Appending right after the extent before: grow it (the common case). */
+	/* Appending right after the extent before: grow it (the common case).
+	 * A large append starts an extent of its own instead, so big
+	 * sequential writes are copied once, never moved by a realloc. */
 	if (i > 0 && dext_end(&d->v[i - 1]) == off && (i == d->n || d->v[i].off >= end)) {
 		struct dext *e = &d->v[i - 1];
 
-		if (e->len + len <= DEXT_MAX || e->len + len <= e->cap) {
+		if (e->len + len <= e->cap || (len < DEXT_BIG && e->len + len <= DEXT_MAX)) {
 			if (dext_grow(e, e->len + len))
 				return -ENOMEM;
 			memcpy(e->buf + e->len, buf, len);

@@ -652,11 +652,12 @@ START_TEST(edge_cases)
 }
 END_TEST
 
-/* The extent cap, exactly: an extent of EXT_CAP takes no more appends. */
+/* The extent cap, exactly: an extent of EXT_CAP takes no more appends.
+ * Small appends grow an extent; a large one (64 KiB or more) starts its own. */
 START_TEST(extent_cap)
 {
 	struct dset d;
-	size_t chunk = 65536;
+	size_t chunk = 16384;
 	uint8_t *src = malloc(EXT_CAP + 1);
 	uint64_t seed = 77;
 
@@ -684,6 +685,14 @@ START_TEST(extent_cap)
 	check_shape(&d);
 	ck_assert_uint_eq(d.bytes, EXT_CAP + 1);
 	ck_assert_uint_eq(dset_data_end(&d, 7), EXT_CAP + 1);
+	dset_release(&d);
+	/* large appends: one extent each, buffers exactly their size */
+	dset_init(&d);
+	for (size_t off = 0; off < 4 * 65536; off += 65536)
+		ck_assert_int_eq(dset_write(&d, off, src + off, 65536), 0);
+	ck_assert(d.n == 4 && d.v[3].off == 3 * 65536 && d.v[3].cap == 65536);
+	check_shape(&d);
+	ck_assert_uint_eq(dset_data_end(&d, 0), 4 * 65536);
 	dset_release(&d);
 	free(src);
 }
