@@ -28,7 +28,7 @@ WORKLOADS=${WORKLOADS:-build git sqlite sqlcrash}
 SQL_TX=${SQL_TX:-1000}
 # Run from make check, the parent make's variables (BUILD, SAN...) would
 # reach the inner make through MAKEFLAGS: the tree builds as a user would.
-unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES BUILD SAN OPT CFLAGS
 for t in git sqlite3 make cc nm tar awk cksum; do
 	command -v "$t" >/dev/null 2>&1 || fs_fail "needs $t"
 done
