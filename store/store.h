@@ -281,6 +281,23 @@ int st_open_at_time(st_store *st, uint64_t time_ns, st_store **out);
 #define ST_CHECK_ALL  0x2
 int st_check(st_store *st, int flags);
 
+/*
+ * Makes version seq the newest version of the store (fsck's repair of a
+ * store whose newer versions or tail are damaged). The file's bytes up to
+ * the end of that version's header are copied into "<path>.fsck", which is
+ * synced, renamed over the store, and the directory synced: a crash leaves
+ * the old file or the new one, each whole; a leftover "<path>.fsck" is
+ * stale. Every newer version and any tail are gone from the new file.
+ * st must be read-only (ST_READONLY, with ST_RECOVER if its newest headers
+ * are damaged) and nothing else may write the store meanwhile; it keeps
+ * reading the old file, so close it and reopen the store afterwards.
+ * Returns ST_OK, ST_EINVAL (writable handle), ST_ENOTFOUND (no such
+ * version in the chain), ST_ECORRUPT (the chain is damaged above it),
+ * ST_EDELETED (the name no longer refers to the open file), ST_EIO,
+ * ST_ENOSPC, ST_ENOMEM.
+ */
+int st_rewind(st_store *st, uint64_t seq);
+
 /* ---- retention and compaction ----------------------------------------- */
 
 #define ST_MAX_TIERS 8

@@ -1,0 +1,212 @@
+/*
+ * check_fsck_store.c - what fsck asks of store/ beyond the daemon's needs:
+ * st_rewind, which makes an older version a store's newest by copying the
+ * file's prefix to "<store>.fsck" and renaming it over the store. Checked:
+ * the versions and bytes that remain, a damaged newest header found with
+ * ST_RECOVER and cut off, refusals (writable handle, missing version), and
+ * a failure at every write-like step, after which the store is the old
+ * file or the rewound one, each whole, and no temp file is left.
+ */
+#include <check.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#define EXPECT_EQ(a, b)                                                                            \
+	do {                                                                                       \
+		intmax_t a_ = (intmax_t)(a), b_ = (intmax_t)(b);                                   \
+		if (a_ != b_)                                                                      \
+			ck_abort_msg("%s:%d: %s == %jd, %s == %jd (%s)", __FILE__, __LINE__, #a,   \
+				     a_, #b, b_, st_last_error()->msg);                            \
+	} while (0)
+
+/* Makes a file store with versions 0..4; version k holds k * 5000 bytes of
+ * the byte 'a' + k. Returns the path (malloc()ed). */
+static char *make_store(void)
+{
+	char *path = tu_path(tu_dir, "f.rev");
+	uint8_t buf[20000];
+	st_store *st;
+
+	EXPECT_EQ(st_open(path, ST_KIND_FILE, ST_CREATE | ST_NOSYNC, NULL, &st), ST_OK);
+	for (int k = 1; k <= 4; k++) {
+		memset(buf, 'a' + k, sizeof(buf));
+		EXPECT_EQ(st_file_write(st, 0, buf, (size_t)k * 5000), ST_OK);
+		EXPECT_EQ(st_commit(st, NULL), ST_OK);
+	}
+	st_close(st);
+	return path;
+}
+
+/* The store at path opens without recovery at version seq with its bytes. */
+static void expect_version(const char *path, uint64_t seq)
+{
+	uint8_t buf[20000];
+	struct st_version v;
+	st_store *st;
+
+	EXPECT_EQ(st_open(path, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_OK);
+	st_current(st, &v);
+	EXPECT_EQ(v.seq, seq);
+	EXPECT_EQ(v.size, seq * 5000);
+	EXPECT_EQ(st_file_read(st, 0, buf, sizeof(buf)), (ssize_t)(seq * 5000));
+	for (size_t i = 0; i < seq * 5000; i++)
+		if (buf[i] != 'a' + seq)
+			ck_abort_msg("version %ju: byte %zu is %d", (uintmax_t)seq, i, buf[i]);
+	EXPECT_EQ(st_check(st, ST_CHECK_DATA | ST_CHECK_ALL), ST_OK);
+	EXPECT_EQ(tu_file_size(path), v.offset + 137);
+	st_close(st);
+}
+
+static void expect_no_temp(const char *path)
+{
+	char tmp[4096];
+
+	snprintf(tmp, sizeof(tmp), "%s.fsck", path);
+	if (access(tmp, F_OK) == 0)
+		ck_abort_msg("%s left behind", tmp);
+}
+
+START_TEST(rewind_to_older)
+{
+	char *path = make_store();
+	st_store *st;
+	int n = 0;
+
+	EXPECT_EQ(st_open(path, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_OK);
+	EXPECT_EQ(st_rewind(st, 2), ST_OK);
+	st_close(st);
+	expect_version(path, 2);
+	expect_no_temp(path);
+	/* The older versions are still there, and a writer goes on from 2. */
+	EXPECT_EQ(st_open(path, ST_KIND_FILE, ST_NOSYNC, NULL, &st), ST_OK);
+	EXPECT_EQ(st_file_write(st, 0, "z", 1), ST_OK);
+	EXPECT_EQ(st_commit(st, NULL), ST_OK);
+	st_close(st);
+	EXPECT_EQ(st_open(path, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_OK);
+	for (uint64_t s = 0; s <= 3; s++) {
+		st_store *v;
+
+		EXPECT_EQ(st_open_version(st, s, &v), ST_OK);
+		st_close(v);
+		n++;
+	}
+	EXPECT_EQ(n, 4);
+	st_close(st);
+	free(path);
+}
+END_TEST
+
+START_TEST(rewind_refusals)
+{
+	char *path = make_store();
+	st_store *st;
+
+	EXPECT_EQ(st_open(path, ST_KIND_FILE, ST_NOSYNC, NULL, &st), ST_OK);
+	EXPECT_EQ(st_rewind(st, 2), ST_EINVAL);
+	st_close(st);
+	EXPECT_EQ(st_open(path, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_OK);
+	EXPECT_EQ(st_rewind(st, 9), ST_ENOTFOUND);
+	st_close(st);
+	expect_version(path, 4);
+	expect_no_temp(path);
+	free(path);
+}
+END_TEST
+
+/* A damaged newest header: found by ST_RECOVER, then cut off for good. */
+START_TEST(rewind_past_damaged_header)
+{
+	char *path = make_store();
+	struct st_version v;
+	st_store *st;
+
+	EXPECT_EQ(st_open(path, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_OK);
+	st_current(st, &v);
+	st_close(st);
+	tu_flip_bit(path, v.offset + 40, 3);
+	EXPECT_EQ(st_open(path, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_ECORRUPT);
+	EXPECT_EQ(st_open(path, ST_KIND_FILE, ST_READONLY | ST_RECOVER, NULL, &st), ST_OK);
+	st_current(st, &v);
+	EXPECT_EQ(v.seq, 3);
+	EXPECT_EQ(st_rewind(st, v.seq), ST_OK);
+	st_close(st);
+	expect_version(path, 3);
+	free(path);
+}
+END_TEST
+
+/* A tail after the newest header (an uncommitted append) is dropped. */
+START_TEST(rewind_trims_tail)
+{
+	char *path = make_store();
+	char buf[100];
+	FILE *f;
+	st_store *st;
+
+	memset(buf, 'q', sizeof(buf));
+	f = fopen(path, "ab");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(buf, 1, sizeof(buf), f), sizeof(buf));
+	fclose(f);
+	EXPECT_EQ(st_open(path, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_OK);
+	EXPECT_EQ(st_rewind(st, 4), ST_OK);
+	st_close(st);
+	expect_version(path, 4);
+	free(path);
+}
+END_TEST
+
+/* Every write-like step fails in turn (and everything after it, as in a
+ * crash): the store is then the old file or the rewound one. */
+START_TEST(rewind_faults)
+{
+	char *path = make_store(), *orig = tu_path(tu_dir, "orig.rev");
+	int done = 0;
+
+	tu_copy_file(path, orig);
+	for (uint64_t at = 1; !done && at < 200; at++) {
+		struct tu_faults fl = {.fail_at = at, .mode = TU_EIO, .sticky = true};
+		struct st_open_opts o = {.ops = &tu_fault_ops, .ops_ctx = &fl};
+		struct st_version v;
+		st_store *st;
+		int rc;
+
+		tu_copy_file(orig, path);
+		EXPECT_EQ(st_open(path, ST_KIND_FILE, ST_READONLY, &o, &st), ST_OK);
+		rc = st_rewind(st, 1);
+		st_close(st);
+		done = !fl.fired;
+		if (done)
+			EXPECT_EQ(rc, ST_OK);
+		EXPECT_EQ(st_open(path, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_OK);
+		st_current(st, &v);
+		st_close(st);
+		if (rc == ST_OK || v.seq == 1)
+			expect_version(path, 1);
+		else
+			expect_version(path, 4);
+	}
+	ck_assert_msg(done, "st_rewind never got through");
+	free(orig);
+	free(path);
+}
+END_TEST
+
+static void add_tests(TCase *tc)
+{
+	tcase_add_test(tc, rewind_to_older);
+	tcase_add_test(tc, rewind_refusals);
+	tcase_add_test(tc, rewind_past_damaged_header);
+	tcase_add_test(tc, rewind_trims_tail);
+	tcase_add_test(tc, rewind_faults);
+}
+
+int main(void)
+{
+	return tu_main("fsck_store", 60, add_tests, NULL);
+}
