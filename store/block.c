@@ -19,6 +19,8 @@
 
 #define WRITER_CAP (4u << 20)
 
+static atomic_uint_fast64_t next_file_id = 1;
+
 int file_open(const struct st_ops *ops, void *ctx, const char *path, int flags, mode_t mode,
 	      struct st_file **out)
 {
@@ -50,6 +52,7 @@ int file_open(const struct st_ops *ops, void *ctx, const char *path, int flags, 
 	f->ctx = ctx;
 	f->dev = sb.st_dev;
 	f->ino = sb.st_ino;
+	f->id = atomic_fetch_add(&next_file_id, 1);
 	atomic_init(&f->refs, 1);
 	*out = f;
 	return ST_OK;

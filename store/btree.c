@@ -40,15 +40,101 @@ uint64_t value_bytes(enum st_kind kind, const uint8_t *val, size_t vlen)
 	return 0;
 }
 
+/*
+ * The node cache: checked payloads of tree nodes, by (file, offset). A node
+ * is never rewritten once appended, so an entry never goes stale; it only
+ * ages out. Direct-mapped, with striped locks: a lookup costs a hash and a
+ * copy instead of a pread and a CRC. Files are told apart by their unique
+ * id, so a reused pointer cannot match an old entry.
+ */
+#define NC_SLOTS   4096u /* at most this many payloads (about 16 MiB) */
+#define NC_STRIPES 64u
+
+struct nc_slot {
+	uint64_t file_id, pos;
+	uint8_t *buf;
+	uint32_t len;
+};
+
+static struct nc_slot nc_slots[NC_SLOTS];
+static pthread_mutex_t nc_locks[NC_STRIPES] = {[0 ... NC_STRIPES - 1] = PTHREAD_MUTEX_INITIALIZER};
+
+static uint32_t nc_hash(uint64_t id, uint64_t pos)
+{
+	uint64_t h = (pos / BLOCK_SIZE * 0x9e3779b97f4a7c15ull) ^ (id * 0xc2b2ae3d27d4eb4full);
+
+	return (uint32_t)(h >> 40) % NC_SLOTS;
+}
+
+/* A copy of the cached payload of the node at pos, or NULL. */
+static uint8_t *nc_get(const struct st_file *f, uint64_t pos, uint32_t *len)
+{
+	uint32_t i = nc_hash(f->id, pos);
+	struct nc_slot *s = &nc_slots[i];
+	uint8_t *copy = NULL;
+
+	pthread_mutex_lock(&nc_locks[i % NC_STRIPES]);
+	if (s->buf && s->file_id == f->id && s->pos == pos && (copy = malloc(s->len))) {
+		memcpy(copy, s->buf, s->len);
+		*len = s->len;
+	}
+	pthread_mutex_unlock(&nc_locks[i % NC_STRIPES]);
+	return copy;
+}
+
+static void nc_put(const struct st_file *f, uint64_t pos, const uint8_t *buf, uint32_t len)
+{
+	uint32_t i = nc_hash(f->id, pos);
+	struct nc_slot *s = &nc_slots[i];
+	uint8_t *copy = malloc(len);
+
+	if (!copy)
+		return;
+	memcpy(copy, buf, len);
+	pthread_mutex_lock(&nc_locks[i % NC_STRIPES]);
+	free(s->buf);
+	s->file_id = f->id;
+	s->pos = pos;
+	s->buf = copy;
+	s->len = len;
+	pthread_mutex_unlock(&nc_locks[i % NC_STRIPES]);
+}
+
+void node_cache_forget(const struct st_file *f, uint64_t from)
+{
+	for (uint32_t i = 0; i < NC_SLOTS; i++) {
+		struct nc_slot *s = &nc_slots[i];
+
+		pthread_mutex_lock(&nc_locks[i % NC_STRIPES]);
+		if (s->buf && s->file_id == f->id && s->pos >= from) {
+			free(s->buf);
+			s->buf = NULL;
+		}
+		pthread_mutex_unlock(&nc_locks[i % NC_STRIPES]);
+	}
+}
+
 int node_read(struct st_file *f, uint64_t pos, uint64_t limit, struct tnode *n)
 {
 	uint8_t *buf;
 	uint32_t len;
 	int rc;
 
+	/* A node must lie before the header (or parent) that points at it;
+	 * a cached one did when it was read, and still must now. */
+	if (pos < limit && (buf = nc_get(f, pos, &len)) != NULL) {
+		rc = node_decode(buf, len, pos, n);
+		if (rc == ST_OK) {
+			n->buf = buf;
+			n->len = len;
+			return ST_OK;
+		}
+		free(buf); /* decoded fine once; read it again to report properly */
+	}
 	rc = record_read(f, pos, limit, 1u << REC_LEAF | 1u << REC_INTERIOR, &buf, &len);
 	if (rc != ST_OK)
 		return rc;
+	nc_put(f, pos, buf, len);
 	rc = node_decode(buf, len, pos, n);
 	if (rc != ST_OK) {
 		free(buf);
@@ -335,8 +421,11 @@ static int write_node(struct mod *m, uint8_t level, const struct item *x, size_t
 	iov.iov_len = NODE_HDR_SIZE + bytes;
 	r.bytes += REC_HDR_SIZE + iov.iov_len;
 	rc = writer_record(m->w, &iov, 1, 1, &pos);
-	if (rc == ST_OK)
+	if (rc == ST_OK) {
+		/* The next commit reads it again, most likely. */
+		nc_put(m->w->f, pos, buf, (uint32_t)iov.iov_len);
 		rc = items_push_child(out, x[0].key, x[0].klen, pos, r);
+	}
 	free(buf);
 	return rc;
 }

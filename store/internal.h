@@ -193,6 +193,7 @@ struct st_file {
 	atomic_uint refs;
 	dev_t dev;
 	ino_t ino;
+	uint64_t id; /* unique for the process's life: the node cache's key */
 };
 
 struct st_file *file_ref(struct st_file *f);
@@ -265,6 +266,8 @@ struct action {
 
 /* Reads and decodes the node at pos (which must lie before limit). */
 int node_read(struct st_file *f, uint64_t pos, uint64_t limit, struct tnode *n);
+/* Drops cached nodes of f at or after from: bytes a rollback cut off. */
+void node_cache_forget(const struct st_file *f, uint64_t from);
 
 /* Applies sorted, unique-keyed actions; appends new nodes through w and
  * reads old ones from f (which may differ from w->f: never, today). */
