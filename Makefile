@@ -28,7 +28,9 @@ FS_SRC    = $(wildcard fs/*.c)
 FS_OBJ    = $(FS_SRC:%.c=$(BUILD)/%.o)
 MKFS_SRC  = $(wildcard mkfs/*.c)
 MKFS_OBJ  = $(MKFS_SRC:%.c=$(BUILD)/%.o)
-PROGS     = $(BUILD)/revfs $(BUILD)/mkfs.revfs
+FSCK_SRC  = $(wildcard fsck/*.c)
+FSCK_OBJ  = $(FSCK_SRC:%.c=$(BUILD)/%.o)
+PROGS     = $(BUILD)/revfs $(BUILD)/mkfs.revfs $(BUILD)/fsck.revfs
 
 # Check-based unit tests: tests/check_*.c, each its own binary.
 TEST_SRC  = $(wildcard tests/check_*.c)
@@ -39,7 +41,7 @@ TSAN_TESTS = check_compact
 TSAN_FS_TESTS = test_fsx.sh test_posix.sh test_recover.sh
 # Plain programs the shell tests (tests/test_*.sh) drive inside a mount.
 FSTEST_BIN = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/posix_ops.c \
-	tests/fsx.c tests/crash_writer.c))
+	tests/fsx.c tests/crash_writer.c tests/fsck_damage.c))
 FSTEST_SH  = $(sort $(wildcard tests/test_*.sh))
 CHECK_FLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS  = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
@@ -65,11 +67,18 @@ $(BUILD)/mkfs/%.o: mkfs/%.c store/store.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Istore -c -o $@ $<
 
+$(BUILD)/fsck/%.o: fsck/%.c fsck/fsck.h store/store.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Istore -c -o $@ $<
+
 $(BUILD)/revfs: $(FS_OBJ) $(LIBSTORE)
 	$(CC) $(ALL_CFLAGS) -o $@ $(FS_OBJ) $(LIBSTORE) $(FUSE_LIBS) $(LDLIBS)
 
 $(BUILD)/mkfs.revfs: $(MKFS_OBJ) $(LIBSTORE)
 	$(CC) $(ALL_CFLAGS) -o $@ $(MKFS_OBJ) $(LIBSTORE) $(LDLIBS)
+
+$(BUILD)/fsck.revfs: $(FSCK_OBJ) $(LIBSTORE)
+	$(CC) $(ALL_CFLAGS) -o $@ $(FSCK_OBJ) $(LIBSTORE) $(LDLIBS)
 
 $(LIBSTORE): $(STORE_OBJ)
 	@rm -f $@
@@ -82,6 +91,10 @@ $(BUILD)/tests/testutil.o: tests/testutil.c tests/testutil.h $(wildcard store/*.
 $(FSTEST_BIN): $(BUILD)/tests/%: tests/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDLIBS)
+
+# fsck_damage writes namespace records through the store library.
+$(BUILD)/tests/fsck_damage: $(LIBSTORE)
+$(BUILD)/tests/fsck_damage: LDLIBS += $(LIBSTORE)
 
 $(BUILD)/tests/%: tests/%.c $(TESTLIB) $(LIBSTORE) tests/testutil.h $(BUILD)/fs/dirty.o
 	@mkdir -p $(dir $@)
@@ -150,7 +163,7 @@ demo: deps
 	@echo "Use it with any tool:  cd demo/mnt && echo hello > notes.txt"
 	@echo "Unmount it with:       fusermount3 -u demo/mnt"
 
-FORMAT_FILES = $(wildcard store/*.[ch] fs/*.[ch] mkfs/*.[ch] tests/*.[ch])
+FORMAT_FILES = $(wildcard store/*.[ch] fs/*.[ch] mkfs/*.[ch] fsck/*.[ch] tests/*.[ch])
 
 format:
 	clang-format -i $(FORMAT_FILES)

@@ -1,0 +1,856 @@
+/*
+ * pass3_namespace.c - pass 3: the namespace against itself and the stores.
+ *
+ * Checks: every key is well formed (type, length, value); the root is
+ * inode 1, a directory whose parent is 1; every inode record decodes;
+ * every entry is in a directory and names an inode that exists, with the
+ * right type and a valid name; each directory has one entry, and its
+ * parent field names the directory holding it; every directory is
+ * reachable from the root (no cycles); every other inode has an entry or
+ * is an orphan (nlink 0 and an 'O' key); link counts (files: their
+ * entries; directories: 2 + subdirectories); every regular file's store
+ * exists and holds its size (equal when the namespace is marked clean,
+ * at least otherwise); every store is named by a regular file's inode;
+ * 'O' and 'X' keys belong to existing inodes; next_ino is past every inode
+ * and store number. Duplicate names cannot exist: an entry's key is
+ * (parent, name), and a key-value store holds each key once.
+ *
+ * Repairs are staged on the namespace and committed once at the end: a
+ * single new version, so an interruption leaves the old namespace whole.
+ * Directories cut off from the root, inodes with no entry and stores no
+ * inode names are linked into /lost+found as "#<ino>" (made if missing).
+ *
+ * Relies on: pass 2 (ns.rev opens and checks out; c->stores lists the file
+ * stores with their sizes).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "fsck.h"
+
+struct ient {
+	uint64_t ino;
+	struct st_inode a;
+	char *target; /* a symlink's, NUL-terminated */
+	size_t tlen;
+	bool bad;	  /* record did not decode: cleared */
+	bool orphan;	  /* has an 'O' key */
+	bool reached;	  /* directory reachable from the root */
+	uint32_t links;	  /* accepted entries naming it */
+	uint32_t subdirs; /* accepted directory entries in it */
+	uint64_t dparent; /* directory: parent of its accepted entry, 0 none */
+	uint32_t walk;	  /* stamp of the unreachable walk that saw it */
+};
+
+struct dent {
+	uint64_t parent, ino;
+	char name[256];
+	uint8_t type;
+	bool accepted;
+};
+
+struct ns {
+	struct fsck *c;
+	st_store *st;
+	struct ient *in;
+	size_t nin, incap;
+	struct dent *de; /* in key order: by parent, then name */
+	size_t nde, decap;
+	struct xa {
+		uint64_t ino;
+		char *name;
+	} * xa; /* 'X' keys */
+	size_t nx, xcap;
+	uint64_t *orphans;
+	size_t norph, orphcap;
+	struct rawkey {
+		uint8_t *key;
+		size_t len;
+	} * bad; /* malformed keys, removed as they are */
+	size_t nbad, badcap;
+	bool has_next, clean;
+	uint64_t next_ino;
+	uint64_t lf; /* lost+found's inode, 0 if none yet */
+	bool staged;
+	int err;
+};
+
+#define GROW(arr, n, cap) ((n) < (cap) ? 0 : grow((void **)&(arr), &(cap), sizeof(*(arr))))
+
+static int grow(void **arr, size_t *cap, size_t size)
+{
+	size_t ncap = *cap ? *cap * 2 : 64;
+	void *v = realloc(*arr, ncap * size);
+
+	if (!v)
+		return -1;
+	*arr = v;
+	*cap = ncap;
+	return 0;
+}
+
+static struct ient *ifind(struct ns *n, uint64_t ino)
+{
+	size_t lo = 0, hi = n->nin;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (n->in[mid].ino == ino)
+			return n->in[mid].bad ? NULL : &n->in[mid];
+		if (n->in[mid].ino < ino)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static int add_bad(struct ns *n, const uint8_t *key, size_t klen)
+{
+	if (GROW(n->bad, n->nbad, n->badcap))
+		return ST_ENOMEM;
+	n->bad[n->nbad].key = malloc(klen ? klen : 1);
+	if (!n->bad[n->nbad].key)
+		return ST_ENOMEM;
+	memcpy(n->bad[n->nbad].key, key, klen);
+	n->bad[n->nbad++].len = klen;
+	return 0;
+}
+
+static bool valid_name(const uint8_t *p, size_t len)
+{
+	if (len == 0 || len > 255 || (len == 1 && p[0] == '.') ||
+	    (len == 2 && p[0] == '.' && p[1] == '.'))
+		return false;
+	return !memchr(p, '/', len) && !memchr(p, 0, len);
+}
+
+static int walk_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	struct ns *n = arg;
+	const uint8_t *k = key;
+	uint64_t ino = klen >= 9 ? st_ns_u64_decode(k + 1) : 0;
+
+	if (klen < 9)
+		return add_bad(n, k, klen);
+	switch (k[0]) {
+	case ST_NS_DIRENT: {
+		struct dent *d;
+		uint64_t target;
+		uint8_t type;
+
+		if (!valid_name(k + 9, klen - 9) ||
+		    st_ns_dirent_decode(val, vlen, &target, &type) != ST_OK)
+			return add_bad(n, k, klen);
+		if (GROW(n->de, n->nde, n->decap))
+			return ST_ENOMEM;
+		d = &n->de[n->nde++];
+		memset(d, 0, sizeof(*d));
+		d->parent = ino;
+		d->ino = target;
+		d->type = type;
+		memcpy(d->name, k + 9, klen - 9);
+		return 0;
+	}
+	case ST_NS_INODE: {
+		struct ient *e;
+		const void *t;
+		size_t tlen;
+
+		if (klen != 9)
+			return add_bad(n, k, klen);
+		if (GROW(n->in, n->nin, n->incap))
+			return ST_ENOMEM;
+		e = &n->in[n->nin++];
+		memset(e, 0, sizeof(*e));
+		e->ino = ino;
+		if (st_ns_inode_decode(val, vlen, &e->a, &t, &tlen) != ST_OK || ino == 0) {
+			e->bad = true;
+			return 0;
+		}
+		if (S_ISLNK(e->a.mode)) {
+			e->target = malloc(tlen + 1);
+			if (!e->target)
+				return ST_ENOMEM;
+			memcpy(e->target, t, tlen);
+			e->target[tlen] = 0;
+			e->tlen = tlen;
+		}
+		return 0;
+	}
+	case ST_NS_META:
+		if (klen == 9 + 8 && !memcmp(k + 9, "next_ino", 8)) {
+			if (vlen != 8)
+				return add_bad(n, k, klen);
+			n->has_next = true;
+			n->next_ino = st_ns_u64_decode(val);
+		} else if (klen == 9 + 5 && !memcmp(k + 9, "clean", 5)) {
+			n->clean = true;
+		}
+		/* Other meta names may be a newer daemon's: left alone. */
+		return 0;
+	case ST_NS_ORPHAN:
+		if (klen != 9 || vlen != 0)
+			return add_bad(n, k, klen);
+		if (GROW(n->orphans, n->norph, n->orphcap))
+			return ST_ENOMEM;
+		n->orphans[n->norph++] = ino;
+		return 0;
+	case ST_NS_XATTR:
+		if (klen < 10)
+			return add_bad(n, k, klen);
+		if (GROW(n->xa, n->nx, n->xcap))
+			return ST_ENOMEM;
+		n->xa[n->nx].name = strndup((const char *)k + 9, klen - 9);
+		if (!n->xa[n->nx].name)
+			return ST_ENOMEM;
+		n->xa[n->nx++].ino = ino;
+		return 0;
+	default:
+		return add_bad(n, k, klen);
+	}
+}
+
+/* ---- staging --------------------------------------------------------- */
+
+static void stage_rc(struct ns *n, int rc)
+{
+	if (rc != ST_OK && !n->err)
+		n->err = rc;
+	n->staged = true;
+}
+
+static void put_inode(struct ns *n, const struct ient *e)
+{
+	uint8_t key[ST_NS_KEY_MAX], rec[ST_NS_INODE_SIZE + 4096];
+	size_t klen = st_ns_key(ST_NS_INODE, e->ino, NULL, 0, key);
+	int len = st_ns_inode_encode(&e->a, e->target, e->tlen, rec, sizeof(rec));
+
+	stage_rc(n, len < 0 ? len : st_kv_put(n->st, key, klen, rec, (size_t)len));
+}
+
+static void del_key(struct ns *n, uint8_t type, uint64_t ino, const char *name)
+{
+	uint8_t key[ST_NS_KEY_MAX];
+	size_t klen = st_ns_key(type, ino, name, name ? strlen(name) : 0, key);
+
+	stage_rc(n, st_kv_del(n->st, key, klen));
+}
+
+static void put_dirent(struct ns *n, uint64_t parent, const char *name, uint64_t ino, uint8_t type)
+{
+	uint8_t key[ST_NS_KEY_MAX], val[ST_NS_DIRENT_SIZE];
+	size_t klen = st_ns_key(ST_NS_DIRENT, parent, name, strlen(name), key);
+
+	st_ns_dirent_encode(ino, type, val);
+	stage_rc(n, st_kv_put(n->st, key, klen, val, sizeof(val)));
+}
+
+static uint8_t dtype(uint32_t mode)
+{
+	return (uint8_t)((mode & S_IFMT) >> 12);
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Adds a new inode record to the table (kept sorted). */
+static struct ient *add_inode(struct ns *n, uint64_t ino, const struct st_inode *a)
+{
+	size_t i;
+
+	if (GROW(n->in, n->nin, n->incap))
+		return NULL;
+	for (i = n->nin; i > 0 && n->in[i - 1].ino > ino; i--)
+		;
+	memmove(&n->in[i + 1], &n->in[i], (n->nin - i) * sizeof(*n->in));
+	n->nin++;
+	memset(&n->in[i], 0, sizeof(n->in[i]));
+	n->in[i].ino = ino;
+	n->in[i].a = *a;
+	return &n->in[i];
+}
+
+/* The first free inode number: past every record, store and the counter. */
+static uint64_t alloc_ino(struct ns *n)
+{
+	uint64_t next = n->has_next ? n->next_ino : 2;
+
+	if (n->nin && n->in[n->nin - 1].ino >= next)
+		next = n->in[n->nin - 1].ino + 1;
+	if (n->c->nstores && n->c->stores[n->c->nstores - 1].ino >= next)
+		next = n->c->stores[n->c->nstores - 1].ino + 1;
+	n->next_ino = next + 1;
+	n->has_next = true;
+	return next;
+}
+
+/* /lost+found's inode, made if missing. 0 if there is none to use. */
+static uint64_t lost_found(struct ns *n)
+{
+	struct ient *root = ifind(n, ST_ROOT_INO), *lf;
+	struct st_inode a = {0};
+
+	if (n->lf)
+		return n->lf;
+	for (size_t i = 0; i < n->nde; i++)
+		if (n->de[i].accepted && n->de[i].parent == ST_ROOT_INO &&
+		    !strcmp(n->de[i].name, "lost+found")) {
+			lf = ifind(n, n->de[i].ino);
+			if (!lf || !S_ISDIR(lf->a.mode)) {
+				fsck_problem(n->c, PR_LOSTFOUND, "/lost+found", NULL);
+				return 0;
+			}
+			return n->lf = lf->ino;
+		}
+	if (!root)
+		return 0;
+	a.mode = S_IFDIR | 0700;
+	a.uid = root->a.uid;
+	a.gid = root->a.gid;
+	a.nlink = 2;
+	a.parent = ST_ROOT_INO;
+	a.atime_ns = a.mtime_ns = a.ctime_ns = a.btime_ns = now_ns();
+	lf = add_inode(n, alloc_ino(n), &a);
+	if (!lf)
+		return 0;
+	lf->reached = true;
+	lf->links = 1;
+	lf->dparent = ST_ROOT_INO;
+	root = ifind(n, ST_ROOT_INO);
+	root->subdirs++;
+	put_inode(n, lf);
+	put_dirent(n, ST_ROOT_INO, "lost+found", lf->ino, dtype(S_IFDIR));
+	printf("    made /lost+found (inode %llu)\n", (unsigned long long)lf->ino);
+	return n->lf = lf->ino;
+}
+
+/* ---- the checks -------------------------------------------------------- */
+
+static void ino_name(uint64_t ino, char buf[40])
+{
+	snprintf(buf, 40, "inode %llu", (unsigned long long)ino);
+}
+
+static void ent_name(const struct dent *d, char buf[320])
+{
+	snprintf(buf, 320, "entry '%s' in inode %llu", d->name, (unsigned long long)d->parent);
+}
+
+static void check_root(struct ns *n)
+{
+	struct ient *root = ifind(n, ST_ROOT_INO);
+	char what[40];
+
+	ino_name(ST_ROOT_INO, what);
+	if (!root) {
+		struct st_inode a = {0};
+
+		if (!fsck_problem(n->c, PR_ROOT_MISSING, what, NULL))
+			return;
+		a.mode = S_IFDIR | 0755;
+		a.nlink = 2;
+		a.parent = ST_ROOT_INO;
+		a.atime_ns = a.mtime_ns = a.ctime_ns = a.btime_ns = now_ns();
+		/* A bad record of inode 1 is replaced by this one. */
+		for (size_t i = 0; i < n->nin; i++)
+			if (n->in[i].ino == ST_ROOT_INO)
+				n->in[i].bad = false;
+		root = ifind(n, ST_ROOT_INO);
+		if (root)
+			root->a = a;
+		else
+			root = add_inode(n, ST_ROOT_INO, &a);
+		if (!root)
+			return;
+		put_inode(n, root);
+		fsck_fixed(n->c);
+	} else if ((!S_ISDIR(root->a.mode) || root->a.parent != ST_ROOT_INO) &&
+		   fsck_problem(n->c, PR_ROOT_BAD, what, "mode %o, parent %llu", root->a.mode,
+				(unsigned long long)root->a.parent)) {
+		root->a.mode = S_IFDIR | (root->a.mode & 07777);
+		root->a.parent = ST_ROOT_INO;
+		root->a.size = 0;
+		free(root->target);
+		root->target = NULL;
+		root->tlen = 0;
+		put_inode(n, root);
+		fsck_fixed(n->c);
+	}
+	if (root) {
+		root->reached = true;
+		root->dparent = ST_ROOT_INO;
+	}
+}
+
+static void check_keys(struct ns *n)
+{
+	char what[64];
+
+	for (size_t i = 0; i < n->nbad; i++) {
+		snprintf(what, sizeof(what), "key of type 0x%02x, %zu bytes",
+			 n->bad[i].len ? n->bad[i].key[0] : 0, n->bad[i].len);
+		if (fsck_problem(n->c, PR_META_BAD, what, NULL)) {
+			stage_rc(n, st_kv_del(n->st, n->bad[i].key, n->bad[i].len));
+			fsck_fixed(n->c);
+		}
+	}
+	for (size_t i = 0; i < n->nin; i++) {
+		if (!n->in[i].bad)
+			continue;
+		ino_name(n->in[i].ino, what);
+		if (n->in[i].ino == ST_ROOT_INO)
+			continue; /* check_root replaces it */
+		if (fsck_problem(n->c, PR_INODE_BAD, what, NULL)) {
+			del_key(n, ST_NS_INODE, n->in[i].ino, NULL);
+			fsck_fixed(n->c);
+		}
+	}
+}
+
+static void drop_entry(struct ns *n, struct dent *d)
+{
+	del_key(n, ST_NS_DIRENT, d->parent, d->name);
+	fsck_fixed(n->c);
+}
+
+/* Entries: accept those that stand; a directory's one entry is the one
+ * its parent field agrees with, if there is such. */
+static void check_entries(struct ns *n)
+{
+	char what[320];
+
+	for (int round = 0; round < 2; round++)
+		for (size_t i = 0; i < n->nde; i++) {
+			struct dent *d = &n->de[i];
+			struct ient *p = ifind(n, d->parent), *t = ifind(n, d->ino);
+
+			if (d->accepted || d->parent == 0)
+				continue;
+			ent_name(d, what);
+			if (round == 0) {
+				if (!p || !S_ISDIR(p->a.mode)) {
+					if (fsck_problem(n->c, PR_DIRENT_PARENT, what, NULL))
+						drop_entry(n, d);
+					d->parent = 0; /* dropped or ignored */
+					continue;
+				}
+				if (!t) {
+					if (fsck_problem(n->c, PR_DIRENT_DANGLING, what,
+							 "inode %llu", (unsigned long long)d->ino))
+						drop_entry(n, d);
+					d->parent = 0;
+					continue;
+				}
+				if (d->type != dtype(t->a.mode) &&
+				    fsck_problem(n->c, PR_DIRENT_TYPE, what, "%u, inode says %u",
+						 d->type, dtype(t->a.mode))) {
+					d->type = dtype(t->a.mode);
+					put_dirent(n, d->parent, d->name, d->ino, d->type);
+					fsck_fixed(n->c);
+				}
+				if (S_ISDIR(t->a.mode) &&
+				    (t->ino == ST_ROOT_INO || t->a.parent != d->parent || t->links))
+					continue; /* decided in round 1 */
+			} else if (S_ISDIR(t->a.mode) && (t->links || t->ino == ST_ROOT_INO)) {
+				if (fsck_problem(n->c, PR_DIR_MULTI, what, "directory %llu",
+						 (unsigned long long)t->ino))
+					drop_entry(n, d);
+				d->parent = 0;
+				continue;
+			}
+			d->accepted = true;
+			t->links++;
+			if (S_ISDIR(t->a.mode)) {
+				t->dparent = d->parent;
+				p->subdirs++;
+			}
+		}
+}
+
+static void check_parents(struct ns *n)
+{
+	char what[40];
+
+	for (size_t i = 0; i < n->nin; i++) {
+		struct ient *e = &n->in[i];
+
+		if (e->bad || !S_ISDIR(e->a.mode) || e->ino == ST_ROOT_INO || !e->dparent)
+			continue;
+		ino_name(e->ino, what);
+		if (e->a.parent != e->dparent &&
+		    fsck_problem(n->c, PR_DIR_PARENT, what, "%llu, its entry is in %llu",
+				 (unsigned long long)e->a.parent, (unsigned long long)e->dparent)) {
+			e->a.parent = e->dparent;
+			put_inode(n, e);
+			fsck_fixed(n->c);
+		}
+	}
+}
+
+/* Marks every directory reachable from dir through accepted entries. */
+static void reach(struct ns *n, uint64_t dir)
+{
+	uint64_t *stack = NULL;
+	size_t ns = 0, cap = 0;
+
+	if (GROW(stack, ns, cap))
+		return;
+	stack[ns++] = dir;
+	while (ns) {
+		uint64_t d = stack[--ns];
+
+		for (size_t i = 0; i < n->nde; i++) {
+			struct ient *t;
+
+			if (!n->de[i].accepted || n->de[i].parent != d)
+				continue;
+			t = ifind(n, n->de[i].ino);
+			if (!t || !S_ISDIR(t->a.mode) || t->reached)
+				continue;
+			t->reached = true;
+			if (GROW(stack, ns, cap))
+				break;
+			stack[ns++] = t->ino;
+		}
+	}
+	free(stack);
+}
+
+static struct dent *entry_of(struct ns *n, uint64_t ino)
+{
+	for (size_t i = 0; i < n->nde; i++)
+		if (n->de[i].accepted && n->de[i].ino == ino)
+			return &n->de[i];
+	return NULL;
+}
+
+/* Links inode ino into /lost+found as "#ino". */
+static bool relink(struct ns *n, uint64_t ino)
+{
+	uint64_t lf = lost_found(n);
+	struct ient *e, *l;
+	char name[32];
+
+	if (!lf)
+		return false;
+	e = ifind(n, ino);
+	l = ifind(n, lf);
+	snprintf(name, sizeof(name), "#%llu", (unsigned long long)ino);
+	put_dirent(n, lf, name, ino, dtype(e->a.mode));
+	e->links++;
+	if (S_ISDIR(e->a.mode)) {
+		l->subdirs++;
+		e->dparent = lf;
+		e->a.parent = lf;
+		put_inode(n, e);
+	}
+	printf("    linked as /lost+found/%s\n", name);
+	return true;
+}
+
+static void check_reachable(struct ns *n)
+{
+	uint32_t stamp = 0;
+	char what[40];
+
+	reach(n, ST_ROOT_INO);
+	for (size_t i = 0; i < n->nin; i++) {
+		uint64_t top;
+		struct ient *p;
+		struct dent *d;
+
+		if (n->in[i].bad || !S_ISDIR(n->in[i].a.mode) || n->in[i].reached)
+			continue;
+		/* Up the entries to the top of this cut-off part, or to where it
+		 * loops (e2fsck's pass 3 does the same). */
+		stamp++;
+		top = n->in[i].ino;
+		for (p = &n->in[i]; p && !p->reached && p->walk != stamp;) {
+			p->walk = stamp;
+			top = p->ino;
+			p = p->dparent ? ifind(n, p->dparent) : NULL;
+		}
+		ino_name(top, what);
+		if (!fsck_problem(n->c, PR_DIR_UNREACHABLE, what, NULL)) {
+			p = ifind(n, top);
+			p->reached = true; /* not asked again */
+			reach(n, top);
+			continue;
+		}
+		d = entry_of(n, top);
+		if (d) {
+			struct ient *old = ifind(n, d->parent);
+
+			del_key(n, ST_NS_DIRENT, d->parent, d->name);
+			d->accepted = false;
+			ifind(n, top)->links--;
+			if (old)
+				old->subdirs--;
+		}
+		if (relink(n, top))
+			fsck_fixed(n->c);
+		else
+			fsck_unfixed(n->c, "no /lost+found");
+		ifind(n, top)->reached = true;
+		reach(n, top);
+		i = (size_t)-1; /* the table may have grown: start over */
+	}
+}
+
+static void check_orphans(struct ns *n)
+{
+	char what[40];
+
+	for (size_t i = 0; i < n->norph; i++) {
+		struct ient *e = ifind(n, n->orphans[i]);
+
+		ino_name(n->orphans[i], what);
+		if (e && e->links == 0 && e->a.nlink == 0 && !S_ISDIR(e->a.mode)) {
+			e->orphan = true;
+			continue;
+		}
+		/* The daemon would remove a linked file at its next mount. */
+		if (fsck_problem(n->c, PR_ORPHAN_KEY, what, e ? "it has %u entries" : "no record",
+				 e ? e->links : 0)) {
+			del_key(n, ST_NS_ORPHAN, n->orphans[i], NULL);
+			fsck_fixed(n->c);
+		}
+	}
+}
+
+static void check_unattached(struct ns *n)
+{
+	char what[40];
+
+	for (size_t i = 0; i < n->nin; i++) {
+		struct ient *e = &n->in[i];
+		uint64_t ino = e->ino;
+
+		if (e->bad || S_ISDIR(e->a.mode) || e->links || e->orphan)
+			continue;
+		ino_name(ino, what);
+		if (fsck_problem(n->c, PR_INODE_UNATTACHED, what, "mode %o", e->a.mode)) {
+			if (relink(n, ino))
+				fsck_fixed(n->c);
+			else
+				fsck_unfixed(n->c, "no /lost+found");
+		}
+	}
+}
+
+static void check_stores(struct ns *n)
+{
+	char what[64];
+
+	for (size_t i = 0; i < n->nin; i++) {
+		struct ient *e = &n->in[i];
+		struct fstore *s;
+
+		if (e->bad || !S_ISREG(e->a.mode))
+			continue;
+		s = fsck_store_find(n->c, e->ino);
+		if (s)
+			s->referenced = true;
+		ino_name(e->ino, what);
+		if (!s || s->removed) {
+			if (e->a.size && fsck_problem(n->c, PR_STORE_MISSING, what, "size %llu",
+						      (unsigned long long)e->a.size)) {
+				e->a.size = 0;
+				put_inode(n, e);
+				fsck_fixed(n->c);
+			}
+			continue;
+		}
+		if (!s->usable)
+			continue;
+		/* Clean: every record was written after its store's last commit. */
+		if ((e->a.size > s->size || (n->clean && e->a.size != s->size)) &&
+		    fsck_problem(n->c, PR_SIZE, what, "%llu, its store holds %llu",
+				 (unsigned long long)e->a.size, (unsigned long long)s->size)) {
+			e->a.size = s->size;
+			if (s->mtime_ns)
+				e->a.mtime_ns = (int64_t)s->mtime_ns;
+			put_inode(n, e);
+			fsck_fixed(n->c);
+		}
+	}
+	for (size_t i = 0; i < n->c->nstores; i++) {
+		struct fstore *s = &n->c->stores[i];
+		uint64_t ino = s->ino;
+		struct st_inode a = {0};
+		struct ient *root, *e;
+		char path[64];
+
+		if (s->referenced || s->removed)
+			continue;
+		snprintf(path, sizeof(path), "ino/%02x/%llu.rev", (unsigned)(ino & 0xff),
+			 (unsigned long long)ino);
+		if (ifind(n, ino)) {
+			/* Its number belongs to an inode of another kind. */
+			fsck_problem(n->c, PR_STORE_STRAY, path, "inode %llu is not a regular file",
+				     (unsigned long long)ino);
+			continue;
+		}
+		if (!fsck_problem(n->c, PR_STORE_ORPHAN, path, "%llu bytes",
+				  (unsigned long long)(s->usable ? s->size : 0)))
+			continue;
+		root = ifind(n, ST_ROOT_INO);
+		a.mode = S_IFREG | 0600;
+		a.uid = root ? root->a.uid : 0;
+		a.gid = root ? root->a.gid : 0;
+		a.size = s->usable ? s->size : 0;
+		a.atime_ns = a.ctime_ns = a.btime_ns = now_ns();
+		a.mtime_ns = s->mtime_ns ? (int64_t)s->mtime_ns : a.ctime_ns;
+		/* Drop a bad record of this number first. */
+		for (size_t j = 0; j < n->nin; j++)
+			if (n->in[j].ino == ino && n->in[j].bad)
+				n->in[j].ino = 0;
+		e = add_inode(n, ino, &a);
+		if (!e) {
+			fsck_unfixed(n->c, "out of memory");
+			continue;
+		}
+		put_inode(n, e);
+		s->referenced = true;
+		if (relink(n, ino))
+			fsck_fixed(n->c);
+		else
+			fsck_unfixed(n->c, "no /lost+found");
+	}
+}
+
+static void check_nlink(struct ns *n)
+{
+	char what[40];
+
+	for (size_t i = 0; i < n->nin; i++) {
+		struct ient *e = &n->in[i];
+		uint32_t want;
+
+		if (e->bad || e->ino == 0)
+			continue;
+		want = S_ISDIR(e->a.mode) ? 2 + e->subdirs : e->links;
+		if (e->a.nlink == want)
+			continue;
+		ino_name(e->ino, what);
+		if (fsck_problem(n->c, PR_NLINK, what, "%u, counted %u", e->a.nlink, want)) {
+			e->a.nlink = want;
+			put_inode(n, e);
+			fsck_fixed(n->c);
+		}
+	}
+}
+
+static void check_xattrs(struct ns *n)
+{
+	char what[300];
+
+	for (size_t i = 0; i < n->nx; i++) {
+		if (ifind(n, n->xa[i].ino))
+			continue;
+		snprintf(what, sizeof(what), "attribute '%s' of inode %llu", n->xa[i].name,
+			 (unsigned long long)n->xa[i].ino);
+		if (fsck_problem(n->c, PR_XATTR_DANGLING, what, NULL)) {
+			del_key(n, ST_NS_XATTR, n->xa[i].ino, n->xa[i].name);
+			fsck_fixed(n->c);
+		}
+	}
+}
+
+static void check_next_ino(struct ns *n)
+{
+	uint64_t need = 2;
+	uint8_t key[ST_NS_KEY_MAX], v[8];
+	size_t klen;
+
+	if (n->nin && n->in[n->nin - 1].ino >= need)
+		need = n->in[n->nin - 1].ino + 1;
+	if (n->c->nstores && n->c->stores[n->c->nstores - 1].ino >= need)
+		need = n->c->stores[n->c->nstores - 1].ino + 1;
+	if (n->has_next && n->next_ino >= need)
+		return;
+	/* A store under the counter's number would be removed by the daemon
+	 * as a leftover when it hands that number out (FORMAT.md, rule 4). */
+	if (!fsck_problem(n->c, PR_NEXT_INO, "next_ino",
+			  n->has_next ? "%llu, needs %llu" : "missing",
+			  (unsigned long long)n->next_ino, (unsigned long long)need))
+		return;
+	n->next_ino = need;
+	klen = st_ns_key(ST_NS_META, 0, "next_ino", 8, key);
+	st_ns_u64_encode(need, v);
+	stage_rc(n, st_kv_put(n->st, key, klen, v, sizeof(v)));
+	fsck_fixed(n->c);
+}
+
+static void ns_release(struct ns *n)
+{
+	for (size_t i = 0; i < n->nin; i++)
+		free(n->in[i].target);
+	for (size_t i = 0; i < n->nx; i++)
+		free(n->xa[i].name);
+	for (size_t i = 0; i < n->nbad; i++)
+		free(n->bad[i].key);
+	free(n->in);
+	free(n->de);
+	free(n->xa);
+	free(n->orphans);
+	free(n->bad);
+	if (n->st)
+		st_close(n->st);
+}
+
+int pass3_namespace(struct fsck *c)
+{
+	struct ns n = {.c = c};
+	uint64_t fixed_before = c->nfixed;
+	char path[4096];
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s", c->dir, ST_NS_NAME);
+	rc = st_open(path, ST_KIND_KV, c->readonly ? ST_READONLY : 0, NULL, &n.st);
+	if (rc != ST_OK) {
+		fsck_error(c, "cannot open %s: %s", path, st_last_error()->msg);
+		return -1;
+	}
+	rc = st_kv_range(n.st, NULL, 0, walk_cb, &n);
+	if (rc != ST_OK) {
+		fsck_error(c, "cannot read the namespace: %s", st_strerror(rc));
+		ns_release(&n);
+		return -1;
+	}
+	check_keys(&n);
+	check_root(&n);
+	check_entries(&n);
+	check_parents(&n);
+	check_orphans(&n);
+	check_reachable(&n);
+	check_unattached(&n);
+	check_stores(&n);
+	check_nlink(&n);
+	check_xattrs(&n);
+	check_next_ino(&n);
+	fsck_progress(c, 3, 1, 1);
+	if (n.staged && !n.err && !fsck_interrupted)
+		n.err = st_commit(n.st, NULL);
+	if (n.staged && (n.err || fsck_interrupted)) {
+		/* Nothing of this pass reached the disk. */
+		if (n.err)
+			fsck_error(c, "cannot commit the namespace repairs: %s",
+				   st_last_error()->msg);
+		c->nleft += c->nfixed - fixed_before;
+		c->nfixed = fixed_before;
+	}
+	ns_release(&n);
+	return 0;
+}
