@@ -21,7 +21,7 @@
 #include "revfs.h"
 
 /* Stores committed together at most: bounds open descriptors per round. */
-#define BATCH 128
+#define BATCH 1024
 /* Up to this many stores, per-file fdatasync beats a syncfs of the disk. */
 #define SMALL_BATCH 4
 /* After ENOSPC, writes resume once the backing disk has this much free

@@ -4,6 +4,7 @@
  * handles), writing records back, opening file stores on demand, and
  * removing what an inode leaves when its last link and last open are gone.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -348,16 +349,6 @@ int ino_create(struct fs *fs, const struct st_inode *a, const char *target, stru
 	size_t klen;
 	int rc;
 
-	if (S_ISREG(a->mode) && !fs->o.ro) {
-		char path[4096];
-
-		/* A crash between a store's commit and the namespace commit that
-		 * made its inode leaves a store no record names, under the number
-		 * the counter hands out again. It holds nothing of this file. */
-		if (!st_ns_store_path(fs->backing, fs->next_ino, path, sizeof(path)) &&
-		    unlink(path) == 0)
-			fs_log(LOG_INFO, "removed the store of an unfinished file: %s", path);
-	}
 	in = ino_alloc(fs->next_ino);
 	if (!in || (target && !(in->target = strdup(target)))) {
 		if (in)
@@ -561,6 +552,34 @@ static int remove_orphans(struct fs *fs)
 	return rc == ST_OK ? 0 : -fs_errno(rc);
 }
 
+/* After an unclean end: stores under inode numbers the namespace never
+ * handed out. A crash between a store's commit and the namespace commit
+ * that made its inode leaves one; the counter would hand its number out
+ * again, and the new file would find the old bytes. */
+static void remove_unborn_stores(struct fs *fs)
+{
+	char dir[4096], path[4400];
+	struct dirent *e;
+	DIR *d;
+
+	for (unsigned x = 0; x < 256; x++) {
+		snprintf(dir, sizeof(dir), "%s/ino/%02x", fs->backing, x);
+		if (!(d = opendir(dir)))
+			continue;
+		while ((e = readdir(d))) {
+			char *end;
+			unsigned long long ino = strtoull(e->d_name, &end, 10);
+
+			if (end == e->d_name || strncmp(end, ".rev", 4) != 0 || ino < fs->next_ino)
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+			if (unlink(path) == 0)
+				fs_log(LOG_INFO, "removed %s: its file was never committed", path);
+		}
+		closedir(d);
+	}
+}
+
 int fs_ns_load(struct fs *fs)
 {
 	uint8_t key[ST_NS_KEY_MAX];
@@ -588,9 +607,12 @@ int fs_ns_load(struct fs *fs)
 	if (rc == ST_OK)
 		free(val);
 	fs->unclean = rc == ST_ENOTFOUND;
-	if (fs->unclean)
+	if (fs->unclean) {
 		fs_log(LOG_INFO, "%s was not unmounted cleanly: file sizes come from their stores",
 		       fs->backing);
+		if (!fs->o.ro)
+			remove_unborn_stores(fs);
+	}
 	rc = ino_load(fs, ST_ROOT_INO, &root);
 	if (rc)
 		return rc;

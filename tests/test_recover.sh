@@ -37,16 +37,24 @@ fs_mount
 { cat "$FS_TMP/a"; echo tail; } | cmp - "$FS_MNT/a" || fs_fail "append after recovery"
 fs_umount
 
-# A store whose inode the namespace never committed: the next new file gets
-# that number and must start empty.
+# A store whose inode the namespace never committed (a crash between the
+# store's commit and the namespace's): the next new file gets that number
+# and must start empty, now and after a remount.
+fs_mount
+echo keep >"$FS_MNT/k" && sync_file "$FS_MNT/k"
+fs_kill
 next=$(($(ls "$FS_BACKING"/ino/*/*.rev | sed 's/.*\///; s/\.rev//' | sort -n | tail -1) + 1))
 src=$(ls "$FS_BACKING"/ino/*/*.rev | head -1)
 dst=$FS_BACKING/ino/$(printf '%02x' $((next & 255)))/$next.rev
 cp "$src" "$dst"
 fs_mount
 truncate -s 8192 "$FS_MNT/fresh"
+sync_file "$FS_MNT/fresh"
+fs_umount
+fs_mount
 [ "$(stat -c %s "$FS_MNT/fresh")" = 8192 ] || fs_fail "truncate of a new file"
 cmp -n 8192 "$FS_MNT/fresh" /dev/zero ||
 	fs_fail "a new file shows bytes of a store left under its inode number"
+[ "$(cat "$FS_MNT/k")" = keep ] || fs_fail "fsynced file lost"
 fs_umount
 echo "test_recover: ok"
