@@ -220,7 +220,7 @@ int main(int argc, char **argv)
 	rc = c.exit_extra;
 	if (c.nfixed)
 		rc |= FSCK_NONDESTRUCT;
-	if (c.nleft || c.fatal)
+	if (c.nleft || (c.fatal && !c.exit_extra))
 		rc |= FSCK_UNCORRECTED;
 	if (fsck_interrupted) {
 		printf("%s: interrupted\n", c.dir);

@@ -281,18 +281,18 @@ static struct ient *add_inode(struct ns *n, uint64_t ino, const struct st_inode 
 	return &n->in[i];
 }
 
-/* The first free inode number: past every record, store and the counter. */
+/* A new inode number: the counter's (check_next_ino ran first, so it is
+ * past every record and store); the counter's new value is staged. */
 static uint64_t alloc_ino(struct ns *n)
 {
-	uint64_t next = n->has_next ? n->next_ino : 2;
+	uint8_t key[ST_NS_KEY_MAX], v[8];
+	size_t klen = st_ns_key(ST_NS_META, 0, "next_ino", 8, key);
+	uint64_t ino = n->next_ino;
 
-	if (n->nin && n->in[n->nin - 1].ino >= next)
-		next = n->in[n->nin - 1].ino + 1;
-	if (n->c->nstores && n->c->stores[n->c->nstores - 1].ino >= next)
-		next = n->c->stores[n->c->nstores - 1].ino + 1;
-	n->next_ino = next + 1;
-	n->has_next = true;
-	return next;
+	n->next_ino++;
+	st_ns_u64_encode(n->next_ino, v);
+	stage_rc(n, st_kv_put(n->st, key, klen, v, sizeof(v)));
+	return ino;
 }
 
 /* /lost+found's inode, made if missing. 0 if there is none to use. */
@@ -329,6 +329,8 @@ static uint64_t lost_found(struct ns *n)
 	lf->dparent = ST_ROOT_INO;
 	root = ifind(n, ST_ROOT_INO);
 	root->subdirs++;
+	root->a.nlink++; /* part of making it, not a problem of its own */
+	put_inode(n, root);
 	put_inode(n, lf);
 	put_dirent(n, ST_ROOT_INO, "lost+found", lf->ino, dtype(S_IFDIR));
 	printf("    made /lost+found (inode %llu)\n", (unsigned long long)lf->ino);
@@ -707,6 +709,7 @@ static void check_stores(struct ns *n)
 			continue;
 		root = ifind(n, ST_ROOT_INO);
 		a.mode = S_IFREG | 0600;
+		a.nlink = 1; /* the entry relink() makes */
 		a.uid = root ? root->a.uid : 0;
 		a.gid = root ? root->a.gid : 0;
 		a.size = s->usable ? s->size : 0;
@@ -830,6 +833,7 @@ int pass3_namespace(struct fsck *c)
 		return -1;
 	}
 	check_keys(&n);
+	check_next_ino(&n);
 	check_root(&n);
 	check_entries(&n);
 	check_parents(&n);
@@ -839,7 +843,6 @@ int pass3_namespace(struct fsck *c)
 	check_stores(&n);
 	check_nlink(&n);
 	check_xattrs(&n);
-	check_next_ino(&n);
 	fsck_progress(c, 3, 1, 1);
 	if (n.staged && !n.err && !fsck_interrupted)
 		n.err = st_commit(n.st, NULL);
