@@ -260,7 +260,10 @@ static void settle(struct fs *fs, struct job *j)
 	in->flushing = false;
 	if (!j->prepared && !in->removed)
 		flusher_mark(fs, in); /* try again next round */
-	if (in->nopen == 0 && !in->flushing && dset_empty(&in->dirty) && in->st) {
+	if (j->prepared && in->st)
+		compactor_consider(fs, in->ino, in->st);
+	if (in->nopen == 0 && !in->flushing && !in->compacting && dset_empty(&in->dirty) &&
+	    in->st) {
 		st_close(in->st);
 		in->st = NULL;
 	}
@@ -291,8 +294,9 @@ static void commit_namespace(struct fs *fs, struct job *jobs, size_t n, bool las
 	/* Sizes and times alone wait for the interval: after a crash the
 	 * stores give them back (fs->unclean), so an fsync need not pay for
 	 * a namespace commit that changes no name. */
-	dirty = fs->ns_dirty || (fs->ns_lazy && (last || fs_now() - fs->ns_commit_time >=
-								  fs->o.flush_ms * 1000000ull));
+	dirty =
+	    fs->ns_dirty ||
+	    (fs->ns_lazy && (last || fs_now() - fs->ns_commit_time >= fs->o.flush_ms * 1000000ull));
 	if (dirty) {
 		fs->ns_dirty = fs->ns_lazy = false;
 		fs->ns_commit_time = fs_now();
@@ -321,6 +325,7 @@ static void commit_namespace(struct fs *fs, struct job *jobs, size_t n, bool las
 		}
 	} else if (dirty) {
 		fs->ns_err = 0;
+		compactor_consider(fs, 0, fs->ns);
 	}
 	free(doomed);
 	/* The round lets go of its inodes; idle ones leave the table. */

@@ -411,8 +411,8 @@ void ino_remove(struct fs *fs, struct inode *in)
 	size_t klen;
 
 	if (in->flushing)
-		return; /* the flusher removes it when its commit is done */
-	if (in->st) {
+		return;			 /* the flusher removes it when its commit is done */
+	if (in->st && !in->compacting) { /* else the compactor closes it */
 		st_close(in->st);
 		in->st = NULL;
 	}
@@ -539,6 +539,18 @@ static int remove_orphans(struct fs *fs)
 	for (size_t i = 0; rc == ST_OK && i < o.n; i++) {
 		if (ino_load(fs, o.v[i], &in) != 0)
 			continue;
+		if (in->a.nlink > 0) {
+			/* A stray mark: the file still has names. Keep it. */
+			uint8_t key[ST_NS_KEY_MAX];
+			size_t klen = st_ns_key(ST_NS_ORPHAN, in->ino, NULL, 0, key);
+
+			fs_log(LOG_WARNING, "inode %llu is marked unlinked but has %u links; kept",
+			       (unsigned long long)in->ino, in->a.nlink);
+			st_kv_del(fs->ns, key, klen);
+			fs->ns_dirty = true;
+			in->refs--;
+			continue;
+		}
 		fs_log(LOG_INFO, "removing inode %llu: unlinked while open before the last unmount",
 		       (unsigned long long)o.v[i]);
 		pthread_mutex_lock(&in->lock);
@@ -570,9 +582,17 @@ static void remove_unborn_stores(struct fs *fs)
 			char *end;
 			unsigned long long ino = strtoull(e->d_name, &end, 10);
 
-			if (end == e->d_name || strncmp(end, ".rev", 4) != 0 || ino < fs->next_ino)
+			if (end == e->d_name || strncmp(end, ".rev", 4) != 0)
 				continue;
 			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+			if (strcmp(end, ".rev.compact") == 0) {
+				/* A compaction the crash cut short. */
+				if (unlink(path) == 0)
+					fs_log(LOG_INFO, "removed a stale %s", path);
+				continue;
+			}
+			if (strcmp(end, ".rev") != 0 || ino < fs->next_ino)
+				continue;
 			if (unlink(path) == 0)
 				fs_log(LOG_INFO, "removed %s: its file was never committed", path);
 		}

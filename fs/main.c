@@ -33,6 +33,8 @@ enum { KEY_HELP, KEY_VERSION, KEY_RO };
 
 struct cmdline {
 	struct fs_opts o;
+	unsigned compact_pct, compact_min_mb, compact_mbps;
+	char *keep;
 	char *backing;
 	int nonopt;
 	int help, version;
@@ -46,6 +48,11 @@ static const struct fuse_opt opt_spec[] = {
     OPT("flush_ms=%u", o.flush_ms),
     OPT("dirty_mb=%u", o.dirty_mb),
     OPT("attr_timeout=%lf", o.attr_timeout),
+    OPT("compact=%d", o.compact),
+    OPT("compact_frag=%u", compact_pct),
+    OPT("compact_min_mb=%u", compact_min_mb),
+    OPT("compact_mbps=%u", compact_mbps),
+    OPT("keep=%s", keep),
     FUSE_OPT_KEY("ro", KEY_RO),
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
@@ -206,14 +213,20 @@ static int open_backing(struct fs *fs)
 		return -1;
 	}
 	if ((fs->sb.ro_compat & ~ST_SUPER_RO_COMPAT_KNOWN) && !fs->o.ro) {
-		fprintf(stderr, "revfs: %s has features this revfs can only read; mount it with "
-				"-o ro, or upgrade revfs\n",
+		fprintf(stderr,
+			"revfs: %s has features this revfs can only read; mount it with "
+			"-o ro, or upgrade revfs\n",
 			fs->backing);
 		return -1;
 	}
+	if (st_retention_parse(fs->keep_text ? fs->keep_text : fs->sb.keep, &fs->keep) != ST_OK) {
+		fprintf(stderr, "revfs: bad retention rule '%s' (example: %s, or latest)\n",
+			fs->keep_text ? fs->keep_text : fs->sb.keep, ST_KEEP_DEFAULT);
+		return -1;
+	}
 	if (fs->o.flush_ms == UINT_MAX)
-		fs->o.flush_ms = fs->sb.flush_ms >= 1 && fs->sb.flush_ms <= 3600000 ? fs->sb.flush_ms
-										    : 1000;
+		fs->o.flush_ms =
+		    fs->sb.flush_ms >= 1 && fs->sb.flush_ms <= 3600000 ? fs->sb.flush_ms : 1000;
 	if (take_lock(fs))
 		return -1;
 	if (!fs->o.ro && make_folders(fs))
@@ -254,6 +267,9 @@ int main(int argc, char **argv)
 	c.o.flush_ms = UINT_MAX; /* not given: the superblock's default */
 	c.o.dirty_mb = 256;
 	c.o.attr_timeout = 1.0;
+	c.o.compact = 1;
+	c.compact_pct = 30;
+	c.compact_min_mb = 1;
 	if (fuse_opt_parse(&args, &c, opt_spec, opt_proc) != 0)
 		return 1;
 	if (c.help) {
@@ -273,12 +289,18 @@ int main(int argc, char **argv)
 		goto out_args;
 	}
 	if ((c.o.flush_ms != UINT_MAX && (c.o.flush_ms < 1 || c.o.flush_ms > 3600000)) ||
-	    c.o.dirty_mb < 1 ||
-	    c.o.dirty_mb > 1u << 20 || c.o.attr_timeout < 0) {
+	    c.o.dirty_mb < 1 || c.o.dirty_mb > 1u << 20 || c.o.attr_timeout < 0) {
 		fprintf(stderr, "revfs: flush_ms must be 1..3600000, dirty_mb 1..1048576, "
 				"attr_timeout >= 0\n");
 		goto out_args;
 	}
+	if (c.compact_pct > 100) {
+		fprintf(stderr, "revfs: compact_frag is a percentage, 0..100\n");
+		goto out_args;
+	}
+	c.o.compact_frag = c.compact_pct / 100.0;
+	c.o.compact_min = (uint64_t)c.compact_min_mb << 20;
+	c.o.compact_bps = (uint64_t)c.compact_mbps * 1000000;
 	fs.backing = realpath(c.backing, NULL);
 	if (!fs.backing) {
 		fprintf(stderr, "revfs: %s: %s\n", c.backing, strerror(errno));
@@ -292,6 +314,9 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&fs.ns_lock, NULL);
 	pthread_mutex_init(&fs.flush_lock, NULL);
 	pthread_mutex_init(&fs.dir_lock, NULL);
+	pthread_mutex_init(&fs.compact_lock, NULL);
+	pthread_cond_init(&fs.compact_cv, NULL);
+	fs.keep_text = c.keep;
 	pthread_cond_init(&fs.done_cv, NULL);
 	pthread_cond_init(&fs.room_cv, NULL);
 	the_fs = &fs;
@@ -333,6 +358,10 @@ int main(int argc, char **argv)
 		fs_log(LOG_ERR, "cannot start the flusher");
 		goto out_unmount;
 	}
+	if (!fs.o.ro && compactor_start(&fs) != 0) {
+		fs_log(LOG_ERR, "cannot start the compactor");
+		goto out_unmount;
+	}
 	fs_log(LOG_INFO, "mounted %s on %s%s", fs.backing, fo.mountpoint,
 	       fs.o.ro ? " read-only" : "");
 	if (fo.singlethread) {
@@ -349,6 +378,7 @@ int main(int argc, char **argv)
 	lock_note(&fs, "closing\n");
 out_unmount:
 	fuse_session_unmount(fs.se);
+	compactor_stop(&fs);
 	flusher_stop(&fs);
 	if (!fs.o.ro) {
 		bool lost;
@@ -386,6 +416,7 @@ out_fs:
 	the_fs = NULL;
 out_args:
 	free(c.backing);
+	free(c.keep);
 	free(fo.mountpoint);
 	fuse_opt_free_args(&args);
 	return ret ? 1 : 0;

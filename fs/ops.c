@@ -995,7 +995,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		if (in->nopen == 0) {
 			if (in->a.nlink == 0 && !in->removed)
 				ino_remove(fs, in);
-			else if (in->st && !in->flushing && dset_empty(&in->dirty)) {
+			else if (in->st && !in->flushing && !in->compacting &&
+				 dset_empty(&in->dirty)) {
 				st_close(in->st);
 				in->st = NULL;
 			}
@@ -1179,7 +1180,7 @@ struct dent {
 struct dirh {
 	struct dent *v;
 	size_t n, cap;
-	size_t skip;		   /* key bytes before the name */
+	size_t skip;		  /* key bytes before the name */
 	struct dirh *prev, *next; /* fs->dirs, under fs->dir_lock */
 };
 

@@ -69,19 +69,20 @@ struct inode {
 
 	pthread_mutex_t lock;
 	/* lock (and fs->ns_lock too to change nlink) */
-	struct st_inode a;  /* current attributes; a.size includes dirty writes */
-	char *target;	    /* a symlink's target (set at creation, never changed) */
-	uint32_t nopen;	    /* open file handles */
-	bool attr_dirty;    /* a differs from the namespace record */
-	bool removed;	    /* no links and no opens: store and record are gone */
-	bool flushing;	    /* the flusher is committing flush */
-	st_store *st;	    /* the file store, or NULL while not open */
-	struct dset dirty;  /* written since the flusher last took the set */
-	struct dset flush;  /* being committed by the flusher */
-	uint64_t committed; /* file size as of the store's newest commit */
+	struct st_inode a;	 /* current attributes; a.size includes dirty writes */
+	char *target;		 /* a symlink's target (set at creation, never changed) */
+	uint32_t nopen;		 /* open file handles */
+	bool attr_dirty;	 /* a differs from the namespace record */
+	bool removed;		 /* no links and no opens: store and record are gone */
+	bool flushing;		 /* the flusher is committing flush */
+	bool compacting;	 /* the compactor is using st: it stays open */
+	st_store *st;		 /* the file store, or NULL while not open */
+	struct dset dirty;	 /* written since the flusher last took the set */
+	struct dset flush;	 /* being committed by the flusher */
+	uint64_t committed;	 /* file size as of the store's newest commit */
 	int64_t committed_mtime; /* mtime as of the store's newest commit */
-	int wb_err;	    /* errno of a failed flush, reported by fsync */
-	bool store_bad;	    /* opening the store failed; logged once */
+	int wb_err;		 /* errno of a failed flush, reported by fsync */
+	bool store_bad;		 /* opening the store failed; logged once */
 
 	/* fs->flush_lock */
 	bool listed;		  /* on the dirty list */
@@ -90,8 +91,12 @@ struct inode {
 };
 
 struct fs_opts {
-	unsigned flush_ms; /* flush interval */
-	unsigned dirty_mb; /* dirty memory limit */
+	unsigned flush_ms;    /* flush interval */
+	unsigned dirty_mb;    /* dirty memory limit */
+	int compact;	      /* run the background compactor */
+	double compact_frag;  /* compact at this fragmentation (0..1) */
+	uint64_t compact_min; /* ... and this many bytes of store file */
+	uint64_t compact_bps; /* rate limit of the copy; 0: none */
 	double attr_timeout;
 	int ro;
 	int foreground, debug;
@@ -114,15 +119,15 @@ struct fs {
 	struct inode **htab;
 	size_t hsize, hcount;
 	uint64_t next_ino;
-	bool ns_dirty; /* staged changes an fsync needs: names, inodes, modes, xattrs */
-	bool ns_lazy;  /* staged size and times of regular files only: their stores
-			* hold the same, so these may wait for the next interval */
+	bool ns_dirty;		 /* staged changes an fsync needs: names, inodes, modes, xattrs */
+	bool ns_lazy;		 /* staged size and times of regular files only: their stores
+				  * hold the same, so these may wait for the next interval */
 	uint64_t ns_commit_time; /* fs_now() of the last namespace commit */
 	uint64_t *doomed;	 /* stores to unlink after the next namespace commit */
 	size_t ndoomed, doomed_cap;
-	bool unclean;  /* the last mount did not end cleanly: regular files take
-			* their size and mtime from their stores when loaded */
-	int ns_err;    /* errno of the last failed namespace commit, 0 after a good one */
+	bool unclean; /* the last mount did not end cleanly: regular files take
+		       * their size and mtime from their stores when loaded */
+	int ns_err;   /* errno of the last failed namespace commit, 0 after a good one */
 
 	pthread_mutex_t flush_lock;
 	pthread_cond_t flush_cv; /* wakes the flusher */
@@ -139,6 +144,20 @@ struct fs {
 	bool stop;
 	bool flusher_running;
 	pthread_t flusher;
+
+	struct st_retention keep; /* which versions compaction keeps */
+	const char *keep_text;	  /* -o keep=, or NULL: the superblock's */
+	pthread_mutex_t compact_lock;
+	pthread_cond_t compact_cv;
+	/* compact_lock */
+#define COMPACT_QUEUE 1024
+	uint64_t compact_q[COMPACT_QUEUE]; /* inodes to compact; 0: the namespace */
+	size_t ncompact;
+	bool compact_stop, compact_paused;
+	uint64_t compactions, compact_failures, compact_nospace, compact_reclaimed;
+	uint64_t compact_hold_max_ns;
+	bool compactor_running; /* main thread only */
+	pthread_t compactor;
 };
 
 extern struct fs *the_fs;
@@ -175,9 +194,15 @@ uint64_t fs_now(void);
 int fs_ns_load(struct fs *fs);
 void fs_table_release(struct fs *fs);
 
+/* compactor.c */
+int compactor_start(struct fs *fs);
+void compactor_stop(struct fs *fs);
+/* Queues ino (0: the namespace) if its store st is fragmented enough. */
+void compactor_consider(struct fs *fs, uint64_t ino, st_store *st);
+
 /* ops.c */
 struct dirh;
-void fs_dirs_release(struct fs *fs); /* at exit: handles never released */
+void fs_dirs_release(struct fs *fs);		  /* at exit: handles never released */
 void fs_xattr_clear(struct fs *fs, uint64_t ino); /* ns_lock held */
 
 /* flusher.c */

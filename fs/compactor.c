@@ -1,0 +1,183 @@
+/*
+ * compactor.c - the background compactor: one thread that compacts the
+ * stores the flusher found fragmented (1 - live/size at or above
+ * compact_frag, file at least compact_min bytes), keeping the versions the
+ * retention rule keeps. st_compact() copies with no lock held and takes the
+ * store's writer lock only for its final catch-up, so writers never wait for
+ * it: they write into dirty sets, and only the flusher's commit of that one
+ * store can wait, for the final catch-up.
+ *
+ * The compactor uses the inode's own store handle (a second handle would not
+ * see the flusher's commits), marked in->compacting so that nothing closes it
+ * meanwhile.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <syslog.h>
+
+#include "revfs.h"
+
+/* The namespace store's slot in the queue. */
+#define NS_ENTRY 0
+
+void compactor_consider(struct fs *fs, uint64_t ino, st_store *st)
+{
+	struct st_info info;
+	bool queued = false;
+
+	if (!fs->o.compact || st_info(st, &info) != ST_OK)
+		return;
+	if (info.file_bytes < fs->o.compact_min || info.fragmentation < fs->o.compact_frag)
+		return;
+	pthread_mutex_lock(&fs->compact_lock);
+	for (size_t i = 0; i < fs->ncompact; i++)
+		queued |= fs->compact_q[i] == ino;
+	if (!queued && fs->ncompact < COMPACT_QUEUE) {
+		fs->compact_q[fs->ncompact++] = ino;
+		pthread_cond_signal(&fs->compact_cv);
+	}
+	pthread_mutex_unlock(&fs->compact_lock);
+}
+
+/* Aborts a running compaction at its next step when the daemon stops. */
+static int hook(void *arg, enum st_compact_step step)
+{
+	struct fs *fs = arg;
+	int stop;
+
+	(void)step;
+	pthread_mutex_lock(&fs->compact_lock);
+	stop = fs->compact_stop;
+	pthread_mutex_unlock(&fs->compact_lock);
+	return stop;
+}
+
+/* Room for a copy of the live bytes, and a margin. */
+static bool room_for(struct fs *fs, st_store *st)
+{
+	struct st_info info;
+	struct statvfs sv;
+
+	if (st_info(st, &info) != ST_OK || fstatvfs(fs->backing_fd, &sv) != 0)
+		return false;
+	return (uint64_t)sv.f_bavail * sv.f_frsize > info.live_bytes + (64ull << 20);
+}
+
+static void compact_store(struct fs *fs, st_store *st, uint64_t ino)
+{
+	struct st_compact_opts o = {
+	    .keep = &fs->keep, .hook = hook, .hook_arg = fs, .rate_bps = fs->o.compact_bps};
+	struct st_compact_stats cs;
+	int rc;
+
+	if (!room_for(fs, st)) {
+		pthread_mutex_lock(&fs->compact_lock);
+		fs->compact_nospace++;
+		pthread_mutex_unlock(&fs->compact_lock);
+		return;
+	}
+	rc = st_compact(st, &o, &cs);
+	pthread_mutex_lock(&fs->compact_lock);
+	if (rc == ST_OK) {
+		fs->compactions++;
+		fs->compact_reclaimed +=
+		    cs.bytes_before > cs.bytes_after ? cs.bytes_before - cs.bytes_after : 0;
+		if (cs.lock_hold_ns > fs->compact_hold_max_ns)
+			fs->compact_hold_max_ns = cs.lock_hold_ns;
+	} else if (rc != ST_EDELETED && rc != ST_EABORTED) {
+		fs->compact_failures++;
+	}
+	pthread_mutex_unlock(&fs->compact_lock);
+	if (rc == ST_OK)
+		fs_log(LOG_DEBUG,
+		       "compacted inode %llu: %llu -> %llu bytes, %llu of %llu versions, "
+		       "lock held %llu us",
+		       (unsigned long long)ino, (unsigned long long)cs.bytes_before,
+		       (unsigned long long)cs.bytes_after, (unsigned long long)cs.versions_kept,
+		       (unsigned long long)cs.versions_before,
+		       (unsigned long long)(cs.lock_hold_ns / 1000));
+	else if (rc != ST_EDELETED && rc != ST_EABORTED)
+		fs_log(LOG_WARNING, "compaction of inode %llu failed: %s", (unsigned long long)ino,
+		       st_last_error()->msg);
+}
+
+static void compact_inode(struct fs *fs, uint64_t ino)
+{
+	struct inode *in;
+	st_store *st = NULL;
+	int rc;
+
+	pthread_mutex_lock(&fs->ns_lock);
+	rc = ino_load(fs, ino, &in);
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (rc)
+		return; /* removed meanwhile */
+	pthread_mutex_lock(&in->lock);
+	if (!in->removed && S_ISREG(in->a.mode) && ino_store(fs, in) == 0) {
+		in->compacting = true;
+		st = in->st;
+	}
+	pthread_mutex_unlock(&in->lock);
+	if (st) {
+		compact_store(fs, st, ino);
+		pthread_mutex_lock(&in->lock);
+		in->compacting = false;
+		if (in->nopen == 0 && !in->flushing && dset_empty(&in->dirty) && in->st) {
+			st_close(in->st);
+			in->st = NULL;
+		}
+		pthread_mutex_unlock(&in->lock);
+	}
+	ino_put(fs, in);
+}
+
+static void *compactor_main(void *arg)
+{
+	struct fs *fs = arg;
+	uint64_t ino;
+
+	pthread_mutex_lock(&fs->compact_lock);
+	for (;;) {
+		while (!fs->compact_stop && (fs->ncompact == 0 || fs->compact_paused))
+			pthread_cond_wait(&fs->compact_cv, &fs->compact_lock);
+		if (fs->compact_stop)
+			break;
+		ino = fs->compact_q[0];
+		memmove(fs->compact_q, fs->compact_q + 1, --fs->ncompact * sizeof(*fs->compact_q));
+		pthread_mutex_unlock(&fs->compact_lock);
+		if (ino == NS_ENTRY)
+			compact_store(fs, fs->ns, ino);
+		else
+			compact_inode(fs, ino);
+		pthread_mutex_lock(&fs->compact_lock);
+	}
+	pthread_mutex_unlock(&fs->compact_lock);
+	return NULL;
+}
+
+int compactor_start(struct fs *fs)
+{
+	int rc;
+
+	if (!fs->o.compact)
+		return 0;
+	rc = pthread_create(&fs->compactor, NULL, compactor_main, fs);
+	if (rc)
+		return -rc;
+	fs->compactor_running = true;
+	return 0;
+}
+
+void compactor_stop(struct fs *fs)
+{
+	if (!fs->compactor_running)
+		return;
+	pthread_mutex_lock(&fs->compact_lock);
+	fs->compact_stop = true;
+	pthread_cond_broadcast(&fs->compact_cv);
+	pthread_mutex_unlock(&fs->compact_lock);
+	pthread_join(fs->compactor, NULL);
+	fs->compactor_running = false;
+}
