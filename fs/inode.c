@@ -548,7 +548,7 @@ static int remove_orphans(struct fs *fs)
 			       (unsigned long long)in->ino, in->a.nlink);
 			st_kv_del(fs->ns, key, klen);
 			fs->ns_dirty = true;
-			in->refs--;
+			ino_put_locked(fs, in);
 			continue;
 		}
 		fs_log(LOG_INFO, "removing inode %llu: unlinked while open before the last unmount",
