@@ -1,0 +1,36 @@
+/*
+ * ctl.h - the daemon's control interface, shared by the daemon and
+ * revfs-compact: ioctls on files inside a mount. The kernel passes the
+ * caller's credentials with each one, so the daemon checks them: a user can
+ * compact only files they may write, and only root (or the owner of the
+ * mount's root directory) can pause or resume the compactor.
+ */
+#ifndef REVFS_CTL_H
+#define REVFS_CTL_H
+
+#include <stdint.h>
+#include <sys/ioctl.h>
+
+#define REVFS_COMPACT_DRY_RUN 0x1 /* say what would be reclaimed, change nothing */
+
+struct revfs_compact_arg {
+	uint32_t flags;		   /* in: REVFS_COMPACT_* */
+	uint32_t pad;		   /* zero */
+	uint64_t bytes_before;	   /* out: store file size before */
+	uint64_t bytes_after;	   /* out: after (dry run: the live bytes, about) */
+	uint64_t versions_before;  /* out: versions before */
+	uint64_t versions_kept;	   /* out: versions kept (dry run: 0) */
+	uint64_t lock_hold_ns;	   /* out: the final catch-up's lock hold */
+};
+
+/* On a regular file of the mount: compact its store now (and wait). The
+ * ioctl fails with the errno of the failure: EACCES (may not write the
+ * file), EBUSY (a compaction of it is running), ENOSPC, EIO... */
+#define REVFS_IOC_COMPACT _IOWR('R', 1, struct revfs_compact_arg)
+/* On any file or directory of the mount: pause or resume the background
+ * compactor (a running compaction finishes first). EPERM unless root or
+ * the owner of the mount's root directory. */
+#define REVFS_IOC_PAUSE	 _IO('R', 2)
+#define REVFS_IOC_RESUME _IO('R', 3)
+
+#endif /* REVFS_CTL_H */
