@@ -24,13 +24,14 @@ STORE_SRC = $(wildcard store/*.c)
 STORE_OBJ = $(STORE_SRC:%.c=$(BUILD)/%.o)
 LIBSTORE  = $(BUILD)/libstore.a
 
-FS_SRC    = $(wildcard fs/*.c)
+FS_SRC    = $(filter-out fs/revfs-compact.c,$(wildcard fs/*.c))
 FS_OBJ    = $(FS_SRC:%.c=$(BUILD)/%.o)
 MKFS_SRC  = $(wildcard mkfs/*.c)
 MKFS_OBJ  = $(MKFS_SRC:%.c=$(BUILD)/%.o)
 FSCK_SRC  = $(wildcard fsck/*.c)
 FSCK_OBJ  = $(FSCK_SRC:%.c=$(BUILD)/%.o)
-PROGS     = $(BUILD)/revfs $(BUILD)/mkfs.revfs $(BUILD)/fsck.revfs
+PROGS     = $(BUILD)/revfs $(BUILD)/mkfs.revfs $(BUILD)/fsck.revfs \
+	$(BUILD)/revfs-compact
 
 # Check-based unit tests: tests/check_*.c, each its own binary.
 TEST_SRC  = $(wildcard tests/check_*.c)
@@ -79,6 +80,10 @@ $(BUILD)/mkfs.revfs: $(MKFS_OBJ) $(LIBSTORE)
 
 $(BUILD)/fsck.revfs: $(FSCK_OBJ) $(LIBSTORE)
 	$(CC) $(ALL_CFLAGS) -o $@ $(FSCK_OBJ) $(LIBSTORE) $(LDLIBS)
+
+# revfs-compact lives in fs/ for ctl.h but is not part of the daemon.
+$(BUILD)/revfs-compact: fs/revfs-compact.c fs/ctl.h store/store.h $(LIBSTORE)
+	$(CC) $(ALL_CFLAGS) -Istore -o $@ $< $(LIBSTORE) $(LDLIBS)
 
 $(LIBSTORE): $(STORE_OBJ)
 	@rm -f $@
