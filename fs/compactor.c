@@ -16,7 +16,9 @@
 #include <string.h>
 #include <sys/statvfs.h>
 #include <syslog.h>
+#include <unistd.h>
 
+#include "ctl.h"
 #include "revfs.h"
 
 /* The namespace store's slot in the queue. */
@@ -180,4 +182,70 @@ void compactor_stop(struct fs *fs)
 	pthread_mutex_unlock(&fs->compact_lock);
 	pthread_join(fs->compactor, NULL);
 	fs->compactor_running = false;
+}
+
+int compactor_run(struct fs *fs, uint64_t ino, struct revfs_compact_arg *a)
+{
+	struct st_compact_opts o = {.keep = &fs->keep};
+	struct st_compact_stats cs;
+	struct st_info info;
+	struct inode *in;
+	st_store *st = NULL;
+	int rc;
+
+	pthread_mutex_lock(&fs->ns_lock);
+	rc = ino_load(fs, ino, &in);
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&in->lock);
+	if (in->removed)
+		rc = -ENOENT;
+	else if (!S_ISREG(in->a.mode))
+		rc = -EINVAL;
+	else if ((rc = ino_store(fs, in)) == 0) {
+		in->compacting = true;
+		st = in->st;
+	}
+	pthread_mutex_unlock(&in->lock);
+	if (rc == -ENODATA)
+		rc = 0; /* never committed: nothing to compact */
+	if (st && (a->flags & REVFS_COMPACT_DRY_RUN)) {
+		rc = st_info(st, &info);
+		if (rc == ST_OK) {
+			a->bytes_before = info.file_bytes;
+			a->bytes_after = info.live_bytes;
+		}
+		rc = rc ? -fs_errno(rc) : 0;
+	} else if (st) {
+		/* The background compactor may hold this store: wait for it. */
+		for (int i = 0; (rc = st_compact(st, &o, &cs)) == ST_EBUSY && i < 6000; i++)
+			usleep(10000);
+		if (rc == ST_OK) {
+			a->bytes_before = cs.bytes_before;
+			a->bytes_after = cs.bytes_after;
+			a->versions_before = cs.versions_before;
+			a->versions_kept = cs.versions_kept;
+			a->lock_hold_ns = cs.lock_hold_ns;
+			pthread_mutex_lock(&fs->compact_lock);
+			fs->compactions++;
+			if (cs.bytes_before > cs.bytes_after)
+				fs->compact_reclaimed += cs.bytes_before - cs.bytes_after;
+			if (cs.lock_hold_ns > fs->compact_hold_max_ns)
+				fs->compact_hold_max_ns = cs.lock_hold_ns;
+			pthread_mutex_unlock(&fs->compact_lock);
+		}
+		rc = rc == ST_OK ? 0 : rc == ST_EBUSY ? -EBUSY : -fs_errno(rc);
+	}
+	if (st) {
+		pthread_mutex_lock(&in->lock);
+		in->compacting = false;
+		if (in->nopen == 0 && !in->flushing && dset_empty(&in->dirty) && in->st) {
+			st_close(in->st);
+			in->st = NULL;
+		}
+		pthread_mutex_unlock(&in->lock);
+	}
+	ino_put(fs, in);
+	return rc;
 }

@@ -17,6 +17,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "ctl.h"
 #include "revfs.h"
 
 #define NAME_MAX_BYTES	 255
@@ -157,6 +158,10 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, -rc);
 		return;
 	}
+	if (vt_is(parent) || (parent == ST_ROOT_INO && strcmp(name, VT_NAME) == 0)) {
+		vt_lookup(req, parent, name);
+		return;
+	}
 	pthread_mutex_lock(&fs->ns_lock);
 	rc = dirent_get(fs, parent, name, &ino, &type);
 	if (rc == 0)
@@ -220,6 +225,10 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct fs *fs = FS(req);
 	struct inode *in = ino_get(fs, ino);
 	struct stat st;
+	if (vt_is(ino)) {
+		vt_getattr(req, ino);
+		return;
+	}
 
 	(void)fi;
 	if (!in) {
@@ -242,6 +251,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	bool resized = false;
 	struct stat st;
 	int rc = 0;
+	if (vt_is(ino)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 
 	(void)fi;
 	if (!in) {
@@ -319,6 +332,10 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fs *fs = FS(req);
 	struct inode *in = ino_get(fs, ino);
+	if (vt_is(ino)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
 
 	if (!in) {
 		fuse_reply_err(req, ESTALE);
@@ -349,8 +366,10 @@ static int make_node(fuse_req_t req, uint64_t parent, const char *name, mode_t m
 
 	if ((rc = check_name(name)))
 		return rc;
-	if (fs->o.ro)
+	if (fs->o.ro || vt_is(parent))
 		return -EROFS;
+	if (parent == ST_ROOT_INO && strcmp(name, VT_NAME) == 0)
+		return -EEXIST; /* the name of the version tree */
 	dir = ino_find(fs, parent);
 	if (!dir)
 		return -ESTALE;
@@ -482,7 +501,7 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	uint8_t type;
 	int rc;
 
-	if (fs->o.ro) {
+	if (fs->o.ro || vt_is(parent) || (parent == ST_ROOT_INO && strcmp(name, VT_NAME) == 0)) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
@@ -517,7 +536,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	uint8_t type;
 	int rc;
 
-	if (fs->o.ro) {
+	if (fs->o.ro || vt_is(parent) || (parent == ST_ROOT_INO && strcmp(name, VT_NAME) == 0)) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
@@ -581,8 +600,13 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	uint8_t stype, dtype_;
 	int rc;
 
-	if (fs->o.ro) {
+	if (fs->o.ro || vt_is(parent) || vt_is(newparent) ||
+	    (parent == ST_ROOT_INO && strcmp(name, VT_NAME) == 0)) {
 		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (newparent == ST_ROOT_INO && strcmp(newname, VT_NAME) == 0) {
+		fuse_reply_err(req, EEXIST);
 		return;
 	}
 	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
@@ -685,8 +709,12 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 	uint8_t t;
 	int rc;
 
-	if (fs->o.ro) {
+	if (fs->o.ro || vt_is(ino) || vt_is(newparent)) {
 		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (newparent == ST_ROOT_INO && strcmp(newname, VT_NAME) == 0) {
+		fuse_reply_err(req, EEXIST);
 		return;
 	}
 	if ((rc = check_name(newname))) {
@@ -771,6 +799,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs *fs = FS(req);
 	struct inode *in = ino_get(fs, ino);
 	int rc;
+	if (vt_is(ino)) {
+		vt_open(req, ino, fi);
+		return;
+	}
 
 	if (!in) {
 		fuse_reply_err(req, ESTALE);
@@ -858,6 +890,10 @@ static bool relatime(struct inode *in)
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
+	if (vt_is(ino)) {
+		vt_read(req, size, off, fi);
+		return;
+	}
 	struct fs *fs = FS(req);
 	struct inode *in = ino_get(fs, ino);
 	uint8_t *buf = NULL;
@@ -908,6 +944,10 @@ static bool in_group(fuse_req_t req, uint32_t gid)
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
+	if (vt_is(ino)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 	struct fs *fs = FS(req);
 	struct inode *in;
 	uint64_t before, added;
@@ -981,6 +1021,10 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	if (vt_is(ino)) {
+		vt_release(req, fi);
+		return;
+	}
 	struct fs *fs = FS(req);
 	struct inode *in;
 
@@ -1010,6 +1054,10 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
+	if (vt_is(ino)) {
+		fuse_reply_err(req, 0);
+		return;
+	}
 	struct fs *fs = FS(req);
 	struct inode *in = ino_get(fs, ino);
 	int rc;
@@ -1028,6 +1076,10 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 			 struct fuse_file_info *fi)
 {
+	if (vt_is(ino)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 	struct fs *fs = FS(req);
 	struct inode *in;
 	uint64_t end = (uint64_t)off + (uint64_t)len;
@@ -1074,6 +1126,14 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		     struct fuse_file_info *fi)
 {
+	if (vt_is(ino)) {
+		/* Virtual files have no holes. */
+		if (whence == SEEK_HOLE)
+			fuse_reply_lseek(req, INT64_MAX);
+		else
+			fuse_reply_lseek(req, off);
+		return;
+	}
 	struct fs *fs = FS(req);
 	struct inode *in = ino_get(fs, ino);
 	uint64_t p = (uint64_t)off, limit, size;
@@ -1253,7 +1313,13 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	d->skip = klen;
 	pthread_mutex_lock(&fs->ns_lock);
 	in = ino_find(fs, ino);
-	if (!in)
+	if (vt_is(ino)) {
+		rc = ino != VT_DIR ? -ENOTDIR : dirh_add(d, ".", 1, VT_DIR, DT_DIR);
+		if (rc == 0)
+			rc = dirh_add(d, "..", 2, ST_ROOT_INO, DT_DIR);
+		if (rc == 0)
+			rc = dirh_add(d, "stats", 5, VT_STATS, DT_REG);
+	} else if (!in)
 		rc = -ESTALE;
 	else if (!S_ISDIR(in->a.mode))
 		rc = -ENOTDIR;
@@ -1380,6 +1446,10 @@ static int xattr_name_ok(const char *name)
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			size_t size, int flags)
 {
+	if (vt_is(ino)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 	struct fs *fs = FS(req);
 	uint8_t key[ST_NS_KEY_MAX];
 	struct inode *in;
@@ -1425,6 +1495,10 @@ out_unlock:
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
+	if (vt_is(ino)) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
 	struct fs *fs = FS(req);
 	uint8_t key[ST_NS_KEY_MAX];
 	size_t klen, vlen;
@@ -1501,6 +1575,13 @@ static int xattr_names(struct fs *fs, uint64_t ino, struct xlist *x)
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
+	if (vt_is(ino)) {
+		if (size == 0)
+			fuse_reply_xattr(req, 0);
+		else
+			fuse_reply_buf(req, NULL, 0);
+		return;
+	}
 	struct fs *fs = FS(req);
 	struct xlist x = {0};
 	int rc;
@@ -1523,6 +1604,10 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
+	if (vt_is(ino)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 	struct fs *fs = FS(req);
 	uint8_t key[ST_NS_KEY_MAX];
 	struct inode *in;
@@ -1570,6 +1655,91 @@ void fs_xattr_clear(struct fs *fs, uint64_t ino)
 	free(x.buf);
 }
 
+/* ---- control ----------------------------------------------------------------- */
+
+/* Whether the caller may write inode in (root, or the mode bits say so). */
+static bool may_write(fuse_req_t req, struct inode *in)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	uint32_t mode, uid, gid;
+
+	pthread_mutex_lock(&in->lock);
+	mode = in->a.mode;
+	uid = in->a.uid;
+	gid = in->a.gid;
+	pthread_mutex_unlock(&in->lock);
+	if (ctx->uid == 0)
+		return true;
+	if (ctx->uid == uid)
+		return mode & S_IWUSR;
+	if (in_group(req, gid))
+		return mode & S_IWGRP;
+	return mode & S_IWOTH;
+}
+
+static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+		     struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz,
+		     size_t out_bufsz)
+{
+	struct fs *fs = FS(req);
+	struct revfs_compact_arg a;
+	struct inode *in;
+	int rc;
+
+	(void)arg;
+	(void)fi;
+	if (flags & FUSE_IOCTL_COMPAT) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	switch (cmd) {
+	case REVFS_IOC_COMPACT:
+		if (in_bufsz < sizeof(a) || out_bufsz < sizeof(a) || vt_is(ino)) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		if (fs->o.ro) {
+			fuse_reply_err(req, EROFS);
+			return;
+		}
+		memcpy(&a, in_buf, sizeof(a));
+		in = ino_get(fs, ino);
+		if (!in) {
+			fuse_reply_err(req, ESTALE);
+			return;
+		}
+		rc = may_write(req, in) ? 0 : -EACCES;
+		ino_put(fs, in);
+		if (rc == 0)
+			rc = compactor_run(fs, ino, &a);
+		if (rc)
+			fuse_reply_err(req, -rc);
+		else
+			fuse_reply_ioctl(req, 0, &a, sizeof(a));
+		return;
+	case REVFS_IOC_PAUSE:
+	case REVFS_IOC_RESUME:
+		in = ino_get(fs, ST_ROOT_INO);
+		rc = fuse_req_ctx(req)->uid == 0 || (in && fuse_req_ctx(req)->uid == in->a.uid)
+			 ? 0
+			 : -EPERM;
+		if (in)
+			ino_put(fs, in);
+		if (rc == 0) {
+			pthread_mutex_lock(&fs->compact_lock);
+			fs->compact_paused = cmd == REVFS_IOC_PAUSE;
+			pthread_cond_broadcast(&fs->compact_cv);
+			pthread_mutex_unlock(&fs->compact_lock);
+			fuse_reply_ioctl(req, 0, NULL, 0);
+		} else {
+			fuse_reply_err(req, -rc);
+		}
+		return;
+	default:
+		fuse_reply_err(req, ENOTTY);
+	}
+}
+
 /* ---- session --------------------------------------------------------------- */
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -1581,6 +1751,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* O_TRUNC arrives as a setattr, which clears setuid/setgid the way
 	 * the kernel does everywhere else. */
 	conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
+	/* The control ioctls work on directories too (pause, resume). */
+	if (conn->capable & FUSE_CAP_IOCTL_DIR)
+		conn->want |= FUSE_CAP_IOCTL_DIR;
 }
 
 const struct fuse_lowlevel_ops revfs_ops = {
@@ -1616,4 +1789,5 @@ const struct fuse_lowlevel_ops revfs_ops = {
     .getxattr = op_getxattr,
     .listxattr = op_listxattr,
     .removexattr = op_removexattr,
+    .ioctl = op_ioctl,
 };

@@ -194,11 +194,31 @@ uint64_t fs_now(void);
 int fs_ns_load(struct fs *fs);
 void fs_table_release(struct fs *fs);
 
+/* vtree.c: the read-only tree under MNT/.revfs */
+#define VT_NAME	 ".revfs"
+#define VT_BIT	 (1ull << 63) /* no namespace inode number has it */
+#define VT_DIR	 (VT_BIT | 1)
+#define VT_STATS (VT_BIT | 2)
+static inline bool vt_is(uint64_t ino)
+{
+	return (ino & VT_BIT) != 0;
+}
+void vt_lookup(fuse_req_t req, uint64_t parent, const char *name);
+void vt_getattr(fuse_req_t req, uint64_t ino);
+void vt_open(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi);
+void vt_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi);
+void vt_release(fuse_req_t req, struct fuse_file_info *fi);
+
 /* compactor.c */
 int compactor_start(struct fs *fs);
 void compactor_stop(struct fs *fs);
 /* Queues ino (0: the namespace) if its store st is fragmented enough. */
 void compactor_consider(struct fs *fs, uint64_t ino, st_store *st);
+struct revfs_compact_arg;
+/* Compacts inode ino's store now (or, with the dry-run flag, says what
+ * would be reclaimed), waiting for a background compaction of it to end.
+ * 0 or -errno. */
+int compactor_run(struct fs *fs, uint64_t ino, struct revfs_compact_arg *a);
 
 /* ops.c */
 struct dirh;
