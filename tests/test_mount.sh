@@ -78,6 +78,26 @@ grep -q "$(basename "$victim")" "$FS_TMP/revfs.log" || fs_fail "the log does not
 rm "$FS_MNT/victim"
 fs_umount
 
+# --- the .revfs tree: by name only, read-only -------------------------------
+fs_mount
+mkdir -p "$FS_MNT/sub" && echo x >"$FS_MNT/sub/f"
+[ -d "$FS_MNT/.revfs" ] || fs_fail ".revfs not reachable by name"
+ls -a "$FS_MNT" | grep -q '^\.revfs$' && fs_fail "the root's readdir lists .revfs"
+find "$FS_MNT" | grep -q '\.revfs' && fs_fail "find enters .revfs"
+tar cf - -C "$FS_MNT" . | tar tf - | grep -q '\.revfs' && fs_fail "tar enters .revfs"
+grep -q '^compactions [0-9]' "$FS_MNT/.revfs/stats" || fs_fail ".revfs/stats has no counters"
+cp "$FS_MNT/.revfs/stats" "$FS_TMP/stats" && [ -s "$FS_TMP/stats" ] || fs_fail "cp of stats"
+for what in "touch $FS_MNT/.revfs/new" "mkdir $FS_MNT/.revfs/d" "rm -f $FS_MNT/.revfs/stats" \
+	"rmdir $FS_MNT/.revfs" "mv $FS_MNT/.revfs $FS_MNT/x"; do
+	$what 2>"$FS_TMP/err" && fs_fail "$what succeeded"
+	grep -q "Read-only file system" "$FS_TMP/err" || fs_fail "$what: not EROFS: $(cat "$FS_TMP/err")"
+done
+(echo x >"$FS_MNT/.revfs/stats") 2>/dev/null && fs_fail "write to .revfs/stats succeeded"
+mkdir "$FS_MNT/.revfs" 2>"$FS_TMP/err" && fs_fail "mkdir .revfs at the root succeeded"
+grep -q "File exists" "$FS_TMP/err" || fs_fail "mkdir .revfs: not EEXIST"
+mkdir "$FS_MNT/sub/.revfs" || fs_fail "a .revfs below the root is an ordinary name"
+fs_umount
+
 # --- read-only mounts ------------------------------------------------------
 fs_mount -o ro
 [ "$(cat "$FS_MNT/other")" = fine ] || fs_fail "ro: cannot read"
