@@ -4,7 +4,7 @@
 #                   ASan+UBSan, run every test
 #   make tsan       the concurrent tests under ThreadSanitizer
 #   make fuzz       each fuzz target for FUZZ_SECONDS (default 60)
-#   make bench      the benchmarks (figures, not pass/fail)
+#   make bench      the benchmarks (figures, not pass/fail): bench-store, bench-fs
 #   make demo       install missing packages, build, mount a demo under ./demo
 #   make format / make lint
 
@@ -50,7 +50,7 @@ CHECK_LIBS  = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = $(patsubst tests/fuzz_%.c,%,$(wildcard tests/fuzz_*.c))
 
-.PHONY: demo all lib tests run-tests check asan tsan fuzz bench format lint clean deps
+.PHONY: demo bench-store bench-fs all lib tests run-tests check asan tsan fuzz bench format lint clean deps
 
 all: lib $(PROGS)
 
@@ -152,11 +152,20 @@ fuzz:
 			build/fuzz/corpus-$$t tests/corpus/$$t; \
 	done
 
-bench: deps
+# The store's figures, then the mounted filesystem's against the plain disk
+# and libfuse's passthrough_ll (tests/bench_fs.sh; BENCH_FS_ARGS="-s 0.1"
+# for a quick run).
+bench: bench-store bench-fs
+
+bench-store: deps
 	$(MAKE) BUILD=build/bench OPT=-O2 build/bench/libstore.a
 	$(CC) $(CFLAGS_BASE) -Istore -o build/bench/bench_store tests/bench_store.c \
 		build/bench/libstore.a $(LDLIBS)
 	build/bench/bench_store $(BENCH_ARGS)
+
+bench-fs: deps
+	$(MAKE) BUILD=build/bench OPT=-O2 build/bench/revfs build/bench/mkfs.revfs
+	REVFS_BIN=build/bench bash tests/bench_fs.sh $(BENCH_FS_ARGS)
 
 # A filesystem to try: the backing directory demo/backing, mounted on demo/mnt.
 demo: deps
