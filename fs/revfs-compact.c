@@ -1,12 +1,909 @@
 /*
- * revfs-compact.c - revfs-compact: compacts stores now, inside a mount
- * (through the daemon's control ioctls) or in an unmounted backing
- * directory (through the store library). Work in progress.
+ * revfs-compact.c - revfs-compact: compacts stores now instead of waiting
+ * for the background compactor.
+ *
+ * Inside a mount it asks the running daemon, one REVFS_IOC_COMPACT ioctl
+ * per regular file (fs/ctl.h): only the daemon may touch a mounted store,
+ * and the kernel hands it our credentials, so it can refuse files we may
+ * not write. On an unmounted backing directory it compacts every store
+ * itself through the store library, holding the directory's lock so that
+ * no daemon mounts it meanwhile. Like mkfs.revfs it is a thin client of
+ * store/store.h.
  */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
 
-int main(void)
+#include "ctl.h"
+#include "store.h"
+
+#ifndef REVFS_VERSION
+#define REVFS_VERSION "0.1"
+#endif
+
+#define EXIT_FAILED 1 /* some file could not be compacted */
+#define EXIT_USAGE  2
+
+/* statfs(2) f_type of every FUSE filesystem: a hint when mountinfo is unreadable. */
+#define FUSE_MAGIC 0x65735546
+
+/* How long a file whose compaction is already running is retried. */
+#define BUSY_WAIT_MS 30000
+
+static const char *prog = "revfs-compact";
+
+struct opts {
+	bool dry_run, quiet, verbose, pause, resume;
+	const char *keep; /* --keep, or NULL */
+};
+
+struct totals {
+	uint64_t files, failed, before, after;
+};
+
+/* One file inside a mount, to compact through its daemon. */
+struct target {
+	char *path;
+	dev_t dev;
+};
+
+/* The files collected from the PATH arguments. */
+struct targets {
+	struct target *v;
+	size_t n, cap;
+};
+
+/* Progress on a terminal: one line on stderr, redrawn at most ten times a second. */
+struct progress {
+	bool on;
+	bool shown;
+	struct timespec last;
+};
+
+static void usage(FILE *f)
 {
-	fprintf(stderr, "revfs-compact: not written yet\n");
-	return 1;
+	fprintf(f,
+		"Usage: %s [--dry-run] [--keep=RULE] [-q] [-v] PATH...\n"
+		"       %s --pause | --resume PATH\n"
+		"Compact revfs stores now. A PATH inside a mount (a file, or a directory:\n"
+		"every regular file under it) is compacted by the running daemon; a PATH\n"
+		"that is an unmounted backing directory has every store compacted here.\n\n"
+		"  -n, --dry-run    say what would be reclaimed; change nothing\n"
+		"      --keep=RULE  versions to keep (backing directories only), e.g.\n"
+		"                   %s or latest; default: the superblock's\n"
+		"      --pause      pause the mount's background compactor\n"
+		"      --resume     resume it\n"
+		"  -q, --quiet      print only errors\n"
+		"  -v, --verbose    a line per file\n"
+		"  -h, --help       this help\n"
+		"      --version    the version\n"
+		"Exit status: 0 success, 1 some file could not be compacted, 2 usage error.\n",
+		prog, prog, ST_KEEP_DEFAULT);
+}
+
+/* "12.3 MiB": for people; totals also give exact bytes for scripts. */
+static const char *human(uint64_t n, char *buf, size_t len)
+{
+	static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+	double v = (double)n;
+	unsigned u = 0;
+
+	while (v >= 1024 && u + 1 < sizeof(unit) / sizeof(unit[0])) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%llu B", (unsigned long long)n);
+	else
+		snprintf(buf, len, "%.1f %s", v, unit[u]);
+	return buf;
+}
+
+static uint64_t reclaimed(uint64_t before, uint64_t after)
+{
+	return before > after ? before - after : 0;
+}
+
+static void progress_clear(struct progress *p)
+{
+	if (p->shown) {
+		fputs("\r\033[K", stderr);
+		p->shown = false;
+	}
+}
+
+static void progress_show(struct progress *p, const char *what, size_t done, size_t total)
+{
+	struct timespec now;
+
+	if (!p->on)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (p->shown && done < total &&
+	    (now.tv_sec - p->last.tv_sec) * 1000000000L + (now.tv_nsec - p->last.tv_nsec) <
+		100000000L)
+		return;
+	p->last = now;
+	fprintf(stderr, "\rcompacting %zu/%zu %s", done, total, what);
+	p->shown = true;
+}
+
+/* ---- which filesystem a path is on ------------------------------------- */
+
+/* Undoes mountinfo's octal escapes (\040 for a space) in place. */
+static void unescape(char *s)
+{
+	char *o = s;
+
+	while (*s) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 4;
+		} else {
+			*o++ = *s++;
+		}
+	}
+	*o = 0;
+}
+
+/*
+ * Finds the mount of dev in /proc/self/mountinfo: its mount point and
+ * filesystem type (e.g. "fuse.revfs"). Among bind mounts of the same device
+ * the longest mount point that is a prefix of real wins. Returns 0, or -1
+ * if mountinfo cannot be read or has no such device.
+ */
+static int mount_of(dev_t dev, const char *real, char *mnt, size_t mlen, char *fstype, size_t flen)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL, *sep, mp[PATH_MAX], ty[256];
+	unsigned maj, min;
+	size_t cap = 0, best = 0;
+	int found = -1;
+
+	if (!f)
+		return -1;
+	while (getline(&line, &cap, f) > 0) {
+		if (sscanf(line, "%*s %*s %u:%u %*s %4095s", &maj, &min, mp) != 3)
+			continue;
+		if (makedev(maj, min) != dev)
+			continue;
+		sep = strstr(line, " - ");
+		if (!sep || sscanf(sep + 3, "%255s", ty) != 1)
+			continue;
+		unescape(mp);
+		size_t l = strlen(mp);
+		bool prefix = strncmp(real, mp, l) == 0 &&
+			      (real[l] == '/' || real[l] == 0 || strcmp(mp, "/") == 0);
+		if (found == 0 && (!prefix || l <= best))
+			continue;
+		snprintf(mnt, mlen, "%s", mp);
+		snprintf(fstype, flen, "%s", ty);
+		best = prefix ? l : 0;
+		found = 0;
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+/* Whether real (a canonical path) is mnt/.revfs or under it. */
+static bool in_revfs_tree(const char *real, const char *mnt)
+{
+	size_t l = strcmp(mnt, "/") == 0 ? 0 : strlen(mnt);
+
+	return strncmp(real, mnt, l) == 0 && strncmp(real + l, "/.revfs", 7) == 0 &&
+	       (real[l + 7] == 0 || real[l + 7] == '/');
+}
+
+/*
+ * Whether path is inside a revfs mount, by mountinfo's filesystem type, or
+ * (when mountinfo cannot be read) by statfs's FUSE magic, in which case the
+ * ioctl decides. Says why not on stderr. Fills mnt with the mount point.
+ */
+static bool on_revfs(const char *path, const char *real, const struct stat *st, char *mnt,
+		     size_t mlen)
+{
+	char fstype[256];
+	struct statfs sf;
+
+	if (mount_of(st->st_dev, real, mnt, mlen, fstype, sizeof(fstype)) == 0) {
+		if (strcmp(fstype, "fuse.revfs") == 0)
+			return true;
+		fprintf(stderr,
+			"%s: %s is not in a revfs mount (/proc/self/mountinfo: %s is %s); give a "
+			"path inside a mounted revfs, or an unmounted backing directory\n",
+			prog, path, mnt, fstype);
+		return false;
+	}
+	snprintf(mnt, mlen, "%s", real);
+	if (statfs(real, &sf) == 0 && sf.f_type == FUSE_MAGIC)
+		return true;
+	fprintf(stderr,
+		"%s: %s is not in a revfs mount (statfs: not a FUSE filesystem); give a path "
+		"inside a mounted revfs, or an unmounted backing directory\n",
+		prog, path);
+	return false;
+}
+
+/* ---- inside a mount: ask the daemon ------------------------------------ */
+
+static void targets_add(struct targets *t, const char *path, dev_t dev)
+{
+	if (t->n == t->cap) {
+		t->cap = t->cap ? 2 * t->cap : 64;
+		t->v = realloc(t->v, t->cap * sizeof(*t->v));
+		if (!t->v) {
+			perror(prog);
+			exit(EXIT_FAILED);
+		}
+	}
+	t->v[t->n].path = strdup(path);
+	if (!t->v[t->n].path) {
+		perror(prog);
+		exit(EXIT_FAILED);
+	}
+	t->v[t->n++].dev = dev;
+}
+
+/* nftw has no argument for its callback: the walk in progress. */
+static struct {
+	struct targets *t;
+	const char *skip; /* the mount's .revfs, never walked */
+	uint64_t failed;
+} walk;
+
+static int walk_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)ftw;
+	switch (type) {
+	case FTW_F:
+		if (S_ISREG(st->st_mode))
+			targets_add(walk.t, path, st->st_dev);
+		break;
+	case FTW_D:
+		if (strcmp(path, walk.skip) == 0)
+			return FTW_SKIP_SUBTREE;
+		break;
+	case FTW_DNR:
+	case FTW_NS:
+		fprintf(stderr, "%s: cannot read %s: %s; its files are not compacted\n", prog, path,
+			strerror(errno));
+		walk.failed++;
+		break;
+	}
+	return FTW_CONTINUE;
+}
+
+/*
+ * Adds the regular files of path (a file, or a directory walked without
+ * crossing into other filesystems) to t. Returns false after saying why
+ * on stderr.
+ */
+static bool collect(const char *path, struct targets *t, uint64_t *failed)
+{
+	char real[PATH_MAX], mnt[PATH_MAX], skip[PATH_MAX + 8];
+	struct stat st;
+
+	if (!realpath(path, real) || stat(real, &st) != 0) {
+		fprintf(stderr, "%s: %s: %s\n", prog, path, strerror(errno));
+		return false;
+	}
+	if (!on_revfs(path, real, &st, mnt, sizeof(mnt)))
+		return false;
+	if (in_revfs_tree(real, mnt)) {
+		fprintf(stderr,
+			"%s: %s is in the read-only version tree %s/.revfs; give the file "
+			"itself\n",
+			prog, path, strcmp(mnt, "/") ? mnt : "");
+		return false;
+	}
+	if (S_ISREG(st.st_mode)) {
+		targets_add(t, real, st.st_dev);
+		return true;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "%s: %s is neither a regular file nor a directory\n", prog, path);
+		return false;
+	}
+	snprintf(skip, sizeof(skip), "%s/.revfs", strcmp(mnt, "/") ? mnt : "");
+	walk.t = t;
+	walk.skip = skip;
+	walk.failed = 0;
+	if (nftw(real, walk_one, 32, FTW_PHYS | FTW_MOUNT | FTW_ACTIONRETVAL) != 0) {
+		fprintf(stderr, "%s: cannot walk %s: %s\n", prog, path, strerror(errno));
+		return false;
+	}
+	*failed += walk.failed;
+	return true;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+/* The one line that says what to do about a failed REVFS_IOC_COMPACT. */
+static void compact_error(const char *path, int err)
+{
+	const char *what;
+
+	switch (err) {
+	case EACCES:
+	case EPERM:
+		what = "permission denied: you may compact only files you can write";
+		break;
+	case EBUSY:
+		what = "its compaction has been running for too long; try again later";
+		break;
+	case ENOSPC:
+		what = "not enough space on the backing disk for the copy; free some and "
+		       "run again";
+		break;
+	case EIO:
+		what = "I/O error in the daemon (see its log); unmount and run fsck.revfs";
+		break;
+	default:
+		what = strerror(err);
+		break;
+	}
+	fprintf(stderr, "%s: %s: %s\n", prog, path, what);
+}
+
+/*
+ * Compacts one file through the daemon. Returns 0, ENOENT if it went away
+ * meanwhile (not a failure), ENOTTY if the daemon does not answer control
+ * ioctls, or another errno (already reported).
+ */
+static int compact_file(const struct target *tg, const struct opts *o, struct totals *tot,
+			struct progress *p)
+{
+	struct revfs_compact_arg a;
+	char b1[32], b2[32], b3[32];
+	struct stat st;
+	long waited = 0;
+	int fd, rc = 0;
+
+	fd = open(tg->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		rc = errno;
+		if (rc == ENOENT)
+			return rc;
+		progress_clear(p);
+		fprintf(stderr, "%s: cannot open %s: %s\n", prog, tg->path, strerror(rc));
+		return rc;
+	}
+	/* Replaced by something else since the walk: not ours to compact. */
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_dev != tg->dev) {
+		close(fd);
+		return ENOENT;
+	}
+	for (;;) {
+		memset(&a, 0, sizeof(a));
+		a.flags = o->dry_run ? REVFS_COMPACT_DRY_RUN : 0;
+		if (ioctl(fd, REVFS_IOC_COMPACT, &a) == 0)
+			break;
+		rc = errno;
+		if (rc == EINTR)
+			continue;
+		/* The background compactor has it: wait for it, then compact again. */
+		if (rc == EBUSY && waited < BUSY_WAIT_MS) {
+			sleep_ms(100);
+			waited += 100;
+			continue;
+		}
+		break;
+	}
+	close(fd);
+	if (rc == ENOTTY || rc == EINVAL || rc == ENOTSUP || rc == ENOSYS)
+		return ENOTTY;
+	if (rc) {
+		if (rc == ENOENT)
+			return rc;
+		progress_clear(p);
+		compact_error(tg->path, rc);
+		return rc;
+	}
+	tot->files++;
+	tot->before += a.bytes_before;
+	tot->after += a.bytes_after;
+	if (!o->verbose)
+		return 0;
+	progress_clear(p);
+	if (o->dry_run)
+		printf("%s: %s, about %s to reclaim (%llu versions)\n", tg->path,
+		       human(a.bytes_before, b1, sizeof(b1)),
+		       human(reclaimed(a.bytes_before, a.bytes_after), b2, sizeof(b2)),
+		       (unsigned long long)a.versions_before);
+	else
+		printf("%s: %s -> %s, %s reclaimed (versions %llu -> %llu)\n", tg->path,
+		       human(a.bytes_before, b1, sizeof(b1)), human(a.bytes_after, b2, sizeof(b2)),
+		       human(reclaimed(a.bytes_before, a.bytes_after), b3, sizeof(b3)),
+		       (unsigned long long)a.versions_before, (unsigned long long)a.versions_kept);
+	fflush(stdout);
+	return 0;
+}
+
+static void compact_targets(struct targets *t, const struct opts *o, struct totals *tot,
+			    struct progress *p)
+{
+	dev_t bad[16];
+	size_t nbad = 0;
+
+	for (size_t i = 0; i < t->n; i++) {
+		bool skip = false;
+		int rc;
+
+		for (size_t j = 0; j < nbad; j++)
+			skip |= bad[j] == t->v[i].dev;
+		if (skip) {
+			tot->failed++;
+			continue;
+		}
+		progress_show(p, "files", i, t->n);
+		rc = compact_file(&t->v[i], o, tot, p);
+		if (rc == ENOTTY) {
+			/* One message per mount, not one per file. */
+			progress_clear(p);
+			fprintf(stderr,
+				"%s: %s: the ioctl is unknown there (ENOTTY or EINVAL), so it is "
+				"not a revfs mount or its daemon predates revfs-compact; remount "
+				"with a newer revfs\n",
+				prog, t->v[i].path);
+			if (nbad < sizeof(bad) / sizeof(bad[0]))
+				bad[nbad++] = t->v[i].dev;
+		}
+		if (rc && rc != ENOENT)
+			tot->failed++;
+	}
+	progress_show(p, "files", t->n, t->n);
+	progress_clear(p);
+}
+
+/* --pause and --resume: one ioctl on any file or directory of the mount. */
+static int pause_resume(const char *path, bool pause, const struct opts *o)
+{
+	char real[PATH_MAX], mnt[PATH_MAX];
+	struct stat st;
+	int fd, rc = 0;
+
+	if (!realpath(path, real) || stat(real, &st) != 0) {
+		fprintf(stderr, "%s: %s: %s\n", prog, path, strerror(errno));
+		return EXIT_FAILED;
+	}
+	if (!on_revfs(path, real, &st, mnt, sizeof(mnt)))
+		return EXIT_FAILED;
+	fd = open(real, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "%s: cannot open %s: %s\n", prog, path, strerror(errno));
+		return EXIT_FAILED;
+	}
+	if (ioctl(fd, pause ? REVFS_IOC_PAUSE : REVFS_IOC_RESUME) != 0)
+		rc = errno;
+	close(fd);
+	if (rc == EPERM || rc == EACCES) {
+		fprintf(stderr,
+			"%s: %s: only root or the owner of the mount's root directory may %s "
+			"the compactor\n",
+			prog, path, pause ? "pause" : "resume");
+		return EXIT_FAILED;
+	}
+	if (rc == ENOTTY || rc == EINVAL || rc == ENOTSUP || rc == ENOSYS) {
+		fprintf(stderr,
+			"%s: %s: the ioctl is unknown there (%s), so it is not a revfs mount or "
+			"its daemon predates revfs-compact\n",
+			prog, path, strerror(rc));
+		return EXIT_FAILED;
+	}
+	if (rc) {
+		fprintf(stderr, "%s: %s: cannot %s the compactor: %s\n", prog, path,
+			pause ? "pause" : "resume", strerror(rc));
+		return EXIT_FAILED;
+	}
+	if (!o->quiet)
+		printf("the compactor of %s is %s\n", mnt, pause ? "paused" : "running again");
+	return 0;
+}
+
+/* ---- an unmounted backing directory: compact it here ------------------- */
+
+/* Whether path is a backing directory: it has a revfs superblock. */
+static bool is_backing(const char *path)
+{
+	char p[PATH_MAX];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/%s", path, ST_SUPER_NAME);
+	return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int only_folders(const struct dirent *e)
+{
+	return strlen(e->d_name) == 2 && strspn(e->d_name, "0123456789abcdef") == 2;
+}
+
+/* "<ino>.rev", not "<ino>.rev.compact" or anything else. */
+static int only_stores(const struct dirent *e)
+{
+	size_t l = strlen(e->d_name);
+
+	return l > 4 && strcmp(e->d_name + l - 4, ".rev") == 0;
+}
+
+/* Every store of the backing directory: ns.rev first, then ino/XX/<ino>.rev. */
+static int list_stores(const char *dir, struct targets *t)
+{
+	struct dirent **folders, **files;
+	char p[PATH_MAX * 2];
+	int nf, n;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, ST_NS_NAME);
+	targets_add(t, p, 0);
+	snprintf(p, sizeof(p), "%s/ino", dir);
+	nf = scandir(p, &folders, only_folders, alphasort);
+	if (nf < 0)
+		return errno == ENOENT ? 0 : -1;
+	for (int i = 0; i < nf; i++) {
+		snprintf(p, sizeof(p), "%s/ino/%s", dir, folders[i]->d_name);
+		n = scandir(p, &files, only_stores, versionsort);
+		for (int j = 0; j < n; j++) {
+			snprintf(p, sizeof(p), "%s/ino/%s/%s", dir, folders[i]->d_name,
+				 files[j]->d_name);
+			targets_add(t, p, 0);
+			free(files[j]);
+		}
+		if (n >= 0)
+			free(files);
+		free(folders[i]);
+	}
+	free(folders);
+	return 0;
+}
+
+static const char *store_msg(int rc)
+{
+	const struct st_error *e = st_last_error();
+
+	return e->code == rc && e->msg[0] ? e->msg : st_strerror(rc);
+}
+
+/* Compacts (or measures, on a dry run) one store. Returns 0 or an st_err. */
+static int compact_store(const char *dir, const char *path, const struct st_retention *keep,
+			 const struct opts *o, struct totals *tot, struct progress *p)
+{
+	enum st_kind kind = strstr(path + strlen(dir), "/ino/") ? ST_KIND_FILE : ST_KIND_KV;
+	struct st_compact_opts co = {.keep = keep};
+	struct st_compact_stats cs = {0};
+	struct st_info info;
+	char b1[32], b2[32], b3[32];
+	st_store *st;
+	int rc;
+
+	/* A dry run must not even trim a torn tail. */
+	rc = st_open(path, kind, o->dry_run ? ST_READONLY : 0, NULL, &st);
+	if (rc == ST_ENOTFOUND && kind == ST_KIND_FILE)
+		return 0; /* removed since the listing */
+	if (rc)
+		goto out_report;
+	rc = st_info(st, &info);
+	if (rc)
+		goto out_close;
+	if (o->dry_run) {
+		cs.bytes_before = info.file_bytes;
+		cs.bytes_after =
+		    info.live_bytes < info.file_bytes ? info.live_bytes : info.file_bytes;
+	} else {
+		rc = st_compact(st, &co, &cs);
+	}
+out_close:
+	st_close(st);
+out_report:
+	if (rc) {
+		progress_clear(p);
+		fprintf(stderr, "%s: cannot %s %s: %s%s\n", prog,
+			o->dry_run ? "measure" : "compact", path, store_msg(rc),
+			rc == ST_ECORRUPT || rc == ST_EVERSION ? "; run fsck.revfs on the "
+								 "backing directory"
+			: rc == ST_ENOSPC		       ? "; free some space and run again"
+							       : "");
+		return rc;
+	}
+	tot->files++;
+	tot->before += cs.bytes_before;
+	tot->after += cs.bytes_after;
+	if (!o->verbose)
+		return 0;
+	progress_clear(p);
+	if (o->dry_run)
+		printf("%s: %s, up to %s to reclaim (%llu bytes live in the newest "
+		       "version)\n",
+		       path, human(cs.bytes_before, b1, sizeof(b1)),
+		       human(reclaimed(cs.bytes_before, cs.bytes_after), b2, sizeof(b2)),
+		       (unsigned long long)info.live_bytes);
+	else
+		printf(
+		    "%s: %s -> %s, %s reclaimed (versions %llu -> %llu)\n", path,
+		    human(cs.bytes_before, b1, sizeof(b1)), human(cs.bytes_after, b2, sizeof(b2)),
+		    human(reclaimed(cs.bytes_before, cs.bytes_after), b3, sizeof(b3)),
+		    (unsigned long long)cs.versions_before, (unsigned long long)cs.versions_kept);
+	fflush(stdout);
+	return 0;
+}
+
+/* Says who holds BACKING/.lock, from the note the daemon keeps in it. */
+static void say_mounted(const char *dir, int fd)
+{
+	char note[512];
+	ssize_t n = pread(fd, note, sizeof(note) - 1, 0);
+
+	note[n > 0 ? n : 0] = 0;
+	note[strcspn(note, "\n")] = 0;
+	fprintf(stderr,
+		"%s: %s is mounted%s%s%s; run revfs-compact on paths inside the mount "
+		"instead\n",
+		prog, dir, note[0] ? " (" : "", note, note[0] ? ")" : "");
+}
+
+/*
+ * Compacts every store of the unmounted backing directory dir. Returns an
+ * exit status.
+ */
+static int compact_backing(const char *dir, const struct opts *o, struct totals *tot,
+			   struct progress *p)
+{
+	struct targets t = {0};
+	struct st_super sb;
+	struct st_retention keep;
+	struct stat ds;
+	char lock[PATH_MAX];
+	uid_t euid = geteuid();
+	gid_t egid = getegid();
+	bool switched = false;
+	int fd = -1, rc, status = EXIT_FAILED;
+
+	rc = st_super_read(dir, &sb);
+	if (rc) {
+		fprintf(stderr, "%s: cannot read the superblock of %s: %s%s\n", prog, dir,
+			store_msg(rc),
+			rc == ST_EVERSION ? "; use a newer revfs-compact"
+					  : "; run fsck.revfs on it");
+		return EXIT_FAILED;
+	}
+	if (st_retention_parse(o->keep ? o->keep : sb.keep, &keep) != ST_OK) {
+		fprintf(stderr,
+			"%s: %s: the superblock's keep rule '%s' is not valid; give one "
+			"with --keep\n",
+			prog, dir, sb.keep);
+		return EXIT_FAILED;
+	}
+	/*
+	 * Root compacting a user's backing directory works as that user, so that
+	 * the new store files (and a new .lock) belong to the user, whose daemon
+	 * must open them on the next mount.
+	 */
+	if (stat(dir, &ds) != 0) {
+		fprintf(stderr, "%s: %s: %s\n", prog, dir, strerror(errno));
+		return EXIT_FAILED;
+	}
+	if (euid == 0 && ds.st_uid != 0) {
+		if (setegid(ds.st_gid) != 0 || seteuid(ds.st_uid) != 0) {
+			fprintf(stderr, "%s: cannot work as the owner (uid %u) of %s: %s\n", prog,
+				(unsigned)ds.st_uid, dir, strerror(errno));
+			goto out_ids;
+		}
+		switched = true;
+	}
+	snprintf(lock, sizeof(lock), "%s/%s", dir, ST_LOCK_NAME);
+	/* A dry run creates nothing, not even the lock file. */
+	fd = open(lock, (o->dry_run ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC, 0600);
+	if (fd < 0 && !(o->dry_run && errno == ENOENT)) {
+		fprintf(stderr, "%s: cannot open %s: %s\n", prog, lock, strerror(errno));
+		goto out_ids;
+	}
+	/* Held until we are done, so no daemon mounts the directory meanwhile. */
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno == EWOULDBLOCK)
+			say_mounted(dir, fd);
+		else
+			fprintf(stderr, "%s: cannot lock %s: %s\n", prog, lock, strerror(errno));
+		goto out_close;
+	}
+	if (list_stores(dir, &t) != 0) {
+		fprintf(stderr, "%s: cannot list the stores of %s: %s\n", prog, dir,
+			strerror(errno));
+		goto out_free;
+	}
+	status = 0;
+	for (size_t i = 0; i < t.n; i++) {
+		progress_show(p, "stores", i, t.n);
+		if (compact_store(dir, t.v[i].path, &keep, o, tot, p) != 0) {
+			tot->failed++;
+			status = EXIT_FAILED;
+		}
+	}
+	progress_show(p, "stores", t.n, t.n);
+	progress_clear(p);
+out_free:
+	for (size_t i = 0; i < t.n; i++)
+		free(t.v[i].path);
+	free(t.v);
+out_close:
+	if (fd >= 0)
+		close(fd);
+out_ids:
+	if (switched && (seteuid(euid) != 0 || setegid(egid) != 0)) {
+		fprintf(stderr, "%s: cannot switch back to uid %u: %s\n", prog, (unsigned)euid,
+			strerror(errno));
+		exit(EXIT_FAILED);
+	}
+	return status;
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+static void print_total(const struct opts *o, const struct totals *tot, bool failed_early)
+{
+	char b1[32], b2[32], b3[32];
+	uint64_t r = reclaimed(tot->before, tot->after);
+
+	if (o->quiet || (tot->files == 0 && tot->failed == 0 && failed_early))
+		return;
+	if (o->dry_run)
+		printf("dry run: %llu file%s, %s; about %s could be reclaimed (%llu -> %llu "
+		       "bytes)\n",
+		       (unsigned long long)tot->files, tot->files == 1 ? "" : "s",
+		       human(tot->before, b1, sizeof(b1)), human(r, b2, sizeof(b2)),
+		       (unsigned long long)tot->before, (unsigned long long)tot->after);
+	else
+		printf("compacted %llu file%s: %s -> %s, %s reclaimed (%llu -> %llu bytes)\n",
+		       (unsigned long long)tot->files, tot->files == 1 ? "" : "s",
+		       human(tot->before, b1, sizeof(b1)), human(tot->after, b2, sizeof(b2)),
+		       human(r, b3, sizeof(b3)), (unsigned long long)tot->before,
+		       (unsigned long long)tot->after);
+	if (tot->failed)
+		printf("%llu file%s could not be compacted\n", (unsigned long long)tot->failed,
+		       tot->failed == 1 ? "" : "s");
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_KEEP = 256, OPT_PAUSE, OPT_RESUME, OPT_VERSION };
+	static const struct option longopts[] = {{"dry-run", no_argument, NULL, 'n'},
+						 {"keep", required_argument, NULL, OPT_KEEP},
+						 {"pause", no_argument, NULL, OPT_PAUSE},
+						 {"resume", no_argument, NULL, OPT_RESUME},
+						 {"quiet", no_argument, NULL, 'q'},
+						 {"verbose", no_argument, NULL, 'v'},
+						 {"help", no_argument, NULL, 'h'},
+						 {"version", no_argument, NULL, OPT_VERSION},
+						 {NULL, 0, NULL, 0}};
+	struct opts o = {0};
+	struct totals tot = {0};
+	struct targets t = {0};
+	struct progress p = {0};
+	struct st_retention r;
+	bool *offline;
+	int c, status = 0;
+
+	while ((c = getopt_long(argc, argv, "nqvh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			o.dry_run = true;
+			break;
+		case OPT_KEEP:
+			o.keep = optarg;
+			break;
+		case OPT_PAUSE:
+			o.pause = true;
+			break;
+		case OPT_RESUME:
+			o.resume = true;
+			break;
+		case 'q':
+			o.quiet = true;
+			break;
+		case 'v':
+			o.verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case OPT_VERSION:
+			printf("%s %s\n", prog, REVFS_VERSION);
+			return 0;
+		default:
+			fprintf(stderr, "see %s --help\n", prog);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind == argc) {
+		fprintf(stderr, "%s: expected a PATH; see %s --help\n", prog, prog);
+		return EXIT_USAGE;
+	}
+	if (o.keep && (strlen(o.keep) > ST_KEEP_MAX || st_retention_parse(o.keep, &r) != ST_OK)) {
+		fprintf(stderr, "%s: bad --keep rule '%s' (example: %s, or latest)\n", prog, o.keep,
+			ST_KEEP_DEFAULT);
+		return EXIT_USAGE;
+	}
+	if (o.pause || o.resume) {
+		if ((o.pause && o.resume) || o.dry_run || o.keep || optind != argc - 1) {
+			fprintf(stderr,
+				"%s: --pause and --resume take one PATH in a mount and no "
+				"other option but -q; see %s --help\n",
+				prog, prog);
+			return EXIT_USAGE;
+		}
+		return pause_resume(argv[optind], o.pause, &o);
+	}
+	if (o.quiet)
+		o.verbose = false;
+	p.on = !o.quiet && isatty(STDERR_FILENO);
+
+	/*
+	 * Every PATH is sorted out before any work: a backing directory that is
+	 * not itself inside a mount is compacted here, the rest by the daemon.
+	 * --keep has no meaning for the daemon (its rule is -o keep=), so
+	 * it is refused before anything changes.
+	 */
+	offline = calloc((size_t)argc, sizeof(*offline));
+	if (!offline) {
+		perror(prog);
+		return EXIT_FAILED;
+	}
+	for (int i = optind; i < argc; i++) {
+		char real[PATH_MAX], mnt[PATH_MAX], fstype[256];
+		struct stat st;
+
+		if (!is_backing(argv[i]))
+			continue;
+		offline[i] =
+		    !(realpath(argv[i], real) && stat(real, &st) == 0 &&
+		      mount_of(st.st_dev, real, mnt, sizeof(mnt), fstype, sizeof(fstype)) == 0 &&
+		      strcmp(fstype, "fuse.revfs") == 0);
+	}
+	for (int i = optind; i < argc; i++) {
+		if (o.keep && !offline[i]) {
+			fprintf(stderr,
+				"%s: --keep applies to backing directories only; %s is compacted "
+				"by its daemon with the mount's rule (-o keep=)\n",
+				prog, argv[i]);
+			free(offline);
+			return EXIT_USAGE;
+		}
+	}
+	for (int i = optind; i < argc; i++) {
+		if (offline[i]) {
+			if (compact_backing(argv[i], &o, &tot, &p) != 0)
+				status = EXIT_FAILED;
+		} else if (!collect(argv[i], &t, &tot.failed)) {
+			status = EXIT_FAILED;
+		}
+	}
+	free(offline);
+	compact_targets(&t, &o, &tot, &p);
+	for (size_t i = 0; i < t.n; i++)
+		free(t.v[i].path);
+	free(t.v);
+	/* Nothing done and the reason already said: no empty total. */
+	print_total(&o, &tot, status != 0);
+	if (tot.failed)
+		status = EXIT_FAILED;
+	return status;
 }
