@@ -585,19 +585,20 @@ static const char *store_msg(int rc)
 }
 
 /* Compacts (or measures, on a dry run) one store. Returns 0 or an st_err. */
-static int compact_store(const char *dir, const char *path, const struct st_retention *keep,
+static int compact_store(const char *dir, const char *rel, const struct st_retention *keep,
 			 const struct opts *o, struct totals *tot, struct progress *p)
 {
-	enum st_kind kind = strstr(path + strlen(dir), "/ino/") ? ST_KIND_FILE : ST_KIND_KV;
+	enum st_kind kind = strncmp(rel, "./ino/", 6) == 0 ? ST_KIND_FILE : ST_KIND_KV;
 	struct st_compact_opts co = {.keep = keep};
 	struct st_compact_stats cs = {0};
 	struct st_info info;
-	char b1[32], b2[32], b3[32];
+	char b1[32], b2[32], b3[32], path[PATH_MAX * 2];
 	st_store *st;
 	int rc;
 
+	snprintf(path, sizeof(path), "%s/%s", dir, rel + 2); /* what the user knows */
 	/* A dry run must not even trim a torn tail. */
-	rc = st_open(path, kind, o->dry_run ? ST_READONLY : 0, NULL, &st);
+	rc = st_open(rel, kind, o->dry_run ? ST_READONLY : 0, NULL, &st);
 	if (rc == ST_ENOTFOUND && kind == ST_KIND_FILE)
 		return 0; /* removed since the listing */
 	if (rc)
@@ -676,7 +677,7 @@ static int compact_backing(const char *dir, const struct opts *o, struct totals 
 	uid_t euid = geteuid();
 	gid_t egid = getegid();
 	bool switched = false;
-	int fd = -1, rc, status = EXIT_FAILED;
+	int fd = -1, cwd, rc, status = EXIT_FAILED;
 
 	rc = st_super_read(dir, &sb);
 	if (rc) {
@@ -696,11 +697,14 @@ static int compact_backing(const char *dir, const struct opts *o, struct totals 
 	/*
 	 * Root compacting a user's backing directory works as that user, so that
 	 * the new store files (and a new .lock) belong to the user, whose daemon
-	 * must open them on the next mount.
+	 * must open them on the next mount. It enters the directory first, as
+	 * root, and works with relative paths: the user may not be able to
+	 * reach it by name (a parent only root may search).
 	 */
-	if (stat(dir, &ds) != 0) {
-		fprintf(stderr, "%s: %s: %s\n", prog, dir, strerror(errno));
-		return EXIT_FAILED;
+	cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (cwd < 0 || stat(dir, &ds) != 0 || chdir(dir) != 0) {
+		fprintf(stderr, "%s: %s: %s\n", prog, cwd < 0 ? "." : dir, strerror(errno));
+		goto out_cwd;
 	}
 	if (euid == 0 && ds.st_uid != 0) {
 		if (setegid(ds.st_gid) != 0 || seteuid(ds.st_uid) != 0) {
@@ -712,7 +716,7 @@ static int compact_backing(const char *dir, const struct opts *o, struct totals 
 	}
 	snprintf(lock, sizeof(lock), "%s/%s", dir, ST_LOCK_NAME);
 	/* A dry run creates nothing, not even the lock file. */
-	fd = open(lock, (o->dry_run ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC, 0600);
+	fd = open(ST_LOCK_NAME, (o->dry_run ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC, 0600);
 	if (fd < 0 && !(o->dry_run && errno == ENOENT)) {
 		fprintf(stderr, "%s: cannot open %s: %s\n", prog, lock, strerror(errno));
 		goto out_ids;
@@ -725,7 +729,7 @@ static int compact_backing(const char *dir, const struct opts *o, struct totals 
 			fprintf(stderr, "%s: cannot lock %s: %s\n", prog, lock, strerror(errno));
 		goto out_close;
 	}
-	if (list_stores(dir, &t) != 0) {
+	if (list_stores(".", &t) != 0) {
 		fprintf(stderr, "%s: cannot list the stores of %s: %s\n", prog, dir,
 			strerror(errno));
 		goto out_free;
@@ -753,6 +757,15 @@ out_ids:
 			strerror(errno));
 		exit(EXIT_FAILED);
 	}
+out_cwd:
+	/* The next PATH may be relative to where we started. */
+	if (cwd >= 0 && fchdir(cwd) != 0) {
+		fprintf(stderr, "%s: cannot return to the working directory: %s\n", prog,
+			strerror(errno));
+		exit(EXIT_FAILED);
+	}
+	if (cwd >= 0)
+		close(cwd);
 	return status;
 }
 
