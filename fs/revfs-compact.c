@@ -648,14 +648,43 @@ out_report:
 	return 0;
 }
 
+/* The daemon's note in BACKING/.lock ("pid N on MNT", "closing"), one line. */
+static void lock_note(int fd, char *note, size_t len)
+{
+	ssize_t n = pread(fd, note, len - 1, 0);
+
+	note[n > 0 ? n : 0] = 0;
+	note[strcspn(note, "\n")] = 0;
+}
+
+/*
+ * Takes the lock. A daemon just unmounted may still be committing ("closing"):
+ * it is waited for, up to 10 s, so that "umount; revfs-compact" works.
+ * Returns 0, or -1 with errno (EWOULDBLOCK: mounted).
+ */
+static int take_lock(int fd)
+{
+	char note[512];
+
+	for (int waited = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; waited++) {
+		if (errno != EWOULDBLOCK)
+			return -1;
+		lock_note(fd, note, sizeof(note));
+		if (strncmp(note, "closing", 7) != 0 || waited == 100) {
+			errno = EWOULDBLOCK;
+			return -1;
+		}
+		sleep_ms(100);
+	}
+	return 0;
+}
+
 /* Says who holds BACKING/.lock, from the note the daemon keeps in it. */
 static void say_mounted(const char *dir, int fd)
 {
 	char note[512];
-	ssize_t n = pread(fd, note, sizeof(note) - 1, 0);
 
-	note[n > 0 ? n : 0] = 0;
-	note[strcspn(note, "\n")] = 0;
+	lock_note(fd, note, sizeof(note));
 	fprintf(stderr,
 		"%s: %s is mounted%s%s%s; run revfs-compact on paths inside the mount "
 		"instead\n",
@@ -722,7 +751,7 @@ static int compact_backing(const char *dir, const struct opts *o, struct totals 
 		goto out_ids;
 	}
 	/* Held until we are done, so no daemon mounts the directory meanwhile. */
-	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+	if (fd >= 0 && take_lock(fd) != 0) {
 		if (errno == EWOULDBLOCK)
 			say_mounted(dir, fd);
 		else
