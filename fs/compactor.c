@@ -71,7 +71,7 @@ static void compact_store(struct fs *fs, st_store *st, uint64_t ino)
 {
 	struct st_compact_opts o = {
 	    .keep = &fs->keep, .hook = hook, .hook_arg = fs, .rate_bps = fs->o.compact_bps};
-	struct st_compact_stats cs;
+	struct st_compact_stats cs = {0};
 	int rc;
 
 	if (!room_for(fs, st)) {
@@ -187,7 +187,7 @@ void compactor_stop(struct fs *fs)
 int compactor_run(struct fs *fs, uint64_t ino, struct revfs_compact_arg *a)
 {
 	struct st_compact_opts o = {.keep = &fs->keep};
-	struct st_compact_stats cs;
+	struct st_compact_stats cs = {0};
 	struct st_info info;
 	struct inode *in;
 	st_store *st = NULL;
@@ -198,6 +198,9 @@ int compactor_run(struct fs *fs, uint64_t ino, struct revfs_compact_arg *a)
 	pthread_mutex_unlock(&fs->ns_lock);
 	if (rc)
 		return rc;
+	/* Out: nothing done until said otherwise. */
+	a->bytes_before = a->bytes_after = a->versions_before = a->versions_kept = 0;
+	a->lock_hold_ns = 0;
 	pthread_mutex_lock(&in->lock);
 	if (in->removed)
 		rc = -ENOENT;

@@ -550,6 +550,8 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 	size_t n = 0;
 	int rc;
 
+	if (stats)
+		memset(stats, 0, sizeof(*stats));
 	if (st->readonly)
 		return st_fail(ST_EROFS, EROFS, 0, "%s: read-only", st->path);
 	pthread_mutex_lock(&st->wlock);
@@ -590,6 +592,14 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 	rc = file_open(st->ops, st->ctx, c.tmp, O_RDWR | O_CREAT | O_EXCL, 0600, &c.nf);
 	if (rc != ST_OK)
 		goto out;
+	/* The new file replaces the old one: it keeps its owner (root may be
+	 * compacting a user's store). Not possible unprivileged, not needed. */
+	if (c.old->ops->fstat(c.old->ctx, c.old->fd, &sb) == 0 &&
+	    (sb.st_uid != geteuid() || sb.st_gid != getegid()) && st->ops->fchown &&
+	    st->ops->fchown(st->ctx, c.nf->fd, sb.st_uid, sb.st_gid) < 0 && errno != EPERM) {
+		rc = st_fail_errno(errno, "chown", c.tmp);
+		goto out;
+	}
 	writer_init(&c.w, c.nf, 0, st->flags & ST_NOSYNC);
 	c.batch = calloc(BATCH, sizeof(*c.batch));
 	c.keys = malloc((size_t)BATCH * ST_MAX_KEY);

@@ -89,6 +89,12 @@ static int px_fsync_dir(void *ctx, const char *dir)
 	return rc;
 }
 
+static int px_fchown(void *ctx, int fd, uid_t uid, gid_t gid)
+{
+	(void)ctx;
+	return fchown(fd, uid, gid);
+}
+
 static ssize_t px_pwritev(void *ctx, int fd, const struct iovec *iov, int iovcnt, off_t off)
 {
 	(void)ctx;
@@ -109,4 +115,5 @@ const struct st_ops st_posix_ops = {
     .unlink = px_unlink,
     .fsync_dir = px_fsync_dir,
     .pwritev = px_pwritev,
+    .fchown = px_fchown,
 };

@@ -35,6 +35,17 @@ static int copy_prefix(st_store *st, struct st_file *f, uint64_t end, const char
 		rc = st_fail_errno(errno, "create", tmp);
 		goto out_free_buf;
 	}
+	/* The copy replaces the store: it keeps the store's owner. */
+	{
+		struct stat sb;
+
+		if (f->ops->fstat(f->ctx, f->fd, &sb) == 0 &&
+		    (sb.st_uid != geteuid() || sb.st_gid != getegid()) && st->ops->fchown &&
+		    st->ops->fchown(st->ctx, fd, sb.st_uid, sb.st_gid) < 0 && errno != EPERM) {
+			rc = st_fail_errno(errno, "chown", tmp);
+			goto out_close;
+		}
+	}
 	while (off < end) {
 		size_t n = end - off < COPY_CHUNK ? (size_t)(end - off) : COPY_CHUNK;
 		ssize_t r = st->ops->pread(st->ctx, f->fd, buf, n, (off_t)off);

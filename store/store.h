@@ -86,6 +86,8 @@ struct st_ops {
 	int (*fsync_dir)(void *ctx, const char *dir); /* open the directory, fsync it */
 	/* Optional (NULL: large writes go through the buffer, one more copy). */
 	ssize_t (*pwritev)(void *ctx, int fd, const struct iovec *iov, int iovcnt, off_t off);
+	/* Optional (NULL: a compacted file is owned by the caller). */
+	int (*fchown)(void *ctx, int fd, uid_t uid, gid_t gid);
 };
 extern const struct st_ops st_posix_ops;
 
