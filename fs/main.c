@@ -400,6 +400,7 @@ out_session:
 	fuse_session_destroy(fs.se);
 out_fs:
 	fs_dirs_release(&fs);
+	vt_release_all();
 	if (fs.htab)
 		fs_table_release(&fs);
 	if (fs.ns)

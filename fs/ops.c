@@ -188,8 +188,13 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void forget_one(struct fs *fs, fuse_ino_t ino, uint64_t n)
 {
-	struct inode *in = ino_find(fs, ino);
+	struct inode *in;
 
+	if (vt_is(ino)) {
+		vt_forget(ino, n);
+		return;
+	}
+	in = ino_find(fs, ino);
 	if (!in)
 		return;
 	in->nlookup -= n < in->nlookup ? n : in->nlookup;
@@ -1285,6 +1290,11 @@ static int dirh_add(struct dirh *d, const char *name, size_t nlen, uint64_t ino,
 	return 0;
 }
 
+int fs_dirh_add(struct dirh *d, const char *name, size_t nlen, uint64_t ino, uint8_t type)
+{
+	return dirh_add(d, name, nlen, ino, type);
+}
+
 static int list_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
 {
 	struct dirh *d = arg;
@@ -1314,11 +1324,9 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	pthread_mutex_lock(&fs->ns_lock);
 	in = ino_find(fs, ino);
 	if (vt_is(ino)) {
-		rc = ino != VT_DIR ? -ENOTDIR : dirh_add(d, ".", 1, VT_DIR, DT_DIR);
-		if (rc == 0)
-			rc = dirh_add(d, "..", 2, ST_ROOT_INO, DT_DIR);
-		if (rc == 0)
-			rc = dirh_add(d, "stats", 5, VT_STATS, DT_REG);
+		pthread_mutex_unlock(&fs->ns_lock);
+		rc = vt_list(fs, ino, d);
+		pthread_mutex_lock(&fs->ns_lock);
 	} else if (!in)
 		rc = -ESTALE;
 	else if (!S_ISDIR(in->a.mode))

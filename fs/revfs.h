@@ -195,10 +195,11 @@ int fs_ns_load(struct fs *fs);
 void fs_table_release(struct fs *fs);
 
 /* vtree.c: the read-only tree under MNT/.revfs */
-#define VT_NAME	 ".revfs"
-#define VT_BIT	 (1ull << 63) /* no namespace inode number has it */
-#define VT_DIR	 (VT_BIT | 1)
-#define VT_STATS (VT_BIT | 2)
+#define VT_NAME	   ".revfs"
+#define VT_BIT	   (1ull << 63) /* no namespace inode number has it */
+#define VT_DIR	   (VT_BIT | 1)
+#define VT_STATS   (VT_BIT | 2)
+#define VT_HISTORY (VT_BIT | 3)
 static inline bool vt_is(uint64_t ino)
 {
 	return (ino & VT_BIT) != 0;
@@ -208,6 +209,11 @@ void vt_getattr(fuse_req_t req, uint64_t ino);
 void vt_open(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi);
 void vt_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi);
 void vt_release(fuse_req_t req, struct fuse_file_info *fi);
+void vt_forget(uint64_t vino, uint64_t n);
+void vt_release_all(void); /* at exit */
+struct dirh;
+/* Fills d with the listing of virtual directory ino. 0 or -errno. */
+int vt_list(struct fs *fs, uint64_t ino, struct dirh *d);
 
 /* compactor.c */
 int compactor_start(struct fs *fs);
@@ -222,7 +228,8 @@ int compactor_run(struct fs *fs, uint64_t ino, struct revfs_compact_arg *a);
 
 /* ops.c */
 struct dirh;
-void fs_dirs_release(struct fs *fs);		  /* at exit: handles never released */
+void fs_dirs_release(struct fs *fs); /* at exit: handles never released */
+int fs_dirh_add(struct dirh *d, const char *name, size_t nlen, uint64_t ino, uint8_t type);
 void fs_xattr_clear(struct fs *fs, uint64_t ino); /* ns_lock held */
 
 /* flusher.c */

@@ -1,10 +1,18 @@
 /*
  * vtree.c - the virtual, read-only tree under MNT/.revfs: reachable by name
  * from the root, never listed by the root's readdir (so find, du, tar and
- * rsync of the mount stay out of it). Today it holds `stats`, the daemon's
- * counters as "name value" lines. Its inode numbers have the top bit set,
- * which no namespace inode ever has.
+ * rsync of the mount stay out of it). It holds `stats`, the daemon's
+ * counters as "name value" lines, and `history/`: the tree of the mount as
+ * it is now, where each regular file is a directory of its versions, one
+ * read-only file per kept version, named by its sequence number, with the
+ * commit time as mtime.
+ *
+ * Inode numbers here have the top bit set, which no namespace inode has.
+ * Beyond the two fixed ones they name vnodes, made on lookup and freed when
+ * the kernel forgets them: (HDIR, x) mirrors directory x, (VLIST, x) lists
+ * the versions of file x, (VFILE, x, seq) is one version.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -19,6 +27,180 @@ struct vbuf {
 	char *s;
 	size_t len;
 };
+
+enum vkind { VK_HDIR = 1, VK_VLIST, VK_VFILE };
+
+struct vnode {
+	uint64_t vino;
+	enum vkind kind;
+	uint64_t x, seq;  /* the namespace inode; the version */
+	uint64_t nlookup; /* the kernel's references */
+	uint64_t size;	  /* VFILE: size of the version */
+	uint64_t time_ns; /* VFILE: commit time */
+	struct vnode *next_vino, *next_key;
+};
+
+#define VN_BUCKETS 4096u
+/* vt_lock guards the vnode table and the counter. */
+static pthread_mutex_t vt_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct vnode *by_vino[VN_BUCKETS], *by_key[VN_BUCKETS];
+static uint64_t next_vino = VT_BIT | 16;
+
+static uint32_t vn_hash(uint64_t a, uint64_t b, uint64_t c)
+{
+	uint64_t h =
+	    a * 0x9e3779b97f4a7c15ull ^ b * 0xc2b2ae3d27d4eb4full ^ c * 0x165667b19e3779f9ull;
+
+	return (uint32_t)(h >> 40) % VN_BUCKETS;
+}
+
+static struct vnode *vn_find(uint64_t vino)
+{
+	struct vnode *v;
+
+	for (v = by_vino[vn_hash(vino, 0, 0)]; v; v = v->next_vino)
+		if (v->vino == vino)
+			return v;
+	return NULL;
+}
+
+/* The vnode for (kind, x, seq), made if missing, with one more lookup.
+ * vt_lock held. NULL if out of memory. */
+static struct vnode *vn_ref(enum vkind kind, uint64_t x, uint64_t seq)
+{
+	uint32_t k = vn_hash(kind, x, seq);
+	struct vnode *v;
+
+	for (v = by_key[k]; v; v = v->next_key)
+		if (v->kind == kind && v->x == x && v->seq == seq) {
+			v->nlookup++;
+			return v;
+		}
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return NULL;
+	v->vino = next_vino++;
+	v->kind = kind;
+	v->x = x;
+	v->seq = seq;
+	v->nlookup = 1;
+	v->next_key = by_key[k];
+	by_key[k] = v;
+	k = vn_hash(v->vino, 0, 0);
+	v->next_vino = by_vino[k];
+	by_vino[k] = v;
+	return v;
+}
+
+void vt_forget(uint64_t vino, uint64_t n)
+{
+	struct vnode *v, **p;
+
+	pthread_mutex_lock(&vt_lock);
+	v = vn_find(vino);
+	if (v && (v->nlookup -= n < v->nlookup ? n : v->nlookup) == 0) {
+		for (p = &by_vino[vn_hash(vino, 0, 0)]; *p != v; p = &(*p)->next_vino)
+			;
+		*p = v->next_vino;
+		for (p = &by_key[vn_hash(v->kind, v->x, v->seq)]; *p != v; p = &(*p)->next_key)
+			;
+		*p = v->next_key;
+		free(v);
+	}
+	pthread_mutex_unlock(&vt_lock);
+}
+
+void vt_release_all(void)
+{
+	pthread_mutex_lock(&vt_lock);
+	for (uint32_t i = 0; i < VN_BUCKETS; i++) {
+		struct vnode *v, *next;
+
+		for (v = by_vino[i]; v; v = next) {
+			next = v->next_vino;
+			free(v);
+		}
+		by_vino[i] = by_key[i] = NULL;
+	}
+	pthread_mutex_unlock(&vt_lock);
+}
+
+/* A copy of vnode vino (0 if it is not one). */
+static int vn_get(uint64_t vino, struct vnode *out)
+{
+	struct vnode *v;
+
+	pthread_mutex_lock(&vt_lock);
+	v = vn_find(vino);
+	if (v)
+		*out = *v;
+	pthread_mutex_unlock(&vt_lock);
+	return v ? 0 : -ENOENT;
+}
+
+/* Runs fn on inode x's file store, opened if need be. -errno. */
+static int with_store(struct fs *fs, uint64_t x, int (*fn)(st_store *st, void *arg), void *arg)
+{
+	struct inode *in;
+	int rc;
+
+	pthread_mutex_lock(&fs->ns_lock);
+	rc = ino_load(fs, x, &in);
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&in->lock);
+	rc = in->removed ? -ENOENT : !S_ISREG(in->a.mode) ? -ENOTDIR : ino_store(fs, in);
+	if (rc == 0) {
+		/* Reads of versions never wait for a commit: the store's own
+		 * locks are held only briefly. The inode lock keeps st open. */
+		rc = fn(in->st, arg);
+	}
+	pthread_mutex_unlock(&in->lock);
+	ino_put(fs, in);
+	return rc;
+}
+
+struct find_ver {
+	uint64_t seq;
+	struct st_version v;
+	bool found;
+};
+
+static int find_cb(void *arg, const struct st_version *v)
+{
+	struct find_ver *f = arg;
+
+	if (v->seq == f->seq) {
+		f->v = *v;
+		f->found = true;
+		return 1;
+	}
+	return v->seq < f->seq; /* newest first: past it, stop */
+}
+
+static int find_version(st_store *st, void *arg)
+{
+	struct find_ver *f = arg;
+	int rc = st_versions(st, find_cb, f);
+
+	if (rc < 0)
+		return -fs_errno(rc);
+	return f->found ? 0 : -ENOENT;
+}
+
+struct vfile_open {
+	uint64_t seq;
+	st_store *v;
+};
+
+static int open_version(st_store *st, void *arg)
+{
+	struct vfile_open *o = arg;
+	int rc = st_open_version(st, o->seq, &o->v);
+
+	return rc ? -fs_errno(rc) : 0;
+}
 
 /* Appends one "name value" line. */
 static void line(FILE *f, const char *name, unsigned long long v)
@@ -75,6 +257,40 @@ static char *stats_text(struct fs *fs, size_t *len)
 	return s;
 }
 
+/* Attributes of vnode v: a mirror directory takes its directory's owner
+ * and times; a version list its file's; a version its size and commit time. */
+static int vn_stat(struct fs *fs, const struct vnode *v, struct stat *st)
+{
+	struct inode *in;
+	int rc;
+
+	pthread_mutex_lock(&fs->ns_lock);
+	rc = ino_load(fs, v->x, &in);
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&in->lock);
+	ino_attr(in, st);
+	pthread_mutex_unlock(&in->lock);
+	ino_put(fs, in);
+	st->st_ino = v->vino;
+	st->st_blocks = 0;
+	if (v->kind == VK_VFILE) {
+		st->st_mode = S_IFREG | (st->st_mode & 0444);
+		st->st_nlink = 1;
+		st->st_size = (off_t)v->size;
+		st->st_blocks = (blkcnt_t)((v->size + 511) / 512);
+		st->st_mtim.tv_sec = (time_t)(v->time_ns / 1000000000);
+		st->st_mtim.tv_nsec = (long)(v->time_ns % 1000000000);
+		st->st_ctim = st->st_mtim;
+	} else {
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = 2;
+		st->st_size = 0;
+	}
+	return 0;
+}
+
 static void vt_stat(struct fs *fs, uint64_t vino, struct stat *st)
 {
 	struct inode *root = ino_get(fs, ST_ROOT_INO);
@@ -88,7 +304,7 @@ static void vt_stat(struct fs *fs, uint64_t vino, struct stat *st)
 	}
 	st->st_ino = vino;
 	st->st_blocks = 0;
-	if (vino == VT_DIR) {
+	if (vino == VT_DIR || vino == VT_HISTORY) {
 		st->st_mode = S_IFDIR | 0555;
 		st->st_nlink = 2;
 		st->st_size = 0;
@@ -103,41 +319,137 @@ static void vt_stat(struct fs *fs, uint64_t vino, struct stat *st)
 	}
 }
 
+/* Looks name up in a mirror of directory x: a directory gives its mirror,
+ * a regular file the list of its versions. */
+static int hdir_lookup(struct fs *fs, uint64_t x, const char *name, enum vkind *kind, uint64_t *y)
+{
+	uint8_t key[ST_NS_KEY_MAX], type;
+	size_t klen, vlen;
+	void *val;
+	int rc;
+
+	if (strlen(name) > 255)
+		return -ENAMETOOLONG;
+	klen = st_ns_key(ST_NS_DIRENT, x, name, strlen(name), key);
+	pthread_mutex_lock(&fs->ns_lock);
+	rc = st_kv_get(fs->ns, key, klen, &val, &vlen);
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (rc)
+		return -fs_errno(rc);
+	rc = st_ns_dirent_decode(val, vlen, y, &type);
+	free(val);
+	if (rc)
+		return -EIO;
+	if (type == DT_DIR)
+		*kind = VK_HDIR;
+	else if (type == DT_REG)
+		*kind = VK_VLIST;
+	else
+		return -ENOENT; /* symlinks and devices have no versions */
+	return 0;
+}
+
 void vt_lookup(fuse_req_t req, uint64_t parent, const char *name)
 {
 	struct fs *fs = fuse_req_userdata(req);
 	struct fuse_entry_param e;
-	uint64_t vino = 0;
+	struct vnode pv, *v, nv = {0};
+	uint64_t vino = 0, y = 0;
+	enum vkind kind = VK_HDIR;
+	int rc = -ENOENT;
 
+	memset(&e, 0, sizeof(e));
+	e.generation = 1;
+	e.entry_timeout = fs->o.attr_timeout;
+	e.attr_timeout = fs->o.attr_timeout;
 	if (parent == ST_ROOT_INO && strcmp(name, VT_NAME) == 0)
 		vino = VT_DIR;
 	else if (parent == VT_DIR && strcmp(name, "stats") == 0)
 		vino = VT_STATS;
-	if (!vino) {
-		fuse_reply_err(req, ENOENT);
+	else if (parent == VT_DIR && strcmp(name, "history") == 0)
+		vino = VT_HISTORY;
+	if (vino) {
+		e.ino = vino;
+		/* The counters change all the time: never cached. */
+		if (vino == VT_STATS)
+			e.attr_timeout = 0;
+		vt_stat(fs, vino, &e.attr);
+		fuse_reply_entry(req, &e);
 		return;
 	}
-	memset(&e, 0, sizeof(e));
-	e.ino = vino;
-	e.generation = 1;
-	/* Its numbers change all the time: never cached. */
-	e.attr_timeout = vino == VT_STATS ? 0 : fs->o.attr_timeout;
-	e.entry_timeout = fs->o.attr_timeout;
-	vt_stat(fs, vino, &e.attr);
-	fuse_reply_entry(req, &e);
+	if (parent == VT_HISTORY) {
+		rc = hdir_lookup(fs, ST_ROOT_INO, name, &kind, &y);
+	} else if (vn_get(parent, &pv) == 0 && pv.kind == VK_HDIR) {
+		rc = hdir_lookup(fs, pv.x, name, &kind, &y);
+	} else if (vn_get(parent, &pv) == 0 && pv.kind == VK_VLIST) {
+		struct find_ver f = {0};
+		char *end;
+
+		f.seq = strtoull(name, &end, 10);
+		kind = VK_VFILE;
+		y = pv.x;
+		rc = *name && !*end && name[0] != '0' ? with_store(fs, y, find_version, &f)
+						      : -ENOENT;
+		nv.size = f.v.size;
+		nv.time_ns = f.v.time_ns;
+		nv.seq = f.seq;
+	}
+	if (rc == -ENOENT) {
+		/* Negative entries only where names cannot appear behind the
+		 * kernel's back: versions come and go with every flush. */
+		e.entry_timeout = 0;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	pthread_mutex_lock(&vt_lock);
+	v = vn_ref(kind, y, nv.seq);
+	if (v && kind == VK_VFILE) {
+		v->size = nv.size;
+		v->time_ns = nv.time_ns;
+	}
+	if (v)
+		nv = *v;
+	pthread_mutex_unlock(&vt_lock);
+	if (!v) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	rc = vn_stat(fs, &nv, &e.attr);
+	if (rc) {
+		vt_forget(nv.vino, 1);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	e.ino = nv.vino;
+	if (kind == VK_VLIST)
+		e.attr_timeout = 0; /* its listing grows with every commit */
+	if (fuse_reply_entry(req, &e) == -ENOENT)
+		vt_forget(nv.vino, 1);
 }
 
 void vt_getattr(fuse_req_t req, uint64_t ino)
 {
 	struct fs *fs = fuse_req_userdata(req);
+	struct vnode v;
 	struct stat st;
+	int rc;
 
-	if (ino != VT_DIR && ino != VT_STATS) {
-		fuse_reply_err(req, ENOENT);
+	if (ino == VT_DIR || ino == VT_STATS || ino == VT_HISTORY) {
+		vt_stat(fs, ino, &st);
+		fuse_reply_attr(req, &st, ino == VT_STATS ? 0 : fs->o.attr_timeout);
 		return;
 	}
-	vt_stat(fs, ino, &st);
-	fuse_reply_attr(req, &st, ino == VT_STATS ? 0 : fs->o.attr_timeout);
+	rc = vn_get(ino, &v);
+	if (rc == 0)
+		rc = vn_stat(fs, &v, &st);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, v.kind == VK_VFILE ? fs->o.attr_timeout : 0);
 }
 
 void vt_open(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi)
@@ -150,7 +462,25 @@ void vt_open(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	if (ino != VT_STATS) {
-		fuse_reply_err(req, EISDIR);
+		struct vnode v;
+		struct vfile_open o = {0};
+		int rc = vn_get(ino, &v);
+
+		if (rc == 0 && v.kind != VK_VFILE)
+			rc = -EISDIR;
+		if (rc == 0) {
+			o.seq = v.seq;
+			rc = with_store(fs, v.x, open_version, &o);
+		}
+		if (rc) {
+			fuse_reply_err(req, -rc);
+			return;
+		}
+		/* A version never changes: the page cache may keep it. */
+		fi->fh = (uintptr_t)o.v | 1;
+		fi->keep_cache = 1;
+		if (fuse_reply_open(req, fi) == -ENOENT)
+			st_close(o.v);
 		return;
 	}
 	b = calloc(1, sizeof(*b));
@@ -172,6 +502,20 @@ void vt_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct vbuf *b = (struct vbuf *)(uintptr_t)fi->fh;
 
+	if (fi->fh & 1) {
+		/* A version's handle (tagged in bit 0: heap pointers never are). */
+		st_store *v = (st_store *)(uintptr_t)(fi->fh & ~(uint64_t)1);
+		char *buf = malloc(size ? size : 1);
+		ssize_t n = buf ? st_file_read(v, (uint64_t)off, buf, size) : ST_ENOMEM;
+
+		if (n < 0)
+			fuse_reply_err(req, fs_errno((int)n));
+		else
+			fuse_reply_buf(req, buf, (size_t)n);
+		free(buf);
+		return;
+	}
+
 	if (off < 0 || (size_t)off >= b->len) {
 		fuse_reply_buf(req, NULL, 0);
 		return;
@@ -185,9 +529,90 @@ void vt_release(fuse_req_t req, struct fuse_file_info *fi)
 {
 	struct vbuf *b = (struct vbuf *)(uintptr_t)fi->fh;
 
+	if (fi->fh & 1) {
+		st_close((st_store *)(uintptr_t)(fi->fh & ~(uint64_t)1));
+		fuse_reply_err(req, 0);
+		return;
+	}
 	if (b) {
 		free(b->s);
 		free(b);
 	}
 	fuse_reply_err(req, 0);
+}
+
+struct list_ctx {
+	struct dirh *d;
+	int rc;
+};
+
+static int list_dir_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	struct list_ctx *c = arg;
+	uint64_t ino;
+	uint8_t type;
+
+	if (klen <= 9 || st_ns_dirent_decode(val, vlen, &ino, &type))
+		return 0;
+	if (type != DT_DIR && type != DT_REG)
+		return 0;
+	c->rc = fs_dirh_add(c->d, (const char *)key + 9, klen - 9, VT_BIT | ino, type);
+	return c->rc ? 1 : 0;
+}
+
+static int list_ver_cb(void *arg, const struct st_version *v)
+{
+	struct list_ctx *c = arg;
+	char name[24];
+	int n = snprintf(name, sizeof(name), "%llu", (unsigned long long)v->seq);
+
+	c->rc = fs_dirh_add(c->d, name, (size_t)n, VT_BIT | v->seq, DT_REG);
+	return c->rc ? 1 : 0;
+}
+
+static int list_versions(st_store *st, void *arg)
+{
+	int rc = st_versions(st, list_ver_cb, arg);
+
+	return rc < 0 ? -fs_errno(rc) : 0;
+}
+
+int vt_list(struct fs *fs, uint64_t ino, struct dirh *d)
+{
+	struct list_ctx c = {d, 0};
+	uint8_t key[ST_NS_KEY_MAX];
+	struct vnode v;
+	uint64_t x;
+	int rc;
+
+	if (ino == VT_DIR) {
+		rc = fs_dirh_add(d, ".", 1, VT_DIR, DT_DIR);
+		if (rc == 0)
+			rc = fs_dirh_add(d, "..", 2, ST_ROOT_INO, DT_DIR);
+		if (rc == 0)
+			rc = fs_dirh_add(d, "history", 7, VT_HISTORY, DT_DIR);
+		if (rc == 0)
+			rc = fs_dirh_add(d, "stats", 5, VT_STATS, DT_REG);
+		return rc;
+	}
+	if (ino == VT_HISTORY) {
+		x = ST_ROOT_INO;
+	} else {
+		if ((rc = vn_get(ino, &v)) != 0)
+			return rc;
+		if (v.kind == VK_VFILE)
+			return -ENOTDIR;
+		x = v.x;
+	}
+	rc = fs_dirh_add(d, ".", 1, ino, DT_DIR);
+	if (rc == 0)
+		rc = fs_dirh_add(d, "..", 2, VT_DIR, DT_DIR);
+	if (rc)
+		return rc;
+	if (ino != VT_HISTORY && v.kind == VK_VLIST)
+		return with_store(fs, x, list_versions, &c) ?: c.rc;
+	pthread_mutex_lock(&fs->ns_lock);
+	rc = st_kv_range(fs->ns, key, st_ns_key(ST_NS_DIRENT, x, NULL, 0, key), list_dir_cb, &c);
+	pthread_mutex_unlock(&fs->ns_lock);
+	return rc < 0 ? -fs_errno(rc) : c.rc;
 }
