@@ -69,8 +69,10 @@ static bool room_for(struct fs *fs, st_store *st)
 
 static void compact_store(struct fs *fs, st_store *st, uint64_t ino)
 {
+	struct st_retention keep = fs->keep;
 	struct st_compact_opts o = {
-	    .keep = &fs->keep, .hook = hook, .hook_arg = fs, .rate_bps = fs->o.compact_bps};
+	    .keep = &keep, .hook = hook, .hook_arg = fs, .rate_bps = fs->o.compact_bps};
+	uint64_t *pins = NULL;
 	struct st_compact_stats cs = {0};
 	int rc;
 
@@ -80,7 +82,12 @@ static void compact_store(struct fs *fs, st_store *st, uint64_t ino)
 		pthread_mutex_unlock(&fs->compact_lock);
 		return;
 	}
+	/* Pinned versions survive any rule. */
+	if (ino && fs_pins(fs, ino, &pins, &keep.npins) != 0)
+		return;
+	keep.pins = pins;
 	rc = st_compact(st, &o, &cs);
+	free(pins);
 	pthread_mutex_lock(&fs->compact_lock);
 	if (rc == ST_OK) {
 		fs->compactions++;
@@ -186,8 +193,10 @@ void compactor_stop(struct fs *fs)
 
 int compactor_run(struct fs *fs, uint64_t ino, struct revfs_compact_arg *a)
 {
-	struct st_compact_opts o = {.keep = &fs->keep};
+	struct st_retention keep = fs->keep;
+	struct st_compact_opts o = {.keep = &keep};
 	struct st_compact_stats cs = {0};
+	uint64_t *pins = NULL;
 	struct st_info info;
 	struct inode *in;
 	st_store *st = NULL;
@@ -221,9 +230,13 @@ int compactor_run(struct fs *fs, uint64_t ino, struct revfs_compact_arg *a)
 		}
 		rc = rc ? -fs_errno(rc) : 0;
 	} else if (st) {
+		rc = fs_pins(fs, ino, &pins, &keep.npins);
+		keep.pins = pins;
 		/* The background compactor may hold this store: wait for it. */
-		for (int i = 0; (rc = st_compact(st, &o, &cs)) == ST_EBUSY && i < 6000; i++)
+		for (int i = 0; rc == 0 && (rc = st_compact(st, &o, &cs)) == ST_EBUSY && i < 6000;
+		     i++)
 			usleep(10000);
+		free(pins);
 		if (rc == ST_OK) {
 			a->bytes_before = cs.bytes_before;
 			a->bytes_after = cs.bytes_after;

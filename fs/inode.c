@@ -431,6 +431,7 @@ void ino_remove(struct fs *fs, struct inode *in)
 	klen = st_ns_key(ST_NS_ORPHAN, in->ino, NULL, 0, key);
 	st_kv_del(fs->ns, key, klen);
 	fs_xattr_clear(fs, in->ino);
+	fs_pins_clear(fs, in->ino);
 	fs->ns_dirty = true;
 	in->removed = true;
 	in->attr_dirty = false;

@@ -1463,10 +1463,13 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 	struct inode *in;
 	size_t klen, vlen;
 	void *old;
-	int rc = xattr_name_ok(name);
+	int rc = fs->o.ro ? -EROFS : vx_set(fs, ino, name, value, size);
 
-	if (rc == 0 && fs->o.ro)
-		rc = -EROFS;
+	if (rc != 1) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	rc = xattr_name_ok(name);
 	if (rc == 0 && size > XVALUE_MAX_BYTES)
 		rc = -E2BIG;
 	if (rc) {
@@ -1509,10 +1512,23 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	}
 	struct fs *fs = FS(req);
 	uint8_t key[ST_NS_KEY_MAX];
-	size_t klen, vlen;
+	char vbuf[32];
+	size_t klen, vlen = 0;
 	void *val = NULL;
-	int rc = xattr_name_ok(name);
+	int rc = vx_get(fs, ino, name, vbuf, sizeof(vbuf), &vlen);
 
+	if (rc != 1) {
+		if (rc < 0)
+			fuse_reply_err(req, -rc);
+		else if (size == 0)
+			fuse_reply_xattr(req, vlen);
+		else if (vlen > size)
+			fuse_reply_err(req, ERANGE);
+		else
+			fuse_reply_buf(req, vbuf, vlen);
+		return;
+	}
+	rc = xattr_name_ok(name);
 	if (rc == -EOPNOTSUPP)
 		rc = -ENODATA;
 	if (rc) {
@@ -1597,6 +1613,24 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	pthread_mutex_lock(&fs->ns_lock);
 	rc = xattr_names(fs, ino, &x);
 	pthread_mutex_unlock(&fs->ns_lock);
+	if (rc == 0) {
+		char *vn;
+		size_t vlen;
+
+		rc = vx_names(fs, ino, &vn, &vlen);
+		if (rc == 0 && vlen) {
+			char *b = realloc(x.buf, x.len + vlen);
+
+			if (b) {
+				memcpy(b + x.len, vn, vlen);
+				x.buf = b;
+				x.len += vlen;
+			} else {
+				rc = -ENOMEM;
+			}
+		}
+		free(vn);
+	}
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else if (size == 0)
@@ -1621,12 +1655,15 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	struct inode *in;
 	size_t klen, vlen;
 	void *old;
-	int rc = xattr_name_ok(name);
+	int rc = fs->o.ro ? -EROFS : vx_remove(fs, ino, name);
 
+	if (rc != 1) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	rc = xattr_name_ok(name);
 	if (rc == -EOPNOTSUPP)
 		rc = -ENODATA;
-	if (rc == 0 && fs->o.ro)
-		rc = -EROFS;
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;

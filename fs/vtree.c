@@ -616,3 +616,246 @@ int vt_list(struct fs *fs, uint64_t ino, struct dirh *d)
 	pthread_mutex_unlock(&fs->ns_lock);
 	return rc < 0 ? -fs_errno(rc) : c.rc;
 }
+
+/* ---- the user.revfs.* extended attributes ------------------------------ */
+
+#define VX_PREFIX "user.revfs."
+
+struct count_ctx {
+	uint64_t n, newest;
+};
+
+static int count_cb(void *arg, const struct st_version *v)
+{
+	struct count_ctx *c = arg;
+
+	if (c->n++ == 0)
+		c->newest = v->seq;
+	return 0;
+}
+
+static int count_versions(st_store *st, void *arg)
+{
+	int rc = st_versions(st, count_cb, arg);
+
+	return rc < 0 ? -fs_errno(rc) : 0;
+}
+
+/* Whether inode ino is a regular file (its record says so). */
+static bool is_file(struct fs *fs, uint64_t ino)
+{
+	struct inode *in = ino_get(fs, ino);
+	bool reg = false;
+
+	if (in) {
+		pthread_mutex_lock(&in->lock);
+		reg = S_ISREG(in->a.mode) && !in->removed;
+		pthread_mutex_unlock(&in->lock);
+		ino_put(fs, in);
+	}
+	return reg;
+}
+
+static size_t pin_key(uint64_t ino, uint64_t seq, uint8_t *key)
+{
+	uint8_t s[8];
+
+	st_ns_u64_encode(seq, s);
+	return st_ns_key(ST_NS_PIN, ino, s, 8, key);
+}
+
+static bool parse_seq(const char *s, size_t len, uint64_t *seq)
+{
+	char buf[24], *end;
+
+	if (len == 0 || len >= sizeof(buf) || s[0] < '1' || s[0] > '9')
+		return false;
+	memcpy(buf, s, len);
+	buf[len] = 0;
+	*seq = strtoull(buf, &end, 10);
+	return *end == 0;
+}
+
+int vx_get(struct fs *fs, uint64_t ino, const char *name, char *out, size_t cap, size_t *len)
+{
+	struct count_ctx c = {0};
+	uint8_t key[ST_NS_KEY_MAX];
+	uint64_t seq;
+	size_t vlen;
+	void *val;
+	int rc;
+
+	if (strncmp(name, VX_PREFIX, strlen(VX_PREFIX)) != 0)
+		return 1;
+	name += strlen(VX_PREFIX);
+	if (!is_file(fs, ino))
+		return -ENODATA;
+	if (strcmp(name, "version") == 0 || strcmp(name, "versions") == 0) {
+		rc = with_store(fs, ino, count_versions, &c);
+		if (rc == -ENODATA)
+			rc = 0; /* read-only mount, never committed */
+		if (rc)
+			return rc;
+		*len = (size_t)snprintf(out, cap, "%llu",
+					(unsigned long long)(name[7] ? c.n : c.newest));
+		return 0;
+	}
+	if (strncmp(name, "pin.", 4) == 0 && parse_seq(name + 4, strlen(name + 4), &seq)) {
+		pthread_mutex_lock(&fs->ns_lock);
+		rc = st_kv_get(fs->ns, key, pin_key(ino, seq, key), &val, &vlen);
+		pthread_mutex_unlock(&fs->ns_lock);
+		if (rc)
+			return rc == ST_ENOTFOUND ? -ENODATA : -fs_errno(rc);
+		free(val);
+		*len = (size_t)snprintf(out, cap, "%llu", (unsigned long long)seq);
+		return 0;
+	}
+	return -ENODATA;
+}
+
+int vx_set(struct fs *fs, uint64_t ino, const char *name, const char *value, size_t size)
+{
+	struct find_ver f = {0};
+	uint8_t key[ST_NS_KEY_MAX];
+	int rc;
+
+	if (strncmp(name, VX_PREFIX, strlen(VX_PREFIX)) != 0)
+		return 1;
+	if (strcmp(name + strlen(VX_PREFIX), "pin") != 0)
+		return -EPERM; /* the others describe the file; users cannot set them */
+	if (!is_file(fs, ino))
+		return -EPERM;
+	if (!parse_seq(value, size, &f.seq))
+		return -EINVAL;
+	rc = with_store(fs, ino, find_version, &f);
+	if (rc)
+		return rc == -ENOENT ? -EINVAL : rc; /* no such version kept */
+	pthread_mutex_lock(&fs->ns_lock);
+	rc = st_kv_put(fs->ns, key, pin_key(ino, f.seq, key), "", 0);
+	fs->ns_dirty = true;
+	pthread_mutex_unlock(&fs->ns_lock);
+	return rc ? -fs_errno(rc) : 0;
+}
+
+int vx_remove(struct fs *fs, uint64_t ino, const char *name)
+{
+	uint8_t key[ST_NS_KEY_MAX];
+	uint64_t seq;
+	size_t klen, vlen;
+	void *val;
+	int rc;
+
+	if (strncmp(name, VX_PREFIX, strlen(VX_PREFIX)) != 0)
+		return 1;
+	name += strlen(VX_PREFIX);
+	if (strncmp(name, "pin.", 4) != 0 || !parse_seq(name + 4, strlen(name + 4), &seq))
+		return strcmp(name, "version") == 0 || strcmp(name, "versions") == 0 ? -EPERM
+										     : -ENODATA;
+	klen = pin_key(ino, seq, key);
+	pthread_mutex_lock(&fs->ns_lock);
+	rc = st_kv_get(fs->ns, key, klen, &val, &vlen);
+	if (rc == ST_OK) {
+		free(val);
+		rc = st_kv_del(fs->ns, key, klen);
+		fs->ns_dirty = true;
+	}
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (rc == ST_ENOTFOUND)
+		return -ENODATA;
+	return rc ? -fs_errno(rc) : 0;
+}
+
+struct pins_ctx {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static int pins_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	struct pins_ctx *p = arg;
+
+	(void)val;
+	(void)vlen;
+	if (klen != 17)
+		return 0;
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 8;
+		uint64_t *v = realloc(p->v, cap * sizeof(*v));
+
+		if (!v)
+			return ST_ENOMEM;
+		p->v = v;
+		p->cap = cap;
+	}
+	p->v[p->n++] = st_ns_u64_decode((const uint8_t *)key + 9);
+	return 0;
+}
+
+/* The pins of ino (ns_lock held). */
+static int pins_locked(struct fs *fs, uint64_t ino, uint64_t **pins, size_t *n)
+{
+	uint8_t key[ST_NS_KEY_MAX];
+	struct pins_ctx p = {0};
+	int rc;
+
+	rc = st_kv_range(fs->ns, key, st_ns_key(ST_NS_PIN, ino, NULL, 0, key), pins_cb, &p);
+	if (rc) {
+		free(p.v);
+		return rc == ST_ENOMEM ? -ENOMEM : -fs_errno(rc);
+	}
+	*pins = p.v;
+	*n = p.n;
+	return 0;
+}
+
+int fs_pins(struct fs *fs, uint64_t ino, uint64_t **pins, size_t *n)
+{
+	int rc;
+
+	pthread_mutex_lock(&fs->ns_lock);
+	rc = pins_locked(fs, ino, pins, n);
+	pthread_mutex_unlock(&fs->ns_lock);
+	return rc;
+}
+
+void fs_pins_clear(struct fs *fs, uint64_t ino)
+{
+	uint8_t key[ST_NS_KEY_MAX];
+	uint64_t *pins = NULL;
+	size_t n = 0;
+
+	if (pins_locked(fs, ino, &pins, &n) != 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		st_kv_del(fs->ns, key, pin_key(ino, pins[i], key));
+	free(pins);
+}
+
+int vx_names(struct fs *fs, uint64_t ino, char **out, size_t *len)
+{
+	static const char fixed[] = VX_PREFIX "version\0" VX_PREFIX "versions";
+	uint64_t *pins = NULL;
+	size_t n = 0;
+	FILE *f;
+	int rc;
+
+	*out = NULL;
+	*len = 0;
+	if (!is_file(fs, ino))
+		return 0;
+	rc = fs_pins(fs, ino, &pins, &n);
+	if (rc)
+		return rc;
+	f = open_memstream(out, len);
+	if (!f) {
+		free(pins);
+		return -ENOMEM;
+	}
+	fwrite(fixed, 1, sizeof(fixed), f);
+	for (size_t i = 0; i < n; i++) {
+		fprintf(f, VX_PREFIX "pin.%llu", (unsigned long long)pins[i]);
+		fputc(0, f);
+	}
+	free(pins);
+	return fclose(f) == 0 ? 0 : -ENOMEM;
+}

@@ -421,6 +421,7 @@ int st_super_write(const char *dir, const struct st_super *sb);
 #define ST_NS_XATTR   'X' /* (ino, xattr name) -> value */
 #define ST_NS_ORPHAN  'O' /* (ino) -> empty: no links left, still open */
 #define ST_NS_META    'M' /* (0, name) -> meta value, e.g. "next_ino" (u64) */
+#define ST_NS_PIN     'P' /* (ino, u64 seq) -> empty: a version no retention rule drops */
 #define ST_NS_KEY_MAX (9u + 255u)
 
 #define ST_NS_INODE_SIZE  80u /* fixed part; a symlink's target follows */
