@@ -1,0 +1,99 @@
+#!/bin/sh
+# Versions seen and restored with ordinary tools: MNT/.revfs/history/<path>/
+# lists one read-only file per version after each flush, with the content,
+# size and commit time of that version, for files written, truncated,
+# renamed and hard-linked; cp restores (a new version); versions survive a
+# remount and compaction by the retention rule; pinned ones survive
+# keep=latest; user.revfs.* attributes; nothing under .revfs can change.
+set -u
+. "$(dirname "$0")/fslib.sh"
+fs_setup
+fs_mkfs
+
+H=$FS_MNT/.revfs/history
+sync_file() {
+	dd if=/dev/null of="$1" oflag=append conv=notrunc,fsync status=none || fs_fail "fsync $1"
+}
+xattr() { # xattr FILE NAME: the value, or nothing
+	getfattr --only-values -n "$2" "$1" 2>/dev/null
+}
+setx() { # setx FILE NAME VALUE
+	setfattr -n "$2" -v "$3" "$1"
+}
+rmx() {
+	setfattr -x "$2" "$1"
+}
+
+fs_mount -o flush_ms=100,compact=0
+mkdir -p "$FS_MNT/d"
+printf 'one\n' >"$FS_MNT/d/a" && sync_file "$FS_MNT/d/a"
+t1=$(date +%s)
+printf 'two two\n' >"$FS_MNT/d/a" && sync_file "$FS_MNT/d/a"
+truncate -s 3 "$FS_MNT/d/a" && sync_file "$FS_MNT/d/a"
+[ "$(ls "$H/d/a")" = "$(printf '1\n2\n3')" ] || fs_fail "versions of d/a: $(ls "$H/d/a" | tr '\n' ' ')"
+[ "$(cat "$H/d/a/1")" = one ] || fs_fail "version 1 content"
+[ "$(cat "$H/d/a/2")" = "two two" ] || fs_fail "version 2 content"
+[ "$(cat "$H/d/a/3")" = two ] || fs_fail "version 3 (truncated) content"
+[ "$(stat -c %s "$H/d/a/2")" = 8 ] || fs_fail "version 2 size"
+m=$(stat -c %Y "$H/d/a/1")
+[ "$m" -ge $((t1 - 5)) ] && [ "$m" -le $((t1 + 5)) ] || fs_fail "version 1 mtime $m, not the commit time"
+[ "$(stat -c %a "$H/d/a/1")" = 444 ] || fs_fail "a version is not read-only"
+cmp "$H/d/a/3" "$FS_MNT/d/a" || fs_fail "the newest version differs from the file"
+[ "$(xattr "$FS_MNT/d/a" user.revfs.version)" = 3 ] || fs_fail "user.revfs.version"
+[ "$(xattr "$FS_MNT/d/a" user.revfs.versions)" = 3 ] || fs_fail "user.revfs.versions"
+
+# Restoring is copying, and makes a new version.
+cp "$H/d/a/1" "$FS_MNT/d/a" && sync_file "$FS_MNT/d/a"
+[ "$(cat "$FS_MNT/d/a")" = one ] || fs_fail "restore by cp"
+[ "$(ls "$H/d/a" | tail -1)" = 4 ] || fs_fail "a restore is not a new version"
+diff "$H/d/a/1" "$H/d/a/4" >/dev/null || fs_fail "diff of two versions"
+
+# Renamed and hard-linked files carry their history.
+mv "$FS_MNT/d/a" "$FS_MNT/b" && ln "$FS_MNT/b" "$FS_MNT/d/link"
+[ "$(ls "$H/b" | wc -l)" = 4 ] || fs_fail "history does not follow a rename"
+[ "$(ls "$H/d/link" | wc -l)" = 4 ] || fs_fail "history not seen through a hard link"
+[ ! -e "$H/d/a" ] || fs_fail "the old name still has a history entry"
+
+# Nothing under .revfs changes.
+for what in "touch $H/d/new" "rm $H/b/1" "mkdir $H/x" "mv $H/b/1 $H/b/9"; do
+	$what 2>/dev/null && fs_fail "$what succeeded"
+done
+(echo x >"$H/b/1") 2>/dev/null && fs_fail "write to a version succeeded"
+setx "$FS_MNT/b" user.revfs.version 1 2>/dev/null && fs_fail "user.revfs.version was set"
+
+# Pins.
+setx "$FS_MNT/b" user.revfs.pin 2 || fs_fail "pin"
+setx "$FS_MNT/b" user.revfs.pin 99 2>/dev/null && fs_fail "pinned a version that does not exist"
+[ "$(xattr "$FS_MNT/b" user.revfs.pin.2)" = 2 ] || fs_fail "pin not listed"
+fs_umount
+
+# Remount: the history is there; keep=latest compaction keeps only the
+# newest and the pinned one.
+fs_mount -o keep=latest,compact_frag=0,compact_min_mb=0,flush_ms=100
+[ "$(ls "$H/b" | wc -l)" = 4 ] || fs_fail "versions lost by a remount"
+echo more >>"$FS_MNT/b" && sync_file "$FS_MNT/b"
+i=0
+while [ "$(ls "$H/b" | tr '\n' ' ')" != "2 5 " ]; do
+	i=$((i + 1))
+	[ $i -gt 100 ] && fs_fail "keep=latest with a pin kept: $(ls "$H/b" | tr '\n' ' ')"
+	sleep 0.1
+done
+[ "$(cat "$H/b/2")" = "two two" ] || fs_fail "pinned version content after compaction"
+rmx "$FS_MNT/b" user.revfs.pin.2 || fs_fail "unpin"
+echo last >>"$FS_MNT/b" && sync_file "$FS_MNT/b"
+i=0
+while [ "$(ls "$H/b" | wc -l)" != 1 ]; do
+	i=$((i + 1))
+	[ $i -gt 100 ] && fs_fail "an unpinned version survived keep=latest: $(ls "$H/b" | tr '\n' ' ')"
+	sleep 0.1
+done
+fs_umount
+
+# The default rule keeps every version of the last hour through compaction.
+fs_mount -o compact_frag=0,compact_min_mb=0,flush_ms=100
+n=$(ls "$H/b" | wc -l)
+for i in 1 2 3; do echo "v$i" >>"$FS_MNT/b" && sync_file "$FS_MNT/b"; done
+sleep 1
+[ "$(ls "$H/b" | wc -l)" = $((n + 3)) ] || fs_fail "the default rule dropped recent versions"
+fs_umount
+echo "test_history: ok"
