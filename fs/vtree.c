@@ -37,6 +37,10 @@ struct vnode {
 	uint64_t nlookup; /* the kernel's references */
 	uint64_t size;	  /* VFILE: size of the version */
 	uint64_t time_ns; /* VFILE: commit time */
+	/* VLIST: the versions its last listing found, newest first, so that
+	 * the lookups that follow a listing (ls -l) need no walk each. */
+	struct st_version *vers;
+	size_t nvers;
 	struct vnode *next_vino, *next_key;
 };
 
@@ -105,6 +109,7 @@ void vt_forget(uint64_t vino, uint64_t n)
 		for (p = &by_key[vn_hash(v->kind, v->x, v->seq)]; *p != v; p = &(*p)->next_key)
 			;
 		*p = v->next_key;
+		free(v->vers);
 		free(v);
 	}
 	pthread_mutex_unlock(&vt_lock);
@@ -118,6 +123,7 @@ void vt_release_all(void)
 
 		for (v = by_vino[i]; v; v = next) {
 			next = v->next_vino;
+			free(v->vers);
 			free(v);
 		}
 		by_vino[i] = by_key[i] = NULL;
@@ -132,10 +138,57 @@ static int vn_get(uint64_t vino, struct vnode *out)
 
 	pthread_mutex_lock(&vt_lock);
 	v = vn_find(vino);
-	if (v)
+	if (v) {
 		*out = *v;
+		out->vers = NULL; /* owned by the table */
+	}
 	pthread_mutex_unlock(&vt_lock);
 	return v ? 0 : -ENOENT;
+}
+
+/* Version seq of list vnode vino, from its last listing. */
+static bool vn_cached_version(uint64_t vino, uint64_t seq, struct st_version *out)
+{
+	struct vnode *v;
+	bool found = false;
+
+	pthread_mutex_lock(&vt_lock);
+	v = vn_find(vino);
+	if (v && v->vers) {
+		size_t lo = 0, hi = v->nvers; /* newest (highest seq) first */
+
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (v->vers[mid].seq > seq)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < v->nvers && v->vers[lo].seq == seq) {
+			*out = v->vers[lo];
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&vt_lock);
+	return found;
+}
+
+/* Keeps vers (malloc()ed) as the listing of vnode vino. */
+static void vn_set_versions(uint64_t vino, struct st_version *vers, size_t n)
+{
+	struct vnode *v;
+
+	pthread_mutex_lock(&vt_lock);
+	v = vn_find(vino);
+	if (v) {
+		free(v->vers);
+		v->vers = vers;
+		v->nvers = n;
+		vers = NULL;
+	}
+	pthread_mutex_unlock(&vt_lock);
+	free(vers);
 }
 
 /* Runs fn on inode x's file store, opened if need be. -errno. */
@@ -388,8 +441,12 @@ void vt_lookup(fuse_req_t req, uint64_t parent, const char *name)
 		f.seq = strtoull(name, &end, 10);
 		kind = VK_VFILE;
 		y = pv.x;
-		rc = *name && !*end && name[0] != '0' ? with_store(fs, y, find_version, &f)
-						      : -ENOENT;
+		if (!*name || *end || name[0] == '0')
+			rc = -ENOENT;
+		else if (vn_cached_version(parent, f.seq, &f.v))
+			rc = 0; /* listed a moment ago; an open checks it is still kept */
+		else
+			rc = with_store(fs, y, find_version, &f);
 		nv.size = f.v.size;
 		nv.time_ns = f.v.time_ns;
 		nv.seq = f.seq;
@@ -544,6 +601,8 @@ void vt_release(fuse_req_t req, struct fuse_file_info *fi)
 struct list_ctx {
 	struct dirh *d;
 	int rc;
+	struct st_version *vers; /* the versions listed, for the vnode */
+	size_t nvers, cap;
 };
 
 static int list_dir_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
@@ -567,6 +626,17 @@ static int list_ver_cb(void *arg, const struct st_version *v)
 	int n = snprintf(name, sizeof(name), "%llu", (unsigned long long)v->seq);
 
 	c->rc = fs_dirh_add(c->d, name, (size_t)n, VT_BIT | v->seq, DT_REG);
+	if (c->rc == 0 && c->nvers == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 64;
+		struct st_version *nv = realloc(c->vers, cap * sizeof(*nv));
+
+		if (!nv)
+			return 0; /* the cache is an optimization */
+		c->vers = nv;
+		c->cap = cap;
+	}
+	if (c->rc == 0)
+		c->vers[c->nvers++] = *v;
 	return c->rc ? 1 : 0;
 }
 
@@ -579,7 +649,7 @@ static int list_versions(st_store *st, void *arg)
 
 int vt_list(struct fs *fs, uint64_t ino, struct dirh *d)
 {
-	struct list_ctx c = {d, 0};
+	struct list_ctx c = {d, 0, NULL, 0, 0};
 	uint8_t key[ST_NS_KEY_MAX];
 	struct vnode v;
 	uint64_t x;
@@ -609,8 +679,14 @@ int vt_list(struct fs *fs, uint64_t ino, struct dirh *d)
 		rc = fs_dirh_add(d, "..", 2, VT_DIR, DT_DIR);
 	if (rc)
 		return rc;
-	if (ino != VT_HISTORY && v.kind == VK_VLIST)
-		return with_store(fs, x, list_versions, &c) ?: c.rc;
+	if (ino != VT_HISTORY && v.kind == VK_VLIST) {
+		rc = with_store(fs, x, list_versions, &c);
+		if (rc == 0 && c.rc == 0)
+			vn_set_versions(ino, c.vers, c.nvers);
+		else
+			free(c.vers);
+		return rc ? rc : c.rc;
+	}
 	pthread_mutex_lock(&fs->ns_lock);
 	rc = st_kv_range(fs->ns, key, st_ns_key(ST_NS_DIRENT, x, NULL, 0, key), list_dir_cb, &c);
 	pthread_mutex_unlock(&fs->ns_lock);
