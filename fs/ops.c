@@ -1512,7 +1512,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	}
 	struct fs *fs = FS(req);
 	uint8_t key[ST_NS_KEY_MAX];
-	char vbuf[32];
+	char vbuf[4096];
 	size_t klen, vlen = 0;
 	void *val = NULL;
 	int rc = vx_get(fs, ino, name, vbuf, sizeof(vbuf), &vlen);
@@ -1613,24 +1613,9 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	pthread_mutex_lock(&fs->ns_lock);
 	rc = xattr_names(fs, ino, &x);
 	pthread_mutex_unlock(&fs->ns_lock);
-	if (rc == 0) {
-		char *vn;
-		size_t vlen;
-
-		rc = vx_names(fs, ino, &vn, &vlen);
-		if (rc == 0 && vlen) {
-			char *b = realloc(x.buf, x.len + vlen);
-
-			if (b) {
-				memcpy(b + x.len, vn, vlen);
-				x.buf = b;
-				x.len += vlen;
-			} else {
-				rc = -ENOMEM;
-			}
-		}
-		free(vn);
-	}
+	/* The user.revfs.* names are not listed: copies (cp -a, rsync -X)
+	 * would try to set them on the new file and fail. They are read by
+	 * name. */
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else if (size == 0)

@@ -214,13 +214,12 @@ void vt_release_all(void); /* at exit */
 struct dirh;
 /* Fills d with the listing of virtual directory ino. 0 or -errno. */
 int vt_list(struct fs *fs, uint64_t ino, struct dirh *d);
-/* user.revfs.version, .versions and .pin.N: each returns 0 (vx_get with
- * the value and *len), -errno, or 1 for a name that is not theirs (an
- * ordinary xattr). vx_names lists them (malloc()ed, NUL-separated). */
+/* user.revfs.version, .versions, .pins and .pin.N (read by name, never
+ * listed): each returns 0 (vx_get with the value and *len), -errno, or 1
+ * for a name that is not theirs (an ordinary xattr). */
 int vx_get(struct fs *fs, uint64_t ino, const char *name, char *out, size_t cap, size_t *len);
 int vx_set(struct fs *fs, uint64_t ino, const char *name, const char *value, size_t size);
 int vx_remove(struct fs *fs, uint64_t ino, const char *name);
-int vx_names(struct fs *fs, uint64_t ino, char **out, size_t *len);
 /* The pinned versions of ino (malloc()ed). 0 or -errno. */
 int fs_pins(struct fs *fs, uint64_t ino, uint64_t **pins, size_t *n);
 void fs_pins_clear(struct fs *fs, uint64_t ino); /* ns_lock held */

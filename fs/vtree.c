@@ -776,6 +776,22 @@ int vx_get(struct fs *fs, uint64_t ino, const char *name, char *out, size_t cap,
 					(unsigned long long)(name[7] ? c.n : c.newest));
 		return 0;
 	}
+	if (strcmp(name, "pins") == 0) {
+		uint64_t *pins = NULL;
+		size_t n = 0, at = 0;
+
+		if ((rc = fs_pins(fs, ino, &pins, &n)) != 0)
+			return rc;
+		out[0] = 0;
+		for (size_t i = 0; i < n && at < cap; i++)
+			at += (size_t)snprintf(out + at, cap - at, "%s%llu", i ? "," : "",
+					       (unsigned long long)pins[i]);
+		free(pins);
+		if (at >= cap)
+			return -E2BIG;
+		*len = at;
+		return 0;
+	}
 	if (strncmp(name, "pin.", 4) == 0 && parse_seq(name + 4, strlen(name + 4), &seq)) {
 		pthread_mutex_lock(&fs->ns_lock);
 		rc = st_kv_get(fs->ns, key, pin_key(ino, seq, key), &val, &vlen);
@@ -905,33 +921,4 @@ void fs_pins_clear(struct fs *fs, uint64_t ino)
 	for (size_t i = 0; i < n; i++)
 		st_kv_del(fs->ns, key, pin_key(ino, pins[i], key));
 	free(pins);
-}
-
-int vx_names(struct fs *fs, uint64_t ino, char **out, size_t *len)
-{
-	static const char fixed[] = VX_PREFIX "version\0" VX_PREFIX "versions";
-	uint64_t *pins = NULL;
-	size_t n = 0;
-	FILE *f;
-	int rc;
-
-	*out = NULL;
-	*len = 0;
-	if (!is_file(fs, ino))
-		return 0;
-	rc = fs_pins(fs, ino, &pins, &n);
-	if (rc)
-		return rc;
-	f = open_memstream(out, len);
-	if (!f) {
-		free(pins);
-		return -ENOMEM;
-	}
-	fwrite(fixed, 1, sizeof(fixed), f);
-	for (size_t i = 0; i < n; i++) {
-		fprintf(f, VX_PREFIX "pin.%llu", (unsigned long long)pins[i]);
-		fputc(0, f);
-	}
-	free(pins);
-	return fclose(f) == 0 ? 0 : -ENOMEM;
 }

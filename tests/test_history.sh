@@ -64,7 +64,10 @@ setx "$FS_MNT/b" user.revfs.version 1 2>/dev/null && fs_fail "user.revfs.version
 # Pins.
 setx "$FS_MNT/b" user.revfs.pin 2 || fs_fail "pin"
 setx "$FS_MNT/b" user.revfs.pin 99 2>/dev/null && fs_fail "pinned a version that does not exist"
-[ "$(xattr "$FS_MNT/b" user.revfs.pin.2)" = 2 ] || fs_fail "pin not listed"
+[ "$(xattr "$FS_MNT/b" user.revfs.pin.2)" = 2 ] || fs_fail "pin not readable"
+[ "$(xattr "$FS_MNT/b" user.revfs.pins)" = 2 ] || fs_fail "pin not listed in user.revfs.pins"
+getfattr -d -m - "$FS_MNT/b" 2>/dev/null | grep -q revfs && fs_fail "user.revfs.* names are listed"
+cp -a "$FS_MNT/b" "$FS_MNT/b.copy" || fs_fail "cp -a of a file with versions"
 fs_umount
 
 # Remount: the history is there; keep=latest compaction keeps only the
