@@ -1399,6 +1399,55 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	free(buf);
 }
 
+/* readdir with each entry's attributes, so that ls -l, find and du need no
+ * lookup per name. Every entry handed out counts as a lookup, except . and
+ * .. and those of the virtual tree (ino 0: the kernel looks those up). */
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	struct fs *fs = FS(req);
+	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+	char *buf = malloc(size);
+	size_t used = 0;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (size_t i = (size_t)off; i < d->n; i++) {
+		struct fuse_entry_param e;
+		struct inode *in = NULL;
+		const char *name = d->v[i].name;
+		size_t len;
+
+		memset(&e, 0, sizeof(e));
+		e.attr.st_ino = d->v[i].ino;
+		e.attr.st_mode = (mode_t)d->v[i].type << 12;
+		if (!vt_is(ino) && strcmp(name, ".") != 0 && strcmp(name, "..") != 0) {
+			pthread_mutex_lock(&fs->ns_lock);
+			if (ino_load(fs, d->v[i].ino, &in) == 0) {
+				in->nlookup++;
+				fill_entry(fs, in, &e);
+				ino_put_locked(fs, in);
+			}
+			pthread_mutex_unlock(&fs->ns_lock);
+		}
+		len =
+		    fuse_add_direntry_plus(req, buf + used, size - used, name, &e, (off_t)(i + 1));
+		if (len > size - used) {
+			if (in) { /* not sent: not a lookup */
+				pthread_mutex_lock(&fs->ns_lock);
+				forget_one(fs, in->ino, 1);
+				pthread_mutex_unlock(&fs->ns_lock);
+			}
+			break;
+		}
+		used += len;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = FS(req);
@@ -1812,6 +1861,7 @@ const struct fuse_lowlevel_ops revfs_ops = {
     .lseek = op_lseek,
     .opendir = op_opendir,
     .readdir = op_readdir,
+    .readdirplus = op_readdirplus,
     .releasedir = op_releasedir,
     .fsyncdir = op_fsyncdir,
     .statfs = op_statfs,
