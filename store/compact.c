@@ -280,6 +280,8 @@ static int flush_batch(struct cmp *c)
 		rc = tree_modify(c->nf, &c->w, c->st->kind, &c->nt, c->batch, c->nbatch, &c->nt);
 	batch_drop(c);
 	rate_limit(c);
+	if (rc == ST_OK)
+		rc = hook(c, ST_STEP_PROGRESS);
 	return rc;
 }
 

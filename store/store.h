@@ -337,6 +337,7 @@ enum st_compact_step {
 	ST_STEP_SYNCED = 4,   /* the new file is complete and synced */
 	ST_STEP_RENAMED = 5,  /* the new file has the store's name */
 	ST_STEP_SWITCHED = 6, /* the handle uses the new file; lock released */
+	ST_STEP_PROGRESS = 7, /* a batch of the copy was written (often): a hook can stop early */
 };
 
 struct st_compact_opts {
@@ -381,16 +382,16 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
  * superblock and the namespace's records (docs/FORMAT.md, "Backing
  * directory"); the daemon, mkfs and fsck share them.
  */
-#define ST_SUPER_NAME		"revfs.super"
-#define ST_NS_NAME		"ns.rev"
-#define ST_LOCK_NAME		".lock"
-#define ST_SUPER_VERSION	1u
-#define ST_SUPER_INCOMPAT_KNOWN 0u
+#define ST_SUPER_NAME		 "revfs.super"
+#define ST_NS_NAME		 "ns.rev"
+#define ST_LOCK_NAME		 ".lock"
+#define ST_SUPER_VERSION	 1u
+#define ST_SUPER_INCOMPAT_KNOWN	 0u
 #define ST_SUPER_RO_COMPAT_KNOWN 0u
-#define ST_LABEL_MAX		63u
-#define ST_KEEP_MAX		127u
-#define ST_KEEP_DEFAULT		"all:1h,hourly:1d,daily:30d,min:10"
-#define ST_ROOT_INO		1u
+#define ST_LABEL_MAX		 63u
+#define ST_KEEP_MAX		 127u
+#define ST_KEEP_DEFAULT		 "all:1h,hourly:1d,daily:30d,min:10"
+#define ST_ROOT_INO		 1u
 
 struct st_super {
 	uint32_t version;		      /* format version of the backing directory */
