@@ -76,7 +76,7 @@ fsx_cleanup() {
 fs_setup
 trap fsx_cleanup EXIT
 fs_mkfs
-fs_mount
+fs_mount ${FSX_MOUNT_OPTS:-}
 manifest=$FS_TMP/manifest
 
 # A hang fails too, rather than holding up the run: the limit is generous
@@ -92,6 +92,14 @@ if [ $status -ne 0 ]; then
 	fs_fail "fsx -s $seed -n $ops ${FSX_ARGS:-} (details above)"
 fi
 
+if [ -n "${FSX_MIN_COMPACTIONS:-}" ]; then
+	n=$(sed -n 's/^compactions //p' "$FS_MNT/.revfs/stats")
+	[ "${n:-0}" -ge "$FSX_MIN_COMPACTIONS" ] ||
+		fs_fail "only ${n:-0} compactions ran during fsx (want $FSX_MIN_COMPACTIONS)"
+	grep -q '^compaction_failures 0$' "$FS_MNT/.revfs/stats" ||
+		fs_fail "compactions failed during fsx: $(cat "$FS_MNT/.revfs/stats")"
+	echo "fsx: $n compactions ran meanwhile"
+fi
 fs_umount
 fs_mount
 check_manifest
