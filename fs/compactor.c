@@ -43,6 +43,22 @@ void compactor_consider(struct fs *fs, uint64_t ino, st_store *st)
 	pthread_mutex_unlock(&fs->compact_lock);
 }
 
+/* Counts a compaction that ended well (takes compact_lock). */
+static void account(struct fs *fs, const struct st_compact_stats *cs)
+{
+	pthread_mutex_lock(&fs->compact_lock);
+	fs->compactions++;
+	if (cs->bytes_before > cs->bytes_after)
+		fs->compact_reclaimed += cs->bytes_before - cs->bytes_after;
+	fs->compact_bytes_before += cs->bytes_before;
+	fs->compact_bytes_after += cs->bytes_after;
+	fs->compact_passes += cs->passes;
+	if (cs->lock_hold_ns > fs->compact_hold_max_ns)
+		fs->compact_hold_max_ns = cs->lock_hold_ns;
+	stat_ring_add(&fs->compact_hold_ring, cs->lock_hold_ns);
+	pthread_mutex_unlock(&fs->compact_lock);
+}
+
 /* Aborts a running compaction at its next step when the daemon stops. */
 static int hook(void *arg, enum st_compact_step step)
 {
@@ -88,17 +104,13 @@ static void compact_store(struct fs *fs, st_store *st, uint64_t ino)
 	keep.pins = pins;
 	rc = st_compact(st, &o, &cs);
 	free(pins);
-	pthread_mutex_lock(&fs->compact_lock);
 	if (rc == ST_OK) {
-		fs->compactions++;
-		fs->compact_reclaimed +=
-		    cs.bytes_before > cs.bytes_after ? cs.bytes_before - cs.bytes_after : 0;
-		if (cs.lock_hold_ns > fs->compact_hold_max_ns)
-			fs->compact_hold_max_ns = cs.lock_hold_ns;
+		account(fs, &cs);
 	} else if (rc != ST_EDELETED && rc != ST_EABORTED) {
+		pthread_mutex_lock(&fs->compact_lock);
 		fs->compact_failures++;
+		pthread_mutex_unlock(&fs->compact_lock);
 	}
-	pthread_mutex_unlock(&fs->compact_lock);
 	if (rc == ST_OK)
 		fs_log(LOG_DEBUG,
 		       "compacted inode %llu: %llu -> %llu bytes, %llu of %llu versions, "
@@ -243,13 +255,7 @@ int compactor_run(struct fs *fs, uint64_t ino, struct revfs_compact_arg *a)
 			a->versions_before = cs.versions_before;
 			a->versions_kept = cs.versions_kept;
 			a->lock_hold_ns = cs.lock_hold_ns;
-			pthread_mutex_lock(&fs->compact_lock);
-			fs->compactions++;
-			if (cs.bytes_before > cs.bytes_after)
-				fs->compact_reclaimed += cs.bytes_before - cs.bytes_after;
-			if (cs.lock_hold_ns > fs->compact_hold_max_ns)
-				fs->compact_hold_max_ns = cs.lock_hold_ns;
-			pthread_mutex_unlock(&fs->compact_lock);
+			account(fs, &cs);
 		}
 		rc = rc == ST_OK ? 0 : rc == ST_EBUSY ? -EBUSY : -fs_errno(rc);
 	}

@@ -33,8 +33,18 @@ struct job {
 	uint64_t size, mtime; /* what the commit records */
 	bool commit;	      /* has a store commit to make */
 	bool prepared;
-	int err; /* errno, 0 if fine */
+	bool waited;	  /* the store was being compacted: wait_ns was sampled */
+	uint64_t wait_ns; /* time to get the store's writer lock */
+	int err;	  /* errno, 0 if fine */
 };
+
+uint64_t fs_clock_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 void flusher_mark(struct fs *fs, struct inode *in)
 {
@@ -49,13 +59,20 @@ void flusher_mark(struct fs *fs, struct inode *in)
 
 int flusher_reserve(struct fs *fs, uint64_t len)
 {
+	uint64_t t0 = 0;
 	int rc = 0;
 
 	pthread_mutex_lock(&fs->flush_lock);
 	while (fs->dirty_bytes > 0 && fs->dirty_bytes + len > fs->dirty_limit && !fs->stop &&
 	       !fs->nospace) {
+		if (!t0) /* the clock is read only by writers that wait */
+			t0 = fs_clock_ns();
 		pthread_cond_signal(&fs->flush_cv);
 		pthread_cond_wait(&fs->room_cv, &fs->flush_lock);
+	}
+	if (t0) {
+		fs->writer_stalls++;
+		fs->writer_stall_ns += fs_clock_ns() - t0;
 	}
 	if (fs->nospace)
 		rc = -ENOSPC;
@@ -137,10 +154,20 @@ static void prepare(struct fs *fs, struct job *j)
 	pthread_mutex_lock(&in->lock);
 	rc = ino_store(fs, in);
 	st = in->st;
+	j->waited = rc == 0 && in->compacting;
 	pthread_mutex_unlock(&in->lock);
 	if (rc) {
 		j->err = -rc;
 		return;
+	}
+	if (j->waited) {
+		/* st_file_size() takes the writer lock and nothing else: its
+		 * time is the wait for a final catch-up under way. The probe
+		 * runs only for stores being compacted, so costs nothing else. */
+		uint64_t t0 = fs_clock_ns();
+
+		(void)st_file_size(st);
+		j->wait_ns = fs_clock_ns() - t0;
 	}
 	rc = dset_apply(&in->flush, st);
 	if (rc == ST_OK && st_file_size(st) != j->size)
@@ -404,7 +431,7 @@ static void *flusher_main(void *arg)
 	struct inode *list, *in;
 	struct job *jobs = NULL;
 	size_t n, cap = 0;
-	uint64_t gen;
+	uint64_t gen, t0, took;
 	bool idle, stopping;
 	unsigned failed_rounds = 0;
 	size_t failed;
@@ -452,13 +479,29 @@ static void *flusher_main(void *arg)
 		stopping = fs->stop;
 		pthread_mutex_unlock(&fs->flush_lock);
 
+		t0 = fs_clock_ns();
 		failed = round_run(fs, jobs, n, stopping);
+		took = fs_clock_ns() - t0;
 		failed_rounds = stopping && failed ? failed_rounds + 1 : 0;
 
 		pthread_mutex_lock(&fs->ns_lock);
 		idle = !fs->ns_dirty && !fs->ns_lazy;
 		pthread_mutex_unlock(&fs->ns_lock);
 		pthread_mutex_lock(&fs->flush_lock);
+		/* Rounds with no file are timer ticks: they would hide the
+		 * latency of the ones that commit. */
+		if (n) {
+			fs->flush_busy_rounds++;
+			fs->flush_round_ns += took;
+			if (took > fs->flush_round_max_ns)
+				fs->flush_round_max_ns = took;
+			stat_ring_add(&fs->flush_round_ring, took);
+		}
+		for (size_t i = 0; i < n; i++)
+			if (jobs[i].waited) {
+				fs->flush_store_waits++;
+				fs->flush_store_wait_ns += jobs[i].wait_ns;
+			}
 		fs->done_gen = gen;
 		pthread_cond_broadcast(&fs->done_cv);
 		if (fs->stop && idle && !fs->dirty_head)

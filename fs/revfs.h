@@ -6,7 +6,10 @@
  *   fs->ns_lock     the namespace store's staged changes, the inode table,
  *                   every inode's nlookup/refs, the next inode number
  *   inode->lock     the inode's attributes, dirty sets and store handle
- *   fs->flush_lock  the dirty list, flush generations, dirty byte count
+ *   fs->flush_lock  the dirty list, flush generations, dirty byte count,
+ *                   the flusher's and writers' timing counters
+ *   fs->compact_lock a leaf: the compaction queue and counters; nothing
+ *                   else is taken while it is held
  * A store's own locks come after all of these. Nothing holds an inode lock
  * across a sync that writers wait for: the flusher commits with none held.
  */
@@ -90,6 +93,23 @@ struct inode {
 	struct inode *dirty_next; /* dirty list link */
 };
 
+/* The last STAT_RING samples of a latency, for percentiles computed when
+ * .revfs/stats is read; guarded by the lock of the struct that holds it. */
+#define STAT_RING 256
+struct stat_ring {
+	uint64_t v[STAT_RING]; /* ns */
+	unsigned n;	       /* samples held, up to STAT_RING */
+	unsigned next;	       /* slot the next sample goes to */
+};
+
+static inline void stat_ring_add(struct stat_ring *r, uint64_t ns)
+{
+	r->v[r->next] = ns;
+	r->next = (r->next + 1) % STAT_RING;
+	if (r->n < STAT_RING)
+		r->n++;
+}
+
 struct fs_opts {
 	unsigned flush_ms;    /* flush interval */
 	unsigned dirty_mb;    /* dirty memory limit */
@@ -141,6 +161,15 @@ struct fs {
 	uint64_t dirty_bytes; /* in every dirty and flush set */
 	uint64_t dirty_limit;
 	bool nospace; /* the backing disk is full: writes get ENOSPC */
+	/* flush_lock: timing, for .revfs/stats */
+	uint64_t writer_stalls;		   /* flusher_reserve() waits for dirty room */
+	uint64_t writer_stall_ns;	   /* ... and their total time */
+	uint64_t flush_busy_rounds;	   /* rounds that had files to commit */
+	uint64_t flush_round_ns;	   /* their total duration */
+	uint64_t flush_round_max_ns;	   /* the longest */
+	struct stat_ring flush_round_ring; /* the last ones */
+	uint64_t flush_store_waits;	   /* commits of a store under compaction */
+	uint64_t flush_store_wait_ns;	   /* ... their wait for its writer lock */
 	bool stop;
 	bool flusher_running;
 	pthread_t flusher;
@@ -156,7 +185,11 @@ struct fs {
 	bool compact_stop, compact_paused;
 	uint64_t compactions, compact_failures, compact_nospace, compact_reclaimed;
 	uint64_t compact_hold_max_ns;
-	bool compactor_running; /* main thread only */
+	uint64_t compact_bytes_before;	    /* store sizes before, summed */
+	uint64_t compact_bytes_after;	    /* ... and after */
+	uint64_t compact_passes;	    /* unlocked catch-up passes, summed */
+	struct stat_ring compact_hold_ring; /* the last final-lock hold times */
+	bool compactor_running;		    /* main thread only */
 	pthread_t compactor;
 };
 
@@ -250,6 +283,7 @@ int flusher_sync(struct fs *fs, struct inode *in);
 /* Accounts len more dirty bytes, waiting while the limit is reached. */
 int flusher_reserve(struct fs *fs, uint64_t len);
 void flusher_release_bytes(struct fs *fs, uint64_t len);
+uint64_t fs_clock_ns(void); /* monotonic clock in ns, for durations */
 
 extern const struct fuse_lowlevel_ops revfs_ops;
 
