@@ -912,12 +912,43 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	pthread_mutex_lock(&in->lock);
+	touched = !fs->o.ro && relatime(in);
 	if ((uint64_t)off < in->a.size) {
 		n = in->a.size - (uint64_t)off < size ? (size_t)(in->a.size - (uint64_t)off) : size;
 		buf = malloc(n);
-		rc = buf ? read_locked(fs, in, (uint64_t)off, buf, n) : -ENOMEM;
+		if (!buf) {
+			rc = -ENOMEM;
+		} else if (in->st && !in->flushing && dset_empty(&in->dirty) &&
+			   dset_empty(&in->flush) && in->nopen > 0) {
+			/* Nothing pending: the bytes are the store's. Read them with
+			 * no lock held, so the kernel's parallel readahead requests
+			 * do not queue on the inode. The open file that this read
+			 * comes through keeps the store open (stores close only at
+			 * nopen 0); a write racing with the read may or may not be
+			 * seen, as on any filesystem. */
+			st_store *st = in->st;
+			uint64_t limit = in->committed;
+			ssize_t r = 0;
+
+			pthread_mutex_unlock(&in->lock);
+			if ((uint64_t)off < limit)
+				r = st_file_read(st, (uint64_t)off, buf,
+						 (uint64_t)off + n <= limit
+						     ? n
+						     : (size_t)(limit - (uint64_t)off));
+			if (r < 0) {
+				rc = -fs_errno((int)r);
+				fs_log(LOG_ERR, "inode %llu: read of %s at %lld failed: %s",
+				       (unsigned long long)ino, st_path(st), (long long)off,
+				       st_last_error()->msg);
+			} else {
+				memset(buf + r, 0, n - (size_t)r);
+			}
+			pthread_mutex_lock(&in->lock);
+		} else {
+			rc = read_locked(fs, in, (uint64_t)off, buf, n);
+		}
 	}
-	touched = !fs->o.ro && relatime(in);
 	pthread_mutex_unlock(&in->lock);
 	if (touched)
 		flusher_mark(fs, in);
