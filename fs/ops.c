@@ -230,6 +230,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct fs *fs = FS(req);
 	struct inode *in = ino_get(fs, ino);
 	struct stat st;
+
 	if (vt_is(ino)) {
 		vt_getattr(req, ino);
 		return;
@@ -256,6 +257,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	bool resized = false;
 	struct stat st;
 	int rc = 0;
+
 	if (vt_is(ino)) {
 		fuse_reply_err(req, EROFS);
 		return;
@@ -337,6 +339,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fs *fs = FS(req);
 	struct inode *in = ino_get(fs, ino);
+
 	if (vt_is(ino)) {
 		fuse_reply_err(req, EINVAL);
 		return;
@@ -804,6 +807,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs *fs = FS(req);
 	struct inode *in = ino_get(fs, ino);
 	int rc;
+
 	if (vt_is(ino)) {
 		vt_open(req, ino, fi);
 		return;
@@ -895,10 +899,6 @@ static bool relatime(struct inode *in)
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	if (vt_is(ino)) {
-		vt_read(req, size, off, fi);
-		return;
-	}
 	struct fs *fs = FS(req);
 	struct inode *in = ino_get(fs, ino);
 	uint8_t *buf = NULL;
@@ -906,6 +906,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	size_t n = 0;
 	int rc = 0;
 
+	if (vt_is(ino)) {
+		vt_read(req, size, off, fi);
+		return;
+	}
 	(void)fi;
 	if (!in) {
 		fuse_reply_err(req, ESTALE);
@@ -980,10 +984,6 @@ static bool in_group(fuse_req_t req, uint32_t gid)
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
-	if (vt_is(ino)) {
-		fuse_reply_err(req, EROFS);
-		return;
-	}
 	struct fs *fs = FS(req);
 	struct inode *in;
 	uint64_t before, added;
@@ -991,6 +991,10 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	bool killed;
 	int rc;
 
+	if (vt_is(ino)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 	(void)fi;
 	if (fs->o.ro) {
 		fuse_reply_err(req, EROFS);
@@ -1057,13 +1061,13 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct fs *fs = FS(req);
+	struct inode *in;
+
 	if (vt_is(ino)) {
 		vt_release(req, fi);
 		return;
 	}
-	struct fs *fs = FS(req);
-	struct inode *in;
-
 	(void)fi;
 	pthread_mutex_lock(&fs->ns_lock);
 	in = ino_find(fs, ino);
@@ -1090,14 +1094,14 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	if (vt_is(ino)) {
-		fuse_reply_err(req, 0);
-		return;
-	}
 	struct fs *fs = FS(req);
 	struct inode *in = ino_get(fs, ino);
 	int rc;
 
+	if (vt_is(ino)) {
+		fuse_reply_err(req, 0);
+		return;
+	}
 	(void)datasync;
 	(void)fi;
 	if (!in) {
@@ -1112,15 +1116,15 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 			 struct fuse_file_info *fi)
 {
-	if (vt_is(ino)) {
-		fuse_reply_err(req, EROFS);
-		return;
-	}
 	struct fs *fs = FS(req);
 	struct inode *in;
 	uint64_t end = (uint64_t)off + (uint64_t)len;
 	int rc = 0;
 
+	if (vt_is(ino)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 	(void)fi;
 	if (mode & ~FALLOC_FL_KEEP_SIZE) {
 		fuse_reply_err(req, EOPNOTSUPP);
@@ -1162,19 +1166,21 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		     struct fuse_file_info *fi)
 {
-	if (vt_is(ino)) {
-		/* Virtual files have no holes. */
-		if (whence == SEEK_HOLE)
-			fuse_reply_lseek(req, INT64_MAX);
-		else
-			fuse_reply_lseek(req, off);
-		return;
-	}
 	struct fs *fs = FS(req);
 	struct inode *in = ino_get(fs, ino);
 	uint64_t p = (uint64_t)off, limit, size;
 	int rc = 0;
 
+	if (vt_is(ino)) {
+		/* Virtual files have no holes: data up to the end. */
+		uint64_t end = vt_size(fs, ino);
+
+		if ((uint64_t)off >= end)
+			fuse_reply_err(req, ENXIO);
+		else
+			fuse_reply_lseek(req, whence == SEEK_HOLE ? (off_t)end : off);
+		return;
+	}
 	(void)fi;
 	if (!in) {
 		fuse_reply_err(req, ESTALE);
@@ -1354,6 +1360,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	d->skip = klen;
 	pthread_mutex_lock(&fs->ns_lock);
 	in = ino_find(fs, ino);
+
 	if (vt_is(ino)) {
 		pthread_mutex_unlock(&fs->ns_lock);
 		rc = vt_list(fs, ino, d);
@@ -1534,10 +1541,6 @@ static int xattr_name_ok(const char *name)
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			size_t size, int flags)
 {
-	if (vt_is(ino)) {
-		fuse_reply_err(req, EROFS);
-		return;
-	}
 	struct fs *fs = FS(req);
 	uint8_t key[ST_NS_KEY_MAX];
 	struct inode *in;
@@ -1545,6 +1548,10 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 	void *old;
 	int rc = fs->o.ro ? -EROFS : vx_set(fs, ino, name, value, size);
 
+	if (vt_is(ino)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 	if (rc != 1) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -1586,10 +1593,6 @@ out_unlock:
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
-	if (vt_is(ino)) {
-		fuse_reply_err(req, ENODATA);
-		return;
-	}
 	struct fs *fs = FS(req);
 	uint8_t key[ST_NS_KEY_MAX];
 	char vbuf[4096];
@@ -1597,6 +1600,10 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	void *val = NULL;
 	int rc = vx_get(fs, ino, name, vbuf, sizeof(vbuf), &vlen);
 
+	if (vt_is(ino)) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
 	if (rc != 1) {
 		if (rc < 0)
 			fuse_reply_err(req, -rc);
@@ -1679,6 +1686,10 @@ static int xattr_names(struct fs *fs, uint64_t ino, struct xlist *x)
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
+	struct fs *fs = FS(req);
+	struct xlist x = {0};
+	int rc;
+
 	if (vt_is(ino)) {
 		if (size == 0)
 			fuse_reply_xattr(req, 0);
@@ -1686,10 +1697,6 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 			fuse_reply_buf(req, NULL, 0);
 		return;
 	}
-	struct fs *fs = FS(req);
-	struct xlist x = {0};
-	int rc;
-
 	pthread_mutex_lock(&fs->ns_lock);
 	rc = xattr_names(fs, ino, &x);
 	pthread_mutex_unlock(&fs->ns_lock);
@@ -1711,10 +1718,6 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	if (vt_is(ino)) {
-		fuse_reply_err(req, EROFS);
-		return;
-	}
 	struct fs *fs = FS(req);
 	uint8_t key[ST_NS_KEY_MAX];
 	struct inode *in;
@@ -1722,6 +1725,10 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	void *old;
 	int rc = fs->o.ro ? -EROFS : vx_remove(fs, ino, name);
 
+	if (vt_is(ino)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 	if (rc != 1) {
 		fuse_reply_err(req, -rc);
 		return;

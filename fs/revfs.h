@@ -243,7 +243,8 @@ void vt_open(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi);
 void vt_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi);
 void vt_release(fuse_req_t req, struct fuse_file_info *fi);
 void vt_forget(uint64_t vino, uint64_t n);
-void vt_release_all(void); /* at exit */
+uint64_t vt_size(struct fs *fs, uint64_t ino); /* of a virtual file */
+void vt_release_all(void);		       /* at exit */
 struct dirh;
 /* Fills d with the listing of virtual directory ino. 0 or -errno. */
 int vt_list(struct fs *fs, uint64_t ino, struct dirh *d);

@@ -981,3 +981,17 @@ void fs_pins_clear(struct fs *fs, uint64_t ino)
 		st_kv_del(fs->ns, key, pin_key(ino, pins[i], key));
 	free(pins);
 }
+
+uint64_t vt_size(struct fs *fs, uint64_t ino)
+{
+	struct vnode v;
+	size_t len = 0;
+	char *t;
+
+	if (ino == VT_STATS) {
+		t = stats_text(fs, &len);
+		free(t);
+		return len;
+	}
+	return vn_get(ino, &v) == 0 && v.kind == VK_VFILE ? v.size : 0;
+}
