@@ -3,7 +3,8 @@
 #   make check      install missing packages (root, Debian), build with
 #                   ASan+UBSan, run every test
 #   make tsan       the concurrent tests under ThreadSanitizer
-#   make fuzz       each fuzz target for FUZZ_SECONDS (default 60)
+#   make fuzz       each fuzz target for FUZZ_SECONDS (default 60); fuzz_fsck
+#                   links fsck/ built without its main()
 #   make bench      the benchmarks (figures, not pass/fail): bench-store, bench-fs
 #   make demo       install missing packages, build, mount a demo under ./demo
 #   make format / make lint
@@ -146,8 +147,9 @@ fuzz:
 		$(MAKE) --no-print-directory CC=clang BUILD=build/fuzz OPT=-O1 \
 			SAN="-fsanitize=fuzzer-no-link,address,undefined" build/fuzz/libstore.a; \
 		mkdir -p build/fuzz/corpus-$$t; \
+		extra=""; [ $$t != fsck ] || extra="-DFSCK_NO_MAIN -Ifsck $(FSCK_SRC)"; \
 		clang -std=c11 -D_GNU_SOURCE -g -O1 -Istore -fsanitize=fuzzer,address,undefined \
-			-o build/fuzz/fuzz_$$t tests/fuzz_$$t.c build/fuzz/libstore.a -pthread; \
+			-o build/fuzz/fuzz_$$t tests/fuzz_$$t.c $$extra build/fuzz/libstore.a -pthread; \
 		echo "== fuzz $$t for $(FUZZ_SECONDS)s"; \
 		build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
 			build/fuzz/corpus-$$t tests/corpus/$$t; \

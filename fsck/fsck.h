@@ -150,4 +150,9 @@ int pass4_leftovers(struct fsck *c);
 
 struct fstore *fsck_store_find(struct fsck *c, uint64_t ino);
 
+/* The whole program but for its signal handlers: parses argv as
+ * fsck.revfs does, runs the passes, returns the exit status. main() calls
+ * it; the fuzz target calls it once per input. */
+int fsck_run(int argc, char **argv);
+
 #endif /* REVFS_FSCK_H */

@@ -48,12 +48,6 @@ static void usage(FILE *f)
 		   "error, 16 usage error, 32 cancelled; values combine.\n");
 }
 
-static void on_signal(int sig)
-{
-	(void)sig;
-	fsck_interrupted = 1;
-}
-
 void fsck_progress(struct fsck *c, int pass, uint64_t done, uint64_t total)
 {
 	if (c->progress_fd > 0) {
@@ -123,15 +117,17 @@ static void summary(struct fsck *c)
 		printf("\n%s: ********** WARNING: errors are left **********\n", c->dir);
 }
 
-int main(int argc, char **argv)
+int fsck_run(int argc, char **argv)
 {
 	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
 						 {"version", no_argument, NULL, 'W'},
 						 {NULL, 0, NULL, 0}};
 	struct fsck c = {.mode = MODE_ASK, .lockfd = -1};
-	struct sigaction sa = {0};
 	int opt, nmodes = 0, rc;
 
+	/* Run again in one process (the fuzz target): getopt starts over. A
+	 * signal caught before this run still cancels it. */
+	optind = 0;
 	c.progress = isatty(STDERR_FILENO);
 	while ((opt = getopt_long(argc, argv, "nypafvVC::rh", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -191,18 +187,16 @@ int main(int argc, char **argv)
 	if (c.mode == MODE_PREEN)
 		c.progress = c.progress_fd > 0;
 
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-
 	if (access(c.dir, F_OK) != 0) {
 		fprintf(stderr, "fsck.revfs: %s: %s\n", c.dir, strerror(errno));
 		return FSCK_ERROR;
 	}
 	rc = take_lock(&c);
-	if (rc)
+	if (rc) {
+		if (c.lockfd >= 0)
+			close(c.lockfd);
 		return rc;
+	}
 	if (c.mode != MODE_PREEN)
 		printf("fsck.revfs %s: checking %s%s\n", REVFS_VERSION, c.dir,
 		       c.readonly ? " (no changes: -n)" : "");
@@ -231,3 +225,25 @@ int main(int argc, char **argv)
 		close(c.lockfd);
 	return rc;
 }
+
+/* The fuzz target links everything above and calls fsck_run() itself. */
+#ifndef FSCK_NO_MAIN
+static void on_signal(int sig)
+{
+	(void)sig;
+	fsck_interrupted = 1;
+}
+
+int main(int argc, char **argv)
+{
+	struct sigaction sa = {0};
+
+	/* A signal only sets a flag: the passes stop between repairs, never
+	 * inside one, and the exit status says 32 (cancelled). */
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	return fsck_run(argc, argv);
+}
+#endif
