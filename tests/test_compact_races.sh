@@ -1,0 +1,239 @@
+#!/bin/sh
+# Races with a compaction under way in a mounted revfs:
+#   1. the file is truncated (and written) while a rate-limited copy runs;
+#   2. the file is renamed into another directory meanwhile;
+#   3. the backing disk (a small tmpfs, root only) fills up mid-copy: the
+#      compaction aborts, its temporary file is removed, the store is intact,
+#      and writes go on once space is freed;
+#   4. SIGKILL of the daemon at random moments while a writer fsyncs and
+#      every commit queues a compaction (compact_frag=0), COMPACT_KILLS times
+#      (default 50): after each, every fsynced byte is there and no
+#      *.compact is left once the next mount is up.
+# Reference copies of every file live outside the mount.
+#
+# Environment: COMPACT_KILLS, COMPACT_SEED (the kill times; default random).
+set -u
+. "$(dirname "$0")/fslib.sh"
+fs_setup
+fs_mkfs --keep=latest
+KILLS=${COMPACT_KILLS:-50}
+SEED=${COMPACT_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
+SMALL=""
+WPID=""
+t0=$(date +%s)
+
+races_cleanup() {
+	if [ -n "$WPID" ]; then
+		kill -9 "$WPID" 2>/dev/null
+		wait "$WPID" 2>/dev/null
+	fi
+	fs_cleanup_mnt
+	if [ -n "$SMALL" ] && mountpoint -q "$SMALL"; then
+		umount "$SMALL" || umount -l "$SMALL"
+	fi
+	fs_cleanup
+}
+# The mount before the tmpfs under it.
+fs_cleanup_mnt() {
+	if fs_mounted "$FS_MNT"; then
+		fusermount3 -u "$FS_MNT" 2>/dev/null || fusermount3 -uz "$FS_MNT" 2>/dev/null
+	fi
+	if [ -n "$FS_PID" ]; then
+		kill -9 "$FS_PID" 2>/dev/null
+		wait "$FS_PID" 2>/dev/null
+		FS_PID=""
+	fi
+}
+trap races_cleanup EXIT
+
+sync_file() {
+	dd if=/dev/null of="$1" oflag=append conv=notrunc,fsync status=none || fs_fail "fsync $1"
+}
+leftovers() {
+	find "$FS_BACKING" -name '*.compact' | wc -l
+}
+stat_of() {
+	sed -n "s/^$1 //p" "$FS_MNT/.revfs/stats"
+}
+# Waits (up to 10 s) until a compaction's temporary file exists.
+wait_copy() {
+	i=0
+	while [ "$(leftovers)" = 0 ]; do
+		i=$((i + 1))
+		[ $i -gt 500 ] && fs_fail "$1: no compaction started"
+		sleep 0.02
+	done
+}
+# Waits (up to 20 s) until no compaction runs and the queue is empty.
+wait_idle() {
+	i=0
+	while [ "$(leftovers)" != 0 ] || [ "$(stat_of compaction_queue)" != 0 ]; do
+		i=$((i + 1))
+		[ $i -gt 1000 ] && fs_fail "$1: the compaction did not end"
+		sleep 0.02
+	done
+}
+# Writes $2 MiB of random bytes to $1 and its reference twice, each fsynced:
+# half the store is garbage, so the compactor takes it.
+fragment() {
+	for _ in 1 2; do
+		head -c $(($2 * 1048576)) /dev/urandom >"$FS_TMP/ref.$1"
+		cp "$FS_TMP/ref.$1" "$FS_MNT/$1" && sync_file "$FS_MNT/$1"
+	done
+}
+# Appends the same random bytes to $1 in the mount and to reference $2, fsynced.
+append_both() {
+	head -c "$3" /dev/urandom >"$FS_TMP/blk"
+	cat "$FS_TMP/blk" >>"$2"
+	dd if="$FS_TMP/blk" of="$1" oflag=append conv=notrunc,fsync status=none ||
+		fs_fail "append to $1"
+}
+no_failures() {
+	grep -q "compaction of inode .* failed" "$FS_TMP/revfs.log" && fs_fail "$1: a compaction failed"
+	true
+}
+
+# --- 1. truncated during a slow compaction (4 MiB live at 4 MB/s: ~1 s) --------
+fs_mount -o compact_mbps=4,compact_min_mb=1
+fragment t 4
+wait_copy truncate
+truncate -s 1000000 "$FS_MNT/t" || fs_fail "truncate during compaction"
+truncate -s 1000000 "$FS_TMP/ref.t"
+append_both "$FS_MNT/t" "$FS_TMP/ref.t" 123457
+[ "$(leftovers)" != 0 ] || echo "test_compact_races: note: the copy ended before the truncate"
+wait_idle truncate
+cmp "$FS_TMP/ref.t" "$FS_MNT/t" || fs_fail "truncated during compaction: content differs"
+[ "$(stat_of compactions)" -ge 1 ] || fs_fail "truncate: no compaction completed"
+no_failures truncate
+fs_umount
+fs_mount -o compact=0
+cmp "$FS_TMP/ref.t" "$FS_MNT/t" || fs_fail "truncated during compaction: differs after remount"
+[ "$(leftovers)" = 0 ] || fs_fail "truncate: a *.compact is left"
+rm "$FS_MNT/t"
+fs_umount
+
+# --- 2. renamed during a slow compaction ---------------------------------------
+fs_mount -o compact_mbps=4,compact_min_mb=1
+mkdir "$FS_MNT/d" || fs_fail "mkdir"
+fragment r 4
+wait_copy rename
+mv "$FS_MNT/r" "$FS_MNT/d/r2" || fs_fail "rename during compaction"
+append_both "$FS_MNT/d/r2" "$FS_TMP/ref.r" 65536
+wait_idle rename
+[ ! -e "$FS_MNT/r" ] || fs_fail "rename: the old name is back"
+cmp "$FS_TMP/ref.r" "$FS_MNT/d/r2" || fs_fail "renamed during compaction: content differs"
+no_failures rename
+fs_umount
+fs_mount -o compact=0
+cmp "$FS_TMP/ref.r" "$FS_MNT/d/r2" || fs_fail "renamed during compaction: differs after remount"
+[ ! -e "$FS_MNT/r" ] || fs_fail "rename: the old name is back after remount"
+[ "$(leftovers)" = 0 ] || fs_fail "rename: a *.compact is left"
+fs_umount
+echo "test_compact_races: truncate and rename ok ($(($(date +%s) - t0)) s)"
+
+# --- 3. the backing disk fills up mid-copy -------------------------------------
+if [ "$(id -u)" = 0 ]; then
+	SMALL=$FS_TMP/small
+	mkdir "$SMALL"
+	# The compactor wants room for the live bytes plus 64 MiB before it
+	# starts: 96 MiB leaves that with a 4 MiB file, and little more.
+	mount -t tmpfs -o size=96m tmpfs "$SMALL" || fs_fail "tmpfs"
+	saved=$FS_BACKING
+	FS_BACKING=$SMALL/backing
+	fs_mkfs --keep=latest
+	fs_mount -o compact_mbps=2,compact_min_mb=1
+	fragment full 4
+	wait_copy "full disk"
+	# Fill what is left; the copy (at 2 MB/s) meets ENOSPC.
+	dd if=/dev/zero of="$SMALL/filler" bs=1M status=none 2>/dev/null
+	i=0
+	while [ "$(stat_of compaction_failures)" = 0 ]; do
+		i=$((i + 1))
+		[ $i -gt 500 ] && fs_fail "full disk: the compaction did not fail"
+		sleep 0.02
+	done
+	wait_idle "full disk"
+	[ "$(leftovers)" = 0 ] || fs_fail "full disk: the temporary file stayed"
+	cmp "$FS_TMP/ref.full" "$FS_MNT/full" || fs_fail "full disk: content changed"
+	grep -q "compaction of inode .* failed: .*No space left" "$FS_TMP/revfs.log" ||
+		fs_fail "full disk: the compaction failed, but not for want of space"
+	rm "$SMALL/filler"
+	# Writes go on once space is free (the flusher looks again each round).
+	append_both "$FS_MNT/full" "$FS_TMP/ref.full" 100000
+	cmp "$FS_TMP/ref.full" "$FS_MNT/full" || fs_fail "full disk: a later write differs"
+	fs_umount
+	fs_mount -o compact=0
+	cmp "$FS_TMP/ref.full" "$FS_MNT/full" || fs_fail "full disk: differs after remount"
+	[ "$(leftovers)" = 0 ] || fs_fail "full disk: a *.compact is left after remount"
+	fs_umount
+	umount "$SMALL" || fs_fail "umount tmpfs"
+	SMALL=""
+	FS_BACKING=$saved
+	echo "test_compact_races: full disk ok ($(($(date +%s) - t0)) s)"
+else
+	echo "test_compact_races: skipped the full disk (needs root for a tmpfs)"
+fi
+
+# --- 4. SIGKILL at random points during compaction -----------------------------
+BLK=32768 # one FUSE write each: a write is in one commit or not at all
+NBLK=64   # a 2 MiB file
+# A random integer in [lo, hi], from the seed and $iter.
+rnd() {
+	awk -v s="$SEED" -v i="$iter" -v lo="$1" -v hi="$2" \
+		'BEGIN { srand((s * 7919 + i) % 2147483647); print lo + int(rand() * (hi - lo + 1)) }'
+}
+# Overwrites random blocks of k with fsync until a write fails (the daemon
+# is gone). pend.* is the write whose fsync did not return: its bytes may
+# or may not be in the store.
+writer() {
+	while :; do
+		off=$(($(od -An -N2 -tu2 /dev/urandom) % NBLK))
+		head -c $BLK /dev/urandom >"$FS_TMP/pend.blk"
+		echo "$off" >"$FS_TMP/pend.off"
+		dd if="$FS_TMP/pend.blk" of="$FS_MNT/k" bs=$BLK seek="$off" conv=notrunc,fsync \
+			status=none 2>/dev/null || exit 0
+		dd if="$FS_TMP/pend.blk" of="$FS_TMP/ref.k" bs=$BLK seek="$off" conv=notrunc status=none
+		rm -f "$FS_TMP/pend.off"
+	done
+}
+
+echo "test_compact_races: $KILLS kills, COMPACT_SEED=$SEED"
+fs_mount -o compact=0
+head -c $((BLK * NBLK)) /dev/urandom >"$FS_TMP/ref.k"
+cp "$FS_TMP/ref.k" "$FS_MNT/k" && sync_file "$FS_MNT/k"
+fs_umount
+during=0
+iter=1
+while [ $iter -le "$KILLS" ]; do
+	# Every commit queues a compaction; 16 MB/s makes a copy last ~0.1 s.
+	fs_mount -o compact_frag=0,compact_min_mb=1,compact_mbps=16
+	writer &
+	WPID=$!
+	sleep "$(awk -v ms="$(rnd 50 450)" 'BEGIN { printf "%.3f", ms / 1000 }')"
+	[ "$(leftovers)" != 0 ] && during=$((during + 1))
+	kill -9 "$FS_PID"
+	wait "$FS_PID" 2>/dev/null
+	FS_PID=""
+	# The writer meets the dead connection and stops; only then is the
+	# mount detached, so that it never writes into the bare directory.
+	wait "$WPID"
+	WPID=""
+	fusermount3 -u "$FS_MNT" 2>/dev/null || fusermount3 -uz "$FS_MNT"
+	fs_mount -o compact=0
+	[ "$(leftovers)" = 0 ] || fs_fail "kill $iter: a stale *.compact survived the mount"
+	if ! cmp -s "$FS_TMP/ref.k" "$FS_MNT/k"; then
+		[ -f "$FS_TMP/pend.off" ] || fs_fail "kill $iter: fsynced data lost (COMPACT_SEED=$SEED)"
+		cp "$FS_TMP/ref.k" "$FS_TMP/ref.alt"
+		dd if="$FS_TMP/pend.blk" of="$FS_TMP/ref.alt" bs=$BLK seek="$(cat "$FS_TMP/pend.off")" \
+			conv=notrunc status=none
+		cmp -s "$FS_TMP/ref.alt" "$FS_MNT/k" ||
+			fs_fail "kill $iter: content is neither before nor after the last write (COMPACT_SEED=$SEED)"
+		cp "$FS_TMP/ref.alt" "$FS_TMP/ref.k"
+	fi
+	rm -f "$FS_TMP/pend.off"
+	fs_umount
+	iter=$((iter + 1))
+done
+echo "test_compact_races: $KILLS kills, $during with a copy under way ($(($(date +%s) - t0)) s)"
+[ "$during" -gt 0 ] || fs_fail "no kill came during a compaction"
+echo "test_compact_races: ok"
