@@ -13,6 +13,9 @@
  *                                          fsync every SYNCEVERY writes
  *   bench_fsio append FILE COUNT SIZE      COUNT appends of SIZE bytes, each
  *                                          followed by fdatasync; latencies
+ *   bench_fsio latwrite FILE SECONDS SYNCEVERY
+ *                                          randwrite's loop for SECONDS, timing
+ *                                          each write and each fsync; latencies
  *   bench_fsio files create|stat|unlink DIR NFILES NDIRS SIZE
  *                                          NFILES files of SIZE bytes spread
  *                                          over NDIRS directories of DIR
@@ -46,6 +49,7 @@ static void usage(void)
 			"       bench_fsio seqread FILE BLOCK\n"
 			"       bench_fsio randwrite FILE SECONDS MAXWRITES SYNCEVERY\n"
 			"       bench_fsio append FILE COUNT SIZE\n"
+			"       bench_fsio latwrite FILE SECONDS SYNCEVERY\n"
 			"       bench_fsio files create|stat|unlink DIR NFILES NDIRS SIZE\n");
 	exit(2);
 }
@@ -358,6 +362,76 @@ static int cmd_append(int argc, char **argv)
 	return 0;
 }
 
+/* Appends x to the growing array *v of *n. */
+static void push(double **v, size_t *n, size_t *cap, double x)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 65536;
+		*v = realloc(*v, *cap * sizeof(**v));
+		if (!*v)
+			die("realloc", NULL);
+	}
+	(*v)[(*n)++] = x;
+}
+
+static int cmd_latwrite(int argc, char **argv)
+{
+	const char *path;
+	uint64_t secs, every, pages, writes = 0, seed = 0x2545f4914f6cdd1dull;
+	unsigned char buf[RAND_SIZE];
+	double *wl = NULL, *fl = NULL, t0, deadline;
+	size_t nw = 0, cw = 0, nf = 0, cf = 0;
+	struct stat st;
+	int fd;
+
+	if (argc != 3)
+		usage();
+	path = argv[0];
+	secs = parse_u64(argv[1], 1, 86400);
+	every = parse_u64(argv[2], 1, 1u << 20);
+	memset(buf, 0x5a, sizeof(buf));
+	fd = open(path, O_RDWR);
+	if (fd < 0)
+		die("open", path);
+	if (fstat(fd, &st) < 0)
+		die("fstat", path);
+	pages = (uint64_t)st.st_size / RAND_SIZE;
+	if (pages == 0) {
+		fprintf(stderr, "%s: %s: smaller than one page\n", g_cmd, path);
+		return 1;
+	}
+	t0 = now();
+	deadline = t0 + (double)secs;
+	for (;;) {
+		uint64_t off = rnd(&seed) % pages * RAND_SIZE;
+		double a = now(), b;
+
+		stamp(buf, off, writes);
+		write_all(fd, buf, sizeof(buf), off, path);
+		b = now();
+		push(&wl, &nw, &cw, (b - a) * 1e6);
+		if (++writes % every == 0) {
+			if (fsync(fd) < 0)
+				die("fsync", path);
+			a = now();
+			push(&fl, &nf, &cf, (a - b) * 1e6);
+			if (a >= deadline)
+				break;
+		}
+	}
+	if (close(fd) < 0)
+		die("close", path);
+	qsort(wl, nw, sizeof(*wl), cmp_double);
+	qsort(fl, nf, sizeof(*fl), cmp_double);
+	printf("writes=%zu fsyncs=%zu secs=%.6f write_p50_us=%.1f write_p99_us=%.1f "
+	       "write_max_us=%.1f fsync_p50_us=%.1f fsync_p99_us=%.1f fsync_max_us=%.1f\n",
+	       nw, nf, now() - t0, quantile(wl, nw, 0.50), quantile(wl, nw, 0.99), wl[nw - 1],
+	       quantile(fl, nf, 0.50), quantile(fl, nf, 0.99), fl[nf - 1]);
+	free(wl);
+	free(fl);
+	return 0;
+}
+
 static void file_name(char *out, size_t cap, const char *dir, uint64_t i, uint64_t ndirs)
 {
 	snprintf(out, cap, "%s/d%03" PRIu64 "/f%06" PRIu64, dir, i % ndirs, i);
@@ -447,6 +521,8 @@ int main(int argc, char **argv)
 		return cmd_randwrite(argc - 2, argv + 2);
 	if (strcmp(argv[1], "append") == 0)
 		return cmd_append(argc - 2, argv + 2);
+	if (strcmp(argv[1], "latwrite") == 0)
+		return cmd_latwrite(argc - 2, argv + 2);
 	if (strcmp(argv[1], "files") == 0)
 		return cmd_files(argc - 2, argv + 2);
 	usage();
