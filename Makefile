@@ -52,7 +52,7 @@ CHECK_LIBS  = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = $(patsubst tests/fuzz_%.c,%,$(wildcard tests/fuzz_*.c))
 
-.PHONY: demo bench-store bench-fs all lib tests run-tests check asan tsan fuzz bench format lint clean deps
+.PHONY: demo bench-store bench-fs bench-compact all lib tests run-tests check asan tsan fuzz bench format lint clean deps
 
 all: lib $(PROGS)
 
@@ -158,7 +158,7 @@ fuzz:
 # The store's figures, then the mounted filesystem's against the plain disk
 # and libfuse's passthrough_ll (tests/bench_fs.sh; BENCH_FS_ARGS="-s 0.1"
 # for a quick run).
-bench: bench-store bench-fs
+bench: bench-store bench-fs bench-compact
 
 bench-store: deps
 	$(MAKE) BUILD=build/bench OPT=-O2 build/bench/libstore.a
@@ -169,6 +169,14 @@ bench-store: deps
 bench-fs: deps
 	$(MAKE) BUILD=build/bench OPT=-O2 build/bench/revfs build/bench/mkfs.revfs
 	REVFS_BIN=build/bench bash tests/bench_fs.sh $(BENCH_FS_ARGS)
+
+# The compactor's figures: writer latency while its file is compacted,
+# final-lock hold, throughput against cp, space after overwrites
+# (tests/bench_compact.sh; BENCH_COMPACT_ARGS="-s 0.1 -t 3" for a quick run).
+bench-compact: deps
+	$(MAKE) BUILD=build/bench OPT=-O2 build/bench/revfs build/bench/mkfs.revfs \
+		build/bench/revfs-compact
+	REVFS_BIN=build/bench bash tests/bench_compact.sh $(BENCH_COMPACT_ARGS)
 
 # A filesystem to try: the backing directory demo/backing, mounted on demo/mnt.
 demo: deps
