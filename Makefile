@@ -5,7 +5,8 @@
 #   make tsan       the concurrent tests under ThreadSanitizer
 #   make fuzz       each fuzz target for FUZZ_SECONDS (default 60); fuzz_fsck
 #                   links fsck/ built without its main()
-#   make bench      the benchmarks (figures, not pass/fail): bench-store, bench-fs
+#   make bench      the benchmarks (figures, not pass/fail): bench-store, bench-fs,
+#                   bench-fsck
 #   make demo       install missing packages, build, mount a demo under ./demo
 #   make format / make lint
 
@@ -52,7 +53,7 @@ CHECK_LIBS  = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = $(patsubst tests/fuzz_%.c,%,$(wildcard tests/fuzz_*.c))
 
-.PHONY: demo bench-store bench-fs bench-compact all lib tests run-tests check asan tsan fuzz bench format lint clean deps
+.PHONY: demo bench-store bench-fs bench-fsck bench-compact all lib tests run-tests check asan tsan fuzz bench format lint clean deps
 
 all: lib $(PROGS)
 
@@ -158,7 +159,7 @@ fuzz:
 # The store's figures, then the mounted filesystem's against the plain disk
 # and libfuse's passthrough_ll (tests/bench_fs.sh; BENCH_FS_ARGS="-s 0.1"
 # for a quick run).
-bench: bench-store bench-fs bench-compact
+bench: bench-store bench-fs bench-fsck bench-compact
 
 bench-store: deps
 	$(MAKE) BUILD=build/bench OPT=-O2 build/bench/libstore.a
@@ -169,6 +170,15 @@ bench-store: deps
 bench-fs: deps
 	$(MAKE) BUILD=build/bench OPT=-O2 build/bench/revfs build/bench/mkfs.revfs
 	REVFS_BIN=build/bench bash tests/bench_fs.sh $(BENCH_FS_ARGS)
+
+# fsck.revfs -n and -f -n against cat, cold caches (tests/bench_fsck.sh;
+# BENCH_FSCK_ARGS="-s 0.1" for a quick run).
+bench-fsck: deps
+	$(MAKE) BUILD=build/bench OPT=-O2 build/bench/fsck.revfs build/bench/libstore.a
+	@mkdir -p build/bench/tests
+	$(CC) $(CFLAGS_BASE) -Istore -o build/bench/tests/bench_fsck_make tests/bench_fsck_make.c \
+		build/bench/libstore.a $(LDLIBS)
+	REVFS_BIN=build/bench bash tests/bench_fsck.sh $(BENCH_FSCK_ARGS)
 
 # The compactor's figures: writer latency while its file is compacted,
 # final-lock hold, throughput against cp, space after overwrites
