@@ -271,7 +271,9 @@ static bool check_store(struct fsck *c, const char *path, enum st_kind kind, str
 		snprintf(why, sizeof(why), "%s", st_last_error()->msg);
 	if (!recovered && newest_ok) {
 		usable = true;
-		if (c->force)
+		/* One walk of every version reads shared data once; only if it
+		 * finds damage are the versions checked one by one, to name them. */
+		if (c->force && st_check(st, ST_CHECK_DATA | ST_CHECK_ALL) != ST_OK)
 			for (size_t i = 1; i < l.n && !fsck_interrupted; i++)
 				if (!version_ok(st, l.v[i].seq))
 					fsck_problem(c, PR_STORE_OLD, name, "seq %llu (%s): %s",
@@ -401,6 +403,9 @@ struct fstore *fsck_store_find(struct fsck *c, uint64_t ino)
 {
 	struct fstore key = {.ino = ino};
 
+	/* No stores: c->stores is NULL, which bsearch must not be given. */
+	if (!c->nstores)
+		return NULL;
 	return bsearch(&key, c->stores, c->nstores, sizeof(key), cmp_store);
 }
 
@@ -454,7 +459,8 @@ static int scan(struct fsck *c)
 		}
 		closedir(d);
 	}
-	qsort(c->stores, c->nstores, sizeof(*c->stores), cmp_store);
+	if (c->nstores)
+		qsort(c->stores, c->nstores, sizeof(*c->stores), cmp_store);
 	return 0;
 }
 

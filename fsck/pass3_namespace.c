@@ -62,8 +62,9 @@ struct ns {
 	size_t nde, decap;
 	struct xa {
 		uint64_t ino;
-		char *name;
-	} * xa; /* 'X' keys */
+		char *name;  /* NUL-terminated for messages */
+		size_t nlen; /* the key's own length: a name may hold NULs */
+	} * xa;		     /* 'X' keys */
 	size_t nx, xcap;
 	uint64_t *orphans;
 	size_t norph, orphcap;
@@ -202,13 +203,18 @@ static int walk_cb(void *arg, const void *key, size_t klen, const void *val, siz
 		n->orphans[n->norph++] = ino;
 		return 0;
 	case ST_NS_XATTR:
-		if (klen < 10)
+		/* A name past XATTR_NAME_MAX would not fit the key buffers the
+		 * repairs build: malformed, removed by its raw key. */
+		if (klen < 10 || klen > ST_NS_KEY_MAX)
 			return add_bad(n, k, klen);
 		if (GROW(n->xa, n->nx, n->xcap))
 			return ST_ENOMEM;
-		n->xa[n->nx].name = strndup((const char *)k + 9, klen - 9);
+		n->xa[n->nx].name = malloc(klen - 9 + 1);
 		if (!n->xa[n->nx].name)
 			return ST_ENOMEM;
+		memcpy(n->xa[n->nx].name, k + 9, klen - 9);
+		n->xa[n->nx].name[klen - 9] = 0;
+		n->xa[n->nx].nlen = klen - 9;
 		n->xa[n->nx++].ino = ino;
 		return 0;
 	default:
@@ -234,12 +240,17 @@ static void put_inode(struct ns *n, const struct ient *e)
 	stage_rc(n, len < 0 ? len : st_kv_put(n->st, key, klen, rec, (size_t)len));
 }
 
-static void del_key(struct ns *n, uint8_t type, uint64_t ino, const char *name)
+static void del_key_len(struct ns *n, uint8_t type, uint64_t ino, const void *name, size_t nlen)
 {
 	uint8_t key[ST_NS_KEY_MAX];
-	size_t klen = st_ns_key(type, ino, name, name ? strlen(name) : 0, key);
+	size_t klen = st_ns_key(type, ino, name, nlen, key);
 
 	stage_rc(n, st_kv_del(n->st, key, klen));
+}
+
+static void del_key(struct ns *n, uint8_t type, uint64_t ino, const char *name)
+{
+	del_key_len(n, type, ino, name, name ? strlen(name) : 0);
 }
 
 static void put_dirent(struct ns *n, uint64_t parent, const char *name, uint64_t ino, uint8_t type)
@@ -765,7 +776,7 @@ static void check_xattrs(struct ns *n)
 		snprintf(what, sizeof(what), "attribute '%s' of inode %llu", n->xa[i].name,
 			 (unsigned long long)n->xa[i].ino);
 		if (fsck_problem(n->c, PR_XATTR_DANGLING, what, NULL)) {
-			del_key(n, ST_NS_XATTR, n->xa[i].ino, n->xa[i].name);
+			del_key_len(n, ST_NS_XATTR, n->xa[i].ino, n->xa[i].name, n->xa[i].nlen);
 			fsck_fixed(n->c);
 		}
 	}

@@ -9,11 +9,12 @@
  * removals of its files, stray and leftover files, and namespace records
  * rewritten through the store (so the damage also gets past the checksums
  * and reaches pass 3's logic). Then fsck runs with -n (and -f, -v when the
- * first byte says so).
+ * first byte says so; or with -y, run twice).
  *
- * Checked: no crash, hang, leak or sanitizer report; the exit status is a
- * -n one (0, 4, 8 or their sum; never 1: nothing may be fixed); and no
- * file of the directory was written, made or removed.
+ * Checked: no crash, hang, leak or sanitizer report; with -n, the exit
+ * status is a -n one (0, 4, 8 or their sum; never 1: nothing may be
+ * fixed), and no file of the directory was written, made or removed; with
+ * -y, the second run has nothing left to fix.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -394,12 +395,19 @@ static int kv_field(st_store *ns, uint8_t ino, uint8_t field, uint32_t v)
 	return len < 0 ? 0 : st_kv_put(ns, key, klen, rec, (size_t)len);
 }
 
+/* A raw key's length: mostly short, sometimes past what any valid key
+ * may be (up to ST_MAX_KEY). */
+static size_t raw_klen(uint8_t b)
+{
+	return b & 0x80 ? 9 + (size_t)(b & 0x7f) * 8 : 9 + (b & 15);
+}
+
 /* Phase 1: the namespace operations, committed as one new version. */
 static void apply_kv(struct in in)
 {
 	char path[4200];
 	st_store *ns = NULL;
-	uint8_t key[ST_NS_KEY_MAX + 1], val[256];
+	uint8_t key[ST_MAX_KEY + 16], val[256];
 
 	while (in.n) {
 		uint8_t b = take(&in), kind = b >> 5;
@@ -415,7 +423,7 @@ static void apply_kv(struct in in)
 		}
 		if (kind == OP_KV_RAW) {
 			/* A key of one of the namespace's types, any tail. */
-			size_t klen = 9 + (take(&in) & 15), vlen = take(&in);
+			size_t klen = raw_klen(take(&in)), vlen = take(&in);
 
 			key[0] = "IDXOMP"[(b & 31) % 6];
 			for (size_t i = 1; i < klen; i++)
@@ -449,7 +457,7 @@ static void apply_files(struct in in)
 		int fd;
 
 		if (kind == OP_KV_RAW) {
-			size_t klen = 9 + (take(&in) & 15), vlen = take(&in);
+			size_t klen = raw_klen(take(&in)), vlen = take(&in);
 
 			for (size_t i = 1; i < klen + vlen; i++)
 				take(&in);
@@ -539,26 +547,10 @@ static void fail(const char *what, int rc)
 	abort();
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* Runs fsck_run() with its report sent nowhere. */
+static int run_fsck(int argc, char **argv)
 {
-	static struct snap before, after;
-	struct in in = {data, size};
-	char *argv[6];
-	int argc = 0, rc, out, err;
-	uint8_t flags = take(&in);
-
-	reset_work();
-	apply_kv(in);
-	apply_files(in);
-	argv[argc++] = "fsck.revfs";
-	argv[argc++] = "-n";
-	if (flags & 1)
-		argv[argc++] = "-f";
-	if (flags & 2)
-		argv[argc++] = "-v";
-	argv[argc++] = work;
-	argv[argc] = NULL;
-	snapshot(&before);
+	int rc, out, err;
 
 	fflush(stdout);
 	fflush(stderr);
@@ -574,11 +566,44 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	dup2(err, STDERR_FILENO);
 	close(out);
 	close(err);
+	return rc;
+}
 
-	if (rc < 0 || rc > 32 || (rc & ~(FSCK_UNCORRECTED | FSCK_ERROR)))
-		fail("-n gave an exit status other than 0, 4, 8, 12", rc);
-	snapshot(&after);
-	if (before.len != after.len || memcmp(before.sum, after.sum, before.len))
-		fail("-n changed the backing directory", rc);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct snap before, after;
+	struct in in = {data, size};
+	char *argv[6];
+	int argc = 0, rc, rc2;
+	uint8_t flags = take(&in);
+
+	reset_work();
+	apply_kv(in);
+	apply_files(in);
+	argv[argc++] = "fsck.revfs";
+	argv[argc++] = flags & 4 ? "-y" : "-n";
+	if (flags & 1)
+		argv[argc++] = "-f";
+	if (flags & 2)
+		argv[argc++] = "-v";
+	argv[argc++] = work;
+	argv[argc] = NULL;
+	snapshot(&before);
+	rc = run_fsck(argc, argv);
+	if (rc < 0 || rc > 32)
+		fail("exit status out of 0..32", rc);
+	if (!(flags & 4)) {
+		if (rc & ~(FSCK_UNCORRECTED | FSCK_ERROR))
+			fail("-n gave an exit status other than 0, 4, 8, 12", rc);
+		snapshot(&after);
+		if (before.len != after.len || memcmp(before.sum, after.sum, before.len))
+			fail("-n changed the backing directory", rc);
+		return 0;
+	}
+	/* -y: a second run finds nothing more to fix (e2fsprogs' f_* tests'
+	 * rule), and no new operational error. */
+	rc2 = run_fsck(argc, argv);
+	if ((rc2 & FSCK_NONDESTRUCT) || ((rc2 & FSCK_ERROR) && !(rc & FSCK_ERROR)) || rc2 > 32)
+		fail("a second -y run still fixed something or failed", rc2);
 	return 0;
 }
