@@ -787,11 +787,77 @@ struct chk {
 	struct st_file *f;
 	enum st_kind kind;
 	bool deep;
+	struct chk_seen *seen; /* extents already read back whole, or NULL */
 	bool have_last;
 	uint8_t last[ST_MAX_KEY];
 	uint16_t last_len;
 	uint64_t next_page; /* file stores: extents must not overlap */
 };
+
+/*
+ * The data ranges a check of many versions has read back whole. Records
+ * never change once written, and versions share most of their extents, so
+ * a walk of every version reads each range once instead of once per
+ * version that uses it. Open addressing; npages 0 marks a free slot.
+ */
+struct chk_seen {
+	struct seen_ext {
+		uint64_t rec;
+		uint32_t first, npages;
+	} * v;
+	size_t n, cap; /* cap: 0 or a power of two */
+};
+
+struct chk_seen *chk_seen_new(void)
+{
+	return calloc(1, sizeof(struct chk_seen));
+}
+
+void chk_seen_free(struct chk_seen *s)
+{
+	if (s)
+		free(s->v);
+	free(s);
+}
+
+static size_t seen_slot(const struct chk_seen *s, uint64_t rec, uint32_t first, uint32_t npages)
+{
+	uint64_t h = (rec ^ ((uint64_t)first << 32 | npages)) * 0x9e3779b97f4a7c15ull;
+	size_t i = (size_t)(h >> 17) & (s->cap - 1);
+
+	while (s->v[i].npages &&
+	       (s->v[i].rec != rec || s->v[i].first != first || s->v[i].npages != npages))
+		i = (i + 1) & (s->cap - 1);
+	return i;
+}
+
+static bool seen_has(const struct chk_seen *s, uint64_t rec, uint32_t first, uint32_t npages)
+{
+	return s && s->cap && s->v[seen_slot(s, rec, first, npages)].npages;
+}
+
+/* Remembers a range; out of memory only means it may be read again. */
+static void seen_add(struct chk_seen *s, uint64_t rec, uint32_t first, uint32_t npages)
+{
+	if (!s || !npages)
+		return;
+	if (2 * (s->n + 1) > s->cap) {
+		struct chk_seen g = {calloc(s->cap ? 2 * s->cap : 256, sizeof(*s->v)), 0,
+				     s->cap ? 2 * s->cap : 256};
+
+		if (!g.v)
+			return;
+		for (size_t i = 0; i < s->cap; i++)
+			if (s->v[i].npages)
+				g.v[seen_slot(&g, s->v[i].rec, s->v[i].first, s->v[i].npages)] =
+				    s->v[i];
+		g.n = s->n;
+		free(s->v);
+		*s = g;
+	}
+	s->v[seen_slot(s, rec, first, npages)] = (struct seen_ext){rec, first, npages};
+	s->n++;
+}
 
 static int chk_fail(struct chk *c, uint64_t pos, const char *what)
 {
@@ -823,12 +889,14 @@ static int check_extent(struct chk *c, const struct tnode *n, const struct tentr
 			     "%s: extent does not match its data record at offset %llu", c->f->path,
 			     (unsigned long long)x.rec);
 	free(head);
-	if (rc == ST_OK && c->deep) {
+	if (rc == ST_OK && c->deep && !seen_has(c->seen, x.rec, x.rec_first, x.npages)) {
 		uint8_t *pages = malloc((size_t)x.npages * BLOCK_SIZE);
 		if (!pages)
 			return oom();
 		rc = data_read_pages(c->f, x.rec, n->pos, x.rec_first, x.npages, pages);
 		free(pages);
+		if (rc == ST_OK)
+			seen_add(c->seen, x.rec, x.rec_first, x.npages);
 	}
 	return rc;
 }
@@ -875,9 +943,9 @@ static int check_node(struct chk *c, const struct tnode *n, const uint8_t *min, 
 }
 
 int tree_check(struct st_file *f, uint64_t limit, enum st_kind kind, const struct tree *t,
-	       bool deep)
+	       bool deep, struct chk_seen *seen)
 {
-	struct chk c = {.f = f, .kind = kind, .deep = deep};
+	struct chk c = {.f = f, .kind = kind, .deep = deep, .seen = seen};
 	struct tnode n;
 	struct reduce r;
 	int rc;

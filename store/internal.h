@@ -293,9 +293,14 @@ int tree_diff(struct st_file *f, uint64_t limit, const struct tree *a, const str
 
 /* Checks the whole tree: order, levels, reduce values, records it points
  * to (data record heads for file stores; with deep, every data page's
- * checksum too). Used by tests and fsck. */
+ * checksum too). Used by tests and fsck. seen (NULL: none) carries the
+ * data ranges already read back whole from one tree's check to the next,
+ * so a check of every version reads shared data once. */
+struct chk_seen;
+struct chk_seen *chk_seen_new(void);
+void chk_seen_free(struct chk_seen *s);
 int tree_check(struct st_file *f, uint64_t limit, enum st_kind kind, const struct tree *t,
-	       bool deep);
+	       bool deep, struct chk_seen *seen);
 
 /* Live bytes a leaf value stands for (data bytes of an extent; 0 for kv). */
 uint64_t value_bytes(enum st_kind kind, const uint8_t *val, size_t vlen);

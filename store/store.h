@@ -275,7 +275,8 @@ int st_open_at_time(st_store *st, uint64_t time_ns, st_store **out);
  * Checks the handle's newest version: its header, every tree node (order,
  * levels, reduce values, pointers) and every data record head it
  * references; with ST_CHECK_DATA also every data page's checksum, with
- * ST_CHECK_ALL every version in the chain, not just the newest. Returns
+ * ST_CHECK_ALL every version in the chain, not just the newest (data that
+ * versions share is read once in that walk). Returns
  * ST_OK or the first problem (ST_ECORRUPT with its offset in
  * st_last_error()).
  */

@@ -197,8 +197,74 @@ START_TEST(rewind_faults)
 }
 END_TEST
 
+/* Flips the first byte of a run of 64 c's in the file, the first one at
+ * or after the first run plus skip bytes. */
+static void flip_run(const char *path, int c, size_t skip)
+{
+	uint8_t run[64], *buf = malloc(1 << 20);
+	FILE *f = fopen(path, "r+b");
+	size_t n;
+	uint8_t *p;
+
+	ck_assert(buf && f);
+	memset(run, c, sizeof(run));
+	n = fread(buf, 1, 1 << 20, f);
+	p = memmem(buf, n, run, sizeof(run));
+	ck_assert_msg(p, "no run of %c", c);
+	p = memmem(p + skip, n - (size_t)(p + skip - buf), run, sizeof(run));
+	ck_assert_msg(p, "no run of %c past %zu", c, skip);
+	fseek(f, (long)(p - buf), SEEK_SET);
+	fputc(c ^ 0xff, f);
+	fclose(f);
+	free(buf);
+}
+
+/* st_check with ST_CHECK_ALL reads data shared by many versions once
+ * (fsck -f): what it skips must never hide damage. Version 1 writes four
+ * pages, 2 rewrites page 3, 3 rewrites page 0: a flip in data only
+ * version 1 still uses, or in data every version shares, is found. */
+START_TEST(check_all_shared_data)
+{
+	static const int fill[3][2] = {{0, 'P'}, {3, 'Q'}, {0, 'R'}};
+	char *path = tu_path(tu_dir, "s.rev");
+	uint8_t page[ST_PAGE_SIZE];
+	st_store *st;
+
+	for (int damage = 0; damage < 3; damage++) {
+		unlink(path);
+		EXPECT_EQ(st_open(path, ST_KIND_FILE, ST_CREATE | ST_NOSYNC, NULL, &st), ST_OK);
+		for (int v = 0; v < 3; v++) {
+			memset(page, fill[v][1], sizeof(page));
+			for (int i = 0; i < (v == 0 ? 4 : 1); i++)
+				EXPECT_EQ(st_file_write(st,
+							(uint64_t)(fill[v][0] + i) * ST_PAGE_SIZE,
+							page, sizeof(page)),
+					  ST_OK);
+			/* Version 1's page 3 is 'S', so 2's 'Q' is only its own. */
+			if (v == 0) {
+				memset(page, 'S', sizeof(page));
+				EXPECT_EQ(st_file_write(st, 3 * ST_PAGE_SIZE, page, sizeof(page)),
+					  ST_OK);
+			}
+			EXPECT_EQ(st_commit(st, NULL), ST_OK);
+		}
+		st_close(st);
+		if (damage == 1)
+			flip_run(path, 'S', 0); /* only version 1 reads it */
+		else if (damage == 2)
+			flip_run(path, 'P', ST_PAGE_SIZE + 64); /* page 1: every version */
+		EXPECT_EQ(st_open(path, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_OK);
+		EXPECT_EQ(st_check(st, ST_CHECK_DATA), damage == 2 ? ST_ECORRUPT : ST_OK);
+		EXPECT_EQ(st_check(st, ST_CHECK_DATA | ST_CHECK_ALL), damage ? ST_ECORRUPT : ST_OK);
+		st_close(st);
+	}
+	free(path);
+}
+END_TEST
+
 static void add_tests(TCase *tc)
 {
+	tcase_add_test(tc, check_all_shared_data);
 	tcase_add_test(tc, rewind_to_older);
 	tcase_add_test(tc, rewind_refusals);
 	tcase_add_test(tc, rewind_past_damaged_header);
