@@ -48,7 +48,7 @@ t0=$(now)
 "$MAKE_DIR" "$DIR" "$NFILES" "$TOTAL" "$VERSIONS"
 sync
 t1=$(now)
-BYTES=$(find "$DIR" -type f -name '*.rev' -printf '%s\n' | awk '{ s += $1 } END { print s }')
+BYTES=$(find "$DIR" -type f -name '*.rev' -printf '%s\n' | awk '{ s += $1 } END { printf "%.0f\n", s }')
 echo "made in $(secs "$t0" "$t1") s: $(find "$DIR" -type f -name '*.rev' | wc -l) stores, $((BYTES >> 20)) MiB"
 
 cold
