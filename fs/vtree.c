@@ -617,6 +617,7 @@ void vt_open(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi)
 void vt_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct vbuf *b = (struct vbuf *)(uintptr_t)fi->fh;
+	char *copy;
 
 	if (fi->fh & 1) {
 		/* A version's handle (tagged in bit 0: heap pointers never are). */
@@ -638,7 +639,17 @@ void vt_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi)
 	}
 	if (size > b->len - (size_t)off)
 		size = b->len - (size_t)off;
-	fuse_reply_buf(req, b->s + off, size);
+	/* A copy of its own: once the kernel has the reply, the reader may
+	 * close and the release free the handle's text while this thread is
+	 * still returning from the write of the reply. */
+	copy = malloc(size);
+	if (!copy) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	memcpy(copy, b->s + off, size);
+	fuse_reply_buf(req, copy, size);
+	free(copy);
 }
 
 void vt_release(fuse_req_t req, struct fuse_file_info *fi)

@@ -8,7 +8,8 @@
 #   fs_kill             # SIGKILL of the daemon, then detaches the dead mount
 #
 # Binaries come from $REVFS_BIN (default build/). Every mount made here is
-# unmounted on exit, whether the test passed or not.
+# unmounted on exit, whether the test passed or not. FS_KEEP_LOG=FILE keeps a
+# copy of the daemon's log there when the temporary directory goes.
 
 REVFS_BIN=${REVFS_BIN:-build}
 case $REVFS_BIN in /*) ;; *) REVFS_BIN=$(pwd)/$REVFS_BIN ;; esac
@@ -32,7 +33,7 @@ fs_cleanup() {
 		kill -9 "$FS_PID" 2>/dev/null
 		FS_PID=""
 	fi
-	[ -n "${FS_TMP:-}" ] && rm -rf "$FS_TMP"
+	[ -n "${FS_TMP:-}" ] && { [ -n "${FS_KEEP_LOG:-}" ] && cp "$FS_TMP/revfs.log" "$FS_KEEP_LOG" 2>/dev/null; rm -rf "$FS_TMP"; }
 }
 
 fs_setup() {
