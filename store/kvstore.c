@@ -92,10 +92,10 @@ void kv_give_back(st_store *st, bool drop)
 		return;
 	}
 	while (i < st->nkv || j < st->nckv) {
-		int c = i == st->nkv    ? 1
-			: j == st->nckv ? -1
-					: kcmp(st->kv[i].key, st->kv[i].klen, st->ckv[j].key,
-					       st->ckv[j].klen);
+		int c = i == st->nkv ? 1
+			: j == st->nckv
+			    ? -1
+			    : kcmp(st->kv[i].key, st->kv[i].klen, st->ckv[j].key, st->ckv[j].klen);
 
 		if (c <= 0) {
 			m[n++] = st->kv[i++];
@@ -302,11 +302,10 @@ int st_kv_range(st_store *st, const void *prefix, size_t plen, st_kv_cb cb, void
 	for (size_t a = 0, b = 0; rc == ST_OK && (a < nk || b < nc);) {
 		const struct kvent *e;
 		struct kvent *d = &c.staged[c.n];
-		int cmp = a == nk ? 1
-			  : b == nc
-			      ? -1
-			      : kcmp(st->kv[i + a].key, st->kv[i + a].klen, st->ckv[ci + b].key,
-				     st->ckv[ci + b].klen);
+		int cmp = a == nk   ? 1
+			  : b == nc ? -1
+				    : kcmp(st->kv[i + a].key, st->kv[i + a].klen,
+					   st->ckv[ci + b].key, st->ckv[ci + b].klen);
 
 		if (cmp <= 0) {
 			e = &st->kv[i + a++];
