@@ -206,7 +206,7 @@ format:
 lint:
 	clang-format --dry-run --Werror $(FORMAT_FILES)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
-		--suppress=missingIncludeSystem -D__GNUC__ -Istore store fs mkfs
+		--suppress=missingIncludeSystem -D__GNUC__ -Istore store fs mkfs fsck
 
 clean:
 	rm -rf build
