@@ -83,12 +83,29 @@ static bool room_for(struct fs *fs, st_store *st)
 	return (uint64_t)sv.f_bavail * sv.f_frsize > info.live_bytes + (64ull << 20);
 }
 
+/* The mount's retention rule plus inode ino's pins (0: the namespace,
+ * which has none): pinned versions survive any rule. Free *pins after. */
+static int keep_rule(struct fs *fs, uint64_t ino, struct st_retention *keep, uint64_t **pins)
+{
+	*keep = fs->keep;
+	*pins = NULL;
+	keep->npins = 0;
+	if (ino) {
+		int rc = fs_pins(fs, ino, pins, &keep->npins);
+
+		if (rc)
+			return rc;
+	}
+	keep->pins = *pins;
+	return 0;
+}
+
 static void compact_store(struct fs *fs, st_store *st, uint64_t ino)
 {
-	struct st_retention keep = fs->keep;
+	struct st_retention keep;
 	struct st_compact_opts o = {
 	    .keep = &keep, .hook = hook, .hook_arg = fs, .rate_bps = fs->o.compact_bps};
-	uint64_t *pins = NULL;
+	uint64_t *pins;
 	struct st_compact_stats cs = {0};
 	int rc;
 
@@ -98,10 +115,8 @@ static void compact_store(struct fs *fs, st_store *st, uint64_t ino)
 		pthread_mutex_unlock(&fs->compact_lock);
 		return;
 	}
-	/* Pinned versions survive any rule. */
-	if (ino && fs_pins(fs, ino, &pins, &keep.npins) != 0)
+	if (keep_rule(fs, ino, &keep, &pins) != 0)
 		return;
-	keep.pins = pins;
 	rc = st_compact(st, &o, &cs);
 	free(pins);
 	if (rc == ST_OK) {
@@ -124,34 +139,55 @@ static void compact_store(struct fs *fs, st_store *st, uint64_t ino)
 		       st_last_error()->msg);
 }
 
-static void compact_inode(struct fs *fs, uint64_t ino)
+/* Loads inode ino and holds its store open for a compaction: *stp is the
+ * inode's own handle (a second one would not see the flusher's commits),
+ * marked so that nothing closes it meanwhile. 0 or -errno (-ENODATA: a
+ * read-only mount and a file never committed). */
+static int hold_store(struct fs *fs, uint64_t ino, struct inode **inp, st_store **stp)
 {
 	struct inode *in;
-	st_store *st = NULL;
 	int rc;
 
 	pthread_mutex_lock(&fs->ns_lock);
 	rc = ino_load(fs, ino, &in);
 	pthread_mutex_unlock(&fs->ns_lock);
 	if (rc)
-		return; /* removed meanwhile */
+		return rc;
 	pthread_mutex_lock(&in->lock);
-	if (!in->removed && S_ISREG(in->a.mode) && ino_store(fs, in) == 0) {
+	if (in->removed)
+		rc = -ENOENT;
+	else if (!S_ISREG(in->a.mode))
+		rc = -EINVAL;
+	else if ((rc = ino_store(fs, in)) == 0)
 		in->compacting = true;
-		st = in->st;
-	}
+	*stp = rc ? NULL : in->st;
 	pthread_mutex_unlock(&in->lock);
+	*inp = in;
+	return rc;
+}
+
+/* Lets go of what hold_store() took (st may be NULL if it failed). */
+static void let_go(struct fs *fs, struct inode *in, st_store *st)
+{
 	if (st) {
-		compact_store(fs, st, ino);
 		pthread_mutex_lock(&in->lock);
 		in->compacting = false;
-		if (in->nopen == 0 && !in->flushing && dset_empty(&in->dirty) && in->st) {
-			st_close(in->st);
-			in->st = NULL;
-		}
+		ino_store_idle(in);
 		pthread_mutex_unlock(&in->lock);
 	}
 	ino_put(fs, in);
+}
+
+static void compact_inode(struct fs *fs, uint64_t ino)
+{
+	struct inode *in = NULL;
+	st_store *st = NULL;
+	int rc = hold_store(fs, ino, &in, &st);
+
+	if (rc == 0)
+		compact_store(fs, st, ino);
+	if (in) /* else removed meanwhile */
+		let_go(fs, in, st);
 }
 
 static void *compactor_main(void *arg)
@@ -205,33 +241,19 @@ void compactor_stop(struct fs *fs)
 
 int compactor_run(struct fs *fs, uint64_t ino, struct revfs_compact_arg *a)
 {
-	struct st_retention keep = fs->keep;
+	struct st_retention keep;
 	struct st_compact_opts o = {.keep = &keep};
 	struct st_compact_stats cs = {0};
 	uint64_t *pins = NULL;
 	struct st_info info;
-	struct inode *in;
+	struct inode *in = NULL;
 	st_store *st = NULL;
 	int rc;
 
-	pthread_mutex_lock(&fs->ns_lock);
-	rc = ino_load(fs, ino, &in);
-	pthread_mutex_unlock(&fs->ns_lock);
-	if (rc)
-		return rc;
 	/* Out: nothing done until said otherwise. */
 	a->bytes_before = a->bytes_after = a->versions_before = a->versions_kept = 0;
 	a->lock_hold_ns = 0;
-	pthread_mutex_lock(&in->lock);
-	if (in->removed)
-		rc = -ENOENT;
-	else if (!S_ISREG(in->a.mode))
-		rc = -EINVAL;
-	else if ((rc = ino_store(fs, in)) == 0) {
-		in->compacting = true;
-		st = in->st;
-	}
-	pthread_mutex_unlock(&in->lock);
+	rc = hold_store(fs, ino, &in, &st);
 	if (rc == -ENODATA)
 		rc = 0; /* never committed: nothing to compact */
 	if (st && (a->flags & REVFS_COMPACT_DRY_RUN)) {
@@ -241,12 +263,9 @@ int compactor_run(struct fs *fs, uint64_t ino, struct revfs_compact_arg *a)
 			a->bytes_after = info.live_bytes;
 		}
 		rc = rc ? -fs_errno(rc) : 0;
-	} else if (st) {
-		rc = fs_pins(fs, ino, &pins, &keep.npins);
-		keep.pins = pins;
+	} else if (st && (rc = keep_rule(fs, ino, &keep, &pins)) == 0) {
 		/* The background compactor may hold this store: wait for it. */
-		for (int i = 0; rc == 0 && (rc = st_compact(st, &o, &cs)) == ST_EBUSY && i < 6000;
-		     i++)
+		for (int i = 0; (rc = st_compact(st, &o, &cs)) == ST_EBUSY && i < 6000; i++)
 			usleep(10000);
 		free(pins);
 		if (rc == ST_OK) {
@@ -259,15 +278,7 @@ int compactor_run(struct fs *fs, uint64_t ino, struct revfs_compact_arg *a)
 		}
 		rc = rc == ST_OK ? 0 : rc == ST_EBUSY ? -EBUSY : -fs_errno(rc);
 	}
-	if (st) {
-		pthread_mutex_lock(&in->lock);
-		in->compacting = false;
-		if (in->nopen == 0 && !in->flushing && dset_empty(&in->dirty) && in->st) {
-			st_close(in->st);
-			in->st = NULL;
-		}
-		pthread_mutex_unlock(&in->lock);
-	}
-	ino_put(fs, in);
+	if (in)
+		let_go(fs, in, st);
 	return rc;
 }

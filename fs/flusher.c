@@ -289,11 +289,7 @@ static void settle(struct fs *fs, struct job *j)
 		flusher_mark(fs, in); /* try again next round */
 	if (j->prepared && in->st)
 		compactor_consider(fs, in->ino, in->st);
-	if (in->nopen == 0 && !in->flushing && !in->compacting && dset_empty(&in->dirty) &&
-	    in->st) {
-		st_close(in->st);
-		in->st = NULL;
-	}
+	ino_store_idle(in);
 	pthread_mutex_unlock(&in->lock);
 	if (freed)
 		flusher_release_bytes(fs, freed);

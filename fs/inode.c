@@ -405,6 +405,15 @@ int ino_store(struct fs *fs, struct inode *in)
 	return 0;
 }
 
+void ino_store_idle(struct inode *in)
+{
+	if (in->st && in->nopen == 0 && !in->flushing && !in->compacting &&
+	    dset_empty(&in->dirty)) {
+		st_close(in->st);
+		in->st = NULL;
+	}
+}
+
 void ino_remove(struct fs *fs, struct inode *in)
 {
 	uint8_t key[ST_NS_KEY_MAX];

@@ -501,10 +501,12 @@ static int drop_link(struct fs *fs, struct inode *in)
 	return rc;
 }
 
-static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+/* unlink (dir false) and rmdir (dir true): the name goes, then a link of
+ * its inode, and the parent's times (and link count for a directory). */
+static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
 {
 	struct fs *fs = FS(req);
-	struct inode *in, *dir;
+	struct inode *in, *p;
 	uint64_t ino;
 	uint8_t type;
 	int rc;
@@ -519,60 +521,37 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		rc = ino_load(fs, ino, &in);
 	if (rc)
 		goto out_unlock;
-	if (S_ISDIR(in->a.mode)) {
-		rc = -EISDIR;
-		goto out_put;
-	}
-	rc = dirent_del(fs, parent, name);
+	if (dir != S_ISDIR(in->a.mode))
+		rc = dir ? -ENOTDIR : -EISDIR;
+	else if (dir && (rc = dir_has_entries(fs, ino)) > 0)
+		rc = -ENOTEMPTY;
+	if (rc == 0)
+		rc = dirent_del(fs, parent, name);
 	if (rc == 0)
 		rc = drop_link(fs, in);
-	dir = ino_find(fs, parent);
-	if (rc == 0 && dir)
-		rc = touch(fs, dir, T_M | T_C);
-out_put:
+	p = ino_find(fs, parent);
+	if (rc == 0 && p) {
+		if (dir) {
+			pthread_mutex_lock(&p->lock);
+			p->a.nlink--;
+			pthread_mutex_unlock(&p->lock);
+		}
+		rc = touch(fs, p, T_M | T_C);
+	}
 	ino_put_locked(fs, in);
 out_unlock:
 	pthread_mutex_unlock(&fs->ns_lock);
 	fuse_reply_err(req, -rc);
 }
 
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_name(req, parent, name, false);
+}
+
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct fs *fs = FS(req);
-	struct inode *in, *dir;
-	uint64_t ino;
-	uint8_t type;
-	int rc;
-
-	if (fs->o.ro || vt_is(parent) || (parent == ST_ROOT_INO && strcmp(name, VT_NAME) == 0)) {
-		fuse_reply_err(req, EROFS);
-		return;
-	}
-	pthread_mutex_lock(&fs->ns_lock);
-	rc = dirent_get(fs, parent, name, &ino, &type);
-	if (rc == 0)
-		rc = ino_load(fs, ino, &in);
-	if (rc)
-		goto out_unlock;
-	if (!S_ISDIR(in->a.mode))
-		rc = -ENOTDIR;
-	else if ((rc = dir_has_entries(fs, ino)) > 0)
-		rc = -ENOTEMPTY;
-	if (rc == 0)
-		rc = dirent_del(fs, parent, name);
-	if (rc == 0)
-		rc = drop_link(fs, in);
-	dir = ino_find(fs, parent);
-	if (rc == 0 && dir) {
-		pthread_mutex_lock(&dir->lock);
-		dir->a.nlink--;
-		pthread_mutex_unlock(&dir->lock);
-		rc = touch(fs, dir, T_M | T_C);
-	}
-	ino_put_locked(fs, in);
-out_unlock:
-	pthread_mutex_unlock(&fs->ns_lock);
-	fuse_reply_err(req, -rc);
+	remove_name(req, parent, name, true);
 }
 
 /* Moves directory d from parent a to parent b: their link counts and d's
@@ -1079,11 +1058,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		if (in->nopen == 0) {
 			if (in->a.nlink == 0 && !in->removed)
 				ino_remove(fs, in);
-			else if (in->st && !in->flushing && !in->compacting &&
-				 dset_empty(&in->dirty)) {
-				st_close(in->st);
-				in->st = NULL;
-			}
+			else
+				ino_store_idle(in);
 		}
 		pthread_mutex_unlock(&in->lock);
 		ino_put_locked(fs, in);

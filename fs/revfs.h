@@ -215,6 +215,10 @@ int ino_persist_lazy(struct fs *fs, struct inode *in);
 int fs_ns_mark(struct fs *fs, bool clean);
 /* Opens in's file store if it is not open (in->lock held). -errno. */
 int ino_store(struct fs *fs, struct inode *in);
+/* Closes in's store if nothing uses it: no open handle, no commit or
+ * compaction under way, nothing dirty (in->lock held). Stores are never
+ * kept open for idle inodes: descriptors stay bounded by open files. */
+void ino_store_idle(struct inode *in);
 /* Frees the store and record of an inode with no links and no opens
  * (ns_lock and in->lock held). */
 void ino_remove(struct fs *fs, struct inode *in);
