@@ -51,6 +51,12 @@ CHECK_FLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS  = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 
 FUZZ_SECONDS ?= 60
+
+# Where check, tsan and the benchmarks build; override to keep several
+# working trees' builds apart (make check ASAN_BUILD=build/asan2).
+ASAN_BUILD  ?= build/asan
+TSAN_BUILD  ?= build/tsan
+BENCH_BUILD ?= build/bench
 FUZZ_TARGETS = $(patsubst tests/fuzz_%.c,%,$(wildcard tests/fuzz_*.c))
 
 .PHONY: demo bench-store bench-fs bench-fsck bench-compact all lib tests run-tests check asan tsan fuzz bench format lint clean deps
@@ -121,25 +127,25 @@ deps:
 	@./tests/deps.sh
 
 check: deps
-	$(MAKE) BUILD=build/asan OPT=-O1 \
+	$(MAKE) BUILD=$(ASAN_BUILD) OPT=-O1 \
 		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 		run-tests
 
 asan: check
 
 tsan: deps
-	$(MAKE) BUILD=build/tsan OPT=-O1 SAN="-fsanitize=thread" \
-		$(TSAN_TESTS:%=build/tsan/tests/%) build/tsan/revfs build/tsan/mkfs.revfs \
-		$(FSTEST_BIN:$(BUILD)/%=build/tsan/%)
+	$(MAKE) BUILD=$(TSAN_BUILD) OPT=-O1 SAN="-fsanitize=thread" \
+		$(TSAN_TESTS:%=$(TSAN_BUILD)/tests/%) $(TSAN_BUILD)/revfs $(TSAN_BUILD)/mkfs.revfs \
+		$(FSTEST_BIN:$(BUILD)/%=$(TSAN_BUILD)/%)
 	@set -e; for t in $(TSAN_TESTS); do echo "== tsan $$t"; \
-		TSAN_OPTIONS=halt_on_error=1 CK_FORK=no build/tsan/tests/$$t; done
+		TSAN_OPTIONS=halt_on_error=1 CK_FORK=no $(TSAN_BUILD)/tests/$$t; done
 	@# The daemon under TSan, driven by the tests that load it most; any
-	@# report lands in build/tsan/report.* and fails the target.
-	@rm -f build/tsan/report.*
+	@# report lands in $(TSAN_BUILD)/report.* and fails the target.
+	@rm -f $(TSAN_BUILD)/report.*
 	@set -e; for t in $(TSAN_FS_TESTS); do [ -f tests/$$t ] || continue; \
-		echo "== tsan $$t"; TSAN_OPTIONS="log_path=$(CURDIR)/build/tsan/report" \
-		REVFS_BIN=build/tsan sh tests/$$t; done
-	@if ls build/tsan/report.* >/dev/null 2>&1; then cat build/tsan/report.*; \
+		echo "== tsan $$t"; TSAN_OPTIONS="log_path=$(CURDIR)/$(TSAN_BUILD)/report" \
+		REVFS_BIN=$(TSAN_BUILD) sh tests/$$t; done
+	@if ls $(TSAN_BUILD)/report.* >/dev/null 2>&1; then cat $(TSAN_BUILD)/report.*; \
 		echo "tsan: the daemon reported races"; exit 1; fi
 
 fuzz:
@@ -162,31 +168,31 @@ fuzz:
 bench: bench-store bench-fs bench-fsck bench-compact
 
 bench-store: deps
-	$(MAKE) BUILD=build/bench OPT=-O2 build/bench/libstore.a
-	$(CC) $(CFLAGS_BASE) -Istore -o build/bench/bench_store tests/bench_store.c \
-		build/bench/libstore.a $(LDLIBS)
-	build/bench/bench_store $(BENCH_ARGS)
+	$(MAKE) BUILD=$(BENCH_BUILD) OPT=-O2 $(BENCH_BUILD)/libstore.a
+	$(CC) $(CFLAGS_BASE) -Istore -o $(BENCH_BUILD)/bench_store tests/bench_store.c \
+		$(BENCH_BUILD)/libstore.a $(LDLIBS)
+	$(BENCH_BUILD)/bench_store $(BENCH_ARGS)
 
 bench-fs: deps
-	$(MAKE) BUILD=build/bench OPT=-O2 build/bench/revfs build/bench/mkfs.revfs
-	REVFS_BIN=build/bench bash tests/bench_fs.sh $(BENCH_FS_ARGS)
+	$(MAKE) BUILD=$(BENCH_BUILD) OPT=-O2 $(BENCH_BUILD)/revfs $(BENCH_BUILD)/mkfs.revfs
+	REVFS_BIN=$(BENCH_BUILD) bash tests/bench_fs.sh $(BENCH_FS_ARGS)
 
 # fsck.revfs -n and -f -n against cat, cold caches (tests/bench_fsck.sh;
 # BENCH_FSCK_ARGS="-s 0.1" for a quick run).
 bench-fsck: deps
-	$(MAKE) BUILD=build/bench OPT=-O2 build/bench/fsck.revfs build/bench/libstore.a
-	@mkdir -p build/bench/tests
-	$(CC) $(CFLAGS_BASE) -Istore -o build/bench/tests/bench_fsck_make tests/bench_fsck_make.c \
-		build/bench/libstore.a $(LDLIBS)
-	REVFS_BIN=build/bench bash tests/bench_fsck.sh $(BENCH_FSCK_ARGS)
+	$(MAKE) BUILD=$(BENCH_BUILD) OPT=-O2 $(BENCH_BUILD)/fsck.revfs $(BENCH_BUILD)/libstore.a
+	@mkdir -p $(BENCH_BUILD)/tests
+	$(CC) $(CFLAGS_BASE) -Istore -o $(BENCH_BUILD)/tests/bench_fsck_make tests/bench_fsck_make.c \
+		$(BENCH_BUILD)/libstore.a $(LDLIBS)
+	REVFS_BIN=$(BENCH_BUILD) bash tests/bench_fsck.sh $(BENCH_FSCK_ARGS)
 
 # The compactor's figures: writer latency while its file is compacted,
 # final-lock hold, throughput against cp, space after overwrites
 # (tests/bench_compact.sh; BENCH_COMPACT_ARGS="-s 0.1 -t 3" for a quick run).
 bench-compact: deps
-	$(MAKE) BUILD=build/bench OPT=-O2 build/bench/revfs build/bench/mkfs.revfs \
-		build/bench/revfs-compact
-	REVFS_BIN=build/bench bash tests/bench_compact.sh $(BENCH_COMPACT_ARGS)
+	$(MAKE) BUILD=$(BENCH_BUILD) OPT=-O2 $(BENCH_BUILD)/revfs $(BENCH_BUILD)/mkfs.revfs \
+		$(BENCH_BUILD)/revfs-compact
+	REVFS_BIN=$(BENCH_BUILD) bash tests/bench_compact.sh $(BENCH_COMPACT_ARGS)
 
 # A filesystem to try: the backing directory demo/backing, mounted on demo/mnt.
 demo: deps
