@@ -8,6 +8,7 @@
 #   make bench      the benchmarks (figures, not pass/fail): bench-store, bench-fs,
 #                   bench-fsck
 #   make demo       install missing packages, build, mount a demo under ./demo
+#   make install / make uninstall   PREFIX (default /usr/local), DESTDIR
 #   make format / make lint
 
 CC      ?= cc
@@ -59,7 +60,7 @@ TSAN_BUILD  ?= build/tsan
 BENCH_BUILD ?= build/bench
 FUZZ_TARGETS = $(patsubst tests/fuzz_%.c,%,$(wildcard tests/fuzz_*.c))
 
-.PHONY: demo bench-store bench-fs bench-fsck bench-compact all lib tests run-tests check asan tsan fuzz bench format lint clean deps
+.PHONY: install uninstall demo bench-store bench-fs bench-fsck bench-compact all lib tests run-tests check asan tsan fuzz bench format lint clean deps
 
 all: lib $(PROGS)
 
@@ -203,6 +204,30 @@ demo: deps
 	@echo "revfs is mounted on $(CURDIR)/demo/mnt (backing directory: demo/backing)."
 	@echo "Use it with any tool:  cd demo/mnt && echo hello > notes.txt"
 	@echo "Unmount it with:       fusermount3 -u demo/mnt"
+
+# make install: PREFIX and DESTDIR as usual. The daemon and revfs-compact go
+# to BINDIR, on every user's PATH; mount(8) drops PATH before mount.fuse3
+# starts a "fuse.revfs" mount through /bin/sh, whose default PATH holds
+# /usr/local/bin and /usr/bin. mkfs.revfs and fsck.revfs go to SBINDIR, where
+# mkfs(8) and fsck(8) find them on root's PATH (as e2fsprogs' do). uninstall
+# removes those files and leaves the directories, as automake's does.
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR  ?= $(PREFIX)/share/man
+INSTALL ?= install
+MAN8    = revfs.8 mkfs.revfs.8 fsck.revfs.8 revfs-compact.8
+
+install: $(PROGS)
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
+	$(INSTALL) -m 0755 $(BUILD)/revfs $(BUILD)/revfs-compact $(DESTDIR)$(BINDIR)
+	$(INSTALL) -m 0755 $(BUILD)/mkfs.revfs $(BUILD)/fsck.revfs $(DESTDIR)$(SBINDIR)
+	$(INSTALL) -m 0644 $(MAN8:%=docs/%) $(DESTDIR)$(MANDIR)/man8
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/revfs $(DESTDIR)$(BINDIR)/revfs-compact \
+		$(DESTDIR)$(SBINDIR)/mkfs.revfs $(DESTDIR)$(SBINDIR)/fsck.revfs \
+		$(MAN8:%=$(DESTDIR)$(MANDIR)/man8/%)
 
 FORMAT_FILES = $(wildcard store/*.[ch] fs/*.[ch] mkfs/*.[ch] fsck/*.[ch] tests/*.[ch])
 
