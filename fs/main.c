@@ -67,18 +67,27 @@ static void usage(FILE *f)
 	fprintf(f, "Usage: revfs [-f] [-d] [-s] [-o OPTION[,OPTION...]] BACKING MOUNTPOINT\n"
 		   "Mount the revfs backing directory BACKING (made by mkfs.revfs) on\n"
 		   "MOUNTPOINT. Every flush of every file becomes a version.\n\n"
-		   "  -f                 stay in the foreground (log to stderr)\n"
-		   "  -d                 debug: foreground, and log every request\n"
+		   "  -f                 stay in the foreground; log to stderr (else to syslog)\n"
+		   "  -d                 debug: -f, debug messages, and libfuse logs every\n"
+		   "                     request\n"
 		   "  -s                 serve requests from one thread\n"
-		   "  -o flush_ms=N      commit dirty files every N ms (default 1000)\n"
+		   "  -o flush_ms=N      commit dirty files every N ms (default: the\n"
+		   "                     superblock's, 1000)\n"
 		   "  -o dirty_mb=N      dirty memory limit in MiB; writers wait past it\n"
 		   "                     (default 256)\n"
 		   "  -o attr_timeout=S  seconds the kernel caches names and attributes\n"
 		   "                     (default 1)\n"
+		   "  -o keep=RULE       versions compaction keeps (default: the superblock's)\n"
+		   "  -o compact=0|1     the background compactor (default 1)\n"
+		   "  -o compact_frag=P  compact at P%% garbage (default 30)\n"
+		   "  -o compact_min_mb=N  ... in a store of at least N MiB (default 1)\n"
+		   "  -o compact_mbps=N  copy at most N MB/s (default: no limit)\n"
 		   "  -o ro              mount read-only\n"
-		   "  -o allow_other     let other users in (see fuse(8))\n"
+		   "  -o allow_other     let other users in (see mount.fuse3(8))\n"
 		   "  -h, --help         this help\n"
-		   "  -V, --version      the version\n");
+		   "  -V, --version      the version\n"
+		   "Exit status: 0 mounted (or, in the foreground, unmounted with everything\n"
+		   "committed), 1 an error. See revfs(8).\n");
 }
 
 static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
@@ -107,6 +116,13 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	}
 }
 
+/* What to do about a backing directory this user may not write. */
+static const char *perm_hint(int err)
+{
+	return err == EACCES || err == EPERM ? "; mount it as the owner of the backing directory"
+					     : "";
+}
+
 /* Takes BACKING/.lock. A daemon that is finishing an unmount is waited for;
  * one that is serving a mount is an error. */
 static int take_lock(struct fs *fs)
@@ -118,7 +134,8 @@ static int take_lock(struct fs *fs)
 	snprintf(path, sizeof(path), "%s/%s", fs->backing, ST_LOCK_NAME);
 	fs->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fs->lock_fd < 0) {
-		fprintf(stderr, "revfs: cannot open %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "revfs: cannot open %s: %s%s\n", path, strerror(errno),
+			perm_hint(errno));
 		return -1;
 	}
 	while (flock(fs->lock_fd, LOCK_EX | LOCK_NB) != 0) {
@@ -146,7 +163,9 @@ static int take_lock(struct fs *fs)
 				"committing\n",
 				fs->backing);
 		if (waited > LOCK_WAIT_S * 10) {
-			fprintf(stderr, "revfs: %s is still locked after %d s; giving up\n",
+			fprintf(stderr,
+				"revfs: %s is still locked after %d s by the daemon of its last "
+				"mount; wait until it exits, then mount again\n",
 				fs->backing, LOCK_WAIT_S);
 			return -1;
 		}
@@ -174,7 +193,8 @@ static int make_folders(struct fs *fs)
 	for (unsigned i = 0; i < 256; i++) {
 		snprintf(path, sizeof(path), "%s/ino/%02x", fs->backing, i);
 		if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-			fprintf(stderr, "revfs: cannot create %s: %s\n", path, strerror(errno));
+			fprintf(stderr, "revfs: cannot create %s: %s%s\n", path, strerror(errno),
+				errno == EROFS ? "; mount it with -o ro" : perm_hint(errno));
 			return -1;
 		}
 	}
@@ -209,8 +229,8 @@ static int open_backing(struct fs *fs)
 		return -1;
 	}
 	if (rc) {
-		fprintf(stderr, "revfs: %s: %s; run fsck.revfs\n", fs->backing,
-			st_last_error()->msg);
+		fprintf(stderr, "revfs: %s: %s; check it with fsck.revfs %s\n", fs->backing,
+			st_last_error()->msg, fs->backing);
 		return -1;
 	}
 	if ((fs->sb.ro_compat & ~ST_SUPER_RO_COMPAT_KNOWN) && !fs->o.ro) {
@@ -220,9 +240,16 @@ static int open_backing(struct fs *fs)
 			fs->backing);
 		return -1;
 	}
-	if (st_retention_parse(fs->keep_text ? fs->keep_text : fs->sb.keep, &fs->keep) != ST_OK) {
-		fprintf(stderr, "revfs: bad retention rule '%s' (example: %s, or latest)\n",
-			fs->keep_text ? fs->keep_text : fs->sb.keep, ST_KEEP_DEFAULT);
+	if (fs->keep_text && st_retention_parse(fs->keep_text, &fs->keep) != ST_OK) {
+		fprintf(stderr, "revfs: -o keep=%s: bad retention rule (example: %s, or latest)\n",
+			fs->keep_text, ST_KEEP_DEFAULT);
+		return -1;
+	}
+	if (!fs->keep_text && st_retention_parse(fs->sb.keep, &fs->keep) != ST_OK) {
+		fprintf(stderr,
+			"revfs: %s/%s: bad retention rule '%s'; give one with -o keep=RULE, or "
+			"run fsck.revfs %s\n",
+			fs->backing, ST_SUPER_NAME, fs->sb.keep, fs->backing);
 		return -1;
 	}
 	if (fs->o.flush_ms == UINT_MAX)
@@ -235,21 +262,21 @@ static int open_backing(struct fs *fs)
 	snprintf(path, sizeof(path), "%s/%s", fs->backing, ST_NS_NAME);
 	rc = st_open(path, ST_KIND_KV, fs->o.ro ? ST_READONLY : 0, NULL, &fs->ns);
 	if (rc) {
-		fprintf(stderr, "revfs: cannot open the namespace %s: %s; run fsck.revfs\n", path,
-			st_last_error()->msg);
+		fprintf(stderr, "revfs: cannot open the namespace %s: %s; run fsck.revfs %s\n",
+			path, st_last_error()->msg, fs->backing);
 		return -1;
 	}
 	fs->backing_fd = open(fs->backing, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fs->backing_fd < 0) {
-		fprintf(stderr, "revfs: %s: %s\n", fs->backing, strerror(errno));
+		fprintf(stderr, "revfs: cannot open %s: %s\n", fs->backing, strerror(errno));
 		return -1;
 	}
 	rc = fs_ns_load(fs);
 	if (rc == 0 && !fs->o.ro)
 		rc = fs_ns_mark(fs, false);
 	if (rc) {
-		fprintf(stderr, "revfs: cannot load the namespace of %s: %s\n", fs->backing,
-			strerror(-rc));
+		fprintf(stderr, "revfs: cannot load the namespace of %s: %s; run fsck.revfs %s\n",
+			fs->backing, strerror(-rc), fs->backing);
 		return -1;
 	}
 	return 0;
@@ -289,14 +316,24 @@ int main(int argc, char **argv)
 		fprintf(stderr, "revfs: expected BACKING and MOUNTPOINT; see revfs --help\n");
 		goto out_args;
 	}
-	if ((c.o.flush_ms != UINT_MAX && (c.o.flush_ms < 1 || c.o.flush_ms > 3600000)) ||
-	    c.o.dirty_mb < 1 || c.o.dirty_mb > 1u << 20 || c.o.attr_timeout < 0) {
-		fprintf(stderr, "revfs: flush_ms must be 1..3600000, dirty_mb 1..1048576, "
-				"attr_timeout >= 0\n");
+	if (c.o.flush_ms != UINT_MAX && (c.o.flush_ms < 1 || c.o.flush_ms > 3600000)) {
+		fprintf(stderr, "revfs: -o flush_ms=%u: flush_ms must be 1..3600000\n",
+			c.o.flush_ms);
+		goto out_args;
+	}
+	if (c.o.dirty_mb < 1 || c.o.dirty_mb > 1u << 20) {
+		fprintf(stderr, "revfs: -o dirty_mb=%u: dirty_mb must be 1..1048576\n",
+			c.o.dirty_mb);
+		goto out_args;
+	}
+	if (!(c.o.attr_timeout >= 0)) {
+		fprintf(stderr, "revfs: -o attr_timeout=%g: attr_timeout must be 0 or more\n",
+			c.o.attr_timeout);
 		goto out_args;
 	}
 	if (c.compact_pct > 100) {
-		fprintf(stderr, "revfs: compact_frag is a percentage, 0..100\n");
+		fprintf(stderr, "revfs: -o compact_frag=%u: compact_frag is a percentage, 0..100\n",
+			c.compact_pct);
 		goto out_args;
 	}
 	c.o.compact_frag = c.compact_pct / 100.0;
@@ -304,11 +341,20 @@ int main(int argc, char **argv)
 	c.o.compact_bps = (uint64_t)c.compact_mbps * 1000000;
 	fs.backing = realpath(c.backing, NULL);
 	if (!fs.backing) {
-		fprintf(stderr, "revfs: %s: %s\n", c.backing, strerror(errno));
+		fprintf(stderr, "revfs: backing directory %s: %s%s\n", c.backing, strerror(errno),
+			errno == ENOENT ? "; make one with mkfs.revfs" : "");
 		goto out_args;
 	}
+	/* In the foreground fs_log() writes to stderr, debug messages with -d
+	 * only. In the background it writes to syslog, without debug messages:
+	 * -d keeps the daemon in the foreground (libfuse's rule). Errors before
+	 * the daemon detaches go to stderr either way, to whoever mounted. */
 	c.o.foreground = fo.foreground;
 	c.o.debug = fo.debug;
+	if (!fo.foreground) {
+		openlog("revfs", LOG_PID, LOG_DAEMON);
+		setlogmask(LOG_UPTO(LOG_INFO));
+	}
 	fs.o = c.o;
 	fs.lock_fd = fs.backing_fd = -1;
 	fs.dirty_limit = (uint64_t)c.o.dirty_mb << 20;
@@ -350,8 +396,6 @@ int main(int argc, char **argv)
 		goto out_session;
 	if (fuse_session_mount(fs.se, fo.mountpoint) != 0)
 		goto out_signals;
-	if (!fo.foreground)
-		openlog("revfs", LOG_PID, LOG_DAEMON);
 	if (fuse_daemonize(fo.foreground) != 0)
 		goto out_unmount;
 	{

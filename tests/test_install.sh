@@ -3,10 +3,12 @@
 # and mount(8) find them: "mkfs -t revfs DIR", "fsck -t revfs DIR" (its exit
 # status passed through), the command mount(8) runs for "-t fuse.revfs"
 # (mount.fuse3 with PATH at the prefix), and, as root with unshare(1),
-# "mount -t fuse.revfs" and an fstab line themselves in a private mount
-# namespace. The installed man pages are found by man(1), every page renders
-# with no groff warning, and make uninstall leaves no file behind, with
-# DESTDIR too. The real /usr/local is never written.
+# "mount -t fuse.revfs", an fstab line and the settings of the example
+# systemd unit (docs/revfs-example.mount, which systemd-analyze verifies)
+# themselves in a private mount namespace. The installed man pages are
+# found by man(1), every page renders with no groff warning, and make
+# uninstall leaves no file behind, with DESTDIR too. The real /usr/local is
+# never written.
 set -u
 . "$(dirname "$0")/fslib.sh"
 fs_setup
@@ -61,6 +63,14 @@ for m in revfs mkfs.revfs fsck.revfs revfs-compact; do
 	fi
 done
 [ "$(find "$P" ! -type d | wc -l)" = 8 ] || fs_fail "install put more than 8 files: $(find "$P")"
+# The example systemd mount unit parses (its man page is the one installed).
+if command -v systemd-analyze >/dev/null; then
+	cp "$ROOT/docs/revfs-example.mount" "$FS_TMP/mnt-vault.mount"
+	(cd "$FS_TMP" && MANPATH=$P/share/man systemd-analyze verify ./mnt-vault.mount) \
+		>"$FS_TMP/out" 2>&1 || fs_fail "systemd-analyze verify: $(cat "$FS_TMP/out")"
+else
+	echo "test_install: no systemd-analyze: the example unit not verified"
+fi
 
 PATH=$P/bin:$P/sbin:$ORIG_PATH
 export PATH
@@ -126,7 +136,7 @@ if [ -n "$helper" ] && [ "$(id -u)" = 0 ] && command -v unshare >/dev/null &&
 	echo "$B $M fuse.revfs rw,noatime,flush_ms=500 0 0" >"$FS_TMP/fstab"
 	unshare -m sh -c '
 		set -u
-		B=$1 M=$2 P=$3 T=$4
+		B=$1 M=$2 P=$3 T=$4 U=$5
 		trap "fusermount3 -u \"\$M\" 2>/dev/null" EXIT
 		mount --bind "$P/bin" /usr/local/bin || exit 10
 		env -u PATH mount -t fuse.revfs "$B" "$M" -o flush_ms=500 || exit 11
@@ -138,11 +148,20 @@ if [ -n "$helper" ] && [ "$(id -u)" = 0 ] && command -v unshare >/dev/null &&
 		mount --fstab "$T/fstab" "$M" || exit 16
 		[ "$(cat "$M/notes.txt")" = two ] || exit 17
 		fusermount3 -u "$M" || exit 18
-	' sh "$B" "$M" "$P" "$FS_TMP"
+		i=0; while ! flock -n "$B/.lock" true; do
+			i=$((i + 1)); [ $i -gt 300 ] && exit 19; sleep 0.05; done
+		# The [Mount] settings of the example unit, mounted as systemd does.
+		eval "$(sed -n "s/^\\(What\\|Where\\|Type\\|Options\\)=/u_\\1=/p" "$U")" || exit 20
+		[ "$u_What" = /srv/vault ] && [ "$u_Where" = /mnt/vault ] || exit 21
+		mount -t "$u_Type" -o "$u_Options" "$B" "$M" || exit 22
+		echo three >>"$M/notes.txt" || exit 23
+		fusermount3 -u "$M" || exit 24
+	' sh "$B" "$M" "$P" "$FS_TMP" "$ROOT/docs/revfs-example.mount"
 	rc=$?
 	wait_unlocked "$B"
 	[ $rc = 0 ] || fs_fail "mount -t fuse.revfs in a private namespace: step $rc failed"
-	want=two
+	want="two
+three"
 else
 	echo "test_install: not root or no unshare: mount -t fuse.revfs itself not run"
 fi
