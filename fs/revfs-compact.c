@@ -96,6 +96,21 @@ static void usage(FILE *f)
 		prog, prog, ST_KEEP_DEFAULT);
 }
 
+/* One line for a bad option, instead of getopt's line and then the usage:
+ * the option, and where to look. Returns the usage exit status. */
+static int bad_option(int c, char **argv)
+{
+	if (c == ':')
+		fprintf(stderr, "%s: option %s needs a value; see %s --help\n", prog,
+			argv[optind - 1], prog);
+	else if (optopt > 0 && optopt < 256)
+		fprintf(stderr, "%s: unknown option -%c; see %s --help\n", prog, optopt, prog);
+	else
+		fprintf(stderr, "%s: unknown option %s; see %s --help\n", prog, argv[optind - 1],
+			prog);
+	return EXIT_USAGE;
+}
+
 /* "12.3 MiB": for people; totals also give exact bytes for scripts. */
 static const char *human(uint64_t n, char *buf, size_t len)
 {
@@ -844,7 +859,8 @@ int main(int argc, char **argv)
 	bool *offline;
 	int c, status = 0;
 
-	while ((c = getopt_long(argc, argv, "nqvh", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":nqvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			o.dry_run = true;
@@ -871,8 +887,7 @@ int main(int argc, char **argv)
 			printf("%s %s\n", prog, REVFS_VERSION);
 			return 0;
 		default:
-			fprintf(stderr, "see %s --help\n", prog);
-			return EXIT_USAGE;
+			return bad_option(c, argv);
 		}
 	}
 	if (optind == argc) {

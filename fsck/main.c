@@ -48,6 +48,21 @@ static void usage(FILE *f)
 		   "error, 16 usage error, 32 cancelled; values combine.\n");
 }
 
+/* One line for a bad option, instead of getopt's line and then the usage:
+ * the option, and where to look. Returns the usage exit status. */
+static int bad_option(int c, char **argv)
+{
+	if (c == ':')
+		fprintf(stderr, "fsck.revfs: option %s needs a value; see fsck.revfs -h\n",
+			argv[optind - 1]);
+	else if (optopt > 0 && optopt < 256)
+		fprintf(stderr, "fsck.revfs: unknown option -%c; see fsck.revfs -h\n", optopt);
+	else
+		fprintf(stderr, "fsck.revfs: unknown option %s; see fsck.revfs -h\n",
+			argv[optind - 1]);
+	return FSCK_USAGE;
+}
+
 void fsck_progress(struct fsck *c, int pass, uint64_t done, uint64_t total)
 {
 	if (c->progress_fd > 0) {
@@ -75,7 +90,11 @@ static int take_lock(struct fsck *c)
 	if (c->lockfd < 0) {
 		if (errno == ENOENT && c->readonly)
 			return 0; /* no daemon ever mounted it */
-		fprintf(stderr, "fsck.revfs: cannot open %s: %s\n", path, strerror(errno));
+		fprintf(
+		    stderr, "fsck.revfs: cannot open %s: %s%s\n", path, strerror(errno),
+		    errno == EACCES || errno == EPERM || errno == EROFS
+			? "; run it as the owner of the backing directory, or check only with -n"
+			: "");
 		return FSCK_ERROR;
 	}
 	/* Held until exit, so no daemon mounts while fsck works. */
@@ -129,7 +148,8 @@ int fsck_run(int argc, char **argv)
 	 * signal caught before this run still cancels it. */
 	optind = 0;
 	c.progress = isatty(STDERR_FILENO);
-	while ((opt = getopt_long(argc, argv, "nypafvVC::rh", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":nypafvVC::rh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'n':
 			c.mode = MODE_NO;
@@ -168,8 +188,7 @@ int fsck_run(int argc, char **argv)
 			printf("fsck.revfs %s\n", REVFS_VERSION);
 			return FSCK_OK;
 		default:
-			usage(stderr);
-			return FSCK_USAGE;
+			return bad_option(opt, argv);
 		}
 	}
 	if (nmodes > 1) {
@@ -188,7 +207,7 @@ int fsck_run(int argc, char **argv)
 		c.progress = c.progress_fd > 0;
 
 	if (access(c.dir, F_OK) != 0) {
-		fprintf(stderr, "fsck.revfs: %s: %s\n", c.dir, strerror(errno));
+		fprintf(stderr, "fsck.revfs: backing directory %s: %s\n", c.dir, strerror(errno));
 		return FSCK_ERROR;
 	}
 	rc = take_lock(&c);

@@ -42,6 +42,21 @@ static void usage(FILE *f)
 		prog, ST_LABEL_MAX, ST_KEEP_DEFAULT);
 }
 
+/* One line for a bad option, instead of getopt's line and then the usage:
+ * the option, and where to look. Returns the usage exit status. */
+static int bad_option(int c, char **argv)
+{
+	if (c == ':')
+		fprintf(stderr, "%s: option %s needs a value; see %s --help\n", prog,
+			argv[optind - 1], prog);
+	else if (optopt > 0 && optopt < 256)
+		fprintf(stderr, "%s: unknown option -%c; see %s --help\n", prog, optopt, prog);
+	else
+		fprintf(stderr, "%s: unknown option %s; see %s --help\n", prog, argv[optind - 1],
+			prog);
+	return 16;
+}
+
 /* 1 if dir has entries, 0 if empty, -1 on error (errno set). */
 static int dir_has_entries(const char *dir)
 {
@@ -143,7 +158,8 @@ int main(int argc, char **argv)
 	char path[4096], uuid[37], keepbuf[512];
 	int force = 0, quiet = 0, is_revfs, c, rc, lockfd = -1;
 
-	while ((c = getopt_long(argc, argv, "L:fqVh", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":L:fqVh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'L':
 			label = optarg;
@@ -166,8 +182,7 @@ int main(int argc, char **argv)
 			printf("%s %s\n", prog, REVFS_VERSION);
 			return 0;
 		default:
-			usage(stderr);
-			return 16;
+			return bad_option(c, argv);
 		}
 	}
 	if (optind != argc - 1) {
@@ -187,12 +202,14 @@ int main(int argc, char **argv)
 	}
 
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-		fprintf(stderr, "%s: cannot create %s: %s\n", prog, dir, strerror(errno));
+		fprintf(stderr, "%s: cannot create %s: %s%s\n", prog, dir, strerror(errno),
+			errno == ENOENT ? "; create its parent first" : "");
 		return 8;
 	}
 	rc = dir_has_entries(dir);
 	if (rc < 0) {
-		fprintf(stderr, "%s: %s: %s\n", prog, dir, strerror(errno));
+		fprintf(stderr, "%s: cannot read %s: %s%s\n", prog, dir, strerror(errno),
+			errno == ENOTDIR ? "; give a directory" : "");
 		return 8;
 	}
 	is_revfs = st_super_read(dir, &old) != ST_ENOTFOUND;
