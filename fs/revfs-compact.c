@@ -599,12 +599,86 @@ static const char *store_msg(int rc)
 	return e->code == rc && e->msg[0] ? e->msg : st_strerror(rc);
 }
 
+/* The pinned versions of the backing directory: (ino, seq) pairs. */
+struct pins {
+	struct pin {
+		uint64_t ino, seq;
+	} * v;
+	size_t n, cap;
+};
+
+/* A pin key: the type byte, the inode, the version's sequence number. */
+static int pin_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	struct pins *ps = arg;
+	const uint8_t *k = key;
+
+	(void)val;
+	(void)vlen;
+	if (klen != 17)
+		return 0; /* malformed: fsck.revfs reports it */
+	if (ps->n == ps->cap) {
+		size_t cap = ps->cap ? 2 * ps->cap : 16;
+		struct pin *v = realloc(ps->v, cap * sizeof(*v));
+
+		if (!v)
+			return ST_ENOMEM;
+		ps->v = v;
+		ps->cap = cap;
+	}
+	ps->v[ps->n].ino = st_ns_u64_decode(k + 1);
+	ps->v[ps->n++].seq = st_ns_u64_decode(k + 9);
+	return 0;
+}
+
+/*
+ * Reads every pin from the namespace store (in the working directory, the
+ * backing directory): no rule may drop a pinned version, ours included.
+ * Returns 0 or an st_err.
+ */
+static int load_pins(struct pins *ps)
+{
+	uint8_t prefix[ST_NS_KEY_MAX];
+	st_store *ns;
+	int rc;
+
+	rc = st_open(ST_NS_NAME, ST_KIND_KV, ST_READONLY, NULL, &ns);
+	if (rc)
+		return rc;
+	st_ns_key(ST_NS_PIN, 0, NULL, 0, prefix);
+	rc = st_kv_range(ns, prefix, 1, pin_cb, ps); /* the type byte: every inode's */
+	st_close(ns);
+	return rc;
+}
+
+/* The pins of the file store at rel ("./ino/XX/<ino>.rev") into keep. */
+static int pins_of(const struct pins *ps, const char *rel, struct st_retention *keep,
+		   uint64_t **seqs)
+{
+	const char *base = strrchr(rel, '/') + 1;
+	uint64_t ino = strtoull(base, NULL, 10);
+	size_t n = 0;
+
+	*seqs = malloc((ps->n ? ps->n : 1) * sizeof(**seqs));
+	if (!*seqs)
+		return ST_ENOMEM;
+	for (size_t i = 0; i < ps->n; i++)
+		if (ps->v[i].ino == ino)
+			(*seqs)[n++] = ps->v[i].seq;
+	keep->pins = *seqs;
+	keep->npins = n;
+	return 0;
+}
+
 /* Compacts (or measures, on a dry run) one store. Returns 0 or an st_err. */
-static int compact_store(const char *dir, const char *rel, const struct st_retention *keep,
-			 const struct opts *o, struct totals *tot, struct progress *p)
+static int compact_store(const char *dir, const char *rel, const struct st_retention *rule,
+			 const struct pins *ps, const struct opts *o, struct totals *tot,
+			 struct progress *p)
 {
 	enum st_kind kind = strncmp(rel, "./ino/", 6) == 0 ? ST_KIND_FILE : ST_KIND_KV;
-	struct st_compact_opts co = {.keep = keep};
+	struct st_retention keep = *rule;
+	struct st_compact_opts co = {.keep = &keep};
+	uint64_t *seqs = NULL;
 	struct st_compact_stats cs = {0};
 	struct st_info info;
 	char b1[32], b2[32], b3[32], path[PATH_MAX * 2];
@@ -626,7 +700,13 @@ static int compact_store(const char *dir, const char *rel, const struct st_reten
 		cs.bytes_after =
 		    info.live_bytes < info.file_bytes ? info.live_bytes : info.file_bytes;
 	} else {
-		rc = st_compact(st, &co, &cs);
+		keep.pins = NULL;
+		keep.npins = 0;
+		if (kind == ST_KIND_FILE)
+			rc = pins_of(ps, rel, &keep, &seqs);
+		if (rc == ST_OK)
+			rc = st_compact(st, &co, &cs);
+		free(seqs);
 	}
 out_close:
 	st_close(st);
@@ -714,6 +794,7 @@ static int compact_backing(const char *dir, const struct opts *o, struct totals 
 			   struct progress *p)
 {
 	struct targets t = {0};
+	struct pins pins = {0};
 	struct st_super sb;
 	struct st_retention keep;
 	struct stat ds;
@@ -773,6 +854,13 @@ static int compact_backing(const char *dir, const struct opts *o, struct totals 
 			fprintf(stderr, "%s: cannot lock %s: %s\n", prog, lock, strerror(errno));
 		goto out_close;
 	}
+	if (!o->dry_run && (rc = load_pins(&pins)) != ST_OK) {
+		fprintf(stderr,
+			"%s: cannot read the pinned versions from %s/%s: %s; nothing compacted, "
+			"run fsck.revfs on %s\n",
+			prog, dir, ST_NS_NAME, store_msg(rc), dir);
+		goto out_free;
+	}
 	if (list_stores(".", &t) != 0) {
 		fprintf(stderr, "%s: cannot list the stores of %s: %s\n", prog, dir,
 			strerror(errno));
@@ -781,7 +869,7 @@ static int compact_backing(const char *dir, const struct opts *o, struct totals 
 	status = 0;
 	for (size_t i = 0; i < t.n; i++) {
 		progress_show(p, "stores", i, t.n);
-		if (compact_store(dir, t.v[i].path, &keep, o, tot, p) != 0) {
+		if (compact_store(dir, t.v[i].path, &keep, &pins, o, tot, p) != 0) {
 			tot->failed++;
 			status = EXIT_FAILED;
 		}
@@ -792,6 +880,7 @@ out_free:
 	for (size_t i = 0; i < t.n; i++)
 		free(t.v[i].path);
 	free(t.v);
+	free(pins.v);
 out_close:
 	if (fd >= 0)
 		close(fd);
