@@ -61,7 +61,10 @@ static pthread_mutex_t nc_locks[NC_STRIPES] = {[0 ... NC_STRIPES - 1] = PTHREAD_
 
 static uint32_t nc_hash(uint64_t id, uint64_t pos)
 {
-	uint64_t h = (pos / BLOCK_SIZE * 0x9e3779b97f4a7c15ull) ^ (id * 0xc2b2ae3d27d4eb4full);
+	/* The whole offset: nodes are smaller than a block, and the nodes of
+	 * one commit sit side by side, so a block number would put them all
+	 * in one slot to evict each other. */
+	uint64_t h = (pos * 0x9e3779b97f4a7c15ull) ^ (id * 0xc2b2ae3d27d4eb4full);
 
 	return (uint32_t)(h >> 40) % NC_SLOTS;
 }

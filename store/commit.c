@@ -225,6 +225,8 @@ static void rollback(st_store *st, bool drop_staged)
 	pthread_mutex_unlock(&st->slock);
 	st->w.len = 0;
 	st->w.end = st->w.buf_pos = end;
+	if (st->w.wb_from > end)
+		st->w.wb_from = end;
 	node_cache_forget(st->file, end);
 	if (st->ops->ftruncate(st->ctx, st->file->fd, (off_t)end) < 0)
 		st->broken = true;

@@ -101,6 +101,12 @@ static ssize_t px_pwritev(void *ctx, int fd, const struct iovec *iov, int iovcnt
 	return pwritev(fd, iov, iovcnt, off);
 }
 
+static int px_writeback(void *ctx, int fd, off_t off, off_t len)
+{
+	(void)ctx;
+	return sync_file_range(fd, off, len, SYNC_FILE_RANGE_WRITE);
+}
+
 const struct st_ops st_posix_ops = {
     .open = px_open,
     .close = px_close,
@@ -115,5 +121,6 @@ const struct st_ops st_posix_ops = {
     .unlink = px_unlink,
     .fsync_dir = px_fsync_dir,
     .pwritev = px_pwritev,
+    .writeback = px_writeback,
     .fchown = px_fchown,
 };

@@ -207,6 +207,7 @@ struct writer {
 	uint8_t *buf; /* physical bytes not yet written, starting at buf_pos */
 	size_t len, cap;
 	uint64_t buf_pos;
+	uint64_t wb_from; /* bytes before this were handed to ops->writeback */
 	bool nosync;
 };
 

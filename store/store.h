@@ -88,6 +88,11 @@ struct st_ops {
 	ssize_t (*pwritev)(void *ctx, int fd, const struct iovec *iov, int iovcnt, off_t off);
 	/* Optional (NULL: a compacted file is owned by the caller). */
 	int (*fchown)(void *ctx, int fd, uid_t uid, gid_t gid);
+	/* Optional hint (NULL: none): start writing [off, off+len) to the disk
+	 * and return without waiting, so that a large commit's data is mostly
+	 * on the disk when its fdatasync comes. Errors are ignored: the sync
+	 * that follows reports them. */
+	int (*writeback)(void *ctx, int fd, off_t off, off_t len);
 };
 extern const struct st_ops st_posix_ops;
 
