@@ -204,9 +204,10 @@ static void *compactor_main(void *arg)
 		ino = fs->compact_q[0];
 		memmove(fs->compact_q, fs->compact_q + 1, --fs->ncompact * sizeof(*fs->compact_q));
 		pthread_mutex_unlock(&fs->compact_lock);
-		if (ino == NS_ENTRY)
+		if (ino == NS_ENTRY) {
 			compact_store(fs, fs->ns, ino);
-		else
+			fs_ns_compacted(fs);
+		} else
 			compact_inode(fs, ino);
 		pthread_mutex_lock(&fs->compact_lock);
 	}

@@ -124,10 +124,31 @@ static struct inode *ino_alloc(uint64_t ino)
 	return in;
 }
 
+/* Closes inode in's store. One that was opened for a commit that never
+ * came (an empty file fsynced, say) is an empty file on disk: removed, as
+ * the missing store it stands for, rather than left for fsck to report. */
+static void store_close(struct inode *in)
+{
+	struct st_version v;
+	char path[4096];
+
+	st_current(in->st, &v);
+	if (v.seq == 0 && v.offset == UINT64_MAX) {
+		snprintf(path, sizeof(path), "%s", st_path(in->st));
+		st_close(in->st);
+		if (unlink(path) != 0 && errno != ENOENT)
+			fs_log(LOG_WARNING, "cannot remove the empty store %s: %s", path,
+			       strerror(errno));
+	} else {
+		st_close(in->st);
+	}
+	in->st = NULL;
+}
+
 static void ino_free(struct inode *in)
 {
 	if (in->st)
-		st_close(in->st);
+		store_close(in);
 	dset_release(&in->dirty);
 	dset_release(&in->flush);
 	pthread_mutex_destroy(&in->lock);
@@ -407,11 +428,27 @@ int ino_store(struct fs *fs, struct inode *in)
 
 void ino_store_idle(struct inode *in)
 {
-	if (in->st && in->nopen == 0 && !in->flushing && !in->compacting &&
-	    dset_empty(&in->dirty)) {
-		st_close(in->st);
-		in->st = NULL;
-	}
+	if (in->st && in->nopen == 0 && !in->flushing && !in->compacting && dset_empty(&in->dirty))
+		store_close(in);
+}
+
+/* Puts inode ino's store in the graveyard (ns_lock held). Without the
+ * key, the store would be left on disk unreferenced: fsck reports those. */
+static void grave_add(struct fs *fs, uint64_t ino)
+{
+	uint8_t key[ST_NS_KEY_MAX], val[ST_NS_GRAVE_SIZE];
+	struct st_version cur;
+	int rc;
+
+	/* A commit of the namespace may be under way without this change:
+	 * the one after it is the first that surely has it. */
+	st_current(fs->ns, &cur);
+	st_ns_u64_encode(cur.seq + 2, val);
+	st_ns_u64_encode(fs_now(), val + 8);
+	rc = st_kv_put(fs->ns, key, st_ns_key(ST_NS_GRAVE, ino, NULL, 0, key), val, sizeof(val));
+	if (rc)
+		fs_log(LOG_ERR, "inode %llu: cannot keep its store for history: %s",
+		       (unsigned long long)ino, st_strerror(rc));
 }
 
 void ino_remove(struct fs *fs, struct inode *in)
@@ -425,10 +462,11 @@ void ino_remove(struct fs *fs, struct inode *in)
 		st_close(in->st);
 		in->st = NULL;
 	}
-	/* The store goes only once the namespace commit that drops the
-	 * record is durable: a crash before it brings the file back whole. */
+	/* The store stays, in the graveyard, for the namespace versions
+	 * that still name the file (.revfs/at/); fs_grave_reap() removes it
+	 * once compaction has dropped them all. */
 	if (S_ISREG(in->a.mode))
-		fs_doom(fs, in->ino);
+		grave_add(fs, in->ino);
 	pthread_mutex_lock(&fs->flush_lock);
 	fs->dirty_bytes -= in->dirty.bytes;
 	pthread_cond_broadcast(&fs->room_cv);
@@ -653,8 +691,98 @@ int fs_ns_load(struct fs *fs)
 		pthread_mutex_unlock(&fs->ns_lock);
 		if (rc)
 			return rc;
+		/* The namespace may have been compacted offline. */
+		if ((rc = fs_grave_reap(fs)) != 0)
+			fs_log(LOG_WARNING, "the graveyard of deleted files was not reaped: %s",
+			       strerror(-rc));
 	}
 	return 0;
+}
+
+struct grave {
+	uint64_t ino, seq;
+};
+
+struct graves {
+	struct grave *v;
+	size_t n, cap;
+};
+
+static int grave_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	struct graves *g = arg;
+
+	if (klen != 9 || vlen != ST_NS_GRAVE_SIZE)
+		return 0; /* fsck's to report */
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? g->cap * 2 : 64;
+		struct grave *v = realloc(g->v, cap * sizeof(*v));
+
+		if (!v)
+			return ST_ENOMEM;
+		g->v = v;
+		g->cap = cap;
+	}
+	g->v[g->n].ino = st_ns_u64_decode((const uint8_t *)key + 1);
+	g->v[g->n++].seq = st_ns_u64_decode(val);
+	return 0;
+}
+
+static int oldest_cb(void *arg, const struct st_version *v)
+{
+	*(uint64_t *)arg = v->seq;
+	return 0;
+}
+
+int fs_grave_reap(struct fs *fs)
+{
+	uint8_t key[ST_NS_KEY_MAX], pfx = ST_NS_GRAVE;
+	struct graves g = {0};
+	uint64_t oldest = 0;
+	char path[4096];
+	size_t reaped = 0;
+	int rc;
+
+	if (fs->o.ro)
+		return 0;
+	pthread_mutex_lock(&fs->ns_lock);
+	rc = st_kv_range(fs->ns, &pfx, 1, grave_cb, &g);
+	pthread_mutex_unlock(&fs->ns_lock);
+	/* The oldest namespace version still kept: a walk of the chain,
+	 * under the store's own locks only. */
+	if (rc == ST_OK && g.n)
+		rc = st_versions(fs->ns, oldest_cb, &oldest);
+	for (size_t i = 0; rc == ST_OK && i < g.n; i++) {
+		if (g.v[i].seq > oldest)
+			continue; /* a kept version may still name it */
+		/* The store first: a crash after it leaves a key without a
+		 * store, which the next reap drops; the other order would
+		 * leave a store nothing names. */
+		if (st_ns_store_path(fs->backing, g.v[i].ino, path, sizeof(path)) == 0) {
+			if (unlink(path) != 0 && errno != ENOENT) {
+				fs_log(LOG_ERR, "cannot remove %s: %s", path, strerror(errno));
+				continue;
+			}
+			strcat(path, ".compact");
+			unlink(path);
+		}
+		pthread_mutex_lock(&fs->ns_lock);
+		rc = st_kv_del(fs->ns, key, st_ns_key(ST_NS_GRAVE, g.v[i].ino, NULL, 0, key));
+		fs->ns_dirty = true;
+		pthread_mutex_unlock(&fs->ns_lock);
+		reaped++;
+	}
+	if (reaped)
+		fs_log(LOG_DEBUG, "removed %zu deleted files' stores: no kept version names them",
+		       reaped);
+	free(g.v);
+	return rc == ST_OK ? 0 : -fs_errno(rc);
+}
+
+void fs_ns_compacted(struct fs *fs)
+{
+	at_ns_changed();
+	fs_grave_reap(fs);
 }
 
 int fs_ns_mark(struct fs *fs, bool clean)

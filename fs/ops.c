@@ -341,7 +341,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	struct inode *in = ino_get(fs, ino);
 
 	if (vt_is(ino)) {
-		fuse_reply_err(req, EINVAL);
+		vt_readlink(req, ino);
 		return;
 	}
 

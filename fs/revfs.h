@@ -229,6 +229,11 @@ void fs_doom(struct fs *fs, uint64_t ino);
 void fs_unlink_stores(struct fs *fs, const uint64_t *inos, size_t n);
 uint64_t fs_now(void);
 int fs_ns_load(struct fs *fs);
+/* Removes the stores of deleted files that no namespace version still kept
+ * names (ns_lock not held). 0 or -errno. */
+int fs_grave_reap(struct fs *fs);
+/* After a compaction of the namespace: at/ reopens, the graveyard is reaped. */
+void fs_ns_compacted(struct fs *fs);
 void fs_table_release(struct fs *fs);
 
 /* vtree.c: the read-only tree under MNT/.revfs */
@@ -237,6 +242,7 @@ void fs_table_release(struct fs *fs);
 #define VT_DIR	   (VT_BIT | 1)
 #define VT_STATS   (VT_BIT | 2)
 #define VT_HISTORY (VT_BIT | 3)
+#define VT_AT	   (VT_BIT | 4)
 static inline bool vt_is(uint64_t ino)
 {
 	return (ino & VT_BIT) != 0;
@@ -249,6 +255,7 @@ void vt_release(fuse_req_t req, struct fuse_file_info *fi);
 void vt_forget(uint64_t vino, uint64_t n);
 uint64_t vt_size(struct fs *fs, uint64_t ino); /* of a virtual file */
 void vt_release_all(void);		       /* at exit */
+void vt_readlink(fuse_req_t req, uint64_t ino);
 struct dirh;
 /* Fills d with the listing of virtual directory ino. 0 or -errno. */
 int vt_list(struct fs *fs, uint64_t ino, struct dirh *d);
@@ -261,6 +268,25 @@ int vx_remove(struct fs *fs, uint64_t ino, const char *name);
 /* The pinned versions of ino (malloc()ed). 0 or -errno. */
 int fs_pins(struct fs *fs, uint64_t ino, uint64_t **pins, size_t *n);
 void fs_pins_clear(struct fs *fs, uint64_t ino); /* ns_lock held */
+
+/* attree.c: .revfs/at/<time>/, the tree as it was at a moment */
+/* Parses "2026-11-23T14:05:00[Z|+01:00]", "2026-11-23", "@<unix seconds>"
+ * or "-10m" (s, m, h, d, w; "-1h30m") into ns since the epoch. 0, -EINVAL
+ * (not a time) or -ENOENT (before 1970). */
+int at_parse_time(const char *s, uint64_t now_ns, uint64_t *out);
+/* 0 if the namespace has a version at or before t, else -ENOENT. */
+int at_exists(struct fs *fs, uint64_t t);
+/* Entry name of directory dir at t: its inode and DT_ type. */
+int at_lookup(struct fs *fs, uint64_t t, uint64_t dir, const char *name, uint64_t *ino,
+	      uint8_t *type);
+/* Inode ino's record at t (and, if target, a symlink's target, malloc()ed). */
+int at_inode(struct fs *fs, uint64_t t, uint64_t ino, struct st_inode *a, char **target);
+/* The version of ino's store at t (zeroed: an empty file); opened if out. */
+int at_file(struct fs *fs, uint64_t t, uint64_t ino, struct st_version *v, st_store **out);
+/* Adds the entries of directory dir at t to d (inode numbers VT_BIT | ino). */
+int at_list(struct fs *fs, uint64_t t, uint64_t dir, struct dirh *d);
+void at_ns_changed(void);  /* the namespace was compacted: snapshots reopen */
+void at_release_all(void); /* at exit */
 
 /* compactor.c */
 int compactor_start(struct fs *fs);

@@ -7,10 +7,14 @@
  * read-only file per kept version, named by its sequence number, with the
  * commit time as mtime.
  *
+ * `at/<time>/` is the whole tree as it was at that time (attree.c answers
+ * from a snapshot of the namespace).
+ *
  * Inode numbers here have the top bit set, which no namespace inode has.
- * Beyond the two fixed ones they name vnodes, made on lookup and freed when
+ * Beyond the fixed ones they name vnodes, made on lookup and freed when
  * the kernel forgets them: (HDIR, x) mirrors directory x, (VLIST, x) lists
- * the versions of file x, (VFILE, x, seq) is one version.
+ * the versions of file x, (VFILE, x, seq) is one version, (AT, x, t) is
+ * inode x as it was at time t (x = the root: at/<time> itself).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -28,15 +32,16 @@ struct vbuf {
 	size_t len;
 };
 
-enum vkind { VK_HDIR = 1, VK_VLIST, VK_VFILE };
+enum vkind { VK_HDIR = 1, VK_VLIST, VK_VFILE, VK_AT };
 
 struct vnode {
 	uint64_t vino;
 	enum vkind kind;
-	uint64_t x, seq;  /* the namespace inode; the version */
+	uint64_t x, seq;  /* the namespace inode; the version (AT: the time) */
 	uint64_t nlookup; /* the kernel's references */
-	uint64_t size;	  /* VFILE: size of the version */
-	uint64_t time_ns; /* VFILE: commit time */
+	uint64_t size;	  /* VFILE, AT file: size of the version */
+	uint64_t time_ns; /* VFILE: commit time; AT file: the version's mtime */
+	uint8_t type;	  /* AT: the entry's DT_ type */
 	/* VLIST: the versions its last listing found, newest first, so that
 	 * the lookups that follow a listing (ls -l) need no walk each. */
 	struct st_version *vers;
@@ -117,6 +122,7 @@ void vt_forget(uint64_t vino, uint64_t n)
 
 void vt_release_all(void)
 {
+	at_release_all();
 	pthread_mutex_lock(&vt_lock);
 	for (uint32_t i = 0; i < VN_BUCKETS; i++) {
 		struct vnode *v, *next;
@@ -369,6 +375,120 @@ static char *stats_text(struct fs *fs, size_t *len)
 	return s;
 }
 
+/* ---- at/<time> -------------------------------------------------------- */
+
+#define NS_PER_S 1000000000ull
+
+/* A relative name ("-1h") keeps the moment of its first lookup for a
+ * minute, so that a cp -a or diff -r walking the tree by path sees one
+ * tree, not one that moves on by a second with every lookup. */
+#define REL_SLOTS   16
+#define REL_KEEP_NS (60 * NS_PER_S)
+
+struct rel {
+	char name[32];
+	uint64_t t;  /* the moment it names */
+	uint64_t at; /* when that was worked out */
+};
+
+static struct rel rels[REL_SLOTS]; /* vt_lock */
+
+/* The moment name (a directory of at/) stands for. -ENOENT if it is not
+ * a time, or before anything was committed. */
+static int at_resolve(struct fs *fs, const char *name, uint64_t *t)
+{
+	uint64_t now = fs_now();
+	struct rel *r, *old = &rels[0];
+	int rc;
+
+	if (name[0] == '-' && strlen(name) < sizeof(rels[0].name)) {
+		pthread_mutex_lock(&vt_lock);
+		for (int i = 0; i < REL_SLOTS; i++) {
+			r = &rels[i];
+			if (r->at && strcmp(r->name, name) == 0 && now - r->at < REL_KEEP_NS) {
+				*t = r->t;
+				pthread_mutex_unlock(&vt_lock);
+				return at_exists(fs, *t);
+			}
+			if (r->at < old->at)
+				old = r;
+		}
+		pthread_mutex_unlock(&vt_lock);
+	}
+	rc = at_parse_time(name, now, t);
+	if (rc)
+		return -ENOENT;
+	if (name[0] == '-' && strlen(name) < sizeof(rels[0].name)) {
+		pthread_mutex_lock(&vt_lock);
+		strcpy(old->name, name);
+		old->t = *t;
+		old->at = now;
+		pthread_mutex_unlock(&vt_lock);
+	}
+	return at_exists(fs, *t);
+}
+
+/* Whether everything at t is committed: a moment in the last two seconds
+ * (or to come) may still change, and the kernel must not cache it. */
+static bool at_stable(uint64_t t)
+{
+	return t + 2 * NS_PER_S < fs_now();
+}
+
+static double at_timeout(struct fs *fs, uint64_t t)
+{
+	return at_stable(t) ? fs->o.attr_timeout : 0;
+}
+
+/* Attributes of inode v->x as it was at v->seq: its record then, and a
+ * regular file's size and mtime from its version then. */
+static int at_stat(struct fs *fs, const struct vnode *v, struct stat *st)
+{
+	struct st_inode a;
+	int rc = at_inode(fs, v->seq, v->x, &a, NULL);
+
+	if (rc)
+		return rc;
+	memset(st, 0, sizeof(*st));
+	st->st_ino = v->vino;
+	st->st_mode = a.mode;
+	st->st_nlink = a.nlink;
+	st->st_uid = a.uid;
+	st->st_gid = a.gid;
+	st->st_rdev = a.rdev;
+	st->st_size = S_ISREG(a.mode) ? (off_t)v->size : (off_t)a.size;
+	st->st_blksize = ST_PAGE_SIZE;
+	st->st_blocks = (blkcnt_t)(((uint64_t)st->st_size + 511) / 512);
+	st->st_atim.tv_sec = (time_t)(a.atime_ns / (int64_t)NS_PER_S);
+	st->st_atim.tv_nsec = (long)(a.atime_ns % (int64_t)NS_PER_S);
+	if (S_ISREG(a.mode) && v->time_ns)
+		a.mtime_ns = (int64_t)v->time_ns;
+	st->st_mtim.tv_sec = (time_t)(a.mtime_ns / (int64_t)NS_PER_S);
+	st->st_mtim.tv_nsec = (long)(a.mtime_ns % (int64_t)NS_PER_S);
+	st->st_ctim.tv_sec = (time_t)(a.ctime_ns / (int64_t)NS_PER_S);
+	st->st_ctim.tv_nsec = (long)(a.ctime_ns % (int64_t)NS_PER_S);
+	return 0;
+}
+
+void vt_readlink(fuse_req_t req, uint64_t ino)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct st_inode a;
+	struct vnode v;
+	char *target = NULL;
+	int rc = vn_get(ino, &v);
+
+	if (rc == 0 && (v.kind != VK_AT || v.type != DT_LNK))
+		rc = -EINVAL;
+	if (rc == 0)
+		rc = at_inode(fs, v.seq, v.x, &a, &target);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_readlink(req, target);
+	free(target);
+}
+
 /* Attributes of vnode v: a mirror directory takes its directory's owner
  * and times; a version list its file's; a version its size and commit time. */
 static int vn_stat(struct fs *fs, const struct vnode *v, struct stat *st)
@@ -376,6 +496,8 @@ static int vn_stat(struct fs *fs, const struct vnode *v, struct stat *st)
 	struct inode *in;
 	int rc;
 
+	if (v->kind == VK_AT)
+		return at_stat(fs, v, st);
 	pthread_mutex_lock(&fs->ns_lock);
 	rc = ino_load(fs, v->x, &in);
 	pthread_mutex_unlock(&fs->ns_lock);
@@ -416,7 +538,7 @@ static void vt_stat(struct fs *fs, uint64_t vino, struct stat *st)
 	}
 	st->st_ino = vino;
 	st->st_blocks = 0;
-	if (vino == VT_DIR || vino == VT_HISTORY) {
+	if (vino == VT_DIR || vino == VT_HISTORY || vino == VT_AT) {
 		st->st_mode = S_IFDIR | 0555;
 		st->st_nlink = 2;
 		st->st_size = 0;
@@ -480,6 +602,8 @@ void vt_lookup(fuse_req_t req, uint64_t parent, const char *name)
 		vino = VT_STATS;
 	else if (parent == VT_DIR && strcmp(name, "history") == 0)
 		vino = VT_HISTORY;
+	else if (parent == VT_DIR && strcmp(name, "at") == 0)
+		vino = VT_AT;
 	if (vino) {
 		e.ino = vino;
 		/* The counters change all the time: never cached. */
@@ -491,6 +615,22 @@ void vt_lookup(fuse_req_t req, uint64_t parent, const char *name)
 	}
 	if (parent == VT_HISTORY) {
 		rc = hdir_lookup(fs, ST_ROOT_INO, name, &kind, &y);
+	} else if (parent == VT_AT) {
+		kind = VK_AT;
+		y = ST_ROOT_INO;
+		nv.type = DT_DIR;
+		rc = at_resolve(fs, name, &nv.seq);
+	} else if (vn_get(parent, &pv) == 0 && pv.kind == VK_AT) {
+		kind = VK_AT;
+		nv.seq = pv.seq;
+		rc = pv.type == DT_DIR ? at_lookup(fs, pv.seq, pv.x, name, &y, &nv.type) : -ENOTDIR;
+		if (rc == 0 && nv.type == DT_REG) {
+			struct st_version ver;
+
+			rc = at_file(fs, nv.seq, y, &ver, NULL);
+			nv.size = ver.size;
+			nv.time_ns = ver.mtime_ns;
+		}
 	} else if (vn_get(parent, &pv) == 0 && pv.kind == VK_HDIR) {
 		rc = hdir_lookup(fs, pv.x, name, &kind, &y);
 	} else if (vn_get(parent, &pv) == 0 && pv.kind == VK_VLIST) {
@@ -523,9 +663,10 @@ void vt_lookup(fuse_req_t req, uint64_t parent, const char *name)
 	}
 	pthread_mutex_lock(&vt_lock);
 	v = vn_ref(kind, y, nv.seq);
-	if (v && kind == VK_VFILE) {
+	if (v && (kind == VK_VFILE || kind == VK_AT)) {
 		v->size = nv.size;
 		v->time_ns = nv.time_ns;
+		v->type = nv.type;
 	}
 	if (v)
 		nv = *v;
@@ -543,6 +684,10 @@ void vt_lookup(fuse_req_t req, uint64_t parent, const char *name)
 	e.ino = nv.vino;
 	if (kind == VK_VLIST)
 		e.attr_timeout = 0; /* its listing grows with every commit */
+	if (kind == VK_AT)
+		e.attr_timeout = e.entry_timeout = at_timeout(fs, nv.seq);
+	if (parent == VT_AT && name[0] == '-')
+		e.entry_timeout = 0; /* a relative time moves on */
 	if (fuse_reply_entry(req, &e) == -ENOENT)
 		vt_forget(nv.vino, 1);
 }
@@ -554,7 +699,7 @@ void vt_getattr(fuse_req_t req, uint64_t ino)
 	struct stat st;
 	int rc;
 
-	if (ino == VT_DIR || ino == VT_STATS || ino == VT_HISTORY) {
+	if (ino == VT_DIR || ino == VT_STATS || ino == VT_HISTORY || ino == VT_AT) {
 		vt_stat(fs, ino, &st);
 		fuse_reply_attr(req, &st, ino == VT_STATS ? 0 : fs->o.attr_timeout);
 		return;
@@ -565,7 +710,10 @@ void vt_getattr(fuse_req_t req, uint64_t ino)
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
-		fuse_reply_attr(req, &st, v.kind == VK_VFILE ? fs->o.attr_timeout : 0);
+		fuse_reply_attr(req, &st,
+				v.kind == VK_VFILE ? fs->o.attr_timeout
+				: v.kind == VK_AT  ? at_timeout(fs, v.seq)
+						   : 0);
 }
 
 void vt_open(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi)
@@ -582,9 +730,22 @@ void vt_open(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi)
 		struct vfile_open o = {0};
 		int rc = vn_get(ino, &v);
 
-		if (rc == 0 && v.kind != VK_VFILE)
+		if (rc == 0 && v.kind == VK_AT && v.type == DT_REG) {
+			struct st_version ver;
+
+			rc = at_file(fs, v.seq, v.x, &ver, &o.v);
+			if (rc == 0 && !o.v && !(b = calloc(1, sizeof(*b))))
+				rc = -ENOMEM;
+			if (rc == 0 && !o.v) {
+				/* No version that old: the file was empty then. */
+				fi->fh = (uintptr_t)b;
+				if (fuse_reply_open(req, fi) == -ENOENT)
+					free(b);
+				return;
+			}
+		} else if (rc == 0 && v.kind != VK_VFILE) {
 			rc = -EISDIR;
-		if (rc == 0) {
+		} else if (rc == 0) {
 			o.seq = v.seq;
 			rc = with_store(fs, v.x, open_version, &o);
 		}
@@ -592,9 +753,10 @@ void vt_open(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi)
 			fuse_reply_err(req, -rc);
 			return;
 		}
-		/* A version never changes: the page cache may keep it. */
+		/* A version never changes: the page cache may keep it (a
+		 * moment of at/ only once it is past). */
 		fi->fh = (uintptr_t)o.v | 1;
-		fi->keep_cache = 1;
+		fi->keep_cache = v.kind == VK_VFILE || at_stable(v.seq);
 		if (fuse_reply_open(req, fi) == -ENOENT)
 			st_close(o.v);
 		return;
@@ -730,17 +892,24 @@ int vt_list(struct fs *fs, uint64_t ino, struct dirh *d)
 		if (rc == 0)
 			rc = fs_dirh_add(d, "..", 2, ST_ROOT_INO, DT_DIR);
 		if (rc == 0)
+			rc = fs_dirh_add(d, "at", 2, VT_AT, DT_DIR);
+		if (rc == 0)
 			rc = fs_dirh_add(d, "history", 7, VT_HISTORY, DT_DIR);
 		if (rc == 0)
 			rc = fs_dirh_add(d, "stats", 5, VT_STATS, DT_REG);
 		return rc;
+	}
+	if (ino == VT_AT) {
+		/* Any time can be named; none is listed. */
+		rc = fs_dirh_add(d, ".", 1, ino, DT_DIR);
+		return rc ? rc : fs_dirh_add(d, "..", 2, VT_DIR, DT_DIR);
 	}
 	if (ino == VT_HISTORY) {
 		x = ST_ROOT_INO;
 	} else {
 		if ((rc = vn_get(ino, &v)) != 0)
 			return rc;
-		if (v.kind == VK_VFILE)
+		if (v.kind == VK_VFILE || (v.kind == VK_AT && v.type != DT_DIR))
 			return -ENOTDIR;
 		x = v.x;
 	}
@@ -749,6 +918,8 @@ int vt_list(struct fs *fs, uint64_t ino, struct dirh *d)
 		rc = fs_dirh_add(d, "..", 2, VT_DIR, DT_DIR);
 	if (rc)
 		return rc;
+	if (ino != VT_HISTORY && v.kind == VK_AT)
+		return at_list(fs, v.seq, x, d);
 	if (ino != VT_HISTORY && v.kind == VK_VLIST) {
 		rc = with_store(fs, x, list_versions, &c);
 		if (rc == 0 && c.rc == 0)
@@ -1004,5 +1175,5 @@ uint64_t vt_size(struct fs *fs, uint64_t ino)
 		free(t);
 		return len;
 	}
-	return vn_get(ino, &v) == 0 && v.kind == VK_VFILE ? v.size : 0;
+	return vn_get(ino, &v) == 0 && (v.kind == VK_VFILE || v.kind == VK_AT) ? v.size : 0;
 }

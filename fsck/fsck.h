@@ -73,6 +73,8 @@ enum fsck_code {
 	PR_NEXT_INO = 318,	   /* the inode counter is missing or too small */
 	PR_META_BAD = 319,	   /* an unknown or malformed key */
 	PR_LOSTFOUND = 320,	   /* lost+found is missing or not a directory */
+	PR_GRAVE_LIVE = 321,	   /* a graveyard key of an inode that has a record */
+	PR_PIN_DANGLING = 322,	   /* a pin of a missing inode or a non-file */
 	PR_LEFTOVER_COMPACT = 401, /* a stale <store>.compact */
 	PR_LEFTOVER_TEMP = 402,	   /* a stale <store>.fsck or revfs.super.tmp */
 };

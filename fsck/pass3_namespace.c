@@ -68,6 +68,12 @@ struct ns {
 	size_t nx, xcap;
 	uint64_t *orphans;
 	size_t norph, orphcap;
+	uint64_t *graves; /* 'G' keys: deleted files kept for history */
+	size_t ngrave, gravecap;
+	struct pin {
+		uint64_t ino, seq;
+	} * pins; /* 'P' keys */
+	size_t npin, pincap;
 	struct rawkey {
 		uint8_t *key;
 		size_t len;
@@ -201,6 +207,21 @@ static int walk_cb(void *arg, const void *key, size_t klen, const void *val, siz
 		if (GROW(n->orphans, n->norph, n->orphcap))
 			return ST_ENOMEM;
 		n->orphans[n->norph++] = ino;
+		return 0;
+	case ST_NS_GRAVE:
+		if (klen != 9 || vlen != ST_NS_GRAVE_SIZE)
+			return add_bad(n, k, klen);
+		if (GROW(n->graves, n->ngrave, n->gravecap))
+			return ST_ENOMEM;
+		n->graves[n->ngrave++] = ino;
+		return 0;
+	case ST_NS_PIN:
+		if (klen != 17 || vlen != 0)
+			return add_bad(n, k, klen);
+		if (GROW(n->pins, n->npin, n->pincap))
+			return ST_ENOMEM;
+		n->pins[n->npin].ino = ino;
+		n->pins[n->npin++].seq = st_ns_u64_decode(k + 9);
 		return 0;
 	case ST_NS_XATTR:
 		/* A name past XATTR_NAME_MAX would not fit the key buffers the
@@ -662,6 +683,54 @@ static void check_unattached(struct ns *n)
 	}
 }
 
+/* The graveyard: a deleted file's store is kept for the namespace versions
+ * that still name it, so it is no orphan. A key whose store is gone is a
+ * reap the daemon had not finished: it drops the key itself. */
+static void check_graves(struct ns *n)
+{
+	uint8_t key[ST_NS_KEY_MAX];
+	char what[64];
+
+	for (size_t i = 0; i < n->ngrave; i++) {
+		struct fstore *s = fsck_store_find(n->c, n->graves[i]);
+		struct ient *e = ifind(n, n->graves[i]);
+
+		if (e && !e->bad) {
+			ino_name(n->graves[i], what);
+			if (fsck_problem(n->c, PR_GRAVE_LIVE, what, NULL)) {
+				stage_rc(n, st_kv_del(n->st, key,
+						      st_ns_key(ST_NS_GRAVE, n->graves[i], NULL, 0,
+								key)));
+				fsck_fixed(n->c);
+			}
+			continue;
+		}
+		if (s)
+			s->referenced = true;
+	}
+}
+
+static void check_pins(struct ns *n)
+{
+	uint8_t key[ST_NS_KEY_MAX], seq[8];
+	char what[80];
+
+	for (size_t i = 0; i < n->npin; i++) {
+		struct ient *e = ifind(n, n->pins[i].ino);
+
+		if (e && !e->bad && S_ISREG(e->a.mode))
+			continue;
+		snprintf(what, sizeof(what), "pin of version %llu of inode %llu",
+			 (unsigned long long)n->pins[i].seq, (unsigned long long)n->pins[i].ino);
+		if (fsck_problem(n->c, PR_PIN_DANGLING, what, NULL)) {
+			st_ns_u64_encode(n->pins[i].seq, seq);
+			stage_rc(n, st_kv_del(n->st, key,
+					      st_ns_key(ST_NS_PIN, n->pins[i].ino, seq, 8, key)));
+			fsck_fixed(n->c);
+		}
+	}
+}
+
 static void check_stores(struct ns *n)
 {
 	char what[64];
@@ -819,6 +888,8 @@ static void ns_release(struct ns *n)
 	free(n->de);
 	free(n->xa);
 	free(n->orphans);
+	free(n->graves);
+	free(n->pins);
 	free(n->bad);
 	if (n->st)
 		st_close(n->st);
@@ -851,7 +922,9 @@ int pass3_namespace(struct fsck *c)
 	check_orphans(&n);
 	check_reachable(&n);
 	check_unattached(&n);
+	check_graves(&n);
 	check_stores(&n);
+	check_pins(&n);
 	check_nlink(&n);
 	check_xattrs(&n);
 	fsck_progress(c, 3, 1, 1);

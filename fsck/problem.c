@@ -61,6 +61,8 @@ static const struct problem problems[] = {
     {PR_NEXT_INO, "inode counter missing or too small", "Fix", PRF_PREEN},
     {PR_META_BAD, "unknown or malformed key", "Remove", 0},
     {PR_LOSTFOUND, "/lost+found is not a directory", "", PRF_NOFIX},
+    {PR_GRAVE_LIVE, "deleted file's key names a live inode", "Remove", PRF_PREEN},
+    {PR_PIN_DANGLING, "pin of a missing inode", "Remove", PRF_PREEN},
     {PR_LEFTOVER_COMPACT, "stale compaction file", "Remove", PRF_PREEN},
     {PR_LEFTOVER_TEMP, "stale temporary file", "Remove", PRF_PREEN},
 };

@@ -429,10 +429,15 @@ int st_super_write(const char *dir, const struct st_super *sb);
 #define ST_NS_ORPHAN  'O' /* (ino) -> empty: no links left, still open */
 #define ST_NS_META    'M' /* (0, name) -> meta value, e.g. "next_ino" (u64) */
 #define ST_NS_PIN     'P' /* (ino, u64 seq) -> empty: a version no retention rule drops */
+#define ST_NS_GRAVE   'G' /* (ino) -> ST_NS_GRAVE_SIZE: a deleted file's store, kept */
 #define ST_NS_KEY_MAX (9u + 255u)
 
 #define ST_NS_INODE_SIZE  80u /* fixed part; a symlink's target follows */
 #define ST_NS_DIRENT_SIZE 9u  /* u64 ino, u8 type (DT_*) */
+/* A graveyard value: u64 seq of the first namespace version surely without
+ * the file (its store goes once no older version is kept), u64 time of the
+ * deletion. */
+#define ST_NS_GRAVE_SIZE 16u
 
 struct st_inode {
 	uint32_t mode, uid, gid, nlink;

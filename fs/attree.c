@@ -1,0 +1,434 @@
+/*
+ * attree.c - what .revfs/at/<time>/ shows: the whole tree as it was at a
+ * moment. A time names the newest namespace version committed at or before
+ * it, opened read-only (a snapshot); each regular file in it shows the
+ * newest version of its own store committed at or before the same time.
+ * Files deleted since are there too: their stores stay in the graveyard
+ * (ST_NS_GRAVE keys) until no namespace version that still exists names
+ * them (fs_grave_reap).
+ *
+ * Snapshots are cached (SNAPS slots, least recently used out): a lookup,
+ * getattr or readdir under at/ takes one for the length of the request.
+ * After a compaction of the namespace, the cached ones are stale (their
+ * versions may have been dropped) and are reopened on their next use.
+ *
+ * vtree.c owns the vnodes; this file answers for them from the snapshot.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "revfs.h"
+
+/* ---- times ----------------------------------------------------------------- */
+
+#define NS_PER_S 1000000000ull
+
+/* Reads exactly n decimal digits. */
+static bool num(const char **p, int n, int *out)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)(*p)[i]))
+			return false;
+		v = v * 10 + ((*p)[i] - '0');
+	}
+	*p += n;
+	*out = v;
+	return true;
+}
+
+/* A fraction of a second after the point: ".25" -> 250000000 ns. */
+static bool fraction(const char **p, uint64_t *ns)
+{
+	uint64_t scale = NS_PER_S / 10;
+
+	*ns = 0;
+	if (**p != '.' && **p != ',')
+		return true;
+	(*p)++;
+	if (!isdigit((unsigned char)**p))
+		return false;
+	for (; isdigit((unsigned char)**p); (*p)++, scale /= 10)
+		*ns += (uint64_t)(**p - '0') * scale;
+	return true;
+}
+
+/* "-10m", "-2h", "-3d", "-1w", "-90s", or several: "-1h30m". */
+static int parse_relative(const char *s, uint64_t now, uint64_t *out)
+{
+	uint64_t back = 0;
+
+	if (!*s)
+		return -EINVAL;
+	while (*s) {
+		uint64_t n = 0, unit;
+
+		if (!isdigit((unsigned char)*s))
+			return -EINVAL;
+		for (; isdigit((unsigned char)*s); s++) {
+			if (n > UINT64_MAX / 100)
+				return -EINVAL;
+			n = n * 10 + (uint64_t)(*s - '0');
+		}
+		switch (*s++) {
+		case 's':
+			unit = 1;
+			break;
+		case 'm':
+			unit = 60;
+			break;
+		case 'h':
+			unit = 3600;
+			break;
+		case 'd':
+			unit = 86400;
+			break;
+		case 'w':
+			unit = 7 * 86400;
+			break;
+		default:
+			return -EINVAL;
+		}
+		if (n > now / NS_PER_S / unit)
+			return -ENOENT; /* before 1970: before anything */
+		back += n * unit * NS_PER_S;
+	}
+	if (back > now)
+		return -ENOENT;
+	*out = now - back;
+	return 0;
+}
+
+/* "2026-11-23", "2026-11-23T14:05", "2026-11-23T14:05:00.5", a space for
+ * the T, and "Z" or "+01:00" / "-0500" for a zone (none: local time). */
+static int parse_iso(const char *s, uint64_t *out)
+{
+	struct tm tm, check;
+	int y, mo, d, h = 0, mi = 0, sec = 0, zh = 0, zm = 0, zsign = 0;
+	uint64_t frac = 0;
+	bool utc = false;
+	time_t t;
+
+	if (!num(&s, 4, &y) || *s++ != '-' || !num(&s, 2, &mo) || *s++ != '-' || !num(&s, 2, &d))
+		return -EINVAL;
+	if (*s == 'T' || *s == 't' || *s == ' ') {
+		s++;
+		if (!num(&s, 2, &h) || *s++ != ':' || !num(&s, 2, &mi))
+			return -EINVAL;
+		if (*s == ':') {
+			s++;
+			if (!num(&s, 2, &sec) || !fraction(&s, &frac))
+				return -EINVAL;
+		}
+		if (*s == 'Z' || *s == 'z') {
+			utc = true;
+			s++;
+		} else if (*s == '+' || *s == '-') {
+			zsign = *s++ == '+' ? 1 : -1;
+			if (!num(&s, 2, &zh))
+				return -EINVAL;
+			if (*s == ':')
+				s++;
+			if (!num(&s, 2, &zm))
+				return -EINVAL;
+			utc = true;
+		}
+	}
+	if (*s || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 ||
+	    zh > 23 || zm > 59)
+		return -EINVAL;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	tm.tm_isdst = -1;
+	check = tm;
+	t = utc ? timegm(&tm) : mktime(&tm);
+	/* mktime and timegm carry 2026-02-30 into March: not a date. */
+	if (t == (time_t)-1 || tm.tm_mday != check.tm_mday || tm.tm_mon != check.tm_mon)
+		return -EINVAL;
+	t -= (time_t)zsign * (zh * 3600 + zm * 60);
+	if (t < 0)
+		return -ENOENT;
+	*out = (uint64_t)t * NS_PER_S + frac;
+	return 0;
+}
+
+int at_parse_time(const char *s, uint64_t now_ns, uint64_t *out)
+{
+	if (s[0] == '-')
+		return parse_relative(s + 1, now_ns, out);
+	if (s[0] == '@') {
+		uint64_t sec = 0, frac;
+		const char *p = s + 1;
+
+		if (!isdigit((unsigned char)*p))
+			return -EINVAL;
+		for (; isdigit((unsigned char)*p); p++) {
+			if (sec > UINT64_MAX / NS_PER_S / 10)
+				return -EINVAL;
+			sec = sec * 10 + (uint64_t)(*p - '0');
+		}
+		if (!fraction(&p, &frac) || *p)
+			return -EINVAL;
+		*out = sec * NS_PER_S + frac;
+		return 0;
+	}
+	return parse_iso(s, out);
+}
+
+/* ---- snapshots of the namespace ------------------------------------------ */
+
+#define SNAPS 16
+
+struct snap {
+	uint64_t t;    /* the moment asked for */
+	st_store *ns;  /* the newest namespace version at or before t */
+	uint64_t gen;  /* ns_gen when it was opened */
+	unsigned refs; /* requests using it now */
+	uint64_t used; /* snap_clock at its last use */
+	bool temp;     /* not in the cache: closed by its only user */
+};
+
+/* snap_lock guards the cache, the clock and ns_gen. */
+static pthread_mutex_t snap_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct snap snaps[SNAPS];
+static uint64_t snap_clock, ns_gen;
+
+/* The snapshot for t, held until snap_put(). -ENOENT if the namespace has
+ * no version that old. */
+static int snap_get(struct fs *fs, uint64_t t, struct snap **out)
+{
+	struct snap *s, *slot = NULL;
+	st_store *ns;
+	uint64_t gen;
+	int rc;
+
+	pthread_mutex_lock(&snap_lock);
+	for (int i = 0; i < SNAPS; i++) {
+		s = &snaps[i];
+		if (s->ns && s->t == t && s->gen == ns_gen) {
+			s->refs++;
+			s->used = ++snap_clock;
+			pthread_mutex_unlock(&snap_lock);
+			*out = s;
+			return 0;
+		}
+	}
+	gen = ns_gen;
+	pthread_mutex_unlock(&snap_lock);
+
+	/* The namespace handle is never closed while mounted, and its own
+	 * locks keep the walk safe from the flusher and the compactor. */
+	rc = st_open_at_time(fs->ns, t, &ns);
+	if (rc)
+		return rc == ST_ENOTFOUND ? -ENOENT : -fs_errno(rc);
+
+	pthread_mutex_lock(&snap_lock);
+	for (int i = 0; i < SNAPS; i++) {
+		s = &snaps[i];
+		if (s->refs == 0 && (!slot || !s->ns || (slot->ns && s->used < slot->used)))
+			slot = s;
+	}
+	if (slot && slot->ns) {
+		st_close(slot->ns);
+		slot->ns = NULL;
+	}
+	if (!slot) {
+		/* Every slot is in use: this one is the caller's alone. */
+		if (!(slot = calloc(1, sizeof(*slot)))) {
+			pthread_mutex_unlock(&snap_lock);
+			st_close(ns);
+			return -ENOMEM;
+		}
+		slot->temp = true;
+	}
+	slot->t = t;
+	slot->ns = ns;
+	slot->gen = gen;
+	slot->refs = 1;
+	slot->used = ++snap_clock;
+	pthread_mutex_unlock(&snap_lock);
+	*out = slot;
+	return 0;
+}
+
+static void snap_put(struct snap *s)
+{
+	st_store *close_it = NULL;
+
+	pthread_mutex_lock(&snap_lock);
+	if (--s->refs == 0 && (s->temp || s->gen != ns_gen)) {
+		close_it = s->ns;
+		s->ns = NULL;
+	}
+	pthread_mutex_unlock(&snap_lock);
+	st_close(close_it);
+	if (s->temp)
+		free(s);
+}
+
+void at_ns_changed(void)
+{
+	pthread_mutex_lock(&snap_lock);
+	ns_gen++;
+	for (int i = 0; i < SNAPS; i++)
+		if (snaps[i].ns && snaps[i].refs == 0) {
+			st_close(snaps[i].ns);
+			snaps[i].ns = NULL;
+		}
+	pthread_mutex_unlock(&snap_lock);
+}
+
+void at_release_all(void)
+{
+	pthread_mutex_lock(&snap_lock);
+	for (int i = 0; i < SNAPS; i++) {
+		st_close(snaps[i].ns);
+		snaps[i].ns = NULL;
+	}
+	pthread_mutex_unlock(&snap_lock);
+}
+
+int at_exists(struct fs *fs, uint64_t t)
+{
+	struct snap *s;
+	int rc = snap_get(fs, t, &s);
+
+	if (rc == 0)
+		snap_put(s);
+	return rc;
+}
+
+/* ---- the tree as it was -------------------------------------------------- */
+
+int at_lookup(struct fs *fs, uint64_t t, uint64_t dir, const char *name, uint64_t *ino,
+	      uint8_t *type)
+{
+	uint8_t key[ST_NS_KEY_MAX];
+	struct snap *s;
+	size_t vlen;
+	void *val;
+	int rc;
+
+	if (strlen(name) > 255)
+		return -ENAMETOOLONG;
+	if ((rc = snap_get(fs, t, &s)) != 0)
+		return rc;
+	rc = st_kv_get(s->ns, key, st_ns_key(ST_NS_DIRENT, dir, name, strlen(name), key), &val,
+		       &vlen);
+	snap_put(s);
+	if (rc)
+		return rc == ST_ENOTFOUND ? -ENOENT : -fs_errno(rc);
+	rc = st_ns_dirent_decode(val, vlen, ino, type);
+	free(val);
+	return rc ? -EIO : 0;
+}
+
+int at_inode(struct fs *fs, uint64_t t, uint64_t ino, struct st_inode *a, char **target)
+{
+	uint8_t key[ST_NS_KEY_MAX];
+	const void *tg;
+	struct snap *s;
+	size_t vlen, tlen;
+	void *val;
+	int rc;
+
+	if ((rc = snap_get(fs, t, &s)) != 0)
+		return rc;
+	rc = st_kv_get(s->ns, key, st_ns_key(ST_NS_INODE, ino, NULL, 0, key), &val, &vlen);
+	snap_put(s);
+	if (rc)
+		return rc == ST_ENOTFOUND ? -ENOENT : -fs_errno(rc);
+	if (st_ns_inode_decode(val, vlen, a, &tg, &tlen) != ST_OK)
+		rc = -EIO;
+	else if (target && !(*target = malloc(tlen + 1)))
+		rc = -ENOMEM;
+	else if (target) {
+		memcpy(*target, tg, tlen);
+		(*target)[tlen] = 0;
+	}
+	free(val);
+	return rc;
+}
+
+/*
+ * The version of inode ino's store at t: opened read-only (*out, to be
+ * closed with st_close) when out is given, described in *v. A store with
+ * no version that old, or none at all (a file never written), is an empty
+ * file: *v zeroed and *out NULL. The store is opened by its name: a live
+ * file's store is read beside the daemon's own handle (its commits only
+ * append), a deleted file's is in the graveyard.
+ */
+int at_file(struct fs *fs, uint64_t t, uint64_t ino, struct st_version *v, st_store **out)
+{
+	char path[4096];
+	st_store *st, *ver;
+	int rc;
+
+	memset(v, 0, sizeof(*v));
+	if (out)
+		*out = NULL;
+	if (st_ns_store_path(fs->backing, ino, path, sizeof(path)))
+		return -ENAMETOOLONG;
+	rc = st_open(path, ST_KIND_FILE, ST_READONLY, NULL, &st);
+	if (rc == ST_ENOTFOUND)
+		return 0;
+	if (rc) {
+		fs_log(LOG_ERR, "%s: %s", path, st_last_error()->msg);
+		return -fs_errno(rc);
+	}
+	rc = st_open_at_time(st, t, &ver);
+	st_close(st); /* the version keeps the file open */
+	if (rc == ST_ENOTFOUND)
+		return 0;
+	if (rc) {
+		fs_log(LOG_ERR, "%s: %s", path, st_last_error()->msg);
+		return -fs_errno(rc);
+	}
+	st_current(ver, v);
+	if (out)
+		*out = ver;
+	else
+		st_close(ver);
+	return 0;
+}
+
+struct at_list_ctx {
+	struct dirh *d;
+	int rc;
+};
+
+static int at_list_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	struct at_list_ctx *c = arg;
+	uint64_t ino;
+	uint8_t type;
+
+	if (klen <= 9 || st_ns_dirent_decode(val, vlen, &ino, &type))
+		return 0;
+	c->rc = fs_dirh_add(c->d, (const char *)key + 9, klen - 9, VT_BIT | ino, type);
+	return c->rc ? 1 : 0;
+}
+
+int at_list(struct fs *fs, uint64_t t, uint64_t dir, struct dirh *d)
+{
+	struct at_list_ctx c = {d, 0};
+	uint8_t key[ST_NS_KEY_MAX];
+	struct snap *s;
+	int rc;
+
+	if ((rc = snap_get(fs, t, &s)) != 0)
+		return rc;
+	rc = st_kv_range(s->ns, key, st_ns_key(ST_NS_DIRENT, dir, NULL, 0, key), at_list_cb, &c);
+	snap_put(s);
+	return rc < 0 ? -fs_errno(rc) : c.rc;
+}
