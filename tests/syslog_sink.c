@@ -47,6 +47,7 @@ int main(int argc, char **argv)
 	memcpy(a.sun_path, argv[1], strlen(argv[1]) + 1);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
 		fprintf(stderr, "syslog_sink: cannot bind %s: %s\n", argv[1], strerror(errno));
+		fclose(out);
 		return 1;
 	}
 	printf("ready\n");
