@@ -166,7 +166,7 @@ fuzz:
 # The store's figures, then the mounted filesystem's against the plain disk
 # and libfuse's passthrough_ll (tests/bench_fs.sh; BENCH_FS_ARGS="-s 0.1"
 # for a quick run).
-bench: bench-store bench-fs bench-fsck bench-compact
+bench: bench-store bench-fs bench-fsck bench-compact bench-history
 
 bench-store: deps
 	$(MAKE) BUILD=$(BENCH_BUILD) OPT=-O2 $(BENCH_BUILD)/libstore.a
@@ -186,6 +186,16 @@ bench-fsck: deps
 	$(CC) $(CFLAGS_BASE) -Istore -o $(BENCH_BUILD)/tests/bench_fsck_make tests/bench_fsck_make.c \
 		$(BENCH_BUILD)/libstore.a $(LDLIBS)
 	REVFS_BIN=$(BENCH_BUILD) bash tests/bench_fsck.sh $(BENCH_FSCK_ARGS)
+
+# The history tree's figures: a file with 10,000 versions listed and read,
+# at/<t> on trees of 1,000 and 100,000 files (tests/bench_history.sh;
+# BENCH_HISTORY_ARGS="-v 1000 -n 10000" for a quick run).
+bench-history: deps
+	$(MAKE) BUILD=$(BENCH_BUILD) OPT=-O2 $(BENCH_BUILD)/revfs $(BENCH_BUILD)/libstore.a
+	@mkdir -p $(BENCH_BUILD)/tests
+	$(CC) $(CFLAGS_BASE) -Istore -o $(BENCH_BUILD)/tests/bench_history_make \
+		tests/bench_history_make.c $(BENCH_BUILD)/libstore.a $(LDLIBS)
+	REVFS_BIN=$(BENCH_BUILD) bash tests/bench_history.sh $(BENCH_HISTORY_ARGS)
 
 # The compactor's figures: writer latency while its file is compacted,
 # final-lock hold, throughput against cp, space after overwrites

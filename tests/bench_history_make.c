@@ -1,0 +1,169 @@
+/*
+ * bench_history_make.c - makes a backing directory for tests/bench_history.sh
+ * straight through the store library (a mount would need one fsync per
+ * version):
+ *
+ *   bench_history_make DIR VERSIONS NFILES
+ *
+ * /f is a file with VERSIONS versions, one a second ending now: each
+ * appends 64 bytes, so version k is 64 * k bytes. /tree holds NFILES empty
+ * files in 100 directories d00..d99 (f0, f1, ... in turn), written to the
+ * namespace 1,000 files per commit, so the namespace has about
+ * NFILES / 1000 versions as well. Without fdatasync (ST_NOSYNC): the
+ * benchmark syncs once. Exits 0, or 1 with a message.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store.h"
+
+#define NDIRS	 100u
+#define FILE_INO 2u
+#define TREE_INO 3u
+#define DIR_INO0 4u /* d00 .. d99 */
+
+/* The commit clock: one second a version, ending about now. */
+static uint64_t fake_now;
+
+static uint64_t tick(void *ctx)
+{
+	(void)ctx;
+	return fake_now += 1000000000ull;
+}
+
+static int fail(const char *what)
+{
+	fprintf(stderr, "bench_history_make: %s: %s\n", what, st_last_error()->msg);
+	return 1;
+}
+
+static int put_inode(st_store *ns, uint64_t ino, uint32_t mode, uint32_t nlink, uint64_t size,
+		     uint64_t parent)
+{
+	uint8_t key[ST_NS_KEY_MAX], rec[ST_NS_INODE_SIZE];
+	struct st_inode a = {.mode = mode, .nlink = nlink, .size = size, .parent = parent};
+	int len;
+
+	a.uid = (uint32_t)getuid();
+	a.gid = (uint32_t)getgid();
+	a.atime_ns = a.mtime_ns = a.ctime_ns = a.btime_ns = (int64_t)fake_now;
+	len = st_ns_inode_encode(&a, NULL, 0, rec, sizeof(rec));
+	if (len < 0)
+		return len;
+	return st_kv_put(ns, key, st_ns_key(ST_NS_INODE, ino, NULL, 0, key), rec, (size_t)len);
+}
+
+static int put_dirent(st_store *ns, uint64_t parent, const char *name, uint64_t ino, uint32_t mode)
+{
+	uint8_t key[ST_NS_KEY_MAX], val[ST_NS_DIRENT_SIZE];
+
+	st_ns_dirent_encode(ino, (uint8_t)((mode & S_IFMT) >> 12), val);
+	return st_kv_put(ns, key, st_ns_key(ST_NS_DIRENT, parent, name, strlen(name), key), val,
+			 sizeof(val));
+}
+
+static int put_meta(st_store *ns, const char *name, const void *val, size_t vlen)
+{
+	uint8_t key[ST_NS_KEY_MAX];
+
+	return st_kv_put(ns, key, st_ns_key(ST_NS_META, 0, name, strlen(name), key), val, vlen);
+}
+
+static int make_file(const char *dir, uint64_t versions, const struct st_open_opts *o)
+{
+	char path[4096], sub[4200], line[64];
+	st_store *st;
+
+	if (st_ns_store_path(dir, FILE_INO, path, sizeof(path)) != ST_OK)
+		return fail("path");
+	snprintf(sub, sizeof(sub), "%s/ino/%02x", dir, FILE_INO);
+	if (mkdir(sub, 0700) != 0 && errno != EEXIST)
+		return fail(sub);
+	if (st_open(path, ST_KIND_FILE, ST_CREATE | ST_EXCL | ST_NOSYNC | ST_DEFER, o, &st) !=
+	    ST_OK)
+		return fail(path);
+	for (uint64_t v = 1; v <= versions; v++) {
+		memset(line, ' ', sizeof(line));
+		snprintf(line, sizeof(line), "version %llu", (unsigned long long)v);
+		line[strlen(line)] = ' ';
+		line[sizeof(line) - 1] = '\n';
+		if (st_file_write(st, (v - 1) * sizeof(line), line, sizeof(line)) != ST_OK ||
+		    st_file_set_mtime(st, fake_now + 1000000000ull) != ST_OK ||
+		    st_commit(st, NULL) != ST_OK) {
+			st_close(st);
+			return fail(path);
+		}
+	}
+	st_close(st);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct st_open_opts o = {.clock = tick};
+	uint64_t versions, nfiles, ino;
+	char path[4096], name[32];
+	struct st_super sb;
+	uint8_t v[8];
+	st_store *ns;
+	int rc = 1;
+
+	if (argc != 4) {
+		fprintf(stderr, "usage: bench_history_make DIR VERSIONS NFILES\n");
+		return 2;
+	}
+	versions = strtoull(argv[2], NULL, 10);
+	nfiles = strtoull(argv[3], NULL, 10);
+	if (!versions)
+		return 2;
+	fake_now = ((uint64_t)time(NULL) - versions - nfiles / 1000 - 10) * 1000000000ull;
+	if (mkdir(argv[1], 0700) != 0 && errno != EEXIST)
+		return fail(argv[1]);
+	st_super_init(&sb);
+	if (st_super_write(argv[1], &sb) != ST_OK)
+		return fail("superblock");
+	snprintf(path, sizeof(path), "%s/ino", argv[1]);
+	if (mkdir(path, 0700) != 0)
+		return fail(path);
+	if (make_file(argv[1], versions, &o))
+		return 1;
+	snprintf(path, sizeof(path), "%s/%s", argv[1], ST_NS_NAME);
+	if (st_open(path, ST_KIND_KV, ST_CREATE | ST_EXCL | ST_NOSYNC, &o, &ns) != ST_OK)
+		return fail(path);
+	if (put_inode(ns, ST_ROOT_INO, S_IFDIR | 0755, 3, 0, ST_ROOT_INO) ||
+	    put_inode(ns, FILE_INO, S_IFREG | 0644, 1, versions * 64, 0) ||
+	    put_dirent(ns, ST_ROOT_INO, "f", FILE_INO, S_IFREG) ||
+	    put_inode(ns, TREE_INO, S_IFDIR | 0755, 2 + NDIRS, 0, ST_ROOT_INO) ||
+	    put_dirent(ns, ST_ROOT_INO, "tree", TREE_INO, S_IFDIR))
+		goto out;
+	for (unsigned d = 0; d < NDIRS; d++) {
+		snprintf(name, sizeof(name), "d%02u", d);
+		if (put_inode(ns, DIR_INO0 + d, S_IFDIR | 0755, 2, 0, TREE_INO) ||
+		    put_dirent(ns, TREE_INO, name, DIR_INO0 + d, S_IFDIR))
+			goto out;
+	}
+	for (uint64_t i = 0; i < nfiles; i++) {
+		ino = DIR_INO0 + NDIRS + i;
+		snprintf(name, sizeof(name), "f%llu", (unsigned long long)i);
+		if (put_inode(ns, ino, S_IFREG | 0644, 1, 0, 0) ||
+		    put_dirent(ns, DIR_INO0 + i % NDIRS, name, ino, S_IFREG))
+			goto out;
+		if (i % 1000 == 999 && st_commit(ns, NULL) != ST_OK)
+			goto out;
+	}
+	st_ns_u64_encode(DIR_INO0 + NDIRS + nfiles, v);
+	if (put_meta(ns, "next_ino", v, 8) || put_meta(ns, "clean", "", 0) ||
+	    st_commit(ns, NULL) != ST_OK)
+		goto out;
+	rc = 0;
+out:
+	if (rc)
+		fail("namespace");
+	st_close(ns);
+	return rc;
+}
