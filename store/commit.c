@@ -106,6 +106,7 @@ static void store_free(st_store *st)
 	file_unref(st->file);
 	pthread_mutex_destroy(&st->wlock);
 	pthread_mutex_destroy(&st->slock);
+	pthread_cond_destroy(&st->switch_cv);
 	free(st->path);
 	free(st);
 }
@@ -128,6 +129,7 @@ st_store *store_alloc(enum st_kind kind, const char *path, int flags,
 	st->trunc_pages = UINT64_MAX;
 	pthread_mutex_init(&st->wlock, NULL);
 	pthread_mutex_init(&st->slock, NULL);
+	pthread_cond_init(&st->switch_cv, NULL);
 	return st;
 }
 
@@ -318,7 +320,7 @@ int st_commit(st_store *st, struct st_version *out)
 		goto out_rollback;
 	/* Invariants 2, 1 and 4, in that order. A compaction's rename (or a
 	 * deferred creation) must be durable before a commit to the file is. */
-	if ((rc = writer_sync(&st->w)) != ST_OK)
+	if ((rc = writer_sync(&st->w)) != ST_OK || (rc = store_switch_wait(st)) != ST_OK)
 		goto out_rollback;
 	if (st->dir_unsynced) {
 		if ((rc = store_dir_sync(st)) != ST_OK)
@@ -346,7 +348,9 @@ int st_commit_prepare(st_store *st)
 	if ((rc = commit_write(st, &st->pending)) != ST_OK) {
 		rollback(st, false);
 		pthread_mutex_unlock(&st->wlock);
+		return rc;
 	}
+	st->pending_switch = store_switch_pending(st);
 	return rc;
 }
 
@@ -354,6 +358,8 @@ int st_commit_sync(st_store *st)
 {
 	int rc = writer_sync(&st->w);
 
+	if (rc == ST_OK)
+		rc = store_switch_wait(st);
 	if (rc == ST_OK && st->dir_unsynced) {
 		if ((rc = store_dir_sync(st)) == ST_OK)
 			st->dir_unsynced = false;
@@ -363,8 +369,19 @@ int st_commit_sync(st_store *st)
 
 int st_commit_flip(st_store *st, int synced_all)
 {
-	if (synced_all)
+	int rc = store_switch_wait(st);
+
+	if (rc != ST_OK)
+		return rc;
+	/* A compaction's rename that was pending at the prepare may have come
+	 * after the shared sync: its directory is synced here. */
+	if (synced_all && !st->pending_switch)
 		st->dir_unsynced = false;
+	if (st->dir_unsynced && st->pending_switch) {
+		if ((rc = store_dir_sync(st)) != ST_OK)
+			return rc;
+		st->dir_unsynced = false;
+	}
 	if (st->dir_unsynced)
 		return st_fail(ST_EINVAL, 0, 0, "%s: directory not synced before the flip",
 			       st->path);

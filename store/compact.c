@@ -31,6 +31,15 @@
 #include "internal.h"
 
 #define BATCH 4096 /* actions per tree_modify while copying */
+/* A catch-up pass that replayed at most this many bytes of the old file is
+ * the last: what comes during it is left to the locked step. */
+#define FINAL_DELTA (256u << 10)
+/* Unsynced bytes of the new file a catch-up pass leaves at most: the sync
+ * after the switch, which a commit landing then waits for, stays short. */
+#define SYNC_SLACK (1u << 20)
+/* The locked step gives the lock back for one more pass (while passes are
+ * left) if more than this many bytes came since the last. */
+#define LOCKED_MAX (512u << 10)
 
 /* Where an old data record went: the pages of it that kept versions use
  * (the bits of used) were copied, in order, into one new record at ptr. */
@@ -466,8 +475,26 @@ static int make_tmp_path(const char *path, char **out)
 	return ST_OK;
 }
 
-/* Step 3: everything under the writer lock. Returns with it released. */
-static int final_switch(struct cmp *c, struct tree *from, uint64_t last_seq)
+/* Bytes of staged data (wlock held). */
+static uint64_t staged_bytes(const st_store *st)
+{
+	uint64_t n = 0;
+
+	if (st->kind == ST_KIND_FILE)
+		for (size_t i = 0; i < st->nex; i++)
+			n += (uint64_t)st->ex[i].npages * BLOCK_SIZE;
+	return n;
+}
+
+/* Step 3: the final catch-up under the writer lock, ending with the
+ * handle on the new file (its name still the old file's: SW_PENDING).
+ * Returns with the lock released; *switched says whether the switch was
+ * made (from then on the compaction can only go forward). With may_retry,
+ * it gives the lock back at once, unswitched, if more than LOCKED_MAX
+ * bytes came (the writers took the lock again and again meanwhile, or a
+ * large write is staged): another unlocked pass is then cheaper. */
+static int final_switch(struct cmp *c, struct tree *from, uint64_t last_seq, bool may_retry,
+			bool *switched)
 {
 	st_store *st = c->st;
 	struct hdr *v = NULL, head;
@@ -477,6 +504,7 @@ static int final_switch(struct cmp *c, struct tree *from, uint64_t last_seq)
 	uint64_t t0;
 	int rc;
 
+	*switched = false;
 	pthread_mutex_lock(&st->wlock);
 	t0 = now_ns();
 	if ((rc = hook(c, ST_STEP_LOCKED)) != ST_OK || (rc = check_deleted(c)) != ST_OK)
@@ -487,6 +515,8 @@ static int final_switch(struct cmp *c, struct tree *from, uint64_t last_seq)
 	}
 	head = st->head;
 	if ((rc = writer_flush(&st->w)) != ST_OK)
+		goto out_unlock;
+	if (may_retry && st->w.end - c->limit + staged_bytes(st) > LOCKED_MAX)
 		goto out_unlock;
 	c->limit = st->w.end;
 	if (head.seq != last_seq) {
@@ -502,42 +532,134 @@ static int final_switch(struct cmp *c, struct tree *from, uint64_t last_seq)
 		rc = st_fail(ST_EIO, 0, 0, "%s: compaction lost the newest version", st->path);
 		goto out_unlock;
 	}
-	if ((rc = copy_staged(c, &moved)) != ST_OK || (rc = writer_sync(&c->w)) != ST_OK ||
-	    (rc = hook(c, ST_STEP_SYNCED)) != ST_OK)
+	/* Every byte in the file (not synced: after the lock). */
+	if ((rc = copy_staged(c, &moved)) != ST_OK || (rc = writer_flush(&c->w)) != ST_OK)
 		goto out_unlock;
-	if (st->ops->rename(st->ctx, c->tmp, st->path) < 0) {
-		rc = st_fail_errno(errno, "rename over", st->path);
-		goto out_unlock;
-	}
-	free(c->tmp);
-	c->tmp = NULL; /* nothing to remove any more: the new file is the store */
-	rc = hook(c, ST_STEP_RENAMED);
-	/* The directory is synced after the lock is released; until then a
-	 * commit syncs it first (st_commit). */
-	st->dir_unsynced = true;
-	/* Switch whatever happened since the rename: the name is the new file's. */
+	/* The switch. Commits from now on go to the new file, and none may
+	 * flip before that file has the store's name durably: they wait for
+	 * SW_PENDING to end (store_switch_wait), then sync the directory. */
 	pthread_mutex_lock(&st->slock);
 	old = st->file;
 	st->file = file_ref(c->nf);
 	st->head = c->newest;
+	st->switching = SW_PENDING;
 	pthread_mutex_unlock(&st->slock);
 	if (moved)
 		memcpy(st->ex, moved, st->nex * sizeof(*moved));
 	writer_release(&st->w);
 	writer_init(&st->w, c->nf, c->w.end, st->flags & ST_NOSYNC);
+	st->dir_unsynced = true;
 	file_unref(old);
+	*switched = true;
 out_unlock:
 	free(moved);
-	c->stats.lock_hold_ns = now_ns() - t0;
+	t0 = now_ns() - t0;
+	if (t0 > c->stats.lock_hold_ns)
+		c->stats.lock_hold_ns = t0;
 	pthread_mutex_unlock(&st->wlock);
-	if (rc == ST_OK && (rc = store_dir_sync(st)) == ST_OK) {
-		pthread_mutex_lock(&st->wlock);
-		st->dir_unsynced = false;
-		pthread_mutex_unlock(&st->wlock);
-	}
-	if (rc == ST_OK)
-		rc = hook(c, ST_STEP_SWITCHED);
 	return rc;
+}
+
+/* Ends SW_PENDING (takes slock): SW_NONE once the new file has the store's
+ * name, SW_FAILED if it never will (commits then fail; so does the store
+ * until it is reopened, which finds the old file complete). */
+static void switch_end(st_store *st, int state)
+{
+	pthread_mutex_lock(&st->slock);
+	st->switching = state;
+	pthread_cond_broadcast(&st->switch_cv);
+	pthread_mutex_unlock(&st->slock);
+}
+
+int store_switch_wait(st_store *st)
+{
+	int rc = ST_OK;
+
+	pthread_mutex_lock(&st->slock);
+	while (st->switching == SW_PENDING)
+		pthread_cond_wait(&st->switch_cv, &st->slock);
+	if (st->switching == SW_FAILED)
+		rc = st_fail(ST_EIO, EIO, 0, "%s: a compaction failed after its switch; reopen it",
+			     st->path);
+	pthread_mutex_unlock(&st->slock);
+	return rc;
+}
+
+bool store_switch_pending(st_store *st)
+{
+	bool p;
+
+	pthread_mutex_lock(&st->slock);
+	p = st->switching == SW_PENDING;
+	pthread_mutex_unlock(&st->slock);
+	return p;
+}
+
+/* Step 4, with no lock: sync the new file (only what the last pass and
+ * the locked step added is not yet durable), give it the store's name,
+ * sync the directory. A hook's request to stop is noted, not obeyed: the
+ * handle is already on the new file. */
+static int finish_switch(struct cmp *c)
+{
+	st_store *st = c->st;
+	bool stop = false;
+	int rc = writer_sync(&c->w);
+
+	if (rc == ST_OK) {
+		stop |= hook(c, ST_STEP_SYNCED) != ST_OK;
+		rc = check_deleted(c);
+	}
+	if (rc == ST_OK && st->ops->rename(st->ctx, c->tmp, st->path) < 0)
+		rc = st_fail_errno(errno, "rename over", st->path);
+	if (rc != ST_OK) {
+		switch_end(st, SW_FAILED);
+		pthread_mutex_lock(&st->wlock);
+		st->broken = true;
+		pthread_mutex_unlock(&st->wlock);
+		return rc;
+	}
+	free(c->tmp);
+	c->tmp = NULL; /* nothing to remove any more: the new file is the store */
+	switch_end(st, SW_NONE);
+	stop |= hook(c, ST_STEP_RENAMED) != ST_OK;
+	/* Until this sync is done, a commit syncs the directory itself. */
+	if ((rc = store_dir_sync(st)) != ST_OK)
+		return rc;
+	pthread_mutex_lock(&st->wlock);
+	st->dir_unsynced = false;
+	pthread_mutex_unlock(&st->wlock);
+	stop |= hook(c, ST_STEP_SWITCHED) != ST_OK;
+	return stop ? st_fail(ST_EABORTED, 0, 0, "%s: compaction aborted", st->path) : ST_OK;
+}
+
+/* One unlocked catch-up pass: replays the commits made since *last_seq.
+ * *delta: the bytes the old file grew by since the last pass (0: none). */
+static int catch_up(struct cmp *c, struct tree *from, uint64_t *last_seq, uint64_t *delta)
+{
+	st_store *st = c->st;
+	struct st_file *f;
+	struct hdr hn, *nv = NULL;
+	size_t nn = 0;
+	int rc;
+
+	*delta = 0;
+	store_snapshot(st, &f, &hn);
+	file_unref(f);
+	if (f != c->old)
+		return st_fail(ST_EBUSY, 0, 0, "%s: switched during compaction", st->path);
+	if (hn.seq == *last_seq)
+		return ST_OK;
+	*delta = head_end(&hn) - c->limit;
+	c->limit = hn.pos;
+	rc = collect_headers(c, &hn, *last_seq, &nv, &nn);
+	if (rc == ST_OK)
+		rc = replay_list(c, nv, nn, from);
+	free(nv);
+	if (rc != ST_OK || (rc = check_deleted(c)) != ST_OK)
+		return rc;
+	*last_seq = hn.seq;
+	c->stats.passes++;
+	return hook(c, ST_STEP_CATCHUP);
 }
 
 int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compact_stats *stats)
@@ -578,7 +700,7 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 	if (rc != ST_OK)
 		return rc; /* the running compaction owns the flag */
 	c.t_start = now_ns();
-	max_passes = c.o->max_passes ? c.o->max_passes : 8;
+	max_passes = c.o->max_passes ? c.o->max_passes : 16;
 	c.limit = h0.pos;
 	if ((rc = make_tmp_path(st->path, &c.tmp)) != ST_OK)
 		goto out;
@@ -648,44 +770,46 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 	if (rc != ST_OK || (rc = hook(&c, ST_STEP_COPY)) != ST_OK)
 		goto out;
 
-	/* 2. Unlocked catch-up passes while writers go on. Each pass ends
-	 * with a sync of what is copied, so the locked step syncs only its
-	 * own delta; and commits made during that sync are caught up here
-	 * too, unlocked, when passes are left. */
-	uint64_t last_seq = h0.seq;
+	/* 2. Unlocked catch-up passes while writers go on, until a pass finds
+	 * nothing new or replays a small delta (what comes during a short
+	 * pass is smaller still: that is what the locked step replays), or
+	 * after max_passes. The copy is synced first, and again whenever
+	 * SYNC_SLACK bytes are not, so the sync after the switch is short. */
+	uint64_t last_seq = h0.seq, synced = 0, delta;
 	for (unsigned pass = 0;; pass++) {
-		struct st_file *f;
-		struct hdr hn, *nv = NULL;
-		size_t nn = 0;
-
-		if ((rc = writer_sync(&c.w)) != ST_OK)
-			goto out;
+		if (c.w.end - synced > SYNC_SLACK) {
+			if ((rc = writer_sync(&c.w)) != ST_OK)
+				goto out;
+			synced = c.w.end;
+		}
 		if (pass == max_passes)
 			break;
-		store_snapshot(st, &f, &hn);
-		if (f != c.old) {
-			file_unref(f);
-			rc = st_fail(ST_EBUSY, 0, 0, "%s: switched during compaction", st->path);
+		if ((rc = catch_up(&c, &from, &last_seq, &delta)) != ST_OK)
 			goto out;
-		}
-		file_unref(f);
-		if (hn.seq == last_seq)
+		if (delta == 0 || (delta <= FINAL_DELTA && c.w.end - synced <= SYNC_SLACK))
 			break;
-		c.limit = hn.pos;
-		rc = collect_headers(&c, &hn, last_seq, &nv, &nn);
-		if (rc == ST_OK)
-			rc = replay_list(&c, nv, nn, &from);
-		free(nv);
-		if (rc != ST_OK || (rc = check_deleted(&c)) != ST_OK)
-			goto out;
-		last_seq = hn.seq;
-		c.stats.passes++;
-		if ((rc = hook(&c, ST_STEP_CATCHUP)) != ST_OK)
-			goto out;
 	}
-	/* 3. Final catch-up under the lock, rename, switch. */
-	rc = final_switch(&c, &from, last_seq);
-	if (rc == ST_OK)
+	/* 3. Final catch-up under the lock, and the switch; or, if too much
+	 * came meanwhile, another pass first (within max_passes). */
+	bool switched;
+	for (unsigned tries = 0;; tries++) {
+		rc = final_switch(&c, &from, last_seq, tries < max_passes, &switched);
+		if (rc != ST_OK || switched ||
+		    (rc = catch_up(&c, &from, &last_seq, &delta)) != ST_OK)
+			break;
+		if (delta == 0) { /* staged data: let its commit come */
+			struct timespec ts = {0, 1000000};
+			nanosleep(&ts, NULL);
+		}
+	}
+	/* 4. Sync, rename, directory sync, with no lock. */
+	if (switched) {
+		int rc2 = finish_switch(&c);
+
+		if (rc == ST_OK)
+			rc = rc2;
+	}
+	if (switched)
 		c.stats.bytes_after = c.w.end;
 out:
 	if (c.tmp) {

@@ -355,8 +355,21 @@ struct st_store {
 	/* wlock: a compaction renamed a new file over the store and the
 	 * directory is not synced yet; a commit must sync it before its flip. */
 	bool dir_unsynced;
-	struct hdr pending; /* wlock: the header of a prepared group commit */
+	struct hdr pending;  /* wlock: the header of a prepared group commit */
+	bool pending_switch; /* wlock: SW_PENDING when that commit was prepared */
+	/* slock: SW_PENDING while a compaction's new file is the handle's but
+	 * not yet under the store's name; commits wait on switch_cv before
+	 * their flip (compact.c) */
+	int switching;
+	pthread_cond_t switch_cv;
 };
+
+enum { SW_NONE, SW_PENDING, SW_FAILED };
+/* compact.c. Waits (slock) until no compaction switch is pending; a
+ * committer calls it with wlock held, before its flip. ST_OK, or ST_EIO
+ * if that switch failed. */
+int store_switch_wait(st_store *st);
+bool store_switch_pending(st_store *st);
 
 /* Snapshot of what a reader needs: a file ref and the header. */
 void store_snapshot(st_store *st, struct st_file **f, struct hdr *h);

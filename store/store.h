@@ -340,17 +340,19 @@ enum st_compact_step {
 	ST_STEP_COPY = 1,     /* the unlocked copy is done */
 	ST_STEP_CATCHUP = 2,  /* one unlocked catch-up pass is done */
 	ST_STEP_LOCKED = 3,   /* the writer lock is held, final catch-up begins */
-	ST_STEP_SYNCED = 4,   /* the new file is complete and synced */
+	ST_STEP_SYNCED = 4,   /* the handle uses the new file (lock released), synced */
 	ST_STEP_RENAMED = 5,  /* the new file has the store's name */
-	ST_STEP_SWITCHED = 6, /* the handle uses the new file; lock released */
+	ST_STEP_SWITCHED = 6, /* and the directory is synced */
 	ST_STEP_PROGRESS = 7, /* a batch of the copy was written (often): a hook can stop early */
 };
 
 struct st_compact_opts {
 	const struct st_retention *keep; /* NULL: keep only the newest version */
-	unsigned max_passes;		 /* unlocked catch-up passes; 0: 4 */
+	unsigned max_passes;		 /* unlocked catch-up passes at most; 0: 16 */
 	uint64_t now_ns;		 /* 0: the clock (retention ages) */
-	/* Called at each step; a non-zero return aborts (ST_EABORTED). */
+	/* Called at each step; a non-zero return aborts (ST_EABORTED). From
+	 * ST_STEP_SYNCED on, the handle is on the new file: the compaction
+	 * then completes and still returns ST_EABORTED. */
 	int (*hook)(void *arg, enum st_compact_step step);
 	void *hook_arg;
 	/* Rate limit of the unlocked copy in bytes per second; 0: none. */
@@ -363,7 +365,7 @@ struct st_compact_stats {
 	uint64_t versions_before; /* versions in the chain at the start */
 	uint64_t versions_kept;	  /* versions in the new file */
 	unsigned passes;	  /* unlocked catch-up passes run */
-	uint64_t lock_hold_ns;	  /* time the writer lock was held */
+	uint64_t lock_hold_ns;	  /* time the final catch-up held the writer lock */
 	uint64_t copied_bytes;	  /* live data bytes copied */
 };
 
@@ -371,8 +373,10 @@ struct st_compact_stats {
  * Compacts the store while it stays open and in use: copies the versions
  * keep retains, up to the newest header, into "<path>.compact" with no lock
  * held; replays newer commits in a bounded number of unlocked passes; then,
- * under the writer lock, replays the rest (and any staged changes), syncs,
- * renames over the store, syncs the directory, and switches the handle.
+ * under the writer lock, replays the rest (and any staged changes) and
+ * switches the handle to the new file; then, with no lock, syncs it,
+ * renames it over the store and syncs the directory. A commit that comes
+ * after the switch waits for the rename before its flip.
  * A stale "<path>.compact" is removed first. If the store is deleted
  * meanwhile, returns ST_EDELETED and leaves nothing behind. On any error
  * the store is untouched and the temporary file removed.

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -401,8 +402,8 @@ START_TEST(abort_at_each_step)
 	ck_assert(memcmp(buf, "staged!", 7) == 0);
 	expect_version(c.st, &m, atomic_load(&m.newest));
 	ck_assert_int_eq(st_check(c.st, ST_CHECK_DATA | ST_CHECK_ALL), ST_OK);
-	/* Before the rename nothing changed: every version is still there. */
-	if (step <= ST_STEP_SYNCED)
+	/* Before the switch nothing changed: every version is still there. */
+	if (step <= ST_STEP_LOCKED)
 		ck_assert_uint_eq(expect_chain(c.st, &m, &chain), atomic_load(&m.newest) + 1);
 	ck_assert_int_eq(stray_files("a.rev"), 0);
 	st_close(c.st);
@@ -447,6 +448,100 @@ START_TEST(deleted_during_compaction)
 	change_and_commit(st, &m, &seed);
 	expect_version(st, &m, atomic_load(&m.newest));
 	st_close(st);
+	model_free(&m);
+	free(p);
+}
+END_TEST
+
+/* ---- a commit right after the switch ------------------------------------ */
+
+/* The handle is on the new file from ST_STEP_SYNCED on, before that file
+ * has the store's name: a commit made then must not be durable (return)
+ * before the rename. _i = 0: st_commit; 1: a group commit whose shared
+ * syncs cover everything (synced_all); 2: one with per-store syncs. */
+struct late_ctx {
+	st_store *st;
+	const char *path;
+	int mode;
+	pthread_t th;
+	atomic_int done;
+	int rc;
+	ino_t old_ino;
+};
+
+static void *late_commit(void *arg)
+{
+	struct late_ctx *l = arg;
+	int rc = st_file_write(l->st, 0, "late", 4);
+
+	if (rc == ST_OK && l->mode == 0) {
+		rc = st_commit(l->st, NULL);
+	} else if (rc == ST_OK && (rc = st_commit_prepare(l->st)) == ST_OK) {
+		if (l->mode == 1)
+			sync();
+		if ((rc = l->mode == 1 ? ST_OK : st_commit_sync(l->st)) == ST_OK &&
+		    (rc = st_commit_flip(l->st, l->mode == 1)) == ST_OK &&
+		    (rc = st_commit_sync(l->st)) == ST_OK)
+			st_commit_finish(l->st, NULL);
+		else
+			st_commit_abort(l->st);
+	}
+	l->rc = rc;
+	atomic_store(&l->done, 1);
+	return NULL;
+}
+
+static int late_hook(void *arg, enum st_compact_step step)
+{
+	struct late_ctx *l = arg;
+	struct stat sb;
+	int done;
+
+	if (step == ST_STEP_LOCKED) {
+		ck_assert_int_eq(stat(l->path, &sb), 0);
+		l->old_ino = sb.st_ino;
+	}
+	if (step != ST_STEP_SYNCED)
+		return 0;
+	ck_assert_int_eq(pthread_create(&l->th, NULL, late_commit, l), 0);
+	usleep(200000);
+	/* Still the old file under the name: the commit waits. */
+	done = atomic_load(&l->done);
+	ck_assert_int_eq(done, 0);
+	ck_assert_int_eq(stat(l->path, &sb), 0);
+	ck_assert_uint_eq(sb.st_ino, l->old_ino);
+	return 0;
+}
+
+START_TEST(commit_after_switch_waits)
+{
+	static struct model m;
+	char *p = tu_path(tu_dir, "w.rev");
+	struct late_ctx l = {.path = p, .mode = _i};
+	struct st_compact_opts o = {.hook = late_hook, .hook_arg = &l};
+	struct st_version cur;
+	struct stat sb;
+	char buf[4];
+	st_store *st;
+
+	memset(&m, 0, sizeof(m));
+	build_history(p, &m, 10);
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_NOSYNC, NULL, &l.st), ST_OK);
+	ck_assert_int_eq(st_compact(l.st, &o, NULL), ST_OK);
+	ck_assert_int_eq(pthread_join(l.th, NULL), 0);
+	ck_assert_int_eq(l.rc, ST_OK);
+	ck_assert_int_eq(stat(p, &sb), 0);
+	ck_assert_uint_ne(sb.st_ino, l.old_ino);
+	st_close(l.st);
+	/* The late commit is the newest version of the file under the name. */
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_NOSYNC, NULL, &st), ST_OK);
+	st_current(st, &cur);
+	ck_assert_uint_eq(cur.seq, 11);
+	ck_assert_int_eq(st_file_read(st, 0, buf, 4), 4);
+	ck_assert(memcmp(buf, "late", 4) == 0);
+	ck_assert_int_eq(st_check(st, ST_CHECK_DATA | ST_CHECK_ALL), ST_OK);
+	st_close(st);
+	ck_assert_int_eq(stray_files("w.rev"), 0);
 	model_free(&m);
 	free(p);
 }
@@ -600,6 +695,7 @@ static void add_tests(TCase *tc)
 	tcase_add_loop_test(tc, crash_at_each_step, ST_STEP_COPY, ST_STEP_SWITCHED + 1);
 	tcase_add_loop_test(tc, abort_at_each_step, ST_STEP_COPY, ST_STEP_SWITCHED + 1);
 	tcase_add_loop_test(tc, deleted_during_compaction, 0, 1);
+	tcase_add_loop_test(tc, commit_after_switch_waits, 0, 3);
 	tcase_add_test(tc, retention_rules);
 	tcase_add_test(tc, kv_compaction);
 	tcase_add_test(tc, stale_compact_file_removed);
