@@ -7,15 +7,19 @@
  *    version (tree_diff, which skips shared subtrees), with the data
  *    records they reference copied once, keeping only the pages some kept
  *    version uses; then that version's header, same seq and times.
- * 2. Catch-up, with no lock, a bounded number of passes: commits made
- *    since are replayed the same way. The retention rule judges each
- *    pass's new commits on their own, so a commit made during compaction
- *    may outlive a rule like "latest" until the next compaction.
+ * 2. Catch-up, with no lock: commits made since are replayed the same
+ *    way, pass after pass, until a pass has little to replay. The
+ *    retention rule judges each pass's new commits on their own, so a
+ *    commit made during compaction may outlive a rule like "latest" until
+ *    the next compaction.
  * 3. Under the store's writer lock: replay the last commits, move staged
- *    data into the new file, sync, rename over the store, switch the
- *    handle. The directory is synced right after the lock is released; a
- *    commit that comes first syncs it itself before its flip. Readers holding the old file keep it
- *    alive until they let go.
+ *    data into the new file, switch the handle to it. That is all the
+ *    lock covers.
+ * 4. With no lock: sync the new file, rename it over the store, sync the
+ *    directory. A commit made after the switch goes to the new file and
+ *    waits for the rename before its flip (store_switch_wait), so no
+ *    durable commit is ever only in "<store>.compact". Readers holding the
+ *    old file keep it alive until they let go.
  * A crash anywhere leaves the old store or the new one complete under the
  * store's name; "<store>.compact" is then stale and removed next time.
  */
