@@ -1415,7 +1415,8 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 /* readdir with each entry's attributes, so that ls -l, find and du need no
  * lookup per name. Every entry handed out counts as a lookup, except . and
- * .. and those of the virtual tree (ino 0: the kernel looks those up). */
+ * .. and virtual entries whose attributes would cost a lookup of their own
+ * (ino 0: the kernel looks those up). */
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			   struct fuse_file_info *fi)
 {
@@ -1431,13 +1432,20 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	for (size_t i = (size_t)off; i < d->n; i++) {
 		struct fuse_entry_param e;
 		struct inode *in = NULL;
+		uint64_t vino = 0;
 		const char *name = d->v[i].name;
 		size_t len;
 
 		memset(&e, 0, sizeof(e));
 		e.attr.st_ino = d->v[i].ino;
 		e.attr.st_mode = (mode_t)d->v[i].type << 12;
-		if (!vt_is(ino) && strcmp(name, ".") != 0 && strcmp(name, "..") != 0) {
+		if (vt_is(ino) && vt_entry_plus(fs, ino, name, &e) == 0) {
+			vino = e.ino;
+		} else if (vt_is(ino)) {
+			memset(&e, 0, sizeof(e));
+			e.attr.st_ino = d->v[i].ino;
+			e.attr.st_mode = (mode_t)d->v[i].type << 12;
+		} else if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0) {
 			pthread_mutex_lock(&fs->ns_lock);
 			if (ino_load(fs, d->v[i].ino, &in) == 0) {
 				in->nlookup++;
@@ -1449,6 +1457,8 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 		len =
 		    fuse_add_direntry_plus(req, buf + used, size - used, name, &e, (off_t)(i + 1));
 		if (len > size - used) {
+			if (vino) /* not sent: not a lookup */
+				vt_forget(vino, 1);
 			if (in) { /* not sent: not a lookup */
 				pthread_mutex_lock(&fs->ns_lock);
 				forget_one(fs, in->ino, 1);

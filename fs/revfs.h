@@ -256,6 +256,9 @@ void vt_forget(uint64_t vino, uint64_t n);
 uint64_t vt_size(struct fs *fs, uint64_t ino); /* of a virtual file */
 void vt_release_all(void);		       /* at exit */
 void vt_readlink(fuse_req_t req, uint64_t ino);
+/* readdirplus of virtual directory dir: 0 and *e (one more lookup of
+ * e->ino) for an entry whose attributes come cheap, else 1 (e untouched). */
+int vt_entry_plus(struct fs *fs, uint64_t dir, const char *name, struct fuse_entry_param *e);
 struct dirh;
 /* Fills d with the listing of virtual directory ino. 0 or -errno. */
 int vt_list(struct fs *fs, uint64_t ino, struct dirh *d);

@@ -583,9 +583,10 @@ static int hdir_lookup(struct fs *fs, uint64_t x, const char *name, enum vkind *
 	return 0;
 }
 
-void vt_lookup(fuse_req_t req, uint64_t parent, const char *name)
+/* Looks name up in virtual directory parent: 0 and *ep (a negative entry
+ * if ep->ino is 0; else one more lookup of vnode ep->ino), or -errno. */
+static int vt_entry(struct fs *fs, uint64_t parent, const char *name, struct fuse_entry_param *ep)
 {
-	struct fs *fs = fuse_req_userdata(req);
 	struct fuse_entry_param e;
 	struct vnode pv, *v, nv = {0};
 	uint64_t vino = 0, y = 0;
@@ -610,8 +611,8 @@ void vt_lookup(fuse_req_t req, uint64_t parent, const char *name)
 		if (vino == VT_STATS)
 			e.attr_timeout = 0;
 		vt_stat(fs, vino, &e.attr);
-		fuse_reply_entry(req, &e);
-		return;
+		*ep = e;
+		return 0;
 	}
 	if (parent == VT_HISTORY) {
 		rc = hdir_lookup(fs, ST_ROOT_INO, name, &kind, &y);
@@ -654,13 +655,11 @@ void vt_lookup(fuse_req_t req, uint64_t parent, const char *name)
 		/* Negative entries only where names cannot appear behind the
 		 * kernel's back: versions come and go with every flush. */
 		e.entry_timeout = 0;
-		fuse_reply_entry(req, &e);
-		return;
+		*ep = e;
+		return 0;
 	}
-	if (rc) {
-		fuse_reply_err(req, -rc);
-		return;
-	}
+	if (rc)
+		return rc;
 	pthread_mutex_lock(&vt_lock);
 	v = vn_ref(kind, y, nv.seq);
 	if (v && (kind == VK_VFILE || kind == VK_AT)) {
@@ -671,15 +670,12 @@ void vt_lookup(fuse_req_t req, uint64_t parent, const char *name)
 	if (v)
 		nv = *v;
 	pthread_mutex_unlock(&vt_lock);
-	if (!v) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
+	if (!v)
+		return -ENOMEM;
 	rc = vn_stat(fs, &nv, &e.attr);
 	if (rc) {
 		vt_forget(nv.vino, 1);
-		fuse_reply_err(req, -rc);
-		return;
+		return rc;
 	}
 	e.ino = nv.vino;
 	if (kind == VK_VLIST)
@@ -688,8 +684,34 @@ void vt_lookup(fuse_req_t req, uint64_t parent, const char *name)
 		e.attr_timeout = e.entry_timeout = at_timeout(fs, nv.seq);
 	if (parent == VT_AT && name[0] == '-')
 		e.entry_timeout = 0; /* a relative time moves on */
-	if (fuse_reply_entry(req, &e) == -ENOENT)
-		vt_forget(nv.vino, 1);
+	*ep = e;
+	return 0;
+}
+
+void vt_lookup(fuse_req_t req, uint64_t parent, const char *name)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct fuse_entry_param e;
+	int rc = vt_entry(fs, parent, name, &e);
+
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else if (fuse_reply_entry(req, &e) == -ENOENT && e.ino)
+		vt_forget(e.ino, 1);
+}
+
+int vt_entry_plus(struct fs *fs, uint64_t dir, const char *name, struct fuse_entry_param *e)
+{
+	struct vnode v;
+
+	/* The versions of a file: their attributes are known from the
+	 * listing, so that ls -l needs no lookup per version. Elsewhere a
+	 * lookup may cost a store's opening: left to the kernel. */
+	if (vn_get(dir, &v) != 0 || v.kind != VK_VLIST || !strcmp(name, ".") || !strcmp(name, ".."))
+		return 1;
+	if (vt_entry(fs, dir, name, e) != 0 || e->ino == 0)
+		return 1;
+	return 0;
 }
 
 void vt_getattr(fuse_req_t req, uint64_t ino)
