@@ -332,7 +332,7 @@ uint64_t stream_end(uint64_t pos, uint64_t n)
 	return p;
 }
 
-static int pread_full(struct st_file *f, void *buf, size_t n, uint64_t off, size_t *got)
+int pread_full(struct st_file *f, void *buf, size_t n, uint64_t off, size_t *got)
 {
 	size_t done = 0;
 

@@ -225,6 +225,9 @@ int writer_sync(struct writer *w);
 /* Writes the marker byte of the header block at pos (the commit point). */
 int writer_flip(struct writer *w, uint64_t pos);
 
+/* Reads n physical bytes at off, retrying short reads; *got < n only at
+ * the end of the file. */
+int pread_full(struct st_file *f, void *buf, size_t n, uint64_t off, size_t *got);
 /* Physical end of n stream bytes that start at physical pos. */
 uint64_t stream_end(uint64_t pos, uint64_t n);
 /* Reads n stream bytes starting at physical pos, which must end by limit;
@@ -292,16 +295,8 @@ typedef int (*diff_cb)(void *arg, const struct action *a);
 int tree_diff(struct st_file *f, uint64_t limit, const struct tree *a, const struct tree *b,
 	      diff_cb cb, void *arg);
 
-/* Checks the whole tree: order, levels, reduce values, records it points
- * to (data record heads for file stores; with deep, every data page's
- * checksum too). Used by tests and fsck. seen (NULL: none) carries the
- * data ranges already read back whole from one tree's check to the next,
- * so a check of every version reads shared data once. */
-struct chk_seen;
-struct chk_seen *chk_seen_new(void);
-void chk_seen_free(struct chk_seen *s);
-int tree_check(struct st_file *f, uint64_t limit, enum st_kind kind, const struct tree *t,
-	       bool deep, struct chk_seen *seen);
+/* Orders keys: memcmp, then the shorter first. */
+int keycmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
 
 /* Live bytes a leaf value stands for (data bytes of an extent; 0 for kv). */
 uint64_t value_bytes(enum st_kind kind, const uint8_t *val, size_t vlen);

@@ -146,33 +146,6 @@ int st_open_at_time(st_store *st, uint64_t time_ns, st_store **out)
 	return open_found(st, true, time_ns, out);
 }
 
-int st_check(st_store *st, int flags)
-{
-	struct st_file *f;
-	struct hdr h, p;
-	struct chk_seen *seen = NULL;
-	int rc = ST_OK; /* a deferred store before its first commit has nothing to check */
-
-	/* Without it, every version would read all the data it shares with
-	 * the others again (20 versions: about 8 times the store's bytes). */
-	if ((flags & ST_CHECK_ALL) && (flags & ST_CHECK_DATA) && !(seen = chk_seen_new()))
-		return st_fail(ST_ENOMEM, ENOMEM, 0, "out of memory");
-	store_snapshot(st, &f, &h);
-	for (; h.pos != HDR_NONE;) {
-		struct tree t = {h.root, {h.root_count, h.root_bytes}};
-
-		rc = tree_check(f, h.pos, st->kind, &t, flags & ST_CHECK_DATA, seen);
-		if (rc != ST_OK || !(flags & ST_CHECK_ALL) || h.prev == HDR_NONE)
-			break;
-		if ((rc = header_prev(f, &h, &p)) != ST_OK)
-			break;
-		h = p;
-	}
-	file_unref(f);
-	chk_seen_free(seen);
-	return rc;
-}
-
 /* ---- retention -------------------------------------------------------------- */
 
 #define NS_S 1000000000ull

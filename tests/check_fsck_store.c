@@ -262,8 +262,114 @@ START_TEST(check_all_shared_data)
 }
 END_TEST
 
+/* Bytes read through the store's pread, for the tests below. */
+static uint64_t bytes_read;
+
+static ssize_t counting_pread(void *ctx, int fd, void *buf, size_t len, off_t off)
+{
+	ssize_t r = st_posix_ops.pread(ctx, fd, buf, len, off);
+
+	if (r > 0)
+		bytes_read += (uint64_t)r;
+	return r;
+}
+
+/* The offset in the file at path of the first run of bytes equal to pat. */
+static uint64_t find_bytes(const char *path, const void *pat, size_t len)
+{
+	FILE *f = fopen(path, "rb");
+	uint64_t size = tu_file_size(path), at = 0;
+	uint8_t *buf = malloc(size);
+
+	ck_assert(f && buf);
+	ck_assert_uint_eq(fread(buf, 1, size, f), size);
+	fclose(f);
+	while (at + len <= size && memcmp(buf + at, pat, len))
+		at++;
+	ck_assert_msg(at + len <= size, "pattern not found in %s", path);
+	free(buf);
+	return at;
+}
+
+/* One data record that each later version cuts into more extents (as a
+ * file rewritten a slice at a time): a check of every version reads and
+ * verifies it once, not once per version (about 10 times the file). */
+START_TEST(check_all_reads_once)
+{
+	char *path = tu_path(tu_dir, "once.rev");
+	static uint8_t buf[256 * ST_PAGE_SIZE];
+	struct st_ops ops = st_posix_ops;
+	struct st_open_opts opts = {.ops = &ops};
+	uint64_t size;
+	st_store *st;
+
+	ops.pread = counting_pread;
+	EXPECT_EQ(st_open(path, ST_KIND_FILE, ST_CREATE | ST_NOSYNC, NULL, &st), ST_OK);
+	memset(buf, 'x', sizeof(buf));
+	EXPECT_EQ(st_file_write(st, 0, buf, sizeof(buf)), ST_OK);
+	EXPECT_EQ(st_commit(st, NULL), ST_OK);
+	for (int v = 1; v < 10; v++) {
+		EXPECT_EQ(st_file_write(st, (uint64_t)v * 25 * ST_PAGE_SIZE, "y", 1), ST_OK);
+		EXPECT_EQ(st_commit(st, NULL), ST_OK);
+	}
+	st_close(st);
+	size = tu_file_size(path);
+	EXPECT_EQ(st_open(path, ST_KIND_FILE, ST_READONLY, &opts, &st), ST_OK);
+	bytes_read = 0;
+	EXPECT_EQ(st_check(st, ST_CHECK_DATA | ST_CHECK_ALL), ST_OK);
+	ck_assert_msg(bytes_read <= size + size / 8, "read %llu bytes of a %llu-byte store",
+		      (unsigned long long)bytes_read, (unsigned long long)size);
+	ck_assert_uint_ge(bytes_read, 256 * ST_PAGE_SIZE);
+	st_close(st);
+	free(path);
+}
+END_TEST
+
+/*
+ * A tree of many leaves, shared by six versions, each of which replaces
+ * one leaf: a check of every version walks a shared subtree once. Damage
+ * in the leaf only version 1 reaches is found by that walk (and not by a
+ * check of the newest); damage in a leaf all share, by both.
+ */
+START_TEST(check_all_shared_nodes)
+{
+	char *path = tu_path(tu_dir, "nodes.rev");
+	uint8_t page[ST_PAGE_SIZE], key[8] = {0};
+	st_store *st;
+
+	memset(page, 'x', sizeof(page));
+	for (int damage = 0; damage < 3; damage++) {
+		unlink(path);
+		EXPECT_EQ(st_open(path, ST_KIND_FILE, ST_CREATE | ST_NOSYNC, NULL, &st), ST_OK);
+		/* Every other page: one extent each, about 1,500 in 15 leaves. */
+		for (uint64_t p = 0; p < 3000; p += 2)
+			EXPECT_EQ(st_file_write(st, p * ST_PAGE_SIZE, page, 100), ST_OK);
+		EXPECT_EQ(st_commit(st, NULL), ST_OK);
+		for (uint64_t v = 1; v <= 5; v++) {
+			EXPECT_EQ(st_file_write(st, v * 500 * ST_PAGE_SIZE + 2, "y", 1), ST_OK);
+			EXPECT_EQ(st_commit(st, NULL), ST_OK);
+		}
+		st_close(st);
+		/* A key's first copy is in version 1's leaf (written first). Page
+		 * 500 is replaced in version 2; page 2802 never is. */
+		key[6] = damage == 1 ? 0x01 : 0x0a;
+		key[7] = damage == 1 ? 0xf4 : 0xf2;
+		if (damage)
+			tu_flip_bit(path, find_bytes(path, key, sizeof(key)) + 10, 3);
+		EXPECT_EQ(st_open(path, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_OK);
+		EXPECT_EQ(st_check(st, ST_CHECK_DATA), damage == 2 ? ST_ECORRUPT : ST_OK);
+		EXPECT_EQ(st_check(st, ST_CHECK_DATA | ST_CHECK_ALL), damage ? ST_ECORRUPT : ST_OK);
+		EXPECT_EQ(st_check(st, ST_CHECK_ALL), damage ? ST_ECORRUPT : ST_OK);
+		st_close(st);
+	}
+	free(path);
+}
+END_TEST
+
 static void add_tests(TCase *tc)
 {
+	tcase_add_test(tc, check_all_reads_once);
+	tcase_add_test(tc, check_all_shared_nodes);
 	tcase_add_test(tc, check_all_shared_data);
 	tcase_add_test(tc, rewind_to_older);
 	tcase_add_test(tc, rewind_refusals);

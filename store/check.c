@@ -1,0 +1,447 @@
+/*
+ * check.c - st_check: the trees of the versions asked for (key order,
+ * levels, reduce values, pointers) and the records they reach (data record
+ * heads; with ST_CHECK_DATA every data page's checksum), for fsck and the
+ * tests.
+ *
+ * Nothing in a store changes once written, so what one check has verified
+ * stays verified for the rest of it. A check keeps a memo: the subtrees it
+ * has checked whole (their reduce values and first and last keys), and per
+ * data record its checked head and the pages whose checksums it has
+ * verified. Versions share most of their nodes and data, so a walk of every
+ * version reads and verifies each byte about once, and a subtree or page
+ * met again costs a lookup. The memo holds successes only: whatever does
+ * not match it is walked again the ordinary way, so damage is reported
+ * exactly as a check with no memo would report it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* A subtree checked whole. keys: its first key, then its last. */
+struct node_memo {
+	uint64_t pos;
+	struct reduce r;
+	uint64_t next_page; /* file stores: the page after its last extent */
+	uint16_t flen, llen;
+	uint8_t level;
+	uint8_t keys[];
+};
+
+/* A data record whose head checked out. */
+struct rec_memo {
+	uint64_t pos;
+	uint64_t end; /* physical end of the whole record */
+	uint32_t npages, tail;
+	uint8_t *head;			     /* its checked head: the page crcs */
+	uint64_t done[ST_EXTENT_PAGES / 64]; /* pages whose crc was verified */
+};
+_Static_assert(ST_EXTENT_PAGES % 64 == 0, "done[] covers every page of a record");
+
+/* Open addressing by offset (never 0 for a node or record); each slot
+ * points at its entry, whose first field is the offset. */
+struct memo_tab {
+	uint64_t **slot;
+	size_t n, cap; /* cap: 0 or a power of two */
+};
+
+/* One check's memo; owned by the calling thread. */
+struct chk_memo {
+	struct memo_tab nodes, recs;
+	uint8_t *buf; /* physical bytes of a run of pages */
+	size_t cap;
+};
+
+struct chk {
+	struct st_file *f;
+	enum st_kind kind;
+	bool deep;
+	struct chk_memo *m;
+	bool have_last;
+	uint8_t last[ST_MAX_KEY];
+	uint16_t last_len;
+	uint64_t next_page; /* file stores: extents must not overlap */
+};
+
+static int oom(void)
+{
+	return st_fail(ST_ENOMEM, ENOMEM, 0, "out of memory");
+}
+
+/* ---- the memo ------------------------------------------------------------ */
+
+static size_t tab_slot(const struct memo_tab *t, uint64_t pos)
+{
+	size_t i = (size_t)((pos * 0x9e3779b97f4a7c15ull) >> 20) & (t->cap - 1);
+
+	while (t->slot[i] && *t->slot[i] != pos)
+		i = (i + 1) & (t->cap - 1);
+	return i;
+}
+
+static void *tab_get(const struct memo_tab *t, uint64_t pos)
+{
+	return t->cap ? t->slot[tab_slot(t, pos)] : NULL;
+}
+
+/* Adds e (whose first field is its offset, not yet in t). */
+static int tab_add(struct memo_tab *t, void *e)
+{
+	uint64_t *k = e;
+
+	if (2 * (t->n + 1) > t->cap) {
+		struct memo_tab g = {calloc(t->cap ? 2 * t->cap : 64, sizeof(*g.slot)), t->n,
+				     t->cap ? 2 * t->cap : 64};
+
+		if (!g.slot)
+			return oom();
+		for (size_t i = 0; i < t->cap; i++)
+			if (t->slot[i])
+				g.slot[tab_slot(&g, *t->slot[i])] = t->slot[i];
+		free(t->slot);
+		*t = g;
+	}
+	t->slot[tab_slot(t, *k)] = k;
+	t->n++;
+	return ST_OK;
+}
+
+static struct chk_memo *memo_new(void)
+{
+	return calloc(1, sizeof(struct chk_memo));
+}
+
+static void memo_free(struct chk_memo *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->nodes.cap; i++)
+		free(m->nodes.slot[i]);
+	for (size_t i = 0; i < m->recs.cap; i++) {
+		struct rec_memo *r = (struct rec_memo *)m->recs.slot[i];
+		if (r)
+			free(r->head);
+		free(r);
+	}
+	free(m->nodes.slot);
+	free(m->recs.slot);
+	free(m->buf);
+	free(m);
+}
+
+/* ---- data records ------------------------------------------------------ */
+
+static int chk_fail(struct chk *c, uint64_t pos, const char *what)
+{
+	return st_fail(ST_ECORRUPT, 0, pos, "%s: %s in tree node at offset %llu", c->f->path, what,
+		       (unsigned long long)pos);
+}
+
+/* The record at pos, which must end by limit, with its head checked: from
+ * the memo, else read (and then remembered). */
+static int rec_get(struct chk *c, uint64_t pos, uint64_t limit, struct rec_memo **out)
+{
+	struct rec_memo *r = tab_get(&c->m->recs, pos);
+	struct data_head d;
+	uint8_t *head;
+	uint32_t hlen;
+	int rc;
+
+	if (r && r->end <= limit) {
+		*out = r;
+		return ST_OK;
+	}
+	/* Unknown, or known but past this limit: the read says what is wrong. */
+	if ((rc = record_read(c->f, pos, limit, 1u << REC_DATA, &head, &hlen)) != ST_OK)
+		return rc;
+	if (r) {
+		free(head);
+		return st_fail(ST_ECORRUPT, 0, pos, "%s: record at offset %llu ends past %llu",
+			       c->f->path, (unsigned long long)pos, (unsigned long long)limit);
+	}
+	if (data_head_decode(head, hlen, &d) != ST_OK) {
+		free(head);
+		return st_fail(ST_ECORRUPT, 0, pos, "%s: bad data record head at offset %llu",
+			       c->f->path, (unsigned long long)pos);
+	}
+	if (!(r = calloc(1, sizeof(*r)))) {
+		free(head);
+		return oom();
+	}
+	r->pos = pos;
+	r->end = stream_end(pos, REC_HDR_SIZE + data_payload_len(d.npages, d.tail));
+	r->npages = d.npages;
+	r->tail = d.tail;
+	r->head = head;
+	if ((rc = tab_add(&c->m->recs, r)) != ST_OK) {
+		free(head);
+		free(r);
+		return rc;
+	}
+	*out = r;
+	return ST_OK;
+}
+
+static bool page_done(const struct rec_memo *r, uint32_t i)
+{
+	return r->done[i / 64] >> (i % 64) & 1;
+}
+
+/*
+ * Verifies pages [a, b) of record r: every block marker they cross says
+ * data, and each page's crc matches its head. One pread into the memo's
+ * buffer; crcs run over the bytes where they lie, markers skipped.
+ */
+static int verify_pages(struct chk *c, struct rec_memo *r, uint32_t a, uint32_t b)
+{
+	uint64_t off =
+	    REC_HDR_SIZE + DATA_HEAD_FIXED + 4ull * r->npages; /* page 0's stream offset */
+	uint32_t last_len = b == r->npages ? r->tail : BLOCK_SIZE;
+	uint64_t ps = stream_end(r->pos, off + (uint64_t)a * BLOCK_SIZE);
+	uint64_t pe = stream_end(r->pos, off + (uint64_t)(b - 1) * BLOCK_SIZE + last_len);
+	uint64_t p = ps;
+	size_t plen = (size_t)(pe - ps), got;
+	int rc;
+
+	if (plen > c->m->cap) {
+		uint8_t *nb = realloc(c->m->buf, plen);
+		if (!nb)
+			return oom();
+		c->m->buf = nb;
+		c->m->cap = plen;
+	}
+	if ((rc = pread_full(c->f, c->m->buf, plen, ps, &got)) != ST_OK)
+		return rc;
+	if (got < plen)
+		return st_fail(ST_ECORRUPT, 0, r->pos,
+			       "%s: record at %llu runs past the end of the file", c->f->path,
+			       (unsigned long long)r->pos);
+	for (uint32_t i = a; i < b; i++) {
+		uint32_t left = i == r->npages - 1 ? r->tail : BLOCK_SIZE, crc = 0;
+		uint64_t at = p;
+
+		while (left) {
+			size_t room;
+
+			if (p % BLOCK_SIZE == 0) {
+				if (c->m->buf[p - ps] != MARK_DATA)
+					return st_fail(ST_ECORRUPT, 0, p,
+						       "%s: header block at %llu inside a record "
+						       "at %llu",
+						       c->f->path, (unsigned long long)p,
+						       (unsigned long long)r->pos);
+				p++;
+			}
+			room = BLOCK_SIZE - p % BLOCK_SIZE;
+			if (room > left)
+				room = left;
+			crc = crc32c(crc, c->m->buf + (p - ps), room);
+			p += room;
+			left -= (uint32_t)room;
+		}
+		if (crc != get32(r->head + DATA_HEAD_FIXED + 4 * i))
+			return st_fail(
+			    ST_ECORRUPT, 0, at,
+			    "%s: checksum mismatch in data page at offset %llu (record %llu)",
+			    c->f->path, (unsigned long long)at, (unsigned long long)r->pos);
+	}
+	for (uint32_t i = a; i < b; i++)
+		r->done[i / 64] |= 1ull << (i % 64);
+	return ST_OK;
+}
+
+static int check_extent(struct chk *c, const struct tnode *n, const struct tentry *e)
+{
+	struct rec_memo *r = NULL;
+	struct ext x;
+	int rc;
+
+	if (ext_decode(e->key, e->klen, e->val, e->vlen, &x) != ST_OK)
+		return chk_fail(c, n->pos, "malformed extent");
+	if (x.page < c->next_page)
+		return chk_fail(c, n->pos, "overlapping extents");
+	c->next_page = x.page + x.npages;
+	if (x.rec >= n->pos)
+		return chk_fail(c, n->pos, "extent points past its node");
+	if ((rc = rec_get(c, x.rec, n->pos, &r)) != ST_OK)
+		return rc;
+	if (r->npages != x.rec_npages || (x.rec_first + x.npages == r->npages && x.tail != r->tail))
+		return st_fail(ST_ECORRUPT, 0, x.rec,
+			       "%s: extent does not match its data record at offset %llu",
+			       c->f->path, (unsigned long long)x.rec);
+	if (x.npages == 0 || x.rec_first >= r->npages || x.npages > r->npages - x.rec_first)
+		return st_fail(ST_ECORRUPT, 0, x.rec,
+			       "%s: extent outside its data record in record at offset %llu",
+			       c->f->path, (unsigned long long)x.rec);
+	/* Each run of pages not verified yet, once. */
+	for (uint32_t i = x.rec_first, end = x.rec_first + x.npages; c->deep && i < end;) {
+		uint32_t j;
+
+		if (page_done(r, i)) {
+			i++;
+			continue;
+		}
+		for (j = i + 1; j < end && !page_done(r, j); j++)
+			;
+		if ((rc = verify_pages(c, r, i, j)) != ST_OK)
+			return rc;
+		i = j;
+	}
+	return ST_OK;
+}
+
+/* ---- tree nodes ----------------------------------------------------------- */
+
+static int check_subtree(struct chk *c, uint64_t pos, uint64_t limit, int level, const uint8_t *min,
+			 size_t mlen, struct reduce *r);
+
+/* Checks the subtree of n; *r receives its reduce values. min/mlen: the
+ * separator the parent holds for it (NULL at the root). */
+static int check_node(struct chk *c, const struct tnode *n, const uint8_t *min, size_t mlen,
+		      struct reduce *r)
+{
+	int rc = ST_OK;
+
+	if (min && keycmp(n->e[0].key, n->e[0].klen, min, mlen) != 0)
+		return chk_fail(c, n->pos, "separator is not the subtree's first key");
+	r->count = 0;
+	r->bytes = REC_HDR_SIZE + n->len; /* the node's own record */
+	for (uint32_t i = 0; i < n->n && rc == ST_OK; i++) {
+		const struct tentry *e = &n->e[i];
+
+		if (n->level == 0) {
+			if (c->have_last && keycmp(c->last, c->last_len, e->key, e->klen) >= 0)
+				return chk_fail(c, n->pos, "keys out of order across nodes");
+			memcpy(c->last, e->key, e->klen);
+			c->last_len = e->klen;
+			c->have_last = true;
+			r->count++;
+			r->bytes += value_bytes(c->kind, e->val, e->vlen);
+			if (c->kind == ST_KIND_FILE)
+				rc = check_extent(c, n, e);
+		} else {
+			struct reduce cr;
+
+			rc = check_subtree(c, e->child, n->pos, n->level - 1, e->key, e->klen, &cr);
+			if (rc == ST_OK && (cr.count != e->r.count || cr.bytes != e->r.bytes))
+				rc = chk_fail(c, n->pos, "wrong reduce values");
+			r->count += e->r.count;
+			r->bytes += e->r.bytes;
+		}
+	}
+	return rc;
+}
+
+/* Whether memo m stands for the subtree here: it lies before limit at the
+ * level wanted (-1: any), starts with the separator, and follows what the
+ * walk has seen so far in key and page order. */
+static bool memo_fits(const struct chk *c, const struct node_memo *m, uint64_t limit, int level,
+		      const uint8_t *min, size_t mlen)
+{
+	return m->pos < limit && (level < 0 || m->level == level) &&
+	       (!min || keycmp(m->keys, m->flen, min, mlen) == 0) &&
+	       (!c->have_last || keycmp(c->last, c->last_len, m->keys, m->flen) < 0) &&
+	       (c->kind != ST_KIND_FILE || get64(m->keys) >= c->next_page);
+}
+
+/* Remembers the subtree of n, just checked whole. Out of memory only means
+ * it may be checked again. */
+static void memo_node(struct chk *c, const struct tnode *n, const struct reduce *r)
+{
+	struct node_memo *m = malloc(sizeof(*m) + n->e[0].klen + c->last_len);
+
+	if (!m)
+		return;
+	m->pos = n->pos;
+	m->r = *r;
+	m->next_page = c->next_page;
+	m->flen = n->e[0].klen;
+	m->llen = c->last_len;
+	m->level = n->level;
+	memcpy(m->keys, n->e[0].key, m->flen);
+	memcpy(m->keys + m->flen, c->last, m->llen);
+	if (tab_add(&c->m->nodes, m) != ST_OK)
+		free(m);
+}
+
+/* Checks the subtree whose root is at pos, which must lie before limit, at
+ * level (-1: the tree's root, any level). */
+static int check_subtree(struct chk *c, uint64_t pos, uint64_t limit, int level, const uint8_t *min,
+			 size_t mlen, struct reduce *r)
+{
+	struct node_memo *m = tab_get(&c->m->nodes, pos);
+	struct tnode n;
+	int rc;
+
+	/* A file store's key is its page number: memo_fits reads it. */
+	if (m && (c->kind != ST_KIND_FILE || m->flen == PAGE_KEY_SIZE) &&
+	    memo_fits(c, m, limit, level, min, mlen)) {
+		*r = m->r;
+		memcpy(c->last, m->keys + m->flen, m->llen);
+		c->last_len = m->llen;
+		c->have_last = true;
+		if (c->kind == ST_KIND_FILE)
+			c->next_page = m->next_page;
+		return ST_OK;
+	}
+	if ((rc = node_read(c->f, pos, limit, &n)) != ST_OK)
+		return rc;
+	if (level >= 0 && n.level != level) {
+		node_free(&n);
+		return st_fail(ST_ECORRUPT, 0, pos,
+			       "%s: tree node at offset %llu has the wrong level", c->f->path,
+			       (unsigned long long)pos);
+	}
+	rc = check_node(c, &n, min, mlen, r);
+	if (rc == ST_OK && !m)
+		memo_node(c, &n, r);
+	node_free(&n);
+	return rc;
+}
+
+static int tree_check(struct chk *c, uint64_t limit, const struct tree *t)
+{
+	struct reduce r;
+	int rc;
+
+	c->have_last = false;
+	c->next_page = 0;
+	if (t->root == 0)
+		return t->r.count || t->r.bytes ? st_fail(ST_ECORRUPT, 0, 0,
+							  "%s: empty tree with "
+							  "non-zero totals",
+							  c->f->path)
+						: ST_OK;
+	rc = check_subtree(c, t->root, limit, -1, NULL, 0, &r);
+	if (rc == ST_OK && (r.count != t->r.count || r.bytes != t->r.bytes))
+		rc = st_fail(ST_ECORRUPT, 0, t->root,
+			     "%s: root totals do not match the tree at offset %llu", c->f->path,
+			     (unsigned long long)t->root);
+	return rc;
+}
+
+int st_check(st_store *st, int flags)
+{
+	struct chk c = {.kind = st->kind, .deep = flags & ST_CHECK_DATA};
+	struct hdr h, p;
+	int rc = ST_OK; /* a deferred store before its first commit has nothing to check */
+
+	if (!(c.m = memo_new()))
+		return oom();
+	store_snapshot(st, &c.f, &h);
+	for (; h.pos != HDR_NONE;) {
+		struct tree t = {h.root, {h.root_count, h.root_bytes}};
+
+		rc = tree_check(&c, h.pos, &t);
+		if (rc != ST_OK || !(flags & ST_CHECK_ALL) || h.prev == HDR_NONE)
+			break;
+		if ((rc = header_prev(c.f, &h, &p)) != ST_OK)
+			break;
+		h = p;
+	}
+	file_unref(c.f);
+	memo_free(c.m);
+	return rc;
+}
