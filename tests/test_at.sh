@@ -131,6 +131,23 @@ done
 err=$(touch "$d/new" 2>&1)
 case $err in *"Read-only file system"*) ;; *) fs_fail "a change under at/ is not EROFS: $err" ;; esac
 
+# Tools that walk the mount stay out of .revfs; below the root the name is
+# an ordinary one, and at the root it cannot be made.
+mkdir -p "$FS_MNT/plain/.revfs" && echo ordinary >"$FS_MNT/plain/.revfs/f" ||
+	fs_fail "a .revfs below the root"
+[ "$(cat "$FS_MNT/plain/.revfs/f")" = ordinary ] || fs_fail "plain/.revfs/f"
+find "$FS_MNT" | grep -v "^$FS_MNT/plain/" | grep -q '/\.revfs' && fs_fail "find enters .revfs"
+du -a "$FS_MNT" | grep -v "$FS_MNT/plain/" | grep -q '/\.revfs' && fs_fail "du enters .revfs"
+tar cf - -C "$FS_MNT" . | tar tf - | grep -v '^\./plain/' | grep -q '\.revfs' &&
+	fs_fail "tar enters .revfs"
+ls -a "$FS_MNT" | grep -q '^\.revfs$' && fs_fail ".revfs is listed at the root"
+for what in "mkdir $FS_MNT/.revfs" "touch $FS_MNT/.revfs/x" "ln -s x $FS_MNT/.revfs"; do
+	$what 2>/dev/null && fs_fail "$what succeeded"
+done
+err=$(mkdir "$FS_MNT/.revfs" 2>&1)
+case $err in *"File exists"*) ;; *) fs_fail "mkdir .revfs at the root: $err" ;; esac
+rm -r "$FS_MNT/plain"
+
 # Restoring is copying out.
 cp -a "$A/@$t_1/tree/docs" "$FS_MNT/docs.restored" || fs_fail "cp -a out of at/"
 same "$SNAP/1/docs" "$FS_MNT/docs.restored" "restored directory"
