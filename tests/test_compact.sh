@@ -2,8 +2,9 @@
 # The background compactor in a mounted revfs: a fragmented store shrinks
 # while its file stays the same; a file written the whole time stays right
 # across repeated compactions; a file unlinked, or a daemon killed, while a
-# (rate-limited, so slow) compaction runs leaves no store and no *.compact
-# behind, and loses nothing.
+# (rate-limited, so slow) compaction runs leaves no *.compact behind and
+# loses nothing, and the unlinked file's store goes once the namespace's
+# compaction has dropped the versions that named it.
 set -u
 . "$(dirname "$0")/fslib.sh"
 fs_setup
@@ -69,8 +70,19 @@ store=$FS_BACKING/ino/$(printf '%02x' $((ino & 255)))/$ino.rev
 [ -f "$store" ] || fs_fail "no store at $store"
 rm "$FS_MNT/big"
 fs_umount
-[ ! -e "$store" ] && [ ! -e "$store.compact" ] ||
-	fs_fail "an unlinked file's store or its copy stayed: $(ls -l "$store"*)"
+[ ! -e "$store.compact" ] || fs_fail "an unlinked file's compaction copy stayed"
+# The store stays while a namespace version names the file (.revfs/at/);
+# with keep=latest, the namespace's next compaction drops them all.
+fs_mount -o compact_frag=0,compact_min_mb=0,flush_ms=100
+i=0
+while [ -e "$store" ]; do
+	i=$((i + 1))
+	[ $i -gt 100 ] && fs_fail "an unlinked file's store stayed: $(ls -l "$store"*)"
+	echo "$i" >"$FS_MNT/tick" && sync_file "$FS_MNT/tick"
+	sleep 0.1
+done
+[ ! -e "$store.compact" ] || fs_fail "an unlinked file's compaction copy stayed"
+fs_umount
 
 # 4. The daemon killed while a slow compaction runs.
 fs_mount -o compact_mbps=4,compact_min_mb=1
