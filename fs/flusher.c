@@ -412,6 +412,14 @@ static void check_space(struct fs *fs)
 	if (margin > SPACE_MARGIN)
 		margin = SPACE_MARGIN;
 	pthread_mutex_lock(&fs->flush_lock);
+	if (fs->nospace && avail <= fs->dirty_bytes + margin) {
+		/* Writes come before the history of deleted files. */
+		uint64_t want = fs->dirty_bytes + margin - avail + 1;
+
+		pthread_mutex_unlock(&fs->flush_lock);
+		avail += fs_grave_evict(fs, want);
+		pthread_mutex_lock(&fs->flush_lock);
+	}
 	if (fs->nospace && avail > fs->dirty_bytes + margin) {
 		fs->nospace = false;
 		pthread_cond_broadcast(&fs->room_cv);

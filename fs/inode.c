@@ -700,7 +700,7 @@ int fs_ns_load(struct fs *fs)
 }
 
 struct grave {
-	uint64_t ino, seq;
+	uint64_t ino, seq, time;
 };
 
 struct graves {
@@ -724,8 +724,74 @@ static int grave_cb(void *arg, const void *key, size_t klen, const void *val, si
 		g->cap = cap;
 	}
 	g->v[g->n].ino = st_ns_u64_decode((const uint8_t *)key + 1);
-	g->v[g->n++].seq = st_ns_u64_decode(val);
+	g->v[g->n].seq = st_ns_u64_decode(val);
+	g->v[g->n++].time = st_ns_u64_decode((const uint8_t *)val + 8);
 	return 0;
+}
+
+/* Unlinks a graveyard store (and any compaction copy of it), then drops
+ * its key: a crash between the two leaves a key without a store, which
+ * the next reap drops; the other order would leave a store nothing names.
+ * The bytes freed, or -1 if the store could not be removed. */
+static int64_t grave_drop(struct fs *fs, uint64_t ino)
+{
+	uint8_t key[ST_NS_KEY_MAX];
+	char path[4096];
+	struct stat sb;
+	int64_t freed = 0;
+
+	if (st_ns_store_path(fs->backing, ino, path, sizeof(path)) == 0) {
+		if (stat(path, &sb) == 0)
+			freed = (int64_t)sb.st_blocks * 512;
+		if (unlink(path) != 0 && errno != ENOENT) {
+			fs_log(LOG_ERR, "cannot remove %s: %s", path, strerror(errno));
+			return -1;
+		}
+		strcat(path, ".compact");
+		unlink(path);
+	}
+	pthread_mutex_lock(&fs->ns_lock);
+	st_kv_del(fs->ns, key, st_ns_key(ST_NS_GRAVE, ino, NULL, 0, key));
+	fs->ns_dirty = true;
+	pthread_mutex_unlock(&fs->ns_lock);
+	return freed;
+}
+
+static int grave_time_cmp(const void *a, const void *b)
+{
+	const struct grave *x = a, *y = b;
+
+	return (x->time > y->time) - (x->time < y->time);
+}
+
+uint64_t fs_grave_evict(struct fs *fs, uint64_t want)
+{
+	uint8_t pfx = ST_NS_GRAVE;
+	struct graves g = {0};
+	uint64_t freed = 0;
+	size_t n = 0;
+	int rc;
+
+	pthread_mutex_lock(&fs->ns_lock);
+	rc = st_kv_range(fs->ns, &pfx, 1, grave_cb, &g);
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (rc == ST_OK && g.n)
+		qsort(g.v, g.n, sizeof(*g.v), grave_time_cmp);
+	for (size_t i = 0; rc == ST_OK && i < g.n && freed < want; i++) {
+		int64_t f = grave_drop(fs, g.v[i].ino);
+
+		if (f >= 0) {
+			freed += (uint64_t)f;
+			n++;
+		}
+	}
+	if (n)
+		fs_log(LOG_WARNING,
+		       "the backing disk is full: gave up the history of %zu deleted files "
+		       "(%llu KiB), oldest deletions first",
+		       n, (unsigned long long)(freed >> 10));
+	free(g.v);
+	return freed;
 }
 
 static int oldest_cb(void *arg, const struct st_version *v)
@@ -736,10 +802,9 @@ static int oldest_cb(void *arg, const struct st_version *v)
 
 int fs_grave_reap(struct fs *fs)
 {
-	uint8_t key[ST_NS_KEY_MAX], pfx = ST_NS_GRAVE;
+	uint8_t pfx = ST_NS_GRAVE;
 	struct graves g = {0};
 	uint64_t oldest = 0;
-	char path[4096];
 	size_t reaped = 0;
 	int rc;
 
@@ -752,26 +817,9 @@ int fs_grave_reap(struct fs *fs)
 	 * under the store's own locks only. */
 	if (rc == ST_OK && g.n)
 		rc = st_versions(fs->ns, oldest_cb, &oldest);
-	for (size_t i = 0; rc == ST_OK && i < g.n; i++) {
-		if (g.v[i].seq > oldest)
-			continue; /* a kept version may still name it */
-		/* The store first: a crash after it leaves a key without a
-		 * store, which the next reap drops; the other order would
-		 * leave a store nothing names. */
-		if (st_ns_store_path(fs->backing, g.v[i].ino, path, sizeof(path)) == 0) {
-			if (unlink(path) != 0 && errno != ENOENT) {
-				fs_log(LOG_ERR, "cannot remove %s: %s", path, strerror(errno));
-				continue;
-			}
-			strcat(path, ".compact");
-			unlink(path);
-		}
-		pthread_mutex_lock(&fs->ns_lock);
-		rc = st_kv_del(fs->ns, key, st_ns_key(ST_NS_GRAVE, g.v[i].ino, NULL, 0, key));
-		fs->ns_dirty = true;
-		pthread_mutex_unlock(&fs->ns_lock);
-		reaped++;
-	}
+	for (size_t i = 0; rc == ST_OK && i < g.n; i++)
+		if (g.v[i].seq <= oldest && grave_drop(fs, g.v[i].ino) >= 0)
+			reaped++; /* else a kept version may still name it */
 	if (reaped)
 		fs_log(LOG_DEBUG, "removed %zu deleted files' stores: no kept version names them",
 		       reaped);

@@ -146,8 +146,9 @@ static int take_lock(struct fs *fs)
 		n = pread(fs->lock_fd, info, sizeof(info) - 1, 0);
 		info[n > 0 ? n : 0] = 0;
 		info[strcspn(info, "\n")] = 0;
-		/* Just unmounted, the daemon may not have said "closing" yet. */
-		if (strncmp(info, "closing", 7) != 0 && waited < 10 && info[0]) {
+		/* Just unmounted, the daemon may not have said "closing" yet,
+		 * or be rewriting its note (an empty file for a moment). */
+		if (strncmp(info, "closing", 7) != 0 && waited < 20) {
 			waited++;
 			usleep(100000);
 			continue;

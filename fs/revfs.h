@@ -232,6 +232,9 @@ int fs_ns_load(struct fs *fs);
 /* Removes the stores of deleted files that no namespace version still kept
  * names (ns_lock not held). 0 or -errno. */
 int fs_grave_reap(struct fs *fs);
+/* On a full backing disk: removes deleted files' stores, oldest deletion
+ * first, until want bytes are freed (ns_lock not held). The bytes freed. */
+uint64_t fs_grave_evict(struct fs *fs, uint64_t want);
 /* After a compaction of the namespace: at/ reopens, the graveyard is reaped. */
 void fs_ns_compacted(struct fs *fs);
 void fs_table_release(struct fs *fs);

@@ -155,6 +155,10 @@ if [ "$(id -u)" = 0 ]; then
 	fs_mount
 	head -c 4000000 /dev/urandom >"$FS_TMP/keep"
 	cp "$FS_TMP/keep" "$FS_MNT/keep" && sync "$FS_MNT/keep" 2>/dev/null
+	# A deleted file's store stays for history (the graveyard) until
+	# the disk is full: then it goes before writes fail.
+	head -c 8000000 /dev/urandom >"$FS_MNT/gone" && sync "$FS_MNT/gone" 2>/dev/null
+	rm "$FS_MNT/gone"
 	if dd if=/dev/zero of="$FS_MNT/fill" bs=1M count=200 conv=fsync 2>"$FS_TMP/err"; then
 		fs_fail "filling a 48 MiB disk with 200 MiB succeeded"
 	fi
@@ -164,6 +168,8 @@ if [ "$(id -u)" = 0 ]; then
 	sleep 2.5 # the flusher notices the room
 	echo after >"$FS_MNT/after" && sync "$FS_MNT/after" 2>/dev/null ||
 		fs_fail "writes do not work again after space was freed"
+	grep -q "gave up the history of [1-9]" "$FS_TMP/revfs.log" ||
+		fs_fail "full disk: the stores of deleted files were not given up"
 	fs_umount
 	fs_mount
 	cmp "$FS_TMP/keep" "$FS_MNT/keep" || fs_fail "full disk: data lost after remount"
