@@ -622,6 +622,10 @@ static void remove_unborn_stores(struct fs *fs)
 	struct dirent *e;
 	DIR *d;
 
+	/* A compaction of the namespace the crash cut short. */
+	snprintf(path, sizeof(path), "%s/%s.compact", fs->backing, ST_NS_NAME);
+	if (unlink(path) == 0)
+		fs_log(LOG_INFO, "removed a stale %s", path);
 	for (unsigned x = 0; x < 256; x++) {
 		snprintf(dir, sizeof(dir), "%s/ino/%02x", fs->backing, x);
 		if (!(d = opendir(dir)))
