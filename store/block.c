@@ -8,6 +8,7 @@
  * A record is u32 length, u32 crc32c, payload; positions are physical file
  * offsets of the length field, and never block-aligned.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -83,7 +84,33 @@ void writer_init(struct writer *w, struct st_file *f, uint64_t end, bool nosync)
 	w->end = end;
 	w->buf_pos = end;
 	w->wb_from = end;
+	w->zero_end = end;
 	w->nosync = nosync;
+}
+
+uint64_t writer_reserved(const struct writer *w)
+{
+	return w->zero_end > w->end ? w->zero_end - w->end : 0;
+}
+
+int writer_reserve(struct writer *w, uint64_t n)
+{
+	static const uint8_t zeros[64 << 10];
+	uint64_t from = w->zero_end > w->end ? w->zero_end : w->end, to = w->end + n;
+
+	assert(w->len == 0);
+	while (from < to) {
+		size_t k = to - from < sizeof(zeros) ? (size_t)(to - from) : sizeof(zeros);
+		ssize_t r = w->f->ops->pwrite(w->f->ctx, w->f->fd, zeros, k, (off_t)from);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return st_fail_errno(r < 0 ? errno : EIO, "reserve space in", w->f->path);
+		from += (uint64_t)r;
+		w->zero_end = from;
+	}
+	return ST_OK;
 }
 
 /* Once WB_CHUNK bytes have been written since the last hint, asks the

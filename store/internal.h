@@ -208,6 +208,9 @@ struct writer {
 	size_t len, cap;
 	uint64_t buf_pos;
 	uint64_t wb_from; /* bytes before this were handed to ops->writeback */
+	/* The file holds zeros from end up to here, if greater: the reserve
+	 * (writer_reserve), which later commits overwrite in place. */
+	uint64_t zero_end;
 	bool nosync;
 };
 
@@ -224,6 +227,13 @@ int writer_flush(struct writer *w);
 int writer_sync(struct writer *w);
 /* Writes the marker byte of the header block at pos (the commit point). */
 int writer_flip(struct writer *w, uint64_t pos);
+/* Bytes of zeros the file holds past w->end. */
+uint64_t writer_reserved(const struct writer *w);
+/* Writes zeros from the end of the reserve (or w->end) up to w->end + n,
+ * so that later appends land in blocks already written: on ext4 their
+ * fdatasync is then a flush of data only, with no journal commit for the
+ * file's growth. The buffer must be empty. No sync. */
+int writer_reserve(struct writer *w, uint64_t n);
 
 /* Reads n physical bytes at off, retrying short reads; *got < n only at
  * the end of the file. */
@@ -344,9 +354,10 @@ struct st_store {
 	uint64_t mtime_ns;    /* staged mtime */
 	uint64_t trunc_pages; /* pages kept by the lowest staged truncate; UINT64_MAX none */
 
-	struct writer w; /* wlock: appends to file */
-	bool broken;	 /* wlock: a failed rollback left the tail unknown */
-	bool compacting; /* wlock: a compaction of this store is running */
+	struct writer w;	/* wlock: appends to file */
+	bool broken;		/* wlock: a failed rollback left the tail unknown */
+	unsigned small_commits; /* wlock: small commits in a row on this handle */
+	bool compacting;	/* wlock: a compaction of this store is running */
 	/* wlock: a compaction renamed a new file over the store and the
 	 * directory is not synced yet; a commit must sync it before its flip. */
 	bool dir_unsynced;

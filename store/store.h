@@ -192,7 +192,8 @@ struct st_info {
 	uint64_t file_bytes;  /* size of the store file */
 	uint64_t live_bytes;  /* bytes reachable from the newest version */
 	uint64_t entries;     /* extents (file) or keys (key-value) */
-	double fragmentation; /* 1 - live/file_bytes, in [0, 1] */
+	double fragmentation; /* 1 - live/committed bytes (the file up to the
+			       * newest header's end), in [0, 1] */
 	uint64_t seq;	      /* newest seq */
 };
 int st_info(st_store *st, struct st_info *out);

@@ -4,13 +4,16 @@
  * once, in order, never past what was written, none without syncs, and a
  * failing hint fails nothing), and the node cache (a commit of a few
  * random pages into a large tree reads its nodes from memory, not from
- * the file).
+ * the file). And the reserve of zeros that small commits keep ahead of
+ * the tail: where it is, that nothing reads it, that closing cuts it.
  */
 #include <check.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -168,8 +171,203 @@ START_TEST(random_commits_read_nodes_from_cache)
 }
 END_TEST
 
+/* The store file's size, from the file itself. */
+static uint64_t fsize(const char *p)
+{
+	struct stat sb;
+
+	ck_assert_int_eq(stat(p, &sb), 0);
+	return (uint64_t)sb.st_size;
+}
+
+/* Whether bytes [from, to) of the file are all zero. */
+static bool zeros(const char *p, uint64_t from, uint64_t to)
+{
+	FILE *f = fopen(p, "rb");
+	bool ok = f != NULL && fseeko(f, (off_t)from, SEEK_SET) == 0;
+	int c;
+
+	for (uint64_t i = from; ok && i < to; i++)
+		ok = (c = fgetc(f)) == 0;
+	if (f)
+		fclose(f);
+	return ok;
+}
+
+#define HDR_END(v) ((v).offset + 137) /* a header record ends 137 bytes in */
+
+/*
+ * Small commits in a row (the first two do not count): the file then holds
+ * zeros past the newest header, durable with it, that the next commits
+ * overwrite. Every version reads back, also from a copy of the file taken
+ * with the reserve in place (a crash), the reserve is not garbage to
+ * st_info, and st_close cuts it off.
+ */
+START_TEST(small_commits_keep_a_reserve)
+{
+	char *p = tu_path(tu_dir, "s.rev"), *crash = tu_path(tu_dir, "crash.rev");
+	struct st_version v[12];
+	uint8_t page[4096], back[4096];
+	struct st_info info;
+	st_store *st;
+
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_CREATE, NULL, &st), ST_OK);
+	for (int i = 0; i < 12; i++) {
+		memset(page, 'a' + i, sizeof(page));
+		ck_assert_int_eq(st_file_write(st, (uint64_t)i * 512, page, 512), ST_OK);
+		ck_assert_int_eq(st_commit(st, &v[i]), ST_OK);
+		if (i < 1) /* not yet two small commits in a row */
+			ck_assert_uint_eq(fsize(p), HDR_END(v[i]));
+	}
+	/* 1 MiB at least, reserved past the newest header, all zeros. */
+	ck_assert_uint_ge(fsize(p), HDR_END(v[11]) + 512 * 1024);
+	ck_assert(zeros(p, HDR_END(v[11]), fsize(p)));
+	ck_assert_int_eq(st_info(st, &info), ST_OK);
+	ck_assert_uint_eq(info.file_bytes, fsize(p));
+	/* Garbage is counted up to the newest header's end, not the reserve. */
+	ck_assert_double_eq_tol(info.fragmentation,
+				1.0 - (double)info.live_bytes / (double)HDR_END(v[11]), 1e-9);
+	tu_copy_file(p, crash);
+	st_close(st);
+	ck_assert_uint_eq(fsize(p), HDR_END(v[11]));
+
+	/* The copy reads as the store did: the zeros are an ignored tail. */
+	ck_assert_int_eq(st_open(crash, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_OK);
+	for (int i = 0; i < 12; i++) {
+		st_store *old;
+
+		ck_assert_int_eq(st_open_version(st, v[i].seq, &old), ST_OK);
+		ck_assert_uint_eq(st_file_size(old), (uint64_t)(i + 1) * 512);
+		ck_assert_int_eq(st_file_read(old, (uint64_t)i * 512, back, 512), 512);
+		memset(page, 'a' + i, 512);
+		ck_assert(memcmp(page, back, 512) == 0);
+		st_close(old);
+	}
+	st_close(st);
+	/* A writable open trims it and commits after the newest header. */
+	ck_assert_int_eq(st_open(crash, ST_KIND_FILE, 0, NULL, &st), ST_OK);
+	ck_assert_uint_eq(fsize(crash), HDR_END(v[11]));
+	ck_assert_int_eq(st_file_write(st, 0, "z", 1), ST_OK);
+	ck_assert_int_eq(st_commit(st, NULL), ST_OK);
+	ck_assert_int_eq(st_file_read(st, 0, back, 2), 2);
+	ck_assert(back[0] == 'z' && back[1] == 'a');
+	st_close(st);
+	free(p);
+	free(crash);
+}
+END_TEST
+
+/* No reserve for large commits, nor without syncs. */
+START_TEST(no_reserve_for_large_or_unsynced_commits)
+{
+	char *p = tu_path(tu_dir, "l.rev"), *q = tu_path(tu_dir, "n.rev");
+	size_t big = 2u * MIB;
+	uint8_t *buf = calloc(1, big);
+	struct st_version v;
+	st_store *st;
+
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_CREATE, NULL, &st), ST_OK);
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(st_file_write(st, (uint64_t)i * big, buf, big), ST_OK);
+		ck_assert_int_eq(st_commit(st, &v), ST_OK);
+		ck_assert_uint_eq(fsize(p), HDR_END(v));
+	}
+	st_close(st);
+	ck_assert_int_eq(st_open(q, ST_KIND_FILE, ST_CREATE | ST_NOSYNC, NULL, &st), ST_OK);
+	for (int i = 0; i < 6; i++) {
+		ck_assert_int_eq(st_file_write(st, (uint64_t)i, "x", 1), ST_OK);
+		ck_assert_int_eq(st_commit(st, &v), ST_OK);
+		ck_assert_uint_eq(fsize(q), HDR_END(v));
+	}
+	st_close(st);
+	free(buf);
+	free(p);
+	free(q);
+}
+END_TEST
+
+/* One small commit of 512 bytes of c at off; returns st_commit's code. */
+static int small_commit(st_store *st, uint64_t off, int c)
+{
+	uint8_t b[512];
+
+	memset(b, c, sizeof(b));
+	ck_assert_int_eq(st_file_write(st, off, b, sizeof(b)), ST_OK);
+	return st_commit(st, NULL);
+}
+
+/*
+ * The commit that writes the reserve, failed at each of its write-like
+ * calls, once or for good: a failed reserve write fails nothing (the
+ * commit goes on with what is reserved), any other failure fails the
+ * commit; either way the store reopens at a complete version that is
+ * the one st_commit said, or, a failure after the flip, the new one.
+ */
+START_TEST(reserve_faults)
+{
+	char *p = tu_path(tu_dir, "f.rev");
+	struct tu_faults f = {0};
+	struct st_open_opts oo = {.ops = &tu_fault_ops, .ops_ctx = &f};
+	uint64_t before, calls;
+	unsigned ok_despite_fault = 0;
+	uint8_t back[1024], want[1024];
+	st_store *st;
+
+	/* Dry run: the calls of the second commit, the one that reserves. */
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_CREATE, &oo, &st), ST_OK);
+	ck_assert_int_eq(small_commit(st, 0, 'a'), ST_OK);
+	before = f.count;
+	ck_assert_int_eq(small_commit(st, 512, 'b'), ST_OK);
+	calls = f.count - before;
+	ck_assert_uint_ge(fsize(p), 1024 * 1024);
+	st_close(st);
+	ck_assert_uint_gt(calls, 4); /* data, zeros, syncs, flip */
+
+	for (int sticky = 0; sticky < 2; sticky++)
+		for (uint64_t k = 1; k <= calls; k++) {
+			struct st_version v;
+			int rc;
+
+			unlink(p);
+			memset(&f, 0, sizeof(f));
+			ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_CREATE, &oo, &st), ST_OK);
+			ck_assert_int_eq(small_commit(st, 0, 'a'), ST_OK);
+			f.fail_at = f.count + k;
+			f.mode = TU_EIO;
+			f.sticky = sticky;
+			rc = small_commit(st, 512, 'b');
+			st_close(st);
+			ck_assert(f.fired);
+			ok_despite_fault += rc == ST_OK;
+
+			ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_OK);
+			st_current(st, &v);
+			if (rc == ST_OK)
+				ck_assert_uint_eq(v.seq, 2);
+			else
+				ck_assert(v.seq == 1 || (sticky && v.seq == 2));
+			memset(want, 'a', 512);
+			memset(want + 512, 'b', 512);
+			ck_assert_uint_eq(st_file_size(st), v.seq * 512);
+			ck_assert_int_eq(st_file_read(st, 0, back, v.seq * 512),
+					 (ssize_t)(v.seq * 512));
+			ck_assert(memcmp(back, want, v.seq * 512) == 0);
+			ck_assert_int_eq(st_check(st, ST_CHECK_DATA | ST_CHECK_ALL), ST_OK);
+			st_close(st);
+		}
+	/* The zeros are written in pieces: failing one of them, once, is
+	 * a commit that succeeds. */
+	ck_assert_uint_gt(ok_despite_fault, 0);
+	free(p);
+}
+END_TEST
+
 static void add(TCase *tc)
 {
+	tcase_add_test(tc, reserve_faults);
+	tcase_add_test(tc, small_commits_keep_a_reserve);
+	tcase_add_test(tc, no_reserve_for_large_or_unsynced_commits);
 	tcase_add_test(tc, large_commit_hints_writeback);
 	tcase_add_test(tc, no_hints_without_syncs);
 	tcase_add_test(tc, failing_hint_fails_nothing);
