@@ -7,6 +7,8 @@
 #                   links fsck/ built without its main()
 #   make bench      the benchmarks (figures, not pass/fail): bench-store, bench-fs,
 #                   bench-fsck
+#   make soak       the compactor under writers, readers and mmaps with remounts
+#                   for SOAK_SECONDS (default 600); not part of make check
 #   make demo       install missing packages, build, mount a demo under ./demo
 #   make install / make uninstall   PREFIX (default /usr/local), DESTDIR
 #   make format / make lint
@@ -52,15 +54,17 @@ CHECK_FLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS  = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 
 FUZZ_SECONDS ?= 60
+SOAK_SECONDS ?= 600
 
 # Where check, tsan and the benchmarks build; override to keep several
 # working trees' builds apart (make check ASAN_BUILD=build/asan2).
 ASAN_BUILD  ?= build/asan
 TSAN_BUILD  ?= build/tsan
 BENCH_BUILD ?= build/bench
+SOAK_BUILD  ?= build/soak
 FUZZ_TARGETS = $(patsubst tests/fuzz_%.c,%,$(wildcard tests/fuzz_*.c))
 
-.PHONY: install uninstall demo bench-store bench-fs bench-fsck bench-compact all lib tests run-tests check asan tsan fuzz bench format lint clean deps
+.PHONY: install uninstall soak demo bench-store bench-fs bench-fsck bench-compact all lib tests run-tests check asan tsan fuzz bench format lint clean deps
 
 all: lib $(PROGS)
 
@@ -205,6 +209,14 @@ bench-compact: deps
 	$(MAKE) BUILD=$(BENCH_BUILD) OPT=-O2 $(BENCH_BUILD)/revfs $(BENCH_BUILD)/mkfs.revfs \
 		$(BENCH_BUILD)/revfs-compact
 	REVFS_BIN=$(BENCH_BUILD) bash tests/bench_compact.sh $(BENCH_COMPACT_ARGS)
+
+# tests/soak_compact.sh against an ASan+UBSan build: fsx and a version
+# writer while every commit is compacted, remounts between rounds.
+soak: deps
+	$(MAKE) BUILD=$(SOAK_BUILD) OPT=-O1 \
+		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+		$(SOAK_BUILD)/revfs $(SOAK_BUILD)/mkfs.revfs $(SOAK_BUILD)/tests/fsx
+	REVFS_BIN=$(SOAK_BUILD) SOAK_SECONDS=$(SOAK_SECONDS) sh tests/soak_compact.sh
 
 # A filesystem to try: the backing directory demo/backing, mounted on demo/mnt.
 demo: deps

@@ -4,29 +4,17 @@
 #   2. the file is renamed into another directory meanwhile;
 #   3. the backing disk (a small tmpfs, root only) fills up mid-copy: the
 #      compaction aborts, its temporary file is removed, the store is intact,
-#      and writes go on once space is freed;
-#   4. SIGKILL of the daemon at random moments while a writer fsyncs and
-#      every commit queues a compaction (compact_frag=0), COMPACT_KILLS times
-#      (default 50): after each, every fsynced byte is there and no
-#      *.compact is left once the next mount is up.
-# Reference copies of every file live outside the mount.
-#
-# Environment: COMPACT_KILLS, COMPACT_SEED (the kill times; default random).
+#      and writes go on once space is freed.
+# Reference copies of every file live outside the mount. SIGKILL of the
+# daemon during compactions is test_compact_kill.sh.
 set -u
 . "$(dirname "$0")/fslib.sh"
 fs_setup
 fs_mkfs --keep=latest
-KILLS=${COMPACT_KILLS:-50}
-SEED=${COMPACT_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
 SMALL=""
-WPID=""
 t0=$(date +%s)
 
 races_cleanup() {
-	if [ -n "$WPID" ]; then
-		kill -9 "$WPID" 2>/dev/null
-		wait "$WPID" 2>/dev/null
-	fi
 	fs_cleanup_mnt
 	if [ -n "$SMALL" ] && mountpoint -q "$SMALL"; then
 		umount "$SMALL" || umount -l "$SMALL"
@@ -173,67 +161,4 @@ if [ "$(id -u)" = 0 ]; then
 else
 	echo "test_compact_races: skipped the full disk (needs root for a tmpfs)"
 fi
-
-# --- 4. SIGKILL at random points during compaction -----------------------------
-BLK=32768 # one FUSE write each: a write is in one commit or not at all
-NBLK=64   # a 2 MiB file
-# A random integer in [lo, hi], from the seed and $iter.
-rnd() {
-	awk -v s="$SEED" -v i="$iter" -v lo="$1" -v hi="$2" \
-		'BEGIN { srand((s * 7919 + i) % 2147483647); print lo + int(rand() * (hi - lo + 1)) }'
-}
-# Overwrites random blocks of k with fsync until a write fails (the daemon
-# is gone). pend.* is the write whose fsync did not return: its bytes may
-# or may not be in the store.
-writer() {
-	while :; do
-		off=$(($(od -An -N2 -tu2 /dev/urandom) % NBLK))
-		head -c $BLK /dev/urandom >"$FS_TMP/pend.blk"
-		echo "$off" >"$FS_TMP/pend.off"
-		dd if="$FS_TMP/pend.blk" of="$FS_MNT/k" bs=$BLK seek="$off" conv=notrunc,fsync \
-			status=none 2>/dev/null || exit 0
-		dd if="$FS_TMP/pend.blk" of="$FS_TMP/ref.k" bs=$BLK seek="$off" conv=notrunc status=none
-		rm -f "$FS_TMP/pend.off"
-	done
-}
-
-echo "test_compact_races: $KILLS kills, COMPACT_SEED=$SEED"
-fs_mount -o compact=0
-head -c $((BLK * NBLK)) /dev/urandom >"$FS_TMP/ref.k"
-cp "$FS_TMP/ref.k" "$FS_MNT/k" && sync_file "$FS_MNT/k"
-fs_umount
-during=0
-iter=1
-while [ $iter -le "$KILLS" ]; do
-	# Every commit queues a compaction; 16 MB/s makes a copy last ~0.1 s.
-	fs_mount -o compact_frag=0,compact_min_mb=1,compact_mbps=16
-	writer &
-	WPID=$!
-	sleep "$(awk -v ms="$(rnd 50 450)" 'BEGIN { printf "%.3f", ms / 1000 }')"
-	[ "$(leftovers)" != 0 ] && during=$((during + 1))
-	kill -9 "$FS_PID"
-	wait "$FS_PID" 2>/dev/null
-	FS_PID=""
-	# The writer meets the dead connection and stops; only then is the
-	# mount detached, so that it never writes into the bare directory.
-	wait "$WPID"
-	WPID=""
-	fusermount3 -u "$FS_MNT" 2>/dev/null || fusermount3 -uz "$FS_MNT"
-	fs_mount -o compact=0
-	[ "$(leftovers)" = 0 ] || fs_fail "kill $iter: a stale *.compact survived the mount"
-	if ! cmp -s "$FS_TMP/ref.k" "$FS_MNT/k"; then
-		[ -f "$FS_TMP/pend.off" ] || fs_fail "kill $iter: fsynced data lost (COMPACT_SEED=$SEED)"
-		cp "$FS_TMP/ref.k" "$FS_TMP/ref.alt"
-		dd if="$FS_TMP/pend.blk" of="$FS_TMP/ref.alt" bs=$BLK seek="$(cat "$FS_TMP/pend.off")" \
-			conv=notrunc status=none
-		cmp -s "$FS_TMP/ref.alt" "$FS_MNT/k" ||
-			fs_fail "kill $iter: content is neither before nor after the last write (COMPACT_SEED=$SEED)"
-		cp "$FS_TMP/ref.alt" "$FS_TMP/ref.k"
-	fi
-	rm -f "$FS_TMP/pend.off"
-	fs_umount
-	iter=$((iter + 1))
-done
-echo "test_compact_races: $KILLS kills, $during with a copy under way ($(($(date +%s) - t0)) s)"
-[ "$during" -gt 0 ] || fs_fail "no kill came during a compaction"
 echo "test_compact_races: ok"

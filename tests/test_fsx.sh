@@ -13,55 +13,12 @@
 # prints the command line that replays it.
 set -u
 . "$(dirname "$0")/fslib.sh"
+. "$(dirname "$0")/fsxlib.sh"
 
 ops=${FSX_OPS:-100000}
 seed=${FSX_SEED:-1}
 FSX=$REVFS_BIN/tests/fsx
 [ -x "$FSX" ] || fs_fail "$FSX is not built"
-
-# The files in the mount against the manifest fsx wrote.
-check_manifest() {
-	awk '!/^#/ { print $1 "  " $5 }' "$manifest" >"$FS_TMP/sums"
-	awk '!/^#/ { print $5 }' "$manifest" | sort >"$FS_TMP/want"
-	(cd "$FS_MNT" && ls -A) | grep -E '^fsx\.[0-9]+$' | sort >"$FS_TMP/have"
-	if ! cmp -s "$FS_TMP/want" "$FS_TMP/have"; then
-		diff "$FS_TMP/want" "$FS_TMP/have" >&2
-		fs_fail "after remount: the fsx names differ (<: left by fsx, >: in the mount)"
-	fi
-	[ -s "$FS_TMP/want" ] || return 0
-	(cd "$FS_MNT" && sha256sum --quiet --strict -c "$FS_TMP/sums") >&2 ||
-		fs_fail "after remount: file contents differ from what fsx left"
-	# shellcheck disable=SC2046 # one word per name: fsx names have no spaces
-	(cd "$FS_MNT" && stat -c '%s %h %i %n' $(cat "$FS_TMP/want")) >"$FS_TMP/stat" ||
-		fs_fail "after remount: stat"
-	# Names of one file (one group in the manifest) share an inode number;
-	# names of different files do not.
-	awk 'FNR == NR { if (!/^#/) { size[$5] = $2; nlink[$5] = $3; group[$5] = $4 } next }
-	{
-		name = $4; g = group[name]
-		if ($1 != size[name] || $2 != nlink[name]) {
-			printf "%s: size %s, %s links; fsx left %s, %s\n", name, $1, $2,
-				size[name], nlink[name]
-			bad = 1
-		}
-		if (g in ino) {
-			if (ino[g] != $3) {
-				printf "%s: inode %s, but its other name %s has %s\n", name, $3,
-					g, ino[g]
-				bad = 1
-			}
-		} else if ($3 in owner) {
-			printf "%s: inode %s, also that of %s, a different file\n", name, $3,
-				owner[$3]
-			bad = 1
-		} else {
-			ino[g] = $3
-			owner[$3] = g
-		}
-	}
-	END { exit bad }' "$manifest" "$FS_TMP/stat" >&2 ||
-		fs_fail "after remount: sizes, link counts or hard links differ from what fsx left"
-}
 
 # fs_cleanup passes over a mount whose daemon died (mountpoint(1) fails
 # there with ENOTCONN), which would stay behind: detach it first.
@@ -102,6 +59,6 @@ if [ -n "${FSX_MIN_COMPACTIONS:-}" ]; then
 fi
 fs_umount
 fs_mount
-check_manifest
+fsx_check_manifest "$manifest" "$FS_MNT"
 fs_umount
 echo "PASS: fsx, $ops ops, seed $seed, files intact after remount"
