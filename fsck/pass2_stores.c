@@ -16,6 +16,11 @@
  * from the pages that still read, as one new version (holes where pages
  * were lost). An empty store file is removed. A tail is trimmed.
  *
+ * File stores are opened and checked by worker threads a few stores ahead
+ * (diagnose(): read-only, reports nothing); the main thread reports and
+ * repairs them in inode order (check_store()), so the output does not
+ * depend on which thread finished first.
+ *
  * Relies on: pass 1 (ns.rev and ino/ exist). Leaves c->stores (file stores
  * by inode number, with their newest size) for pass 3.
  */
@@ -23,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,27 +192,105 @@ static void measure(struct fsck *c, const char *path, enum st_kind kind, struct 
 	st_close(st);
 }
 
-/* Checks (and repairs) one store. out: NULL for the namespace. Returns
- * true if the store is usable afterwards. */
-static bool check_store(struct fsck *c, const char *path, enum st_kind kind, struct fstore *out)
-{
-	const char *name = rel(c, path);
+/*
+ * What checking one store finds, read-only: diagnose() fills it (in a
+ * worker thread for file stores), then check_store() reports and repairs
+ * in store order from it, so the output is the same whatever ran when.
+ */
+struct diag {
+	char path[4096];
+	bool done;	  /* diagnose() has finished with it */
+	int stat_errno;	  /* stat failed */
+	off_t size;	  /* the file's size */
+	int open_rc;	  /* st_open, after a retry with ST_RECOVER */
+	bool recovered;	  /* only ST_RECOVER opened it */
+	uint64_t bad_off; /* where the plain open found damage */
+	char why[200];	  /* what is wrong with the newest version */
+	char msg[256];	  /* the last failing call's message */
+	st_store *st;	  /* open when open_rc is ST_OK */
 	struct st_version cur;
 	struct st_info info;
-	struct vlist l = {0};
+	struct vlist l;	 /* the version chain, newest first */
+	int versions_rc; /* st_versions */
+	char chain_msg[256];
+	bool newest_ok; /* the newest version checks out in full */
+	bool all_ok;	/* -f: so does every older one */
+};
+
+static void copy_msg(char *dst, size_t len)
+{
+	snprintf(dst, len, "%s", st_last_error()->msg);
+}
+
+/* Opens and checks the store at d->path; reports nothing, changes nothing. */
+static void diagnose(const struct fsck *c, enum st_kind kind, struct diag *d)
+{
 	struct stat sb;
-	st_store *st = NULL;
-	bool recovered = false, newest_ok, usable = false, changed = false;
-	uint64_t bad_off = 0;
-	char why[200] = "", t1[32], t2[32];
-	size_t target;
 	int rc;
 
-	if (stat(path, &sb) != 0) {
-		fsck_error(c, "%s: %s", name, strerror(errno));
-		return false;
+	if (stat(d->path, &sb) != 0) {
+		d->stat_errno = errno;
+		return;
 	}
-	if (sb.st_size == 0) {
+	d->size = sb.st_size;
+	if (sb.st_size == 0)
+		return;
+	rc = st_open(d->path, kind, ST_READONLY, NULL, &d->st);
+	if (rc == ST_ECORRUPT) {
+		d->bad_off = st_last_error()->offset;
+		copy_msg(d->why, sizeof(d->why));
+		rc = st_open(d->path, kind, ST_READONLY | ST_RECOVER, NULL, &d->st);
+		d->recovered = rc == ST_OK;
+	}
+	d->open_rc = rc;
+	if (rc != ST_OK) {
+		d->st = NULL;
+		copy_msg(d->msg, sizeof(d->msg));
+		return;
+	}
+	st_current(d->st, &d->cur);
+	st_info(d->st, &d->info);
+	d->versions_rc = st_versions(d->st, collect_cb, &d->l);
+	if (d->versions_rc != ST_OK)
+		copy_msg(d->chain_msg, sizeof(d->chain_msg));
+	/* -f: one walk of every version, which reads shared data once, and
+	 * checks the newest first; the newest alone only if it finds damage. */
+	if (c->force && !d->recovered && st_check(d->st, ST_CHECK_DATA | ST_CHECK_ALL) == ST_OK) {
+		d->newest_ok = d->all_ok = true;
+		return;
+	}
+	d->newest_ok = st_check(d->st, ST_CHECK_DATA) == ST_OK;
+	if (!d->newest_ok && !d->recovered)
+		copy_msg(d->why, sizeof(d->why));
+}
+
+static void diag_release(struct diag *d)
+{
+	if (d->st)
+		st_close(d->st);
+	free(d->l.v);
+	memset(d, 0, sizeof(*d));
+}
+
+/* Reports (and repairs) what diagnose() found in one store, and releases
+ * d. out: NULL for the namespace. Returns true if the store is usable
+ * afterwards. */
+static bool check_store(struct fsck *c, enum st_kind kind, struct fstore *out, struct diag *d)
+{
+	const char *path = d->path, *name = rel(c, path);
+	const struct st_version cur = d->cur;
+	const struct st_info info = d->info;
+	const struct vlist l = d->l;
+	st_store *st = d->st;
+	bool usable = false, changed = false;
+	char t1[32], t2[32];
+	size_t target;
+
+	if (d->stat_errno) {
+		fsck_error(c, "%s: %s", name, strerror(d->stat_errno));
+		goto out;
+	}
+	if (d->size == 0) {
 		/* A deferred store whose first commit never happened: nothing in it
 		 * was ever a version (FORMAT.md section 19, rule 5). */
 		if (fsck_problem(c, PR_STORE_EMPTY, name, "an empty file")) {
@@ -218,31 +302,24 @@ static bool check_store(struct fsck *c, const char *path, enum st_kind kind, str
 				fsck_unfixed(c, strerror(errno));
 			}
 		}
-		return false;
+		goto out;
 	}
-	rc = st_open(path, kind, ST_READONLY, NULL, &st);
-	if (rc == ST_ECORRUPT) {
-		bad_off = st_last_error()->offset;
-		snprintf(why, sizeof(why), "%s", st_last_error()->msg);
-		rc = st_open(path, kind, ST_READONLY | ST_RECOVER, NULL, &st);
-		recovered = rc == ST_OK;
+	if (d->open_rc == ST_EVERSION) {
+		fsck_problem(c, PR_STORE_NEWER, name, "%s", d->msg);
+		goto out;
 	}
-	if (rc == ST_EVERSION) {
-		fsck_problem(c, PR_STORE_NEWER, name, "%s", st_last_error()->msg);
-		return false;
+	if (d->open_rc == ST_EKIND) {
+		fsck_problem(c, PR_STORE_KIND, name, "%s", d->msg);
+		goto out;
 	}
-	if (rc == ST_EKIND) {
-		fsck_problem(c, PR_STORE_KIND, name, "%s", st_last_error()->msg);
-		return false;
-	}
-	if (rc == ST_ECORRUPT) {
+	if (d->open_rc == ST_ECORRUPT) {
 		/* No committed header anywhere: nothing to fall back to. */
 		if (!out) {
-			fsck_problem(c, PR_NS_UNUSABLE, name, "no valid header: %s", why);
-			return false;
+			fsck_problem(c, PR_NS_UNUSABLE, name, "no valid header: %s", d->why);
+			goto out;
 		}
 		if (fsck_problem(c, PR_STORE_LOST, name, "no valid header (%s); nothing to salvage",
-				 why)) {
+				 d->why)) {
 			if (unlink(path) == 0) {
 				out->removed = true;
 				fsck_fixed(c);
@@ -250,30 +327,22 @@ static bool check_store(struct fsck *c, const char *path, enum st_kind kind, str
 				fsck_unfixed(c, strerror(errno));
 			}
 		}
-		return false;
+		goto out;
 	}
-	if (rc != ST_OK) {
-		fsck_error(c, "%s: cannot open: %s", name, st_last_error()->msg);
-		return false;
+	if (d->open_rc != ST_OK) {
+		fsck_error(c, "%s: cannot open: %s", name, d->msg);
+		goto out;
 	}
-	st_current(st, &cur);
-	st_info(st, &info);
-	rc = st_versions(st, collect_cb, &l);
-	if (rc == ST_ECORRUPT)
+	if (d->versions_rc == ST_ECORRUPT)
 		fsck_problem(c, PR_STORE_CHAIN, name, "below seq %llu: %s",
-			     (unsigned long long)(l.n ? l.v[l.n - 1].seq : cur.seq),
-			     st_last_error()->msg);
-	else if (rc != ST_OK)
-		fsck_error(c, "%s: cannot walk its versions: %s", name, st_last_error()->msg);
-	rc = st_check(st, ST_CHECK_DATA);
-	newest_ok = rc == ST_OK;
-	if (!newest_ok && !recovered)
-		snprintf(why, sizeof(why), "%s", st_last_error()->msg);
-	if (!recovered && newest_ok) {
+			     (unsigned long long)(l.n ? l.v[l.n - 1].seq : cur.seq), d->chain_msg);
+	else if (d->versions_rc != ST_OK)
+		fsck_error(c, "%s: cannot walk its versions: %s", name, d->chain_msg);
+	if (!d->recovered && d->newest_ok) {
 		usable = true;
-		/* One walk of every version reads shared data once; only if it
-		 * finds damage are the versions checked one by one, to name them. */
-		if (c->force && st_check(st, ST_CHECK_DATA | ST_CHECK_ALL) != ST_OK)
+		/* Only if the walk of every version found damage are they checked
+		 * one by one, to name them. */
+		if (c->force && !d->all_ok)
 			for (size_t i = 1; i < l.n && !fsck_interrupted; i++)
 				if (!version_ok(st, l.v[i].seq))
 					fsck_problem(c, PR_STORE_OLD, name, "seq %llu (%s): %s",
@@ -295,7 +364,7 @@ static bool check_store(struct fsck *c, const char *path, enum st_kind kind, str
 	}
 	/* The newest good version: the recovered header itself if its content
 	 * checks out, else the first older one that does. */
-	for (target = newest_ok ? 0 : 1; target < l.n && !fsck_interrupted; target++)
+	for (target = d->newest_ok ? 0 : 1; target < l.n && !fsck_interrupted; target++)
 		if (version_ok(st, l.v[target].seq))
 			break;
 	if (fsck_interrupted)
@@ -304,18 +373,18 @@ static bool check_store(struct fsck *c, const char *path, enum st_kind kind, str
 		const struct st_version *g = &l.v[target];
 		bool fix;
 
-		if (recovered)
+		if (d->recovered)
 			fix = fsck_problem(c, PR_STORE_HEADER, name,
 					   "%s; newest good version is seq %llu (%s); newer "
 					   "versions are given up (damage at offset %llu)",
-					   why, (unsigned long long)g->seq, timestr(g->time_ns, t1),
-					   (unsigned long long)bad_off);
+					   d->why, (unsigned long long)g->seq,
+					   timestr(g->time_ns, t1), (unsigned long long)d->bad_off);
 		else
 			fix = fsck_problem(
 			    c, PR_STORE_CONTENT, name,
 			    "%s; newest good version is seq %llu (%s); %zu newer "
 			    "versions (seq %llu to %llu, %s to %s) are given up",
-			    why, (unsigned long long)g->seq, timestr(g->time_ns, t1), target,
+			    d->why, (unsigned long long)g->seq, timestr(g->time_ns, t1), target,
 			    (unsigned long long)l.v[target - 1].seq, (unsigned long long)l.v[0].seq,
 			    timestr(l.v[target - 1].time_ns, t2), timestr(l.v[0].time_ns, t1));
 		if (fix) {
@@ -329,11 +398,11 @@ static bool check_store(struct fsck *c, const char *path, enum st_kind kind, str
 		goto out;
 	}
 	if (!out) {
-		fsck_problem(c, PR_NS_UNUSABLE, name, "%s", why);
+		fsck_problem(c, PR_NS_UNUSABLE, name, "%s", d->why);
 		goto out;
 	}
 	if (fsck_problem(c, PR_STORE_LOST, name,
-			 "%s; rebuilding it from seq %llu drops its history", why,
+			 "%s; rebuilding it from seq %llu drops its history", d->why,
 			 (unsigned long long)cur.seq)) {
 		int64_t lost = salvage(c, st, path);
 
@@ -358,10 +427,15 @@ out:
 			out->mtime_ns = cur.mtime_ns;
 		}
 	}
-	free(l.v);
-	st_close(st);
-	if (changed)
-		measure(c, path, kind, out);
+	if (changed) {
+		char again[sizeof(d->path)];
+
+		snprintf(again, sizeof(again), "%s", path);
+		diag_release(d);
+		measure(c, again, kind, out);
+	} else {
+		diag_release(d);
+	}
 	return usable;
 }
 
@@ -465,16 +539,16 @@ static int scan(struct fsck *c)
 }
 
 /*
- * Asks the kernel to read store ino's file ahead, whole. A store is read
+ * Asks the kernel to read store i's file ahead, whole. A store is read
  * from its end backwards (the header chain) and in pieces all over, which
  * defeats readahead: with cold caches each header would cost a seek. One
  * sequential read of the file is cheaper whenever most of it will be
- * read: with -f always, else for files up to PREFETCH_MAX. Issued for the
- * next store while this one is checked, so the disk never waits for us.
+ * read: with -f always, else for files up to PREFETCH_MAX. Issued a few
+ * stores ahead of the checks, so the disk never waits for us.
  */
 #define PREFETCH_MAX (16u << 20)
 
-static void prefetch(struct fsck *c, size_t i)
+static void prefetch(const struct fsck *c, size_t i)
 {
 	char path[4096];
 	struct stat sb;
@@ -491,27 +565,142 @@ static void prefetch(struct fsck *c, size_t i)
 	close(fd);
 }
 
+/*
+ * File stores are diagnosed by NWORKERS threads, at most WINDOW stores
+ * ahead of the one being reported; the main thread reports and repairs
+ * them one by one in inode order. The disk then always has several stores
+ * to read while the CPU verifies others (and both cores verify).
+ */
+#define NWORKERS 4
+#define WINDOW	 (4 * NWORKERS)
+
+struct pool {
+	struct fsck *c;
+	struct diag *slot; /* store i in slot[i % WINDOW] */
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	size_t next;	 /* lock: the next store to diagnose */
+	size_t reported; /* lock: stores the main thread is done with */
+	bool stop;	 /* lock: claim no more */
+	pthread_t th[NWORKERS];
+	int nth;
+};
+
+/* Diagnoses store i into its slot. */
+static void pool_diagnose(struct pool *p, size_t i)
+{
+	const struct fsck *c = p->c;
+	struct diag *d = &p->slot[i % WINDOW];
+
+	prefetch(c, i + NWORKERS);
+	if (st_ns_store_path(c->dir, c->stores[i].ino, d->path, sizeof(d->path)) != ST_OK)
+		snprintf(d->path, sizeof(d->path), "%s/ino/%02x/%llu.rev", c->dir,
+			 (unsigned)(c->stores[i].ino & 0xff), (unsigned long long)c->stores[i].ino);
+	diagnose(c, ST_KIND_FILE, d);
+}
+
+static void *pool_worker(void *arg)
+{
+	struct pool *p = arg;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		size_t i;
+
+		while (!p->stop && !fsck_interrupted && p->next < p->c->nstores &&
+		       p->next >= p->reported + WINDOW)
+			pthread_cond_wait(&p->cv, &p->lock);
+		if (p->stop || fsck_interrupted || p->next >= p->c->nstores)
+			break;
+		i = p->next++;
+		pthread_mutex_unlock(&p->lock);
+		pool_diagnose(p, i);
+		pthread_mutex_lock(&p->lock);
+		p->slot[i % WINDOW].done = true;
+		pthread_cond_broadcast(&p->cv);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+/* Waits for store i's diagnosis; makes it if no worker took it (there
+ * are none, or they stopped on an interrupt). */
+static struct diag *pool_wait(struct pool *p, size_t i)
+{
+	struct diag *d = &p->slot[i % WINDOW];
+
+	pthread_mutex_lock(&p->lock);
+	while (!d->done && p->next > i)
+		pthread_cond_wait(&p->cv, &p->lock);
+	if (!d->done) {
+		p->next = i + 1; /* == i before: every store before i was taken */
+		pthread_mutex_unlock(&p->lock);
+		pool_diagnose(p, i);
+		return d;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return d;
+}
+
+static void pool_reported(struct pool *p, size_t i)
+{
+	pthread_mutex_lock(&p->lock);
+	p->reported = i + 1;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Stops the workers and releases what they diagnosed but nobody reported. */
+static void pool_stop(struct pool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->stop = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->lock);
+	for (int t = 0; t < p->nth; t++)
+		pthread_join(p->th[t], NULL);
+	for (size_t i = 0; i < WINDOW; i++)
+		diag_release(&p->slot[i]);
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->lock);
+	free(p->slot);
+}
+
 int pass2_stores(struct fsck *c)
 {
-	char path[4096];
+	struct pool p = {.c = c};
+	struct diag *d;
 
-	snprintf(path, sizeof(path), "%s/%s", c->dir, ST_NS_NAME);
-	c->ns_ok = check_store(c, path, ST_KIND_KV, NULL);
+	if (!(d = calloc(1, sizeof(*d)))) {
+		fsck_error(c, "out of memory");
+		return -1;
+	}
+	snprintf(d->path, sizeof(d->path), "%s/%s", c->dir, ST_NS_NAME);
+	diagnose(c, ST_KIND_KV, d);
+	c->ns_ok = check_store(c, ST_KIND_KV, NULL, d);
+	free(d);
 	if (!c->ns_ok) {
 		c->fatal = true; /* nothing to check the files against */
 		return -1;
 	}
 	if (scan(c))
 		return -1;
-	prefetch(c, 0);
+	if (!(p.slot = calloc(WINDOW, sizeof(*p.slot)))) {
+		fsck_error(c, "out of memory");
+		return -1;
+	}
+	pthread_mutex_init(&p.lock, NULL);
+	pthread_cond_init(&p.cv, NULL);
+	for (size_t i = 0; i < NWORKERS; i++)
+		prefetch(c, i);
+	/* No thread is no failure: the main thread then diagnoses in turn. */
+	while (p.nth < NWORKERS && pthread_create(&p.th[p.nth], NULL, pool_worker, &p) == 0)
+		p.nth++;
 	for (size_t i = 0; i < c->nstores && !fsck_interrupted; i++) {
-		struct fstore *s = &c->stores[i];
-
-		prefetch(c, i + 1);
-		if (st_ns_store_path(c->dir, s->ino, path, sizeof(path)) != ST_OK)
-			continue;
-		check_store(c, path, ST_KIND_FILE, s);
+		check_store(c, ST_KIND_FILE, &c->stores[i], pool_wait(&p, i));
+		pool_reported(&p, i);
 		fsck_progress(c, 2, i + 1, c->nstores);
 	}
+	pool_stop(&p);
 	return fsck_interrupted ? -1 : 0;
 }
