@@ -8,7 +8,9 @@
  * fdatasync for a small one); flip, sync, publish; then write the inode
  * records and commit the namespace, so a store is always committed before
  * the namespace record that refers to it. fsync waits for a round that
- * starts after it was called.
+ * starts after it was called. A round starts at the flush interval, when
+ * dirty memory passes half its limit, for fsync, and when a writer has
+ * FLUSH_STREAM_BYTES dirty in one file (flusher_kick).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -89,6 +91,16 @@ void flusher_release_bytes(struct fs *fs, uint64_t len)
 	pthread_mutex_lock(&fs->flush_lock);
 	fs->dirty_bytes -= len < fs->dirty_bytes ? len : fs->dirty_bytes;
 	pthread_cond_broadcast(&fs->room_cv);
+	pthread_mutex_unlock(&fs->flush_lock);
+}
+
+void flusher_kick(struct fs *fs)
+{
+	pthread_mutex_lock(&fs->flush_lock);
+	if (!fs->kicked) {
+		fs->kicked = true;
+		pthread_cond_signal(&fs->flush_cv);
+	}
 	pthread_mutex_unlock(&fs->flush_lock);
 }
 
@@ -449,7 +461,7 @@ static void *flusher_main(void *arg)
 			deadline.tv_sec++;
 			deadline.tv_nsec -= 1000000000;
 		}
-		while (!fs->stop && fs->wanted_gen <= fs->started_gen &&
+		while (!fs->stop && fs->wanted_gen <= fs->started_gen && !fs->kicked &&
 		       fs->dirty_bytes <= fs->dirty_limit / 2 &&
 		       pthread_cond_timedwait(&fs->flush_cv, &fs->flush_lock, &deadline) == 0)
 			;
@@ -480,6 +492,7 @@ static void *flusher_main(void *arg)
 		}
 		fs->dirty_head = list; /* what did not fit waits for the next round */
 		gen = ++fs->started_gen;
+		fs->kicked = false;
 		stopping = fs->stop;
 		pthread_mutex_unlock(&fs->flush_lock);
 

@@ -967,7 +967,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	struct inode *in;
 	uint64_t before, added;
 	uint32_t mode, gid;
-	bool killed;
+	bool killed, big = false;
 	int rc;
 
 	if (vt_is(ino)) {
@@ -1015,12 +1015,15 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 			in->a.size = (uint64_t)off + size;
 		in->a.mtime_ns = in->a.ctime_ns = (int64_t)fs_now();
 		in->attr_dirty = true;
+		big = in->dirty.bytes >= FLUSH_STREAM_BYTES;
 	}
 	pthread_mutex_unlock(&in->lock);
 	if (added < size)
 		flusher_release_bytes(fs, size - added);
 	if (rc == 0)
 		flusher_mark(fs, in);
+	if (big)
+		flusher_kick(fs);
 	ino_put(fs, in);
 	if (rc) {
 		fuse_reply_err(req, -rc);

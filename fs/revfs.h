@@ -160,6 +160,7 @@ struct fs {
 	uint64_t done_gen;    /* rounds completed */
 	uint64_t dirty_bytes; /* in every dirty and flush set */
 	uint64_t dirty_limit;
+	bool kicked;  /* flusher_kick() since the last round started */
 	bool nospace; /* the backing disk is full: writes get ENOSPC */
 	/* flush_lock: timing, for .revfs/stats */
 	uint64_t writer_stalls;		   /* flusher_reserve() waits for dirty room */
@@ -317,6 +318,11 @@ void flusher_stop(struct fs *fs);		    /* flushes everything first */
 void flusher_mark(struct fs *fs, struct inode *in); /* puts in on the dirty list */
 /* Waits for a flush round that starts after the call. 0 or -errno. */
 int flusher_sync(struct fs *fs, struct inode *in);
+/* A file with this much dirty is being streamed: its commit starts now,
+ * not at the interval, so the disk works while the writer goes on and an
+ * fsync at its end finds little left to do. */
+#define FLUSH_STREAM_BYTES (32ull << 20)
+void flusher_kick(struct fs *fs); /* starts a round soon, without waiting */
 /* Accounts len more dirty bytes, waiting while the limit is reached. */
 int flusher_reserve(struct fs *fs, uint64_t len);
 void flusher_release_bytes(struct fs *fs, uint64_t len);
