@@ -364,35 +364,54 @@ int at_inode(struct fs *fs, uint64_t t, uint64_t ino, struct st_inode *a, char *
  * The version of inode ino's store at t: opened read-only (*out, to be
  * closed with st_close) when out is given, described in *v. A store with
  * no version that old, or none at all (a file never written), is an empty
- * file: *v zeroed and *out NULL. The store is opened by its name: a live
- * file's store is read beside the daemon's own handle (its commits only
- * append), a deleted file's is in the graveyard.
+ * file: *v zeroed and *out NULL. A live file's store is read through the
+ * daemon's own handle (it sees every commit, and a store not yet committed
+ * is simply one without versions); a deleted file's, from the graveyard,
+ * by its name.
  */
 int at_file(struct fs *fs, uint64_t t, uint64_t ino, struct st_version *v, st_store **out)
 {
 	char path[4096];
-	st_store *st, *ver;
+	st_store *st = NULL, *ver = NULL;
+	struct inode *in = NULL;
+	bool live = false;
 	int rc;
 
 	memset(v, 0, sizeof(*v));
 	if (out)
 		*out = NULL;
-	if (st_ns_store_path(fs->backing, ino, path, sizeof(path)))
-		return -ENAMETOOLONG;
-	rc = st_open(path, ST_KIND_FILE, ST_READONLY, NULL, &st);
-	if (rc == ST_ENOTFOUND)
-		return 0;
-	if (rc) {
-		fs_log(LOG_ERR, "%s: %s", path, st_last_error()->msg);
-		return -fs_errno(rc);
+	pthread_mutex_lock(&fs->ns_lock);
+	if (ino_load(fs, ino, &in) != 0)
+		in = NULL;
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (in) {
+		pthread_mutex_lock(&in->lock);
+		live = !in->removed && S_ISREG(in->a.mode);
+		rc = live ? ino_store(fs, in) : 0;
+		if (live && rc == 0)
+			rc = st_open_at_time(in->st, t, &ver);
+		else if (live)
+			rc = rc == -ENODATA ? ST_ENOTFOUND
+					    : ST_EIO; /* -ENODATA: never flushed, ro */
+		pthread_mutex_unlock(&in->lock);
+		ino_put(fs, in);
 	}
-	rc = st_open_at_time(st, t, &ver);
-	st_close(st); /* the version keeps the file open */
+	if (!live) {
+		if (st_ns_store_path(fs->backing, ino, path, sizeof(path)))
+			return -ENAMETOOLONG;
+		rc = st_open(path, ST_KIND_FILE, ST_READONLY, NULL, &st);
+		if (rc == ST_OK) {
+			rc = st_open_at_time(st, t, &ver);
+			st_close(st); /* the version keeps the file open */
+		}
+	}
 	if (rc == ST_ENOTFOUND)
 		return 0;
 	if (rc) {
-		fs_log(LOG_ERR, "%s: %s", path, st_last_error()->msg);
-		return -fs_errno(rc);
+		fs_log(LOG_ERR, "inode %llu: its version at %llu cannot be read: %s",
+		       (unsigned long long)ino, (unsigned long long)(t / NS_PER_S),
+		       st_last_error()->msg);
+		return -EIO;
 	}
 	st_current(ver, v);
 	if (out)
