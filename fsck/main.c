@@ -25,6 +25,9 @@
 #define REVFS_VERSION "0.1"
 #endif
 
+/* How long a daemon committing after its unmount is waited for, in 0.1 s. */
+#define LOCK_WAIT_TICKS 600
+
 static const struct fsck_pass passes[] = {
     {"Pass 1: superblock", pass1_super},
     {"Pass 2: stores", pass2_stores},
@@ -97,13 +100,35 @@ static int take_lock(struct fsck *c)
 			: "");
 		return FSCK_ERROR;
 	}
-	/* Held until exit, so no daemon mounts while fsck works. */
-	if (flock(c->lockfd, LOCK_EX | LOCK_NB) == 0)
-		return 0;
-	if (errno != EWOULDBLOCK) {
-		fprintf(stderr, "fsck.revfs: cannot lock %s: %s\n", path, strerror(errno));
-		return FSCK_ERROR;
+	/* Held until exit, so no daemon mounts while fsck works.
+	 * fusermount3 -u returns at once; the daemon then commits what is left
+	 * ("closing" in the lock file) and lets go. That is waited for, as the
+	 * next mount does, rather than checking a directory still being
+	 * written. An empty note is one being rewritten: a moment. */
+	for (int waited = 0, said = 0; flock(c->lockfd, LOCK_EX | LOCK_NB) != 0; waited++) {
+		char note[256];
+		ssize_t n;
+
+		if (errno != EWOULDBLOCK) {
+			fprintf(stderr, "fsck.revfs: cannot lock %s: %s\n", path, strerror(errno));
+			return FSCK_ERROR;
+		}
+		if (fsck_interrupted)
+			return FSCK_CANCELED;
+		n = pread(c->lockfd, note, sizeof(note) - 1, 0);
+		note[n > 0 ? n : 0] = 0;
+		if (waited >= LOCK_WAIT_TICKS || (strncmp(note, "closing", 7) != 0 && note[0]) ||
+		    (!note[0] && waited >= 10))
+			goto out_held;
+		if (note[0] && !said++)
+			fprintf(stderr,
+				"fsck.revfs: waiting for the daemon of %s to finish committing "
+				"after its unmount\n",
+				c->dir);
+		usleep(100000);
 	}
+	return 0;
+out_held:
 	c->mounted = true;
 	if (!c->readonly) {
 		fprintf(stderr,
