@@ -264,11 +264,11 @@ int store_fail_rollback(st_store *st, int rc)
  * The zeros are an uncommitted tail like any other (docs/FORMAT.md,
  * section 2); st_close cuts them off. A failure to reserve fails nothing.
  */
-#define RESERVE_SMALL (1u << 20)  /* commits up to this size are small */
-#define RESERVE_AFTER 2		  /* ... and this many in a row start a reserve */
-#define RESERVE_MIN   (1u << 20)  /* reserve at least this much */
-#define RESERVE_MAX   (16u << 20) /* ... at most this */
-#define RESERVE_AHEAD 16	  /* ... about this many commits' worth */
+#define RESERVE_SMALL (1u << 20)   /* commits up to this size are small */
+#define RESERVE_AFTER 2		   /* ... and this many in a row start a reserve */
+#define RESERVE_MIN   (256u << 10) /* reserve at least this much */
+#define RESERVE_MAX   (16u << 20)  /* ... at most this */
+#define RESERVE_AHEAD 16	   /* ... about this many commits' worth */
 
 static void commit_reserve(st_store *st, uint64_t bytes)
 {
