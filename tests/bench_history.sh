@@ -1,7 +1,9 @@
 #!/bin/bash
 # Figures for the history tree, with cold caches (dropped as root):
-# listing .revfs/history/f of a file with 10,000 versions (ls, and ls -l),
-# reading its oldest and its newest version; and opening .revfs/at/<t>/
+# listing .revfs/history/f of a file with 10,000 versions (ls, and ls -l
+# against ls -l of a plain directory of as many files in the same mount,
+# which costs the same FUSE requests), reading its oldest and its newest
+# version; and opening .revfs/at/<t>/
 # (the first lookup of a moment, then a path three levels down) on a tree
 # of 1,000 files and on one of 100,000, to show the cost does not grow
 # with the tree.
@@ -77,6 +79,7 @@ for n in 1000 "$NFILES"; do
 	At=$MNT/.revfs/at/@$(date +%s)
 	timed "ls_$n" ls "$H"
 	timed "lsl_$n" ls -l "$H"
+	timed "flat_$n" ls -l "$MNT/flat"
 	timed "old_$n" cat "$H/1"
 	timed "new_$n" cat "$H/$VERSIONS"
 	got=$(ls "$H" | wc -l)
@@ -89,10 +92,11 @@ done
 
 ratio() { awk "BEGIN { if ($2 > 0) printf \"%.2f\", $1 / $2; else print \"-\" }"; }
 eval "a=\$T_at_$NFILES b=\$T_at_1000 c=\$T_atdeep_$NFILES d=\$T_atdeep_1000"
-eval "l=\$T_ls_$NFILES ll=\$T_lsl_$NFILES o=\$T_old_$NFILES"
+eval "l=\$T_ls_$NFILES ll=\$T_lsl_$NFILES o=\$T_old_$NFILES f=\$T_flat_$NFILES"
 echo
 echo "history of a file with $VERSIONS versions$WARM:"
-echo "  ls: $l s; ls -l: $ll s; cat of the oldest version: $o s"
+echo "  ls: $l s; ls -l: $ll s (ls -l of a plain directory of as many files in the mount:" \
+	"$f s, ratio $(ratio "$ll" "$f")); cat of the oldest version: $o s"
 echo "at/<t> on $NFILES files against 1000 files$WARM:"
 echo "  first ls of at/<t>: $a s vs $b s (ratio $(ratio "$a" "$b"));" \
 	"stat three levels down: $c s vs $d s (ratio $(ratio "$c" "$d"));" \

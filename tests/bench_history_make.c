@@ -9,7 +9,9 @@
  * appends 64 bytes, so version k is 64 * k bytes. /tree holds NFILES empty
  * files in 100 directories d00..d99 (f0, f1, ... in turn), written to the
  * namespace 1,000 files per commit, so the namespace has about
- * NFILES / 1000 versions as well. Without fdatasync (ST_NOSYNC): the
+ * NFILES / 1000 versions as well. /flat holds VERSIONS empty files: a
+ * plain directory as big as f's history, to compare listings with.
+ * Without fdatasync (ST_NOSYNC): the
  * benchmark syncs once. Exits 0, or 1 with a message.
  */
 #include <errno.h>
@@ -26,6 +28,7 @@
 #define FILE_INO 2u
 #define TREE_INO 3u
 #define DIR_INO0 4u /* d00 .. d99 */
+#define FLAT_INO (DIR_INO0 + NDIRS)
 
 /* The commit clock: one second a version, ending about now. */
 static uint64_t fake_now;
@@ -135,7 +138,9 @@ int main(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/%s", argv[1], ST_NS_NAME);
 	if (st_open(path, ST_KIND_KV, ST_CREATE | ST_EXCL | ST_NOSYNC, &o, &ns) != ST_OK)
 		return fail(path);
-	if (put_inode(ns, ST_ROOT_INO, S_IFDIR | 0755, 3, 0, ST_ROOT_INO) ||
+	if (put_inode(ns, ST_ROOT_INO, S_IFDIR | 0755, 4, 0, ST_ROOT_INO) ||
+	    put_inode(ns, FLAT_INO, S_IFDIR | 0755, 2, 0, ST_ROOT_INO) ||
+	    put_dirent(ns, ST_ROOT_INO, "flat", FLAT_INO, S_IFDIR) ||
 	    put_inode(ns, FILE_INO, S_IFREG | 0644, 1, versions * 64, 0) ||
 	    put_dirent(ns, ST_ROOT_INO, "f", FILE_INO, S_IFREG) ||
 	    put_inode(ns, TREE_INO, S_IFDIR | 0755, 2 + NDIRS, 0, ST_ROOT_INO) ||
@@ -147,8 +152,15 @@ int main(int argc, char **argv)
 		    put_dirent(ns, TREE_INO, name, DIR_INO0 + d, S_IFDIR))
 			goto out;
 	}
+	for (uint64_t i = 0; i < versions; i++) {
+		ino = FLAT_INO + 1 + i;
+		snprintf(name, sizeof(name), "%llu", (unsigned long long)i + 1);
+		if (put_inode(ns, ino, S_IFREG | 0644, 1, 0, 0) ||
+		    put_dirent(ns, FLAT_INO, name, ino, S_IFREG))
+			goto out;
+	}
 	for (uint64_t i = 0; i < nfiles; i++) {
-		ino = DIR_INO0 + NDIRS + i;
+		ino = FLAT_INO + 1 + versions + i;
 		snprintf(name, sizeof(name), "f%llu", (unsigned long long)i);
 		if (put_inode(ns, ino, S_IFREG | 0644, 1, 0, 0) ||
 		    put_dirent(ns, DIR_INO0 + i % NDIRS, name, ino, S_IFREG))
@@ -156,7 +168,7 @@ int main(int argc, char **argv)
 		if (i % 1000 == 999 && st_commit(ns, NULL) != ST_OK)
 			goto out;
 	}
-	st_ns_u64_encode(DIR_INO0 + NDIRS + nfiles, v);
+	st_ns_u64_encode(FLAT_INO + 1 + versions + nfiles, v);
 	if (put_meta(ns, "next_ino", v, 8) || put_meta(ns, "clean", "", 0) ||
 	    st_commit(ns, NULL) != ST_OK)
 		goto out;
