@@ -42,6 +42,7 @@ struct vnode {
 	uint64_t size;	  /* VFILE, AT file: size of the version */
 	uint64_t time_ns; /* VFILE: commit time; AT file: the version's mtime */
 	uint8_t type;	  /* AT: the entry's DT_ type */
+	uint64_t off;	  /* VFILE: where its header was (st_open_version_at) */
 	/* VLIST: the versions its last listing found, newest first, so that
 	 * the lookups that follow a listing (ls -l) need no walk each. */
 	struct st_version *vers;
@@ -249,14 +250,14 @@ static int find_version(st_store *st, void *arg)
 }
 
 struct vfile_open {
-	uint64_t seq;
+	struct st_version ver; /* seq and offset */
 	st_store *v;
 };
 
 static int open_version(st_store *st, void *arg)
 {
 	struct vfile_open *o = arg;
-	int rc = st_open_version(st, o->seq, &o->v);
+	int rc = st_open_version_at(st, &o->ver, &o->v);
 
 	return rc ? -fs_errno(rc) : 0;
 }
@@ -649,6 +650,7 @@ static int vt_entry(struct fs *fs, uint64_t parent, const char *name, struct fus
 			rc = with_store(fs, y, find_version, &f);
 		nv.size = f.v.size;
 		nv.time_ns = f.v.time_ns;
+		nv.off = f.v.offset;
 		nv.seq = f.seq;
 	}
 	if (rc == -ENOENT) {
@@ -666,6 +668,7 @@ static int vt_entry(struct fs *fs, uint64_t parent, const char *name, struct fus
 		v->size = nv.size;
 		v->time_ns = nv.time_ns;
 		v->type = nv.type;
+		v->off = nv.off;
 	}
 	if (v)
 		nv = *v;
@@ -768,7 +771,8 @@ void vt_open(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi)
 		} else if (rc == 0 && v.kind != VK_VFILE) {
 			rc = -EISDIR;
 		} else if (rc == 0) {
-			o.seq = v.seq;
+			o.ver.seq = v.seq;
+			o.ver.offset = v.off;
 			rc = with_store(fs, v.x, open_version, &o);
 		}
 		if (rc) {

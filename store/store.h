@@ -276,6 +276,10 @@ int st_versions(st_store *st, st_version_cb cb, void *arg);
  */
 int st_open_version(st_store *st, uint64_t seq, st_store **out);
 int st_open_at_time(st_store *st, uint64_t time_ns, st_store **out);
+/* st_open_version() of v, as st_versions() gave it: straight to the header
+ * at v->offset when it is still that version's, without walking the chain
+ * (else as st_open_version). */
+int st_open_version_at(st_store *st, const struct st_version *v, st_store **out);
 
 /*
  * Checks the handle's newest version: its header, every tree node (order,

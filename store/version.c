@@ -110,17 +110,12 @@ static int find_version(st_store *st, bool by_time, uint64_t key, struct st_file
 	return rc;
 }
 
-static int open_found(st_store *st, bool by_time, uint64_t key, st_store **out)
+/* A read-only handle on the version whose header h is in f (the
+ * reference to f goes to the handle, or is dropped on failure). */
+static int open_header(st_store *st, struct st_file *f, const struct hdr *h, st_store **out)
 {
-	struct st_file *f = NULL;
-	struct hdr h;
-	st_store *v;
-	int rc;
+	st_store *v = store_alloc(st->kind, st->path, ST_READONLY, NULL);
 
-	*out = NULL;
-	if ((rc = find_version(st, by_time, key, &f, &h)) != ST_OK)
-		return rc;
-	v = store_alloc(st->kind, st->path, ST_READONLY, NULL);
 	if (!v) {
 		file_unref(f);
 		return st_fail(ST_ENOMEM, ENOMEM, 0, "out of memory");
@@ -128,17 +123,46 @@ static int open_found(st_store *st, bool by_time, uint64_t key, st_store **out)
 	v->ops = st->ops;
 	v->ctx = st->ctx;
 	v->file = f;
-	v->head = h;
-	v->size = h.size;
-	v->mtime_ns = h.mtime_ns;
-	writer_init(&v->w, f, h.pos + HDR_REC_END, true);
+	v->head = *h;
+	v->size = h->size;
+	v->mtime_ns = h->mtime_ns;
+	writer_init(&v->w, f, h->pos + HDR_REC_END, true);
 	*out = v;
 	return ST_OK;
+}
+
+static int open_found(st_store *st, bool by_time, uint64_t key, st_store **out)
+{
+	struct st_file *f = NULL;
+	struct hdr h;
+	int rc;
+
+	*out = NULL;
+	if ((rc = find_version(st, by_time, key, &f, &h)) != ST_OK)
+		return rc;
+	return open_header(st, f, &h, out);
 }
 
 int st_open_version(st_store *st, uint64_t seq, st_store **out)
 {
 	return open_found(st, false, seq, out);
+}
+
+int st_open_version_at(st_store *st, const struct st_version *v, st_store **out)
+{
+	struct st_file *f;
+	struct hdr newest, h;
+
+	*out = NULL;
+	store_snapshot(st, &f, &newest);
+	/* A valid header there with that seq is that version: in this file
+	 * or, after a compaction, in the new one, which copies it whole. */
+	if (newest.pos != HDR_NONE && v->offset <= newest.pos &&
+	    header_read(f, v->offset, newest.pos + HDR_REC_END, &h) == ST_OK && h.seq == v->seq &&
+	    h.kind == newest.kind)
+		return open_header(st, f, &h, out);
+	file_unref(f);
+	return open_found(st, false, v->seq, out);
 }
 
 int st_open_at_time(st_store *st, uint64_t time_ns, st_store **out)

@@ -119,6 +119,76 @@ START_TEST(versions)
 }
 END_TEST
 
+static int keep_cb(void *arg, const struct st_version *v)
+{
+	struct st_version *all = arg;
+
+	all[v->seq] = *v;
+	return 0;
+}
+
+static void read_is(st_store *v, int n)
+{
+	char buf[64], want[64];
+
+	snprintf(want, sizeof(want), "version %d", n);
+	memset(buf, 0, sizeof(buf));
+	ck_assert_int_eq(st_file_read(v, 0, buf, sizeof(buf)), (ssize_t)strlen(want));
+	ck_assert_str_eq(buf, want);
+}
+
+/* st_open_version_at goes straight to a listed version's header, and
+ * falls back to the chain when the offset no longer holds it. */
+START_TEST(version_at)
+{
+	char *p = tu_path(tu_dir, "va.rev");
+	struct st_version all[41], wrong;
+	struct st_retention keep = {.min_count = 100};
+	struct st_compact_opts co = {.keep = &keep};
+	st_store *st, *old;
+	char buf[64];
+
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_CREATE, NULL, &st), ST_OK);
+	for (int i = 1; i <= 40; i++) {
+		int len = snprintf(buf, sizeof(buf), "version %d", i);
+
+		ck_assert_int_eq(st_file_truncate(st, 0), ST_OK);
+		ck_assert_int_eq(st_file_write(st, 0, buf, (size_t)len), ST_OK);
+		ck_assert_int_eq(st_commit(st, NULL), ST_OK);
+	}
+	ck_assert_int_eq(st_versions(st, keep_cb, all), 0);
+	ck_assert_int_eq(st_open_version_at(st, &all[17], &old), ST_OK);
+	read_is(old, 17);
+	st_close(old);
+	/* Another version's header, a data block, past the end: the walk. */
+	wrong = all[17];
+	wrong.offset = all[3].offset;
+	ck_assert_int_eq(st_open_version_at(st, &wrong, &old), ST_OK);
+	read_is(old, 17);
+	st_close(old);
+	wrong.offset = 1;
+	ck_assert_int_eq(st_open_version_at(st, &wrong, &old), ST_OK);
+	read_is(old, 17);
+	st_close(old);
+	wrong.offset = all[40].offset + 1000000;
+	ck_assert_int_eq(st_open_version_at(st, &wrong, &old), ST_OK);
+	read_is(old, 17);
+	st_close(old);
+	wrong.seq = 99;
+	ck_assert_int_eq(st_open_version_at(st, &wrong, &old), ST_ENOTFOUND);
+	ck_assert_ptr_null(old);
+	/* Offsets from before a compaction. */
+	ck_assert_int_eq(st_compact(st, &co, NULL), ST_OK);
+	for (int i = 1; i <= 40; i += 13) {
+		ck_assert_int_eq(st_open_version_at(st, &all[i], &old), ST_OK);
+		read_is(old, i);
+		st_close(old);
+	}
+	st_close(st);
+	free(p);
+}
+END_TEST
+
 static int collect_cb(void *arg, const void *k, size_t kl, const void *v, size_t vl)
 {
 	char *out = arg;
@@ -223,6 +293,7 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, file_roundtrip);
 	tcase_add_test(tc, holes_and_truncate);
 	tcase_add_test(tc, versions);
+	tcase_add_test(tc, version_at);
 	tcase_add_test(tc, kv_basic);
 	tcase_add_test(tc, info_and_errors);
 	tcase_add_test(tc, crc32c_implementations);
