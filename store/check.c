@@ -23,6 +23,7 @@
 /* A subtree checked whole. keys: its first key, then its last. */
 struct node_memo {
 	uint64_t pos;
+	uint64_t end; /* physical end of its root's record */
 	struct reduce r;
 	uint64_t next_page; /* file stores: the page after its last extent */
 	uint16_t flen, llen;
@@ -334,13 +335,13 @@ static int check_node(struct chk *c, const struct tnode *n, const uint8_t *min, 
 	return rc;
 }
 
-/* Whether memo m stands for the subtree here: it lies before limit at the
+/* Whether memo m stands for the subtree here: it ends by limit at the
  * level wanted (-1: any), starts with the separator, and follows what the
  * walk has seen so far in key and page order. */
 static bool memo_fits(const struct chk *c, const struct node_memo *m, uint64_t limit, int level,
 		      const uint8_t *min, size_t mlen)
 {
-	return m->pos < limit && (level < 0 || m->level == level) &&
+	return m->end <= limit && (level < 0 || m->level == level) &&
 	       (!min || keycmp(m->keys, m->flen, min, mlen) == 0) &&
 	       (!c->have_last || keycmp(c->last, c->last_len, m->keys, m->flen) < 0) &&
 	       (c->kind != ST_KIND_FILE || get64(m->keys) >= c->next_page);
@@ -355,6 +356,7 @@ static void memo_node(struct chk *c, const struct tnode *n, const struct reduce 
 	if (!m)
 		return;
 	m->pos = n->pos;
+	m->end = stream_end(n->pos, REC_HDR_SIZE + (uint64_t)n->len);
 	m->r = *r;
 	m->next_page = c->next_page;
 	m->flen = n->e[0].klen;
