@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -23,6 +24,25 @@
 
 /* The namespace store's slot in the queue. */
 #define NS_ENTRY 0
+
+/* ioprio_set(2), which glibc does not wrap: who 0 is the calling thread. */
+/* The copy's rate while files are being committed, unless -o compact_mbps
+ * says otherwise: about a twentieth of what a disk of ours writes. */
+#define AUTO_BPS (16ull * 1000000)
+
+#define IOPRIO_WHO_PROCESS 1
+#define IOPRIO_IDLE	   (3 << 13)
+#define IOPRIO_NORMAL	   ((2 << 13) | 4) /* best effort, the default level */
+
+/* The compactor's disk requests wait for everyone else's (the idle class:
+ * served when the disk has nothing else to do, or after the scheduler's
+ * aging limit), so that the copy does not slow the syncs of writers. From
+ * the locked step on it is back to normal: a commit may wait for its sync.
+ * Where the scheduler has no classes this changes nothing. */
+static void io_class(int prio)
+{
+	(void)syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, prio);
+}
 
 void compactor_consider(struct fs *fs, uint64_t ino, st_store *st)
 {
@@ -65,7 +85,8 @@ static int hook(void *arg, enum st_compact_step step)
 	struct fs *fs = arg;
 	int stop;
 
-	(void)step;
+	if (step == ST_STEP_LOCKED)
+		io_class(IOPRIO_NORMAL);
 	pthread_mutex_lock(&fs->compact_lock);
 	stop = fs->compact_stop;
 	pthread_mutex_unlock(&fs->compact_lock);
@@ -100,11 +121,37 @@ static int keep_rule(struct fs *fs, uint64_t ino, struct st_retention *keep, uin
 	return 0;
 }
 
-static void compact_store(struct fs *fs, st_store *st, uint64_t ino)
+/* Busy rounds of the flusher so far (takes flush_lock). */
+static uint64_t busy_rounds(struct fs *fs)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&fs->flush_lock);
+	n = fs->flush_busy_rounds;
+	pthread_mutex_unlock(&fs->flush_lock);
+	return n;
+}
+
+/* The copy's rate: -o compact_mbps if given; else, if files were committed
+ * since the last compaction began (*seen: the flusher's busy rounds then),
+ * AUTO_BPS, so that the copy leaves the disk to the writers' syncs; else
+ * none. */
+static uint64_t copy_rate(struct fs *fs, uint64_t *seen)
+{
+	uint64_t n = busy_rounds(fs);
+	bool busy = n != *seen;
+
+	*seen = n;
+	if (fs->o.compact_bps)
+		return fs->o.compact_bps;
+	return busy ? AUTO_BPS : 0;
+}
+
+static void compact_store(struct fs *fs, st_store *st, uint64_t ino, uint64_t *seen)
 {
 	struct st_retention keep;
 	struct st_compact_opts o = {
-	    .keep = &keep, .hook = hook, .hook_arg = fs, .rate_bps = fs->o.compact_bps};
+	    .keep = &keep, .hook = hook, .hook_arg = fs, .rate_bps = copy_rate(fs, seen)};
 	uint64_t *pins;
 	struct st_compact_stats cs = {0};
 	int rc;
@@ -117,7 +164,9 @@ static void compact_store(struct fs *fs, st_store *st, uint64_t ino)
 	}
 	if (keep_rule(fs, ino, &keep, &pins) != 0)
 		return;
+	io_class(IOPRIO_IDLE);
 	rc = st_compact(st, &o, &cs);
+	io_class(IOPRIO_NORMAL);
 	free(pins);
 	if (rc == ST_OK) {
 		account(fs, &cs);
@@ -178,14 +227,14 @@ static void let_go(struct fs *fs, struct inode *in, st_store *st)
 	ino_put(fs, in);
 }
 
-static void compact_inode(struct fs *fs, uint64_t ino)
+static void compact_inode(struct fs *fs, uint64_t ino, uint64_t *seen)
 {
 	struct inode *in = NULL;
 	st_store *st = NULL;
 	int rc = hold_store(fs, ino, &in, &st);
 
 	if (rc == 0)
-		compact_store(fs, st, ino);
+		compact_store(fs, st, ino, seen);
 	if (in) /* else removed meanwhile */
 		let_go(fs, in, st);
 }
@@ -193,7 +242,7 @@ static void compact_inode(struct fs *fs, uint64_t ino)
 static void *compactor_main(void *arg)
 {
 	struct fs *fs = arg;
-	uint64_t ino;
+	uint64_t ino, seen = 0;
 
 	pthread_mutex_lock(&fs->compact_lock);
 	for (;;) {
@@ -205,10 +254,10 @@ static void *compactor_main(void *arg)
 		memmove(fs->compact_q, fs->compact_q + 1, --fs->ncompact * sizeof(*fs->compact_q));
 		pthread_mutex_unlock(&fs->compact_lock);
 		if (ino == NS_ENTRY) {
-			compact_store(fs, fs->ns, ino);
+			compact_store(fs, fs->ns, ino, &seen);
 			fs_ns_compacted(fs);
 		} else
-			compact_inode(fs, ino);
+			compact_inode(fs, ino, &seen);
 		pthread_mutex_lock(&fs->compact_lock);
 	}
 	pthread_mutex_unlock(&fs->compact_lock);

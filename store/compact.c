@@ -78,6 +78,7 @@ struct cmp {
 	struct recmap_ent *map;
 	size_t mapcap, mapn;
 	bool ranging;	   /* pass 1: only record page ranges */
+	bool caught_up;	   /* past the first copy: no rate limit */
 	struct tree nt;	   /* the new file's current tree */
 	uint64_t last_new; /* new file's newest header, or HDR_NONE */
 	struct hdr newest; /* that header */
@@ -166,9 +167,13 @@ static void rate_limit(struct cmp *c)
 {
 	uint64_t want, el;
 
-	if (!c->o->rate_bps)
+	/* The catch-up copies what writers wrote meanwhile: limited, it might
+	 * never catch up with them. */
+	if (!c->o->rate_bps || c->caught_up)
 		return;
-	want = c->stats.copied_bytes * 1000000000ull / c->o->rate_bps;
+	/* No overflow: the remainder is below rate_bps. */
+	want = c->stats.copied_bytes / c->o->rate_bps * 1000000000ull +
+	       c->stats.copied_bytes % c->o->rate_bps * 1000000000ull / c->o->rate_bps;
 	el = now_ns() - c->t_start;
 	if (want > el) {
 		uint64_t d = want - el;
@@ -187,6 +192,7 @@ static int copy_pages(struct cmp *c, uint64_t rec, uint32_t lo, uint32_t hi, uin
 	if (rc == ST_OK)
 		rc = data_append(&c->w, c->pages, hi - lo, tail, out);
 	c->stats.copied_bytes += (uint64_t)(hi - lo - 1) * BLOCK_SIZE + tail;
+	rate_limit(c);
 	return rc;
 }
 
@@ -238,6 +244,7 @@ static int copy_used(struct cmp *c, struct recmap_ent *m, const struct ext *e)
 		}
 	}
 	c->stats.copied_bytes += (uint64_t)(n - 1) * BLOCK_SIZE + tail;
+	rate_limit(c);
 	return data_append(&c->w, c->pages, n, tail, &m->ptr);
 }
 
@@ -552,6 +559,8 @@ static int final_switch(struct cmp *c, struct tree *from, uint64_t last_seq, boo
 		memcpy(st->ex, moved, st->nex * sizeof(*moved));
 	writer_release(&st->w);
 	writer_init(&st->w, c->nf, c->w.end, st->flags & ST_NOSYNC);
+	if (c->w.zero_end > c->w.end)
+		st->w.zero_end = c->w.zero_end;
 	st->dir_unsynced = true;
 	file_unref(old);
 	*switched = true;
@@ -773,13 +782,14 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 	}
 	if (rc != ST_OK || (rc = hook(&c, ST_STEP_COPY)) != ST_OK)
 		goto out;
+	c.caught_up = true;
 
 	/* 2. Unlocked catch-up passes while writers go on, until a pass finds
 	 * nothing new or replays a small delta (what comes during a short
 	 * pass is smaller still: that is what the locked step replays), or
 	 * after max_passes. The copy is synced first, and again whenever
 	 * SYNC_SLACK bytes are not, so the sync after the switch is short. */
-	uint64_t last_seq = h0.seq, synced = 0, delta;
+	uint64_t last_seq = h0.seq, synced = 0, delta, reserve;
 	for (unsigned pass = 0;; pass++) {
 		if (c.w.end - synced > SYNC_SLACK) {
 			if ((rc = writer_sync(&c.w)) != ST_OK)
@@ -793,6 +803,16 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 		if (delta == 0 || (delta <= FINAL_DELTA && c.w.end - synced <= SYNC_SLACK))
 			break;
 	}
+	/* The old file's reserve of zeros (commit.c) goes over to the new one,
+	 * with room for the locked step's delta, synced now: the commits after
+	 * the switch then write into blocks the file has, as they did. */
+	pthread_mutex_lock(&st->wlock);
+	reserve = writer_reserved(&st->w);
+	pthread_mutex_unlock(&st->wlock);
+	if (reserve && ((rc = writer_flush(&c.w)) != ST_OK ||
+			(rc = writer_reserve(&c.w, reserve + LOCKED_MAX)) != ST_OK ||
+			(rc = writer_sync(&c.w)) != ST_OK))
+		goto out;
 	/* 3. Final catch-up under the lock, and the switch; or, if too much
 	 * came meanwhile, another pass first (within max_passes). */
 	bool switched;

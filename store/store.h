@@ -360,7 +360,9 @@ struct st_compact_opts {
 	 * then completes and still returns ST_EABORTED. */
 	int (*hook)(void *arg, enum st_compact_step step);
 	void *hook_arg;
-	/* Rate limit of the unlocked copy in bytes per second; 0: none. */
+	/* Rate limit in bytes per second of the copy of the versions there
+	 * at the start; 0: none. The catch-up, which copies what writers
+	 * wrote meanwhile, is not limited: it might never catch up. */
 	uint64_t rate_bps;
 };
 
