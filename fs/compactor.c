@@ -5,7 +5,10 @@
  * retention rule keeps. st_compact() copies with no lock held and takes the
  * store's writer lock only for its final catch-up, so writers never wait for
  * it: they write into dirty sets, and only the flusher's commit of that one
- * store can wait, for the final catch-up.
+ * store can wait, for the final catch-up, or, right after it, for the new
+ * file's sync and rename before its own flip. The copy is rate-limited
+ * while files are being written, and its I/O has the idle class, so that
+ * it slows the writers' syncs as little as it can.
  *
  * The compactor uses the inode's own store handle (a second handle would not
  * see the flusher's commits), marked in->compacting so that nothing closes it
