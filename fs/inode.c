@@ -458,10 +458,8 @@ void ino_remove(struct fs *fs, struct inode *in)
 
 	if (in->flushing)
 		return;			 /* the flusher removes it when its commit is done */
-	if (in->st && !in->compacting) { /* else the compactor closes it */
-		st_close(in->st);
-		in->st = NULL;
-	}
+	if (in->st && !in->compacting) /* else the compactor closes it */
+		store_close(in);
 	/* The store stays, in the graveyard, for the namespace versions
 	 * that still name the file (.revfs/at/); fs_grave_reap() removes it
 	 * once compaction has dropped them all. */
