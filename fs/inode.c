@@ -457,7 +457,7 @@ void ino_remove(struct fs *fs, struct inode *in)
 	size_t klen;
 
 	if (in->flushing)
-		return;			 /* the flusher removes it when its commit is done */
+		return;		       /* the flusher removes it when its commit is done */
 	if (in->st && !in->compacting) /* else the compactor closes it */
 		store_close(in);
 	/* The store stays, in the graveyard, for the namespace versions
