@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <sys/uio.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,6 +194,118 @@ static void measure(struct fsck *c, const char *path, enum st_kind kind, struct 
 }
 
 /*
+ * With -f, a store of up to SNAP_MAX bytes is diagnosed from one read of
+ * the whole file: the ops the store library reads it through serve its
+ * preads from that copy. A walk of every version makes a few hundred small
+ * reads per store, each a system call, and reads nearly all of it anyway
+ * (10,000 stores of 0.55 MiB, warm: 4.6 s of CPU without, 3.4 s with). The
+ * bytes and every check on them are the same. The copy is dropped when the diagnosis ends, before
+ * anything is repaired; writes, and reads past the copy, go to the file.
+ */
+#define SNAP_MAX (4u << 20)
+
+struct snap {
+	int fd;	      /* the store's descriptor, or -1 */
+	uint8_t *buf; /* its bytes [0, len) when opened, or NULL */
+	size_t len;
+};
+
+static struct st_ops snap_ops; /* set by pass2_stores() before any thread */
+
+static void snap_drop(struct snap *s)
+{
+	free(s->buf);
+	s->buf = NULL;
+	s->len = 0;
+}
+
+static int snap_open(void *ctx, const char *path, int flags, mode_t mode)
+{
+	struct snap *s = ctx;
+	int fd = st_posix_ops.open(NULL, path, flags, mode);
+	struct stat sb;
+	size_t got = 0;
+
+	if (fd < 0 || s->fd >= 0 || (flags & O_ACCMODE) != O_RDONLY)
+		return fd;
+	s->fd = fd;
+	if (fstat(fd, &sb) != 0 || sb.st_size <= 0 || sb.st_size > (off_t)SNAP_MAX ||
+	    !(s->buf = malloc((size_t)sb.st_size)))
+		return fd;
+	while (got < (size_t)sb.st_size) {
+		ssize_t r = pread(fd, s->buf + got, (size_t)sb.st_size - got, (off_t)got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	s->len = got; /* a short or failed read: the rest from the file */
+	return fd;
+}
+
+static int snap_close(void *ctx, int fd)
+{
+	struct snap *s = ctx;
+
+	if (fd == s->fd) {
+		snap_drop(s);
+		s->fd = -1;
+	}
+	return st_posix_ops.close(NULL, fd);
+}
+
+static ssize_t snap_pread(void *ctx, int fd, void *buf, size_t len, off_t off)
+{
+	struct snap *s = ctx;
+
+	if (fd == s->fd && s->buf && off >= 0 && (uint64_t)off + len <= s->len) {
+		memcpy(buf, s->buf + off, len);
+		return (ssize_t)len;
+	}
+	return st_posix_ops.pread(NULL, fd, buf, len, off);
+}
+
+static ssize_t snap_pwrite(void *ctx, int fd, const void *buf, size_t len, off_t off)
+{
+	struct snap *s = ctx;
+
+	if (fd == s->fd)
+		snap_drop(s);
+	return st_posix_ops.pwrite(NULL, fd, buf, len, off);
+}
+
+static ssize_t snap_pwritev(void *ctx, int fd, const struct iovec *iov, int iovcnt, off_t off)
+{
+	struct snap *s = ctx;
+
+	if (fd == s->fd)
+		snap_drop(s);
+	return st_posix_ops.pwritev(NULL, fd, iov, iovcnt, off);
+}
+
+static int snap_ftruncate(void *ctx, int fd, off_t len)
+{
+	struct snap *s = ctx;
+
+	if (fd == s->fd)
+		snap_drop(s);
+	return st_posix_ops.ftruncate(NULL, fd, len);
+}
+
+static void snap_ops_init(void)
+{
+	snap_ops = st_posix_ops;
+	snap_ops.open = snap_open;
+	snap_ops.close = snap_close;
+	snap_ops.pread = snap_pread;
+	snap_ops.pwrite = snap_pwrite;
+	snap_ops.pwritev = st_posix_ops.pwritev ? snap_pwritev : NULL;
+	snap_ops.ftruncate = snap_ftruncate;
+}
+
+/*
  * What checking one store finds, read-only: diagnose() fills it (in a
  * worker thread for file stores), then check_store() reports and repairs
  * in store order from it, so the output is the same whatever ran when.
@@ -213,8 +326,9 @@ struct diag {
 	struct vlist l;	 /* the version chain, newest first */
 	int versions_rc; /* st_versions */
 	char chain_msg[256];
-	bool newest_ok; /* the newest version checks out in full */
-	bool all_ok;	/* -f: so does every older one */
+	bool newest_ok;	  /* the newest version checks out in full */
+	bool all_ok;	  /* -f: so does every older one */
+	struct snap snap; /* the context of st's ops */
 };
 
 static void copy_msg(char *dst, size_t len)
@@ -225,6 +339,10 @@ static void copy_msg(char *dst, size_t len)
 /* Opens and checks the store at d->path; reports nothing, changes nothing. */
 static void diagnose(const struct fsck *c, enum st_kind kind, struct diag *d)
 {
+	/* Without -f a check reads about a third of a store: a copy of all of
+	 * it costs more than the reads it saves. */
+	struct st_open_opts opts = {.ops = c->force ? &snap_ops : &st_posix_ops,
+				    .ops_ctx = &d->snap};
 	struct stat sb;
 	int rc;
 
@@ -235,16 +353,18 @@ static void diagnose(const struct fsck *c, enum st_kind kind, struct diag *d)
 	d->size = sb.st_size;
 	if (sb.st_size == 0)
 		return;
-	rc = st_open(d->path, kind, ST_READONLY, NULL, &d->st);
+	d->snap.fd = -1;
+	rc = st_open(d->path, kind, ST_READONLY, &opts, &d->st);
 	if (rc == ST_ECORRUPT) {
 		d->bad_off = st_last_error()->offset;
 		copy_msg(d->why, sizeof(d->why));
-		rc = st_open(d->path, kind, ST_READONLY | ST_RECOVER, NULL, &d->st);
+		rc = st_open(d->path, kind, ST_READONLY | ST_RECOVER, &opts, &d->st);
 		d->recovered = rc == ST_OK;
 	}
 	d->open_rc = rc;
 	if (rc != ST_OK) {
 		d->st = NULL;
+		snap_drop(&d->snap);
 		copy_msg(d->msg, sizeof(d->msg));
 		return;
 	}
@@ -257,11 +377,12 @@ static void diagnose(const struct fsck *c, enum st_kind kind, struct diag *d)
 	 * checks the newest first; the newest alone only if it finds damage. */
 	if (c->force && !d->recovered && st_check(d->st, ST_CHECK_DATA | ST_CHECK_ALL) == ST_OK) {
 		d->newest_ok = d->all_ok = true;
-		return;
+	} else {
+		d->newest_ok = st_check(d->st, ST_CHECK_DATA) == ST_OK;
+		if (!d->newest_ok && !d->recovered)
+			copy_msg(d->why, sizeof(d->why));
 	}
-	d->newest_ok = st_check(d->st, ST_CHECK_DATA) == ST_OK;
-	if (!d->newest_ok && !d->recovered)
-		copy_msg(d->why, sizeof(d->why));
+	snap_drop(&d->snap);
 }
 
 static void diag_release(struct diag *d)
@@ -671,6 +792,7 @@ int pass2_stores(struct fsck *c)
 	struct pool p = {.c = c};
 	struct diag *d;
 
+	snap_ops_init();
 	if (!(d = calloc(1, sizeof(*d)))) {
 		fsck_error(c, "out of memory");
 		return -1;
