@@ -714,9 +714,12 @@ static void pool_diagnose(struct pool *p, size_t i)
 	struct diag *d = &p->slot[i % WINDOW];
 
 	prefetch(c, i + NWORKERS);
-	if (st_ns_store_path(c->dir, c->stores[i].ino, d->path, sizeof(d->path)) != ST_OK)
-		snprintf(d->path, sizeof(d->path), "%s/ino/%02x/%llu.rev", c->dir,
-			 (unsigned)(c->stores[i].ino & 0xff), (unsigned long long)c->stores[i].ino);
+	if (st_ns_store_path(c->dir, c->stores[i].ino, d->path, sizeof(d->path)) != ST_OK) {
+		snprintf(d->path, sizeof(d->path), "the store of inode %llu",
+			 (unsigned long long)c->stores[i].ino);
+		d->stat_errno = ENAMETOOLONG;
+		return;
+	}
 	diagnose(c, ST_KIND_FILE, d);
 }
 
