@@ -285,10 +285,11 @@ int st_open_version_at(st_store *st, const struct st_version *v, st_store **out)
  * Checks the handle's newest version: its header, every tree node (order,
  * levels, reduce values, pointers) and every data record head it
  * references; with ST_CHECK_DATA also every data page's checksum, with
- * ST_CHECK_ALL every version in the chain, not just the newest (data that
- * versions share is read once in that walk). Returns
- * ST_OK or the first problem (ST_ECORRUPT with its offset in
- * st_last_error()).
+ * ST_CHECK_ALL every version in the chain, not just the newest (subtrees
+ * and data that versions share are read and verified once in that walk).
+ * Memory: a few dozen bytes per node and data record reached, for the
+ * call. Returns ST_OK or the first problem (ST_ECORRUPT with its offset in
+ * st_last_error()), or ST_ENOMEM or ST_EIO.
  */
 #define ST_CHECK_DATA 0x1
 #define ST_CHECK_ALL  0x2
