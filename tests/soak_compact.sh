@@ -47,6 +47,13 @@ VPID=""
 round=0
 
 soak_cleanup() {
+	rc=$?
+	if [ "$rc" != 0 ] && [ -f "${FS_TMP:-}/revfs.log" ]; then
+		keep=$(mktemp "${TMPDIR:-/tmp}/revfs-soak-log.XXXXXX")
+		cp "$FS_TMP/revfs.log" "$keep"
+		echo "--- revfs log (last 30 lines; all of it kept in $keep)" >&2
+		tail -n 30 "$keep" >&2
+	fi
 	for p in $FPID $VPID; do
 		kill -9 "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
@@ -54,8 +61,6 @@ soak_cleanup() {
 	fs_cleanup
 }
 soak_fail() {
-	echo "--- revfs log (last 30 lines)" >&2
-	tail -n 30 "$FS_TMP/revfs.log" >&2
 	fs_fail "$* (round $round, SOAK_SEED=$SEED)"
 }
 # A random integer in [lo, hi] from the seed, the round and $1.
