@@ -149,12 +149,12 @@ static int take_lock(struct fs *fs)
 		info[strcspn(info, "\n")] = 0;
 		/* Just unmounted, the daemon may not have said "closing" yet,
 		 * or be rewriting its note (an empty file for a moment). */
-		if (strncmp(info, "closing", 7) != 0 && waited < 20) {
+		if (!st_lock_leaving(info) && waited < 20) {
 			waited++;
 			usleep(100000);
 			continue;
 		}
-		if (strncmp(info, "closing", 7) != 0) {
+		if (!st_lock_leaving(info)) {
 			fprintf(stderr, "revfs: %s is already mounted (%s); unmount it first\n",
 				fs->backing, info[0] ? info : "lock held");
 			return -1;

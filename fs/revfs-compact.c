@@ -765,7 +765,7 @@ static int take_lock(int fd)
 		if (errno != EWOULDBLOCK)
 			return -1;
 		lock_note(fd, note, sizeof(note));
-		if (strncmp(note, "closing", 7) != 0 || waited == 100) {
+		if (!st_lock_leaving(note) || waited == 100) {
 			errno = EWOULDBLOCK;
 			return -1;
 		}

@@ -117,7 +117,10 @@ static int take_lock(struct fsck *c)
 			return FSCK_CANCELED;
 		n = pread(c->lockfd, note, sizeof(note) - 1, 0);
 		note[n > 0 ? n : 0] = 0;
-		if (waited >= LOCK_WAIT_TICKS || (strncmp(note, "closing", 7) != 0 && note[0]) ||
+		note[strcspn(note, "\n")] = 0;
+		/* "pid N on MNT" with MNT unmounted: the daemon has not
+		 * noticed its unmount yet, and will say "closing". */
+		if (waited >= LOCK_WAIT_TICKS || !st_lock_leaving(note) ||
 		    (!note[0] && waited >= 10))
 			goto out_held;
 		if (note[0] && !said++)

@@ -277,3 +277,61 @@ uint64_t st_ns_u64_decode(const void *buf)
 {
 	return get64(buf);
 }
+
+/* ---- the lock note ---------------------------------------------------------- */
+
+/* Undoes /proc/self/mountinfo's octal escapes (\040 for a space) in place. */
+static void mountinfo_unescape(char *s)
+{
+	char *out = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 3;
+		} else {
+			*out++ = *s;
+		}
+	}
+	*out = 0;
+}
+
+/* Whether path is a mount point in this process's mount namespace. */
+static bool is_mount_point(const char *path)
+{
+	char line[8192], *f[5], *save;
+	bool found = false;
+	FILE *mi = fopen("/proc/self/mountinfo", "re");
+
+	if (!mi)
+		return true; /* cannot tell: as if mounted */
+	while (!found && fgets(line, sizeof(line), mi)) {
+		int i = 0;
+
+		for (char *t = strtok_r(line, " ", &save); t && i < 5;
+		     t = strtok_r(NULL, " ", &save))
+			f[i++] = t;
+		if (i < 5)
+			continue;
+		mountinfo_unescape(f[4]);
+		found = strcmp(f[4], path) == 0;
+	}
+	fclose(mi);
+	return found;
+}
+
+bool st_lock_leaving(const char *note)
+{
+	char mnt[4096];
+	long pid;
+	int at = -1;
+
+	if (note[0] == 0 || strncmp(note, "closing", 7) == 0)
+		return true;
+	if (sscanf(note, "pid %ld on %n", &pid, &at) < 1 || at < 0 || note[at] != '/')
+		return false;
+	snprintf(mnt, sizeof(mnt), "%s", note + at);
+	mnt[strcspn(mnt, "\n")] = 0;
+	return !is_mount_point(mnt);
+}

@@ -23,6 +23,7 @@
 #ifndef REVFS_STORE_H
 #define REVFS_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -474,6 +475,15 @@ void st_ns_dirent_encode(uint64_t ino, uint8_t type, uint8_t out[ST_NS_DIRENT_SI
 int st_ns_dirent_decode(const void *buf, size_t len, uint64_t *ino, uint8_t *type);
 void st_ns_u64_encode(uint64_t v, uint8_t out[8]);
 uint64_t st_ns_u64_decode(const void *buf);
+
+/*
+ * Whether the daemon holding BACKING/.lock is on its way out, from the note
+ * it keeps in the file: "closing" (committing after its unmount), empty
+ * (being rewritten), or "pid N on MNT" with MNT no longer mounted here
+ * (fusermount3 -u returns before the daemon has noticed). fsck.revfs,
+ * revfs-compact and the daemon, wanting the lock, wait while this is true.
+ */
+bool st_lock_leaving(const char *note);
 
 /* Lock-hold metrics: callers that want them read st_compact_stats. */
 

@@ -1791,6 +1791,21 @@ START_TEST(ns_in_kv_store)
 }
 END_TEST
 
+/* The lock note: who is on the way out. */
+START_TEST(lock_leaving)
+{
+	ck_assert(st_lock_leaving(""));
+	ck_assert(st_lock_leaving("closing"));
+	ck_assert(st_lock_leaving("closing\n"));
+	ck_assert(!st_lock_leaving("pid 12 on /"));
+	ck_assert(!st_lock_leaving("pid 12 on /\n"));
+	ck_assert(!st_lock_leaving("pid 12 on /proc"));
+	ck_assert(st_lock_leaving("pid 12 on /no/such/mount/point\n"));
+	ck_assert(!st_lock_leaving("pid 12 on relative/mnt")); /* cannot tell */
+	ck_assert(!st_lock_leaving("something else"));
+}
+END_TEST
+
 static void add_tests(TCase *tc)
 {
 	tcase_add_test(tc, defer_file_store);
@@ -1818,6 +1833,7 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, ns_inode_longest_target);
 	tcase_add_test(tc, ns_dirent);
 	tcase_add_test(tc, ns_in_kv_store);
+	tcase_add_test(tc, lock_leaving);
 }
 
 int main(void)

@@ -1,8 +1,9 @@
 #!/bin/sh
 # fsck.revfs right after an unmount: the daemon still commits what is left
 # ("closing" in the lock file) and fsck waits for it instead of checking a
-# directory being written (or refusing -y). A lock held by a mounted daemon
-# is not waited for: -n warns and checks, -y refuses (exit 8).
+# directory being written (or refusing -y); so does a note that names a
+# mount point no longer mounted. A lock held by a mounted daemon is not
+# waited for: -n warns and checks, -y refuses (exit 8).
 set -u
 . "$(dirname "$0")/fslib.sh"
 fs_setup
@@ -35,8 +36,18 @@ hold closing 1
 "$FSCK" -y "$FS_BACKING" >"$FS_TMP/out" 2>&1 || fs_fail "fsck -y after closing: $(cat "$FS_TMP/out")"
 wait $HOLDER
 
-# A mounted daemon: not waited for.
-hold "pid 1 on /nowhere" 3
+# A daemon whose mount is gone but which has not said "closing" yet
+# (fusermount3 -u returns before the daemon notices): waited for too.
+hold "pid 1 on $FS_TMP/unmounted" 1.5
+t0=$(date +%s%N)
+"$FSCK" -n "$FS_BACKING" >"$FS_TMP/out" 2>&1 || fs_fail "fsck -n after an unmount: $(cat "$FS_TMP/out")"
+t1=$(date +%s%N)
+wait $HOLDER
+grep -q "is mounted" "$FS_TMP/out" && fs_fail "fsck took an unmounted daemon for a mount"
+[ $(((t1 - t0) / 1000000)) -ge 1000 ] || fs_fail "fsck did not wait for an unmounted daemon"
+
+# A mounted daemon (its mount point is one): not waited for.
+hold "pid 1 on /" 3
 t0=$(date +%s%N)
 "$FSCK" -n "$FS_BACKING" >"$FS_TMP/out" 2>&1 || fs_fail "fsck -n while mounted: $(cat "$FS_TMP/out")"
 t1=$(date +%s%N)
