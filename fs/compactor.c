@@ -137,24 +137,28 @@ static uint64_t busy_rounds(struct fs *fs)
 
 /* The copy's rate: -o compact_mbps if given; else, if files were committed
  * since the last compaction began (*seen: the flusher's busy rounds then),
- * AUTO_BPS, so that the copy leaves the disk to the writers' syncs; else
- * none. */
-static uint64_t copy_rate(struct fs *fs, uint64_t *seen)
+ * AUTO_BPS, so that the copy leaves the disk to the writers' syncs, unless
+ * st is more than half garbage: the compactor is then behind the writers,
+ * and space comes first. Else none. */
+static uint64_t copy_rate(struct fs *fs, st_store *st, uint64_t *seen)
 {
 	uint64_t n = busy_rounds(fs);
 	bool busy = n != *seen;
+	struct st_info info;
 
 	*seen = n;
 	if (fs->o.compact_bps)
 		return fs->o.compact_bps;
-	return busy ? AUTO_BPS : 0;
+	if (!busy || (st_info(st, &info) == ST_OK && info.fragmentation > 0.5))
+		return 0;
+	return AUTO_BPS;
 }
 
 static void compact_store(struct fs *fs, st_store *st, uint64_t ino, uint64_t *seen)
 {
 	struct st_retention keep;
 	struct st_compact_opts o = {
-	    .keep = &keep, .hook = hook, .hook_arg = fs, .rate_bps = copy_rate(fs, seen)};
+	    .keep = &keep, .hook = hook, .hook_arg = fs, .rate_bps = copy_rate(fs, st, seen)};
 	uint64_t *pins;
 	struct st_compact_stats cs = {0};
 	int rc;
