@@ -4,7 +4,7 @@
 # length on one backing directory, each on a fresh mount whose compactor
 # compacts every store after every commit (compact_frag=0,
 # compact_min_mb=0, the namespace included); each round draws its rate
-# (compact_mbps: none or 8) and its retention (-o keep=latest, or every
+# (compact_mbps: the default or 8) and its retention (-o keep=latest, or every
 # version):
 #   - fsx (tests/fsx.c) in a directory of its own: 3 processes on 12 files,
 #     reads, writes, mmap reads and writes, truncates, fsyncs, renames,
