@@ -50,6 +50,7 @@ static void io_class(int prio)
 void compactor_consider(struct fs *fs, uint64_t ino, st_store *st)
 {
 	struct st_info info;
+	struct compact_floor *f;
 	bool queued = false;
 
 	if (!fs->o.compact || st_info(st, &info) != ST_OK)
@@ -57,6 +58,16 @@ void compactor_consider(struct fs *fs, uint64_t ino, st_store *st)
 	if (info.file_bytes < fs->o.compact_min || info.fragmentation < fs->o.compact_frag)
 		return;
 	pthread_mutex_lock(&fs->compact_lock);
+	/* Fragmentation counts the newest version's bytes as live, but the
+	 * versions retention keeps are not garbage either: right after a
+	 * compaction that kept many, the store looks as fragmented as before,
+	 * and would be copied again and again for nothing. */
+	f = &fs->compact_floor[ino % COMPACT_FLOORS];
+	if (f->ino == ino && f->bytes && info.file_bytes >= f->bytes &&
+	    (double)(info.file_bytes - f->bytes) < fs->o.compact_frag * (double)info.file_bytes) {
+		pthread_mutex_unlock(&fs->compact_lock);
+		return;
+	}
 	for (size_t i = 0; i < fs->ncompact; i++)
 		queued |= fs->compact_q[i] == ino;
 	if (!queued && fs->ncompact < COMPACT_QUEUE) {
@@ -177,6 +188,10 @@ static void compact_store(struct fs *fs, st_store *st, uint64_t ino, uint64_t *s
 	free(pins);
 	if (rc == ST_OK) {
 		account(fs, &cs);
+		pthread_mutex_lock(&fs->compact_lock);
+		fs->compact_floor[ino % COMPACT_FLOORS].ino = ino;
+		fs->compact_floor[ino % COMPACT_FLOORS].bytes = cs.bytes_after;
+		pthread_mutex_unlock(&fs->compact_lock);
 	} else if (rc != ST_EDELETED && rc != ST_EABORTED) {
 		pthread_mutex_lock(&fs->compact_lock);
 		fs->compact_failures++;

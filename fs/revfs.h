@@ -182,6 +182,14 @@ struct fs {
 	/* compact_lock */
 #define COMPACT_QUEUE 1024
 	uint64_t compact_q[COMPACT_QUEUE]; /* inodes to compact; 0: the namespace */
+	/* What the last compaction of a store left, by inode (slot ino % 1024;
+	 * a collision costs at most one early compaction): what retention
+	 * keeps is not garbage, so a store is taken again only once it has
+	 * grown past that by compact_frag. */
+#define COMPACT_FLOORS 1024
+	struct compact_floor {
+		uint64_t ino, bytes;
+	} compact_floor[COMPACT_FLOORS];
 	size_t ncompact;
 	bool compact_stop, compact_paused;
 	uint64_t compactions, compact_failures, compact_nospace, compact_reclaimed;
