@@ -19,9 +19,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ns_make.h"
 #include "store.h"
 
-#define NDIRS 100u
+#define NDIRS	100u
+#define MADE_NS 1700000000000000000ll /* every inode's times */
 
 static int fail(const char *what)
 {
@@ -38,30 +40,6 @@ static void fill(uint8_t *buf, size_t len, uint64_t *s)
 		*s ^= *s << 17;
 		memcpy(buf + i, s, 8);
 	}
-}
-
-static int put_inode(st_store *ns, uint64_t ino, uint32_t mode, uint32_t nlink, uint64_t size,
-		     uint64_t parent)
-{
-	uint8_t key[ST_NS_KEY_MAX], rec[ST_NS_INODE_SIZE];
-	struct st_inode a = {.mode = mode, .nlink = nlink, .size = size, .parent = parent};
-	size_t klen = st_ns_key(ST_NS_INODE, ino, NULL, 0, key);
-	int len;
-
-	a.uid = (uint32_t)getuid();
-	a.gid = (uint32_t)getgid();
-	a.atime_ns = a.mtime_ns = a.ctime_ns = a.btime_ns = 1700000000000000000ll;
-	len = st_ns_inode_encode(&a, NULL, 0, rec, sizeof(rec));
-	return len < 0 ? len : st_kv_put(ns, key, klen, rec, (size_t)len);
-}
-
-static int put_dirent(st_store *ns, uint64_t parent, const char *name, uint64_t ino, uint32_t mode)
-{
-	uint8_t key[ST_NS_KEY_MAX], val[ST_NS_DIRENT_SIZE];
-	size_t klen = st_ns_key(ST_NS_DIRENT, parent, name, strlen(name), key);
-
-	st_ns_dirent_encode(ino, (uint8_t)((mode & S_IFMT) >> 12), val);
-	return st_kv_put(ns, key, klen, val, sizeof(val));
 }
 
 /* One file store: version 1 the whole file, then a slice per version. */
@@ -98,7 +76,7 @@ static int make_store(const char *dir, uint64_t ino, uint64_t size, unsigned ver
 int main(int argc, char **argv)
 {
 	char path[4096], name[32];
-	struct st_super sb;
+	const char *what;
 	uint64_t nfiles, total, size, seed = 0x9e3779b97f4a7c15ull, ino;
 	unsigned versions;
 	uint8_t *buf, v[8];
@@ -121,32 +99,27 @@ int main(int argc, char **argv)
 	buf = malloc(size + 8);
 	if (!buf)
 		return 1;
-	if (mkdir(argv[1], 0700) != 0 && errno != EEXIST)
-		return fail(argv[1]);
-	st_super_init(&sb);
-	if (st_super_write(argv[1], &sb) != ST_OK)
-		return fail("superblock");
-	snprintf(path, sizeof(path), "%s/ino", argv[1]);
-	if (mkdir(path, 0700) != 0)
-		return fail(path);
+	if ((what = ns_make_dir(argv[1])) != NULL)
+		return fail(what);
 	snprintf(path, sizeof(path), "%s/%s", argv[1], ST_NS_NAME);
 	if (st_open(path, ST_KIND_KV, ST_CREATE | ST_EXCL | ST_NOSYNC, NULL, &ns) != ST_OK)
 		return fail(path);
 	/* Inodes 2..101 are directories d00..d99; files follow. */
-	if (put_inode(ns, ST_ROOT_INO, S_IFDIR | 0755, 2 + NDIRS, 0, ST_ROOT_INO) != ST_OK)
+	if (ns_put_inode(ns, ST_ROOT_INO, S_IFDIR | 0755, 2 + NDIRS, 0, ST_ROOT_INO, MADE_NS) !=
+	    ST_OK)
 		goto out;
 	for (unsigned d = 0; d < NDIRS; d++) {
 		snprintf(name, sizeof(name), "d%02u", d);
-		if (put_inode(ns, 2 + d, S_IFDIR | 0755, 2, 0, ST_ROOT_INO) != ST_OK ||
-		    put_dirent(ns, ST_ROOT_INO, name, 2 + d, S_IFDIR) != ST_OK)
+		if (ns_put_inode(ns, 2 + d, S_IFDIR | 0755, 2, 0, ST_ROOT_INO, MADE_NS) != ST_OK ||
+		    ns_put_dirent(ns, ST_ROOT_INO, name, 2 + d, S_IFDIR) != ST_OK)
 			goto out;
 	}
 	for (uint64_t i = 0; i < nfiles; i++) {
 		ino = 2 + NDIRS + i;
 		snprintf(name, sizeof(name), "f%llu", (unsigned long long)i);
 		if (make_store(argv[1], ino, size, versions, buf, &seed) ||
-		    put_inode(ns, ino, S_IFREG | 0644, 1, size, 0) != ST_OK ||
-		    put_dirent(ns, 2 + i % NDIRS, name, ino, S_IFREG) != ST_OK)
+		    ns_put_inode(ns, ino, S_IFREG | 0644, 1, size, 0, MADE_NS) != ST_OK ||
+		    ns_put_dirent(ns, 2 + i % NDIRS, name, ino, S_IFREG) != ST_OK)
 			goto out;
 		/* Staged puts live in memory: commit now and then. */
 		if (i % 1000 == 999 && st_commit(ns, NULL) != ST_OK)

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ns_make.h"
 #include "store.h"
 
 #define NDIRS	 100u
@@ -43,31 +44,6 @@ static int fail(const char *what)
 {
 	fprintf(stderr, "bench_history_make: %s: %s\n", what, st_last_error()->msg);
 	return 1;
-}
-
-static int put_inode(st_store *ns, uint64_t ino, uint32_t mode, uint32_t nlink, uint64_t size,
-		     uint64_t parent)
-{
-	uint8_t key[ST_NS_KEY_MAX], rec[ST_NS_INODE_SIZE];
-	struct st_inode a = {.mode = mode, .nlink = nlink, .size = size, .parent = parent};
-	int len;
-
-	a.uid = (uint32_t)getuid();
-	a.gid = (uint32_t)getgid();
-	a.atime_ns = a.mtime_ns = a.ctime_ns = a.btime_ns = (int64_t)fake_now;
-	len = st_ns_inode_encode(&a, NULL, 0, rec, sizeof(rec));
-	if (len < 0)
-		return len;
-	return st_kv_put(ns, key, st_ns_key(ST_NS_INODE, ino, NULL, 0, key), rec, (size_t)len);
-}
-
-static int put_dirent(st_store *ns, uint64_t parent, const char *name, uint64_t ino, uint32_t mode)
-{
-	uint8_t key[ST_NS_KEY_MAX], val[ST_NS_DIRENT_SIZE];
-
-	st_ns_dirent_encode(ino, (uint8_t)((mode & S_IFMT) >> 12), val);
-	return st_kv_put(ns, key, st_ns_key(ST_NS_DIRENT, parent, name, strlen(name), key), val,
-			 sizeof(val));
 }
 
 static int put_meta(st_store *ns, const char *name, const void *val, size_t vlen)
@@ -111,7 +87,7 @@ int main(int argc, char **argv)
 	struct st_open_opts o = {.clock = tick};
 	uint64_t versions, nfiles, ino;
 	char path[4096], name[32];
-	struct st_super sb;
+	const char *what;
 	uint8_t v[8];
 	st_store *ns;
 	int rc = 1;
@@ -125,45 +101,41 @@ int main(int argc, char **argv)
 	if (!versions)
 		return 2;
 	fake_now = ((uint64_t)time(NULL) - versions - nfiles / 1000 - 10) * 1000000000ull;
-	if (mkdir(argv[1], 0700) != 0 && errno != EEXIST)
-		return fail(argv[1]);
-	st_super_init(&sb);
-	if (st_super_write(argv[1], &sb) != ST_OK)
-		return fail("superblock");
-	snprintf(path, sizeof(path), "%s/ino", argv[1]);
-	if (mkdir(path, 0700) != 0)
-		return fail(path);
+	if ((what = ns_make_dir(argv[1])) != NULL)
+		return fail(what);
 	if (make_file(argv[1], versions, &o))
 		return 1;
 	snprintf(path, sizeof(path), "%s/%s", argv[1], ST_NS_NAME);
 	if (st_open(path, ST_KIND_KV, ST_CREATE | ST_EXCL | ST_NOSYNC, &o, &ns) != ST_OK)
 		return fail(path);
-	if (put_inode(ns, ST_ROOT_INO, S_IFDIR | 0755, 4, 0, ST_ROOT_INO) ||
-	    put_inode(ns, FLAT_INO, S_IFDIR | 0755, 2, 0, ST_ROOT_INO) ||
-	    put_dirent(ns, ST_ROOT_INO, "flat", FLAT_INO, S_IFDIR) ||
-	    put_inode(ns, FILE_INO, S_IFREG | 0644, 1, versions * 64, 0) ||
-	    put_dirent(ns, ST_ROOT_INO, "f", FILE_INO, S_IFREG) ||
-	    put_inode(ns, TREE_INO, S_IFDIR | 0755, 2 + NDIRS, 0, ST_ROOT_INO) ||
-	    put_dirent(ns, ST_ROOT_INO, "tree", TREE_INO, S_IFDIR))
+	if (ns_put_inode(ns, ST_ROOT_INO, S_IFDIR | 0755, 4, 0, ST_ROOT_INO, (int64_t)fake_now) ||
+	    ns_put_inode(ns, FLAT_INO, S_IFDIR | 0755, 2, 0, ST_ROOT_INO, (int64_t)fake_now) ||
+	    ns_put_dirent(ns, ST_ROOT_INO, "flat", FLAT_INO, S_IFDIR) ||
+	    ns_put_inode(ns, FILE_INO, S_IFREG | 0644, 1, versions * 64, 0, (int64_t)fake_now) ||
+	    ns_put_dirent(ns, ST_ROOT_INO, "f", FILE_INO, S_IFREG) ||
+	    ns_put_inode(ns, TREE_INO, S_IFDIR | 0755, 2 + NDIRS, 0, ST_ROOT_INO,
+			 (int64_t)fake_now) ||
+	    ns_put_dirent(ns, ST_ROOT_INO, "tree", TREE_INO, S_IFDIR))
 		goto out;
 	for (unsigned d = 0; d < NDIRS; d++) {
 		snprintf(name, sizeof(name), "d%02u", d);
-		if (put_inode(ns, DIR_INO0 + d, S_IFDIR | 0755, 2, 0, TREE_INO) ||
-		    put_dirent(ns, TREE_INO, name, DIR_INO0 + d, S_IFDIR))
+		if (ns_put_inode(ns, DIR_INO0 + d, S_IFDIR | 0755, 2, 0, TREE_INO,
+				 (int64_t)fake_now) ||
+		    ns_put_dirent(ns, TREE_INO, name, DIR_INO0 + d, S_IFDIR))
 			goto out;
 	}
 	for (uint64_t i = 0; i < versions; i++) {
 		ino = FLAT_INO + 1 + i;
 		snprintf(name, sizeof(name), "%llu", (unsigned long long)i + 1);
-		if (put_inode(ns, ino, S_IFREG | 0644, 1, 0, 0) ||
-		    put_dirent(ns, FLAT_INO, name, ino, S_IFREG))
+		if (ns_put_inode(ns, ino, S_IFREG | 0644, 1, 0, 0, (int64_t)fake_now) ||
+		    ns_put_dirent(ns, FLAT_INO, name, ino, S_IFREG))
 			goto out;
 	}
 	for (uint64_t i = 0; i < nfiles; i++) {
 		ino = FLAT_INO + 1 + versions + i;
 		snprintf(name, sizeof(name), "f%llu", (unsigned long long)i);
-		if (put_inode(ns, ino, S_IFREG | 0644, 1, 0, 0) ||
-		    put_dirent(ns, DIR_INO0 + i % NDIRS, name, ino, S_IFREG))
+		if (ns_put_inode(ns, ino, S_IFREG | 0644, 1, 0, 0, (int64_t)fake_now) ||
+		    ns_put_dirent(ns, DIR_INO0 + i % NDIRS, name, ino, S_IFREG))
 			goto out;
 		if (i % 1000 == 999 && st_commit(ns, NULL) != ST_OK)
 			goto out;
