@@ -310,8 +310,6 @@ static void settle(struct fs *fs, struct job *j)
 /* Writes the records of the round's inodes and commits the namespace. */
 static void commit_namespace(struct fs *fs, struct job *jobs, size_t n, bool last)
 {
-	uint64_t *doomed = NULL;
-	size_t ndoomed = 0;
 	int rc = 0;
 	bool dirty;
 
@@ -335,21 +333,12 @@ static void commit_namespace(struct fs *fs, struct job *jobs, size_t n, bool las
 	if (dirty) {
 		fs->ns_dirty = fs->ns_lazy = false;
 		fs->ns_commit_time = fs_now();
-		/* Removals staged so far are in this commit. */
-		doomed = fs->doomed;
-		ndoomed = fs->ndoomed;
-		fs->doomed = NULL;
-		fs->ndoomed = fs->doomed_cap = 0;
 	}
 	pthread_mutex_unlock(&fs->ns_lock);
 	if (dirty)
 		rc = st_commit(fs->ns, NULL);
-	if (rc == ST_OK)
-		fs_unlink_stores(fs, doomed, ndoomed);
 	pthread_mutex_lock(&fs->ns_lock);
 	if (rc != ST_OK) {
-		for (size_t i = 0; i < ndoomed; i++)
-			fs_doom(fs, doomed[i]);
 		fs->ns_err = fs_errno(rc);
 		fs->ns_dirty = true; /* the staged changes are kept for the next try */
 		fs_log(LOG_ERR, "namespace commit failed: %s", st_last_error()->msg);
@@ -362,7 +351,6 @@ static void commit_namespace(struct fs *fs, struct job *jobs, size_t n, bool las
 		fs->ns_err = 0;
 		compactor_consider(fs, 0, fs->ns);
 	}
-	free(doomed);
 	/* The round lets go of its inodes; idle ones leave the table. */
 	for (size_t i = 0; i < n; i++) {
 		pthread_mutex_lock(&fs->flush_lock);

@@ -482,38 +482,6 @@ void ino_remove(struct fs *fs, struct inode *in)
 	in->attr_dirty = false;
 }
 
-void fs_doom(struct fs *fs, uint64_t ino)
-{
-	if (fs->ndoomed == fs->doomed_cap) {
-		size_t cap = fs->doomed_cap ? fs->doomed_cap * 2 : 64;
-		uint64_t *v = realloc(fs->doomed, cap * sizeof(*v));
-
-		if (!v) {
-			/* Left on disk, unreferenced: fsck reports it. */
-			fs_log(LOG_ERR, "out of memory: the store of inode %llu stays on disk",
-			       (unsigned long long)ino);
-			return;
-		}
-		fs->doomed = v;
-		fs->doomed_cap = cap;
-	}
-	fs->doomed[fs->ndoomed++] = ino;
-}
-
-void fs_unlink_stores(struct fs *fs, const uint64_t *inos, size_t n)
-{
-	char path[4096];
-
-	for (size_t i = 0; i < n; i++) {
-		if (st_ns_store_path(fs->backing, inos[i], path, sizeof(path)))
-			continue;
-		if (unlink(path) != 0 && errno != ENOENT)
-			fs_log(LOG_ERR, "cannot remove %s: %s", path, strerror(errno));
-		strcat(path, ".compact");
-		unlink(path);
-	}
-}
-
 void ino_attr(const struct inode *in, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -860,6 +828,4 @@ void fs_table_release(struct fs *fs)
 		}
 	free(fs->htab);
 	fs->htab = NULL;
-	free(fs->doomed);
-	fs->doomed = NULL;
 }

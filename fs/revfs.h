@@ -143,11 +143,9 @@ struct fs {
 	bool ns_lazy;		 /* staged size and times of regular files only: their stores
 				  * hold the same, so these may wait for the next interval */
 	uint64_t ns_commit_time; /* fs_now() of the last namespace commit */
-	uint64_t *doomed;	 /* stores to unlink after the next namespace commit */
-	size_t ndoomed, doomed_cap;
-	bool unclean; /* the last mount did not end cleanly: regular files take
-		       * their size and mtime from their stores when loaded */
-	int ns_err;   /* errno of the last failed namespace commit, 0 after a good one */
+	bool unclean;		 /* the last mount did not end cleanly: regular files take
+				  * their size and mtime from their stores when loaded */
+	int ns_err;		 /* errno of the last failed namespace commit, 0 after a good one */
 
 	pthread_mutex_t flush_lock;
 	pthread_cond_t flush_cv; /* wakes the flusher */
@@ -232,10 +230,6 @@ void ino_store_idle(struct inode *in);
  * (ns_lock and in->lock held). */
 void ino_remove(struct fs *fs, struct inode *in);
 void ino_attr(const struct inode *in, struct stat *st); /* in->lock held */
-/* Queues inode ino's store for removal once the namespace commit that
- * drops its record is durable (ns_lock held). */
-void fs_doom(struct fs *fs, uint64_t ino);
-void fs_unlink_stores(struct fs *fs, const uint64_t *inos, size_t n);
 uint64_t fs_now(void);
 int fs_ns_load(struct fs *fs);
 /* Removes the stores of deleted files that no namespace version still kept
