@@ -381,8 +381,8 @@ int at_file(struct fs *fs, uint64_t t, uint64_t ino, struct st_version *v, st_st
 	if (out)
 		*out = NULL;
 	pthread_mutex_lock(&fs->ns_lock);
-	if (ino_load(fs, ino, &in) != 0)
-		in = NULL;
+	if (ino_load_live(fs, ino, &in) != 0)
+		in = NULL; /* deleted since (or unreadable: by its name, then) */
 	pthread_mutex_unlock(&fs->ns_lock);
 	if (in) {
 		pthread_mutex_lock(&in->lock);

@@ -270,6 +270,22 @@ int ino_load(struct fs *fs, uint64_t ino, struct inode **out)
 	return 0;
 }
 
+int ino_load_live(struct fs *fs, uint64_t ino, struct inode **out)
+{
+	uint8_t key[ST_NS_KEY_MAX];
+	size_t vlen;
+	void *val;
+	int rc;
+
+	if (!ino_find(fs, ino)) {
+		rc = st_kv_get(fs->ns, key, st_ns_key(ST_NS_INODE, ino, NULL, 0, key), &val, &vlen);
+		if (rc)
+			return rc == ST_ENOTFOUND ? -ENOENT : -fs_errno(rc);
+		free(val);
+	}
+	return ino_load(fs, ino, out);
+}
+
 struct inode *ino_get(struct fs *fs, uint64_t ino)
 {
 	struct inode *in;

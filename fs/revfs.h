@@ -210,6 +210,9 @@ struct inode *ino_find(struct fs *fs, uint64_t ino); /* ns_lock held; NULL if no
 struct inode *ino_get(struct fs *fs, uint64_t ino);
 /* Loads (or finds) ino with ns_lock held, adds a reference. -errno on error. */
 int ino_load(struct fs *fs, uint64_t ino, struct inode **out);
+/* ino_load() of an inode that may be gone (.revfs/at/ asks about deleted
+ * ones): -ENOENT, and nothing logged, when it has no record. ns_lock held. */
+int ino_load_live(struct fs *fs, uint64_t ino, struct inode **out);
 void ino_put(struct fs *fs, struct inode *in);
 void ino_put_locked(struct fs *fs, struct inode *in); /* ns_lock held */
 /* Makes a new inode record (ns_lock held); the caller fills in->a first. */
