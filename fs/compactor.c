@@ -55,7 +55,7 @@ void compactor_consider(struct fs *fs, uint64_t ino, st_store *st)
 
 	if (!fs->o.compact || st_info(st, &info) != ST_OK)
 		return;
-	if (info.file_bytes < fs->o.compact_min || info.fragmentation < fs->o.compact_frag)
+	if (info.committed_bytes < fs->o.compact_min || info.fragmentation < fs->o.compact_frag)
 		return;
 	pthread_mutex_lock(&fs->compact_lock);
 	/* Fragmentation counts the newest version's bytes as live, but the
@@ -63,8 +63,11 @@ void compactor_consider(struct fs *fs, uint64_t ino, st_store *st)
 	 * compaction that kept many, the store looks as fragmented as before,
 	 * and would be copied again and again for nothing. */
 	f = &fs->compact_floor[ino % COMPACT_FLOORS];
-	if (f->ino == ino && f->bytes && info.file_bytes >= f->bytes &&
-	    (double)(info.file_bytes - f->bytes) < fs->o.compact_frag * (double)info.file_bytes) {
+	if (f->ino == ino && f->bytes &&
+	    (fs_clock_ns() < f->quiet_until ||
+	     (info.committed_bytes >= f->bytes &&
+	      (double)(info.committed_bytes - f->bytes) <
+		  fs->o.compact_frag * (double)info.committed_bytes))) {
 		pthread_mutex_unlock(&fs->compact_lock);
 		return;
 	}
@@ -191,6 +194,8 @@ static void compact_store(struct fs *fs, st_store *st, uint64_t ino, uint64_t *s
 		pthread_mutex_lock(&fs->compact_lock);
 		fs->compact_floor[ino % COMPACT_FLOORS].ino = ino;
 		fs->compact_floor[ino % COMPACT_FLOORS].bytes = cs.bytes_after;
+		fs->compact_floor[ino % COMPACT_FLOORS].quiet_until =
+		    cs.quiet_ns ? fs_clock_ns() + cs.quiet_ns : 0;
 		pthread_mutex_unlock(&fs->compact_lock);
 	} else if (rc != ST_EDELETED && rc != ST_EABORTED) {
 		pthread_mutex_lock(&fs->compact_lock);
@@ -331,8 +336,10 @@ int compactor_run(struct fs *fs, uint64_t ino, struct revfs_compact_arg *a)
 	if (st && (a->flags & REVFS_COMPACT_DRY_RUN)) {
 		rc = st_info(st, &info);
 		if (rc == ST_OK) {
-			a->bytes_before = info.file_bytes;
-			a->bytes_after = info.live_bytes;
+			a->bytes_before = info.committed_bytes;
+			a->bytes_after = info.live_bytes < info.committed_bytes
+					     ? info.live_bytes
+					     : info.committed_bytes;
 		}
 		rc = rc ? -fs_errno(rc) : 0;
 	} else if (st && (rc = keep_rule(fs, ino, &keep, &pins)) == 0) {

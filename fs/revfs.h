@@ -183,10 +183,13 @@ struct fs {
 	/* What the last compaction of a store left, by inode (slot ino % 1024;
 	 * a collision costs at most one early compaction): what retention
 	 * keeps is not garbage, so a store is taken again only once it has
-	 * grown past that by compact_frag. */
+	 * grown past that by compact_frag; and not before quiet_until (on
+	 * fs_clock_ns) if the retention rule will keep every version till
+	 * then, as it does for a store all of whose versions are younger
+	 * than its "all" window (st_compact_stats.quiet_ns). */
 #define COMPACT_FLOORS 1024
 	struct compact_floor {
-		uint64_t ino, bytes;
+		uint64_t ino, bytes, quiet_until;
 	} compact_floor[COMPACT_FLOORS];
 	size_t ncompact;
 	bool compact_stop, compact_paused;

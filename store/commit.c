@@ -475,6 +475,7 @@ int st_info(st_store *st, struct st_info *out)
 	/* Garbage is counted in the committed bytes: a tail past the newest
 	 * header (a reserve, a commit under way) is not garbage to compact. */
 	committed = head_end(&h) < out->file_bytes ? head_end(&h) : out->file_bytes;
+	out->committed_bytes = committed;
 	if (out->live_bytes > out->file_bytes)
 		out->live_bytes = out->file_bytes;
 	out->fragmentation =

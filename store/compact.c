@@ -675,6 +675,22 @@ static int catch_up(struct cmp *c, struct tree *from, uint64_t *last_seq, uint64
 	return hook(c, ST_STEP_CATCHUP);
 }
 
+/* How long rule r keeps every one of versions v[0..n) (newest first), all
+ * of which it keeps now: until the oldest leaves its "all" window. */
+static uint64_t quiet_for(const struct st_retention *r, uint64_t now, const struct hdr *v, size_t n,
+			  const bool *keep)
+{
+	uint64_t until;
+
+	if (!r || !r->all_ns || n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!keep[i])
+			return 0;
+	until = v[n - 1].time_ns + r->all_ns;
+	return until > now ? until - now : 0;
+}
+
 int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compact_stats *stats)
 {
 	static const struct st_compact_opts defaults;
@@ -724,8 +740,11 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 	}
 	if ((rc = check_deleted(&c)) != ST_OK)
 		goto out;
+	/* What versions use: a reserve of zeros past the newest header is
+	 * not reclaimed by compaction (the store's close trims it anyway). */
 	if (c.old->ops->fstat(c.old->ctx, c.old->fd, &sb) == 0)
-		c.stats.bytes_before = (uint64_t)sb.st_size;
+		c.stats.bytes_before =
+		    (uint64_t)sb.st_size < head_end(&h0) ? (uint64_t)sb.st_size : head_end(&h0);
 	rc = file_open(st->ops, st->ctx, c.tmp, O_RDWR | O_CREAT | O_EXCL, 0600, &c.nf);
 	if (rc != ST_OK)
 		goto out;
@@ -756,6 +775,7 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 		goto out;
 	}
 	retention_apply(c.o->keep, compact_now(&c), v, n, keep);
+	c.stats.quiet_ns = quiet_for(c.o->keep, compact_now(&c), v, n, keep);
 	if (st->kind == ST_KIND_FILE) {
 		/* Pass 1: which pages of each record the kept versions use. */
 		c.ranging = true;
@@ -804,14 +824,19 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 			break;
 	}
 	/* The old file's reserve of zeros (commit.c) goes over to the new one,
-	 * with room for the locked step's delta, synced now: the commits after
-	 * the switch then write into blocks the file has, as they did. */
+	 * synced now, at least LOCKED_MAX of it for the locked step's delta:
+	 * the commits after the switch then write into blocks the file has,
+	 * as they did. Not reserve + LOCKED_MAX: the store would carry the
+	 * sum over to the next compaction, and its reserve would grow by
+	 * LOCKED_MAX with each one. */
 	pthread_mutex_lock(&st->wlock);
 	reserve = writer_reserved(&st->w);
 	pthread_mutex_unlock(&st->wlock);
-	if (reserve && ((rc = writer_flush(&c.w)) != ST_OK ||
-			(rc = writer_reserve(&c.w, reserve + LOCKED_MAX)) != ST_OK ||
-			(rc = writer_sync(&c.w)) != ST_OK))
+	if (reserve && reserve < LOCKED_MAX)
+		reserve = LOCKED_MAX;
+	if (reserve &&
+	    ((rc = writer_flush(&c.w)) != ST_OK || (rc = writer_reserve(&c.w, reserve)) != ST_OK ||
+	     (rc = writer_sync(&c.w)) != ST_OK))
 		goto out;
 	/* 3. Final catch-up under the lock, and the switch; or, if too much
 	 * came meanwhile, another pass first (within max_passes). */

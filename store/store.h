@@ -190,12 +190,15 @@ void st_current(st_store *st, struct st_version *out);
 /* Space accounting from the newest commit's reduce values; no scan. */
 struct st_info {
 	enum st_kind kind;
-	uint64_t file_bytes;  /* size of the store file */
-	uint64_t live_bytes;  /* bytes reachable from the newest version */
-	uint64_t entries;     /* extents (file) or keys (key-value) */
-	double fragmentation; /* 1 - live/committed bytes (the file up to the
-			       * newest header's end), in [0, 1] */
-	uint64_t seq;	      /* newest seq */
+	uint64_t file_bytes;	  /* size of the store file */
+	uint64_t committed_bytes; /* the file up to the newest header's end: what
+				   * follows (a commit under way, a reserve of
+				   * zeros) is not part of any version */
+	uint64_t live_bytes;	  /* bytes reachable from the newest version */
+	uint64_t entries;	  /* extents (file) or keys (key-value) */
+	double fragmentation;	  /* 1 - live/committed bytes (the file up to the
+				   * newest header's end), in [0, 1] */
+	uint64_t seq;		  /* newest seq */
 };
 int st_info(st_store *st, struct st_info *out);
 
@@ -369,13 +372,18 @@ struct st_compact_opts {
 };
 
 struct st_compact_stats {
-	uint64_t bytes_before;	  /* store file size when compaction began */
+	uint64_t bytes_before;	  /* committed bytes when compaction began */
 	uint64_t bytes_after;	  /* size of the new file */
 	uint64_t versions_before; /* versions in the chain at the start */
 	uint64_t versions_kept;	  /* versions in the new file */
 	unsigned passes;	  /* unlocked catch-up passes run */
 	uint64_t lock_hold_ns;	  /* time the final catch-up held the writer lock */
 	uint64_t copied_bytes;	  /* live data bytes copied */
+	/* When the rule kept every version there was at the start: how long
+	 * from then on it will go on keeping every version, so that another
+	 * compaction could drop none (the oldest is younger than its "all"
+	 * window until then). 0 if it dropped some, or cannot say. */
+	uint64_t quiet_ns;
 };
 
 /*

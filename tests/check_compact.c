@@ -555,6 +555,7 @@ START_TEST(retention_rules)
 	struct st_open_opts oo = {.clock = tu_clock};
 	struct st_retention r;
 	struct st_compact_opts o = {.keep = &r};
+	struct st_compact_stats cs;
 	static struct chain_ctx chain;
 	const uint64_t H = 3600ull * 1000000000ull, base = 1000 * 24 * H;
 	char text[128];
@@ -601,11 +602,33 @@ START_TEST(retention_rules)
 		st_close(v);
 	}
 	ck_assert_int_eq(st_retention_parse("latest", &r), ST_OK);
-	ck_assert_int_eq(st_compact(st, &o, NULL), ST_OK);
+	ck_assert_int_eq(st_compact(st, &o, &cs), ST_OK);
+	ck_assert_uint_eq(cs.quiet_ns, 0); /* it dropped versions */
 	chain.n = 0;
 	ck_assert_int_eq(st_versions(st, chain_cb, &chain), 0);
 	ck_assert_uint_eq(chain.n, 1);
 	ck_assert_uint_eq(chain.seqs[0], 432);
+	/* Three more versions 10 minutes apart, all younger than an hour:
+	 * "all:1h" keeps the four, and will until the oldest (432) is an
+	 * hour old, 30 minutes after the last. */
+	for (int i = 1; i <= 3; i++) {
+		tu_clock_ns += H / 6;
+		ck_assert_int_eq(st_file_write(st, 0, &i, sizeof(i)), ST_OK);
+		ck_assert_int_eq(st_commit(st, NULL), ST_OK);
+	}
+	ck_assert_int_eq(st_retention_parse("all:1h,daily:30d", &r), ST_OK);
+	o.now_ns = tu_clock_ns;
+	ck_assert_int_eq(st_compact(st, &o, &cs), ST_OK);
+	ck_assert_uint_eq(cs.versions_kept, 4);
+	ck_assert_uint_eq(cs.quiet_ns, H / 2);
+	/* Past that, or with no "all" window, it cannot say. */
+	o.now_ns = tu_clock_ns + H;
+	ck_assert_int_eq(st_compact(st, &o, &cs), ST_OK);
+	ck_assert_uint_eq(cs.quiet_ns, 0);
+	ck_assert_int_eq(st_retention_parse("hourly:1d,min:100", &r), ST_OK);
+	ck_assert_int_eq(st_compact(st, &o, &cs), ST_OK);
+	ck_assert_uint_eq(cs.versions_kept, cs.versions_before);
+	ck_assert_uint_eq(cs.quiet_ns, 0);
 	st_close(st);
 	free(p);
 }

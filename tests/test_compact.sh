@@ -97,4 +97,21 @@ fs_mount
 cmp "$FS_TMP/ref" "$FS_MNT/big2" || fs_fail "data lost by a kill during compaction"
 [ "$(leftovers)" = 0 ] || fs_fail "a stale *.compact survived the next mount"
 fs_umount
+
+# 5. The default retention keeps every version of the last hour: a file
+# appended to and fsynced 600 times in a few seconds has nothing to give
+# back, and is compacted once (the namespace perhaps once more), not again
+# each time it grows by compact_frag.
+rm -rf "$FS_BACKING"
+fs_mkfs
+fs_mount -o compact_min_mb=1
+head -c 1048576 /dev/urandom >"$FS_MNT/log" && sync_file "$FS_MNT/log"
+for i in $(seq 1 600); do
+	echo "entry $i of the log, with some text to make it longer than a line" >>"$FS_MNT/log" &&
+		sync_file "$FS_MNT/log"
+done
+n=$(sed -n 's/^compactions //p' "$FS_MNT/.revfs/stats")
+[ "$n" -le 2 ] || fs_fail "$n compactions of stores that retention keeps whole"
+[ "$(ls "$FS_MNT/.revfs/history/log" | wc -l)" -ge 601 ] || fs_fail "versions were dropped"
+fs_umount
 echo "test_compact: ok"
