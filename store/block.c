@@ -84,6 +84,7 @@ void writer_init(struct writer *w, struct st_file *f, uint64_t end, bool nosync)
 	w->end = end;
 	w->buf_pos = end;
 	w->wb_from = end;
+	w->wb_chunk = WB_CHUNK;
 	w->zero_end = end;
 	w->nosync = nosync;
 }
@@ -113,13 +114,13 @@ int writer_reserve(struct writer *w, uint64_t n)
 	return ST_OK;
 }
 
-/* Once WB_CHUNK bytes have been written since the last hint, asks the
+/* Once wb_chunk bytes have been written since the last hint, asks the
  * kernel to start writing them out (ops->writeback): the disk then works
  * while the commit goes on appending, and the commit's fdatasync finds
  * little left to do. Called when everything up to w->end is written. */
 static void writer_hint(struct writer *w)
 {
-	if (w->nosync || !w->f->ops->writeback || w->end - w->wb_from < WB_CHUNK)
+	if (w->nosync || !w->f->ops->writeback || w->end - w->wb_from < w->wb_chunk)
 		return;
 	(void)w->f->ops->writeback(w->f->ctx, w->f->fd, (off_t)w->wb_from,
 				   (off_t)(w->end - w->wb_from));

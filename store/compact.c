@@ -44,6 +44,8 @@
 /* The locked step gives the lock back for one more pass (while passes are
  * left) if more than this many bytes came since the last. */
 #define LOCKED_MAX (512u << 10)
+/* The new file is handed to writeback every this many bytes. */
+#define COPY_WB_CHUNK (1u << 20)
 
 /* Where an old data record went: the pages of it that kept versions use
  * (the bits of used) were copied, in order, into one new record at ptr. */
@@ -757,6 +759,9 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 		goto out;
 	}
 	writer_init(&c.w, c.nf, 0, st->flags & ST_NOSYNC);
+	/* The copy goes to the disk as it is made, a little at a time, not
+	 * in bursts that a writer's fdatasync would queue behind. */
+	c.w.wb_chunk = COPY_WB_CHUNK;
 	c.batch = calloc(BATCH, sizeof(*c.batch));
 	c.keys = malloc((size_t)BATCH * ST_MAX_KEY);
 	c.vals = malloc((size_t)BATCH * EXT_VAL_SIZE);

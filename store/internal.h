@@ -207,7 +207,8 @@ struct writer {
 	uint8_t *buf; /* physical bytes not yet written, starting at buf_pos */
 	size_t len, cap;
 	uint64_t buf_pos;
-	uint64_t wb_from; /* bytes before this were handed to ops->writeback */
+	uint64_t wb_from;  /* bytes before this were handed to ops->writeback */
+	uint64_t wb_chunk; /* ... which is called every wb_chunk bytes */
 	/* The file holds zeros from end up to here, if greater: the reserve
 	 * (writer_reserve), which later commits overwrite in place. */
 	uint64_t zero_end;
