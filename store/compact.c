@@ -701,6 +701,7 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 	struct tree from = {0};
 	struct stat sb;
 	unsigned max_passes;
+	uint64_t now;
 	bool *keep = NULL;
 	size_t n = 0;
 	int rc;
@@ -779,8 +780,9 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 		rc = oom();
 		goto out;
 	}
-	retention_apply(c.o->keep, compact_now(&c), v, n, keep);
-	c.stats.quiet_ns = quiet_for(c.o->keep, compact_now(&c), v, n, keep);
+	now = compact_now(&c);
+	retention_apply(c.o->keep, now, v, n, keep);
+	c.stats.quiet_ns = quiet_for(c.o->keep, now, v, n, keep);
 	if (st->kind == ST_KIND_FILE) {
 		/* Pass 1: which pages of each record the kept versions use. */
 		c.ranging = true;
