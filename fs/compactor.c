@@ -64,7 +64,7 @@ void compactor_consider(struct fs *fs, uint64_t ino, st_store *st)
 	 * and would be copied again and again for nothing. */
 	f = &fs->compact_floor[ino % COMPACT_FLOORS];
 	if (f->ino == ino && f->bytes &&
-	    (fs_clock_ns() < f->quiet_until ||
+	    (st_monotonic_ns() < f->quiet_until ||
 	     (info.committed_bytes >= f->bytes &&
 	      (double)(info.committed_bytes - f->bytes) <
 		  fs->o.compact_frag * (double)info.committed_bytes))) {
@@ -195,7 +195,7 @@ static void compact_store(struct fs *fs, st_store *st, uint64_t ino, uint64_t *s
 		fs->compact_floor[ino % COMPACT_FLOORS].ino = ino;
 		fs->compact_floor[ino % COMPACT_FLOORS].bytes = cs.bytes_after;
 		fs->compact_floor[ino % COMPACT_FLOORS].quiet_until =
-		    cs.quiet_ns ? fs_clock_ns() + cs.quiet_ns : 0;
+		    cs.quiet_ns ? st_monotonic_ns() + cs.quiet_ns : 0;
 		pthread_mutex_unlock(&fs->compact_lock);
 	} else if (rc != ST_EDELETED && rc != ST_EABORTED) {
 		pthread_mutex_lock(&fs->compact_lock);

@@ -40,14 +40,6 @@ struct job {
 	int err;	  /* errno, 0 if fine */
 };
 
-uint64_t fs_clock_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 void flusher_mark(struct fs *fs, struct inode *in)
 {
 	pthread_mutex_lock(&fs->flush_lock);
@@ -68,13 +60,13 @@ int flusher_reserve(struct fs *fs, uint64_t len)
 	while (fs->dirty_bytes > 0 && fs->dirty_bytes + len > fs->dirty_limit && !fs->stop &&
 	       !fs->nospace) {
 		if (!t0) /* the clock is read only by writers that wait */
-			t0 = fs_clock_ns();
+			t0 = st_monotonic_ns();
 		pthread_cond_signal(&fs->flush_cv);
 		pthread_cond_wait(&fs->room_cv, &fs->flush_lock);
 	}
 	if (t0) {
 		fs->writer_stalls++;
-		fs->writer_stall_ns += fs_clock_ns() - t0;
+		fs->writer_stall_ns += st_monotonic_ns() - t0;
 	}
 	if (fs->nospace)
 		rc = -ENOSPC;
@@ -176,10 +168,10 @@ static void prepare(struct fs *fs, struct job *j)
 		/* st_file_size() takes the writer lock and nothing else: its
 		 * time is the wait for a final catch-up under way. The probe
 		 * runs only for stores being compacted, so costs nothing else. */
-		uint64_t t0 = fs_clock_ns();
+		uint64_t t0 = st_monotonic_ns();
 
 		(void)st_file_size(st);
-		j->wait_ns = fs_clock_ns() - t0;
+		j->wait_ns = st_monotonic_ns() - t0;
 	}
 	rc = dset_apply(&in->flush, st);
 	if (rc == ST_OK && st_file_size(st) != j->size)
@@ -327,12 +319,11 @@ static void commit_namespace(struct fs *fs, struct job *jobs, size_t n, bool las
 	/* Sizes and times alone wait for the interval: after a crash the
 	 * stores give them back (fs->unclean), so an fsync need not pay for
 	 * a namespace commit that changes no name. */
-	dirty =
-	    fs->ns_dirty ||
-	    (fs->ns_lazy && (last || fs_now() - fs->ns_commit_time >= fs->o.flush_ms * 1000000ull));
+	dirty = fs->ns_dirty || (fs->ns_lazy && (last || st_realtime_ns() - fs->ns_commit_time >=
+							     fs->o.flush_ms * 1000000ull));
 	if (dirty) {
 		fs->ns_dirty = fs->ns_lazy = false;
-		fs->ns_commit_time = fs_now();
+		fs->ns_commit_time = st_realtime_ns();
 	}
 	pthread_mutex_unlock(&fs->ns_lock);
 	if (dirty)
@@ -484,9 +475,9 @@ static void *flusher_main(void *arg)
 		stopping = fs->stop;
 		pthread_mutex_unlock(&fs->flush_lock);
 
-		t0 = fs_clock_ns();
+		t0 = st_monotonic_ns();
 		failed = round_run(fs, jobs, n, stopping);
-		took = fs_clock_ns() - t0;
+		took = st_monotonic_ns() - t0;
 		failed_rounds = stopping && failed ? failed_rounds + 1 : 0;
 
 		pthread_mutex_lock(&fs->ns_lock);

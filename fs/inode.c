@@ -67,14 +67,6 @@ int fs_errno(int st_err)
 	}
 }
 
-uint64_t fs_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static size_t hslot(const struct fs *fs, uint64_t ino)
 {
 	return (size_t)((ino * 0x9e3779b97f4a7c15ull) >> 20) & (fs->hsize - 1);
@@ -460,7 +452,7 @@ static void grave_add(struct fs *fs, uint64_t ino)
 	 * the one after it is the first that surely has it. */
 	st_current(fs->ns, &cur);
 	st_ns_u64_encode(cur.seq + 2, val);
-	st_ns_u64_encode(fs_now(), val + 8);
+	st_ns_u64_encode(st_realtime_ns(), val + 8);
 	rc = st_kv_put(fs->ns, key, st_ns_key(ST_NS_GRAVE, ino, NULL, 0, key), val, sizeof(val));
 	if (rc)
 		fs_log(LOG_ERR, "inode %llu: cannot keep its store for history: %s",

@@ -137,7 +137,7 @@ static int touch(struct fs *fs, struct inode *in, int what)
 	int rc;
 
 	pthread_mutex_lock(&in->lock);
-	set_times(&in->a, what, (int64_t)fs_now());
+	set_times(&in->a, what, (int64_t)st_realtime_ns());
 	rc = ino_persist(fs, in);
 	pthread_mutex_unlock(&in->lock);
 	return rc;
@@ -253,7 +253,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 {
 	struct fs *fs = FS(req);
 	struct inode *in = ino_get(fs, ino);
-	int64_t now = (int64_t)fs_now();
+	int64_t now = (int64_t)st_realtime_ns();
 	bool resized = false;
 	struct stat st;
 	int rc = 0;
@@ -369,7 +369,7 @@ static int make_node(fuse_req_t req, uint64_t parent, const char *name, mode_t m
 	struct inode *dir, *in;
 	uint64_t ino;
 	uint8_t type;
-	int64_t now = (int64_t)fs_now();
+	int64_t now = (int64_t)st_realtime_ns();
 	int rc;
 
 	if ((rc = check_name(name)))
@@ -484,7 +484,7 @@ static int drop_link(struct fs *fs, struct inode *in)
 		in->a.nlink = 0;
 	else if (in->a.nlink > 0)
 		in->a.nlink--;
-	in->a.ctime_ns = (int64_t)fs_now();
+	in->a.ctime_ns = (int64_t)st_realtime_ns();
 	if (in->a.nlink > 0) {
 		rc = ino_persist(fs, in);
 	} else if (S_ISREG(in->a.mode) && (in->nopen > 0 || in->flushing)) {
@@ -865,7 +865,7 @@ static int read_locked(struct fs *fs, struct inode *in, uint64_t off, uint8_t *b
  * newer than mtime or ctime, or is a day old. in->lock held. */
 static bool relatime(struct inode *in)
 {
-	int64_t now = (int64_t)fs_now();
+	int64_t now = (int64_t)st_realtime_ns();
 
 	if (in->a.atime_ns > in->a.mtime_ns && in->a.atime_ns > in->a.ctime_ns &&
 	    now - in->a.atime_ns < 86400ll * 1000000000)
@@ -1013,7 +1013,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	if (rc == 0) {
 		if ((uint64_t)off + size > in->a.size)
 			in->a.size = (uint64_t)off + size;
-		in->a.mtime_ns = in->a.ctime_ns = (int64_t)fs_now();
+		in->a.mtime_ns = in->a.ctime_ns = (int64_t)st_realtime_ns();
 		in->attr_dirty = true;
 		big = in->dirty.bytes >= FLUSH_STREAM_BYTES;
 	}
@@ -1131,7 +1131,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 	pthread_mutex_lock(&in->lock);
 	if (!(mode & FALLOC_FL_KEEP_SIZE) && end > in->a.size) {
 		in->a.size = end;
-		in->a.ctime_ns = (int64_t)fs_now();
+		in->a.ctime_ns = (int64_t)st_realtime_ns();
 		in->attr_dirty = true;
 		rc = 1;
 	}

@@ -72,7 +72,7 @@ struct targets {
 struct progress {
 	bool on;
 	bool shown;
-	struct timespec last;
+	uint64_t last; /* st_monotonic_ns() of the last line shown */
 };
 
 static void usage(FILE *f)
@@ -144,14 +144,12 @@ static void progress_clear(struct progress *p)
 
 static void progress_show(struct progress *p, const char *what, size_t done, size_t total)
 {
-	struct timespec now;
+	uint64_t now;
 
 	if (!p->on)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (p->shown && done < total &&
-	    (now.tv_sec - p->last.tv_sec) * 1000000000L + (now.tv_nsec - p->last.tv_nsec) <
-		100000000L)
+	now = st_monotonic_ns();
+	if (p->shown && done < total && now - p->last < 100000000u)
 		return;
 	p->last = now;
 	fprintf(stderr, "\rcompacting %zu/%zu %s", done, total, what);

@@ -142,7 +142,7 @@ struct fs {
 	bool ns_dirty;		 /* staged changes an fsync needs: names, inodes, modes, xattrs */
 	bool ns_lazy;		 /* staged size and times of regular files only: their stores
 				  * hold the same, so these may wait for the next interval */
-	uint64_t ns_commit_time; /* fs_now() of the last namespace commit */
+	uint64_t ns_commit_time; /* st_realtime_ns() of the last namespace commit */
 	bool unclean;		 /* the last mount did not end cleanly: regular files take
 				  * their size and mtime from their stores when loaded */
 	int ns_err;		 /* errno of the last failed namespace commit, 0 after a good one */
@@ -184,7 +184,7 @@ struct fs {
 	 * a collision costs at most one early compaction): what retention
 	 * keeps is not garbage, so a store is taken again only once it has
 	 * grown past that by compact_frag; and not before quiet_until (on
-	 * fs_clock_ns) if the retention rule will keep every version till
+	 * st_monotonic_ns) if the retention rule will keep every version till
 	 * then, as it does for a store all of whose versions are younger
 	 * than its "all" window (st_compact_stats.quiet_ns). */
 #define COMPACT_FLOORS 1024
@@ -236,7 +236,6 @@ void ino_store_idle(struct inode *in);
  * (ns_lock and in->lock held). */
 void ino_remove(struct fs *fs, struct inode *in);
 void ino_attr(const struct inode *in, struct stat *st); /* in->lock held */
-uint64_t fs_now(void);
 int fs_ns_load(struct fs *fs);
 /* Removes the stores of deleted files that no namespace version still kept
  * names (ns_lock not held). 0 or -errno. */
@@ -334,7 +333,6 @@ void flusher_kick(struct fs *fs); /* starts a round soon, without waiting */
 /* Accounts len more dirty bytes, waiting while the limit is reached. */
 int flusher_reserve(struct fs *fs, uint64_t len);
 void flusher_release_bytes(struct fs *fs, uint64_t len);
-uint64_t fs_clock_ns(void); /* monotonic clock in ns, for durations */
 
 extern const struct fuse_lowlevel_ops revfs_ops;
 

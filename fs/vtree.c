@@ -398,7 +398,7 @@ static struct rel rels[REL_SLOTS]; /* vt_lock */
  * a time, or before anything was committed. */
 static int at_resolve(struct fs *fs, const char *name, uint64_t *t)
 {
-	uint64_t now = fs_now();
+	uint64_t now = st_realtime_ns();
 	struct rel *r, *old = &rels[0];
 	int rc;
 
@@ -433,7 +433,7 @@ static int at_resolve(struct fs *fs, const char *name, uint64_t *t)
  * (or to come) may still change, and the kernel must not cache it. */
 static bool at_stable(uint64_t t)
 {
-	return t + 2 * NS_PER_S < fs_now();
+	return t + 2 * NS_PER_S < st_realtime_ns();
 }
 
 static double at_timeout(struct fs *fs, uint64_t t)

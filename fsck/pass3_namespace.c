@@ -288,14 +288,6 @@ static uint8_t dtype(uint32_t mode)
 	return (uint8_t)((mode & S_IFMT) >> 12);
 }
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Adds a new inode record to the table (kept sorted). */
 static struct ient *add_inode(struct ns *n, uint64_t ino, const struct st_inode *a)
 {
@@ -352,7 +344,7 @@ static uint64_t lost_found(struct ns *n)
 	a.gid = root->a.gid;
 	a.nlink = 2;
 	a.parent = ST_ROOT_INO;
-	a.atime_ns = a.mtime_ns = a.ctime_ns = a.btime_ns = now_ns();
+	a.atime_ns = a.mtime_ns = a.ctime_ns = a.btime_ns = (int64_t)st_realtime_ns();
 	lf = add_inode(n, alloc_ino(n), &a);
 	if (!lf)
 		return 0;
@@ -395,7 +387,7 @@ static void check_root(struct ns *n)
 		a.mode = S_IFDIR | 0755;
 		a.nlink = 2;
 		a.parent = ST_ROOT_INO;
-		a.atime_ns = a.mtime_ns = a.ctime_ns = a.btime_ns = now_ns();
+		a.atime_ns = a.mtime_ns = a.ctime_ns = a.btime_ns = (int64_t)st_realtime_ns();
 		/* A bad record of inode 1 is replaced by this one. */
 		for (size_t i = 0; i < n->nin; i++)
 			if (n->in[i].ino == ST_ROOT_INO)
@@ -793,7 +785,7 @@ static void check_stores(struct ns *n)
 		a.uid = root ? root->a.uid : 0;
 		a.gid = root ? root->a.gid : 0;
 		a.size = s->usable ? s->size : 0;
-		a.atime_ns = a.ctime_ns = a.btime_ns = now_ns();
+		a.atime_ns = a.ctime_ns = a.btime_ns = (int64_t)st_realtime_ns();
 		a.mtime_ns = s->mtime_ns ? (int64_t)s->mtime_ns : a.ctime_ns;
 		/* Drop a bad record of this number first. */
 		for (size_t j = 0; j < n->nin; j++)

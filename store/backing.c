@@ -34,8 +34,8 @@ void st_super_init(struct st_super *sb)
 	if (getrandom(sb->uuid, sizeof(sb->uuid), 0) != (ssize_t)sizeof(sb->uuid)) {
 		/* No entropy source: time and pid still make a unique enough id. */
 		clock_gettime(CLOCK_REALTIME, &ts);
-		put64(sb->uuid, (uint64_t)ts.tv_sec ^ (uint64_t)getpid() << 40);
-		put64(sb->uuid + 8, (uint64_t)ts.tv_nsec);
+		st_put64(sb->uuid, (uint64_t)ts.tv_sec ^ (uint64_t)getpid() << 40);
+		st_put64(sb->uuid + 8, (uint64_t)ts.tv_nsec);
 	}
 	sb->uuid[6] = (uint8_t)((sb->uuid[6] & 0x0f) | 0x40); /* RFC 4122 version 4 */
 	sb->uuid[8] = (uint8_t)((sb->uuid[8] & 0x3f) | 0x80);
@@ -62,16 +62,16 @@ int st_super_encode(const struct st_super *sb, uint8_t *buf, size_t len)
 		return st_fail(ST_EINVAL, 0, 0, "superblock: label or retention too long");
 	memset(buf, 0, SB_SIZE);
 	memcpy(buf, SB_MAGIC, 8);
-	put32(buf + 8, sb->version);
-	put32(buf + 12, sb->compat);
-	put32(buf + 16, sb->ro_compat);
-	put32(buf + 20, sb->incompat);
+	st_put32(buf + 8, sb->version);
+	st_put32(buf + 12, sb->compat);
+	st_put32(buf + 16, sb->ro_compat);
+	st_put32(buf + 20, sb->incompat);
 	memcpy(buf + 24, sb->uuid, 16);
-	put64(buf + 40, sb->created_ns);
-	put32(buf + 48, sb->flush_ms);
+	st_put64(buf + 40, sb->created_ns);
+	st_put32(buf + 48, sb->flush_ms);
 	memcpy(buf + SB_LABEL, sb->label, l);
 	memcpy(buf + SB_KEEP, sb->keep, k);
-	put32(buf + SB_CRC, crc32c(0, buf, SB_CRC));
+	st_put32(buf + SB_CRC, st_crc32c(0, buf, SB_CRC));
 	return (int)SB_SIZE;
 }
 
@@ -94,15 +94,15 @@ int st_super_decode(const uint8_t *buf, size_t len, struct st_super *sb)
 	if (len != SB_SIZE)
 		return st_fail(ST_ECORRUPT, 0, len, "superblock is %zu bytes, not %u", len,
 			       SB_SIZE);
-	if (get32(buf + SB_CRC) != crc32c(0, buf, SB_CRC))
+	if (st_get32(buf + SB_CRC) != st_crc32c(0, buf, SB_CRC))
 		return st_fail(ST_ECORRUPT, 0, SB_CRC, "superblock checksum mismatch");
-	sb->version = get32(buf + 8);
-	sb->compat = get32(buf + 12);
-	sb->ro_compat = get32(buf + 16);
-	sb->incompat = get32(buf + 20);
+	sb->version = st_get32(buf + 8);
+	sb->compat = st_get32(buf + 12);
+	sb->ro_compat = st_get32(buf + 16);
+	sb->incompat = st_get32(buf + 20);
 	memcpy(sb->uuid, buf + 24, 16);
-	sb->created_ns = get64(buf + 40);
-	sb->flush_ms = get32(buf + 48);
+	sb->created_ns = st_get64(buf + 40);
+	sb->flush_ms = st_get32(buf + 48);
 	if (field_str(buf + SB_LABEL, ST_LABEL_MAX, sb->label) ||
 	    field_str(buf + SB_KEEP, ST_KEEP_MAX, sb->keep))
 		return st_fail(ST_ECORRUPT, 0, SB_LABEL, "superblock string field not terminated");
@@ -186,7 +186,7 @@ int st_ns_store_path(const char *dir, uint64_t ino, char *buf, size_t len)
 size_t st_ns_key(uint8_t type, uint64_t ino, const void *name, size_t nlen, uint8_t *key)
 {
 	key[0] = type;
-	put64(key + 1, ino);
+	st_put64(key + 1, ino);
 	if (nlen)
 		memcpy(key + 9, name, nlen);
 	return 9 + nlen;
@@ -199,18 +199,18 @@ int st_ns_inode_encode(const struct st_inode *in, const void *target, size_t tle
 		return st_fail(ST_ETOOBIG, 0, 0, "inode record too large");
 	memset(buf, 0, ST_NS_INODE_SIZE);
 	buf[0] = 1; /* record version */
-	put32(buf + 4, in->mode);
-	put32(buf + 8, in->uid);
-	put32(buf + 12, in->gid);
-	put32(buf + 16, in->nlink);
-	put32(buf + 20, in->flags);
-	put64(buf + 24, in->size);
-	put64(buf + 32, in->rdev);
-	put64(buf + 40, (uint64_t)in->atime_ns);
-	put64(buf + 48, (uint64_t)in->mtime_ns);
-	put64(buf + 56, (uint64_t)in->ctime_ns);
-	put64(buf + 64, (uint64_t)in->btime_ns);
-	put64(buf + 72, in->parent);
+	st_put32(buf + 4, in->mode);
+	st_put32(buf + 8, in->uid);
+	st_put32(buf + 12, in->gid);
+	st_put32(buf + 16, in->nlink);
+	st_put32(buf + 20, in->flags);
+	st_put64(buf + 24, in->size);
+	st_put64(buf + 32, in->rdev);
+	st_put64(buf + 40, (uint64_t)in->atime_ns);
+	st_put64(buf + 48, (uint64_t)in->mtime_ns);
+	st_put64(buf + 56, (uint64_t)in->ctime_ns);
+	st_put64(buf + 64, (uint64_t)in->btime_ns);
+	st_put64(buf + 72, in->parent);
 	if (tlen)
 		memcpy(buf + ST_NS_INODE_SIZE, target, tlen);
 	return (int)(ST_NS_INODE_SIZE + tlen);
@@ -226,18 +226,18 @@ int st_ns_inode_decode(const void *vbuf, size_t len, struct st_inode *in, const 
 	if (buf[0] != 1)
 		return st_fail(ST_EVERSION, 0, 0, "inode record version %u", buf[0]);
 	memset(in, 0, sizeof(*in));
-	in->mode = get32(buf + 4);
-	in->uid = get32(buf + 8);
-	in->gid = get32(buf + 12);
-	in->nlink = get32(buf + 16);
-	in->flags = get32(buf + 20);
-	in->size = get64(buf + 24);
-	in->rdev = get64(buf + 32);
-	in->atime_ns = (int64_t)get64(buf + 40);
-	in->mtime_ns = (int64_t)get64(buf + 48);
-	in->ctime_ns = (int64_t)get64(buf + 56);
-	in->btime_ns = (int64_t)get64(buf + 64);
-	in->parent = get64(buf + 72);
+	in->mode = st_get32(buf + 4);
+	in->uid = st_get32(buf + 8);
+	in->gid = st_get32(buf + 12);
+	in->nlink = st_get32(buf + 16);
+	in->flags = st_get32(buf + 20);
+	in->size = st_get64(buf + 24);
+	in->rdev = st_get64(buf + 32);
+	in->atime_ns = (int64_t)st_get64(buf + 40);
+	in->mtime_ns = (int64_t)st_get64(buf + 48);
+	in->ctime_ns = (int64_t)st_get64(buf + 56);
+	in->btime_ns = (int64_t)st_get64(buf + 64);
+	in->parent = st_get64(buf + 72);
 	/* The target is the rest of the record: a cut record would otherwise
 	 * decode as a shorter target. */
 	if (S_ISLNK(in->mode) && in->size != len - ST_NS_INODE_SIZE)
@@ -253,7 +253,7 @@ int st_ns_inode_decode(const void *vbuf, size_t len, struct st_inode *in, const 
 
 void st_ns_dirent_encode(uint64_t ino, uint8_t type, uint8_t out[ST_NS_DIRENT_SIZE])
 {
-	put64(out, ino);
+	st_put64(out, ino);
 	out[8] = type;
 }
 
@@ -263,19 +263,19 @@ int st_ns_dirent_decode(const void *vbuf, size_t len, uint64_t *ino, uint8_t *ty
 
 	if (len != ST_NS_DIRENT_SIZE)
 		return st_fail(ST_ECORRUPT, 0, 0, "directory entry of %zu bytes", len);
-	*ino = get64(buf);
+	*ino = st_get64(buf);
 	*type = buf[8];
 	return ST_OK;
 }
 
 void st_ns_u64_encode(uint64_t v, uint8_t out[8])
 {
-	put64(out, v);
+	st_put64(out, v);
 }
 
 uint64_t st_ns_u64_decode(const void *buf)
 {
-	return get64(buf);
+	return st_get64(buf);
 }
 
 /* ---- the lock note ---------------------------------------------------------- */

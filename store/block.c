@@ -5,7 +5,7 @@
  * the engine writes itself: MARK_DATA, or MARK_HEADER for a block that
  * begins with a committed header. Records are a stream that skips those
  * bytes, so no byte a user writes can ever sit where a marker is read.
- * A record is u32 length, u32 crc32c, payload; positions are physical file
+ * A record is u32 length, u32 st_crc32c, payload; positions are physical file
  * offsets of the length field, and never block-aligned.
  */
 #include <assert.h>
@@ -23,8 +23,8 @@
 
 static atomic_uint_fast64_t next_file_id = 1;
 
-int file_open(const struct st_ops *ops, void *ctx, const char *path, int flags, mode_t mode,
-	      struct st_file **out)
+int st_file_open(const struct st_ops *ops, void *ctx, const char *path, int flags, mode_t mode,
+		 struct st_file **out)
 {
 	struct st_file *f;
 	struct stat sb;
@@ -60,13 +60,13 @@ int file_open(const struct st_ops *ops, void *ctx, const char *path, int flags, 
 	return ST_OK;
 }
 
-struct st_file *file_ref(struct st_file *f)
+struct st_file *st_file_ref(struct st_file *f)
 {
 	atomic_fetch_add(&f->refs, 1);
 	return f;
 }
 
-void file_unref(struct st_file *f)
+void st_file_unref(struct st_file *f)
 {
 	if (!f || atomic_fetch_sub(&f->refs, 1) != 1)
 		return;
@@ -77,7 +77,7 @@ void file_unref(struct st_file *f)
 
 /* ---- appending ---------------------------------------------------------- */
 
-void writer_init(struct writer *w, struct st_file *f, uint64_t end, bool nosync)
+void st_writer_init(struct writer *w, struct st_file *f, uint64_t end, bool nosync)
 {
 	memset(w, 0, sizeof(*w));
 	w->f = f;
@@ -89,12 +89,12 @@ void writer_init(struct writer *w, struct st_file *f, uint64_t end, bool nosync)
 	w->nosync = nosync;
 }
 
-uint64_t writer_reserved(const struct writer *w)
+uint64_t st_writer_reserved(const struct writer *w)
 {
 	return w->zero_end > w->end ? w->zero_end - w->end : 0;
 }
 
-int writer_reserve(struct writer *w, uint64_t n)
+int st_writer_reserve(struct writer *w, uint64_t n)
 {
 	static const uint8_t zeros[64 << 10];
 	uint64_t from = w->zero_end > w->end ? w->zero_end : w->end, to = w->end + n;
@@ -127,14 +127,14 @@ static void writer_hint(struct writer *w)
 	w->wb_from = w->end;
 }
 
-void writer_release(struct writer *w)
+void st_writer_release(struct writer *w)
 {
 	free(w->buf);
 	w->buf = NULL;
 	w->len = w->cap = 0;
 }
 
-int writer_flush(struct writer *w)
+int st_writer_flush(struct writer *w)
 {
 	size_t done = 0;
 
@@ -163,7 +163,7 @@ static int buf_put(struct writer *w, const void *p, size_t n)
 	int rc;
 
 	if (w->len + n > w->cap) {
-		if (w->len && (rc = writer_flush(w)) != ST_OK)
+		if (w->len && (rc = st_writer_flush(w)) != ST_OK)
 			return rc;
 		if (n > w->cap || !w->buf) {
 			size_t cap = n > WRITER_CAP ? n : WRITER_CAP;
@@ -215,7 +215,7 @@ static int stream_put_direct(struct writer *w, const uint8_t *s, size_t n)
 {
 	static uint8_t mark = MARK_DATA;
 	struct iovec iov[DIRECT_IOV];
-	int rc = writer_flush(w);
+	int rc = st_writer_flush(w);
 
 	while (rc == ST_OK && n) {
 		uint64_t start = w->end;
@@ -271,7 +271,8 @@ static int stream_put(struct writer *w, const void *p, size_t n)
 	return ST_OK;
 }
 
-int writer_record(struct writer *w, const struct iovec *iov, int niov, int crc_iov, uint64_t *pos)
+int st_writer_record(struct writer *w, const struct iovec *iov, int niov, int crc_iov,
+		     uint64_t *pos)
 {
 	static const uint8_t mark = MARK_DATA;
 	uint8_t rh[REC_HDR_SIZE];
@@ -283,11 +284,11 @@ int writer_record(struct writer *w, const struct iovec *iov, int niov, int crc_i
 		len += iov[i].iov_len;
 	if (len == 0 || len > REC_MAX_LEN)
 		return st_fail(ST_EINVAL, 0, 0, "record of %llu bytes", (unsigned long long)len);
-	put32(rh, (uint32_t)len);
-	crc = crc32c(0, rh, 4);
+	st_put32(rh, (uint32_t)len);
+	crc = st_crc32c(0, rh, 4);
 	for (int i = 0; i < crc_iov; i++)
-		crc = crc32c(crc, iov[i].iov_base, iov[i].iov_len);
-	put32(rh + 4, crc);
+		crc = st_crc32c(crc, iov[i].iov_base, iov[i].iov_len);
+	st_put32(rh + 4, crc);
 	/* A record never starts on a block boundary: the marker goes first. */
 	if (w->end % BLOCK_SIZE == 0 && (rc = buf_put(w, &mark, 1)) != ST_OK)
 		return rc;
@@ -300,7 +301,7 @@ int writer_record(struct writer *w, const struct iovec *iov, int niov, int crc_i
 	return ST_OK;
 }
 
-int writer_header(struct writer *w, struct hdr *h, uint8_t marker)
+int st_writer_header(struct writer *w, struct hdr *h, uint8_t marker)
 {
 	static const uint8_t zeros[BLOCK_SIZE];
 	uint8_t rec[1 + REC_HDR_SIZE + HDR_PAYLOAD_SIZE];
@@ -313,15 +314,16 @@ int writer_header(struct writer *w, struct hdr *h, uint8_t marker)
 	}
 	h->pos = w->end;
 	rec[0] = marker;
-	put32(rec + 1, HDR_PAYLOAD_SIZE);
-	hdr_encode(h, rec + 1 + REC_HDR_SIZE);
-	put32(rec + 5, crc32c(crc32c(0, rec + 1, 4), rec + 1 + REC_HDR_SIZE, HDR_PAYLOAD_SIZE));
+	st_put32(rec + 1, HDR_PAYLOAD_SIZE);
+	st_hdr_encode(h, rec + 1 + REC_HDR_SIZE);
+	st_put32(rec + 5,
+		 st_crc32c(st_crc32c(0, rec + 1, 4), rec + 1 + REC_HDR_SIZE, HDR_PAYLOAD_SIZE));
 	return buf_put(w, rec, sizeof(rec));
 }
 
-int writer_sync(struct writer *w)
+int st_writer_sync(struct writer *w)
 {
-	int rc = writer_flush(w);
+	int rc = st_writer_flush(w);
 
 	if (rc != ST_OK || w->nosync)
 		return rc;
@@ -330,7 +332,7 @@ int writer_sync(struct writer *w)
 	return ST_OK;
 }
 
-int writer_flip(struct writer *w, uint64_t pos)
+int st_writer_flip(struct writer *w, uint64_t pos)
 {
 	static const uint8_t mark = MARK_HEADER;
 	ssize_t r = w->f->ops->pwrite(w->f->ctx, w->f->fd, &mark, 1, (off_t)pos);
@@ -342,7 +344,7 @@ int writer_flip(struct writer *w, uint64_t pos)
 
 /* ---- reading ------------------------------------------------------------ */
 
-uint64_t stream_end(uint64_t pos, uint64_t n)
+uint64_t st_stream_end(uint64_t pos, uint64_t n)
 {
 	uint64_t p = pos;
 
@@ -360,7 +362,7 @@ uint64_t stream_end(uint64_t pos, uint64_t n)
 	return p;
 }
 
-int pread_full(struct st_file *f, void *buf, size_t n, uint64_t off, size_t *got)
+int st_pread_full(struct st_file *f, void *buf, size_t n, uint64_t off, size_t *got)
 {
 	size_t done = 0;
 
@@ -379,9 +381,9 @@ int pread_full(struct st_file *f, void *buf, size_t n, uint64_t off, size_t *got
 	return ST_OK;
 }
 
-int stream_read(struct st_file *f, uint64_t pos, void *buf, size_t n, uint64_t limit)
+int st_stream_read(struct st_file *f, uint64_t pos, void *buf, size_t n, uint64_t limit)
 {
-	uint64_t end = stream_end(pos, n);
+	uint64_t end = st_stream_end(pos, n);
 	uint8_t stackbuf[2 * BLOCK_SIZE], *phys = stackbuf, *out = buf;
 	size_t plen = (size_t)(end - pos), got, i = 0;
 	int rc;
@@ -391,7 +393,7 @@ int stream_read(struct st_file *f, uint64_t pos, void *buf, size_t n, uint64_t l
 			       (unsigned long long)pos, (unsigned long long)limit);
 	if (plen > sizeof(stackbuf) && !(phys = malloc(plen)))
 		return st_fail(ST_ENOMEM, ENOMEM, 0, "out of memory");
-	rc = pread_full(f, phys, plen, pos, &got);
+	rc = st_pread_full(f, phys, plen, pos, &got);
 	if (rc != ST_OK)
 		goto out;
 	if (got < plen) {
@@ -432,8 +434,8 @@ static int rec_corrupt(struct st_file *f, uint64_t pos, const char *what)
 		       (unsigned long long)pos);
 }
 
-int record_read(struct st_file *f, uint64_t pos, uint64_t limit, unsigned types, uint8_t **payload,
-		uint32_t *lenp)
+int st_record_read(struct st_file *f, uint64_t pos, uint64_t limit, unsigned types,
+		   uint8_t **payload, uint32_t *lenp)
 {
 	uint8_t first[REC_HDR_SIZE + DATA_HEAD_FIXED], *buf = NULL;
 	uint32_t len, crc, want;
@@ -442,13 +444,13 @@ int record_read(struct st_file *f, uint64_t pos, uint64_t limit, unsigned types,
 	*payload = NULL;
 	if (pos == 0 || pos % BLOCK_SIZE == 0 || pos >= limit)
 		return rec_corrupt(f, pos, "bad pointer");
-	if ((rc = stream_read(f, pos, first, REC_HDR_SIZE + 1, limit)) != ST_OK)
+	if ((rc = st_stream_read(f, pos, first, REC_HDR_SIZE + 1, limit)) != ST_OK)
 		return rc;
-	len = get32(first);
-	crc = get32(first + 4);
+	len = st_get32(first);
+	crc = st_get32(first + 4);
 	if (len == 0 || len > REC_MAX_LEN)
 		return rec_corrupt(f, pos, "bad length");
-	if (stream_end(pos, REC_HDR_SIZE + (uint64_t)len) > limit)
+	if (st_stream_end(pos, REC_HDR_SIZE + (uint64_t)len) > limit)
 		return rec_corrupt(f, pos, "length past its limit");
 	if (first[REC_HDR_SIZE] > 31 || !(types & (1u << first[REC_HDR_SIZE])))
 		return rec_corrupt(f, pos, "unexpected record type");
@@ -458,10 +460,10 @@ int record_read(struct st_file *f, uint64_t pos, uint64_t limit, unsigned types,
 
 		if (len < DATA_HEAD_FIXED)
 			return rec_corrupt(f, pos, "short data record");
-		rc = stream_read(f, pos, first, sizeof(first), limit);
+		rc = st_stream_read(f, pos, first, sizeof(first), limit);
 		if (rc != ST_OK)
 			return rc;
-		if (data_head_decode(first + REC_HDR_SIZE, len, &d) != ST_OK ||
+		if (st_data_head_decode(first + REC_HDR_SIZE, len, &d) != ST_OK ||
 		    len != data_payload_len(d.npages, d.tail))
 			return rec_corrupt(f, pos, "bad data record head");
 		want = DATA_HEAD_FIXED + 4 * d.npages;
@@ -469,9 +471,9 @@ int record_read(struct st_file *f, uint64_t pos, uint64_t limit, unsigned types,
 	buf = malloc(REC_HDR_SIZE + (size_t)want);
 	if (!buf)
 		return st_fail(ST_ENOMEM, ENOMEM, 0, "out of memory");
-	if ((rc = stream_read(f, pos, buf, REC_HDR_SIZE + (size_t)want, limit)) != ST_OK)
+	if ((rc = st_stream_read(f, pos, buf, REC_HDR_SIZE + (size_t)want, limit)) != ST_OK)
 		goto fail;
-	if (crc32c(crc32c(0, buf, 4), buf + REC_HDR_SIZE, want) != crc) {
+	if (st_crc32c(st_crc32c(0, buf, 4), buf + REC_HDR_SIZE, want) != crc) {
 		rc = rec_corrupt(f, pos, "checksum mismatch");
 		goto fail;
 	}
@@ -484,7 +486,7 @@ fail:
 	return rc;
 }
 
-int header_read(struct st_file *f, uint64_t pos, uint64_t file_size, struct hdr *h)
+int st_header_read(struct st_file *f, uint64_t pos, uint64_t file_size, struct hdr *h)
 {
 	uint8_t rec[1 + REC_HDR_SIZE + HDR_PAYLOAD_SIZE];
 	size_t got;
@@ -492,19 +494,19 @@ int header_read(struct st_file *f, uint64_t pos, uint64_t file_size, struct hdr 
 
 	if (pos % BLOCK_SIZE || pos >= file_size)
 		return rec_corrupt(f, pos, "bad header pointer");
-	if ((rc = pread_full(f, rec, sizeof(rec), pos, &got)) != ST_OK)
+	if ((rc = st_pread_full(f, rec, sizeof(rec), pos, &got)) != ST_OK)
 		return rc;
 	if (got < sizeof(rec) || pos + sizeof(rec) > file_size)
 		return st_fail(ST_ENOTFOUND, 0, pos, "%s: torn header at %llu", f->path,
 			       (unsigned long long)pos);
 	if (rec[0] != MARK_HEADER)
 		return rec_corrupt(f, pos, "not a header block");
-	if (get32(rec + 1) != HDR_PAYLOAD_SIZE)
+	if (st_get32(rec + 1) != HDR_PAYLOAD_SIZE)
 		return rec_corrupt(f, pos, "bad header length");
-	if (crc32c(crc32c(0, rec + 1, 4), rec + 1 + REC_HDR_SIZE, HDR_PAYLOAD_SIZE) !=
-	    get32(rec + 5))
+	if (st_crc32c(st_crc32c(0, rec + 1, 4), rec + 1 + REC_HDR_SIZE, HDR_PAYLOAD_SIZE) !=
+	    st_get32(rec + 5))
 		return rec_corrupt(f, pos, "header checksum mismatch");
-	rc = hdr_decode(rec + 1 + REC_HDR_SIZE, HDR_PAYLOAD_SIZE, h);
+	rc = st_hdr_decode(rec + 1 + REC_HDR_SIZE, HDR_PAYLOAD_SIZE, h);
 	if (rc == ST_EVERSION)
 		return st_fail(rc, 0, pos, "%s: header at %llu is of a newer format", f->path,
 			       (unsigned long long)pos);
@@ -517,7 +519,7 @@ int header_read(struct st_file *f, uint64_t pos, uint64_t file_size, struct hdr 
 	return ST_OK;
 }
 
-int header_find(struct st_file *f, uint64_t file_size, bool recover, struct hdr *h)
+int st_header_find(struct st_file *f, uint64_t file_size, bool recover, struct hdr *h)
 {
 	uint64_t blk;
 
@@ -529,7 +531,7 @@ int header_find(struct st_file *f, uint64_t file_size, bool recover, struct hdr 
 		size_t got;
 		int rc;
 
-		if ((rc = pread_full(f, &mark, 1, pos, &got)) != ST_OK)
+		if ((rc = st_pread_full(f, &mark, 1, pos, &got)) != ST_OK)
 			return rc;
 		if (got != 1 || mark == MARK_DATA)
 			continue;
@@ -540,7 +542,7 @@ int header_find(struct st_file *f, uint64_t file_size, bool recover, struct hdr 
 				continue;
 			return rec_corrupt(f, pos, "unknown block marker");
 		}
-		rc = header_read(f, pos, file_size, h);
+		rc = st_header_read(f, pos, file_size, h);
 		if (rc == ST_OK || rc == ST_EVERSION || rc == ST_EIO || rc == ST_ENOMEM)
 			return rc;
 		if (rc == ST_ENOTFOUND) /* cut short by the end of file: a torn tail */
@@ -551,8 +553,8 @@ int header_find(struct st_file *f, uint64_t file_size, bool recover, struct hdr 
 	return st_fail(ST_ENOTFOUND, 0, 0, "%s: no valid header", f->path);
 }
 
-int data_read_pages(struct st_file *f, uint64_t rec, uint64_t limit, uint32_t first, uint32_t n,
-		    uint8_t *buf)
+int st_data_read_pages(struct st_file *f, uint64_t rec, uint64_t limit, uint32_t first, uint32_t n,
+		       uint8_t *buf)
 {
 	struct data_head d;
 	uint8_t *head;
@@ -560,17 +562,17 @@ int data_read_pages(struct st_file *f, uint64_t rec, uint64_t limit, uint32_t fi
 	uint64_t off, pos;
 	int rc;
 
-	if ((rc = record_read(f, rec, limit, 1u << REC_DATA, &head, &hlen)) != ST_OK)
+	if ((rc = st_record_read(f, rec, limit, 1u << REC_DATA, &head, &hlen)) != ST_OK)
 		return rc;
-	rc = data_head_decode(head, hlen, &d);
+	rc = st_data_head_decode(head, hlen, &d);
 	if (rc != ST_OK || n == 0 || first >= d.npages || n > d.npages - first) {
 		rc = rec_corrupt(f, rec, "extent outside its data record");
 		goto out;
 	}
 	last_len = first + n == d.npages ? d.tail : BLOCK_SIZE;
 	off = DATA_HEAD_FIXED + 4ull * d.npages + (uint64_t)first * BLOCK_SIZE;
-	pos = stream_end(rec, REC_HDR_SIZE + off);
-	rc = stream_read(f, pos, buf, (size_t)(n - 1) * BLOCK_SIZE + last_len, limit);
+	pos = st_stream_end(rec, REC_HDR_SIZE + off);
+	rc = st_stream_read(f, pos, buf, (size_t)(n - 1) * BLOCK_SIZE + last_len, limit);
 	if (rc != ST_OK)
 		goto out;
 	memset(buf + (size_t)(n - 1) * BLOCK_SIZE + last_len, 0, BLOCK_SIZE - last_len);
@@ -578,9 +580,9 @@ int data_read_pages(struct st_file *f, uint64_t rec, uint64_t limit, uint32_t fi
 		uint32_t plen = i == n - 1 ? last_len : BLOCK_SIZE;
 		uint8_t *pg = buf + (size_t)i * BLOCK_SIZE;
 
-		if (crc32c(0, pg, plen) != get32(d.crcs + 4 * (first + i))) {
+		if (st_crc32c(0, pg, plen) != st_get32(d.crcs + 4 * (first + i))) {
 			uint64_t at =
-			    stream_end(rec, REC_HDR_SIZE + off + (uint64_t)i * BLOCK_SIZE);
+			    st_stream_end(rec, REC_HDR_SIZE + off + (uint64_t)i * BLOCK_SIZE);
 			rc = st_fail(
 			    ST_ECORRUPT, 0, at,
 			    "%s: checksum mismatch in data page at offset %llu (record %llu)",

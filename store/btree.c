@@ -6,7 +6,7 @@
  * the child's reduce values (entries, live bytes), so the root knows the
  * totals without a scan. Nodes are immutable once written: a change writes
  * new nodes from the changed leaves up to a new root, and everything else
- * is shared with the previous version. That sharing is what tree_diff
+ * is shared with the previous version. That sharing is what st_tree_diff
  * uses to find what changed between two versions without reading all.
  */
 #include <errno.h>
@@ -16,7 +16,7 @@
 
 #include "internal.h"
 
-int keycmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+int st_keycmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
 	size_t m = alen < blen ? alen : blen;
 	int c = m ? memcmp(a, b, m) : 0;
@@ -26,15 +26,10 @@ int keycmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 	return alen < blen ? -1 : alen > blen;
 }
 
-static int oom(void)
-{
-	return st_fail(ST_ENOMEM, ENOMEM, 0, "out of memory");
-}
-
-uint64_t value_bytes(enum st_kind kind, const uint8_t *val, size_t vlen)
+uint64_t st_value_bytes(enum st_kind kind, const uint8_t *val, size_t vlen)
 {
 	if (kind == ST_KIND_FILE && vlen == EXT_VAL_SIZE) {
-		uint32_t np = get32(val + 16), tail = get32(val + 20);
+		uint32_t np = st_get32(val + 16), tail = st_get32(val + 20);
 		return np ? (uint64_t)(np - 1) * BLOCK_SIZE + tail : 0;
 	}
 	return 0;
@@ -103,7 +98,7 @@ static void nc_put(const struct st_file *f, uint64_t pos, const uint8_t *buf, ui
 	pthread_mutex_unlock(&nc_locks[i % NC_STRIPES]);
 }
 
-void node_cache_forget(const struct st_file *f, uint64_t from)
+void st_node_cache_forget(const struct st_file *f, uint64_t from)
 {
 	for (uint32_t i = 0; i < NC_SLOTS; i++) {
 		struct nc_slot *s = &nc_slots[i];
@@ -117,7 +112,7 @@ void node_cache_forget(const struct st_file *f, uint64_t from)
 	}
 }
 
-int node_read(struct st_file *f, uint64_t pos, uint64_t limit, struct tnode *n)
+int st_node_read(struct st_file *f, uint64_t pos, uint64_t limit, struct tnode *n)
 {
 	uint8_t *buf;
 	uint32_t len;
@@ -126,7 +121,7 @@ int node_read(struct st_file *f, uint64_t pos, uint64_t limit, struct tnode *n)
 	/* A node must lie before the header (or parent) that points at it;
 	 * a cached one did when it was read, and still must now. */
 	if (pos < limit && (buf = nc_get(f, pos, &len)) != NULL) {
-		rc = node_decode(buf, len, pos, n);
+		rc = st_node_decode(buf, len, pos, n);
 		if (rc == ST_OK) {
 			n->buf = buf;
 			n->len = len;
@@ -134,17 +129,17 @@ int node_read(struct st_file *f, uint64_t pos, uint64_t limit, struct tnode *n)
 		}
 		free(buf); /* decoded fine once; read it again to report properly */
 	}
-	rc = record_read(f, pos, limit, 1u << REC_LEAF | 1u << REC_INTERIOR, &buf, &len);
+	rc = st_record_read(f, pos, limit, 1u << REC_LEAF | 1u << REC_INTERIOR, &buf, &len);
 	if (rc != ST_OK)
 		return rc;
 	nc_put(f, pos, buf, len);
-	rc = node_decode(buf, len, pos, n);
+	rc = st_node_decode(buf, len, pos, n);
 	if (rc != ST_OK) {
 		free(buf);
 		if (rc == ST_ECORRUPT)
 			return st_fail(rc, 0, pos, "%s: malformed tree node at offset %llu",
 				       f->path, (unsigned long long)pos);
-		return oom();
+		return st_fail_oom();
 	}
 	n->buf = buf;
 	n->len = len;
@@ -154,10 +149,10 @@ int node_read(struct st_file *f, uint64_t pos, uint64_t limit, struct tnode *n)
 /* Reads a child and checks it sits one level below its parent. */
 static int child_read(struct st_file *f, const struct tnode *parent, uint32_t i, struct tnode *n)
 {
-	int rc = node_read(f, parent->e[i].child, parent->pos, n);
+	int rc = st_node_read(f, parent->e[i].child, parent->pos, n);
 
 	if (rc == ST_OK && n->level + 1 != parent->level) {
-		node_free(n);
+		st_node_free(n);
 		return st_fail(ST_ECORRUPT, 0, parent->e[i].child,
 			       "%s: tree node at offset %llu has the wrong level", f->path,
 			       (unsigned long long)parent->e[i].child);
@@ -173,7 +168,7 @@ static uint32_t child_for(const struct tnode *n, const uint8_t *key, size_t klen
 
 	while (hi - lo > 1) {
 		uint32_t mid = lo + (hi - lo) / 2;
-		if (keycmp(n->e[mid].key, n->e[mid].klen, key, klen) <= 0)
+		if (st_keycmp(n->e[mid].key, n->e[mid].klen, key, klen) <= 0)
 			lo = mid;
 		else
 			hi = mid;
@@ -188,7 +183,7 @@ static uint32_t lower_bound(const struct tnode *n, const uint8_t *key, size_t kl
 
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
-		if (keycmp(n->e[mid].key, n->e[mid].klen, key, klen) < 0)
+		if (st_keycmp(n->e[mid].key, n->e[mid].klen, key, klen) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -196,8 +191,8 @@ static uint32_t lower_bound(const struct tnode *n, const uint8_t *key, size_t kl
 	return lo;
 }
 
-int tree_get(struct st_file *f, uint64_t limit, const struct tree *t, const void *key, size_t klen,
-	     uint8_t **val, uint32_t *vlen)
+int st_tree_get(struct st_file *f, uint64_t limit, const struct tree *t, const void *key,
+		size_t klen, uint8_t **val, uint32_t *vlen)
 {
 	struct tnode n;
 	uint32_t i;
@@ -205,30 +200,30 @@ int tree_get(struct st_file *f, uint64_t limit, const struct tree *t, const void
 
 	if (t->root == 0)
 		return ST_ENOTFOUND;
-	if ((rc = node_read(f, t->root, limit, &n)) != ST_OK)
+	if ((rc = st_node_read(f, t->root, limit, &n)) != ST_OK)
 		return rc;
 	while (n.level > 0) {
 		struct tnode c;
 
 		rc = child_read(f, &n, child_for(&n, key, klen), &c);
-		node_free(&n);
+		st_node_free(&n);
 		if (rc != ST_OK)
 			return rc;
 		n = c;
 	}
 	i = lower_bound(&n, key, klen);
 	rc = ST_ENOTFOUND;
-	if (i < n.n && keycmp(n.e[i].key, n.e[i].klen, key, klen) == 0) {
+	if (i < n.n && st_keycmp(n.e[i].key, n.e[i].klen, key, klen) == 0) {
 		*val = malloc(n.e[i].vlen ? n.e[i].vlen : 1);
 		if (!*val) {
-			rc = oom();
+			rc = st_fail_oom();
 		} else {
 			memcpy(*val, n.e[i].val, n.e[i].vlen);
 			*vlen = n.e[i].vlen;
 			rc = ST_OK;
 		}
 	}
-	node_free(&n);
+	st_node_free(&n);
 	return rc;
 }
 
@@ -265,12 +260,13 @@ static int iter_node(struct iter *it, struct tnode *n)
 		if (!it->positioned) {
 			i = lower_bound(n, it->start, it->slen);
 			if (it->floor && i > 0 &&
-			    (i == n->n || keycmp(n->e[i].key, n->e[i].klen, it->start, it->slen)))
+			    (i == n->n ||
+			     st_keycmp(n->e[i].key, n->e[i].klen, it->start, it->slen)))
 				i--;
 			it->positioned = true;
 		}
 		if (i < n->n && it->have_last &&
-		    keycmp(it->last, it->last_len, n->e[i].key, n->e[i].klen) >= 0)
+		    st_keycmp(it->last, it->last_len, n->e[i].key, n->e[i].klen) >= 0)
 			return iter_corrupt(it, n);
 		for (; i < n->n && rc == 0; i++)
 			rc = it->cb(it->arg, n->e[i].key, n->e[i].klen, n->e[i].val, n->e[i].vlen);
@@ -287,13 +283,13 @@ static int iter_node(struct iter *it, struct tnode *n)
 		if ((rc = child_read(it->f, n, i, &c)) != ST_OK)
 			return rc;
 		rc = iter_node(it, &c);
-		node_free(&c);
+		st_node_free(&c);
 	}
 	return rc;
 }
 
-int tree_iter(struct st_file *f, uint64_t limit, const struct tree *t, const void *start,
-	      size_t slen, bool floor, tree_cb cb, void *arg)
+int st_tree_iter(struct st_file *f, uint64_t limit, const struct tree *t, const void *start,
+		 size_t slen, bool floor, tree_cb cb, void *arg)
 {
 	struct iter *it;
 	struct tnode n;
@@ -302,12 +298,12 @@ int tree_iter(struct st_file *f, uint64_t limit, const struct tree *t, const voi
 	if (t->root == 0)
 		return 0;
 	if (!(it = malloc(sizeof(*it))))
-		return oom();
+		return st_fail_oom();
 	*it = (struct iter){
 	    .f = f, .start = start, .slen = slen, .floor = floor, .cb = cb, .arg = arg};
-	if ((rc = node_read(f, t->root, limit, &n)) == ST_OK) {
+	if ((rc = st_node_read(f, t->root, limit, &n)) == ST_OK) {
 		rc = iter_node(it, &n);
-		node_free(&n);
+		st_node_free(&n);
 	}
 	free(it);
 	return rc;
@@ -346,7 +342,7 @@ static int items_push(struct items *it, const struct item *x)
 		size_t cap = it->cap ? it->cap * 2 : 64;
 		struct item *v = realloc(it->v, cap * sizeof(*v));
 		if (!v)
-			return oom();
+			return st_fail_oom();
 		it->v = v;
 		it->cap = cap;
 	}
@@ -363,7 +359,7 @@ static int items_push_child(struct items *it, const uint8_t *key, uint16_t klen,
 	int rc;
 
 	if (!k)
-		return oom();
+		return st_fail_oom();
 	memcpy(k, key, klen);
 	x.key = k;
 	if ((rc = items_push(it, &x)) != ST_OK)
@@ -394,27 +390,27 @@ static int write_node(struct mod *m, uint8_t level, const struct item *x, size_t
 	int rc;
 
 	if (!buf)
-		return oom();
+		return st_fail_oom();
 	buf[0] = level ? REC_INTERIOR : REC_LEAF;
 	buf[1] = level;
-	put16(buf + 2, (uint16_t)n);
+	st_put16(buf + 2, (uint16_t)n);
 	p = buf + NODE_HDR_SIZE;
 	for (size_t i = 0; i < n; i++) {
-		put16(p, x[i].klen);
+		st_put16(p, x[i].klen);
 		p += 2;
 		if (level == 0) {
-			put32(p, x[i].vlen);
+			st_put32(p, x[i].vlen);
 			memcpy(p + 4, x[i].key, x[i].klen);
 			memcpy(p + 4 + x[i].klen, x[i].val, x[i].vlen);
 			p += 4 + x[i].klen + x[i].vlen;
 			r.count++;
-			r.bytes += value_bytes(m->kind, x[i].val, x[i].vlen);
+			r.bytes += st_value_bytes(m->kind, x[i].val, x[i].vlen);
 		} else {
 			memcpy(p, x[i].key, x[i].klen);
 			p += x[i].klen;
-			put64(p, x[i].ptr);
-			put64(p + 8, x[i].r.count);
-			put64(p + 16, x[i].r.bytes);
+			st_put64(p, x[i].ptr);
+			st_put64(p + 8, x[i].r.count);
+			st_put64(p + 16, x[i].r.bytes);
 			p += 24;
 			r.count += x[i].r.count;
 			r.bytes += x[i].r.bytes;
@@ -423,7 +419,7 @@ static int write_node(struct mod *m, uint8_t level, const struct item *x, size_t
 	iov.iov_base = buf;
 	iov.iov_len = NODE_HDR_SIZE + bytes;
 	r.bytes += REC_HDR_SIZE + iov.iov_len;
-	rc = writer_record(m->w, &iov, 1, 1, &pos);
+	rc = st_writer_record(m->w, &iov, 1, 1, &pos);
 	if (rc == ST_OK) {
 		/* The next commit reads it again, most likely. */
 		nc_put(m->w->f, pos, buf, (uint32_t)iov.iov_len);
@@ -493,7 +489,7 @@ static int mod_leaf(struct mod *m, struct tnode *n, struct action *a, size_t na,
 		else if (i == n->n)
 			c = 1;
 		else
-			c = keycmp(n->e[i].key, n->e[i].klen, a[j].key, a[j].klen);
+			c = st_keycmp(n->e[i].key, n->e[i].klen, a[j].key, a[j].klen);
 		if (c < 0) {
 			x.key = n->e[i].key;
 			x.klen = n->e[i].klen;
@@ -533,7 +529,7 @@ static int mod_interior(struct mod *m, struct tnode *n, struct action *a, size_t
 		if (i + 1 < n->n) {
 			const struct tentry *nx = &n->e[i + 1];
 			hi = lo;
-			while (hi < na && keycmp(a[hi].key, a[hi].klen, nx->key, nx->klen) < 0)
+			while (hi < na && st_keycmp(a[hi].key, a[hi].klen, nx->key, nx->klen) < 0)
 				hi++;
 		}
 		if (hi == lo) {
@@ -558,22 +554,22 @@ static int mod_node(struct mod *m, uint64_t ptr, int level, uint64_t limit, stru
 	struct tnode n;
 	int rc;
 
-	if ((rc = node_read(m->f, ptr, limit, &n)) != ST_OK)
+	if ((rc = st_node_read(m->f, ptr, limit, &n)) != ST_OK)
 		return rc;
 	if (level >= 0 && n.level != level) {
-		node_free(&n);
+		st_node_free(&n);
 		return st_fail(ST_ECORRUPT, 0, ptr,
 			       "%s: tree node at offset %llu has the wrong level", m->f->path,
 			       (unsigned long long)ptr);
 	}
 	*got_level = n.level;
 	rc = n.level ? mod_interior(m, &n, a, na, out) : mod_leaf(m, &n, a, na, out);
-	node_free(&n);
+	st_node_free(&n);
 	return rc;
 }
 
-int tree_modify(struct st_file *f, struct writer *w, enum st_kind kind, const struct tree *in,
-		struct action *acts, size_t nacts, struct tree *out)
+int st_tree_modify(struct st_file *f, struct writer *w, enum st_kind kind, const struct tree *in,
+		   struct action *acts, size_t nacts, struct tree *out)
 {
 	struct mod m = {f, w, kind, w->end};
 	struct items top = {0}, up = {0};
@@ -613,17 +609,17 @@ int tree_modify(struct st_file *f, struct writer *w, enum st_kind kind, const st
 		struct tnode n;
 
 		/* Nodes just written are still in the writer's buffer. */
-		if ((rc = writer_flush(w)) != ST_OK)
+		if ((rc = st_writer_flush(w)) != ST_OK)
 			break;
-		if ((rc = node_read(f, out->root, w->end, &n)) != ST_OK)
+		if ((rc = st_node_read(f, out->root, w->end, &n)) != ST_OK)
 			break;
 		if (n.n != 1) {
-			node_free(&n);
+			st_node_free(&n);
 			break;
 		}
 		out->root = n.e[0].child;
 		out->r = n.e[0].r;
-		node_free(&n);
+		st_node_free(&n);
 		level--;
 	}
 out:
@@ -655,7 +651,7 @@ static int walker_init(struct walker *w, struct st_file *f, uint64_t limit, uint
 	w->have_last = false;
 	if (root == 0)
 		return ST_OK;
-	if ((rc = node_read(f, root, limit, &w->st[0])) != ST_OK)
+	if ((rc = st_node_read(f, root, limit, &w->st[0])) != ST_OK)
 		return rc;
 	w->idx[0] = 0;
 	w->depth = 1;
@@ -665,7 +661,7 @@ static int walker_init(struct walker *w, struct st_file *f, uint64_t limit, uint
 static void walker_release(struct walker *w)
 {
 	while (w->depth > 0)
-		node_free(&w->st[--w->depth]);
+		st_node_free(&w->st[--w->depth]);
 }
 
 /* The entry in front, or NULL when done. *level: -1 for a leaf entry, else
@@ -673,7 +669,7 @@ static void walker_release(struct walker *w)
 static const struct tentry *walker_front(struct walker *w, int *level)
 {
 	while (w->depth > 0 && w->idx[w->depth - 1] >= w->st[w->depth - 1].n)
-		node_free(&w->st[--w->depth]);
+		st_node_free(&w->st[--w->depth]);
 	if (w->depth == 0)
 		return NULL;
 	*level = (int)w->st[w->depth - 1].level - 1;
@@ -688,7 +684,7 @@ static void walker_next(struct walker *w)
 /* Consumes the leaf entry in front, checking that keys rise. */
 static int walker_take(struct walker *w, const struct tentry *e)
 {
-	if (w->have_last && keycmp(w->last, w->last_len, e->key, e->klen) >= 0)
+	if (w->have_last && st_keycmp(w->last, w->last_len, e->key, e->klen) >= 0)
 		return st_fail(ST_ECORRUPT, 0, w->st[w->depth - 1].pos,
 			       "%s: keys out of order at tree node %llu", w->f->path,
 			       (unsigned long long)w->st[w->depth - 1].pos);
@@ -722,8 +718,8 @@ static int emit(diff_cb cb, void *arg, uint8_t op, const struct tentry *e)
 	return cb(arg, &a);
 }
 
-int tree_diff(struct st_file *f, uint64_t limit, const struct tree *a, const struct tree *b,
-	      diff_cb cb, void *arg)
+int st_tree_diff(struct st_file *f, uint64_t limit, const struct tree *a, const struct tree *b,
+		 diff_cb cb, void *arg)
 {
 	struct walker wa, wb;
 	int rc;
@@ -759,7 +755,7 @@ int tree_diff(struct st_file *f, uint64_t limit, const struct tree *a, const str
 				break;
 			continue;
 		}
-		int c = !ea ? 1 : !eb ? -1 : keycmp(ea->key, ea->klen, eb->key, eb->klen);
+		int c = !ea ? 1 : !eb ? -1 : st_keycmp(ea->key, ea->klen, eb->key, eb->klen);
 		if (c < 0) {
 			rc = emit(cb, arg, ACT_DEL, ea);
 			if (rc == ST_OK)

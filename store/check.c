@@ -66,11 +66,6 @@ struct chk {
 	uint64_t next_page; /* file stores: extents must not overlap */
 };
 
-static int oom(void)
-{
-	return st_fail(ST_ENOMEM, ENOMEM, 0, "out of memory");
-}
-
 /* ---- the memo ------------------------------------------------------------ */
 
 static size_t tab_slot(const struct memo_tab *t, uint64_t pos)
@@ -97,7 +92,7 @@ static int tab_add(struct memo_tab *t, void *e)
 				     t->cap ? 2 * t->cap : 64};
 
 		if (!g.slot)
-			return oom();
+			return st_fail_oom();
 		for (size_t i = 0; i < t->cap; i++)
 			if (t->slot[i])
 				g.slot[tab_slot(&g, *t->slot[i])] = t->slot[i];
@@ -155,24 +150,24 @@ static int rec_get(struct chk *c, uint64_t pos, uint64_t limit, struct rec_memo 
 		return ST_OK;
 	}
 	/* Unknown, or known but past this limit: the read says what is wrong. */
-	if ((rc = record_read(c->f, pos, limit, 1u << REC_DATA, &head, &hlen)) != ST_OK)
+	if ((rc = st_record_read(c->f, pos, limit, 1u << REC_DATA, &head, &hlen)) != ST_OK)
 		return rc;
 	if (r) {
 		free(head);
 		return st_fail(ST_ECORRUPT, 0, pos, "%s: record at offset %llu ends past %llu",
 			       c->f->path, (unsigned long long)pos, (unsigned long long)limit);
 	}
-	if (data_head_decode(head, hlen, &d) != ST_OK) {
+	if (st_data_head_decode(head, hlen, &d) != ST_OK) {
 		free(head);
 		return st_fail(ST_ECORRUPT, 0, pos, "%s: bad data record head at offset %llu",
 			       c->f->path, (unsigned long long)pos);
 	}
 	if (!(r = calloc(1, sizeof(*r)))) {
 		free(head);
-		return oom();
+		return st_fail_oom();
 	}
 	r->pos = pos;
-	r->end = stream_end(pos, REC_HDR_SIZE + data_payload_len(d.npages, d.tail));
+	r->end = st_stream_end(pos, REC_HDR_SIZE + data_payload_len(d.npages, d.tail));
 	r->npages = d.npages;
 	r->tail = d.tail;
 	r->head = head;
@@ -200,8 +195,8 @@ static int verify_pages(struct chk *c, struct rec_memo *r, uint32_t a, uint32_t 
 	uint64_t off =
 	    REC_HDR_SIZE + DATA_HEAD_FIXED + 4ull * r->npages; /* page 0's stream offset */
 	uint32_t last_len = b == r->npages ? r->tail : BLOCK_SIZE;
-	uint64_t ps = stream_end(r->pos, off + (uint64_t)a * BLOCK_SIZE);
-	uint64_t pe = stream_end(r->pos, off + (uint64_t)(b - 1) * BLOCK_SIZE + last_len);
+	uint64_t ps = st_stream_end(r->pos, off + (uint64_t)a * BLOCK_SIZE);
+	uint64_t pe = st_stream_end(r->pos, off + (uint64_t)(b - 1) * BLOCK_SIZE + last_len);
 	uint64_t p = ps;
 	size_t plen = (size_t)(pe - ps), got;
 	int rc;
@@ -209,11 +204,11 @@ static int verify_pages(struct chk *c, struct rec_memo *r, uint32_t a, uint32_t 
 	if (plen > c->m->cap) {
 		uint8_t *nb = realloc(c->m->buf, plen);
 		if (!nb)
-			return oom();
+			return st_fail_oom();
 		c->m->buf = nb;
 		c->m->cap = plen;
 	}
-	if ((rc = pread_full(c->f, c->m->buf, plen, ps, &got)) != ST_OK)
+	if ((rc = st_pread_full(c->f, c->m->buf, plen, ps, &got)) != ST_OK)
 		return rc;
 	if (got < plen)
 		return st_fail(ST_ECORRUPT, 0, r->pos,
@@ -238,11 +233,11 @@ static int verify_pages(struct chk *c, struct rec_memo *r, uint32_t a, uint32_t 
 			room = BLOCK_SIZE - p % BLOCK_SIZE;
 			if (room > left)
 				room = left;
-			crc = crc32c(crc, c->m->buf + (p - ps), room);
+			crc = st_crc32c(crc, c->m->buf + (p - ps), room);
 			p += room;
 			left -= (uint32_t)room;
 		}
-		if (crc != get32(r->head + DATA_HEAD_FIXED + 4 * i))
+		if (crc != st_get32(r->head + DATA_HEAD_FIXED + 4 * i))
 			return st_fail(
 			    ST_ECORRUPT, 0, at,
 			    "%s: checksum mismatch in data page at offset %llu (record %llu)",
@@ -259,7 +254,7 @@ static int check_extent(struct chk *c, const struct tnode *n, const struct tentr
 	struct ext x;
 	int rc;
 
-	if (ext_decode(e->key, e->klen, e->val, e->vlen, &x) != ST_OK)
+	if (st_ext_decode(e->key, e->klen, e->val, e->vlen, &x) != ST_OK)
 		return chk_fail(c, n->pos, "malformed extent");
 	if (x.page < c->next_page)
 		return chk_fail(c, n->pos, "overlapping extents");
@@ -305,7 +300,7 @@ static int check_node(struct chk *c, const struct tnode *n, const uint8_t *min, 
 {
 	int rc = ST_OK;
 
-	if (min && keycmp(n->e[0].key, n->e[0].klen, min, mlen) != 0)
+	if (min && st_keycmp(n->e[0].key, n->e[0].klen, min, mlen) != 0)
 		return chk_fail(c, n->pos, "separator is not the subtree's first key");
 	r->count = 0;
 	r->bytes = REC_HDR_SIZE + n->len; /* the node's own record */
@@ -313,13 +308,13 @@ static int check_node(struct chk *c, const struct tnode *n, const uint8_t *min, 
 		const struct tentry *e = &n->e[i];
 
 		if (n->level == 0) {
-			if (c->have_last && keycmp(c->last, c->last_len, e->key, e->klen) >= 0)
+			if (c->have_last && st_keycmp(c->last, c->last_len, e->key, e->klen) >= 0)
 				return chk_fail(c, n->pos, "keys out of order across nodes");
 			memcpy(c->last, e->key, e->klen);
 			c->last_len = e->klen;
 			c->have_last = true;
 			r->count++;
-			r->bytes += value_bytes(c->kind, e->val, e->vlen);
+			r->bytes += st_value_bytes(c->kind, e->val, e->vlen);
 			if (c->kind == ST_KIND_FILE)
 				rc = check_extent(c, n, e);
 		} else {
@@ -342,9 +337,9 @@ static bool memo_fits(const struct chk *c, const struct node_memo *m, uint64_t l
 		      const uint8_t *min, size_t mlen)
 {
 	return m->end <= limit && (level < 0 || m->level == level) &&
-	       (!min || keycmp(m->keys, m->flen, min, mlen) == 0) &&
-	       (!c->have_last || keycmp(c->last, c->last_len, m->keys, m->flen) < 0) &&
-	       (c->kind != ST_KIND_FILE || get64(m->keys) >= c->next_page);
+	       (!min || st_keycmp(m->keys, m->flen, min, mlen) == 0) &&
+	       (!c->have_last || st_keycmp(c->last, c->last_len, m->keys, m->flen) < 0) &&
+	       (c->kind != ST_KIND_FILE || st_get64(m->keys) >= c->next_page);
 }
 
 /* Remembers the subtree of n, just checked whole. Out of memory only means
@@ -356,7 +351,7 @@ static void memo_node(struct chk *c, const struct tnode *n, const struct reduce 
 	if (!m)
 		return;
 	m->pos = n->pos;
-	m->end = stream_end(n->pos, REC_HDR_SIZE + (uint64_t)n->len);
+	m->end = st_stream_end(n->pos, REC_HDR_SIZE + (uint64_t)n->len);
 	m->r = *r;
 	m->next_page = c->next_page;
 	m->flen = n->e[0].klen;
@@ -388,10 +383,10 @@ static int check_subtree(struct chk *c, uint64_t pos, uint64_t limit, int level,
 			c->next_page = m->next_page;
 		return ST_OK;
 	}
-	if ((rc = node_read(c->f, pos, limit, &n)) != ST_OK)
+	if ((rc = st_node_read(c->f, pos, limit, &n)) != ST_OK)
 		return rc;
 	if (level >= 0 && n.level != level) {
-		node_free(&n);
+		st_node_free(&n);
 		return st_fail(ST_ECORRUPT, 0, pos,
 			       "%s: tree node at offset %llu has the wrong level", c->f->path,
 			       (unsigned long long)pos);
@@ -399,7 +394,7 @@ static int check_subtree(struct chk *c, uint64_t pos, uint64_t limit, int level,
 	rc = check_node(c, &n, min, mlen, r);
 	if (rc == ST_OK && !m)
 		memo_node(c, &n, r);
-	node_free(&n);
+	st_node_free(&n);
 	return rc;
 }
 
@@ -431,19 +426,19 @@ int st_check(st_store *st, int flags)
 	int rc = ST_OK; /* a deferred store before its first commit has nothing to check */
 
 	if (!(c.m = memo_new()))
-		return oom();
-	store_snapshot(st, &c.f, &h);
+		return st_fail_oom();
+	st_store_snapshot(st, &c.f, &h);
 	for (; h.pos != HDR_NONE;) {
 		struct tree t = {h.root, {h.root_count, h.root_bytes}};
 
 		rc = tree_check(&c, h.pos, &t);
 		if (rc != ST_OK || !(flags & ST_CHECK_ALL) || h.prev == HDR_NONE)
 			break;
-		if ((rc = header_prev(c.f, &h, &p)) != ST_OK)
+		if ((rc = st_header_prev(c.f, &h, &p)) != ST_OK)
 			break;
 		h = p;
 	}
-	file_unref(c.f);
+	st_file_unref(c.f);
 	memo_free(c.m);
 	return rc;
 }

@@ -5,12 +5,12 @@
  * Crash-safety invariants, and where each is kept:
  *
  *  1. Nothing already in the file is rewritten, except one byte per
- *     commit: the marker of the new header's block (writer_flip).
+ *     commit: the marker of the new header's block (st_writer_flip).
  *  2. Data, tree nodes and the header itself are written and synced
- *     before that marker changes (st_commit: the first writer_sync).
+ *     before that marker changes (st_commit: the first st_writer_sync).
  *  3. So a block marked MARK_HEADER always begins a complete header whose
  *     whole tree is on disk; a crash before the flip leaves an unmarked,
- *     ignored tail (header_find skips it), a crash after it a new version.
+ *     ignored tail (st_header_find skips it), a crash after it a new version.
  *  4. A commit is published to readers only after the second sync, so no
  *     reader sees a version a crash could take back (st_commit).
  *  5. A writable open trims everything after the newest committed header
@@ -26,30 +26,22 @@
 
 #include "internal.h"
 
-uint64_t now_ns(void)
+uint64_t st_store_time(st_store *st)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t store_time(st_store *st)
-{
-	uint64_t t = st->clock ? st->clock(st->ctx) : now_ns();
+	uint64_t t = st->clock ? st->clock(st->ctx) : st_realtime_ns();
 
 	return t > st->head.time_ns ? t : st->head.time_ns + 1;
 }
 
-void store_snapshot(st_store *st, struct st_file **f, struct hdr *h)
+void st_store_snapshot(st_store *st, struct st_file **f, struct hdr *h)
 {
 	pthread_mutex_lock(&st->slock);
-	*f = file_ref(st->file);
+	*f = st_file_ref(st->file);
 	*h = st->head;
 	pthread_mutex_unlock(&st->slock);
 }
 
-int store_dir_sync(st_store *st)
+int st_store_dir_sync(st_store *st)
 {
 	const char *path = st->path;
 	char *copy = strdup(path);
@@ -70,12 +62,13 @@ static int store_init(st_store *st)
 	struct hdr h = {.kind = (uint8_t)st->kind, .prev = HDR_NONE};
 	int rc;
 
-	h.time_ns = store_time(st);
-	if ((rc = writer_header(w, &h, MARK_DATA)) != ST_OK || (rc = writer_sync(w)) != ST_OK ||
-	    (rc = writer_flip(w, h.pos)) != ST_OK || (rc = writer_sync(w)) != ST_OK)
+	h.time_ns = st_store_time(st);
+	if ((rc = st_writer_header(w, &h, MARK_DATA)) != ST_OK ||
+	    (rc = st_writer_sync(w)) != ST_OK || (rc = st_writer_flip(w, h.pos)) != ST_OK ||
+	    (rc = st_writer_sync(w)) != ST_OK)
 		return rc;
 	st->head = h;
-	return store_dir_sync(st);
+	return st_store_dir_sync(st);
 }
 
 /* A new store whose creation is not synced: no header in the file yet, and
@@ -91,7 +84,7 @@ static void store_virgin(st_store *st)
 	st->dir_unsynced = true;
 }
 
-uint64_t head_end(const struct hdr *h)
+uint64_t st_head_end(const struct hdr *h)
 {
 	return h->pos == HDR_NONE ? 0 : h->pos + HDR_REC_END;
 }
@@ -100,15 +93,15 @@ static void store_free(st_store *st)
 {
 	/* A reserve is not part of any commit: a store at rest has none. A
 	 * failed cut only leaves zeros, which the next open trims. */
-	if (!st->readonly && st->file && writer_reserved(&st->w) &&
+	if (!st->readonly && st->file && st_writer_reserved(&st->w) &&
 	    st->ops->ftruncate(st->ctx, st->file->fd, (off_t)st->w.end) < 0)
 		st_fail_errno(errno, "trim the reserve of", st->path);
-	stage_clear(st);
-	kv_give_back(st, true);
+	st_stage_clear(st);
+	st_kv_give_back(st, true);
 	free(st->kv);
 	free(st->ex);
-	writer_release(&st->w);
-	file_unref(st->file);
+	st_writer_release(&st->w);
+	st_file_unref(st->file);
 	pthread_mutex_destroy(&st->wlock);
 	pthread_mutex_destroy(&st->slock);
 	pthread_cond_destroy(&st->switch_cv);
@@ -116,8 +109,8 @@ static void store_free(st_store *st)
 	free(st);
 }
 
-st_store *store_alloc(enum st_kind kind, const char *path, int flags,
-		      const struct st_open_opts *opts)
+st_store *st_store_alloc(enum st_kind kind, const char *path, int flags,
+			 const struct st_open_opts *opts)
 {
 	st_store *st = calloc(1, sizeof(*st));
 
@@ -150,24 +143,24 @@ int st_open(const char *path, enum st_kind kind, int flags, const struct st_open
 	if ((kind != ST_KIND_FILE && kind != ST_KIND_KV) || !path ||
 	    ((flags & ST_READONLY) && (flags & ST_CREATE)))
 		return st_fail(ST_EINVAL, EINVAL, 0, "st_open: bad arguments");
-	if (!(st = store_alloc(kind, path, flags, opts)))
+	if (!(st = st_store_alloc(kind, path, flags, opts)))
 		return st_fail(ST_ENOMEM, ENOMEM, 0, "out of memory");
 	if (flags & ST_CREATE)
 		oflags |= O_CREAT | (flags & ST_EXCL ? O_EXCL : 0);
-	if ((rc = file_open(st->ops, st->ctx, path, oflags, 0600, &st->file)) != ST_OK)
+	if ((rc = st_file_open(st->ops, st->ctx, path, oflags, 0600, &st->file)) != ST_OK)
 		goto fail;
 	if (st->ops->fstat(st->ctx, st->file->fd, &sb) < 0) {
 		rc = st_fail_errno(errno, "fstat", path);
 		goto fail;
 	}
-	writer_init(&st->w, st->file, 0, flags & ST_NOSYNC);
+	st_writer_init(&st->w, st->file, 0, flags & ST_NOSYNC);
 	if (sb.st_size == 0 && (flags & ST_CREATE)) {
 		if (flags & ST_DEFER)
 			store_virgin(st);
 		else if ((rc = store_init(st)) != ST_OK)
 			goto fail;
 	} else {
-		rc = header_find(st->file, (uint64_t)sb.st_size, flags & ST_RECOVER, &st->head);
+		rc = st_header_find(st->file, (uint64_t)sb.st_size, flags & ST_RECOVER, &st->head);
 		if (rc == ST_ENOTFOUND && (flags & ST_CREATE) && !(flags & ST_EXCL)) {
 			/* Creation crashed before the first commit: nothing in the
 			 * file was ever committed, so start it again. */
@@ -193,7 +186,7 @@ int st_open(const char *path, enum st_kind kind, int flags, const struct st_open
 		}
 		if (st->head.ro_compat & ~FEAT_RO_COMPAT_KNOWN)
 			st->readonly = true;
-		writer_init(&st->w, st->file, st->head.pos + HDR_REC_END, flags & ST_NOSYNC);
+		st_writer_init(&st->w, st->file, st->head.pos + HDR_REC_END, flags & ST_NOSYNC);
 		if (!st->readonly && (uint64_t)sb.st_size > st->w.end &&
 		    st->ops->ftruncate(st->ctx, st->file->fd, (off_t)st->w.end) < 0) {
 			rc = st_fail_errno(errno, "trim the torn tail of", path);
@@ -220,22 +213,22 @@ void st_close(st_store *st)
  * end of the last commit (invariant 5). wlock held. */
 static void rollback(st_store *st, bool drop_staged)
 {
-	uint64_t end = head_end(&st->head);
+	uint64_t end = st_head_end(&st->head);
 
 	/* A file store's staged extents point at bytes cut off below, so they
 	 * go; a key-value store's are in memory and stay for the next try. */
 	pthread_mutex_lock(&st->slock);
 	if (st->kind == ST_KIND_KV)
-		kv_give_back(st, drop_staged);
+		st_kv_give_back(st, drop_staged);
 	else
-		stage_clear(st);
+		st_stage_clear(st);
 	pthread_mutex_unlock(&st->slock);
 	st->w.len = 0;
 	st->w.end = st->w.buf_pos = end;
 	st->w.zero_end = end; /* the cut below takes the reserve too */
 	if (st->w.wb_from > end)
 		st->w.wb_from = end;
-	node_cache_forget(st->file, end);
+	st_node_cache_forget(st->file, end);
 	if (st->ops->ftruncate(st->ctx, st->file->fd, (off_t)end) < 0)
 		st->broken = true;
 }
@@ -249,7 +242,7 @@ void st_rollback(st_store *st)
 	pthread_mutex_unlock(&st->wlock);
 }
 
-int store_fail_rollback(st_store *st, int rc)
+int st_store_fail_rollback(st_store *st, int rc)
 {
 	rollback(st, true);
 	return rc;
@@ -280,13 +273,14 @@ static void commit_reserve(st_store *st, uint64_t bytes)
 	}
 	if (st->small_commits < RESERVE_AFTER)
 		st->small_commits++;
-	if (st->small_commits < RESERVE_AFTER || writer_reserved(&st->w) >= 2 * bytes + BLOCK_SIZE)
+	if (st->small_commits < RESERVE_AFTER ||
+	    st_writer_reserved(&st->w) >= 2 * bytes + BLOCK_SIZE)
 		return;
 	if (want < RESERVE_MIN)
 		want = RESERVE_MIN;
 	if (want > RESERVE_MAX)
 		want = RESERVE_MAX;
-	(void)writer_reserve(&st->w, want);
+	(void)st_writer_reserve(&st->w, want);
 }
 
 /* Appends the staged changes, the tree and a header still marked data
@@ -308,29 +302,29 @@ static int commit_write(st_store *st, struct hdr *h)
 	t.r.bytes = st->head.root_bytes;
 	if (st->kind == ST_KIND_KV) {
 		pthread_mutex_lock(&st->slock);
-		kv_take(st);
+		st_kv_take(st);
 		pthread_mutex_unlock(&st->slock);
 	}
-	rc = stage_actions(st, &t, &acts, &nacts, &arena);
+	rc = st_stage_actions(st, &t, &acts, &nacts, &arena);
 	if (rc == ST_OK)
-		rc = tree_modify(st->file, &st->w, st->kind, &t, acts, nacts, &nt);
+		rc = st_tree_modify(st->file, &st->w, st->kind, &t, acts, nacts, &nt);
 	free(acts);
 	free(arena);
 	if (rc != ST_OK)
 		return rc;
 	*h = st->head;
 	h->seq = st->head.seq + 1;
-	h->time_ns = store_time(st);
+	h->time_ns = st_store_time(st);
 	h->size = st->kind == ST_KIND_FILE ? st->size : 0;
 	h->mtime_ns = st->kind == ST_KIND_FILE ? st->mtime_ns : 0;
 	h->root = nt.root;
 	h->root_count = nt.r.count;
 	h->root_bytes = nt.r.bytes;
 	h->prev = st->head.pos; /* HDR_NONE for the first commit of a deferred store */
-	if ((rc = writer_header(&st->w, h, MARK_DATA)) != ST_OK ||
-	    (rc = writer_flush(&st->w)) != ST_OK)
+	if ((rc = st_writer_header(&st->w, h, MARK_DATA)) != ST_OK ||
+	    (rc = st_writer_flush(&st->w)) != ST_OK)
 		return rc;
-	commit_reserve(st, st->w.end - head_end(&st->head));
+	commit_reserve(st, st->w.end - st_head_end(&st->head));
 	return ST_OK;
 }
 
@@ -339,7 +333,7 @@ static void commit_publish(st_store *st, const struct hdr *h, struct st_version 
 {
 	pthread_mutex_lock(&st->slock);
 	st->head = *h;
-	stage_clear(st);
+	st_stage_clear(st);
 	pthread_mutex_unlock(&st->slock);
 	if (out) {
 		out->seq = h->seq;
@@ -362,14 +356,14 @@ int st_commit(st_store *st, struct st_version *out)
 		goto out_rollback;
 	/* Invariants 2, 1 and 4, in that order. A compaction's rename (or a
 	 * deferred creation) must be durable before a commit to the file is. */
-	if ((rc = writer_sync(&st->w)) != ST_OK || (rc = store_switch_wait(st)) != ST_OK)
+	if ((rc = st_writer_sync(&st->w)) != ST_OK || (rc = st_store_switch_wait(st)) != ST_OK)
 		goto out_rollback;
 	if (st->dir_unsynced) {
-		if ((rc = store_dir_sync(st)) != ST_OK)
+		if ((rc = st_store_dir_sync(st)) != ST_OK)
 			goto out_rollback;
 		st->dir_unsynced = false;
 	}
-	if ((rc = writer_flip(&st->w, h.pos)) != ST_OK || (rc = writer_sync(&st->w)) != ST_OK)
+	if ((rc = st_writer_flip(&st->w, h.pos)) != ST_OK || (rc = st_writer_sync(&st->w)) != ST_OK)
 		goto out_rollback;
 	commit_publish(st, &h, out);
 	goto out_unlock;
@@ -392,18 +386,18 @@ int st_commit_prepare(st_store *st)
 		pthread_mutex_unlock(&st->wlock);
 		return rc;
 	}
-	st->pending_switch = store_switch_pending(st);
+	st->pending_switch = st_store_switch_pending(st);
 	return rc;
 }
 
 int st_commit_sync(st_store *st)
 {
-	int rc = writer_sync(&st->w);
+	int rc = st_writer_sync(&st->w);
 
 	if (rc == ST_OK)
-		rc = store_switch_wait(st);
+		rc = st_store_switch_wait(st);
 	if (rc == ST_OK && st->dir_unsynced) {
-		if ((rc = store_dir_sync(st)) == ST_OK)
+		if ((rc = st_store_dir_sync(st)) == ST_OK)
 			st->dir_unsynced = false;
 	}
 	return rc;
@@ -411,7 +405,7 @@ int st_commit_sync(st_store *st)
 
 int st_commit_flip(st_store *st, int synced_all)
 {
-	int rc = store_switch_wait(st);
+	int rc = st_store_switch_wait(st);
 
 	if (rc != ST_OK)
 		return rc;
@@ -420,14 +414,14 @@ int st_commit_flip(st_store *st, int synced_all)
 	if (synced_all && !st->pending_switch)
 		st->dir_unsynced = false;
 	if (st->dir_unsynced && st->pending_switch) {
-		if ((rc = store_dir_sync(st)) != ST_OK)
+		if ((rc = st_store_dir_sync(st)) != ST_OK)
 			return rc;
 		st->dir_unsynced = false;
 	}
 	if (st->dir_unsynced)
 		return st_fail(ST_EINVAL, 0, 0, "%s: directory not synced before the flip",
 			       st->path);
-	return writer_flip(&st->w, st->pending.pos);
+	return st_writer_flip(&st->w, st->pending.pos);
 }
 
 void st_commit_finish(st_store *st, struct st_version *out)
@@ -461,7 +455,7 @@ int st_info(st_store *st, struct st_info *out)
 	uint64_t committed;
 	int rc = ST_OK;
 
-	store_snapshot(st, &f, &h);
+	st_store_snapshot(st, &f, &h);
 	if (f->ops->fstat(f->ctx, f->fd, &sb) < 0) {
 		rc = st_fail_errno(errno, "fstat", f->path);
 		goto out;
@@ -474,14 +468,14 @@ int st_info(st_store *st, struct st_info *out)
 	out->seq = h.seq;
 	/* Garbage is counted in the committed bytes: a tail past the newest
 	 * header (a reserve, a commit under way) is not garbage to compact. */
-	committed = head_end(&h) < out->file_bytes ? head_end(&h) : out->file_bytes;
+	committed = st_head_end(&h) < out->file_bytes ? st_head_end(&h) : out->file_bytes;
 	out->committed_bytes = committed;
 	if (out->live_bytes > out->file_bytes)
 		out->live_bytes = out->file_bytes;
 	out->fragmentation =
 	    committed > out->live_bytes ? 1.0 - (double)out->live_bytes / (double)committed : 0.0;
 out:
-	file_unref(f);
+	st_file_unref(f);
 	return rc;
 }
 

@@ -4,7 +4,7 @@
  * 1. With no lock: note the newest header H0, pick the versions the
  *    retention rule keeps up to H0, and copy them oldest first into
  *    "<store>.compact": for each, the changes from the previous kept
- *    version (tree_diff, which skips shared subtrees), with the data
+ *    version (st_tree_diff, which skips shared subtrees), with the data
  *    records they reference copied once, keeping only the pages some kept
  *    version uses; then that version's header, same seq and times.
  * 2. Catch-up, with no lock: commits made since are replayed the same
@@ -17,7 +17,7 @@
  *    lock covers.
  * 4. With no lock: sync the new file, rename it over the store, sync the
  *    directory. A commit made after the switch goes to the new file and
- *    waits for the rename before its flip (store_switch_wait), so no
+ *    waits for the rename before its flip (st_store_switch_wait), so no
  *    durable commit is ever only in "<store>.compact". Readers holding the
  *    old file keep it alive until they let go.
  * A crash anywhere leaves the old store or the new one complete under the
@@ -34,7 +34,7 @@
 
 #include "internal.h"
 
-#define BATCH 4096 /* actions per tree_modify while copying */
+#define BATCH 4096 /* actions per st_tree_modify while copying */
 /* A catch-up pass that replayed at most this many bytes of the old file is
  * the last: what comes during it is left to the locked step. */
 #define FINAL_DELTA (256u << 10)
@@ -93,11 +93,6 @@ struct cmp {
 	struct st_compact_stats stats;
 	uint64_t t_start;
 };
-
-static int oom(void)
-{
-	return st_fail(ST_ENOMEM, ENOMEM, 0, "out of memory");
-}
 
 static size_t hash64(uint64_t x)
 {
@@ -162,7 +157,7 @@ static uint64_t compact_now(const struct cmp *c)
 {
 	if (c->o->now_ns)
 		return c->o->now_ns;
-	return c->st->clock ? c->st->clock(c->st->ctx) : now_ns();
+	return c->st->clock ? c->st->clock(c->st->ctx) : st_realtime_ns();
 }
 
 static void rate_limit(struct cmp *c)
@@ -176,7 +171,7 @@ static void rate_limit(struct cmp *c)
 	/* No overflow: the remainder is below rate_bps. */
 	want = c->stats.copied_bytes / c->o->rate_bps * 1000000000ull +
 	       c->stats.copied_bytes % c->o->rate_bps * 1000000000ull / c->o->rate_bps;
-	el = now_ns() - c->t_start;
+	el = st_realtime_ns() - c->t_start;
 	if (want > el) {
 		uint64_t d = want - el;
 		struct timespec ts = {(time_t)(d / 1000000000ull), (long)(d % 1000000000ull)};
@@ -189,10 +184,10 @@ static void rate_limit(struct cmp *c)
 static int copy_pages(struct cmp *c, uint64_t rec, uint32_t lo, uint32_t hi, uint32_t tail,
 		      uint64_t *out)
 {
-	int rc = data_read_pages(c->old, rec, c->limit, lo, hi - lo, c->pages);
+	int rc = st_data_read_pages(c->old, rec, c->limit, lo, hi - lo, c->pages);
 
 	if (rc == ST_OK)
-		rc = data_append(&c->w, c->pages, hi - lo, tail, out);
+		rc = st_data_append(&c->w, c->pages, hi - lo, tail, out);
 	c->stats.copied_bytes += (uint64_t)(hi - lo - 1) * BLOCK_SIZE + tail;
 	rate_limit(c);
 	return rc;
@@ -210,9 +205,9 @@ static int old_rec_tail(struct cmp *c, const struct ext *e, uint32_t *tail)
 		*tail = e->tail;
 		return ST_OK;
 	}
-	if ((rc = record_read(c->old, e->rec, c->limit, 1u << REC_DATA, &head, &hl)) != ST_OK)
+	if ((rc = st_record_read(c->old, e->rec, c->limit, 1u << REC_DATA, &head, &hl)) != ST_OK)
 		return rc;
-	rc = data_head_decode(head, hl, &d);
+	rc = st_data_head_decode(head, hl, &d);
 	*tail = d.tail;
 	free(head);
 	if (rc != ST_OK)
@@ -235,8 +230,8 @@ static int copy_used(struct cmp *c, struct recmap_ent *m, const struct ext *e)
 		while (i + run < e->rec_npages && page_used(m, i + run))
 			run++;
 		if (run) {
-			rc = data_read_pages(c->old, e->rec, c->limit, i, run,
-					     c->pages + (size_t)n * BLOCK_SIZE);
+			rc = st_data_read_pages(c->old, e->rec, c->limit, i, run,
+						c->pages + (size_t)n * BLOCK_SIZE);
 			if (rc != ST_OK)
 				return rc;
 			n += run;
@@ -247,7 +242,7 @@ static int copy_used(struct cmp *c, struct recmap_ent *m, const struct ext *e)
 	}
 	c->stats.copied_bytes += (uint64_t)(n - 1) * BLOCK_SIZE + tail;
 	rate_limit(c);
-	return data_append(&c->w, c->pages, n, tail, &m->ptr);
+	return st_data_append(&c->w, c->pages, n, tail, &m->ptr);
 }
 
 /* Rewrites e to point into the new file, copying its record if needed. */
@@ -296,10 +291,10 @@ static int flush_batch(struct cmp *c)
 
 	if (c->nbatch == 0)
 		return ST_OK;
-	/* tree_modify reads the new tree's nodes back from the file. */
-	rc = writer_flush(&c->w);
+	/* st_tree_modify reads the new tree's nodes back from the file. */
+	rc = st_writer_flush(&c->w);
 	if (rc == ST_OK)
-		rc = tree_modify(c->nf, &c->w, c->st->kind, &c->nt, c->batch, c->nbatch, &c->nt);
+		rc = st_tree_modify(c->nf, &c->w, c->st->kind, &c->nt, c->batch, c->nbatch, &c->nt);
 	batch_drop(c);
 	rate_limit(c);
 	if (rc == ST_OK)
@@ -319,10 +314,10 @@ static int apply_cb(void *arg, const struct action *a)
 
 		if (a->op != ACT_PUT || c->st->kind != ST_KIND_FILE)
 			return ST_OK;
-		if (ext_decode(a->key, a->klen, a->val, a->vlen, &e) != ST_OK)
+		if (st_ext_decode(a->key, a->klen, a->val, a->vlen, &e) != ST_OK)
 			return st_fail(ST_ECORRUPT, 0, 0, "%s: malformed extent", c->old->path);
 		if (!(m = map_get(c, e.rec, true)))
-			return oom();
+			return st_fail_oom();
 		for (uint32_t i = e.rec_first; i < e.rec_first + e.npages; i++)
 			m->used[i / 8] |= (uint8_t)(1u << (i % 8));
 		return ST_OK;
@@ -339,17 +334,17 @@ static int apply_cb(void *arg, const struct action *a)
 		struct ext e;
 		uint8_t *v = c->vals + c->nbatch * EXT_VAL_SIZE;
 
-		if (ext_decode(a->key, a->klen, a->val, a->vlen, &e) != ST_OK)
+		if (st_ext_decode(a->key, a->klen, a->val, a->vlen, &e) != ST_OK)
 			return st_fail(ST_ECORRUPT, 0, 0, "%s: malformed extent", c->old->path);
 		if ((rc = remap_extent(c, &e)) != ST_OK)
 			return rc;
-		ext_val_encode(&e, v);
+		st_ext_val_encode(&e, v);
 		b->val = v;
 	} else if (a->op == ACT_PUT) {
 		/* kv values are copied as they are; keep them alive */
 		uint8_t *v = malloc(a->vlen ? a->vlen : 1);
 		if (!v)
-			return oom();
+			return st_fail_oom();
 		memcpy(v, a->val, a->vlen);
 		b->val = v;
 	}
@@ -371,7 +366,7 @@ static int replay(struct cmp *c, const struct tree *a, const struct hdr *b)
 	struct hdr h;
 	int rc;
 
-	rc = tree_diff(c->old, c->limit, a, &tb, apply_cb, c);
+	rc = st_tree_diff(c->old, c->limit, a, &tb, apply_cb, c);
 	if (rc > 0)
 		rc = ST_ECORRUPT;
 	if (rc == ST_OK)
@@ -384,7 +379,7 @@ static int replay(struct cmp *c, const struct tree *a, const struct hdr *b)
 	h.root_count = c->nt.r.count;
 	h.root_bytes = c->nt.r.bytes;
 	h.prev = c->last_new;
-	if ((rc = writer_header(&c->w, &h, MARK_HEADER)) != ST_OK)
+	if ((rc = st_writer_header(&c->w, &h, MARK_HEADER)) != ST_OK)
 		return rc;
 	c->last_new = h.pos;
 	c->newest = h;
@@ -407,7 +402,7 @@ static int collect_headers(struct cmp *c, const struct hdr *newest, uint64_t sto
 			struct hdr *nv;
 			cap = cap ? cap * 2 : 64;
 			if (!(nv = realloc(v, cap * sizeof(*v)))) {
-				rc = oom();
+				rc = st_fail_oom();
 				break;
 			}
 			v = nv;
@@ -415,7 +410,7 @@ static int collect_headers(struct cmp *c, const struct hdr *newest, uint64_t sto
 		v[cnt++] = h;
 		if (h.prev == HDR_NONE)
 			break;
-		if ((rc = header_prev(c->old, &h, &p)) != ST_OK)
+		if ((rc = st_header_prev(c->old, &h, &p)) != ST_OK)
 			break;
 		h = p;
 	}
@@ -437,8 +432,8 @@ static int replay_list(struct cmp *c, struct hdr *v, size_t n, struct tree *from
 	int rc = ST_OK;
 
 	if (!keep)
-		return oom();
-	retention_apply(c->o->keep, now, v, n, keep);
+		return st_fail_oom();
+	st_retention_apply(c->o->keep, now, v, n, keep);
 	for (size_t i = n; i-- > 0 && rc == ST_OK;) {
 		if (!keep[i])
 			continue;
@@ -460,10 +455,10 @@ static int copy_staged(struct cmp *c, struct ext **moved)
 	*moved = NULL;
 	if (st->kind != ST_KIND_FILE || st->nex == 0)
 		return ST_OK;
-	if ((rc = writer_flush(&st->w)) != ST_OK)
+	if ((rc = st_writer_flush(&st->w)) != ST_OK)
 		return rc;
 	if (!(*moved = malloc(st->nex * sizeof(**moved))))
-		return oom();
+		return st_fail_oom();
 	c->limit = st->w.end;
 	for (size_t i = 0; i < st->nex; i++) {
 		struct ext e = st->ex[i];
@@ -483,7 +478,7 @@ static int make_tmp_path(const char *path, char **out)
 	size_t n = strlen(path) + sizeof(".compact");
 
 	if (!(*out = malloc(n)))
-		return oom();
+		return st_fail_oom();
 	snprintf(*out, n, "%s.compact", path);
 	return ST_OK;
 }
@@ -519,7 +514,7 @@ static int final_switch(struct cmp *c, struct tree *from, uint64_t last_seq, boo
 
 	*switched = false;
 	pthread_mutex_lock(&st->wlock);
-	t0 = now_ns();
+	t0 = st_realtime_ns();
 	if ((rc = hook(c, ST_STEP_LOCKED)) != ST_OK || (rc = check_deleted(c)) != ST_OK)
 		goto out_unlock;
 	if (st->broken) {
@@ -527,7 +522,7 @@ static int final_switch(struct cmp *c, struct tree *from, uint64_t last_seq, boo
 		goto out_unlock;
 	}
 	head = st->head;
-	if ((rc = writer_flush(&st->w)) != ST_OK)
+	if ((rc = st_writer_flush(&st->w)) != ST_OK)
 		goto out_unlock;
 	if (may_retry && st->w.end - c->limit + staged_bytes(st) > LOCKED_MAX)
 		goto out_unlock;
@@ -546,29 +541,29 @@ static int final_switch(struct cmp *c, struct tree *from, uint64_t last_seq, boo
 		goto out_unlock;
 	}
 	/* Every byte in the file (not synced: after the lock). */
-	if ((rc = copy_staged(c, &moved)) != ST_OK || (rc = writer_flush(&c->w)) != ST_OK)
+	if ((rc = copy_staged(c, &moved)) != ST_OK || (rc = st_writer_flush(&c->w)) != ST_OK)
 		goto out_unlock;
 	/* The switch. Commits from now on go to the new file, and none may
 	 * flip before that file has the store's name durably: they wait for
-	 * SW_PENDING to end (store_switch_wait), then sync the directory. */
+	 * SW_PENDING to end (st_store_switch_wait), then sync the directory. */
 	pthread_mutex_lock(&st->slock);
 	old = st->file;
-	st->file = file_ref(c->nf);
+	st->file = st_file_ref(c->nf);
 	st->head = c->newest;
 	st->switching = SW_PENDING;
 	pthread_mutex_unlock(&st->slock);
 	if (moved)
 		memcpy(st->ex, moved, st->nex * sizeof(*moved));
-	writer_release(&st->w);
-	writer_init(&st->w, c->nf, c->w.end, st->flags & ST_NOSYNC);
+	st_writer_release(&st->w);
+	st_writer_init(&st->w, c->nf, c->w.end, st->flags & ST_NOSYNC);
 	if (c->w.zero_end > c->w.end)
 		st->w.zero_end = c->w.zero_end;
 	st->dir_unsynced = true;
-	file_unref(old);
+	st_file_unref(old);
 	*switched = true;
 out_unlock:
 	free(moved);
-	t0 = now_ns() - t0;
+	t0 = st_realtime_ns() - t0;
 	if (t0 > c->stats.lock_hold_ns)
 		c->stats.lock_hold_ns = t0;
 	pthread_mutex_unlock(&st->wlock);
@@ -586,7 +581,7 @@ static void switch_end(st_store *st, int state)
 	pthread_mutex_unlock(&st->slock);
 }
 
-int store_switch_wait(st_store *st)
+int st_store_switch_wait(st_store *st)
 {
 	int rc = ST_OK;
 
@@ -600,7 +595,7 @@ int store_switch_wait(st_store *st)
 	return rc;
 }
 
-bool store_switch_pending(st_store *st)
+bool st_store_switch_pending(st_store *st)
 {
 	bool p;
 
@@ -618,7 +613,7 @@ static int finish_switch(struct cmp *c)
 {
 	st_store *st = c->st;
 	bool stop = false;
-	int rc = writer_sync(&c->w);
+	int rc = st_writer_sync(&c->w);
 
 	if (rc == ST_OK) {
 		stop |= hook(c, ST_STEP_SYNCED) != ST_OK;
@@ -638,7 +633,7 @@ static int finish_switch(struct cmp *c)
 	switch_end(st, SW_NONE);
 	stop |= hook(c, ST_STEP_RENAMED) != ST_OK;
 	/* Until this sync is done, a commit syncs the directory itself. */
-	if ((rc = store_dir_sync(st)) != ST_OK)
+	if ((rc = st_store_dir_sync(st)) != ST_OK)
 		return rc;
 	pthread_mutex_lock(&st->wlock);
 	st->dir_unsynced = false;
@@ -658,13 +653,13 @@ static int catch_up(struct cmp *c, struct tree *from, uint64_t *last_seq, uint64
 	int rc;
 
 	*delta = 0;
-	store_snapshot(st, &f, &hn);
-	file_unref(f);
+	st_store_snapshot(st, &f, &hn);
+	st_file_unref(f);
 	if (f != c->old)
 		return st_fail(ST_EBUSY, 0, 0, "%s: switched during compaction", st->path);
 	if (hn.seq == *last_seq)
 		return ST_OK;
-	*delta = head_end(&hn) - c->limit;
+	*delta = st_head_end(&hn) - c->limit;
 	c->limit = hn.pos;
 	rc = collect_headers(c, &hn, *last_seq, &nv, &nn);
 	if (rc == ST_OK)
@@ -717,21 +712,21 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 	if (rc == ST_OK) {
 		/* Committed state only: what the unlocked copy may read. */
 		pthread_mutex_lock(&st->slock);
-		c.old = file_ref(st->file);
+		c.old = st_file_ref(st->file);
 		h0 = st->head;
 		pthread_mutex_unlock(&st->slock);
 	}
 	if (rc == ST_OK && h0.pos == HDR_NONE) {
 		/* A deferred store before its first commit: nothing to copy. */
 		st->compacting = false;
-		file_unref(c.old);
+		st_file_unref(c.old);
 		pthread_mutex_unlock(&st->wlock);
 		return ST_OK;
 	}
 	pthread_mutex_unlock(&st->wlock);
 	if (rc != ST_OK)
 		return rc; /* the running compaction owns the flag */
-	c.t_start = now_ns();
+	c.t_start = st_realtime_ns();
 	max_passes = c.o->max_passes ? c.o->max_passes : 16;
 	c.limit = h0.pos;
 	if ((rc = make_tmp_path(st->path, &c.tmp)) != ST_OK)
@@ -746,9 +741,10 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 	/* What versions use: a reserve of zeros past the newest header is
 	 * not reclaimed by compaction (the store's close trims it anyway). */
 	if (c.old->ops->fstat(c.old->ctx, c.old->fd, &sb) == 0)
-		c.stats.bytes_before =
-		    (uint64_t)sb.st_size < head_end(&h0) ? (uint64_t)sb.st_size : head_end(&h0);
-	rc = file_open(st->ops, st->ctx, c.tmp, O_RDWR | O_CREAT | O_EXCL, 0600, &c.nf);
+		c.stats.bytes_before = (uint64_t)sb.st_size < st_head_end(&h0)
+					   ? (uint64_t)sb.st_size
+					   : st_head_end(&h0);
+	rc = st_file_open(st->ops, st->ctx, c.tmp, O_RDWR | O_CREAT | O_EXCL, 0600, &c.nf);
 	if (rc != ST_OK)
 		goto out;
 	/* The new file replaces the old one: it keeps its owner (root may be
@@ -759,7 +755,7 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 		rc = st_fail_errno(errno, "chown", c.tmp);
 		goto out;
 	}
-	writer_init(&c.w, c.nf, 0, st->flags & ST_NOSYNC);
+	st_writer_init(&c.w, c.nf, 0, st->flags & ST_NOSYNC);
 	/* The copy goes to the disk as it is made, a little at a time, not
 	 * in bursts that a writer's fdatasync would queue behind. */
 	c.w.wb_chunk = COPY_WB_CHUNK;
@@ -768,7 +764,7 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 	c.vals = malloc((size_t)BATCH * EXT_VAL_SIZE);
 	c.pages = malloc((size_t)ST_EXTENT_PAGES * BLOCK_SIZE);
 	if (!c.batch || !c.keys || !c.vals || !c.pages) {
-		rc = oom();
+		rc = st_fail_oom();
 		goto out;
 	}
 
@@ -777,11 +773,11 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 		goto out;
 	c.stats.versions_before = n;
 	if (!(keep = calloc(n, sizeof(*keep)))) {
-		rc = oom();
+		rc = st_fail_oom();
 		goto out;
 	}
 	now = compact_now(&c);
-	retention_apply(c.o->keep, now, v, n, keep);
+	st_retention_apply(c.o->keep, now, v, n, keep);
 	c.stats.quiet_ns = quiet_for(c.o->keep, now, v, n, keep);
 	if (st->kind == ST_KIND_FILE) {
 		/* Pass 1: which pages of each record the kept versions use. */
@@ -791,7 +787,7 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 			if (!keep[i])
 				continue;
 			t = tree_of(&v[i]);
-			rc = tree_diff(c.old, c.limit, &from, &t, apply_cb, &c);
+			rc = st_tree_diff(c.old, c.limit, &from, &t, apply_cb, &c);
 			from = t;
 		}
 		c.ranging = false;
@@ -819,7 +815,7 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 	uint64_t last_seq = h0.seq, synced = 0, delta, reserve;
 	for (unsigned pass = 0;; pass++) {
 		if (c.w.end - synced > SYNC_SLACK) {
-			if ((rc = writer_sync(&c.w)) != ST_OK)
+			if ((rc = st_writer_sync(&c.w)) != ST_OK)
 				goto out;
 			synced = c.w.end;
 		}
@@ -837,13 +833,13 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 	 * sum over to the next compaction, and its reserve would grow by
 	 * LOCKED_MAX with each one. */
 	pthread_mutex_lock(&st->wlock);
-	reserve = writer_reserved(&st->w);
+	reserve = st_writer_reserved(&st->w);
 	pthread_mutex_unlock(&st->wlock);
 	if (reserve && reserve < LOCKED_MAX)
 		reserve = LOCKED_MAX;
-	if (reserve &&
-	    ((rc = writer_flush(&c.w)) != ST_OK || (rc = writer_reserve(&c.w, reserve)) != ST_OK ||
-	     (rc = writer_sync(&c.w)) != ST_OK))
+	if (reserve && ((rc = st_writer_flush(&c.w)) != ST_OK ||
+			(rc = st_writer_reserve(&c.w, reserve)) != ST_OK ||
+			(rc = st_writer_sync(&c.w)) != ST_OK))
 		goto out;
 	/* 3. Final catch-up under the lock, and the switch; or, if too much
 	 * came meanwhile, another pass first (within max_passes). */
@@ -877,9 +873,9 @@ out:
 	pthread_mutex_unlock(&st->wlock);
 	if (stats)
 		*stats = c.stats;
-	writer_release(&c.w);
-	file_unref(c.nf);
-	file_unref(c.old);
+	st_writer_release(&c.w);
+	st_file_unref(c.nf);
+	st_file_unref(c.old);
 	free(keep);
 	free(v);
 	free(c.batch);

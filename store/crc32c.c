@@ -1,5 +1,5 @@
 /*
- * crc32c.c - CRC32C (Castagnoli), the checksum of every record.
+ * st_crc32c.c - CRC32C (Castagnoli), the checksum of every record.
  *
  * The SSE4.2 crc32 instruction when the CPU has it, chosen once at first
  * use; a slicing-by-8 table otherwise. Both give the same values: the
@@ -28,7 +28,7 @@ static void table_init(void)
 			table[t][i] = (table[t - 1][i] >> 8) ^ table[0][table[t - 1][i] & 0xff];
 }
 
-uint32_t crc32c_sw(uint32_t crc, const void *buf, size_t len)
+uint32_t st_crc32c_sw(uint32_t crc, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 
@@ -108,16 +108,16 @@ static pthread_once_t impl_once = PTHREAD_ONCE_INIT;
 static void impl_init(void)
 {
 	__builtin_cpu_init();
-	crc_impl = __builtin_cpu_supports("sse4.2") ? crc32c_hw : crc32c_sw;
+	crc_impl = __builtin_cpu_supports("sse4.2") ? crc32c_hw : st_crc32c_sw;
 }
 
-uint32_t crc32c(uint32_t crc, const void *buf, size_t len)
+uint32_t st_crc32c(uint32_t crc, const void *buf, size_t len)
 {
 	pthread_once(&impl_once, impl_init);
 	return crc_impl(crc, buf, len);
 }
 
-void crc32c_x4(const uint8_t *const p[4], size_t len, uint32_t out[4])
+void st_crc32c_x4(const uint8_t *const p[4], size_t len, uint32_t out[4])
 {
 	pthread_once(&impl_once, impl_init);
 	if (crc_impl == crc32c_hw) {
@@ -125,17 +125,17 @@ void crc32c_x4(const uint8_t *const p[4], size_t len, uint32_t out[4])
 		return;
 	}
 	for (int i = 0; i < 4; i++)
-		out[i] = crc32c_sw(0, p[i], len);
+		out[i] = st_crc32c_sw(0, p[i], len);
 }
 #else
-uint32_t crc32c(uint32_t crc, const void *buf, size_t len)
+uint32_t st_crc32c(uint32_t crc, const void *buf, size_t len)
 {
-	return crc32c_sw(crc, buf, len);
+	return st_crc32c_sw(crc, buf, len);
 }
 
-void crc32c_x4(const uint8_t *const p[4], size_t len, uint32_t out[4])
+void st_crc32c_x4(const uint8_t *const p[4], size_t len, uint32_t out[4])
 {
 	for (int i = 0; i < 4; i++)
-		out[i] = crc32c_sw(0, p[i], len);
+		out[i] = st_crc32c_sw(0, p[i], len);
 }
 #endif

@@ -72,3 +72,8 @@ int st_fail_errno(int sys_errno, const char *what, const char *path)
 	return st_fail(code, sys_errno, 0, "%s %s: %s", what, path ? path : "",
 		       strerror(sys_errno));
 }
+
+int st_fail_oom(void)
+{
+	return st_fail(ST_ENOMEM, ENOMEM, 0, "out of memory");
+}

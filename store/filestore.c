@@ -22,12 +22,7 @@ static uint64_t ext_end(const struct ext *e)
 	return e->page + e->npages;
 }
 
-static int oom(void)
-{
-	return st_fail(ST_ENOMEM, ENOMEM, 0, "out of memory");
-}
-
-void stage_clear(st_store *st)
+void st_stage_clear(st_store *st)
 {
 	for (size_t i = 0; i < st->nckv; i++) {
 		free(st->ckv[i].key);
@@ -66,17 +61,17 @@ static int stage_extent(st_store *st, const struct ext *s)
 	while (j < st->nex && st->ex[j].page < ext_end(s))
 		j++;
 	if (i < j && st->ex[i].page < s->page)
-		repl[nnew++] = ext_slice(&st->ex[i], st->ex[i].page, s->page);
+		repl[nnew++] = st_ext_slice(&st->ex[i], st->ex[i].page, s->page);
 	repl[nnew++] = *s;
 	if (i < j && ext_end(&st->ex[j - 1]) > ext_end(s))
-		repl[nnew++] = ext_slice(&st->ex[j - 1], ext_end(s), ext_end(&st->ex[j - 1]));
+		repl[nnew++] = st_ext_slice(&st->ex[j - 1], ext_end(s), ext_end(&st->ex[j - 1]));
 	if (st->nex - (j - i) + nnew > st->excap) {
 		size_t cap = st->excap ? st->excap * 2 : 64;
 		struct ext *v;
 		while (cap < st->nex + nnew)
 			cap *= 2;
 		if (!(v = realloc(st->ex, cap * sizeof(*v))))
-			return oom();
+			return st_fail_oom();
 		st->ex = v;
 		st->excap = cap;
 	}
@@ -86,8 +81,8 @@ static int stage_extent(st_store *st, const struct ext *s)
 	return ST_OK;
 }
 
-int data_append(struct writer *w, const uint8_t *data, uint32_t npages, uint32_t tail,
-		uint64_t *rec)
+int st_data_append(struct writer *w, const uint8_t *data, uint32_t npages, uint32_t tail,
+		   uint64_t *rec)
 {
 	uint8_t head[DATA_HEAD_FIXED + 4 * ST_EXTENT_PAGES];
 	struct iovec iov[2];
@@ -95,9 +90,9 @@ int data_append(struct writer *w, const uint8_t *data, uint32_t npages, uint32_t
 
 	head[0] = REC_DATA;
 	head[1] = 0;
-	put16(head + 2, 0);
-	put32(head + 4, npages);
-	put32(head + 8, tail);
+	st_put16(head + 2, 0);
+	st_put32(head + 4, npages);
+	st_put32(head + 8, tail);
 	/* Whole pages four at a time: independent crcs run in parallel. */
 	for (; i + 4 < npages || (i + 4 == npages && tail == BLOCK_SIZE); i += 4) {
 		const uint8_t *p[4];
@@ -105,18 +100,19 @@ int data_append(struct writer *w, const uint8_t *data, uint32_t npages, uint32_t
 
 		for (uint32_t k = 0; k < 4; k++)
 			p[k] = data + (size_t)(i + k) * BLOCK_SIZE;
-		crc32c_x4(p, BLOCK_SIZE, c);
+		st_crc32c_x4(p, BLOCK_SIZE, c);
 		for (uint32_t k = 0; k < 4; k++)
-			put32(head + DATA_HEAD_FIXED + 4 * (i + k), c[k]);
+			st_put32(head + DATA_HEAD_FIXED + 4 * (i + k), c[k]);
 	}
 	for (; i < npages; i++)
-		put32(head + DATA_HEAD_FIXED + 4 * i, crc32c(0, data + (size_t)i * BLOCK_SIZE,
-							     i + 1 == npages ? tail : BLOCK_SIZE));
+		st_put32(head + DATA_HEAD_FIXED + 4 * i,
+			 st_crc32c(0, data + (size_t)i * BLOCK_SIZE,
+				   i + 1 == npages ? tail : BLOCK_SIZE));
 	iov[0].iov_base = head;
 	iov[0].iov_len = DATA_HEAD_FIXED + 4 * npages;
 	iov[1].iov_base = (void *)data;
 	iov[1].iov_len = (size_t)(npages - 1) * BLOCK_SIZE + tail;
-	return writer_record(w, iov, 2, 1, rec);
+	return st_writer_record(w, iov, 2, 1, rec);
 }
 
 struct find_ctx {
@@ -130,7 +126,7 @@ static int find_cb(void *arg, const uint8_t *key, size_t klen, const uint8_t *va
 {
 	struct find_ctx *c = arg;
 
-	if ((c->err = ext_decode(key, klen, val, vlen, &c->e)) != ST_OK)
+	if ((c->err = st_ext_decode(key, klen, val, vlen, &c->e)) != ST_OK)
 		return 1;
 	c->found = c->e.page <= c->page && c->page < ext_end(&c->e);
 	return 1;
@@ -144,8 +140,8 @@ static int tree_find_page(struct st_file *f, uint64_t limit, const struct tree *
 	uint8_t key[PAGE_KEY_SIZE];
 	int rc;
 
-	ext_key_encode(page, key);
-	rc = tree_iter(f, limit, t, key, sizeof(key), true, find_cb, &c);
+	st_ext_key_encode(page, key);
+	rc = st_tree_iter(f, limit, t, key, sizeof(key), true, find_cb, &c);
 	if (rc < 0)
 		return rc;
 	if (c.err)
@@ -168,7 +164,7 @@ static int page_read_staged(st_store *st, uint64_t page, uint8_t out[BLOCK_SIZE]
 	if (i < st->nex && st->ex[i].page <= page) {
 		e = st->ex[i];
 		found = true;
-		if ((rc = writer_flush(&st->w)) != ST_OK)
+		if ((rc = st_writer_flush(&st->w)) != ST_OK)
 			return rc;
 	} else if (page < st->trunc_pages) {
 		rc = tree_find_page(st->file, st->head.pos, &t, page, &e, &found);
@@ -177,8 +173,8 @@ static int page_read_staged(st_store *st, uint64_t page, uint8_t out[BLOCK_SIZE]
 	}
 	if (!found)
 		return ST_OK;
-	return data_read_pages(st->file, e.rec, st->w.end, e.rec_first + (uint32_t)(page - e.page),
-			       1, out);
+	return st_data_read_pages(st->file, e.rec, st->w.end,
+				  e.rec_first + (uint32_t)(page - e.page), 1, out);
 }
 
 /* Writes bytes [from, to) of one page, merged with what is there. */
@@ -197,7 +193,7 @@ static int write_partial(st_store *st, uint64_t page, size_t from, size_t to, co
 		memset(pg + keep, 0, BLOCK_SIZE - keep);
 	memcpy(pg + from, src, to - from);
 	e.tail = new_size - start >= BLOCK_SIZE ? BLOCK_SIZE : (uint32_t)(new_size - start);
-	if ((rc = data_append(&st->w, pg, 1, e.tail, &e.rec)) != ST_OK)
+	if ((rc = st_data_append(&st->w, pg, 1, e.tail, &e.rec)) != ST_OK)
 		return rc;
 	return stage_extent(st, &e);
 }
@@ -242,14 +238,15 @@ int st_file_write(st_store *st, uint64_t off, const void *buf, size_t len)
 
 			e.npages = e.rec_npages =
 			    n > ST_EXTENT_PAGES ? ST_EXTENT_PAGES : (uint32_t)n;
-			rc = data_append(&st->w, src + (pos - off), e.npages, BLOCK_SIZE, &e.rec);
+			rc =
+			    st_data_append(&st->w, src + (pos - off), e.npages, BLOCK_SIZE, &e.rec);
 			if (rc == ST_OK)
 				rc = stage_extent(st, &e);
 			pos += (uint64_t)e.npages * BLOCK_SIZE;
 		}
 		if (rc != ST_OK) {
 			/* Records staged earlier may have been lost with the buffer. */
-			rc = store_fail_rollback(st, rc);
+			rc = st_store_fail_rollback(st, rc);
 			goto out;
 		}
 	}
@@ -278,7 +275,7 @@ int st_file_truncate(st_store *st, uint64_t size)
 		if (size % BLOCK_SIZE && (rc = page_read_staged(st, keep - 1, pg)) != ST_OK)
 			goto fail;
 		if (i < st->nex && st->ex[i].page < keep)
-			st->ex[i] = ext_slice(&st->ex[i], st->ex[i].page, keep), i++;
+			st->ex[i] = st_ext_slice(&st->ex[i], st->ex[i].page, keep), i++;
 		st->nex = i;
 		if (keep < st->trunc_pages)
 			st->trunc_pages = keep;
@@ -288,7 +285,7 @@ int st_file_truncate(st_store *st, uint64_t size)
 			struct ext e = {.page = keep - 1, .rec_npages = 1, .npages = 1};
 			e.tail = (uint32_t)(size % BLOCK_SIZE);
 			memset(pg + e.tail, 0, BLOCK_SIZE - e.tail);
-			if ((rc = data_append(&st->w, pg, 1, e.tail, &e.rec)) != ST_OK ||
+			if ((rc = st_data_append(&st->w, pg, 1, e.tail, &e.rec)) != ST_OK ||
 			    (rc = stage_extent(st, &e)) != ST_OK)
 				goto fail;
 		}
@@ -297,7 +294,7 @@ int st_file_truncate(st_store *st, uint64_t size)
 	pthread_mutex_unlock(&st->wlock);
 	return ST_OK;
 fail:
-	rc = store_fail_rollback(st, rc);
+	rc = st_store_fail_rollback(st, rc);
 	pthread_mutex_unlock(&st->wlock);
 	return rc;
 }
@@ -348,7 +345,7 @@ static int read_cb(void *arg, const uint8_t *key, size_t klen, const uint8_t *va
 	struct ext e, s;
 	uint64_t from, to;
 
-	if ((c->rc = ext_decode(key, klen, val, vlen, &e)) != ST_OK) {
+	if ((c->rc = st_ext_decode(key, klen, val, vlen, &e)) != ST_OK) {
 		c->rc = st_fail(ST_ECORRUPT, 0, 0, "%s: malformed extent", c->f->path);
 		return 1;
 	}
@@ -356,8 +353,8 @@ static int read_cb(void *arg, const uint8_t *key, size_t klen, const uint8_t *va
 		return 1;
 	if (ext_end(&e) <= first)
 		return 0;
-	s = ext_slice(&e, first, last + 1);
-	c->rc = data_read_pages(c->f, s.rec, c->limit, s.rec_first, s.npages, c->tmp);
+	s = st_ext_slice(&e, first, last + 1);
+	c->rc = st_data_read_pages(c->f, s.rec, c->limit, s.rec_first, s.npages, c->tmp);
 	if (c->rc != ST_OK)
 		return 1;
 	from = s.page * BLOCK_SIZE;
@@ -381,9 +378,9 @@ ssize_t st_file_read(st_store *st, uint64_t off, void *buf, size_t len)
 
 	if (st->kind != ST_KIND_FILE)
 		return st_fail(ST_EKIND, 0, 0, "%s: not a file store", st->path);
-	store_snapshot(st, &f, &h);
+	st_store_snapshot(st, &f, &h);
 	if (off >= h.size || len == 0) {
-		file_unref(f);
+		st_file_unref(f);
 		return 0;
 	}
 	if (len > h.size - off)
@@ -398,16 +395,16 @@ ssize_t st_file_read(st_store *st, uint64_t off, void *buf, size_t len)
 	c.out = buf;
 	c.tmp = malloc((size_t)ST_EXTENT_PAGES * BLOCK_SIZE);
 	if (!c.tmp) {
-		file_unref(f);
-		return oom();
+		st_file_unref(f);
+		return st_fail_oom();
 	}
 	t.root = h.root;
 	t.r.count = h.root_count;
 	t.r.bytes = h.root_bytes;
-	ext_key_encode(off / BLOCK_SIZE, key);
-	rc = tree_iter(f, h.pos, &t, key, sizeof(key), true, read_cb, &c);
+	st_ext_key_encode(off / BLOCK_SIZE, key);
+	rc = st_tree_iter(f, h.pos, &t, key, sizeof(key), true, read_cb, &c);
 	free(c.tmp);
-	file_unref(f);
+	st_file_unref(f);
 	if (rc < 0)
 		return rc;
 	if (c.rc != ST_OK)
@@ -428,7 +425,7 @@ static int seek_cb(void *arg, const uint8_t *key, size_t klen, const uint8_t *va
 	struct seek_ctx *c = arg;
 	struct ext e;
 
-	if (ext_decode(key, klen, val, vlen, &e) != ST_OK) {
+	if (st_ext_decode(key, klen, val, vlen, &e) != ST_OK) {
 		c->rc = ST_ECORRUPT;
 		return 1;
 	}
@@ -461,17 +458,17 @@ int64_t st_file_seek(st_store *st, uint64_t off, int whence)
 
 	if (whence != SEEK_DATA && whence != SEEK_HOLE)
 		return st_fail(ST_EINVAL, EINVAL, 0, "st_file_seek: bad whence");
-	store_snapshot(st, &f, &h);
+	st_store_snapshot(st, &f, &h);
 	if (off >= h.size) {
-		file_unref(f);
+		st_file_unref(f);
 		return ST_ENOTFOUND;
 	}
 	t.root = h.root;
 	t.r.count = h.root_count;
 	t.r.bytes = h.root_bytes;
-	ext_key_encode(c.page, key);
-	rc = tree_iter(f, h.pos, &t, key, sizeof(key), true, seek_cb, &c);
-	file_unref(f);
+	st_ext_key_encode(c.page, key);
+	rc = st_tree_iter(f, h.pos, &t, key, sizeof(key), true, seek_cb, &c);
+	st_file_unref(f);
 	if (rc < 0)
 		return rc;
 	if (c.rc)
@@ -506,7 +503,7 @@ static int fops_push(struct fops *o, uint8_t op, const struct ext *e)
 		size_t cap = o->cap ? o->cap * 2 : 64;
 		struct fop *v = realloc(o->v, cap * sizeof(*v));
 		if (!v)
-			return oom();
+			return st_fail_oom();
 		o->v = v;
 		o->cap = cap;
 	}
@@ -527,7 +524,7 @@ static int collect_cb(void *arg, const uint8_t *key, size_t klen, const uint8_t 
 	struct collect_ctx *c = arg;
 	struct ext e;
 
-	if (ext_decode(key, klen, val, vlen, &e) != ST_OK) {
+	if (st_ext_decode(key, klen, val, vlen, &e) != ST_OK) {
 		c->rc = ST_ECORRUPT;
 		return 1;
 	}
@@ -548,8 +545,8 @@ static int fop_cmp(const void *a, const void *b)
 	return (int)x->op - (int)y->op; /* ACT_PUT first: it wins */
 }
 
-int stage_actions(st_store *st, const struct tree *t, struct action **acts, size_t *nacts,
-		  uint8_t **arena)
+int st_stage_actions(st_store *st, const struct tree *t, struct action **acts, size_t *nacts,
+		     uint8_t **arena)
 {
 	struct fops old = {0}, ops = {0};
 	struct collect_ctx c = {.old = &old};
@@ -561,11 +558,11 @@ int stage_actions(st_store *st, const struct tree *t, struct action **acts, size
 	*nacts = 0;
 	*arena = NULL;
 	if (st->kind == ST_KIND_KV) {
-		/* The puts kv_take() moved to ckv; new ones may arrive meanwhile. */
+		/* The puts st_kv_take() moved to ckv; new ones may arrive meanwhile. */
 		if (st->nckv == 0)
 			return ST_OK;
 		if (!(*acts = calloc(st->nckv, sizeof(**acts))))
-			return oom();
+			return st_fail_oom();
 		for (size_t i = 0; i < st->nckv; i++) {
 			struct action *a = &(*acts)[i];
 			a->key = st->ckv[i].key;
@@ -581,16 +578,18 @@ int stage_actions(st_store *st, const struct tree *t, struct action **acts, size
 	for (size_t i = 0; i < st->nex && rc == ST_OK; i++) {
 		c.from = st->ex[i].page;
 		c.to = ext_end(&st->ex[i]);
-		ext_key_encode(c.from, key);
-		rc = tree_iter(st->file, st->head.pos, t, key, sizeof(key), true, collect_cb, &c);
+		st_ext_key_encode(c.from, key);
+		rc =
+		    st_tree_iter(st->file, st->head.pos, t, key, sizeof(key), true, collect_cb, &c);
 		if (rc > 0)
 			rc = c.rc;
 	}
 	if (rc == ST_OK && st->trunc_pages != UINT64_MAX) {
 		c.from = st->trunc_pages;
 		c.to = UINT64_MAX;
-		ext_key_encode(c.from, key);
-		rc = tree_iter(st->file, st->head.pos, t, key, sizeof(key), true, collect_cb, &c);
+		st_ext_key_encode(c.from, key);
+		rc =
+		    st_tree_iter(st->file, st->head.pos, t, key, sizeof(key), true, collect_cb, &c);
 		if (rc > 0)
 			rc = c.rc;
 	}
@@ -619,14 +618,14 @@ int stage_actions(st_store *st, const struct tree *t, struct action **acts, size
 		for (size_t j = staged_find(st, e->page);
 		     rc == ST_OK && j < st->nex && st->ex[j].page < stop; j++) {
 			if (st->ex[j].page > cur) {
-				struct ext piece = ext_slice(e, cur, st->ex[j].page);
+				struct ext piece = st_ext_slice(e, cur, st->ex[j].page);
 				rc = fops_push(&ops, ACT_PUT, &piece);
 			}
 			if (ext_end(&st->ex[j]) > cur)
 				cur = ext_end(&st->ex[j]);
 		}
 		if (rc == ST_OK && cur < stop) {
-			struct ext piece = ext_slice(e, cur, stop);
+			struct ext piece = st_ext_slice(e, cur, stop);
 			rc = fops_push(&ops, ACT_PUT, &piece);
 		}
 	}
@@ -640,7 +639,7 @@ int stage_actions(st_store *st, const struct tree *t, struct action **acts, size
 	*acts = calloc(ops.n, sizeof(**acts));
 	*arena = malloc(ops.n * (PAGE_KEY_SIZE + EXT_VAL_SIZE));
 	if (!*acts || !*arena) {
-		rc = oom();
+		rc = st_fail_oom();
 		goto out;
 	}
 	n = 0;
@@ -648,14 +647,14 @@ int stage_actions(st_store *st, const struct tree *t, struct action **acts, size
 		uint8_t *k = *arena + n * (PAGE_KEY_SIZE + EXT_VAL_SIZE);
 		struct action *a = &(*acts)[n];
 
-		if (n && get64((*acts)[n - 1].key) == ops.v[i].e.page)
+		if (n && st_get64((*acts)[n - 1].key) == ops.v[i].e.page)
 			continue; /* a put and a delete of one key: the put came first */
-		ext_key_encode(ops.v[i].e.page, k);
+		st_ext_key_encode(ops.v[i].e.page, k);
 		a->key = k;
 		a->klen = PAGE_KEY_SIZE;
 		a->op = ops.v[i].op;
 		if (a->op == ACT_PUT) {
-			ext_val_encode(&ops.v[i].e, k + PAGE_KEY_SIZE);
+			st_ext_val_encode(&ops.v[i].e, k + PAGE_KEY_SIZE);
 			a->val = k + PAGE_KEY_SIZE;
 			a->vlen = EXT_VAL_SIZE;
 		}

@@ -32,51 +32,51 @@ enum {
 };
 _Static_assert(H_END <= HDR_PAYLOAD_SIZE, "header fields fit the payload");
 
-void hdr_encode(const struct hdr *h, uint8_t out[HDR_PAYLOAD_SIZE])
+void st_hdr_encode(const struct hdr *h, uint8_t out[HDR_PAYLOAD_SIZE])
 {
 	memset(out, 0, HDR_PAYLOAD_SIZE);
 	out[H_TYPE] = REC_HEADER;
 	out[H_KIND] = h->kind;
-	put16(out + H_VERSION, FORMAT_VERSION);
-	put32(out + H_MAGIC, HDR_MAGIC);
-	put32(out + H_COMPAT, h->compat);
-	put32(out + H_RO_COMPAT, h->ro_compat);
-	put32(out + H_INCOMPAT, h->incompat);
-	put64(out + H_SEQ, h->seq);
-	put64(out + H_TIME, h->time_ns);
-	put64(out + H_SIZE, h->size);
-	put64(out + H_MTIME, h->mtime_ns);
-	put64(out + H_ROOT, h->root);
-	put64(out + H_ROOT_COUNT, h->root_count);
-	put64(out + H_ROOT_BYTES, h->root_bytes);
-	put64(out + H_PREV, h->prev);
+	st_put16(out + H_VERSION, FORMAT_VERSION);
+	st_put32(out + H_MAGIC, HDR_MAGIC);
+	st_put32(out + H_COMPAT, h->compat);
+	st_put32(out + H_RO_COMPAT, h->ro_compat);
+	st_put32(out + H_INCOMPAT, h->incompat);
+	st_put64(out + H_SEQ, h->seq);
+	st_put64(out + H_TIME, h->time_ns);
+	st_put64(out + H_SIZE, h->size);
+	st_put64(out + H_MTIME, h->mtime_ns);
+	st_put64(out + H_ROOT, h->root);
+	st_put64(out + H_ROOT_COUNT, h->root_count);
+	st_put64(out + H_ROOT_BYTES, h->root_bytes);
+	st_put64(out + H_PREV, h->prev);
 }
 
-int hdr_decode(const uint8_t *buf, size_t len, struct hdr *h)
+int st_hdr_decode(const uint8_t *buf, size_t len, struct hdr *h)
 {
 	if (len != HDR_PAYLOAD_SIZE || buf[H_TYPE] != REC_HEADER)
 		return ST_ECORRUPT;
-	if (get32(buf + H_MAGIC) != HDR_MAGIC)
+	if (st_get32(buf + H_MAGIC) != HDR_MAGIC)
 		return ST_ECORRUPT;
-	h->version = get16(buf + H_VERSION);
+	h->version = st_get16(buf + H_VERSION);
 	if (h->version == 0)
 		return ST_ECORRUPT;
-	h->incompat = get32(buf + H_INCOMPAT);
+	h->incompat = st_get32(buf + H_INCOMPAT);
 	if (h->version > FORMAT_VERSION || (h->incompat & ~FEAT_INCOMPAT_KNOWN))
 		return ST_EVERSION;
 	h->kind = buf[H_KIND];
 	if (h->kind != ST_KIND_FILE && h->kind != ST_KIND_KV)
 		return ST_ECORRUPT;
-	h->compat = get32(buf + H_COMPAT);
-	h->ro_compat = get32(buf + H_RO_COMPAT);
-	h->seq = get64(buf + H_SEQ);
-	h->time_ns = get64(buf + H_TIME);
-	h->size = get64(buf + H_SIZE);
-	h->mtime_ns = get64(buf + H_MTIME);
-	h->root = get64(buf + H_ROOT);
-	h->root_count = get64(buf + H_ROOT_COUNT);
-	h->root_bytes = get64(buf + H_ROOT_BYTES);
-	h->prev = get64(buf + H_PREV);
+	h->compat = st_get32(buf + H_COMPAT);
+	h->ro_compat = st_get32(buf + H_RO_COMPAT);
+	h->seq = st_get64(buf + H_SEQ);
+	h->time_ns = st_get64(buf + H_TIME);
+	h->size = st_get64(buf + H_SIZE);
+	h->mtime_ns = st_get64(buf + H_MTIME);
+	h->root = st_get64(buf + H_ROOT);
+	h->root_count = st_get64(buf + H_ROOT_COUNT);
+	h->root_bytes = st_get64(buf + H_ROOT_BYTES);
+	h->prev = st_get64(buf + H_PREV);
 	if (h->size > ST_MAX_FILE_SIZE)
 		return ST_ECORRUPT;
 	if (h->root == 0 && (h->root_count || h->root_bytes))
@@ -84,30 +84,30 @@ int hdr_decode(const uint8_t *buf, size_t len, struct hdr *h)
 	return ST_OK;
 }
 
-void ext_key_encode(uint64_t page, uint8_t out[PAGE_KEY_SIZE])
+void st_ext_key_encode(uint64_t page, uint8_t out[PAGE_KEY_SIZE])
 {
-	put64(out, page);
+	st_put64(out, page);
 }
 
-void ext_val_encode(const struct ext *e, uint8_t out[EXT_VAL_SIZE])
+void st_ext_val_encode(const struct ext *e, uint8_t out[EXT_VAL_SIZE])
 {
-	put64(out, e->rec);
-	put32(out + 8, e->rec_npages);
-	put32(out + 12, e->rec_first);
-	put32(out + 16, e->npages);
-	put32(out + 20, e->tail);
+	st_put64(out, e->rec);
+	st_put32(out + 8, e->rec_npages);
+	st_put32(out + 12, e->rec_first);
+	st_put32(out + 16, e->npages);
+	st_put32(out + 20, e->tail);
 }
 
-int ext_decode(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, struct ext *e)
+int st_ext_decode(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, struct ext *e)
 {
 	if (klen != PAGE_KEY_SIZE || vlen != EXT_VAL_SIZE)
 		return ST_ECORRUPT;
-	e->page = get64(key);
-	e->rec = get64(val);
-	e->rec_npages = get32(val + 8);
-	e->rec_first = get32(val + 12);
-	e->npages = get32(val + 16);
-	e->tail = get32(val + 20);
+	e->page = st_get64(key);
+	e->rec = st_get64(val);
+	e->rec_npages = st_get32(val + 8);
+	e->rec_first = st_get32(val + 12);
+	e->npages = st_get32(val + 16);
+	e->tail = st_get32(val + 20);
 	if (e->rec == 0 || e->npages == 0 || e->rec_npages == 0 || e->rec_npages > ST_EXTENT_PAGES)
 		return ST_ECORRUPT;
 	if (e->rec_first >= e->rec_npages || e->npages > e->rec_npages - e->rec_first)
@@ -122,12 +122,12 @@ int ext_decode(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
 	return ST_OK;
 }
 
-uint64_t ext_bytes(const struct ext *e)
+uint64_t st_ext_bytes(const struct ext *e)
 {
 	return (uint64_t)(e->npages - 1) * BLOCK_SIZE + e->tail;
 }
 
-struct ext ext_slice(const struct ext *e, uint64_t from, uint64_t to)
+struct ext st_ext_slice(const struct ext *e, uint64_t from, uint64_t to)
 {
 	struct ext s = *e;
 	uint64_t end = e->page + e->npages;
@@ -142,12 +142,12 @@ struct ext ext_slice(const struct ext *e, uint64_t from, uint64_t to)
 	return s;
 }
 
-int data_head_decode(const uint8_t *buf, size_t len, struct data_head *d)
+int st_data_head_decode(const uint8_t *buf, size_t len, struct data_head *d)
 {
 	if (len < DATA_HEAD_FIXED || buf[0] != REC_DATA)
 		return ST_ECORRUPT;
-	d->npages = get32(buf + 4);
-	d->tail = get32(buf + 8);
+	d->npages = st_get32(buf + 4);
+	d->tail = st_get32(buf + 8);
 	if (d->npages == 0 || d->npages > ST_EXTENT_PAGES || d->tail == 0 || d->tail > BLOCK_SIZE)
 		return ST_ECORRUPT;
 	if (len < DATA_HEAD_FIXED + 4ull * d->npages)
@@ -156,7 +156,7 @@ int data_head_decode(const uint8_t *buf, size_t len, struct data_head *d)
 	return ST_OK;
 }
 
-int node_decode(const uint8_t *buf, size_t len, uint64_t pos, struct tnode *n)
+int st_node_decode(const uint8_t *buf, size_t len, uint64_t pos, struct tnode *n)
 {
 	const uint8_t *p, *end = buf + len;
 	uint32_t count;
@@ -171,7 +171,7 @@ int node_decode(const uint8_t *buf, size_t len, uint64_t pos, struct tnode *n)
 	n->level = buf[1];
 	if (leaf != (n->level == 0) || n->level > TREE_MAX_LEVEL)
 		return ST_ECORRUPT;
-	count = get16(buf + 2);
+	count = st_get16(buf + 2);
 	if (count == 0)
 		return ST_ECORRUPT;
 	n->e = calloc(count, sizeof(*n->e));
@@ -185,14 +185,14 @@ int node_decode(const uint8_t *buf, size_t len, uint64_t pos, struct tnode *n)
 
 		if (end - p < 2)
 			goto corrupt;
-		e->klen = get16(p);
+		e->klen = st_get16(p);
 		p += 2;
 		if (e->klen > ST_MAX_KEY)
 			goto corrupt;
 		if (leaf) {
 			if (end - p < 4)
 				goto corrupt;
-			e->vlen = get32(p);
+			e->vlen = st_get32(p);
 			p += 4;
 			if (e->vlen > ST_MAX_VALUE || (size_t)(end - p) < (size_t)e->klen + e->vlen)
 				goto corrupt;
@@ -204,9 +204,9 @@ int node_decode(const uint8_t *buf, size_t len, uint64_t pos, struct tnode *n)
 				goto corrupt;
 			e->key = p;
 			p += e->klen;
-			e->child = get64(p);
-			e->r.count = get64(p + 8);
-			e->r.bytes = get64(p + 16);
+			e->child = st_get64(p);
+			e->r.count = st_get64(p + 8);
+			e->r.bytes = st_get64(p + 16);
 			p += 24;
 			if (e->child == 0 || e->child >= pos || e->r.count == 0)
 				goto corrupt;
@@ -230,7 +230,7 @@ corrupt:
 	return ST_ECORRUPT;
 }
 
-void node_free(struct tnode *n)
+void st_node_free(struct tnode *n)
 {
 	free(n->e);
 	free(n->buf);

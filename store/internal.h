@@ -21,7 +21,7 @@
 #define MARK_DATA   0x00 /* block begins with (the continuation of) data */
 #define MARK_HEADER 0x01 /* block begins with a committed header */
 
-#define REC_HDR_SIZE 8u		/* u32 length, u32 crc32c */
+#define REC_HDR_SIZE 8u		/* u32 length, u32 st_crc32c */
 #define REC_MAX_LEN  (8u << 20) /* longest payload a reader accepts */
 #define REC_DATA     1
 #define REC_LEAF     2
@@ -50,52 +50,11 @@ _Static_assert(REC_HDR_SIZE + HDR_PAYLOAD_SIZE < BLOCK_SIZE - 1, "a header fits 
 _Static_assert(DATA_HEAD_FIXED == 1 + 1 + 2 + 4 + 4, "data record head");
 _Static_assert(EXT_VAL_SIZE == 8 + 4 + 4 + 4 + 4, "extent value");
 
-/* ---- byte order: big-endian on disk, always through these ------------ */
+/* ---- crc32c.c ---------------------------------------------------------- */
 
-static inline void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-static inline void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-static inline void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)(v >> 32));
-	put32(p + 4, (uint32_t)v);
-}
-static inline uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
-}
-static inline uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static inline uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
-
-/* ---- crc32c.c --------------------------------------------------------- */
-
-uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
-uint32_t crc32c_sw(uint32_t crc, const void *buf, size_t len);
-/* crc32c(0, p[i], len) for i in 0..3, faster than one at a time. */
-void crc32c_x4(const uint8_t *const p[4], size_t len, uint32_t out[4]);
-
-/* ---- error.c ---------------------------------------------------------- */
-
-/* Records the calling thread's last error and returns code. */
-int st_fail(int code, int sys_errno, uint64_t offset, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-/* Maps an errno from a failed write path to ST_ENOSPC or ST_EIO, recorded. */
-int st_fail_errno(int sys_errno, const char *what, const char *path);
+uint32_t st_crc32c_sw(uint32_t crc, const void *buf, size_t len);
+/* st_crc32c(0, p[i], len) for i in 0..3, faster than one at a time. */
+void st_crc32c_x4(const uint8_t *const p[4], size_t len, uint32_t out[4]);
 
 /* ---- format.c: encoders and decoders, each over (buf, len) ----------- */
 
@@ -115,9 +74,9 @@ struct hdr {
 	uint64_t pos;	     /* where this header's block starts (not stored) */
 };
 
-void hdr_encode(const struct hdr *h, uint8_t out[HDR_PAYLOAD_SIZE]);
+void st_hdr_encode(const struct hdr *h, uint8_t out[HDR_PAYLOAD_SIZE]);
 /* Returns ST_OK, ST_ECORRUPT (bad type/magic/field) or ST_EVERSION. */
-int hdr_decode(const uint8_t *buf, size_t len, struct hdr *h);
+int st_hdr_decode(const uint8_t *buf, size_t len, struct hdr *h);
 
 /* A file-store extent: pages [page, page + npages) of the file live in
  * pages [rec_first, rec_first + npages) of the data record at rec. */
@@ -130,13 +89,13 @@ struct ext {
 	uint32_t tail; /* bytes stored in the extent's last page, 1..4096 */
 };
 
-void ext_key_encode(uint64_t page, uint8_t out[PAGE_KEY_SIZE]);
-void ext_val_encode(const struct ext *e, uint8_t out[EXT_VAL_SIZE]);
+void st_ext_key_encode(uint64_t page, uint8_t out[PAGE_KEY_SIZE]);
+void st_ext_val_encode(const struct ext *e, uint8_t out[EXT_VAL_SIZE]);
 /* Decodes key and value into e; ST_ECORRUPT if sizes or fields are bad. */
-int ext_decode(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, struct ext *e);
-uint64_t ext_bytes(const struct ext *e);
+int st_ext_decode(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, struct ext *e);
+uint64_t st_ext_bytes(const struct ext *e);
 /* The part of e covering pages [from, to), which must overlap e. */
-struct ext ext_slice(const struct ext *e, uint64_t from, uint64_t to);
+struct ext st_ext_slice(const struct ext *e, uint64_t from, uint64_t to);
 
 /* Decoded head of a data record. crcs points into the caller's buffer. */
 struct data_head {
@@ -144,7 +103,7 @@ struct data_head {
 	uint32_t tail;
 	const uint8_t *crcs;
 };
-int data_head_decode(const uint8_t *buf, size_t len, struct data_head *d);
+int st_data_head_decode(const uint8_t *buf, size_t len, struct data_head *d);
 static inline uint64_t data_payload_len(uint32_t npages, uint32_t tail)
 {
 	return DATA_HEAD_FIXED + 4ull * npages + (uint64_t)(npages - 1) * BLOCK_SIZE + tail;
@@ -178,8 +137,8 @@ struct tnode {
 /* Decodes a node payload; checks every length, key order, and that every
  * child pointer lies before pos (children are always written first).
  * On success n->buf is NOT set (the caller owns buf). */
-int node_decode(const uint8_t *buf, size_t len, uint64_t pos, struct tnode *n);
-void node_free(struct tnode *n);
+int st_node_decode(const uint8_t *buf, size_t len, uint64_t pos, struct tnode *n);
+void st_node_free(struct tnode *n);
 
 /* ---- block.c: the block file ------------------------------------------ */
 
@@ -196,8 +155,8 @@ struct st_file {
 	uint64_t id; /* unique for the process's life: the node cache's key */
 };
 
-struct st_file *file_ref(struct st_file *f);
-void file_unref(struct st_file *f);
+struct st_file *st_file_ref(struct st_file *f);
+void st_file_unref(struct st_file *f);
 
 /* A writer appending to one file. Guarded by whoever owns it: the handle's
  * writer lock for the store's writer, the compactor alone for its own. */
@@ -210,58 +169,59 @@ struct writer {
 	uint64_t wb_from;  /* bytes before this were handed to ops->writeback */
 	uint64_t wb_chunk; /* ... which is called every wb_chunk bytes */
 	/* The file holds zeros from end up to here, if greater: the reserve
-	 * (writer_reserve), which later commits overwrite in place. */
+	 * (st_writer_reserve), which later commits overwrite in place. */
 	uint64_t zero_end;
 	bool nosync;
 };
 
-void writer_init(struct writer *w, struct st_file *f, uint64_t end, bool nosync);
-void writer_release(struct writer *w);
+void st_writer_init(struct writer *w, struct st_file *f, uint64_t end, bool nosync);
+void st_writer_release(struct writer *w);
 /* Appends one record; its crc covers the length and the first crc_iov
  * parts. Returns ST_OK and *pos, the record's physical offset. */
 struct iovec;
-int writer_record(struct writer *w, const struct iovec *iov, int niov, int crc_iov, uint64_t *pos);
+int st_writer_record(struct writer *w, const struct iovec *iov, int niov, int crc_iov,
+		     uint64_t *pos);
 /* Pads to the next block and appends a header there, marker as given.
  * Sets h->pos. */
-int writer_header(struct writer *w, struct hdr *h, uint8_t marker);
-int writer_flush(struct writer *w);
-int writer_sync(struct writer *w);
+int st_writer_header(struct writer *w, struct hdr *h, uint8_t marker);
+int st_writer_flush(struct writer *w);
+int st_writer_sync(struct writer *w);
 /* Writes the marker byte of the header block at pos (the commit point). */
-int writer_flip(struct writer *w, uint64_t pos);
+int st_writer_flip(struct writer *w, uint64_t pos);
 /* Bytes of zeros the file holds past w->end. */
-uint64_t writer_reserved(const struct writer *w);
+uint64_t st_writer_reserved(const struct writer *w);
 /* Writes zeros from the end of the reserve (or w->end) up to w->end + n,
  * so that later appends land in blocks already written: on ext4 their
  * fdatasync is then a flush of data only, with no journal commit for the
  * file's growth. The buffer must be empty. No sync. */
-int writer_reserve(struct writer *w, uint64_t n);
+int st_writer_reserve(struct writer *w, uint64_t n);
 
 /* Reads n physical bytes at off, retrying short reads; *got < n only at
  * the end of the file. */
-int pread_full(struct st_file *f, void *buf, size_t n, uint64_t off, size_t *got);
+int st_pread_full(struct st_file *f, void *buf, size_t n, uint64_t off, size_t *got);
 /* Physical end of n stream bytes that start at physical pos. */
-uint64_t stream_end(uint64_t pos, uint64_t n);
+uint64_t st_stream_end(uint64_t pos, uint64_t n);
 /* Reads n stream bytes starting at physical pos, which must end by limit;
  * every marker crossed must say data. */
-int stream_read(struct st_file *f, uint64_t pos, void *buf, size_t n, uint64_t limit);
+int st_stream_read(struct st_file *f, uint64_t pos, void *buf, size_t n, uint64_t limit);
 /* Reads the record at pos (ending by limit) whose type must be one of
  * the bits in types (1 << REC_x). Verifies its crc. *payload is malloc()ed;
  * for a data record only the head is read. */
-int record_read(struct st_file *f, uint64_t pos, uint64_t limit, unsigned types, uint8_t **payload,
-		uint32_t *len);
+int st_record_read(struct st_file *f, uint64_t pos, uint64_t limit, unsigned types,
+		   uint8_t **payload, uint32_t *len);
 /* Reads and verifies the header whose block starts at pos. */
-int header_read(struct st_file *f, uint64_t pos, uint64_t file_size, struct hdr *h);
+int st_header_read(struct st_file *f, uint64_t pos, uint64_t file_size, struct hdr *h);
 /* Scans back from the end for the newest committed header. recover: skip
  * damaged ones. ST_ENOTFOUND if there is none. */
-int header_find(struct st_file *f, uint64_t file_size, bool recover, struct hdr *h);
+int st_header_find(struct st_file *f, uint64_t file_size, bool recover, struct hdr *h);
 /* Reads pages [first, first + n) of the data record at rec into buf,
  * verifying each page's crc; short last page zero-filled to 4096. */
-int data_read_pages(struct st_file *f, uint64_t rec, uint64_t limit, uint32_t first, uint32_t n,
-		    uint8_t *buf);
+int st_data_read_pages(struct st_file *f, uint64_t rec, uint64_t limit, uint32_t first, uint32_t n,
+		       uint8_t *buf);
 
 /* Appends a data record of npages pages, the last one tail bytes long. */
-int data_append(struct writer *w, const uint8_t *data, uint32_t npages, uint32_t tail,
-		uint64_t *rec);
+int st_data_append(struct writer *w, const uint8_t *data, uint32_t npages, uint32_t tail,
+		   uint64_t *rec);
 
 /* ---- btree.c ---------------------------------------------------------- */
 
@@ -280,37 +240,37 @@ struct action {
 };
 
 /* Reads and decodes the node at pos (which must lie before limit). */
-int node_read(struct st_file *f, uint64_t pos, uint64_t limit, struct tnode *n);
+int st_node_read(struct st_file *f, uint64_t pos, uint64_t limit, struct tnode *n);
 /* Drops cached nodes of f at or after from: bytes a rollback cut off. */
-void node_cache_forget(const struct st_file *f, uint64_t from);
+void st_node_cache_forget(const struct st_file *f, uint64_t from);
 
 /* Applies sorted, unique-keyed actions; appends new nodes through w and
  * reads old ones from f (which may differ from w->f: never, today). */
-int tree_modify(struct st_file *f, struct writer *w, enum st_kind kind, const struct tree *in,
-		struct action *acts, size_t nacts, struct tree *out);
+int st_tree_modify(struct st_file *f, struct writer *w, enum st_kind kind, const struct tree *in,
+		   struct action *acts, size_t nacts, struct tree *out);
 
 /* Exact lookup. *val malloc()ed. ST_ENOTFOUND if absent. */
-int tree_get(struct st_file *f, uint64_t limit, const struct tree *t, const void *key, size_t klen,
-	     uint8_t **val, uint32_t *vlen);
+int st_tree_get(struct st_file *f, uint64_t limit, const struct tree *t, const void *key,
+		size_t klen, uint8_t **val, uint32_t *vlen);
 
 /* Calls cb for entries in key order starting at the greatest key <= start
  * (floor) or the least key >= start. cb returns non-zero to stop. */
 typedef int (*tree_cb)(void *arg, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
-int tree_iter(struct st_file *f, uint64_t limit, const struct tree *t, const void *start,
-	      size_t slen, bool floor, tree_cb cb, void *arg);
+int st_tree_iter(struct st_file *f, uint64_t limit, const struct tree *t, const void *start,
+		 size_t slen, bool floor, tree_cb cb, void *arg);
 
 /* Calls cb with the changes that turn tree a into tree b, in key order:
  * ACT_PUT with b's value for added or changed keys, ACT_DEL for removed.
  * Subtrees shared by pointer are skipped. */
 typedef int (*diff_cb)(void *arg, const struct action *a);
-int tree_diff(struct st_file *f, uint64_t limit, const struct tree *a, const struct tree *b,
-	      diff_cb cb, void *arg);
+int st_tree_diff(struct st_file *f, uint64_t limit, const struct tree *a, const struct tree *b,
+		 diff_cb cb, void *arg);
 
 /* Orders keys: memcmp, then the shorter first. */
-int keycmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
+int st_keycmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
 
 /* Live bytes a leaf value stands for (data bytes of an extent; 0 for kv). */
-uint64_t value_bytes(enum st_kind kind, const uint8_t *val, size_t vlen);
+uint64_t st_value_bytes(enum st_kind kind, const uint8_t *val, size_t vlen);
 
 /* ---- the handle ------------------------------------------------------- */
 
@@ -375,49 +335,48 @@ enum { SW_NONE, SW_PENDING, SW_FAILED };
 /* compact.c. Waits (slock) until no compaction switch is pending; a
  * committer calls it with wlock held, before its flip. ST_OK, or ST_EIO
  * if that switch failed. */
-int store_switch_wait(st_store *st);
-bool store_switch_pending(st_store *st);
+int st_store_switch_wait(st_store *st);
+bool st_store_switch_pending(st_store *st);
 
 /* Snapshot of what a reader needs: a file ref and the header. */
-void store_snapshot(st_store *st, struct st_file **f, struct hdr *h);
-uint64_t now_ns(void);
-uint64_t store_time(st_store *st);
+void st_store_snapshot(st_store *st, struct st_file **f, struct hdr *h);
+uint64_t st_store_time(st_store *st);
 
 /* Resets staged changes (wlock held): a file store's, and a key-value
  * store's changes taken by the commit (ckv); new puts (kv) stay. */
-void stage_clear(st_store *st);
+void st_stage_clear(st_store *st);
 /* kvstore.c, wlock and slock held: a commit takes the staged puts (kv into
  * ckv); a failed one gives them back under newer puts, or drops both. */
-void kv_take(st_store *st);
-void kv_give_back(st_store *st, bool drop);
+void st_kv_take(st_store *st);
+void st_kv_give_back(st_store *st, bool drop);
 /* Builds the sorted actions that turn tree t (the newest commit's) into
  * the staged state (wlock held). *arena holds the encoded keys and values
- * the actions point to; free both after tree_modify. */
-int stage_actions(st_store *st, const struct tree *t, struct action **acts, size_t *nacts,
-		  uint8_t **arena);
+ * the actions point to; free both after st_tree_modify. */
+int st_stage_actions(st_store *st, const struct tree *t, struct action **acts, size_t *nacts,
+		     uint8_t **arena);
 
 /* A handle with nothing open yet. NULL if out of memory. */
-st_store *store_alloc(enum st_kind kind, const char *path, int flags,
-		      const struct st_open_opts *opts);
+st_store *st_store_alloc(enum st_kind kind, const char *path, int flags,
+			 const struct st_open_opts *opts);
 /* Drops staged changes and trims the file to the last commit; returns rc.
  * wlock held, slock not. */
-int store_fail_rollback(st_store *st, int rc);
+int st_store_fail_rollback(st_store *st, int rc);
 /* Physical end of the header record whose block starts at pos. */
 #define HDR_REC_END (1 + REC_HDR_SIZE + HDR_PAYLOAD_SIZE)
 /* Where appends after header h go: its end, or 0 before a deferred store's
  * first commit (h->pos == HDR_NONE). */
-uint64_t head_end(const struct hdr *h);
+uint64_t st_head_end(const struct hdr *h);
 
 /* version.c */
-int header_prev(struct st_file *f, const struct hdr *h, struct hdr *prev);
-void retention_apply(const struct st_retention *r, uint64_t now, const struct hdr *v, size_t n,
-		     bool *keep);
+int st_header_prev(struct st_file *f, const struct hdr *h, struct hdr *prev);
+void st_retention_apply(const struct st_retention *r, uint64_t now, const struct hdr *v, size_t n,
+			bool *keep);
 
 /* fsyncs the directory that holds the store (unless ST_NOSYNC). */
-int store_dir_sync(st_store *st);
+int st_store_dir_sync(st_store *st);
 
 /* Opens the file of a store and wraps it (no header work). */
-int file_open(const struct st_ops *ops, void *ctx, const char *path, int flags, mode_t mode,
-	      struct st_file **out);
+int st_file_open(const struct st_ops *ops, void *ctx, const char *path, int flags, mode_t mode,
+		 struct st_file **out);
 
 #endif /* REVFS_STORE_INTERNAL_H */

@@ -16,11 +16,6 @@
 
 #include "internal.h"
 
-static int oom(void)
-{
-	return st_fail(ST_ENOMEM, ENOMEM, 0, "out of memory");
-}
-
 static int kcmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
 	size_t m = alen < blen ? alen : blen;
@@ -58,7 +53,7 @@ static void free_ents(struct kvent *v, size_t n)
 	}
 }
 
-void kv_take(st_store *st)
+void st_kv_take(st_store *st)
 {
 	free_ents(st->ckv, st->nckv);
 	free(st->ckv);
@@ -68,7 +63,7 @@ void kv_take(st_store *st)
 	st->nkv = st->kvcap = 0;
 }
 
-void kv_give_back(st_store *st, bool drop)
+void st_kv_give_back(st_store *st, bool drop)
 {
 	struct kvent *m;
 	size_t i = 0, j = 0, n = 0;
@@ -135,7 +130,7 @@ static int kv_stage(st_store *st, const void *key, size_t klen, const void *val,
 	if (!k || (!del && !v)) {
 		free(k);
 		free(v);
-		return oom();
+		return st_fail_oom();
 	}
 	memcpy(k, key, klen);
 	if (!del)
@@ -152,7 +147,7 @@ static int kv_stage(st_store *st, const void *key, size_t klen, const void *val,
 			if (!nv) {
 				free(k);
 				free(v);
-				rc = oom();
+				rc = st_fail_oom();
 				goto out;
 			}
 			st->kv = nv;
@@ -208,7 +203,7 @@ int st_kv_get(st_store *st, const void *key, size_t klen, void **val, size_t *vl
 		if (e->val) {
 			rc = ST_OK;
 			if (!(*val = malloc(e->vlen ? e->vlen : 1)))
-				rc = oom();
+				rc = st_fail_oom();
 			else
 				memcpy(*val, e->val, e->vlen);
 			*vlen = e->vlen;
@@ -216,14 +211,14 @@ int st_kv_get(st_store *st, const void *key, size_t klen, void **val, size_t *vl
 		pthread_mutex_unlock(&st->slock);
 		return rc;
 	}
-	f = file_ref(st->file);
+	f = st_file_ref(st->file);
 	h = st->head;
 	pthread_mutex_unlock(&st->slock);
 	t.root = h.root;
 	t.r.count = h.root_count;
 	t.r.bytes = h.root_bytes;
-	rc = tree_get(f, h.pos, &t, key, klen, &v, &vl);
-	file_unref(f);
+	rc = st_tree_get(f, h.pos, &t, key, klen, &v, &vl);
+	st_file_unref(f);
 	if (rc == ST_OK) {
 		*val = v;
 		*vlen = vl;
@@ -297,7 +292,7 @@ int st_kv_range(st_store *st, const void *prefix, size_t plen, st_kv_cb cb, void
 	for (size_t j = ci; j < st->nckv && has_prefix(&c, st->ckv[j].key, st->ckv[j].klen); j++)
 		nc++;
 	if (nk + nc && !(c.staged = calloc(nk + nc, sizeof(*c.staged))))
-		rc = oom();
+		rc = st_fail_oom();
 	/* One sorted copy of both: a staged entry hides the same key in ckv. */
 	for (size_t a = 0, b = 0; rc == ST_OK && (a < nk || b < nc);) {
 		const struct kvent *e;
@@ -319,27 +314,27 @@ int st_kv_range(st_store *st, const void *prefix, size_t plen, st_kv_cb cb, void
 		d->val = e->val ? malloc(e->vlen ? e->vlen : 1) : NULL;
 		c.n++;
 		if (!d->key || (e->val && !d->val)) {
-			rc = oom();
+			rc = st_fail_oom();
 			break;
 		}
 		memcpy(d->key, e->key, e->klen);
 		if (e->val)
 			memcpy(d->val, e->val, e->vlen);
 	}
-	f = file_ref(st->file);
+	f = st_file_ref(st->file);
 	h = st->head;
 	pthread_mutex_unlock(&st->slock);
 	if (rc == ST_OK) {
 		t.root = h.root;
 		t.r.count = h.root_count;
 		t.r.bytes = h.root_bytes;
-		rc = tree_iter(f, h.pos, &t, prefix, plen, false, range_cb, &c);
+		rc = st_tree_iter(f, h.pos, &t, prefix, plen, false, range_cb, &c);
 		if (rc >= 0 && !c.user_rc && flush_staged(&c, NULL, 0) == 0)
 			rc = ST_OK;
 		if (rc >= 0)
 			rc = c.user_rc;
 	}
-	file_unref(f);
+	st_file_unref(f);
 	for (size_t j = 0; j < c.n; j++) {
 		free(c.staged[j].key);
 		free(c.staged[j].val);

@@ -89,14 +89,14 @@ int st_rewind(st_store *st, uint64_t seq)
 
 	if (!st->readonly)
 		return st_fail(ST_EINVAL, 0, 0, "%s: st_rewind needs a read-only handle", st->path);
-	store_snapshot(st, &f, &h);
+	st_store_snapshot(st, &f, &h);
 	while (h.pos != HDR_NONE && h.seq != seq) {
 		if (h.prev == HDR_NONE || h.seq < seq) {
 			rc = st_fail(ST_ENOTFOUND, 0, 0, "%s: no version %llu", st->path,
 				     (unsigned long long)seq);
 			goto out_unref;
 		}
-		if ((rc = header_prev(f, &h, &p)) != ST_OK)
+		if ((rc = st_header_prev(f, &h, &p)) != ST_OK)
 			goto out_unref;
 		h = p;
 	}
@@ -127,10 +127,10 @@ int st_rewind(st_store *st, uint64_t seq)
 		st->ops->unlink(st->ctx, tmp);
 		goto out_free_tmp;
 	}
-	rc = store_dir_sync(st);
+	rc = st_store_dir_sync(st);
 out_free_tmp:
 	free(tmp);
 out_unref:
-	file_unref(f);
+	st_file_unref(f);
 	return rc;
 }

@@ -493,10 +493,57 @@ uint64_t st_ns_u64_decode(const void *buf);
  */
 bool st_lock_leaving(const char *note);
 
-/* Lock-hold metrics: callers that want them read st_compact_stats. */
-
 /* Path of the store file the handle has open. */
 const char *st_path(st_store *st);
+
+/* ---- for the libraries built on the engine (ns/) ------------------------ */
+
+/* Records the calling thread's last error (st_last_error) and returns code. */
+int st_fail(int code, int sys_errno, uint64_t offset, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Maps a failed write's errno to ST_ENOSPC or ST_EIO, recorded as "what path: ...". */
+int st_fail_errno(int sys_errno, const char *what, const char *path);
+/* ST_ENOMEM, recorded. */
+int st_fail_oom(void);
+
+/* CLOCK_REALTIME in ns: what is recorded (commit and inode times). */
+uint64_t st_realtime_ns(void);
+/* CLOCK_MONOTONIC in ns: durations and deadlines. */
+uint64_t st_monotonic_ns(void);
+
+/* CRC32C (Castagnoli) of buf, continuing crc (0 to start). */
+uint32_t st_crc32c(uint32_t crc, const void *buf, size_t len);
+
+/* Byte order: every integer on disk is big-endian, through these. */
+static inline void st_put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+static inline void st_put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+static inline void st_put64(uint8_t *p, uint64_t v)
+{
+	st_put32(p, (uint32_t)(v >> 32));
+	st_put32(p + 4, (uint32_t)v);
+}
+static inline uint16_t st_get16(const uint8_t *p)
+{
+	return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
+}
+static inline uint32_t st_get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline uint64_t st_get64(const uint8_t *p)
+{
+	return (uint64_t)st_get32(p) << 32 | st_get32(p + 4);
+}
 
 #ifdef __cplusplus
 }

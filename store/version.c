@@ -42,12 +42,12 @@ static void prefetch_below(struct st_file *f, uint64_t from, uint64_t to)
 }
 
 /* Reads the header before h in the chain, checking the chain's order. */
-int header_prev(struct st_file *f, const struct hdr *h, struct hdr *prev)
+int st_header_prev(struct st_file *f, const struct hdr *h, struct hdr *prev)
 {
 	int rc;
 
 	prefetch_below(f, h->pos, h->prev);
-	rc = header_read(f, h->prev, h->pos, prev);
+	rc = st_header_read(f, h->prev, h->pos, prev);
 
 	if (rc == ST_ENOTFOUND)
 		rc = ST_ECORRUPT;
@@ -66,16 +66,16 @@ int st_versions(st_store *st, st_version_cb cb, void *arg)
 	struct hdr h, p;
 	int rc = ST_OK;
 
-	store_snapshot(st, &f, &h);
+	st_store_snapshot(st, &f, &h);
 	for (; h.pos != HDR_NONE;) { /* none before a deferred store's first commit */
 		to_version(&h, &v);
 		if ((rc = cb(arg, &v)) != 0 || h.prev == HDR_NONE)
 			break;
-		if ((rc = header_prev(f, &h, &p)) != ST_OK)
+		if ((rc = st_header_prev(f, &h, &p)) != ST_OK)
 			break;
 		h = p;
 	}
-	file_unref(f);
+	st_file_unref(f);
 	return rc;
 }
 
@@ -87,7 +87,7 @@ static int find_version(st_store *st, bool by_time, uint64_t key, struct st_file
 	struct hdr h, p;
 	int rc;
 
-	store_snapshot(st, &f, &h);
+	st_store_snapshot(st, &f, &h);
 	for (;;) {
 		if (h.pos == HDR_NONE) {
 			rc = st_fail(ST_ENOTFOUND, 0, 0, "%s: no version committed yet", st->path);
@@ -102,11 +102,11 @@ static int find_version(st_store *st, bool by_time, uint64_t key, struct st_file
 			rc = st_fail(ST_ENOTFOUND, 0, 0, "%s: no such version", st->path);
 			break;
 		}
-		if ((rc = header_prev(f, &h, &p)) != ST_OK)
+		if ((rc = st_header_prev(f, &h, &p)) != ST_OK)
 			break;
 		h = p;
 	}
-	file_unref(f);
+	st_file_unref(f);
 	return rc;
 }
 
@@ -114,10 +114,10 @@ static int find_version(st_store *st, bool by_time, uint64_t key, struct st_file
  * reference to f goes to the handle, or is dropped on failure). */
 static int open_header(st_store *st, struct st_file *f, const struct hdr *h, st_store **out)
 {
-	st_store *v = store_alloc(st->kind, st->path, ST_READONLY, NULL);
+	st_store *v = st_store_alloc(st->kind, st->path, ST_READONLY, NULL);
 
 	if (!v) {
-		file_unref(f);
+		st_file_unref(f);
 		return st_fail(ST_ENOMEM, ENOMEM, 0, "out of memory");
 	}
 	v->ops = st->ops;
@@ -126,7 +126,7 @@ static int open_header(st_store *st, struct st_file *f, const struct hdr *h, st_
 	v->head = *h;
 	v->size = h->size;
 	v->mtime_ns = h->mtime_ns;
-	writer_init(&v->w, f, h->pos + HDR_REC_END, true);
+	st_writer_init(&v->w, f, h->pos + HDR_REC_END, true);
 	*out = v;
 	return ST_OK;
 }
@@ -154,14 +154,14 @@ int st_open_version_at(st_store *st, const struct st_version *v, st_store **out)
 	struct hdr newest, h;
 
 	*out = NULL;
-	store_snapshot(st, &f, &newest);
+	st_store_snapshot(st, &f, &newest);
 	/* A valid header there with that seq is that version: in this file
 	 * or, after a compaction, in the new one, which copies it whole. */
 	if (newest.pos != HDR_NONE && v->offset <= newest.pos &&
-	    header_read(f, v->offset, newest.pos + HDR_REC_END, &h) == ST_OK && h.seq == v->seq &&
-	    h.kind == newest.kind)
+	    st_header_read(f, v->offset, newest.pos + HDR_REC_END, &h) == ST_OK &&
+	    h.seq == v->seq && h.kind == newest.kind)
 		return open_header(st, f, &h, out);
-	file_unref(f);
+	st_file_unref(f);
 	return open_found(st, false, v->seq, out);
 }
 
@@ -340,8 +340,8 @@ int st_retention_format(const struct st_retention *r, char *buf, size_t len)
 }
 
 /* Marks keep[i] for versions v[0..n) (newest first) that r keeps. */
-void retention_apply(const struct st_retention *r, uint64_t now, const struct hdr *v, size_t n,
-		     bool *keep)
+void st_retention_apply(const struct st_retention *r, uint64_t now, const struct hdr *v, size_t n,
+			bool *keep)
 {
 	uint32_t min = r && r->min_count ? r->min_count : 1;
 

@@ -258,9 +258,9 @@ START_TEST(info_and_errors)
 END_TEST
 
 /* Internal to the store; declared here to test them against each other. */
-uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
-uint32_t crc32c_sw(uint32_t crc, const void *buf, size_t len);
-void crc32c_x4(const uint8_t *const p[4], size_t len, uint32_t out[4]);
+uint32_t st_crc32c(uint32_t crc, const void *buf, size_t len);
+uint32_t st_crc32c_sw(uint32_t crc, const void *buf, size_t len);
+void st_crc32c_x4(const uint8_t *const p[4], size_t len, uint32_t out[4]);
 
 START_TEST(crc32c_implementations)
 {
@@ -268,22 +268,22 @@ START_TEST(crc32c_implementations)
 	uint64_t seed = 12;
 
 	/* The standard check value of CRC-32C. */
-	ck_assert_uint_eq(crc32c(0, "123456789", 9), 0xe3069283u);
-	ck_assert_uint_eq(crc32c_sw(0, "123456789", 9), 0xe3069283u);
+	ck_assert_uint_eq(st_crc32c(0, "123456789", 9), 0xe3069283u);
+	ck_assert_uint_eq(st_crc32c_sw(0, "123456789", 9), 0xe3069283u);
 	tu_fill(&seed, buf, sizeof(buf));
 	for (size_t len = 0; len < 5000; len += 1 + len / 3) {
 		const uint8_t *p[4] = {buf[0], buf[1], buf[2] + 1, buf[3] + 3};
 		uint32_t x4[4];
 
-		crc32c_x4(p, len, x4);
+		st_crc32c_x4(p, len, x4);
 		for (int i = 0; i < 4; i++) {
-			ck_assert_uint_eq(crc32c(0, p[i], len), crc32c_sw(0, p[i], len));
-			ck_assert_uint_eq(x4[i], crc32c_sw(0, p[i], len));
+			ck_assert_uint_eq(st_crc32c(0, p[i], len), st_crc32c_sw(0, p[i], len));
+			ck_assert_uint_eq(x4[i], st_crc32c_sw(0, p[i], len));
 		}
 		/* incremental: crc of a whole equals crc continued over parts */
 		ck_assert_uint_eq(
-		    crc32c(crc32c(0, buf[0], len / 2), buf[0] + len / 2, len - len / 2),
-		    crc32c(0, buf[0], len));
+		    st_crc32c(st_crc32c(0, buf[0], len / 2), buf[0] + len / 2, len - len / 2),
+		    st_crc32c(0, buf[0], len));
 	}
 }
 END_TEST

@@ -1,0 +1,290 @@
+/*
+ * ns.h - the namespace library: everything a backing directory holds above
+ * the store engine. The superblock, the lock file and its note, the
+ * records of the namespace store (inodes, directory entries, xattrs,
+ * orphans, pins, the graveyard, counters), and where each file's store
+ * lives. The daemon, mkfs.revfs, fsck.revfs and revfs-compact use these
+ * functions and never build a namespace key or parse superblock bytes
+ * themselves: the key layout is private to ns/ (nsint.h). docs/FORMAT.md,
+ * section 19, is the byte layout.
+ *
+ * Errors: every function returning int returns ST_OK or a negative st_err,
+ * with the details in st_last_error(), as the engine's do.
+ *
+ * Threads and locks: the record functions take an st_store handle of the
+ * namespace (kind ST_KIND_KV) and only stage changes on it (st_kv_put and
+ * st_kv_del), which the engine serializes under the handle's own staging
+ * lock; they keep no state of their own. A caller that needs several
+ * records to change together (an entry and its inode) holds its own lock
+ * around them: the daemon's fs->ns_lock. Committing is the caller's
+ * (st_commit). The lock-file functions use the descriptor they are given
+ * and nothing shared.
+ */
+#ifndef REVFS_NS_H
+#define REVFS_NS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+/* ---- the backing directory's files ------------------------------------ */
+
+#define NS_SUPER_NAME "revfs.super" /* the superblock */
+#define NS_STORE_NAME "ns.rev"	    /* the namespace store */
+#define NS_LOCK_NAME  ".lock"	    /* flock()ed by the mounted daemon */
+#define NS_INO_DIR    "ino"	    /* ino/XX/<ino>.rev: one store per regular file */
+#define NS_ROOT_INO   1u	    /* the root directory's inode */
+#define NS_NAME_MAX   255u	    /* longest directory entry or xattr name */
+
+/* "DIR/ino/XX/<ino>.rev": the path of inode ino's file store. ST_EINVAL if
+ * it does not fit in len. */
+int ns_store_path(const char *dir, uint64_t ino, char *buf, size_t len);
+
+/* Opens DIR/ns.rev with st_open's flags (ST_READONLY, ST_CREATE...). */
+int ns_open(const char *dir, int flags, const struct st_open_opts *opts, st_store **out);
+
+/* ---- superblock: revfs.super -------------------------------------------- */
+
+#define NS_SUPER_VERSION	 1u
+#define NS_SUPER_INCOMPAT_KNOWN	 0u
+#define NS_SUPER_RO_COMPAT_KNOWN 0u
+#define NS_LABEL_MAX		 63u
+#define NS_KEEP_MAX		 127u
+#define NS_KEEP_DEFAULT		 "all:1h,hourly:1d,daily:30d,min:10"
+
+struct ns_super {
+	uint32_t version;		      /* format version of the backing directory */
+	uint32_t compat, ro_compat, incompat; /* feature bits; none defined yet */
+	uint8_t uuid[16];		      /* random, made by mkfs */
+	uint64_t created_ns;		      /* when mkfs ran */
+	uint32_t flush_ms;		      /* default flush interval */
+	char label[NS_LABEL_MAX + 1];	      /* NUL-terminated, may be empty */
+	char keep[NS_KEEP_MAX + 1];	      /* default retention rule, st_retention_parse text */
+};
+
+/* Fills sb with defaults and a fresh random uuid. */
+void ns_super_init(struct ns_super *sb);
+/* The uuid as 36 characters and a NUL. */
+void ns_super_uuid_str(const struct ns_super *sb, char out[37]);
+/* Encodes into buf (at least NS_SUPER_SIZE bytes); returns the length or ST_EINVAL. */
+#define NS_SUPER_SIZE 512u
+int ns_super_encode(const struct ns_super *sb, uint8_t *buf, size_t len);
+/* ST_OK, ST_ENOTFOUND (no magic: not a revfs), ST_ECORRUPT, ST_EVERSION. */
+int ns_super_decode(const uint8_t *buf, size_t len, struct ns_super *sb);
+/* Reads DIR/revfs.super: the errors of ns_super_decode, ST_EIO. */
+int ns_super_read(const char *dir, struct ns_super *sb);
+/* Writes DIR/revfs.super durably (temp file, fsync, rename, directory fsync). */
+int ns_super_write(const char *dir, const struct ns_super *sb);
+/*
+ * For a superblock that does not decode: fills sb with ns_super_init's
+ * defaults, then keeps from DIR/revfs.super's bytes, field by field, what
+ * still reads as sane (a version-4 uuid, a printable label, a retention
+ * rule that parses). Never fails: what cannot be read stays a default.
+ */
+void ns_super_salvage(const char *dir, struct ns_super *sb);
+
+/* ---- the lock file: .lock and the daemon's note in it ------------------- */
+
+/*
+ * Opens DIR/.lock: read-write and created if missing, or, with readonly,
+ * read-only and never created (a check that must not write). Returns the
+ * descriptor, or -errno (-ENOENT: readonly and no daemon ever made it).
+ */
+int ns_lock_open(const char *dir, bool readonly);
+
+/* How long ns_lock_take waits, in ticks of 100 ms. */
+struct ns_lock_wait {
+	unsigned live_ticks;	/* while the note names a daemon serving a mount (it
+				 * may not have noticed an unmount yet) */
+	unsigned leaving_ticks; /* while the holder is on its way out */
+	unsigned empty_ticks;	/* while the note is empty (being rewritten) */
+	/* Called once, when the wait for a daemon on its way out begins
+	 * (NULL: nothing said). */
+	void (*waiting)(void *arg, const char *note);
+	/* Polled each tick; true ends the wait (NULL: never). */
+	bool (*canceled)(void *arg);
+	void *arg;
+};
+
+enum ns_lock_result {
+	NS_LOCK_TAKEN = 0,    /* the flock is ours until the descriptor closes */
+	NS_LOCK_MOUNTED = 1,  /* a daemon serving a mount holds it */
+	NS_LOCK_TIMEOUT = 2,  /* a daemon on its way out still held it at the end */
+	NS_LOCK_CANCELED = 3, /* w->canceled said so */
+};
+
+/*
+ * Takes the flock on fd (from ns_lock_open), waiting as w says for a daemon
+ * that is finishing its unmount. note (len bytes, may be NULL) receives the
+ * holder's last note, one line. Returns an ns_lock_result, or -errno if
+ * flock itself failed.
+ */
+int ns_lock_take(int fd, const struct ns_lock_wait *w, char *note, size_t len);
+
+/* Reads the note, one line without its newline ("" if none). */
+void ns_lock_note_read(int fd, char *note, size_t len);
+/* Replaces the note ("pid N on MNT\n", "closing\n", ""). 0 or -errno. */
+int ns_lock_note_write(int fd, const char *note);
+
+/*
+ * Whether the daemon holding the lock is on its way out, from its note:
+ * "closing" (committing after its unmount), empty (being rewritten), or
+ * "pid N on MNT" with MNT no longer mounted here (fusermount3 -u returns
+ * before the daemon has noticed).
+ */
+bool ns_lock_leaving(const char *note);
+
+/* ---- mounts: one reader of /proc/self/mountinfo -------------------------- */
+
+struct ns_mount {
+	unsigned major, minor; /* the device */
+	const char *root;      /* the mount's root within its filesystem */
+	const char *point;     /* the mount point, unescaped */
+	const char *fstype;    /* e.g. "fuse.revfs" */
+};
+/*
+ * Calls cb for each mount of this process's namespace, in mountinfo's
+ * order; cb returns 0 to go on, anything else to stop (then returned).
+ * The strings are valid during the call only. -errno if mountinfo cannot
+ * be read.
+ */
+int ns_mounts(int (*cb)(void *arg, const struct ns_mount *m), void *arg);
+
+/* ---- records of the namespace store ------------------------------------- */
+
+/* An inode record: the truth about a file's current attributes. */
+struct ns_inode {
+	uint32_t mode, uid, gid, nlink;
+	uint32_t flags; /* none defined yet */
+	uint64_t size;	/* bytes; a symlink's target length; 0 for directories */
+	uint64_t rdev;	/* device number of a device node */
+	int64_t atime_ns, mtime_ns, ctime_ns, btime_ns; /* ns since the epoch */
+	uint64_t parent; /* a directory's parent (itself for the root); else 0 */
+};
+
+/* The DT_* type an entry records for a file of this mode. */
+static inline uint8_t ns_dtype(uint32_t mode)
+{
+	return (uint8_t)((mode & 0170000u) >> 12);
+}
+
+/*
+ * Inode ino's record. If target is not NULL, *target receives a symlink's
+ * target (malloc()ed, NUL-terminated; NULL for other files). ST_ENOTFOUND,
+ * ST_ECORRUPT or ST_EVERSION (a record that does not decode), ST_ENOMEM,
+ * or the store's read errors.
+ */
+int ns_inode_get(st_store *ns, uint64_t ino, struct ns_inode *a, char **target);
+/* Stages inode ino's record; target is a symlink's (NULL otherwise). */
+int ns_inode_put(st_store *ns, uint64_t ino, const struct ns_inode *a, const char *target);
+int ns_inode_del(st_store *ns, uint64_t ino);
+
+/* Entry name (NUL-terminated, 1..NS_NAME_MAX bytes) of directory dir. */
+int ns_dirent_get(st_store *ns, uint64_t dir, const char *name, uint64_t *ino, uint8_t *type);
+int ns_dirent_put(st_store *ns, uint64_t dir, const char *name, uint64_t ino, uint8_t type);
+int ns_dirent_del(st_store *ns, uint64_t dir, const char *name);
+/*
+ * Calls cb for each entry of dir in name order (by bytes), staged changes
+ * included; an entry whose value does not decode is skipped (fsck reports
+ * it). name is NUL-terminated, nlen long. cb returns 0 to go on, anything
+ * else to stop, which is then returned.
+ */
+typedef int (*ns_dirent_cb)(void *arg, const char *name, size_t nlen, uint64_t ino,
+			    uint8_t type);
+int ns_dirent_list(st_store *ns, uint64_t dir, ns_dirent_cb cb, void *arg);
+/* ST_OK if directory dir has no entries, ST_EEXIST if it has one, or an error. */
+int ns_dir_empty(st_store *ns, uint64_t dir);
+
+/* Extended attribute name (NUL-terminated) of inode ino; the value is
+ * malloc()ed for ns_xattr_get. */
+int ns_xattr_get(st_store *ns, uint64_t ino, const char *name, void **val, size_t *vlen);
+int ns_xattr_put(st_store *ns, uint64_t ino, const char *name, const void *val, size_t vlen);
+int ns_xattr_del(st_store *ns, uint64_t ino, const char *name);
+/* Each xattr of ino in name order; the name is NUL-terminated. As ns_dirent_list. */
+typedef int (*ns_xattr_cb)(void *arg, const char *name, size_t nlen, const void *val,
+			   size_t vlen);
+int ns_xattr_list(st_store *ns, uint64_t ino, ns_xattr_cb cb, void *arg);
+
+/* Orphans: files with no links left, still open at the time. */
+int ns_orphan_put(st_store *ns, uint64_t ino);
+int ns_orphan_del(st_store *ns, uint64_t ino);
+/* Each orphan, by inode number; as ns_dirent_list. */
+int ns_orphan_list(st_store *ns, int (*cb)(void *arg, uint64_t ino), void *arg);
+
+/* Pins: versions of a file that no retention rule drops. */
+int ns_pin_put(st_store *ns, uint64_t ino, uint64_t seq);
+int ns_pin_del(st_store *ns, uint64_t ino, uint64_t seq);
+/* ST_OK if version seq of ino is pinned, else ST_ENOTFOUND. */
+int ns_pin_get(st_store *ns, uint64_t ino, uint64_t seq);
+/* Each pin of ino (0: of every inode), by inode then seq; as ns_dirent_list. */
+int ns_pin_list(st_store *ns, uint64_t ino, int (*cb)(void *arg, uint64_t ino, uint64_t seq),
+		void *arg);
+
+/*
+ * The graveyard: a deleted regular file's store, kept for the namespace
+ * versions that still name it. seq is the first namespace version surely
+ * without the file (the store goes once no older version is kept), time_ns
+ * when it was deleted.
+ */
+int ns_grave_put(st_store *ns, uint64_t ino, uint64_t seq, uint64_t time_ns);
+int ns_grave_del(st_store *ns, uint64_t ino);
+/* Each grave, by inode number; a malformed one is skipped (fsck's to report). */
+int ns_grave_list(st_store *ns,
+		  int (*cb)(void *arg, uint64_t ino, uint64_t seq, uint64_t time_ns), void *arg);
+
+/* The inode counter: the next inode number to hand out. ST_ENOTFOUND if
+ * missing, ST_ECORRUPT if malformed. */
+int ns_next_ino_get(st_store *ns, uint64_t *next);
+int ns_next_ino_put(st_store *ns, uint64_t next);
+/* The clean mark: set at a clean unmount, cleared at mount. ST_OK if set,
+ * ST_ENOTFOUND if not. */
+int ns_clean_get(st_store *ns);
+int ns_clean_set(st_store *ns, bool clean);
+
+/* ---- every record, for fsck --------------------------------------------- */
+
+enum ns_rec_kind {
+	NS_REC_INODE,	   /* ino, inode (decode_rc says whether it decoded) */
+	NS_REC_DIRENT,	   /* ino (the directory), name, child, type */
+	NS_REC_XATTR,	   /* ino, name (may hold NULs), value */
+	NS_REC_ORPHAN,	   /* ino */
+	NS_REC_PIN,	   /* ino, seq */
+	NS_REC_GRAVE,	   /* ino, seq, time_ns */
+	NS_REC_NEXT_INO,   /* next_ino */
+	NS_REC_CLEAN,	   /* the clean mark */
+	NS_REC_META_OTHER, /* a counter this build does not know (a newer daemon's) */
+	NS_REC_BAD,	   /* a malformed key or value: why says what */
+};
+
+struct ns_rec {
+	enum ns_rec_kind kind;
+	uint64_t ino;	  /* the key's inode: a directory's for an entry */
+	const char *name; /* entry or xattr name, nlen bytes (not NUL-terminated) */
+	size_t nlen;
+	struct ns_inode inode; /* NS_REC_INODE, if decode_rc is ST_OK */
+	int decode_rc;	       /* NS_REC_INODE: ST_OK, ST_ECORRUPT or ST_EVERSION */
+	const char *target;    /* a symlink's target, tlen bytes */
+	size_t tlen;
+	uint64_t child;		 /* NS_REC_DIRENT: the inode it names */
+	uint8_t type;		 /* NS_REC_DIRENT: its DT_ type */
+	uint64_t seq, time_ns;	 /* NS_REC_PIN, NS_REC_GRAVE */
+	uint64_t next_ino;	 /* NS_REC_NEXT_INO */
+	const void *val;	 /* the raw value (NS_REC_XATTR's value) */
+	size_t vlen;
+	const char *why;	 /* NS_REC_BAD */
+	const void *key;	 /* the raw key, for ns_key_del */
+	size_t klen;
+};
+
+/*
+ * Calls cb for every record of the namespace in key order, classified and
+ * decoded; a record that does not fit its kind comes as NS_REC_BAD. The
+ * pointers are valid during the call only. cb returns 0 to go on.
+ */
+int ns_walk(st_store *ns, int (*cb)(void *arg, const struct ns_rec *r), void *arg);
+/* Stages the removal of a record by its raw key (from ns_walk). */
+int ns_key_del(st_store *ns, const void *key, size_t klen);
+
+#endif /* REVFS_NS_H */
