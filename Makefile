@@ -28,6 +28,12 @@ FUSE_LIBS   = $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3)
 STORE_SRC = $(wildcard store/*.c)
 STORE_OBJ = $(STORE_SRC:%.c=$(BUILD)/%.o)
 LIBSTORE  = $(BUILD)/libstore.a
+NS_SRC    = $(wildcard ns/*.c)
+NS_OBJ    = $(NS_SRC:%.c=$(BUILD)/%.o)
+LIBNS     = $(BUILD)/libns.a
+# What every program links: the namespace library, then the engine.
+LIBS      = $(LIBNS) $(LIBSTORE)
+INC       = -Ins -Istore
 
 FS_SRC    = $(filter-out fs/revfs-compact.c,$(wildcard fs/*.c))
 FS_OBJ    = $(FS_SRC:%.c=$(BUILD)/%.o)
@@ -68,57 +74,68 @@ FUZZ_TARGETS = $(patsubst tests/fuzz_%.c,%,$(wildcard tests/fuzz_*.c))
 
 all: lib $(PROGS)
 
-lib: $(LIBSTORE)
+lib: $(LIBS)
+
+HDRS = store/store.h ns/ns.h
 
 $(BUILD)/store/%.o: store/%.c $(wildcard store/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD)/fs/%.o: fs/%.c $(wildcard fs/*.h) store/store.h
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Istore $(FUSE_CFLAGS) -c -o $@ $<
-
-$(BUILD)/mkfs/%.o: mkfs/%.c store/store.h
+$(BUILD)/ns/%.o: ns/%.c $(wildcard ns/*.h) store/store.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Istore -c -o $@ $<
 
-$(BUILD)/fsck/%.o: fsck/%.c fsck/fsck.h store/store.h
+$(BUILD)/fs/%.o: fs/%.c $(wildcard fs/*.h) $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Istore -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(INC) $(FUSE_CFLAGS) -c -o $@ $<
 
-$(BUILD)/revfs: $(FS_OBJ) $(LIBSTORE)
-	$(CC) $(ALL_CFLAGS) -o $@ $(FS_OBJ) $(LIBSTORE) $(FUSE_LIBS) $(LDLIBS)
+$(BUILD)/mkfs/%.o: mkfs/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(INC) -c -o $@ $<
 
-$(BUILD)/mkfs.revfs: $(MKFS_OBJ) $(LIBSTORE)
-	$(CC) $(ALL_CFLAGS) -o $@ $(MKFS_OBJ) $(LIBSTORE) $(LDLIBS)
+$(BUILD)/fsck/%.o: fsck/%.c fsck/fsck.h $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(INC) -c -o $@ $<
 
-$(BUILD)/fsck.revfs: $(FSCK_OBJ) $(LIBSTORE)
-	$(CC) $(ALL_CFLAGS) -o $@ $(FSCK_OBJ) $(LIBSTORE) $(LDLIBS)
+$(BUILD)/revfs: $(FS_OBJ) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $(FS_OBJ) $(LIBS) $(FUSE_LIBS) $(LDLIBS)
+
+$(BUILD)/mkfs.revfs: $(MKFS_OBJ) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $(MKFS_OBJ) $(LIBS) $(LDLIBS)
+
+$(BUILD)/fsck.revfs: $(FSCK_OBJ) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $(FSCK_OBJ) $(LIBS) $(LDLIBS)
 
 # revfs-compact lives in fs/ for ctl.h but is not part of the daemon.
-$(BUILD)/revfs-compact: fs/revfs-compact.c fs/ctl.h store/store.h $(LIBSTORE)
-	$(CC) $(ALL_CFLAGS) -Istore -o $@ $< $(LIBSTORE) $(LDLIBS)
+$(BUILD)/revfs-compact: fs/revfs-compact.c fs/ctl.h $(HDRS) $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(INC) -o $@ $< $(LIBS) $(LDLIBS)
 
 $(LIBSTORE): $(STORE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+$(LIBNS): $(NS_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
 $(BUILD)/tests/testutil.o: tests/testutil.c tests/testutil.h $(wildcard store/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(CHECK_FLAGS) -Istore -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(CHECK_FLAGS) $(INC) -c -o $@ $<
 
 $(FSTEST_BIN): $(BUILD)/tests/%: tests/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDLIBS)
 
-# fsck_damage writes namespace records through the store library.
-$(BUILD)/tests/fsck_damage: $(LIBSTORE)
-$(BUILD)/tests/fsck_damage: LDLIBS += $(LIBSTORE)
+# fsck_damage forges namespace records through the namespace library.
+$(BUILD)/tests/fsck_damage: $(LIBS)
+$(BUILD)/tests/fsck_damage: LDLIBS += $(LIBS)
+$(BUILD)/tests/fsck_damage: CFLAGS += $(INC)
 
-$(BUILD)/tests/%: tests/%.c $(TESTLIB) $(LIBSTORE) tests/testutil.h $(BUILD)/fs/dirty.o
+$(BUILD)/tests/%: tests/%.c $(TESTLIB) $(LIBS) tests/testutil.h $(BUILD)/fs/dirty.o
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(CHECK_FLAGS) -Istore -Ifs $(FUSE_CFLAGS) -o $@ $< $(TESTLIB) \
-		$(BUILD)/fs/dirty.o $(LIBSTORE) $(CHECK_LIBS) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(CHECK_FLAGS) $(INC) -Ifs $(FUSE_CFLAGS) -o $@ $< $(TESTLIB) \
+		$(BUILD)/fs/dirty.o $(LIBS) $(CHECK_LIBS) $(LDLIBS)
 
 tests: $(TEST_BIN) $(PROGS) $(FSTEST_BIN)
 
@@ -158,11 +175,13 @@ fuzz:
 	@./tests/deps.sh --fuzz
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		$(MAKE) --no-print-directory CC=clang BUILD=build/fuzz OPT=-O1 \
-			SAN="-fsanitize=fuzzer-no-link,address,undefined" build/fuzz/libstore.a; \
+			SAN="-fsanitize=fuzzer-no-link,address,undefined" build/fuzz/libns.a \
+			build/fuzz/libstore.a; \
 		mkdir -p build/fuzz/corpus-$$t; \
 		extra=""; [ $$t != fsck ] || extra="-DFSCK_NO_MAIN -Ifsck $(FSCK_SRC)"; \
-		clang -std=c11 -D_GNU_SOURCE -g -O1 -Istore -fsanitize=fuzzer,address,undefined \
-			-o build/fuzz/fuzz_$$t tests/fuzz_$$t.c $$extra build/fuzz/libstore.a -pthread; \
+		clang -std=c11 -D_GNU_SOURCE -g -O1 $(INC) -fsanitize=fuzzer,address,undefined \
+			-o build/fuzz/fuzz_$$t tests/fuzz_$$t.c $$extra build/fuzz/libns.a \
+			build/fuzz/libstore.a -pthread; \
 		echo "== fuzz $$t for $(FUZZ_SECONDS)s"; \
 		build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
 			build/fuzz/corpus-$$t tests/corpus/$$t; \
@@ -186,20 +205,22 @@ bench-fs: deps
 # fsck.revfs -n and -f -n against cat, cold caches (tests/bench_fsck.sh;
 # BENCH_FSCK_ARGS="-s 0.1" for a quick run).
 bench-fsck: deps
-	$(MAKE) BUILD=$(BENCH_BUILD) OPT=-O2 $(BENCH_BUILD)/fsck.revfs $(BENCH_BUILD)/libstore.a
+	$(MAKE) BUILD=$(BENCH_BUILD) OPT=-O2 $(BENCH_BUILD)/fsck.revfs $(BENCH_BUILD)/libns.a \
+		$(BENCH_BUILD)/libstore.a
 	@mkdir -p $(BENCH_BUILD)/tests
-	$(CC) $(CFLAGS_BASE) -Istore -o $(BENCH_BUILD)/tests/bench_fsck_make tests/bench_fsck_make.c \
-		$(BENCH_BUILD)/libstore.a $(LDLIBS)
+	$(CC) $(CFLAGS_BASE) $(INC) -o $(BENCH_BUILD)/tests/bench_fsck_make tests/bench_fsck_make.c \
+		$(BENCH_BUILD)/libns.a $(BENCH_BUILD)/libstore.a $(LDLIBS)
 	REVFS_BIN=$(BENCH_BUILD) bash tests/bench_fsck.sh $(BENCH_FSCK_ARGS)
 
 # The history tree's figures: a file with 10,000 versions listed and read,
 # at/<t> on trees of 1,000 and 100,000 files (tests/bench_history.sh;
 # BENCH_HISTORY_ARGS="-v 1000 -n 10000" for a quick run).
 bench-history: deps
-	$(MAKE) BUILD=$(BENCH_BUILD) OPT=-O2 $(BENCH_BUILD)/revfs $(BENCH_BUILD)/libstore.a
+	$(MAKE) BUILD=$(BENCH_BUILD) OPT=-O2 $(BENCH_BUILD)/revfs $(BENCH_BUILD)/libns.a \
+		$(BENCH_BUILD)/libstore.a
 	@mkdir -p $(BENCH_BUILD)/tests
-	$(CC) $(CFLAGS_BASE) -Istore -o $(BENCH_BUILD)/tests/bench_history_make \
-		tests/bench_history_make.c $(BENCH_BUILD)/libstore.a $(LDLIBS)
+	$(CC) $(CFLAGS_BASE) $(INC) -o $(BENCH_BUILD)/tests/bench_history_make \
+		tests/bench_history_make.c $(BENCH_BUILD)/libns.a $(BENCH_BUILD)/libstore.a $(LDLIBS)
 	REVFS_BIN=$(BENCH_BUILD) bash tests/bench_history.sh $(BENCH_HISTORY_ARGS)
 
 # The compactor's figures: writer latency while its file is compacted,
@@ -252,7 +273,7 @@ uninstall:
 		$(DESTDIR)$(SBINDIR)/mkfs.revfs $(DESTDIR)$(SBINDIR)/fsck.revfs \
 		$(MAN8:%=$(DESTDIR)$(MANDIR)/man8/%)
 
-FORMAT_FILES = $(wildcard store/*.[ch] fs/*.[ch] mkfs/*.[ch] fsck/*.[ch] tests/*.[ch])
+FORMAT_FILES = $(wildcard store/*.[ch] ns/*.[ch] fs/*.[ch] mkfs/*.[ch] fsck/*.[ch] tests/*.[ch])
 
 format:
 	clang-format -i $(FORMAT_FILES)
@@ -260,7 +281,7 @@ format:
 lint:
 	clang-format --dry-run --Werror $(FORMAT_FILES)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
-		--suppress=missingIncludeSystem -D__GNUC__ -Istore store fs mkfs fsck
+		--suppress=missingIncludeSystem -D__GNUC__ $(INC) store ns fs mkfs fsck
 
 clean:
 	rm -rf build

@@ -4,28 +4,29 @@
  * it, opened read-only (a snapshot); each regular file in it shows the
  * newest version of its own store committed at or before the same time.
  * Files deleted since are there too: their stores stay in the graveyard
- * (ST_NS_GRAVE keys) until no namespace version that still exists names
- * them (fs_grave_reap).
+ * (ns_grave_*) until no namespace version that still exists names them
+ * (fs_grave_reap).
  *
  * Snapshots are cached (SNAPS slots, least recently used out): a lookup,
  * getattr or readdir under at/ takes one for the length of the request.
  * After a compaction of the namespace, the cached ones are stale (their
  * versions may have been dropped) and are reopened on their next use.
  *
- * vtree.c owns the vnodes; this file answers for them from the snapshot.
+ * The two kinds of node of the view (vtree.h) are at the end: at/ itself
+ * (VK_ATDIR), where any moment may be named and none is listed, and a node
+ * as it was at a moment (VK_AT).
  */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
 
-#include "revfs.h"
+#include "vtree.h"
 
 /* ---- times ----------------------------------------------------------------- */
-
-#define NS_PER_S 1000000000ull
 
 /* Reads exactly n decimal digits. */
 static bool num(const char **p, int n, int *out)
@@ -313,51 +314,28 @@ int at_exists(struct fs *fs, uint64_t t)
 int at_lookup(struct fs *fs, uint64_t t, uint64_t dir, const char *name, uint64_t *ino,
 	      uint8_t *type)
 {
-	uint8_t key[ST_NS_KEY_MAX];
 	struct snap *s;
-	size_t vlen;
-	void *val;
 	int rc;
 
-	if (strlen(name) > 255)
+	if (strlen(name) > NS_NAME_MAX)
 		return -ENAMETOOLONG;
 	if ((rc = snap_get(fs, t, &s)) != 0)
 		return rc;
-	rc = st_kv_get(s->ns, key, st_ns_key(ST_NS_DIRENT, dir, name, strlen(name), key), &val,
-		       &vlen);
+	rc = ns_dirent_get(s->ns, dir, name, ino, type);
 	snap_put(s);
-	if (rc)
-		return rc == ST_ENOTFOUND ? -ENOENT : -fs_errno(rc);
-	rc = st_ns_dirent_decode(val, vlen, ino, type);
-	free(val);
-	return rc ? -EIO : 0;
+	return -fs_errno(rc);
 }
 
-int at_inode(struct fs *fs, uint64_t t, uint64_t ino, struct st_inode *a, char **target)
+int at_inode(struct fs *fs, uint64_t t, uint64_t ino, struct ns_inode *a, char **target)
 {
-	uint8_t key[ST_NS_KEY_MAX];
-	const void *tg;
 	struct snap *s;
-	size_t vlen, tlen;
-	void *val;
 	int rc;
 
 	if ((rc = snap_get(fs, t, &s)) != 0)
 		return rc;
-	rc = st_kv_get(s->ns, key, st_ns_key(ST_NS_INODE, ino, NULL, 0, key), &val, &vlen);
+	rc = ns_inode_get(s->ns, ino, a, target);
 	snap_put(s);
-	if (rc)
-		return rc == ST_ENOTFOUND ? -ENOENT : -fs_errno(rc);
-	if (st_ns_inode_decode(val, vlen, a, &tg, &tlen) != ST_OK)
-		rc = -EIO;
-	else if (target && !(*target = malloc(tlen + 1)))
-		rc = -ENOMEM;
-	else if (target) {
-		memcpy(*target, tg, tlen);
-		(*target)[tlen] = 0;
-	}
-	free(val);
-	return rc;
+	return -fs_errno(rc);
 }
 
 /*
@@ -397,7 +375,7 @@ int at_file(struct fs *fs, uint64_t t, uint64_t ino, struct st_version *v, st_st
 		ino_put(fs, in);
 	}
 	if (!live) {
-		if (st_ns_store_path(fs->backing, ino, path, sizeof(path)))
+		if (ns_store_path(fs->backing, ino, path, sizeof(path)))
 			return -ENAMETOOLONG;
 		rc = st_open(path, ST_KIND_FILE, ST_READONLY, NULL, &st);
 		if (rc == ST_OK) {
@@ -426,28 +404,223 @@ struct at_list_ctx {
 	int rc;
 };
 
-static int at_list_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+static int at_list_cb(void *arg, const char *name, size_t nlen, uint64_t ino, uint8_t type)
 {
 	struct at_list_ctx *c = arg;
-	uint64_t ino;
-	uint8_t type;
 
-	if (klen <= 9 || st_ns_dirent_decode(val, vlen, &ino, &type))
-		return 0;
-	c->rc = fs_dirh_add(c->d, (const char *)key + 9, klen - 9, VT_BIT | ino, type);
+	c->rc = fs_dirh_add(c->d, name, nlen, VT_BIT | ino, type);
 	return c->rc ? 1 : 0;
 }
 
 int at_list(struct fs *fs, uint64_t t, uint64_t dir, struct dirh *d)
 {
 	struct at_list_ctx c = {d, 0};
-	uint8_t key[ST_NS_KEY_MAX];
 	struct snap *s;
 	int rc;
 
 	if ((rc = snap_get(fs, t, &s)) != 0)
 		return rc;
-	rc = st_kv_range(s->ns, key, st_ns_key(ST_NS_DIRENT, dir, NULL, 0, key), at_list_cb, &c);
+	rc = ns_dirent_list(s->ns, dir, at_list_cb, &c);
 	snap_put(s);
 	return rc < 0 ? -fs_errno(rc) : c.rc;
 }
+
+/* ---- the nodes of the view ----------------------------------------------- */
+
+/* A relative name ("-1h") keeps the moment of its first lookup for a
+ * minute, so that a cp -a or diff -r walking the tree by path sees one
+ * tree, not one that moves on by a second with every lookup. */
+#define REL_SLOTS   16
+#define REL_KEEP_NS (60 * NS_PER_S)
+
+struct rel {
+	char name[32];
+	uint64_t t;  /* the moment it names */
+	uint64_t at; /* when that was worked out */
+};
+
+static pthread_mutex_t rel_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct rel rels[REL_SLOTS]; /* rel_lock */
+
+/* The moment name (a directory of at/) stands for. -ENOENT if it is not
+ * a time, or before anything was committed. */
+static int at_resolve(struct fs *fs, const char *name, uint64_t *t)
+{
+	uint64_t now = st_realtime_ns();
+	struct rel *r, *old = &rels[0];
+	int rc;
+
+	if (name[0] == '-' && strlen(name) < sizeof(rels[0].name)) {
+		pthread_mutex_lock(&rel_lock);
+		for (int i = 0; i < REL_SLOTS; i++) {
+			r = &rels[i];
+			if (r->at && strcmp(r->name, name) == 0 && now - r->at < REL_KEEP_NS) {
+				*t = r->t;
+				pthread_mutex_unlock(&rel_lock);
+				return at_exists(fs, *t);
+			}
+			if (r->at < old->at)
+				old = r;
+		}
+		pthread_mutex_unlock(&rel_lock);
+	}
+	rc = at_parse_time(name, now, t);
+	if (rc)
+		return -ENOENT;
+	if (name[0] == '-' && strlen(name) < sizeof(rels[0].name)) {
+		pthread_mutex_lock(&rel_lock);
+		strcpy(old->name, name);
+		old->t = *t;
+		old->at = now;
+		pthread_mutex_unlock(&rel_lock);
+	}
+	return at_exists(fs, *t);
+}
+
+/* Whether everything at t is committed: a moment in the last two seconds
+ * (or to come) may still change, and the kernel must not cache it. */
+bool at_stable(uint64_t t)
+{
+	return t + 2 * NS_PER_S < st_realtime_ns();
+}
+
+static double at_timeout(struct fs *fs, uint64_t t)
+{
+	return at_stable(t) ? fs->o.attr_timeout : 0;
+}
+
+/* Attributes of inode v->x as it was at v->seq: its record then, and a
+ * regular file's size and mtime from its version then. */
+static int at_stat(struct fs *fs, const struct vnode *v, struct stat *st)
+{
+	struct ns_inode a;
+	int rc = at_inode(fs, v->seq, v->x, &a, NULL);
+
+	if (rc)
+		return rc;
+	memset(st, 0, sizeof(*st));
+	st->st_ino = v->vino;
+	st->st_mode = a.mode;
+	st->st_nlink = a.nlink;
+	st->st_uid = a.uid;
+	st->st_gid = a.gid;
+	st->st_rdev = a.rdev;
+	st->st_size = S_ISREG(a.mode) ? (off_t)v->size : (off_t)a.size;
+	st->st_blksize = ST_PAGE_SIZE;
+	st->st_blocks = (blkcnt_t)(((uint64_t)st->st_size + 511) / 512);
+	st->st_atim.tv_sec = (time_t)(a.atime_ns / (int64_t)NS_PER_S);
+	st->st_atim.tv_nsec = (long)(a.atime_ns % (int64_t)NS_PER_S);
+	if (S_ISREG(a.mode) && v->time_ns)
+		a.mtime_ns = (int64_t)v->time_ns;
+	st->st_mtim.tv_sec = (time_t)(a.mtime_ns / (int64_t)NS_PER_S);
+	st->st_mtim.tv_nsec = (long)(a.mtime_ns % (int64_t)NS_PER_S);
+	st->st_ctim.tv_sec = (time_t)(a.ctime_ns / (int64_t)NS_PER_S);
+	st->st_ctim.tv_nsec = (long)(a.ctime_ns % (int64_t)NS_PER_S);
+	return 0;
+}
+
+/* at/ itself: any moment may be named, none is listed. A relative name
+ * ("-1h") moves on, so its entry is not cached. */
+static int atdir_stat(struct fs *fs, const struct vnode *v, struct stat *st, double *timeout)
+{
+	(void)v;
+	vt_dir_stat(fs, st);
+	*timeout = fs->o.attr_timeout;
+	return 0;
+}
+
+static int atdir_child(struct fs *fs, const struct vnode *dir, const char *name,
+		       struct vnode *child, struct fuse_entry_param *e)
+{
+	int rc;
+
+	(void)dir;
+	child->kind = VK_AT;
+	child->x = NS_ROOT_INO;
+	child->type = DT_DIR;
+	rc = at_resolve(fs, name, &child->seq);
+	if (rc == 0)
+		e->attr_timeout = e->entry_timeout = at_timeout(fs, child->seq);
+	if (rc == 0 && name[0] == '-')
+		e->entry_timeout = 0; /* a relative time moves on */
+	return rc;
+}
+
+static int atdir_list(struct fs *fs, const struct vnode *dir, struct dirh *d)
+{
+	(void)fs;
+	return vt_list_dots(dir, d);
+}
+
+static int at_vstat(struct fs *fs, const struct vnode *v, struct stat *st, double *timeout)
+{
+	*timeout = at_timeout(fs, v->seq);
+	return at_stat(fs, v, st);
+}
+
+static int at_child(struct fs *fs, const struct vnode *dir, const char *name, struct vnode *child,
+		    struct fuse_entry_param *e)
+{
+	int rc;
+
+	if (dir->type != DT_DIR)
+		return -ENOTDIR;
+	child->kind = VK_AT;
+	child->seq = dir->seq;
+	rc = at_lookup(fs, dir->seq, dir->x, name, &child->x, &child->type);
+	if (rc == 0 && child->type == DT_REG) {
+		struct st_version ver;
+
+		rc = at_file(fs, child->seq, child->x, &ver, NULL);
+		child->size = ver.size;
+		child->time_ns = ver.mtime_ns;
+	}
+	if (rc == 0)
+		e->attr_timeout = e->entry_timeout = at_timeout(fs, child->seq);
+	return rc;
+}
+
+static int at_vlist(struct fs *fs, const struct vnode *dir, struct dirh *d)
+{
+	int rc;
+
+	if (dir->type != DT_DIR)
+		return -ENOTDIR;
+	rc = vt_list_dots(dir, d);
+	return rc ? rc : at_list(fs, dir->seq, dir->x, d);
+}
+
+/* A file as it was: its version then, or, with none that old, an empty
+ * file. A moment in the past never changes: it may be cached. */
+static int at_open(struct fs *fs, const struct vnode *v, struct vfh *h, struct fuse_file_info *fi)
+{
+	struct st_version ver;
+	int rc;
+
+	if (v->type != DT_REG)
+		return -EISDIR;
+	rc = at_file(fs, v->seq, v->x, &ver, &h->ver);
+	if (rc == 0 && h->ver)
+		fi->keep_cache = at_stable(v->seq);
+	return rc;
+}
+
+static int at_readlink(struct fs *fs, const struct vnode *v, char **target)
+{
+	struct ns_inode a;
+	int rc;
+
+	if (v->type != DT_LNK)
+		return -EINVAL;
+	rc = at_inode(fs, v->seq, v->x, &a, target);
+	if (rc == 0 && !*target)
+		rc = -EINVAL; /* the entry said symlink, the record does not */
+	return rc;
+}
+
+const struct vkind_ops vk_atdir = {.stat = atdir_stat, .lookup = atdir_child, .list = atdir_list};
+const struct vkind_ops vk_at = {.stat = at_vstat,
+				.lookup = at_child,
+				.list = at_vlist,
+				.open = at_open,
+				.readlink = at_readlink};

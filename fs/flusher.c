@@ -3,11 +3,10 @@
  *
  * A round: take the dirty list; move each file's dirty set to its flush set
  * under the inode lock (writers go on into a fresh set); stage the flush
- * sets into their stores and prepare their commits with no lock held; make
- * them durable with shared syncs (one syncfs for a large batch, per-file
- * fdatasync for a small one); flip, sync, publish; then write the inode
- * records and commit the namespace, so a store is always committed before
- * the namespace record that refers to it. fsync waits for a round that
+ * sets into their stores with no lock held; commit them as one group
+ * (st_commit_group: shared syncs, one syncfs for a large batch, per-file
+ * fdatasync for a small one); then write the inode records and commit the namespace, so a store is
+ * always committed before the namespace record that refers to it. fsync waits for a round that
  * starts after it was called. A round starts at the flush interval, when
  * dirty memory passes half its limit, for fsync, and when a writer has
  * FLUSH_STREAM_BYTES dirty in one file (flusher_kick).
@@ -34,10 +33,10 @@ struct job {
 	struct inode *in;
 	uint64_t size, mtime; /* what the commit records */
 	bool commit;	      /* has a store commit to make */
-	bool prepared;
-	bool waited;	  /* the store was being compacted: wait_ns was sampled */
-	uint64_t wait_ns; /* time to get the store's writer lock */
-	int err;	  /* errno, 0 if fine */
+	bool prepared;	      /* staged; after commit_batch: committed */
+	bool waited;	      /* the store was being compacted: wait_ns was sampled */
+	uint64_t wait_ns;     /* time to get the store's writer lock */
+	int err;	      /* errno, 0 if fine */
 };
 
 void flusher_mark(struct fs *fs, struct inode *in)
@@ -147,8 +146,18 @@ static void take(struct job *j)
 	pthread_mutex_unlock(&in->lock);
 }
 
-/* Stages the flush set and prepares the commit; no inode lock held, the
- * store cannot close while in->flushing. */
+static void commit_failed(struct job *j, int rc)
+{
+	struct inode *in = j->in;
+
+	j->err = fs_errno(rc);
+	if (in->wb_err != j->err) /* once per kind of failure, not every round */
+		fs_log(LOG_ERR, "inode %llu: commit of %s failed: %s", (unsigned long long)in->ino,
+		       st_path(in->st), st_last_error()->msg);
+}
+
+/* Stages the flush set in the store; no inode lock held, the store
+ * cannot close while in->flushing. */
 static void prepare(struct fs *fs, struct job *j)
 {
 	struct inode *in = j->in;
@@ -178,85 +187,40 @@ static void prepare(struct fs *fs, struct job *j)
 		rc = st_file_truncate(st, j->size);
 	if (rc == ST_OK)
 		rc = st_file_set_mtime(st, j->mtime);
-	if (rc == ST_OK)
-		rc = st_commit_prepare(st);
 	if (rc != ST_OK) {
-		j->err = fs_errno(rc);
-		if (in->wb_err != j->err) /* once per kind of failure, not every round */
-			fs_log(LOG_ERR, "inode %llu: commit of %s failed: %s",
-			       (unsigned long long)in->ino, st_path(st), st_last_error()->msg);
+		commit_failed(j, rc);
 		st_rollback(st);
 		return;
 	}
 	j->prepared = true;
 }
 
-/* One sync of every prepared store: syncfs for many, fdatasync for few. */
-static int sync_all(struct fs *fs, struct job *jobs, size_t n, size_t nprep, bool *all)
-{
-	*all = nprep > SMALL_BATCH;
-	if (*all)
-		return syncfs(fs->backing_fd) == 0 ? 0 : errno;
-	for (size_t i = 0; i < n; i++) {
-		int rc;
-
-		if (!jobs[i].prepared)
-			continue;
-		rc = st_commit_sync(jobs[i].in->st);
-		if (rc != ST_OK) {
-			jobs[i].err = fs_errno(rc);
-			st_commit_abort(jobs[i].in->st);
-			jobs[i].prepared = false;
-		}
-	}
-	return 0;
-}
-
-static void abort_all(struct job *jobs, size_t n, int err)
-{
-	for (size_t i = 0; i < n; i++)
-		if (jobs[i].prepared) {
-			st_commit_abort(jobs[i].in->st);
-			jobs[i].prepared = false;
-			jobs[i].err = err;
-		}
-}
-
+/* Stages every job, then commits their stores as one group: a syncfs for
+ * many, each file's fdatasync for few. */
 static void commit_batch(struct fs *fs, struct job *jobs, size_t n)
 {
-	size_t nprep = 0;
-	bool all;
-	int err;
+	st_store *sts[BATCH];
+	int rcs[BATCH];
+	size_t map[BATCH], nprep = 0;
+	struct st_group_opts o = {0};
 
 	for (size_t i = 0; i < n; i++) {
 		prepare(fs, &jobs[i]);
-		nprep += jobs[i].prepared;
+		if (jobs[i].prepared) {
+			map[nprep] = i;
+			sts[nprep++] = jobs[i].in->st;
+		}
 	}
 	if (!nprep)
 		return;
-	if ((err = sync_all(fs, jobs, n, nprep, &all)) != 0) {
-		abort_all(jobs, n, err);
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		int rc;
-
-		if (!jobs[i].prepared)
+	o.sync = nprep > SMALL_BATCH ? ST_SYNC_FS : ST_SYNC_EACH;
+	st_commit_group(sts, nprep, &o, rcs, NULL);
+	for (size_t k = 0; k < nprep; k++) {
+		if (rcs[k] == ST_OK)
 			continue;
-		rc = st_commit_flip(jobs[i].in->st, all);
-		if (rc != ST_OK) {
-			jobs[i].err = fs_errno(rc);
-			st_commit_abort(jobs[i].in->st);
-			jobs[i].prepared = false;
-		}
+		jobs[map[k]].prepared = false;
+		commit_failed(&jobs[map[k]], rcs[k]);
 	}
-	if ((err = sync_all(fs, jobs, n, nprep, &all)) != 0) {
-		abort_all(jobs, n, err);
-		return;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (jobs[i].prepared)
-			st_commit_finish(jobs[i].in->st, NULL);
 }
 
 /* After the commit: drop the flush set, or give it back on failure. */

@@ -181,7 +181,7 @@ static bool reconcile(struct fs *fs, struct inode *in)
 	bool changed = false;
 	st_store *st;
 
-	if (st_ns_store_path(fs->backing, in->ino, path, sizeof(path)))
+	if (ns_store_path(fs->backing, in->ino, path, sizeof(path)))
 		return false;
 	if (st_open(path, ST_KIND_FILE, ST_READONLY, NULL, &st) != ST_OK) {
 		if (st_last_error()->sys_errno == ENOENT && in->a.size) {
@@ -207,11 +207,7 @@ static bool reconcile(struct fs *fs, struct inode *in)
 
 int ino_load(struct fs *fs, uint64_t ino, struct inode **out)
 {
-	uint8_t key[ST_NS_KEY_MAX];
 	struct inode *in = ino_find(fs, ino);
-	const void *target;
-	size_t klen, vlen, tlen;
-	void *val;
 	int rc;
 
 	if (in) {
@@ -219,33 +215,20 @@ int ino_load(struct fs *fs, uint64_t ino, struct inode **out)
 		*out = in;
 		return 0;
 	}
-	klen = st_ns_key(ST_NS_INODE, ino, NULL, 0, key);
-	rc = st_kv_get(fs->ns, key, klen, &val, &vlen);
-	if (rc == ST_ENOTFOUND) {
+	in = ino_alloc(ino);
+	if (!in)
+		return -ENOMEM;
+	rc = ns_inode_get(fs->ns, ino, &in->a, &in->target);
+	if (rc == ST_ENOTFOUND)
 		fs_log(LOG_ERR,
 		       "namespace: a directory entry names inode %llu, which has no record",
 		       (unsigned long long)ino);
-		return -EIO;
-	}
-	if (rc)
-		return -fs_errno(rc);
-	in = ino_alloc(ino);
-	if (!in) {
-		free(val);
-		return -ENOMEM;
-	}
-	rc = st_ns_inode_decode(val, vlen, &in->a, &target, &tlen);
-	if (rc == ST_OK && S_ISLNK(in->a.mode)) {
-		in->target = strndup(target, tlen);
-		if (!in->target)
-			rc = ST_ENOMEM;
-	}
-	free(val);
-	if (rc != ST_OK) {
+	else if (rc == ST_ECORRUPT || rc == ST_EVERSION)
 		fs_log(LOG_ERR, "namespace: inode %llu: bad record: %s", (unsigned long long)ino,
 		       st_last_error()->msg);
+	if (rc != ST_OK) {
 		ino_free(in);
-		return rc == ST_ENOMEM ? -ENOMEM : -EIO;
+		return rc == ST_ENOTFOUND ? -EIO : -fs_errno(rc);
 	}
 	in->committed = S_ISREG(in->a.mode) ? in->a.size : 0;
 	in->committed_mtime = in->a.mtime_ns;
@@ -264,16 +247,13 @@ int ino_load(struct fs *fs, uint64_t ino, struct inode **out)
 
 int ino_load_live(struct fs *fs, uint64_t ino, struct inode **out)
 {
-	uint8_t key[ST_NS_KEY_MAX];
-	size_t vlen;
-	void *val;
+	struct ns_inode a;
 	int rc;
 
 	if (!ino_find(fs, ino)) {
-		rc = st_kv_get(fs->ns, key, st_ns_key(ST_NS_INODE, ino, NULL, 0, key), &val, &vlen);
-		if (rc)
-			return rc == ST_ENOTFOUND ? -ENOENT : -fs_errno(rc);
-		free(val);
+		rc = ns_inode_get(fs->ns, ino, &a, NULL);
+		if (rc == ST_ENOTFOUND)
+			return -ENOENT;
 	}
 	return ino_load(fs, ino, out);
 }
@@ -302,7 +282,7 @@ void ino_put_locked(struct fs *fs, struct inode *in)
 	bool listed, idle;
 
 	in->refs--;
-	if (in->nlookup || in->refs || in->ino == ST_ROOT_INO)
+	if (in->nlookup || in->refs || in->ino == NS_ROOT_INO)
 		return;
 	pthread_mutex_lock(&fs->flush_lock);
 	listed = in->listed || in->inflight;
@@ -329,9 +309,7 @@ void ino_put(struct fs *fs, struct inode *in)
 
 static int persist(struct fs *fs, struct inode *in, bool lazy)
 {
-	uint8_t key[ST_NS_KEY_MAX], *rec;
-	struct st_inode a = in->a;
-	size_t klen, tlen = in->target ? strlen(in->target) : 0;
+	struct ns_inode a = in->a;
 	int rc;
 
 	if (in->removed)
@@ -340,14 +318,7 @@ static int persist(struct fs *fs, struct inode *in, bool lazy)
 	 * a crash cannot make never-written bytes appear past the end. */
 	if (S_ISREG(a.mode))
 		a.size = in->committed;
-	rec = malloc(ST_NS_INODE_SIZE + tlen);
-	if (!rec)
-		return -ENOMEM;
-	klen = st_ns_key(ST_NS_INODE, in->ino, NULL, 0, key);
-	rc = st_ns_inode_encode(&a, in->target, tlen, rec, ST_NS_INODE_SIZE + tlen);
-	if (rc >= 0)
-		rc = st_kv_put(fs->ns, key, klen, rec, (size_t)rc);
-	free(rec);
+	rc = ns_inode_put(fs->ns, in->ino, &a, in->target);
 	if (rc)
 		return -fs_errno(rc);
 	if (lazy)
@@ -371,11 +342,9 @@ int ino_persist_lazy(struct fs *fs, struct inode *in)
 	return persist(fs, in, S_ISREG(in->a.mode));
 }
 
-int ino_create(struct fs *fs, const struct st_inode *a, const char *target, struct inode **out)
+int ino_create(struct fs *fs, const struct ns_inode *a, const char *target, struct inode **out)
 {
-	uint8_t key[ST_NS_KEY_MAX], v[8];
 	struct inode *in;
-	size_t klen;
 	int rc;
 
 	in = ino_alloc(fs->next_ino);
@@ -385,9 +354,7 @@ int ino_create(struct fs *fs, const struct st_inode *a, const char *target, stru
 		return -ENOMEM;
 	}
 	in->a = *a;
-	klen = st_ns_key(ST_NS_META, 0, "next_ino", 8, key);
-	st_ns_u64_encode(fs->next_ino + 1, v);
-	rc = st_kv_put(fs->ns, key, klen, v, sizeof(v));
+	rc = ns_next_ino_put(fs->ns, fs->next_ino + 1);
 	if (rc) {
 		ino_free(in);
 		return -fs_errno(rc);
@@ -416,7 +383,7 @@ int ino_store(struct fs *fs, struct inode *in)
 		return 0;
 	if (in->removed)
 		return -ESTALE;
-	if (st_ns_store_path(fs->backing, in->ino, path, sizeof(path)))
+	if (ns_store_path(fs->backing, in->ino, path, sizeof(path)))
 		return -ENAMETOOLONG;
 	rc = st_open(path, ST_KIND_FILE, flags, NULL, &in->st);
 	if (rc == ST_ENOTFOUND && fs->o.ro) {
@@ -444,16 +411,13 @@ void ino_store_idle(struct inode *in)
  * key, the store would be left on disk unreferenced: fsck reports those. */
 static void grave_add(struct fs *fs, uint64_t ino)
 {
-	uint8_t key[ST_NS_KEY_MAX], val[ST_NS_GRAVE_SIZE];
 	struct st_version cur;
 	int rc;
 
 	/* A commit of the namespace may be under way without this change:
 	 * the one after it is the first that surely has it. */
 	st_current(fs->ns, &cur);
-	st_ns_u64_encode(cur.seq + 2, val);
-	st_ns_u64_encode(st_realtime_ns(), val + 8);
-	rc = st_kv_put(fs->ns, key, st_ns_key(ST_NS_GRAVE, ino, NULL, 0, key), val, sizeof(val));
+	rc = ns_grave_put(fs->ns, ino, cur.seq + 2, st_realtime_ns());
 	if (rc)
 		fs_log(LOG_ERR, "inode %llu: cannot keep its store for history: %s",
 		       (unsigned long long)ino, st_strerror(rc));
@@ -461,9 +425,6 @@ static void grave_add(struct fs *fs, uint64_t ino)
 
 void ino_remove(struct fs *fs, struct inode *in)
 {
-	uint8_t key[ST_NS_KEY_MAX];
-	size_t klen;
-
 	if (in->flushing)
 		return;		       /* the flusher removes it when its commit is done */
 	if (in->st && !in->compacting) /* else the compactor closes it */
@@ -479,10 +440,8 @@ void ino_remove(struct fs *fs, struct inode *in)
 	pthread_mutex_unlock(&fs->flush_lock);
 	dset_release(&in->dirty);
 	in->a.size = 0;
-	klen = st_ns_key(ST_NS_INODE, in->ino, NULL, 0, key);
-	st_kv_del(fs->ns, key, klen);
-	klen = st_ns_key(ST_NS_ORPHAN, in->ino, NULL, 0, key);
-	st_kv_del(fs->ns, key, klen);
+	ns_inode_del(fs->ns, in->ino);
+	ns_orphan_del(fs->ns, in->ino);
 	fs_xattr_clear(fs, in->ino);
 	fs_pins_clear(fs, in->ino);
 	fs->ns_dirty = true;
@@ -529,14 +488,10 @@ struct inos {
 	size_t n, cap;
 };
 
-static int orphan_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+static int orphan_cb(void *arg, uint64_t ino)
 {
 	struct inos *o = arg;
 
-	(void)val;
-	(void)vlen;
-	if (klen != 9)
-		return 0;
 	if (o->n == o->cap) {
 		size_t cap = o->cap ? o->cap * 2 : 16;
 		uint64_t *v = realloc(o->v, cap * sizeof(*v));
@@ -546,29 +501,25 @@ static int orphan_cb(void *arg, const void *key, size_t klen, const void *val, s
 		o->v = v;
 		o->cap = cap;
 	}
-	o->v[o->n++] = st_ns_u64_decode((const uint8_t *)key + 1);
+	o->v[o->n++] = ino;
 	return 0;
 }
 
 static int remove_orphans(struct fs *fs)
 {
-	uint8_t pfx = ST_NS_ORPHAN;
 	struct inos o = {0};
 	struct inode *in;
 	int rc;
 
-	rc = st_kv_range(fs->ns, &pfx, 1, orphan_cb, &o);
+	rc = ns_orphan_list(fs->ns, orphan_cb, &o);
 	for (size_t i = 0; rc == ST_OK && i < o.n; i++) {
 		if (ino_load(fs, o.v[i], &in) != 0)
 			continue;
 		if (in->a.nlink > 0) {
 			/* A stray mark: the file still has names. Keep it. */
-			uint8_t key[ST_NS_KEY_MAX];
-			size_t klen = st_ns_key(ST_NS_ORPHAN, in->ino, NULL, 0, key);
-
 			fs_log(LOG_WARNING, "inode %llu is marked unlinked but has %u links; kept",
 			       (unsigned long long)in->ino, in->a.nlink);
-			st_kv_del(fs->ns, key, klen);
+			ns_orphan_del(fs->ns, in->ino);
 			fs->ns_dirty = true;
 			ino_put_locked(fs, in);
 			continue;
@@ -597,27 +548,24 @@ static void remove_unborn_stores(struct fs *fs)
 	DIR *d;
 
 	/* A compaction of the namespace the crash cut short. */
-	snprintf(path, sizeof(path), "%s/%s.compact", fs->backing, ST_NS_NAME);
+	snprintf(path, sizeof(path), "%s/%s.compact", fs->backing, NS_STORE_NAME);
 	if (unlink(path) == 0)
 		fs_log(LOG_INFO, "removed a stale %s", path);
-	for (unsigned x = 0; x < 256; x++) {
-		snprintf(dir, sizeof(dir), "%s/ino/%02x", fs->backing, x);
-		if (!(d = opendir(dir)))
+	for (unsigned x = 0; x < NS_FOLDERS; x++) {
+		if (ns_folder_path(fs->backing, x, dir, sizeof(dir)) || !(d = opendir(dir)))
 			continue;
 		while ((e = readdir(d))) {
-			char *end;
-			unsigned long long ino = strtoull(e->d_name, &end, 10);
+			size_t len = strlen(e->d_name);
+			uint64_t ino;
 
-			if (end == e->d_name || strncmp(end, ".rev", 4) != 0)
-				continue;
 			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-			if (strcmp(end, ".rev.compact") == 0) {
+			if (len > 12 && strcmp(e->d_name + len - 12, ".rev.compact") == 0) {
 				/* A compaction the crash cut short. */
 				if (unlink(path) == 0)
 					fs_log(LOG_INFO, "removed a stale %s", path);
 				continue;
 			}
-			if (strcmp(end, ".rev") != 0 || ino < fs->next_ino)
+			if (!ns_store_name_parse(e->d_name, &ino) || ino < fs->next_ino)
 				continue;
 			if (unlink(path) == 0)
 				fs_log(LOG_INFO, "removed %s: its file was never committed", path);
@@ -628,38 +576,26 @@ static void remove_unborn_stores(struct fs *fs)
 
 int fs_ns_load(struct fs *fs)
 {
-	uint8_t key[ST_NS_KEY_MAX];
 	struct inode *root;
-	size_t klen, vlen;
-	void *val;
 	int rc;
 
 	fs->hsize = 1024;
 	fs->htab = calloc(fs->hsize, sizeof(*fs->htab));
 	if (!fs->htab)
 		return -ENOMEM;
-	klen = st_ns_key(ST_NS_META, 0, "next_ino", 8, key);
-	rc = st_kv_get(fs->ns, key, klen, &val, &vlen);
-	if (rc || vlen != 8) {
-		if (!rc)
-			free(val);
+	rc = ns_next_ino_get(fs->ns, &fs->next_ino);
+	if (rc) {
 		fs_log(LOG_ERR, "namespace: no inode counter");
 		return -EIO;
 	}
-	fs->next_ino = st_ns_u64_decode(val);
-	free(val);
-	klen = st_ns_key(ST_NS_META, 0, "clean", 5, key);
-	rc = st_kv_get(fs->ns, key, klen, &val, &vlen);
-	if (rc == ST_OK)
-		free(val);
-	fs->unclean = rc == ST_ENOTFOUND;
+	fs->unclean = ns_clean_get(fs->ns) == ST_ENOTFOUND;
 	if (fs->unclean) {
 		fs_log(LOG_INFO, "%s was not unmounted cleanly: file sizes come from their stores",
 		       fs->backing);
 		if (!fs->o.ro)
 			remove_unborn_stores(fs);
 	}
-	rc = ino_load(fs, ST_ROOT_INO, &root);
+	rc = ino_load(fs, NS_ROOT_INO, &root);
 	if (rc)
 		return rc;
 	root->refs--; /* the root stays loaded: ino_idle never frees it */
@@ -686,12 +622,10 @@ struct graves {
 	size_t n, cap;
 };
 
-static int grave_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+static int grave_cb(void *arg, uint64_t ino, uint64_t seq, uint64_t time_ns)
 {
 	struct graves *g = arg;
 
-	if (klen != 9 || vlen != ST_NS_GRAVE_SIZE)
-		return 0; /* fsck's to report */
 	if (g->n == g->cap) {
 		size_t cap = g->cap ? g->cap * 2 : 64;
 		struct grave *v = realloc(g->v, cap * sizeof(*v));
@@ -701,9 +635,9 @@ static int grave_cb(void *arg, const void *key, size_t klen, const void *val, si
 		g->v = v;
 		g->cap = cap;
 	}
-	g->v[g->n].ino = st_ns_u64_decode((const uint8_t *)key + 1);
-	g->v[g->n].seq = st_ns_u64_decode(val);
-	g->v[g->n++].time = st_ns_u64_decode((const uint8_t *)val + 8);
+	g->v[g->n].ino = ino;
+	g->v[g->n].seq = seq;
+	g->v[g->n++].time = time_ns;
 	return 0;
 }
 
@@ -713,12 +647,11 @@ static int grave_cb(void *arg, const void *key, size_t klen, const void *val, si
  * The bytes freed, or -1 if the store could not be removed. */
 static int64_t grave_drop(struct fs *fs, uint64_t ino)
 {
-	uint8_t key[ST_NS_KEY_MAX];
 	char path[4096];
 	struct stat sb;
 	int64_t freed = 0;
 
-	if (st_ns_store_path(fs->backing, ino, path, sizeof(path)) == 0) {
+	if (ns_store_path(fs->backing, ino, path, sizeof(path)) == 0) {
 		if (stat(path, &sb) == 0)
 			freed = (int64_t)sb.st_blocks * 512;
 		if (unlink(path) != 0 && errno != ENOENT) {
@@ -729,7 +662,7 @@ static int64_t grave_drop(struct fs *fs, uint64_t ino)
 		unlink(path);
 	}
 	pthread_mutex_lock(&fs->ns_lock);
-	st_kv_del(fs->ns, key, st_ns_key(ST_NS_GRAVE, ino, NULL, 0, key));
+	ns_grave_del(fs->ns, ino);
 	fs->ns_dirty = true;
 	pthread_mutex_unlock(&fs->ns_lock);
 	return freed;
@@ -744,14 +677,13 @@ static int grave_time_cmp(const void *a, const void *b)
 
 uint64_t fs_grave_evict(struct fs *fs, uint64_t want)
 {
-	uint8_t pfx = ST_NS_GRAVE;
 	struct graves g = {0};
 	uint64_t freed = 0;
 	size_t n = 0;
 	int rc;
 
 	pthread_mutex_lock(&fs->ns_lock);
-	rc = st_kv_range(fs->ns, &pfx, 1, grave_cb, &g);
+	rc = ns_grave_list(fs->ns, grave_cb, &g);
 	pthread_mutex_unlock(&fs->ns_lock);
 	if (rc == ST_OK && g.n)
 		qsort(g.v, g.n, sizeof(*g.v), grave_time_cmp);
@@ -780,7 +712,6 @@ static int oldest_cb(void *arg, const struct st_version *v)
 
 int fs_grave_reap(struct fs *fs)
 {
-	uint8_t pfx = ST_NS_GRAVE;
 	struct graves g = {0};
 	uint64_t oldest = 0;
 	size_t reaped = 0;
@@ -789,7 +720,7 @@ int fs_grave_reap(struct fs *fs)
 	if (fs->o.ro)
 		return 0;
 	pthread_mutex_lock(&fs->ns_lock);
-	rc = st_kv_range(fs->ns, &pfx, 1, grave_cb, &g);
+	rc = ns_grave_list(fs->ns, grave_cb, &g);
 	pthread_mutex_unlock(&fs->ns_lock);
 	/* The oldest namespace version still kept: a walk of the chain,
 	 * under the store's own locks only. */
@@ -813,12 +744,10 @@ void fs_ns_compacted(struct fs *fs)
 
 int fs_ns_mark(struct fs *fs, bool clean)
 {
-	uint8_t key[ST_NS_KEY_MAX];
-	size_t klen = st_ns_key(ST_NS_META, 0, "clean", 5, key);
 	int rc;
 
 	pthread_mutex_lock(&fs->ns_lock);
-	rc = clean ? st_kv_put(fs->ns, key, klen, "", 0) : st_kv_del(fs->ns, key, klen);
+	rc = ns_clean_set(fs->ns, clean);
 	pthread_mutex_unlock(&fs->ns_lock);
 	if (rc == ST_OK)
 		rc = st_commit(fs->ns, NULL);

@@ -124,105 +124,72 @@ static const char *perm_hint(int err)
 					     : "";
 }
 
+static void say_waiting(void *arg, const char *note)
+{
+	(void)note;
+	fprintf(stderr, "revfs: waiting for the previous mount of %s to finish committing\n",
+		(const char *)arg);
+}
+
 /* Takes BACKING/.lock. A daemon that is finishing an unmount is waited for;
  * one that is serving a mount is an error. */
 static int take_lock(struct fs *fs)
 {
-	char path[4096], info[256];
-	int waited = 0;
-	ssize_t n;
+	/* Just unmounted, the daemon may not have said "closing" yet: 2 s. */
+	const struct ns_lock_wait w = {.live_ticks = 20,
+				       .leaving_ticks = LOCK_WAIT_S * 10,
+				       .empty_ticks = LOCK_WAIT_S * 10,
+				       .waiting = say_waiting,
+				       .arg = fs->backing};
+	char note[512];
+	int rc;
 
-	snprintf(path, sizeof(path), "%s/%s", fs->backing, ST_LOCK_NAME);
-	fs->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	fs->lock_fd = ns_lock_open(fs->backing, false);
 	if (fs->lock_fd < 0) {
-		fprintf(stderr, "revfs: cannot open %s: %s%s\n", path, strerror(errno),
-			perm_hint(errno));
+		fprintf(stderr, "revfs: cannot open %s/%s: %s%s\n", fs->backing, NS_LOCK_NAME,
+			strerror(-fs->lock_fd), perm_hint(-fs->lock_fd));
 		return -1;
 	}
-	while (flock(fs->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-		if (errno != EWOULDBLOCK) {
-			fprintf(stderr, "revfs: cannot lock %s: %s\n", path, strerror(errno));
-			return -1;
-		}
-		n = pread(fs->lock_fd, info, sizeof(info) - 1, 0);
-		info[n > 0 ? n : 0] = 0;
-		info[strcspn(info, "\n")] = 0;
-		/* Just unmounted, the daemon may not have said "closing" yet,
-		 * or be rewriting its note (an empty file for a moment). */
-		if (!st_lock_leaving(info) && waited < 20) {
-			waited++;
-			usleep(100000);
-			continue;
-		}
-		if (!st_lock_leaving(info)) {
-			fprintf(stderr, "revfs: %s is already mounted (%s); unmount it first\n",
-				fs->backing, info[0] ? info : "lock held");
-			return -1;
-		}
-		if (waited++ == 0)
-			fprintf(stderr,
-				"revfs: waiting for the previous mount of %s to finish "
-				"committing\n",
-				fs->backing);
-		if (waited > LOCK_WAIT_S * 10) {
-			fprintf(stderr,
-				"revfs: %s is still locked after %d s by the daemon of its last "
-				"mount; wait until it exits, then mount again\n",
-				fs->backing, LOCK_WAIT_S);
-			return -1;
-		}
-		usleep(100000);
+	rc = ns_lock_take(fs->lock_fd, &w, note, sizeof(note));
+	switch (rc) {
+	case NS_LOCK_TAKEN:
+		fs->locked = true;
+		return 0;
+	case NS_LOCK_MOUNTED:
+		fprintf(stderr, "revfs: %s is already mounted (%s); unmount it first\n",
+			fs->backing, note[0] ? note : "lock held");
+		return -1;
+	case NS_LOCK_TIMEOUT:
+		fprintf(stderr,
+			"revfs: %s is still locked after %d s by the daemon of its last "
+			"mount; wait until it exits, then mount again\n",
+			fs->backing, LOCK_WAIT_S);
+		return -1;
+	default:
+		fprintf(stderr, "revfs: cannot lock %s/%s: %s\n", fs->backing, NS_LOCK_NAME,
+			strerror(-rc));
+		return -1;
 	}
-	fs->locked = true;
-	return 0;
 }
 
 static void lock_note(struct fs *fs, const char *what)
 {
-	if (ftruncate(fs->lock_fd, 0) == 0 &&
-	    pwrite(fs->lock_fd, what, strlen(what), 0) == (ssize_t)strlen(what))
-		return;
-	fs_log(LOG_WARNING, "cannot write the lock file: %s", strerror(errno));
-}
+	int rc = ns_lock_note_write(fs->lock_fd, what);
 
-/* The store folders ino/00 .. ino/ff, made once so that creating a store
- * never needs a directory sync above its own folder. */
-static int make_folders(struct fs *fs)
-{
-	char path[4096];
-	int fd;
-
-	for (unsigned i = 0; i < 256; i++) {
-		snprintf(path, sizeof(path), "%s/ino/%02x", fs->backing, i);
-		if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-			fprintf(stderr, "revfs: cannot create %s: %s%s\n", path, strerror(errno),
-				errno == EROFS ? "; mount it with -o ro" : perm_hint(errno));
-			return -1;
-		}
-	}
-	snprintf(path, sizeof(path), "%s/ino", fs->backing);
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) != 0) {
-		fprintf(stderr, "revfs: cannot sync %s: %s\n", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	close(fd);
-	return 0;
+	if (rc)
+		fs_log(LOG_WARNING, "cannot write the lock file: %s", strerror(-rc));
 }
 
 static int open_backing(struct fs *fs)
 {
-	char path[4096];
 	int rc;
 
-	rc = st_super_read(fs->backing, &fs->sb);
+	rc = ns_super_read(fs->backing, &fs->sb);
 	if (rc == ST_ENOTFOUND) {
 		fprintf(stderr,
 			"revfs: %s is not a revfs backing directory (no %s); make one "
 			"with mkfs.revfs\n",
-			fs->backing, ST_SUPER_NAME);
+			fs->backing, NS_SUPER_NAME);
 		return -1;
 	}
 	if (rc == ST_EVERSION) {
@@ -235,7 +202,7 @@ static int open_backing(struct fs *fs)
 			st_last_error()->msg, fs->backing);
 		return -1;
 	}
-	if ((fs->sb.ro_compat & ~ST_SUPER_RO_COMPAT_KNOWN) && !fs->o.ro) {
+	if (!ns_super_writable(&fs->sb) && !fs->o.ro) {
 		fprintf(stderr,
 			"revfs: %s has features this revfs can only read; mount it with "
 			"-o ro, or upgrade revfs\n",
@@ -244,14 +211,14 @@ static int open_backing(struct fs *fs)
 	}
 	if (fs->keep_text && st_retention_parse(fs->keep_text, &fs->keep) != ST_OK) {
 		fprintf(stderr, "revfs: -o keep=%s: bad retention rule (example: %s, or latest)\n",
-			fs->keep_text, ST_KEEP_DEFAULT);
+			fs->keep_text, NS_KEEP_DEFAULT);
 		return -1;
 	}
 	if (!fs->keep_text && st_retention_parse(fs->sb.keep, &fs->keep) != ST_OK) {
 		fprintf(stderr,
 			"revfs: %s/%s: bad retention rule '%s'; give one with -o keep=RULE, or "
 			"run fsck.revfs %s\n",
-			fs->backing, ST_SUPER_NAME, fs->sb.keep, fs->backing);
+			fs->backing, NS_SUPER_NAME, fs->sb.keep, fs->backing);
 		return -1;
 	}
 	if (fs->o.flush_ms == UINT_MAX)
@@ -259,13 +226,17 @@ static int open_backing(struct fs *fs)
 		    fs->sb.flush_ms >= 1 && fs->sb.flush_ms <= 3600000 ? fs->sb.flush_ms : 1000;
 	if (take_lock(fs))
 		return -1;
-	if (!fs->o.ro && make_folders(fs))
+	if (!fs->o.ro && ns_folders_make(fs->backing) != ST_OK) {
+		int err = st_last_error()->sys_errno;
+
+		fprintf(stderr, "revfs: %s%s\n", st_last_error()->msg,
+			err == EROFS ? "; mount it with -o ro" : perm_hint(err));
 		return -1;
-	snprintf(path, sizeof(path), "%s/%s", fs->backing, ST_NS_NAME);
-	rc = st_open(path, ST_KIND_KV, fs->o.ro ? ST_READONLY : 0, NULL, &fs->ns);
+	}
+	rc = ns_open(fs->backing, fs->o.ro ? ST_READONLY : 0, NULL, &fs->ns);
 	if (rc) {
-		fprintf(stderr, "revfs: cannot open the namespace %s: %s; run fsck.revfs %s\n",
-			path, st_last_error()->msg, fs->backing);
+		fprintf(stderr, "revfs: cannot open the namespace %s/%s: %s; run fsck.revfs %s\n",
+			fs->backing, NS_STORE_NAME, st_last_error()->msg, fs->backing);
 		return -1;
 	}
 	fs->backing_fd = open(fs->backing, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

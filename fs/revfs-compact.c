@@ -30,7 +30,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
-#include "store.h"
+#include "ns.h"
 
 #ifndef REVFS_VERSION
 #define REVFS_VERSION "0.1"
@@ -93,7 +93,7 @@ static void usage(FILE *f)
 		"  -h, --help       this help\n"
 		"      --version    the version\n"
 		"Exit status: 0 success, 1 some file could not be compacted, 2 usage error.\n",
-		prog, prog, ST_KEEP_DEFAULT);
+		prog, prog, NS_KEEP_DEFAULT);
 }
 
 /* One line for a bad option, instead of getopt's line and then the usage:
@@ -158,21 +158,32 @@ static void progress_show(struct progress *p, const char *what, size_t done, siz
 
 /* ---- which filesystem a path is on ------------------------------------- */
 
-/* Undoes mountinfo's octal escapes (\040 for a space) in place. */
-static void unescape(char *s)
-{
-	char *o = s;
+/* The best mount of a device so far, for mount_of(). */
+struct mount_pick {
+	dev_t dev;
+	const char *real;
+	char *mnt, *fstype;
+	size_t mlen, flen, best;
+	bool found;
+};
 
-	while (*s) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-		    s[3] >= '0' && s[3] <= '7') {
-			*o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-			s += 4;
-		} else {
-			*o++ = *s++;
-		}
-	}
-	*o = 0;
+static int pick_cb(void *arg, const struct ns_mount *m)
+{
+	struct mount_pick *p = arg;
+	size_t l = strlen(m->point);
+	bool prefix;
+
+	if (makedev(m->major, m->minor) != p->dev)
+		return 0;
+	prefix = strncmp(p->real, m->point, l) == 0 &&
+		 (p->real[l] == '/' || p->real[l] == 0 || strcmp(m->point, "/") == 0);
+	if (p->found && (!prefix || l <= p->best))
+		return 0;
+	snprintf(p->mnt, p->mlen, "%s", m->point);
+	snprintf(p->fstype, p->flen, "%s", m->fstype);
+	p->best = prefix ? l : 0;
+	p->found = true;
+	return 0;
 }
 
 /*
@@ -183,36 +194,9 @@ static void unescape(char *s)
  */
 static int mount_of(dev_t dev, const char *real, char *mnt, size_t mlen, char *fstype, size_t flen)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char *line = NULL, *sep, mp[PATH_MAX], ty[256];
-	unsigned maj, min;
-	size_t cap = 0, best = 0;
-	int found = -1;
+	struct mount_pick p = {dev, real, mnt, fstype, mlen, flen, 0, false};
 
-	if (!f)
-		return -1;
-	while (getline(&line, &cap, f) > 0) {
-		if (sscanf(line, "%*s %*s %u:%u %*s %4095s", &maj, &min, mp) != 3)
-			continue;
-		if (makedev(maj, min) != dev)
-			continue;
-		sep = strstr(line, " - ");
-		if (!sep || sscanf(sep + 3, "%255s", ty) != 1)
-			continue;
-		unescape(mp);
-		size_t l = strlen(mp);
-		bool prefix = strncmp(real, mp, l) == 0 &&
-			      (real[l] == '/' || real[l] == 0 || strcmp(mp, "/") == 0);
-		if (found == 0 && (!prefix || l <= best))
-			continue;
-		snprintf(mnt, mlen, "%s", mp);
-		snprintf(fstype, flen, "%s", ty);
-		best = prefix ? l : 0;
-		found = 0;
-	}
-	free(line);
-	fclose(f);
-	return found;
+	return ns_mounts(pick_cb, &p) == 0 && p.found ? 0 : -1;
 }
 
 /* Whether real (a canonical path) is mnt/.revfs or under it. */
@@ -543,50 +527,41 @@ static bool is_backing(const char *path)
 	char p[PATH_MAX];
 	struct stat st;
 
-	snprintf(p, sizeof(p), "%s/%s", path, ST_SUPER_NAME);
+	snprintf(p, sizeof(p), "%s/%s", path, NS_SUPER_NAME);
 	return stat(p, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-static int only_folders(const struct dirent *e)
-{
-	return strlen(e->d_name) == 2 && strspn(e->d_name, "0123456789abcdef") == 2;
 }
 
 /* "<ino>.rev", not "<ino>.rev.compact" or anything else. */
 static int only_stores(const struct dirent *e)
 {
-	size_t l = strlen(e->d_name);
+	uint64_t ino;
 
-	return l > 4 && strcmp(e->d_name + l - 4, ".rev") == 0;
+	return ns_store_name_parse(e->d_name, &ino);
 }
 
 /* Every store of the backing directory: ns.rev first, then ino/XX/<ino>.rev. */
 static int list_stores(const char *dir, struct targets *t)
 {
-	struct dirent **folders, **files;
-	char p[PATH_MAX * 2];
-	int nf, n;
+	struct dirent **files;
+	char folder[PATH_MAX], p[PATH_MAX * 2];
+	int n;
 
-	snprintf(p, sizeof(p), "%s/%s", dir, ST_NS_NAME);
+	snprintf(p, sizeof(p), "%s/%s", dir, NS_STORE_NAME);
 	targets_add(t, p, 0);
-	snprintf(p, sizeof(p), "%s/ino", dir);
-	nf = scandir(p, &folders, only_folders, alphasort);
-	if (nf < 0)
-		return errno == ENOENT ? 0 : -1;
-	for (int i = 0; i < nf; i++) {
-		snprintf(p, sizeof(p), "%s/ino/%s", dir, folders[i]->d_name);
-		n = scandir(p, &files, only_stores, versionsort);
+	for (unsigned x = 0; x < NS_FOLDERS; x++) {
+		if (ns_folder_path(dir, x, folder, sizeof(folder)) != ST_OK)
+			return -1;
+		n = scandir(folder, &files, only_stores, versionsort);
+		if (n < 0 && errno != ENOENT)
+			return -1;
 		for (int j = 0; j < n; j++) {
-			snprintf(p, sizeof(p), "%s/ino/%s/%s", dir, folders[i]->d_name,
-				 files[j]->d_name);
+			snprintf(p, sizeof(p), "%s/%s", folder, files[j]->d_name);
 			targets_add(t, p, 0);
 			free(files[j]);
 		}
 		if (n >= 0)
 			free(files);
-		free(folders[i]);
 	}
-	free(folders);
 	return 0;
 }
 
@@ -605,16 +580,10 @@ struct pins {
 	size_t n, cap;
 };
 
-/* A pin key: the type byte, the inode, the version's sequence number. */
-static int pin_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+static int pin_cb(void *arg, uint64_t ino, uint64_t seq)
 {
 	struct pins *ps = arg;
-	const uint8_t *k = key;
 
-	(void)val;
-	(void)vlen;
-	if (klen != 17)
-		return 0; /* malformed: fsck.revfs reports it */
 	if (ps->n == ps->cap) {
 		size_t cap = ps->cap ? 2 * ps->cap : 16;
 		struct pin *v = realloc(ps->v, cap * sizeof(*v));
@@ -624,8 +593,8 @@ static int pin_cb(void *arg, const void *key, size_t klen, const void *val, size
 		ps->v = v;
 		ps->cap = cap;
 	}
-	ps->v[ps->n].ino = st_ns_u64_decode(k + 1);
-	ps->v[ps->n++].seq = st_ns_u64_decode(k + 9);
+	ps->v[ps->n].ino = ino;
+	ps->v[ps->n++].seq = seq;
 	return 0;
 }
 
@@ -636,25 +605,20 @@ static int pin_cb(void *arg, const void *key, size_t klen, const void *val, size
  */
 static int load_pins(struct pins *ps)
 {
-	uint8_t prefix[ST_NS_KEY_MAX];
 	st_store *ns;
 	int rc;
 
-	rc = st_open(ST_NS_NAME, ST_KIND_KV, ST_READONLY, NULL, &ns);
+	rc = ns_open(".", ST_READONLY, NULL, &ns);
 	if (rc)
 		return rc;
-	st_ns_key(ST_NS_PIN, 0, NULL, 0, prefix);
-	rc = st_kv_range(ns, prefix, 1, pin_cb, ps); /* the type byte: every inode's */
+	rc = ns_pin_list(ns, 0, pin_cb, ps); /* 0: every inode's */
 	st_close(ns);
 	return rc;
 }
 
-/* The pins of the file store at rel ("./ino/XX/<ino>.rev") into keep. */
-static int pins_of(const struct pins *ps, const char *rel, struct st_retention *keep,
-		   uint64_t **seqs)
+/* The pins of inode ino's file store into keep. */
+static int pins_of(const struct pins *ps, uint64_t ino, struct st_retention *keep, uint64_t **seqs)
 {
-	const char *base = strrchr(rel, '/') + 1;
-	uint64_t ino = strtoull(base, NULL, 10);
 	size_t n = 0;
 
 	*seqs = malloc((ps->n ? ps->n : 1) * sizeof(**seqs));
@@ -673,7 +637,9 @@ static int compact_store(const char *dir, const char *rel, const struct st_reten
 			 const struct pins *ps, const struct opts *o, struct totals *tot,
 			 struct progress *p)
 {
-	enum st_kind kind = strncmp(rel, "./ino/", 6) == 0 ? ST_KIND_FILE : ST_KIND_KV;
+	uint64_t ino = 0; /* 0: the namespace */
+	enum st_kind kind =
+	    ns_store_name_parse(strrchr(rel, '/') + 1, &ino) ? ST_KIND_FILE : ST_KIND_KV;
 	struct st_retention keep = *rule;
 	struct st_compact_opts co = {.keep = &keep};
 	uint64_t *seqs = NULL;
@@ -701,7 +667,7 @@ static int compact_store(const char *dir, const char *rel, const struct st_reten
 		keep.pins = NULL;
 		keep.npins = 0;
 		if (kind == ST_KIND_FILE)
-			rc = pins_of(ps, rel, &keep, &seqs);
+			rc = pins_of(ps, ino, &keep, &seqs);
 		if (rc == ST_OK)
 			rc = st_compact(st, &co, &cs);
 		free(seqs);
@@ -741,43 +707,9 @@ out_report:
 	return 0;
 }
 
-/* The daemon's note in BACKING/.lock ("pid N on MNT", "closing"), one line. */
-static void lock_note(int fd, char *note, size_t len)
-{
-	ssize_t n = pread(fd, note, len - 1, 0);
-
-	note[n > 0 ? n : 0] = 0;
-	note[strcspn(note, "\n")] = 0;
-}
-
-/*
- * Takes the lock. A daemon just unmounted may still be committing ("closing"):
- * it is waited for, up to 10 s, so that "umount; revfs-compact" works.
- * Returns 0, or -1 with errno (EWOULDBLOCK: mounted).
- */
-static int take_lock(int fd)
-{
-	char note[512];
-
-	for (int waited = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; waited++) {
-		if (errno != EWOULDBLOCK)
-			return -1;
-		lock_note(fd, note, sizeof(note));
-		if (!st_lock_leaving(note) || waited == 100) {
-			errno = EWOULDBLOCK;
-			return -1;
-		}
-		sleep_ms(100);
-	}
-	return 0;
-}
-
 /* Says who holds BACKING/.lock, from the note the daemon keeps in it. */
-static void say_mounted(const char *dir, int fd)
+static void say_mounted(const char *dir, const char *note)
 {
-	char note[512];
-
-	lock_note(fd, note, sizeof(note));
 	fprintf(stderr,
 		"%s: %s is mounted%s%s%s; run revfs-compact on paths inside the mount "
 		"instead\n",
@@ -793,21 +725,29 @@ static int compact_backing(const char *dir, const struct opts *o, struct totals 
 {
 	struct targets t = {0};
 	struct pins pins = {0};
-	struct st_super sb;
+	struct ns_super sb;
 	struct st_retention keep;
 	struct stat ds;
-	char lock[PATH_MAX];
+	const struct ns_lock_wait wait = {.leaving_ticks = 100, .empty_ticks = 100};
+	char lock[PATH_MAX], note[512];
 	uid_t euid = geteuid();
 	gid_t egid = getegid();
 	bool switched = false;
 	int fd = -1, cwd, rc, status = EXIT_FAILED;
 
-	rc = st_super_read(dir, &sb);
+	rc = ns_super_read(dir, &sb);
 	if (rc) {
 		fprintf(stderr, "%s: cannot read the superblock of %s: %s%s\n", prog, dir,
 			store_msg(rc),
 			rc == ST_EVERSION ? "; use a newer revfs-compact"
 					  : "; run fsck.revfs on it");
+		return EXIT_FAILED;
+	}
+	if (!o->dry_run && !ns_super_writable(&sb)) {
+		fprintf(stderr,
+			"%s: %s has features this revfs-compact can only read; use a newer "
+			"revfs-compact\n",
+			prog, dir);
 		return EXIT_FAILED;
 	}
 	if (st_retention_parse(o->keep ? o->keep : sb.keep, &keep) != ST_OK) {
@@ -837,26 +777,29 @@ static int compact_backing(const char *dir, const struct opts *o, struct totals 
 		}
 		switched = true;
 	}
-	snprintf(lock, sizeof(lock), "%s/%s", dir, ST_LOCK_NAME);
+	snprintf(lock, sizeof(lock), "%s/%s", dir, NS_LOCK_NAME);
 	/* A dry run creates nothing, not even the lock file. */
-	fd = open(ST_LOCK_NAME, (o->dry_run ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC, 0600);
-	if (fd < 0 && !(o->dry_run && errno == ENOENT)) {
-		fprintf(stderr, "%s: cannot open %s: %s\n", prog, lock, strerror(errno));
+	fd = ns_lock_open(".", o->dry_run);
+	if (fd < 0 && !(o->dry_run && fd == -ENOENT)) {
+		fprintf(stderr, "%s: cannot open %s: %s\n", prog, lock, strerror(-fd));
 		goto out_ids;
 	}
-	/* Held until we are done, so no daemon mounts the directory meanwhile. */
-	if (fd >= 0 && take_lock(fd) != 0) {
-		if (errno == EWOULDBLOCK)
-			say_mounted(dir, fd);
+	/* Held until we are done, so no daemon mounts the directory meanwhile.
+	 * A daemon just unmounted may still be committing ("closing"): it is
+	 * waited for, up to 10 s, so that "umount; revfs-compact" works. */
+	rc = fd >= 0 ? ns_lock_take(fd, &wait, note, sizeof(note)) : NS_LOCK_TAKEN;
+	if (rc != NS_LOCK_TAKEN) {
+		if (rc > 0)
+			say_mounted(dir, note);
 		else
-			fprintf(stderr, "%s: cannot lock %s: %s\n", prog, lock, strerror(errno));
+			fprintf(stderr, "%s: cannot lock %s: %s\n", prog, lock, strerror(-rc));
 		goto out_close;
 	}
 	if (!o->dry_run && (rc = load_pins(&pins)) != ST_OK) {
 		fprintf(stderr,
 			"%s: cannot read the pinned versions from %s/%s: %s; nothing compacted, "
 			"run fsck.revfs on %s\n",
-			prog, dir, ST_NS_NAME, store_msg(rc), dir);
+			prog, dir, NS_STORE_NAME, store_msg(rc), dir);
 		goto out_free;
 	}
 	if (list_stores(".", &t) != 0) {
@@ -981,9 +924,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: expected a PATH; see %s --help\n", prog, prog);
 		return EXIT_USAGE;
 	}
-	if (o.keep && (strlen(o.keep) > ST_KEEP_MAX || st_retention_parse(o.keep, &r) != ST_OK)) {
+	if (o.keep && (strlen(o.keep) > NS_KEEP_MAX || st_retention_parse(o.keep, &r) != ST_OK)) {
 		fprintf(stderr, "%s: bad --keep rule '%s' (example: %s, or latest)\n", prog, o.keep,
-			ST_KEEP_DEFAULT);
+			NS_KEEP_DEFAULT);
 		return EXIT_USAGE;
 	}
 	if (o.pause || o.resume) {

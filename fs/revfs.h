@@ -23,7 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "store.h"
+#include "ns.h"
 
 /* ---- dirty.c: the bytes written since the last flush of one file ----- */
 
@@ -72,7 +72,7 @@ struct inode {
 
 	pthread_mutex_t lock;
 	/* lock (and fs->ns_lock too to change nlink) */
-	struct st_inode a;	 /* current attributes; a.size includes dirty writes */
+	struct ns_inode a;	 /* current attributes; a.size includes dirty writes */
 	char *target;		 /* a symlink's target (set at creation, never changed) */
 	uint32_t nopen;		 /* open file handles */
 	bool attr_dirty;	 /* a differs from the namespace record */
@@ -128,7 +128,7 @@ struct fs {
 	int lock_fd;
 	bool locked; /* lock_fd holds the flock */
 	struct fs_opts o;
-	struct st_super sb;
+	struct ns_super sb;
 	struct fuse_session *se;
 	pthread_mutex_t dir_lock; /* guards dirs */
 	struct dirh *dirs;	  /* open directory handles (ops.c) */
@@ -219,7 +219,7 @@ int ino_load_live(struct fs *fs, uint64_t ino, struct inode **out);
 void ino_put(struct fs *fs, struct inode *in);
 void ino_put_locked(struct fs *fs, struct inode *in); /* ns_lock held */
 /* Makes a new inode record (ns_lock held); the caller fills in->a first. */
-int ino_create(struct fs *fs, const struct st_inode *a, const char *target, struct inode **out);
+int ino_create(struct fs *fs, const struct ns_inode *a, const char *target, struct inode **out);
 /* Writes in's record into the namespace (ns_lock and in->lock held). */
 int ino_persist(struct fs *fs, struct inode *in);
 /* The same for a regular file whose size and times alone changed. */
@@ -247,7 +247,7 @@ uint64_t fs_grave_evict(struct fs *fs, uint64_t want);
 void fs_ns_compacted(struct fs *fs);
 void fs_table_release(struct fs *fs);
 
-/* vtree.c: the read-only tree under MNT/.revfs */
+/* vtree.c: the read-only tree under MNT/.revfs (vtree.h: its kinds of node) */
 #define VT_NAME	   ".revfs"
 #define VT_BIT	   (1ull << 63) /* no namespace inode number has it */
 #define VT_DIR	   (VT_BIT | 1)
@@ -258,21 +258,12 @@ static inline bool vt_is(uint64_t ino)
 {
 	return (ino & VT_BIT) != 0;
 }
-void vt_lookup(fuse_req_t req, uint64_t parent, const char *name);
-void vt_getattr(fuse_req_t req, uint64_t ino);
-void vt_open(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi);
-void vt_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi);
-void vt_release(fuse_req_t req, struct fuse_file_info *fi);
-void vt_forget(uint64_t vino, uint64_t n);
-uint64_t vt_size(struct fs *fs, uint64_t ino); /* of a virtual file */
-void vt_release_all(void);		       /* at exit */
-void vt_readlink(fuse_req_t req, uint64_t ino);
-/* readdirplus of virtual directory dir: 0 and *e (one more lookup of
- * e->ino) for an entry whose attributes come cheap, else 1 (e untouched). */
-int vt_entry_plus(struct fs *fs, uint64_t dir, const char *name, struct fuse_entry_param *e);
+void vt_forget(uint64_t vino, uint64_t n); /* the kernel's forget of a node */
+void vt_release_all(void);		   /* at exit */
 struct dirh;
-/* Fills d with the listing of virtual directory ino. 0 or -errno. */
+/* Fills d with the listing of node ino. 0 or -errno. */
 int vt_list(struct fs *fs, uint64_t ino, struct dirh *d);
+/* vhistory.c: */
 /* user.revfs.version, .versions, .pins and .pin.N (read by name, never
  * listed): each returns 0 (vx_get with the value and *len), -errno, or 1
  * for a name that is not theirs (an ordinary xattr). */
@@ -294,7 +285,7 @@ int at_exists(struct fs *fs, uint64_t t);
 int at_lookup(struct fs *fs, uint64_t t, uint64_t dir, const char *name, uint64_t *ino,
 	      uint8_t *type);
 /* Inode ino's record at t (and, if target, a symlink's target, malloc()ed). */
-int at_inode(struct fs *fs, uint64_t t, uint64_t ino, struct st_inode *a, char **target);
+int at_inode(struct fs *fs, uint64_t t, uint64_t ino, struct ns_inode *a, char **target);
 /* The version of ino's store at t (zeroed: an empty file); opened if out. */
 int at_file(struct fs *fs, uint64_t t, uint64_t ino, struct st_version *v, st_store **out);
 /* Adds the entries of directory dir at t to d (inode numbers VT_BIT | ino). */

@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "store.h"
+#include "ns.h"
 
 /* fsck(8) exit status bits. */
 #define FSCK_OK		 0
@@ -104,7 +104,7 @@ struct fsck {
 	bool yes_all;	 /* MODE_ASK: the user answered "a" */
 	int lockfd;
 
-	struct st_super sb;
+	struct ns_super sb;
 	bool sb_ok; /* sb holds a superblock that decoded */
 
 	struct fstore *stores; /* sorted by ino */

@@ -82,56 +82,62 @@ void fsck_progress(struct fsck *c, int pass, uint64_t done, uint64_t total)
 		100.0 * (double)done / (double)total, done == total ? "\r\033[K" : "");
 }
 
+static void say_waiting(void *arg, const char *note)
+{
+	(void)note;
+	fprintf(stderr,
+		"fsck.revfs: waiting for the daemon of %s to finish committing after its "
+		"unmount\n",
+		((const struct fsck *)arg)->dir);
+}
+
+static bool canceled(void *arg)
+{
+	(void)arg;
+	return fsck_interrupted;
+}
+
 /* Takes BACKING/.lock. Returns 0, or an exit status. */
 static int take_lock(struct fsck *c)
 {
-	char path[4096];
-
-	snprintf(path, sizeof(path), "%s/%s", c->dir, ST_LOCK_NAME);
-	/* -n must not even create the lock file. */
-	c->lockfd = open(path, (c->readonly ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC, 0600);
-	if (c->lockfd < 0) {
-		if (errno == ENOENT && c->readonly)
-			return 0; /* no daemon ever mounted it */
-		fprintf(
-		    stderr, "fsck.revfs: cannot open %s: %s%s\n", path, strerror(errno),
-		    errno == EACCES || errno == EPERM || errno == EROFS
-			? "; run it as the owner of the backing directory, or check only with -n"
-			: "");
-		return FSCK_ERROR;
-	}
 	/* Held until exit, so no daemon mounts while fsck works.
 	 * fusermount3 -u returns at once; the daemon then commits what is left
 	 * ("closing" in the lock file) and lets go. That is waited for, as the
 	 * next mount does, rather than checking a directory still being
 	 * written. An empty note is one being rewritten: a moment. */
-	for (int waited = 0, said = 0; flock(c->lockfd, LOCK_EX | LOCK_NB) != 0; waited++) {
-		char note[256];
-		ssize_t n;
+	const struct ns_lock_wait w = {.leaving_ticks = LOCK_WAIT_TICKS,
+				       .empty_ticks = 10,
+				       .waiting = say_waiting,
+				       .canceled = canceled,
+				       .arg = c};
+	int rc;
 
-		if (errno != EWOULDBLOCK) {
-			fprintf(stderr, "fsck.revfs: cannot lock %s: %s\n", path, strerror(errno));
-			return FSCK_ERROR;
-		}
-		if (fsck_interrupted)
-			return FSCK_CANCELED;
-		n = pread(c->lockfd, note, sizeof(note) - 1, 0);
-		note[n > 0 ? n : 0] = 0;
-		note[strcspn(note, "\n")] = 0;
-		/* "pid N on MNT" with MNT unmounted: the daemon has not
-		 * noticed its unmount yet, and will say "closing". */
-		if (waited >= LOCK_WAIT_TICKS || !st_lock_leaving(note) ||
-		    (!note[0] && waited >= 10))
-			goto out_held;
-		if (note[0] && !said++)
-			fprintf(stderr,
-				"fsck.revfs: waiting for the daemon of %s to finish committing "
-				"after its unmount\n",
-				c->dir);
-		usleep(100000);
+	/* -n must not even create the lock file. */
+	c->lockfd = ns_lock_open(c->dir, c->readonly);
+	if (c->lockfd < 0) {
+		int err = -c->lockfd;
+
+		if (err == ENOENT && c->readonly)
+			return 0; /* no daemon ever mounted it */
+		fprintf(
+		    stderr, "fsck.revfs: cannot open %s/%s: %s%s\n", c->dir, NS_LOCK_NAME,
+		    strerror(err),
+		    err == EACCES || err == EPERM || err == EROFS
+			? "; run it as the owner of the backing directory, or check only with -n"
+			: "");
+		return FSCK_ERROR;
 	}
-	return 0;
-out_held:
+	rc = ns_lock_take(c->lockfd, &w, NULL, 0);
+	if (rc == NS_LOCK_TAKEN)
+		return 0;
+	if (rc == NS_LOCK_CANCELED)
+		return FSCK_CANCELED;
+	if (rc < 0) {
+		fprintf(stderr, "fsck.revfs: cannot lock %s/%s: %s\n", c->dir, NS_LOCK_NAME,
+			strerror(-rc));
+		return FSCK_ERROR;
+	}
+	/* Held by a daemon serving a mount, or still on its way out. */
 	c->mounted = true;
 	if (!c->readonly) {
 		fprintf(stderr,

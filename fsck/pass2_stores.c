@@ -560,25 +560,6 @@ out:
 	return usable;
 }
 
-/* "<digits>.rev" with no leading zero; *ino its number. */
-static bool store_name(const char *name, uint64_t *ino)
-{
-	uint64_t v = 0;
-	const char *p = name;
-
-	if (*p < '1' || *p > '9')
-		return false;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		if (v > (UINT64_MAX - 9) / 10)
-			return false;
-		v = v * 10 + (uint64_t)(*p - '0');
-	}
-	if (strcmp(p, ".rev"))
-		return false;
-	*ino = v;
-	return true;
-}
-
 static bool leftover_name(const char *name)
 {
 	size_t n = strlen(name);
@@ -624,11 +605,11 @@ static int scan(struct fsck *c)
 {
 	char path[4096], rel_name[300];
 
-	for (unsigned x = 0; x < 256; x++) {
+	for (unsigned x = 0; x < NS_FOLDERS; x++) {
 		struct dirent *e;
 		DIR *d;
 
-		snprintf(path, sizeof(path), "%s/ino/%02x", c->dir, x);
+		ns_folder_path(c->dir, x, path, sizeof(path));
 		d = opendir(path);
 		if (!d) {
 			if (errno == ENOENT)
@@ -641,8 +622,10 @@ static int scan(struct fsck *c)
 
 			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 				continue;
-			snprintf(rel_name, sizeof(rel_name), "ino/%02x/%s", x, e->d_name);
-			if (store_name(e->d_name, &ino) && (ino & 0xff) == x) {
+			ns_folder_path(NULL, x, rel_name, sizeof(rel_name));
+			snprintf(rel_name + strlen(rel_name), sizeof(rel_name) - strlen(rel_name),
+				 "%s", e->d_name);
+			if (ns_store_name_parse(e->d_name, &ino) && ino % NS_FOLDERS == x) {
 				if (add_store(c, ino)) {
 					closedir(d);
 					fsck_error(c, "out of memory");
@@ -675,8 +658,7 @@ static void prefetch(const struct fsck *c, size_t i)
 	struct stat sb;
 	int fd;
 
-	if (i >= c->nstores ||
-	    st_ns_store_path(c->dir, c->stores[i].ino, path, sizeof(path)) != ST_OK)
+	if (i >= c->nstores || ns_store_path(c->dir, c->stores[i].ino, path, sizeof(path)) != ST_OK)
 		return;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -714,7 +696,7 @@ static void pool_diagnose(struct pool *p, size_t i)
 	struct diag *d = &p->slot[i % WINDOW];
 
 	prefetch(c, i + NWORKERS);
-	if (st_ns_store_path(c->dir, c->stores[i].ino, d->path, sizeof(d->path)) != ST_OK) {
+	if (ns_store_path(c->dir, c->stores[i].ino, d->path, sizeof(d->path)) != ST_OK) {
 		snprintf(d->path, sizeof(d->path), "the store of inode %llu",
 			 (unsigned long long)c->stores[i].ino);
 		d->stat_errno = ENAMETOOLONG;
@@ -800,7 +782,7 @@ int pass2_stores(struct fsck *c)
 		fsck_error(c, "out of memory");
 		return -1;
 	}
-	snprintf(d->path, sizeof(d->path), "%s/%s", c->dir, ST_NS_NAME);
+	snprintf(d->path, sizeof(d->path), "%s/%s", c->dir, NS_STORE_NAME);
 	diagnose(c, ST_KIND_KV, d);
 	c->ns_ok = check_store(c, ST_KIND_KV, NULL, d);
 	free(d);

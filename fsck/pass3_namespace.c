@@ -34,7 +34,7 @@
 
 struct ient {
 	uint64_t ino;
-	struct st_inode a;
+	struct ns_inode a;
 	char *target; /* a symlink's, NUL-terminated */
 	size_t tlen;
 	bool bad;	  /* record did not decode: cleared */
@@ -62,9 +62,13 @@ struct ns {
 	size_t nde, decap;
 	struct xa {
 		uint64_t ino;
-		char *name;  /* NUL-terminated for messages */
-		size_t nlen; /* the key's own length: a name may hold NULs */
-	} * xa;		     /* 'X' keys */
+		char *name;	/* NUL-terminated for messages */
+		struct rawkey { /* a name may hold NULs: removed by its key */
+			uint8_t *key;
+			size_t len;
+			unsigned type; /* the key's type byte, for messages */
+		} raw;
+	} * xa; /* xattrs */
 	size_t nx, xcap;
 	uint64_t *orphans;
 	size_t norph, orphcap;
@@ -74,10 +78,7 @@ struct ns {
 		uint64_t ino, seq;
 	} * pins; /* 'P' keys */
 	size_t npin, pincap;
-	struct rawkey {
-		uint8_t *key;
-		size_t len;
-	} * bad; /* malformed keys, removed as they are */
+	struct rawkey *bad; /* malformed keys, removed as they are */
 	size_t nbad, badcap;
 	bool has_next, clean;
 	uint64_t next_ino;
@@ -117,129 +118,106 @@ static struct ient *ifind(struct ns *n, uint64_t ino)
 	return NULL;
 }
 
-static int add_bad(struct ns *n, const uint8_t *key, size_t klen)
+/* A copy of a record's raw key, to remove it later. */
+static int copy_key(const struct ns_rec *r, struct rawkey *k)
 {
-	if (GROW(n->bad, n->nbad, n->badcap))
+	k->key = malloc(r->klen ? r->klen : 1);
+	if (!k->key)
 		return ST_ENOMEM;
-	n->bad[n->nbad].key = malloc(klen ? klen : 1);
-	if (!n->bad[n->nbad].key)
-		return ST_ENOMEM;
-	memcpy(n->bad[n->nbad].key, key, klen);
-	n->bad[n->nbad++].len = klen;
+	memcpy(k->key, r->key, r->klen);
+	k->len = r->klen;
 	return 0;
 }
 
-static bool valid_name(const uint8_t *p, size_t len)
+static int add_bad(struct ns *n, const struct ns_rec *r)
 {
-	if (len == 0 || len > 255 || (len == 1 && p[0] == '.') ||
-	    (len == 2 && p[0] == '.' && p[1] == '.'))
-		return false;
-	return !memchr(p, '/', len) && !memchr(p, 0, len);
+	if (GROW(n->bad, n->nbad, n->badcap) || copy_key(r, &n->bad[n->nbad]))
+		return ST_ENOMEM;
+	n->bad[n->nbad++].type = r->key_type;
+	return 0;
 }
 
-static int walk_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+static int walk_cb(void *arg, const struct ns_rec *r)
 {
 	struct ns *n = arg;
-	const uint8_t *k = key;
-	uint64_t ino = klen >= 9 ? st_ns_u64_decode(k + 1) : 0;
 
-	if (klen < 9)
-		return add_bad(n, k, klen);
-	switch (k[0]) {
-	case ST_NS_DIRENT: {
+	switch (r->kind) {
+	case NS_REC_DIRENT: {
 		struct dent *d;
-		uint64_t target;
-		uint8_t type;
 
-		if (!valid_name(k + 9, klen - 9) ||
-		    st_ns_dirent_decode(val, vlen, &target, &type) != ST_OK)
-			return add_bad(n, k, klen);
 		if (GROW(n->de, n->nde, n->decap))
 			return ST_ENOMEM;
 		d = &n->de[n->nde++];
 		memset(d, 0, sizeof(*d));
-		d->parent = ino;
-		d->ino = target;
-		d->type = type;
-		memcpy(d->name, k + 9, klen - 9);
+		d->parent = r->ino;
+		d->ino = r->child;
+		d->type = r->type;
+		memcpy(d->name, r->name, r->nlen);
 		return 0;
 	}
-	case ST_NS_INODE: {
+	case NS_REC_INODE: {
 		struct ient *e;
-		const void *t;
-		size_t tlen;
 
-		if (klen != 9)
-			return add_bad(n, k, klen);
 		if (GROW(n->in, n->nin, n->incap))
 			return ST_ENOMEM;
 		e = &n->in[n->nin++];
 		memset(e, 0, sizeof(*e));
-		e->ino = ino;
-		if (st_ns_inode_decode(val, vlen, &e->a, &t, &tlen) != ST_OK || ino == 0) {
+		e->ino = r->ino;
+		if (r->decode_rc != ST_OK || r->ino == 0) {
 			e->bad = true;
 			return 0;
 		}
-		if (S_ISLNK(e->a.mode)) {
-			e->target = malloc(tlen + 1);
+		e->a = r->inode;
+		if (r->target) {
+			e->target = malloc(r->tlen + 1);
 			if (!e->target)
 				return ST_ENOMEM;
-			memcpy(e->target, t, tlen);
-			e->target[tlen] = 0;
-			e->tlen = tlen;
+			memcpy(e->target, r->target, r->tlen);
+			e->target[r->tlen] = 0;
+			e->tlen = r->tlen;
 		}
 		return 0;
 	}
-	case ST_NS_META:
-		if (klen == 9 + 8 && !memcmp(k + 9, "next_ino", 8)) {
-			if (vlen != 8)
-				return add_bad(n, k, klen);
-			n->has_next = true;
-			n->next_ino = st_ns_u64_decode(val);
-		} else if (klen == 9 + 5 && !memcmp(k + 9, "clean", 5)) {
-			n->clean = true;
-		}
-		/* Other meta names may be a newer daemon's: left alone. */
+	case NS_REC_NEXT_INO:
+		n->has_next = true;
+		n->next_ino = r->next_ino;
 		return 0;
-	case ST_NS_ORPHAN:
-		if (klen != 9 || vlen != 0)
-			return add_bad(n, k, klen);
+	case NS_REC_CLEAN:
+		n->clean = true;
+		return 0;
+	case NS_REC_META_OTHER:
+		return 0; /* a newer daemon's: left alone */
+	case NS_REC_ORPHAN:
 		if (GROW(n->orphans, n->norph, n->orphcap))
 			return ST_ENOMEM;
-		n->orphans[n->norph++] = ino;
+		n->orphans[n->norph++] = r->ino;
 		return 0;
-	case ST_NS_GRAVE:
-		if (klen != 9 || vlen != ST_NS_GRAVE_SIZE)
-			return add_bad(n, k, klen);
+	case NS_REC_GRAVE:
 		if (GROW(n->graves, n->ngrave, n->gravecap))
 			return ST_ENOMEM;
-		n->graves[n->ngrave++] = ino;
+		n->graves[n->ngrave++] = r->ino;
 		return 0;
-	case ST_NS_PIN:
-		if (klen != 17 || vlen != 0)
-			return add_bad(n, k, klen);
+	case NS_REC_PIN:
 		if (GROW(n->pins, n->npin, n->pincap))
 			return ST_ENOMEM;
-		n->pins[n->npin].ino = ino;
-		n->pins[n->npin++].seq = st_ns_u64_decode(k + 9);
+		n->pins[n->npin].ino = r->ino;
+		n->pins[n->npin++].seq = r->seq;
 		return 0;
-	case ST_NS_XATTR:
-		/* A name past XATTR_NAME_MAX would not fit the key buffers the
-		 * repairs build: malformed, removed by its raw key. */
-		if (klen < 10 || klen > ST_NS_KEY_MAX)
-			return add_bad(n, k, klen);
+	case NS_REC_XATTR:
 		if (GROW(n->xa, n->nx, n->xcap))
 			return ST_ENOMEM;
-		n->xa[n->nx].name = malloc(klen - 9 + 1);
-		if (!n->xa[n->nx].name)
+		n->xa[n->nx].name = malloc(r->nlen + 1);
+		if (!n->xa[n->nx].name || copy_key(r, &n->xa[n->nx].raw)) {
+			free(n->xa[n->nx].name);
 			return ST_ENOMEM;
-		memcpy(n->xa[n->nx].name, k + 9, klen - 9);
-		n->xa[n->nx].name[klen - 9] = 0;
-		n->xa[n->nx].nlen = klen - 9;
-		n->xa[n->nx++].ino = ino;
+		}
+		memcpy(n->xa[n->nx].name, r->name, r->nlen);
+		n->xa[n->nx].name[r->nlen] = 0;
+		n->xa[n->nx++].ino = r->ino;
 		return 0;
+	case NS_REC_BAD:
 	default:
-		return add_bad(n, k, klen);
+		return add_bad(n, r);
 	}
 }
 
@@ -254,42 +232,16 @@ static void stage_rc(struct ns *n, int rc)
 
 static void put_inode(struct ns *n, const struct ient *e)
 {
-	uint8_t key[ST_NS_KEY_MAX], rec[ST_NS_INODE_SIZE + 4096];
-	size_t klen = st_ns_key(ST_NS_INODE, e->ino, NULL, 0, key);
-	int len = st_ns_inode_encode(&e->a, e->target, e->tlen, rec, sizeof(rec));
-
-	stage_rc(n, len < 0 ? len : st_kv_put(n->st, key, klen, rec, (size_t)len));
-}
-
-static void del_key_len(struct ns *n, uint8_t type, uint64_t ino, const void *name, size_t nlen)
-{
-	uint8_t key[ST_NS_KEY_MAX];
-	size_t klen = st_ns_key(type, ino, name, nlen, key);
-
-	stage_rc(n, st_kv_del(n->st, key, klen));
-}
-
-static void del_key(struct ns *n, uint8_t type, uint64_t ino, const char *name)
-{
-	del_key_len(n, type, ino, name, name ? strlen(name) : 0);
+	stage_rc(n, ns_inode_put(n->st, e->ino, &e->a, e->target));
 }
 
 static void put_dirent(struct ns *n, uint64_t parent, const char *name, uint64_t ino, uint8_t type)
 {
-	uint8_t key[ST_NS_KEY_MAX], val[ST_NS_DIRENT_SIZE];
-	size_t klen = st_ns_key(ST_NS_DIRENT, parent, name, strlen(name), key);
-
-	st_ns_dirent_encode(ino, type, val);
-	stage_rc(n, st_kv_put(n->st, key, klen, val, sizeof(val)));
-}
-
-static uint8_t dtype(uint32_t mode)
-{
-	return (uint8_t)((mode & S_IFMT) >> 12);
+	stage_rc(n, ns_dirent_put(n->st, parent, name, ino, type));
 }
 
 /* Adds a new inode record to the table (kept sorted). */
-static struct ient *add_inode(struct ns *n, uint64_t ino, const struct st_inode *a)
+static struct ient *add_inode(struct ns *n, uint64_t ino, const struct ns_inode *a)
 {
 	size_t i;
 
@@ -309,26 +261,23 @@ static struct ient *add_inode(struct ns *n, uint64_t ino, const struct st_inode 
  * past every record and store); the counter's new value is staged. */
 static uint64_t alloc_ino(struct ns *n)
 {
-	uint8_t key[ST_NS_KEY_MAX], v[8];
-	size_t klen = st_ns_key(ST_NS_META, 0, "next_ino", 8, key);
 	uint64_t ino = n->next_ino;
 
 	n->next_ino++;
-	st_ns_u64_encode(n->next_ino, v);
-	stage_rc(n, st_kv_put(n->st, key, klen, v, sizeof(v)));
+	stage_rc(n, ns_next_ino_put(n->st, n->next_ino));
 	return ino;
 }
 
 /* /lost+found's inode, made if missing. 0 if there is none to use. */
 static uint64_t lost_found(struct ns *n)
 {
-	struct ient *root = ifind(n, ST_ROOT_INO), *lf;
-	struct st_inode a = {0};
+	struct ient *root = ifind(n, NS_ROOT_INO), *lf;
+	struct ns_inode a = {0};
 
 	if (n->lf)
 		return n->lf;
 	for (size_t i = 0; i < n->nde; i++)
-		if (n->de[i].accepted && n->de[i].parent == ST_ROOT_INO &&
+		if (n->de[i].accepted && n->de[i].parent == NS_ROOT_INO &&
 		    !strcmp(n->de[i].name, "lost+found")) {
 			lf = ifind(n, n->de[i].ino);
 			if (!lf || !S_ISDIR(lf->a.mode)) {
@@ -343,20 +292,20 @@ static uint64_t lost_found(struct ns *n)
 	a.uid = root->a.uid;
 	a.gid = root->a.gid;
 	a.nlink = 2;
-	a.parent = ST_ROOT_INO;
+	a.parent = NS_ROOT_INO;
 	a.atime_ns = a.mtime_ns = a.ctime_ns = a.btime_ns = (int64_t)st_realtime_ns();
 	lf = add_inode(n, alloc_ino(n), &a);
 	if (!lf)
 		return 0;
 	lf->reached = true;
 	lf->links = 1;
-	lf->dparent = ST_ROOT_INO;
-	root = ifind(n, ST_ROOT_INO);
+	lf->dparent = NS_ROOT_INO;
+	root = ifind(n, NS_ROOT_INO);
 	root->subdirs++;
 	root->a.nlink++; /* part of making it, not a problem of its own */
 	put_inode(n, root);
 	put_inode(n, lf);
-	put_dirent(n, ST_ROOT_INO, "lost+found", lf->ino, dtype(S_IFDIR));
+	put_dirent(n, NS_ROOT_INO, "lost+found", lf->ino, ns_dtype(S_IFDIR));
 	printf("    made /lost+found (inode %llu)\n", (unsigned long long)lf->ino);
 	return n->lf = lf->ino;
 }
@@ -375,37 +324,37 @@ static void ent_name(const struct dent *d, char buf[320])
 
 static void check_root(struct ns *n)
 {
-	struct ient *root = ifind(n, ST_ROOT_INO);
+	struct ient *root = ifind(n, NS_ROOT_INO);
 	char what[40];
 
-	ino_name(ST_ROOT_INO, what);
+	ino_name(NS_ROOT_INO, what);
 	if (!root) {
-		struct st_inode a = {0};
+		struct ns_inode a = {0};
 
 		if (!fsck_problem(n->c, PR_ROOT_MISSING, what, NULL))
 			return;
 		a.mode = S_IFDIR | 0755;
 		a.nlink = 2;
-		a.parent = ST_ROOT_INO;
+		a.parent = NS_ROOT_INO;
 		a.atime_ns = a.mtime_ns = a.ctime_ns = a.btime_ns = (int64_t)st_realtime_ns();
 		/* A bad record of inode 1 is replaced by this one. */
 		for (size_t i = 0; i < n->nin; i++)
-			if (n->in[i].ino == ST_ROOT_INO)
+			if (n->in[i].ino == NS_ROOT_INO)
 				n->in[i].bad = false;
-		root = ifind(n, ST_ROOT_INO);
+		root = ifind(n, NS_ROOT_INO);
 		if (root)
 			root->a = a;
 		else
-			root = add_inode(n, ST_ROOT_INO, &a);
+			root = add_inode(n, NS_ROOT_INO, &a);
 		if (!root)
 			return;
 		put_inode(n, root);
 		fsck_fixed(n->c);
-	} else if ((!S_ISDIR(root->a.mode) || root->a.parent != ST_ROOT_INO) &&
+	} else if ((!S_ISDIR(root->a.mode) || root->a.parent != NS_ROOT_INO) &&
 		   fsck_problem(n->c, PR_ROOT_BAD, what, "mode %o, parent %llu", root->a.mode,
 				(unsigned long long)root->a.parent)) {
 		root->a.mode = S_IFDIR | (root->a.mode & 07777);
-		root->a.parent = ST_ROOT_INO;
+		root->a.parent = NS_ROOT_INO;
 		root->a.size = 0;
 		free(root->target);
 		root->target = NULL;
@@ -415,7 +364,7 @@ static void check_root(struct ns *n)
 	}
 	if (root) {
 		root->reached = true;
-		root->dparent = ST_ROOT_INO;
+		root->dparent = NS_ROOT_INO;
 	}
 }
 
@@ -424,10 +373,10 @@ static void check_keys(struct ns *n)
 	char what[64];
 
 	for (size_t i = 0; i < n->nbad; i++) {
-		snprintf(what, sizeof(what), "key of type 0x%02x, %zu bytes",
-			 n->bad[i].len ? n->bad[i].key[0] : 0, n->bad[i].len);
+		snprintf(what, sizeof(what), "key of type 0x%02x, %zu bytes", n->bad[i].type,
+			 n->bad[i].len);
 		if (fsck_problem(n->c, PR_META_BAD, what, NULL)) {
-			stage_rc(n, st_kv_del(n->st, n->bad[i].key, n->bad[i].len));
+			stage_rc(n, ns_key_del(n->st, n->bad[i].key, n->bad[i].len));
 			fsck_fixed(n->c);
 		}
 	}
@@ -435,10 +384,10 @@ static void check_keys(struct ns *n)
 		if (!n->in[i].bad)
 			continue;
 		ino_name(n->in[i].ino, what);
-		if (n->in[i].ino == ST_ROOT_INO)
+		if (n->in[i].ino == NS_ROOT_INO)
 			continue; /* check_root replaces it */
 		if (fsck_problem(n->c, PR_INODE_BAD, what, NULL)) {
-			del_key(n, ST_NS_INODE, n->in[i].ino, NULL);
+			stage_rc(n, ns_inode_del(n->st, n->in[i].ino));
 			fsck_fixed(n->c);
 		}
 	}
@@ -446,7 +395,7 @@ static void check_keys(struct ns *n)
 
 static void drop_entry(struct ns *n, struct dent *d)
 {
-	del_key(n, ST_NS_DIRENT, d->parent, d->name);
+	stage_rc(n, ns_dirent_del(n->st, d->parent, d->name));
 	fsck_fixed(n->c);
 }
 
@@ -478,17 +427,17 @@ static void check_entries(struct ns *n)
 					d->parent = 0;
 					continue;
 				}
-				if (d->type != dtype(t->a.mode) &&
+				if (d->type != ns_dtype(t->a.mode) &&
 				    fsck_problem(n->c, PR_DIRENT_TYPE, what, "%u, inode says %u",
-						 d->type, dtype(t->a.mode))) {
-					d->type = dtype(t->a.mode);
+						 d->type, ns_dtype(t->a.mode))) {
+					d->type = ns_dtype(t->a.mode);
 					put_dirent(n, d->parent, d->name, d->ino, d->type);
 					fsck_fixed(n->c);
 				}
 				if (S_ISDIR(t->a.mode) &&
-				    (t->ino == ST_ROOT_INO || t->a.parent != d->parent || t->links))
+				    (t->ino == NS_ROOT_INO || t->a.parent != d->parent || t->links))
 					continue; /* decided in round 1 */
-			} else if (S_ISDIR(t->a.mode) && (t->links || t->ino == ST_ROOT_INO)) {
+			} else if (S_ISDIR(t->a.mode) && (t->links || t->ino == NS_ROOT_INO)) {
 				if (fsck_problem(n->c, PR_DIR_MULTI, what, "directory %llu",
 						 (unsigned long long)t->ino))
 					drop_entry(n, d);
@@ -511,7 +460,7 @@ static void check_parents(struct ns *n)
 	for (size_t i = 0; i < n->nin; i++) {
 		struct ient *e = &n->in[i];
 
-		if (e->bad || !S_ISDIR(e->a.mode) || e->ino == ST_ROOT_INO || !e->dparent)
+		if (e->bad || !S_ISDIR(e->a.mode) || e->ino == NS_ROOT_INO || !e->dparent)
 			continue;
 		ino_name(e->ino, what);
 		if (e->a.parent != e->dparent &&
@@ -573,7 +522,7 @@ static bool relink(struct ns *n, uint64_t ino)
 	e = ifind(n, ino);
 	l = ifind(n, lf);
 	snprintf(name, sizeof(name), "#%llu", (unsigned long long)ino);
-	put_dirent(n, lf, name, ino, dtype(e->a.mode));
+	put_dirent(n, lf, name, ino, ns_dtype(e->a.mode));
 	e->links++;
 	if (S_ISDIR(e->a.mode)) {
 		l->subdirs++;
@@ -590,7 +539,7 @@ static void check_reachable(struct ns *n)
 	uint32_t stamp = 0;
 	char what[40];
 
-	reach(n, ST_ROOT_INO);
+	reach(n, NS_ROOT_INO);
 	for (size_t i = 0; i < n->nin; i++) {
 		uint64_t top;
 		struct ient *p;
@@ -618,7 +567,7 @@ static void check_reachable(struct ns *n)
 		if (d) {
 			struct ient *old = ifind(n, d->parent);
 
-			del_key(n, ST_NS_DIRENT, d->parent, d->name);
+			stage_rc(n, ns_dirent_del(n->st, d->parent, d->name));
 			d->accepted = false;
 			ifind(n, top)->links--;
 			if (old)
@@ -649,7 +598,7 @@ static void check_orphans(struct ns *n)
 		/* The daemon would remove a linked file at its next mount. */
 		if (fsck_problem(n->c, PR_ORPHAN_KEY, what, e ? "it has %u entries" : "no record",
 				 e ? e->links : 0)) {
-			del_key(n, ST_NS_ORPHAN, n->orphans[i], NULL);
+			stage_rc(n, ns_orphan_del(n->st, n->orphans[i]));
 			fsck_fixed(n->c);
 		}
 	}
@@ -680,7 +629,6 @@ static void check_unattached(struct ns *n)
  * reap the daemon had not finished: it drops the key itself. */
 static void check_graves(struct ns *n)
 {
-	uint8_t key[ST_NS_KEY_MAX];
 	char what[64];
 
 	for (size_t i = 0; i < n->ngrave; i++) {
@@ -690,9 +638,7 @@ static void check_graves(struct ns *n)
 		if (e && !e->bad) {
 			ino_name(n->graves[i], what);
 			if (fsck_problem(n->c, PR_GRAVE_LIVE, what, NULL)) {
-				stage_rc(n, st_kv_del(n->st, key,
-						      st_ns_key(ST_NS_GRAVE, n->graves[i], NULL, 0,
-								key)));
+				stage_rc(n, ns_grave_del(n->st, n->graves[i]));
 				fsck_fixed(n->c);
 			}
 			continue;
@@ -704,7 +650,6 @@ static void check_graves(struct ns *n)
 
 static void check_pins(struct ns *n)
 {
-	uint8_t key[ST_NS_KEY_MAX], seq[8];
 	char what[80];
 
 	for (size_t i = 0; i < n->npin; i++) {
@@ -715,9 +660,7 @@ static void check_pins(struct ns *n)
 		snprintf(what, sizeof(what), "pin of version %llu of inode %llu",
 			 (unsigned long long)n->pins[i].seq, (unsigned long long)n->pins[i].ino);
 		if (fsck_problem(n->c, PR_PIN_DANGLING, what, NULL)) {
-			st_ns_u64_encode(n->pins[i].seq, seq);
-			stage_rc(n, st_kv_del(n->st, key,
-					      st_ns_key(ST_NS_PIN, n->pins[i].ino, seq, 8, key)));
+			stage_rc(n, ns_pin_del(n->st, n->pins[i].ino, n->pins[i].seq));
 			fsck_fixed(n->c);
 		}
 	}
@@ -762,14 +705,13 @@ static void check_stores(struct ns *n)
 	for (size_t i = 0; i < n->c->nstores; i++) {
 		struct fstore *s = &n->c->stores[i];
 		uint64_t ino = s->ino;
-		struct st_inode a = {0};
+		struct ns_inode a = {0};
 		struct ient *root, *e;
 		char path[64];
 
 		if (s->referenced || s->removed)
 			continue;
-		snprintf(path, sizeof(path), "ino/%02x/%llu.rev", (unsigned)(ino & 0xff),
-			 (unsigned long long)ino);
+		ns_store_path(NULL, ino, path, sizeof(path));
 		if (ifind(n, ino)) {
 			/* Its number belongs to an inode of another kind. */
 			fsck_problem(n->c, PR_STORE_STRAY, path, "inode %llu is not a regular file",
@@ -779,7 +721,7 @@ static void check_stores(struct ns *n)
 		if (!fsck_problem(n->c, PR_STORE_ORPHAN, path, "%llu bytes",
 				  (unsigned long long)(s->usable ? s->size : 0)))
 			continue;
-		root = ifind(n, ST_ROOT_INO);
+		root = ifind(n, NS_ROOT_INO);
 		a.mode = S_IFREG | 0600;
 		a.nlink = 1; /* the entry relink() makes */
 		a.uid = root ? root->a.uid : 0;
@@ -837,7 +779,7 @@ static void check_xattrs(struct ns *n)
 		snprintf(what, sizeof(what), "attribute '%s' of inode %llu", n->xa[i].name,
 			 (unsigned long long)n->xa[i].ino);
 		if (fsck_problem(n->c, PR_XATTR_DANGLING, what, NULL)) {
-			del_key_len(n, ST_NS_XATTR, n->xa[i].ino, n->xa[i].name, n->xa[i].nlen);
+			stage_rc(n, ns_key_del(n->st, n->xa[i].raw.key, n->xa[i].raw.len));
 			fsck_fixed(n->c);
 		}
 	}
@@ -846,8 +788,6 @@ static void check_xattrs(struct ns *n)
 static void check_next_ino(struct ns *n)
 {
 	uint64_t need = 2;
-	uint8_t key[ST_NS_KEY_MAX], v[8];
-	size_t klen;
 
 	if (n->nin && n->in[n->nin - 1].ino >= need)
 		need = n->in[n->nin - 1].ino + 1;
@@ -862,9 +802,7 @@ static void check_next_ino(struct ns *n)
 			  (unsigned long long)n->next_ino, (unsigned long long)need))
 		return;
 	n->next_ino = need;
-	klen = st_ns_key(ST_NS_META, 0, "next_ino", 8, key);
-	st_ns_u64_encode(need, v);
-	stage_rc(n, st_kv_put(n->st, key, klen, v, sizeof(v)));
+	stage_rc(n, ns_next_ino_put(n->st, need));
 	fsck_fixed(n->c);
 }
 
@@ -872,8 +810,10 @@ static void ns_release(struct ns *n)
 {
 	for (size_t i = 0; i < n->nin; i++)
 		free(n->in[i].target);
-	for (size_t i = 0; i < n->nx; i++)
+	for (size_t i = 0; i < n->nx; i++) {
 		free(n->xa[i].name);
+		free(n->xa[i].raw.key);
+	}
 	for (size_t i = 0; i < n->nbad; i++)
 		free(n->bad[i].key);
 	free(n->in);
@@ -891,16 +831,14 @@ int pass3_namespace(struct fsck *c)
 {
 	struct ns n = {.c = c};
 	uint64_t fixed_before = c->nfixed;
-	char path[4096];
 	int rc;
 
-	snprintf(path, sizeof(path), "%s/%s", c->dir, ST_NS_NAME);
-	rc = st_open(path, ST_KIND_KV, c->readonly ? ST_READONLY : 0, NULL, &n.st);
+	rc = ns_open(c->dir, c->readonly ? ST_READONLY : 0, NULL, &n.st);
 	if (rc != ST_OK) {
-		fsck_error(c, "cannot open %s: %s", path, st_last_error()->msg);
+		fsck_error(c, "cannot open %s/%s: %s", c->dir, NS_STORE_NAME, st_last_error()->msg);
 		return -1;
 	}
-	rc = st_kv_range(n.st, NULL, 0, walk_cb, &n);
+	rc = ns_walk(n.st, walk_cb, &n);
 	if (rc != ST_OK) {
 		fsck_error(c, "cannot read the namespace: %s", st_strerror(rc));
 		ns_release(&n);

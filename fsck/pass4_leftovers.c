@@ -30,7 +30,7 @@ static void consider(struct fsck *c, const char *dir, const char *sub, const cha
 
 	if (ends_with(name, ".rev.compact"))
 		code = PR_LEFTOVER_COMPACT;
-	else if (ends_with(name, ".rev.fsck") || !strcmp(name, ST_SUPER_NAME ".tmp"))
+	else if (ends_with(name, ".rev.fsck") || !strcmp(name, NS_SUPER_NAME ".tmp"))
 		code = PR_LEFTOVER_TEMP;
 	else
 		return;
@@ -66,8 +66,8 @@ int pass4_leftovers(struct fsck *c)
 
 	if (scan_dir(c, "") != 0)
 		fsck_error(c, "cannot read %s: %s", c->dir, strerror(errno));
-	for (unsigned x = 0; x < 256; x++) {
-		snprintf(sub, sizeof(sub), "ino/%02x/", x);
+	for (unsigned x = 0; x < NS_FOLDERS; x++) {
+		ns_folder_path(NULL, x, sub, sizeof(sub));
 		if (scan_dir(c, sub) != 0)
 			fsck_error(c, "cannot read %s/%s: %s", c->dir, sub, strerror(errno));
 	}

@@ -38,12 +38,36 @@
 #define NS_ROOT_INO   1u	    /* the root directory's inode */
 #define NS_NAME_MAX   255u	    /* longest directory entry or xattr name */
 
-/* "DIR/ino/XX/<ino>.rev": the path of inode ino's file store. ST_EINVAL if
- * it does not fit in len. */
+#define NS_FOLDERS 256u /* ino/00 .. ino/ff: a store is in folder ino & 0xff */
+
+/* "DIR/ino/XX/<ino>.rev": the path of inode ino's file store ("ino/XX/<ino>.rev"
+ * if dir is NULL). ST_EINVAL if it does not fit in len. */
 int ns_store_path(const char *dir, uint64_t ino, char *buf, size_t len);
+/* "DIR/ino/XX" for folder x (< NS_FOLDERS); "ino/XX/" if dir is NULL. */
+int ns_folder_path(const char *dir, unsigned x, char *buf, size_t len);
+/* Whether a file name in a folder is a store, "<ino>.rev" (decimal, no
+ * leading zero); *ino its number. Not "<ino>.rev.compact" or ".fsck". */
+bool ns_store_name_parse(const char *name, uint64_t *ino);
 
 /* Opens DIR/ns.rev with st_open's flags (ST_READONLY, ST_CREATE...). */
 int ns_open(const char *dir, int flags, const struct st_open_opts *opts, st_store **out);
+
+/*
+ * Makes a new backing directory's contents in DIR (which mkfs made or
+ * emptied): ino/ and the namespace, holding the root directory (mode 0755,
+ * owned by uid and gid), the inode counter and the clean mark, committed.
+ * The superblock is the caller's, written last. ST_EEXIST if ino/ or
+ * ns.rev already exist.
+ */
+int ns_format(const char *dir, uint32_t uid, uint32_t gid);
+/* Removes what a revfs keeps in DIR: ino/ and everything in it, the
+ * namespace, the superblock and their temporary files (not .lock, not
+ * other files). ST_OK or st_fail_errno's error. */
+int ns_wipe(const char *dir);
+/* Makes the folders ino/00 .. ino/ff that are missing and syncs ino/, so
+ * that creating a store never needs a directory sync above its own folder.
+ * ST_OK, or the error with the path in st_last_error() (sys_errno set). */
+int ns_folders_make(const char *dir);
 
 /* ---- superblock: revfs.super -------------------------------------------- */
 
@@ -66,6 +90,12 @@ struct ns_super {
 
 /* Fills sb with defaults and a fresh random uuid. */
 void ns_super_init(struct ns_super *sb);
+/* Whether this build may write the backing directory: no ro_compat bit it
+ * does not know (ns_super_decode already refused unknown incompat bits). */
+static inline bool ns_super_writable(const struct ns_super *sb)
+{
+	return (sb->ro_compat & ~NS_SUPER_RO_COMPAT_KNOWN) == 0;
+}
 /* The uuid as 36 characters and a NUL. */
 void ns_super_uuid_str(const struct ns_super *sb, char out[37]);
 /* Encodes into buf (at least NS_SUPER_SIZE bytes); returns the length or ST_EINVAL. */
@@ -191,8 +221,7 @@ int ns_dirent_del(st_store *ns, uint64_t dir, const char *name);
  * it). name is NUL-terminated, nlen long. cb returns 0 to go on, anything
  * else to stop, which is then returned.
  */
-typedef int (*ns_dirent_cb)(void *arg, const char *name, size_t nlen, uint64_t ino,
-			    uint8_t type);
+typedef int (*ns_dirent_cb)(void *arg, const char *name, size_t nlen, uint64_t ino, uint8_t type);
 int ns_dirent_list(st_store *ns, uint64_t dir, ns_dirent_cb cb, void *arg);
 /* ST_OK if directory dir has no entries, ST_EEXIST if it has one, or an error. */
 int ns_dir_empty(st_store *ns, uint64_t dir);
@@ -203,8 +232,7 @@ int ns_xattr_get(st_store *ns, uint64_t ino, const char *name, void **val, size_
 int ns_xattr_put(st_store *ns, uint64_t ino, const char *name, const void *val, size_t vlen);
 int ns_xattr_del(st_store *ns, uint64_t ino, const char *name);
 /* Each xattr of ino in name order; the name is NUL-terminated. As ns_dirent_list. */
-typedef int (*ns_xattr_cb)(void *arg, const char *name, size_t nlen, const void *val,
-			   size_t vlen);
+typedef int (*ns_xattr_cb)(void *arg, const char *name, size_t nlen, const void *val, size_t vlen);
 int ns_xattr_list(st_store *ns, uint64_t ino, ns_xattr_cb cb, void *arg);
 
 /* Orphans: files with no links left, still open at the time. */
@@ -231,8 +259,8 @@ int ns_pin_list(st_store *ns, uint64_t ino, int (*cb)(void *arg, uint64_t ino, u
 int ns_grave_put(st_store *ns, uint64_t ino, uint64_t seq, uint64_t time_ns);
 int ns_grave_del(st_store *ns, uint64_t ino);
 /* Each grave, by inode number; a malformed one is skipped (fsck's to report). */
-int ns_grave_list(st_store *ns,
-		  int (*cb)(void *arg, uint64_t ino, uint64_t seq, uint64_t time_ns), void *arg);
+int ns_grave_list(st_store *ns, int (*cb)(void *arg, uint64_t ino, uint64_t seq, uint64_t time_ns),
+		  void *arg);
 
 /* The inode counter: the next inode number to hand out. ST_ENOTFOUND if
  * missing, ST_ECORRUPT if malformed. */
@@ -267,14 +295,15 @@ struct ns_rec {
 	int decode_rc;	       /* NS_REC_INODE: ST_OK, ST_ECORRUPT or ST_EVERSION */
 	const char *target;    /* a symlink's target, tlen bytes */
 	size_t tlen;
-	uint64_t child;		 /* NS_REC_DIRENT: the inode it names */
-	uint8_t type;		 /* NS_REC_DIRENT: its DT_ type */
-	uint64_t seq, time_ns;	 /* NS_REC_PIN, NS_REC_GRAVE */
-	uint64_t next_ino;	 /* NS_REC_NEXT_INO */
-	const void *val;	 /* the raw value (NS_REC_XATTR's value) */
+	uint64_t child;	       /* NS_REC_DIRENT: the inode it names */
+	uint8_t type;	       /* NS_REC_DIRENT: its DT_ type */
+	uint64_t seq, time_ns; /* NS_REC_PIN, NS_REC_GRAVE */
+	uint64_t next_ino;     /* NS_REC_NEXT_INO */
+	const void *val;       /* the raw value (NS_REC_XATTR's value) */
 	size_t vlen;
-	const char *why;	 /* NS_REC_BAD */
-	const void *key;	 /* the raw key, for ns_key_del */
+	const char *why;   /* NS_REC_BAD */
+	unsigned key_type; /* the key's type byte (for messages; 0 if none) */
+	const void *key;   /* the raw key, for ns_key_del */
 	size_t klen;
 };
 

@@ -1,21 +1,28 @@
 /*
- * commit.c - opening a store, committing, and recovering from a failed
- * commit.
+ * commit.c - opening a store, committing (one store, or a group of stores
+ * that share their syncs), and recovering from a failed commit.
  *
  * Crash-safety invariants, and where each is kept:
  *
  *  1. Nothing already in the file is rewritten, except one byte per
- *     commit: the marker of the new header's block (st_writer_flip).
+ *     commit: the marker of the new header's block (st_writer_flip, from
+ *     group_flip).
  *  2. Data, tree nodes and the header itself are written and synced
- *     before that marker changes (st_commit: the first st_writer_sync).
+ *     before that marker changes (st_commit_group: group_prepare writes,
+ *     the first group_sync makes them durable, a new store's directory
+ *     and a compaction's rename included).
  *  3. So a block marked MARK_HEADER always begins a complete header whose
  *     whole tree is on disk; a crash before the flip leaves an unmarked,
  *     ignored tail (st_header_find skips it), a crash after it a new version.
  *  4. A commit is published to readers only after the second sync, so no
- *     reader sees a version a crash could take back (st_commit).
+ *     reader sees a version a crash could take back (st_commit_group).
  *  5. A writable open trims everything after the newest committed header
- *     (st_open), and a failed commit trims back to it (rollback), so the
- *     next commit appends after committed bytes only.
+ *     (st_open), and a failed commit trims back to it (rollback, from
+ *     group_drop), so the next commit appends after committed bytes only.
+ *
+ * A group commit holds the writer locks of all its stores from its writes
+ * to its publication; each store's failure is its own (group_drop), so one
+ * bad store does not hold the others back. st_commit is a group of one.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -344,37 +351,11 @@ static void commit_publish(st_store *st, const struct hdr *h, struct st_version 
 	}
 }
 
-int st_commit(st_store *st, struct st_version *out)
-{
-	struct hdr h;
-	int rc;
+/* ---- the commit: one store, or a group sharing its syncs ---------------- */
 
-	if (st->readonly)
-		return st_fail(ST_EROFS, EROFS, 0, "%s: read-only", st->path);
-	pthread_mutex_lock(&st->wlock);
-	if ((rc = commit_write(st, &h)) != ST_OK)
-		goto out_rollback;
-	/* Invariants 2, 1 and 4, in that order. A compaction's rename (or a
-	 * deferred creation) must be durable before a commit to the file is. */
-	if ((rc = st_writer_sync(&st->w)) != ST_OK || (rc = st_store_switch_wait(st)) != ST_OK)
-		goto out_rollback;
-	if (st->dir_unsynced) {
-		if ((rc = st_store_dir_sync(st)) != ST_OK)
-			goto out_rollback;
-		st->dir_unsynced = false;
-	}
-	if ((rc = st_writer_flip(&st->w, h.pos)) != ST_OK || (rc = st_writer_sync(&st->w)) != ST_OK)
-		goto out_rollback;
-	commit_publish(st, &h, out);
-	goto out_unlock;
-out_rollback:
-	rollback(st, false);
-out_unlock:
-	pthread_mutex_unlock(&st->wlock);
-	return rc;
-}
-
-int st_commit_prepare(st_store *st)
+/* Takes the writer lock and writes the commit (invariant 2's writes); the
+ * lock stays held on success, is released on failure. */
+static int group_prepare(st_store *st)
 {
 	int rc;
 
@@ -387,10 +368,12 @@ int st_commit_prepare(st_store *st)
 		return rc;
 	}
 	st->pending_switch = st_store_switch_pending(st);
-	return rc;
+	return ST_OK;
 }
 
-int st_commit_sync(st_store *st)
+/* Makes one prepared store durable by itself: the file, a compaction's
+ * rename under way, a new store's directory (invariant 2). wlock held. */
+static int group_sync_one(st_store *st)
 {
 	int rc = st_writer_sync(&st->w);
 
@@ -403,7 +386,9 @@ int st_commit_sync(st_store *st)
 	return rc;
 }
 
-int st_commit_flip(st_store *st, int synced_all)
+/* The flip (invariant 1's one byte), once everything before it is durable.
+ * synced_all: a syncfs made the file and its directory durable. wlock held. */
+static int group_flip(st_store *st, bool synced_all)
 {
 	int rc = st_store_switch_wait(st);
 
@@ -418,22 +403,102 @@ int st_commit_flip(st_store *st, int synced_all)
 			return rc;
 		st->dir_unsynced = false;
 	}
-	if (st->dir_unsynced)
+	if (st->dir_unsynced) /* cannot happen: the syncs above made it so */
 		return st_fail(ST_EINVAL, 0, 0, "%s: directory not synced before the flip",
 			       st->path);
 	return st_writer_flip(&st->w, st->pending.pos);
 }
 
-void st_commit_finish(st_store *st, struct st_version *out)
+/* Ends store i's part in the group with err: rollback (invariant 5), unlock. */
+static void group_drop(st_store *st, int *rc, int err)
 {
-	commit_publish(st, &st->pending, out);
+	*rc = err;
+	rollback(st, false);
 	pthread_mutex_unlock(&st->wlock);
 }
 
-void st_commit_abort(st_store *st)
+/* One sync point: a syncfs(2) through the first store still in the group
+ * (all share the filesystem), or each store's own syncs. */
+static void group_sync(st_store *const *sts, size_t n, int *rcs, bool *synced_all)
 {
-	rollback(st, false);
-	pthread_mutex_unlock(&st->wlock);
+	st_store *first = NULL;
+
+	for (size_t i = 0; i < n && !first; i++)
+		if (rcs[i] == ST_OK)
+			first = sts[i];
+	if (*synced_all && first && first->ops->syncfs && !(first->flags & ST_NOSYNC)) {
+		int rc = ST_OK;
+
+		if (first->ops->syncfs(first->ctx, first->file->fd) < 0)
+			rc = st_fail_errno(errno, "syncfs of", first->path);
+		for (size_t i = 0; rc != ST_OK && i < n; i++)
+			if (rcs[i] == ST_OK)
+				group_drop(sts[i], &rcs[i], rc);
+		return;
+	}
+	*synced_all = false; /* no syncfs to be had: each store's own */
+	for (size_t i = 0; i < n; i++) {
+		int rc;
+
+		if (rcs[i] == ST_OK && (rc = group_sync_one(sts[i])) != ST_OK)
+			group_drop(sts[i], &rcs[i], rc);
+	}
+}
+
+/* The caller's hook at a step: a non-zero return drops what is left. */
+static bool group_hook(st_store *const *sts, size_t n, int *rcs, const struct st_group_opts *o,
+		       enum st_group_step step)
+{
+	if (!o || !o->hook || o->hook(o->hook_arg, step) == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (rcs[i] == ST_OK)
+			group_drop(sts[i], &rcs[i],
+				   st_fail(ST_EABORTED, 0, 0, "commit stopped by its caller"));
+	return true;
+}
+
+size_t st_commit_group(st_store *const *sts, size_t n, const struct st_group_opts *o, int *rcs,
+		       struct st_version *out)
+{
+	bool synced_all = o && o->sync == ST_SYNC_FS;
+	size_t done = 0;
+
+	for (size_t i = 0; i < n; i++)
+		rcs[i] = group_prepare(sts[i]);
+	if (group_hook(sts, n, rcs, o, ST_GROUP_WRITTEN))
+		return 0;
+	/* Invariants 2, 1 and 4, in that order, for every store at once. */
+	group_sync(sts, n, rcs, &synced_all);
+	if (group_hook(sts, n, rcs, o, ST_GROUP_SYNCED))
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		int rc;
+
+		if (rcs[i] == ST_OK && (rc = group_flip(sts[i], synced_all)) != ST_OK)
+			group_drop(sts[i], &rcs[i], rc);
+	}
+	if (group_hook(sts, n, rcs, o, ST_GROUP_FLIPPED))
+		return 0;
+	group_sync(sts, n, rcs, &synced_all);
+	if (group_hook(sts, n, rcs, o, ST_GROUP_DURABLE))
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (rcs[i] != ST_OK)
+			continue;
+		commit_publish(sts[i], &sts[i]->pending, out ? &out[i] : NULL);
+		pthread_mutex_unlock(&sts[i]->wlock);
+		done++;
+	}
+	return done;
+}
+
+int st_commit(st_store *st, struct st_version *out)
+{
+	int rc;
+
+	st_commit_group(&st, 1, NULL, &rc, out);
+	return rc;
 }
 
 void st_current(st_store *st, struct st_version *out)

@@ -107,6 +107,12 @@ static int px_writeback(void *ctx, int fd, off_t off, off_t len)
 	return sync_file_range(fd, off, len, SYNC_FILE_RANGE_WRITE);
 }
 
+static int px_syncfs(void *ctx, int fd)
+{
+	(void)ctx;
+	return syncfs(fd);
+}
+
 const struct st_ops st_posix_ops = {
     .open = px_open,
     .close = px_close,
@@ -123,4 +129,5 @@ const struct st_ops st_posix_ops = {
     .pwritev = px_pwritev,
     .writeback = px_writeback,
     .fchown = px_fchown,
+    .syncfs = px_syncfs,
 };

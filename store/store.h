@@ -94,6 +94,9 @@ struct st_ops {
 	 * on the disk when its fdatasync comes. Errors are ignored: the sync
 	 * that follows reports them. */
 	int (*writeback)(void *ctx, int fd, off_t off, off_t len);
+	/* Optional (NULL: a group commit syncs each store instead): syncfs(2)
+	 * of the filesystem holding fd. */
+	int (*syncfs)(void *ctx, int fd);
 };
 extern const struct st_ops st_posix_ops;
 
@@ -150,7 +153,7 @@ struct st_version {
 /*
  * Commits every change staged since the last commit: appends the tree
  * nodes and the header, fdatasync, flips the header's marker byte,
- * fdatasync. Commits even when nothing changed (a new version). On an
+ * fdatasync (a group commit of one store). Commits even when nothing changed (a new version). On an
  * error before the marker flip, the store stays at its previous version; a
  * file store's staged changes are dropped, a key-value store's are kept so
  * that the next commit retries them (st_rollback drops them). An error at or after the flip (the
@@ -161,25 +164,43 @@ struct st_version {
  */
 int st_commit(st_store *st, struct st_version *out);
 
+/* How a group commit makes its stores durable at each of its two sync points. */
+enum st_group_sync {
+	ST_SYNC_EACH = 0, /* each store's fdatasync (and a new store's directory fsync) */
+	ST_SYNC_FS = 1,	  /* one syncfs(2) of the filesystem the stores are on: cheaper
+			   * for many stores; each store's own syncs if the ops have none */
+};
+
+/* The steps of a group commit, for st_group_opts.hook. */
+enum st_group_step {
+	ST_GROUP_WRITTEN = 1, /* every commit written (writer locks held), nothing synced */
+	ST_GROUP_SYNCED = 2,  /* ... and durable; no marker flipped yet */
+	ST_GROUP_FLIPPED = 3, /* every marker flipped, not yet synced, nothing published */
+	ST_GROUP_DURABLE = 4, /* ... and synced; published next */
+};
+
+struct st_group_opts {
+	enum st_group_sync sync;
+	/* Tests: called after each step, every store of the group still locked;
+	 * a non-zero return drops the commits not yet published (ST_EABORTED).
+	 * NULL: none. */
+	int (*hook)(void *arg, enum st_group_step step);
+	void *hook_arg;
+};
+
 /*
- * Group commit: many stores committed with shared syncs. For each store,
- * st_commit_prepare() writes the staged changes and a header still marked
- * data, with no sync, and keeps the writer lock. The caller then makes every
- * prepared file durable, together with the directories of new stores: with
- * st_commit_sync() per store, or at once (syncfs(2) of the backing
- * filesystem), passing synced_all = 1 to st_commit_flip(). Then it flips each
- * store's marker, syncs again the same way (st_commit_sync or syncfs), and
- * calls st_commit_finish(), which publishes the version and releases the
- * lock. On any error after prepare, st_commit_abort() drops the commit and
- * releases the lock (after a flip the outcome is undetermined, as for
- * st_commit). prepare returns an st_err (the lock is not kept on error),
- * sync and flip return st_err.
+ * Commits the changes staged on n stores together, sharing their syncs:
+ * each store's commit is written under its writer lock (taken in array
+ * order and held to the end), then all are made durable, all markers
+ * flipped, all made durable again, and each version published and its
+ * lock released. rcs[i] receives store i's result, as st_commit would
+ * give it (a store failing at any step is rolled back alone; the others go
+ * on; a failed syncfs fails every store still in the group). If out is not
+ * NULL, out[i] receives each new version. o may be NULL (ST_SYNC_EACH).
+ * Returns the number of stores committed.
  */
-int st_commit_prepare(st_store *st);
-int st_commit_sync(st_store *st);
-int st_commit_flip(st_store *st, int synced_all);
-void st_commit_finish(st_store *st, struct st_version *out);
-void st_commit_abort(st_store *st);
+size_t st_commit_group(st_store *const *sts, size_t n, const struct st_group_opts *o, int *rcs,
+		       struct st_version *out);
 
 /* Drops every change staged since the last commit. */
 void st_rollback(st_store *st);
@@ -400,98 +421,6 @@ struct st_compact_stats {
  * stats may be NULL.
  */
 int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compact_stats *stats);
-
-/* ---- the backing directory: superblock and namespace records ----------- */
-
-/*
- * A backing directory holds revfs.super, the namespace store ns.rev and one
- * file store per regular file under ino/XX/. These functions encode the
- * superblock and the namespace's records (docs/FORMAT.md, "Backing
- * directory"); the daemon, mkfs and fsck share them.
- */
-#define ST_SUPER_NAME		 "revfs.super"
-#define ST_NS_NAME		 "ns.rev"
-#define ST_LOCK_NAME		 ".lock"
-#define ST_SUPER_VERSION	 1u
-#define ST_SUPER_INCOMPAT_KNOWN	 0u
-#define ST_SUPER_RO_COMPAT_KNOWN 0u
-#define ST_LABEL_MAX		 63u
-#define ST_KEEP_MAX		 127u
-#define ST_KEEP_DEFAULT		 "all:1h,hourly:1d,daily:30d,min:10"
-#define ST_ROOT_INO		 1u
-
-struct st_super {
-	uint32_t version;		      /* format version of the backing directory */
-	uint32_t compat, ro_compat, incompat; /* feature bits; none defined yet */
-	uint8_t uuid[16];		      /* random, made by mkfs */
-	uint64_t created_ns;		      /* when mkfs ran */
-	uint32_t flush_ms;		      /* default flush interval */
-	char label[ST_LABEL_MAX + 1];	      /* NUL-terminated, may be empty */
-	char keep[ST_KEEP_MAX + 1];	      /* default retention rule, st_retention_parse text */
-};
-
-/* Fills sb with defaults and a fresh random uuid. */
-void st_super_init(struct st_super *sb);
-/* The uuid as 36 characters and a NUL. */
-void st_super_uuid_str(const struct st_super *sb, char out[37]);
-/* Encodes into buf (at least 512 bytes); returns the length or ST_EINVAL. */
-int st_super_encode(const struct st_super *sb, uint8_t *buf, size_t len);
-/* ST_OK, ST_ENOTFOUND (no magic: not a revfs), ST_ECORRUPT, ST_EVERSION. */
-int st_super_decode(const uint8_t *buf, size_t len, struct st_super *sb);
-/* Reads DIR/revfs.super: the errors of st_super_decode, ST_EIO. */
-int st_super_read(const char *dir, struct st_super *sb);
-/* Writes DIR/revfs.super durably (temp file, fsync, rename, directory fsync). */
-int st_super_write(const char *dir, const struct st_super *sb);
-
-/* Namespace keys: a type byte, a big-endian inode number, then a name. */
-#define ST_NS_INODE   'I' /* (ino) -> inode record */
-#define ST_NS_DIRENT  'D' /* (parent ino, name) -> dirent value */
-#define ST_NS_XATTR   'X' /* (ino, xattr name) -> value */
-#define ST_NS_ORPHAN  'O' /* (ino) -> empty: no links left, still open */
-#define ST_NS_META    'M' /* (0, name) -> meta value, e.g. "next_ino" (u64) */
-#define ST_NS_PIN     'P' /* (ino, u64 seq) -> empty: a version no retention rule drops */
-#define ST_NS_GRAVE   'G' /* (ino) -> ST_NS_GRAVE_SIZE: a deleted file's store, kept */
-#define ST_NS_KEY_MAX (9u + 255u)
-
-#define ST_NS_INODE_SIZE  80u /* fixed part; a symlink's target follows */
-#define ST_NS_DIRENT_SIZE 9u  /* u64 ino, u8 type (DT_*) */
-/* A graveyard value: u64 seq of the first namespace version surely without
- * the file (its store goes once no older version is kept), u64 time of the
- * deletion. */
-#define ST_NS_GRAVE_SIZE 16u
-
-struct st_inode {
-	uint32_t mode, uid, gid, nlink;
-	uint32_t flags; /* none defined yet */
-	uint64_t size;	/* bytes; a symlink's target length; 0 for directories */
-	uint64_t rdev;	/* device number of a device node */
-	int64_t atime_ns, mtime_ns, ctime_ns, btime_ns; /* ns since the epoch */
-	uint64_t parent; /* a directory's parent (itself for the root); else 0 */
-};
-
-/* "DIR/ino/XX/<ino>.rev": the path of inode ino's file store. */
-int st_ns_store_path(const char *dir, uint64_t ino, char *buf, size_t len);
-/* Writes the key (type, ino, name) into key (ST_NS_KEY_MAX bytes); returns its length. */
-size_t st_ns_key(uint8_t type, uint64_t ino, const void *name, size_t nlen, uint8_t *key);
-/* Encodes an inode record (and a symlink target); returns its length or ST_ETOOBIG. */
-int st_ns_inode_encode(const struct st_inode *in, const void *target, size_t tlen, uint8_t *buf,
-		       size_t len);
-/* Decodes one; *target points into buf. ST_ECORRUPT or ST_EVERSION if bad. */
-int st_ns_inode_decode(const void *buf, size_t len, struct st_inode *in, const void **target,
-		       size_t *tlen);
-void st_ns_dirent_encode(uint64_t ino, uint8_t type, uint8_t out[ST_NS_DIRENT_SIZE]);
-int st_ns_dirent_decode(const void *buf, size_t len, uint64_t *ino, uint8_t *type);
-void st_ns_u64_encode(uint64_t v, uint8_t out[8]);
-uint64_t st_ns_u64_decode(const void *buf);
-
-/*
- * Whether the daemon holding BACKING/.lock is on its way out, from the note
- * it keeps in the file: "closing" (committing after its unmount), empty
- * (being rewritten), or "pid N on MNT" with MNT no longer mounted here
- * (fusermount3 -u returns before the daemon has noticed). fsck.revfs,
- * revfs-compact and the daemon, wanting the lock, wait while this is true.
- */
-bool st_lock_leaving(const char *note);
 
 /* Path of the store file the handle has open. */
 const char *st_path(st_store *st);

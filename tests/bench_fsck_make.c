@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "ns_make.h"
-#include "store.h"
+#include "ns.h"
 
 #define NDIRS	100u
 #define MADE_NS 1700000000000000000ll /* every inode's times */
@@ -50,7 +50,7 @@ static int make_store(const char *dir, uint64_t ino, uint64_t size, unsigned ver
 	uint64_t slice = versions > 1 ? size / (versions - 1) : size;
 	st_store *st;
 
-	if (st_ns_store_path(dir, ino, path, sizeof(path)) != ST_OK)
+	if (ns_store_path(dir, ino, path, sizeof(path)) != ST_OK)
 		return fail("path");
 	snprintf(sub, sizeof(sub), "%s/ino/%02x", dir, (unsigned)(ino & 0xff));
 	if (mkdir(sub, 0700) != 0 && errno != EEXIST)
@@ -79,7 +79,7 @@ int main(int argc, char **argv)
 	const char *what;
 	uint64_t nfiles, total, size, seed = 0x9e3779b97f4a7c15ull, ino;
 	unsigned versions;
-	uint8_t *buf, v[8];
+	uint8_t *buf;
 	st_store *ns;
 	int rc = 1;
 
@@ -101,17 +101,17 @@ int main(int argc, char **argv)
 		return 1;
 	if ((what = ns_make_dir(argv[1])) != NULL)
 		return fail(what);
-	snprintf(path, sizeof(path), "%s/%s", argv[1], ST_NS_NAME);
+	snprintf(path, sizeof(path), "%s/%s", argv[1], NS_STORE_NAME);
 	if (st_open(path, ST_KIND_KV, ST_CREATE | ST_EXCL | ST_NOSYNC, NULL, &ns) != ST_OK)
 		return fail(path);
 	/* Inodes 2..101 are directories d00..d99; files follow. */
-	if (ns_put_inode(ns, ST_ROOT_INO, S_IFDIR | 0755, 2 + NDIRS, 0, ST_ROOT_INO, MADE_NS) !=
+	if (ns_put_inode(ns, NS_ROOT_INO, S_IFDIR | 0755, 2 + NDIRS, 0, NS_ROOT_INO, MADE_NS) !=
 	    ST_OK)
 		goto out;
 	for (unsigned d = 0; d < NDIRS; d++) {
 		snprintf(name, sizeof(name), "d%02u", d);
-		if (ns_put_inode(ns, 2 + d, S_IFDIR | 0755, 2, 0, ST_ROOT_INO, MADE_NS) != ST_OK ||
-		    ns_put_dirent(ns, ST_ROOT_INO, name, 2 + d, S_IFDIR) != ST_OK)
+		if (ns_put_inode(ns, 2 + d, S_IFDIR | 0755, 2, 0, NS_ROOT_INO, MADE_NS) != ST_OK ||
+		    ns_put_dirent(ns, NS_ROOT_INO, name, 2 + d, S_IFDIR) != ST_OK)
 			goto out;
 	}
 	for (uint64_t i = 0; i < nfiles; i++) {
@@ -125,17 +125,8 @@ int main(int argc, char **argv)
 		if (i % 1000 == 999 && st_commit(ns, NULL) != ST_OK)
 			goto out;
 	}
-	st_ns_u64_encode(2 + NDIRS + nfiles, v);
-	{
-		uint8_t key[ST_NS_KEY_MAX];
-		size_t klen = st_ns_key(ST_NS_META, 0, "next_ino", 8, key);
-
-		if (st_kv_put(ns, key, klen, v, 8) != ST_OK)
-			goto out;
-		klen = st_ns_key(ST_NS_META, 0, "clean", 5, key);
-		if (st_kv_put(ns, key, klen, "", 0) != ST_OK)
-			goto out;
-	}
+	if (ns_next_ino_put(ns, 2 + NDIRS + nfiles) != ST_OK || ns_clean_set(ns, true) != ST_OK)
+		goto out;
 	if (st_commit(ns, NULL) != ST_OK)
 		goto out;
 	rc = 0;

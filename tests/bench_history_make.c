@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "ns_make.h"
-#include "store.h"
+#include "ns.h"
 
 #define NDIRS	 100u
 #define FILE_INO 2u
@@ -46,19 +46,12 @@ static int fail(const char *what)
 	return 1;
 }
 
-static int put_meta(st_store *ns, const char *name, const void *val, size_t vlen)
-{
-	uint8_t key[ST_NS_KEY_MAX];
-
-	return st_kv_put(ns, key, st_ns_key(ST_NS_META, 0, name, strlen(name), key), val, vlen);
-}
-
 static int make_file(const char *dir, uint64_t versions, const struct st_open_opts *o)
 {
 	char path[4096], sub[4200], line[64];
 	st_store *st;
 
-	if (st_ns_store_path(dir, FILE_INO, path, sizeof(path)) != ST_OK)
+	if (ns_store_path(dir, FILE_INO, path, sizeof(path)) != ST_OK)
 		return fail("path");
 	snprintf(sub, sizeof(sub), "%s/ino/%02x", dir, FILE_INO);
 	if (mkdir(sub, 0700) != 0 && errno != EEXIST)
@@ -88,7 +81,6 @@ int main(int argc, char **argv)
 	uint64_t versions, nfiles, ino;
 	char path[4096], name[32];
 	const char *what;
-	uint8_t v[8];
 	st_store *ns;
 	int rc = 1;
 
@@ -105,17 +97,17 @@ int main(int argc, char **argv)
 		return fail(what);
 	if (make_file(argv[1], versions, &o))
 		return 1;
-	snprintf(path, sizeof(path), "%s/%s", argv[1], ST_NS_NAME);
+	snprintf(path, sizeof(path), "%s/%s", argv[1], NS_STORE_NAME);
 	if (st_open(path, ST_KIND_KV, ST_CREATE | ST_EXCL | ST_NOSYNC, &o, &ns) != ST_OK)
 		return fail(path);
-	if (ns_put_inode(ns, ST_ROOT_INO, S_IFDIR | 0755, 4, 0, ST_ROOT_INO, (int64_t)fake_now) ||
-	    ns_put_inode(ns, FLAT_INO, S_IFDIR | 0755, 2, 0, ST_ROOT_INO, (int64_t)fake_now) ||
-	    ns_put_dirent(ns, ST_ROOT_INO, "flat", FLAT_INO, S_IFDIR) ||
+	if (ns_put_inode(ns, NS_ROOT_INO, S_IFDIR | 0755, 4, 0, NS_ROOT_INO, (int64_t)fake_now) ||
+	    ns_put_inode(ns, FLAT_INO, S_IFDIR | 0755, 2, 0, NS_ROOT_INO, (int64_t)fake_now) ||
+	    ns_put_dirent(ns, NS_ROOT_INO, "flat", FLAT_INO, S_IFDIR) ||
 	    ns_put_inode(ns, FILE_INO, S_IFREG | 0644, 1, versions * 64, 0, (int64_t)fake_now) ||
-	    ns_put_dirent(ns, ST_ROOT_INO, "f", FILE_INO, S_IFREG) ||
-	    ns_put_inode(ns, TREE_INO, S_IFDIR | 0755, 2 + NDIRS, 0, ST_ROOT_INO,
+	    ns_put_dirent(ns, NS_ROOT_INO, "f", FILE_INO, S_IFREG) ||
+	    ns_put_inode(ns, TREE_INO, S_IFDIR | 0755, 2 + NDIRS, 0, NS_ROOT_INO,
 			 (int64_t)fake_now) ||
-	    ns_put_dirent(ns, ST_ROOT_INO, "tree", TREE_INO, S_IFDIR))
+	    ns_put_dirent(ns, NS_ROOT_INO, "tree", TREE_INO, S_IFDIR))
 		goto out;
 	for (unsigned d = 0; d < NDIRS; d++) {
 		snprintf(name, sizeof(name), "d%02u", d);
@@ -140,8 +132,7 @@ int main(int argc, char **argv)
 		if (i % 1000 == 999 && st_commit(ns, NULL) != ST_OK)
 			goto out;
 	}
-	st_ns_u64_encode(FLAT_INO + 1 + versions + nfiles, v);
-	if (put_meta(ns, "next_ino", v, 8) || put_meta(ns, "clean", "", 0) ||
+	if (ns_next_ino_put(ns, FLAT_INO + 1 + versions + nfiles) || ns_clean_set(ns, true) ||
 	    st_commit(ns, NULL) != ST_OK)
 		goto out;
 	rc = 0;

@@ -6,9 +6,11 @@
  *    commit (the file cut at every byte, or the disk failing at every write)
  *    leaves a file that a reopen with ST_CREATE starts again and a reopen
  *    without it refuses (ST_ECORRUPT);
- *  - group commit over many stores, new and old: prepare, sync (per store or
- *    one syncfs), flip, sync, finish; abort at each step; EIO at each step;
- *    a flip before a new store's directory is synced is refused;
+ *  - group commit (st_commit_group) over many stores, new and old: written,
+ *    synced (per store or one syncfs), flipped, synced, published, with no
+ *    version visible before the end; stopped at each step; EIO at each step
+ *    of one store, which alone fails while the others commit; a new store's
+ *    directory is synced before its flip;
  *  - the codecs of the backing directory: the superblock (every field, the
  *    string limits, a flipped bit anywhere, newer versions and features,
  *    short files) and the namespace records (keys, inodes, dirents, paths).
@@ -25,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "nsint.h"
 #include "testutil.h"
 
 /*
@@ -57,10 +60,10 @@
 				     #b, b_);                                                      \
 	} while (0)
 
-_Static_assert(ST_NS_INODE_SIZE == 80, "inode record: fixed part of 80 bytes");
-_Static_assert(ST_NS_DIRENT_SIZE == 9, "dirent value: u64 ino and a type byte");
-_Static_assert(ST_NS_KEY_MAX == 9 + 255, "namespace key: type, ino, a name of 255");
-_Static_assert(ST_LABEL_MAX == 63 && ST_KEEP_MAX == 127, "superblock string limits");
+_Static_assert(NSV_INODE_SIZE == 80, "inode record: fixed part of 80 bytes");
+_Static_assert(NSV_DIRENT_SIZE == 9, "dirent value: u64 ino and a type byte");
+_Static_assert(NSK_MAX == 9 + 255, "namespace key: type, ino, a name of 255");
+_Static_assert(NS_LABEL_MAX == 63 && NS_KEEP_MAX == 127, "superblock string limits");
 
 #define HDR_END	  137 /* marker + record header + header payload */
 #define SB_SIZE	  512
@@ -872,39 +875,41 @@ static void grp_reopen(void)
 	}
 }
 
-static void grp_syncfs(void)
-{
-	char *d = tu_path(tu_dir, grp_dir);
-	int fd = open(d, O_RDONLY | O_DIRECTORY);
-
-	EXPECT(fd >= 0);
-	EXPECT_MSG(syncfs(fd) == 0, "syncfs: %s", strerror(errno));
-	close(fd);
-	free(d);
-}
-
 static void grp_stage_all(void)
 {
 	for (int i = 0; i < grp_n; i++)
 		stage(grp[i].st, grp[i].kind, (unsigned)i, grp[i].gen + 1);
 }
 
-/* A whole group commit of generation gen + 1, synced either way. */
-static void grp_round(int how)
+/* What a group commit's hook does: at step at_step, check that no store
+ * has published its new version yet (check), arm store k's faults
+ * (arm_k >= 0), or stop the group (stop). */
+struct grp_ctl {
+	enum st_group_step at_step;
+	bool check, stop, sticky;
+	int arm_k;
+	unsigned calls;
+};
+
+static void arm(struct tu_faults *f, bool sticky)
 {
-	grp_stage_all();
-	for (int i = 0; i < grp_n; i++)
-		EXPECT_EQ(st_commit_prepare(grp[i].st), ST_OK);
-	if (how == SYNC_EACH)
-		for (int i = 0; i < grp_n; i++)
-			EXPECT_EQ(st_commit_sync(grp[i].st), ST_OK);
-	else
-		grp_syncfs();
-	for (int i = 0; i < grp_n; i++)
-		EXPECT_EQ(st_commit_flip(grp[i].st, how == SYNC_FS), ST_OK);
-	/* Flipped but not published: readers still see the old version. */
-	for (int i = 0; i < grp_n; i++) {
+	memset(f, 0, sizeof(*f));
+	f->fail_at = 1;
+	f->mode = TU_EIO;
+	f->sticky = sticky;
+}
+
+static int grp_hook(void *arg, enum st_group_step step)
+{
+	struct grp_ctl *c = arg;
+
+	EXPECT_UEQ(step, ++c->calls); /* the steps, in order */
+	if (step != c->at_step)
+		return 0;
+	for (int i = 0; c->check && i < grp_n; i++) {
 		struct st_version cur;
+
+		/* Flipped but not published: readers still see the old version. */
 		st_current(grp[i].st, &cur);
 		EXPECT_UEQ(cur.seq, grp[i].gen);
 		if (grp[i].kind == ST_KIND_FILE) {
@@ -913,15 +918,36 @@ static void grp_round(int how)
 				  grp[i].gen ? (ssize_t)sizeof(b) : 0);
 		}
 	}
-	if (how == SYNC_EACH)
-		for (int i = 0; i < grp_n; i++)
-			EXPECT_EQ(st_commit_sync(grp[i].st), ST_OK);
-	else
-		grp_syncfs();
+	if (c->arm_k >= 0)
+		arm(&grp[c->arm_k].f, c->sticky);
+	return c->stop;
+}
+
+/* Commits what is staged on every store as one group; rcs[i] each result. */
+static size_t grp_commit(int how, struct grp_ctl *c, int *rcs, struct st_version *vs)
+{
+	st_store *sts[NST];
+	struct st_group_opts o = {
+	    .sync = how == SYNC_FS ? ST_SYNC_FS : ST_SYNC_EACH, .hook = grp_hook, .hook_arg = c};
+
+	for (int i = 0; i < grp_n; i++)
+		sts[i] = grp[i].st;
+	return st_commit_group(sts, (size_t)grp_n, &o, rcs, vs);
+}
+
+/* A whole group commit of generation gen + 1, synced either way. */
+static void grp_round(int how)
+{
+	struct grp_ctl c = {.at_step = ST_GROUP_FLIPPED, .check = true, .arm_k = -1};
+	struct st_version vs[NST];
+	int rcs[NST];
+
+	grp_stage_all();
+	EXPECT_UEQ(grp_commit(how, &c, rcs, vs), grp_n);
+	EXPECT_UEQ(c.calls, ST_GROUP_DURABLE);
 	for (int i = 0; i < grp_n; i++) {
-		struct st_version v;
-		st_commit_finish(grp[i].st, &v);
-		EXPECT_UEQ(v.seq, grp[i].gen + 1);
+		EXPECT_EQ(rcs[i], ST_OK);
+		EXPECT_UEQ(vs[i].seq, grp[i].gen + 1);
 		grp[i].gen++;
 	}
 	for (int i = 0; i < grp_n; i++)
@@ -956,29 +982,28 @@ START_TEST(group_commit_syncfs)
 }
 END_TEST
 
-/* Abort after prepare, after the sync, after the flip: every store stays
- * at its version, the file cut back to it. */
+/* Stopped after the writes, after the sync, after the flip: every store
+ * stays at its version, the file cut back to it. */
 START_TEST(group_commit_abort)
 {
 	grp_setup("g", NST);
 	for (int at = 0; at < 3; at++) {
+		struct grp_ctl c = {.at_step = (enum st_group_step)(ST_GROUP_WRITTEN + at),
+				    .stop = true,
+				    .arm_k = -1};
 		uint64_t end[NST];
+		int rcs[NST];
 
 		for (int i = 0; i < grp_n; i++)
 			end[i] = tu_file_size(grp[i].path);
 		grp_stage_all();
-		for (int i = 0; i < grp_n; i++)
-			EXPECT_EQ(st_commit_prepare(grp[i].st), ST_OK);
-		for (int i = 0; at >= 1 && i < grp_n; i++)
-			EXPECT_EQ(st_commit_sync(grp[i].st), ST_OK);
-		for (int i = 0; at >= 2 && i < grp_n; i++)
-			EXPECT_EQ(st_commit_flip(grp[i].st, 0), ST_OK);
-		for (int i = 0; i < grp_n; i++)
-			st_commit_abort(grp[i].st);
+		EXPECT_UEQ(grp_commit(at == 1 ? SYNC_FS : SYNC_EACH, &c, rcs, NULL), 0);
+		EXPECT_UEQ(c.calls, ST_GROUP_WRITTEN + at);
 		for (int i = 0; i < grp_n; i++) {
 			struct gstore *g = &grp[i];
 			struct st_version cur;
 
+			EXPECT_EQ(rcs[i], ST_EABORTED);
 			st_current(g->st, &cur);
 			EXPECT_UEQ(cur.seq, g->gen);
 			EXPECT_UEQ(tu_file_size(g->path), end[i]);
@@ -1003,54 +1028,78 @@ START_TEST(group_commit_abort)
 }
 END_TEST
 
-/* A new store's directory must be synced before its flip. */
+/* Counts one store's write-like calls at each step of a group commit: the
+ * count is reset after the writes, and checked against want[] after each
+ * later step (UINT64_MAX: not checked). fail_at arms a fault at the first
+ * step, counted from there. */
+struct dir_ctl {
+	struct tu_faults *f;
+	uint64_t fail_at;
+	uint64_t want[ST_GROUP_DURABLE + 1];
+};
+
+static int dir_hook(void *arg, enum st_group_step step)
+{
+	struct dir_ctl *c = arg;
+
+	if (step == ST_GROUP_WRITTEN) {
+		memset(c->f, 0, sizeof(*c->f));
+		c->f->fail_at = c->fail_at;
+		c->f->mode = TU_EIO;
+	} else if (c->want[step] != UINT64_MAX) {
+		EXPECT_UEQ(c->f->count, c->want[step]);
+	}
+	return 0;
+}
+
+static int dir_commit(st_store *st, enum st_group_sync how, struct dir_ctl *c, struct st_version *v)
+{
+	struct st_group_opts o = {.sync = how, .hook = c ? dir_hook : NULL, .hook_arg = c};
+	int rc;
+
+	st_commit_group(&st, 1, &o, &rc, v);
+	return rc;
+}
+
+/* A new store's directory is synced before its flip: a failed directory
+ * sync fails the commit with nothing flipped. */
 START_TEST(group_commit_flip_needs_dir_sync)
 {
 	for (int kind = ST_KIND_FILE; kind <= ST_KIND_KV; kind++) {
 		char *p = tu_path(tu_dir, kind == ST_KIND_FILE ? "n.rev" : "nkv.rev");
 		struct tu_faults f = {0};
 		struct st_open_opts o = {.ops = &tu_fault_ops, .ops_ctx = &f};
+		struct dir_ctl c = {.f = &f};
 		struct st_version v;
 		st_store *st;
 
 		EXPECT_EQ(st_open(p, kind, ST_CREATE | ST_DEFER, &o, &st), ST_OK);
-		/* refused, then aborted: still nothing */
+		/* The directory's sync fails (the file's went through): the
+		 * commit fails there, and nothing is left. */
 		stage(st, kind, 11, 1);
-		EXPECT_EQ(st_commit_prepare(st), ST_OK);
-		EXPECT_EQ(st_commit_flip(st, 0), ST_EINVAL);
-		st_commit_abort(st);
+		c.fail_at = 2;
+		memset(c.want, 0xff, sizeof(c.want));
+		EXPECT_EQ(dir_commit(st, ST_SYNC_EACH, &c, &v), ST_EIO);
+		EXPECT(f.fired);
+		EXPECT_UEQ(f.count, 3); /* fdatasync, the directory's fsync, the cut back */
 		EXPECT_UEQ(tu_file_size(p), 0);
 		st_rollback(st);
 		expect_virgin(st, kind, p);
-		/* The directory's sync fails (the file's went through): still
-		 * refused. A sync is the file's fdatasync and, the first time,
-		 * the directory's fsync; then the flip goes through. */
+		/* A sync is the file's fdatasync and, the first time, the
+		 * directory's fsync; then the flip; then the file alone. */
 		stage(st, kind, 11, 1);
-		EXPECT_EQ(st_commit_prepare(st), ST_OK);
-		EXPECT_EQ(st_commit_flip(st, 0), ST_EINVAL);
-		memset(&f, 0, sizeof(f));
-		f.fail_at = 2;
-		f.mode = TU_EIO;
-		EXPECT_EQ(st_commit_sync(st), ST_EIO);
-		EXPECT(f.fired);
-		EXPECT_UEQ(f.count, 2);
-		EXPECT_EQ(st_commit_flip(st, 0), ST_EINVAL);
-		EXPECT_EQ(st_commit_sync(st), ST_OK);
-		EXPECT_UEQ(f.count, 4);
-		EXPECT_EQ(st_commit_flip(st, 0), ST_OK);
-		EXPECT_EQ(st_commit_sync(st), ST_OK);
-		EXPECT_UEQ(f.count, 6); /* the flip, then the file alone */
-		st_commit_finish(st, &v);
+		c.fail_at = 0;
+		c.want[ST_GROUP_SYNCED] = 2;
+		c.want[ST_GROUP_FLIPPED] = 3;
+		c.want[ST_GROUP_DURABLE] = 4;
+		EXPECT_EQ(dir_commit(st, ST_SYNC_EACH, &c, &v), ST_OK);
 		EXPECT_UEQ(v.seq, 1);
 		/* Once the store exists, its commits sync the file only. */
 		stage(st, kind, 11, 2);
-		EXPECT_EQ(st_commit_prepare(st), ST_OK);
-		memset(&f, 0, sizeof(f));
-		EXPECT_EQ(st_commit_sync(st), ST_OK);
-		EXPECT_UEQ(f.count, 1);
-		EXPECT_EQ(st_commit_flip(st, 0), ST_OK);
-		EXPECT_EQ(st_commit_sync(st), ST_OK);
-		st_commit_finish(st, &v);
+		c.want[ST_GROUP_SYNCED] = 1;
+		c.want[ST_GROUP_FLIPPED] = 2;
+		c.want[ST_GROUP_DURABLE] = 3;
+		EXPECT_EQ(dir_commit(st, ST_SYNC_EACH, &c, &v), ST_OK);
 		EXPECT_UEQ(v.seq, 2);
 		st_close(st);
 		{
@@ -1061,18 +1110,26 @@ START_TEST(group_commit_flip_needs_dir_sync)
 			st_close(st);
 		}
 
-		/* The same for a store restarted after an unfinished creation. */
+		/* The same for a store restarted after an unfinished creation,
+		 * made durable by one syncfs per sync point, which covers its
+		 * directory: a failed one fails the commit before the flip. */
 		tu_truncate(p, 100);
-		EXPECT_EQ(st_open(p, kind, ST_CREATE | ST_DEFER, NULL, &st), ST_OK);
+		EXPECT_EQ(st_open(p, kind, ST_CREATE | ST_DEFER, &o, &st), ST_OK);
 		expect_virgin(st, kind, p);
 		stage(st, kind, 11, 1);
-		EXPECT_EQ(st_commit_prepare(st), ST_OK);
-		EXPECT_EQ(st_commit_flip(st, 0), ST_EINVAL);
-		/* the caller synced everything itself */
-		sync();
-		EXPECT_EQ(st_commit_flip(st, 1), ST_OK);
-		sync();
-		st_commit_finish(st, &v);
+		c.fail_at = 1;
+		memset(c.want, 0xff, sizeof(c.want));
+		EXPECT_EQ(dir_commit(st, ST_SYNC_FS, &c, &v), ST_EIO);
+		EXPECT(f.fired);
+		EXPECT_UEQ(tu_file_size(p), 0);
+		st_rollback(st);
+		expect_virgin(st, kind, p);
+		stage(st, kind, 11, 1);
+		c.fail_at = 0;
+		c.want[ST_GROUP_SYNCED] = 1;
+		c.want[ST_GROUP_FLIPPED] = 2;
+		c.want[ST_GROUP_DURABLE] = 3;
+		EXPECT_EQ(dir_commit(st, ST_SYNC_FS, &c, &v), ST_OK);
 		EXPECT_UEQ(v.seq, 1);
 		st_close(st);
 		expect_first(p, kind, 11, 1);
@@ -1083,67 +1140,39 @@ END_TEST
 
 enum gpoint { P_PREPARE, P_SYNC1, P_FLIP, P_SYNC2, NPOINTS };
 
-static void arm(struct tu_faults *f, bool sticky)
-{
-	memset(f, 0, sizeof(*f));
-	f->fail_at = 1;
-	f->mode = TU_EIO;
-	f->sticky = sticky;
-}
-
-/* One step over every store; store k fails it if armed. Returns the index
- * of the failing store, or grp_n. */
-static int grp_step(enum gpoint step, int k, enum gpoint pt, bool sticky)
-{
-	for (int i = 0; i < grp_n; i++) {
-		int rc;
-
-		if (i == k && step == pt)
-			arm(&grp[i].f, sticky);
-		switch (step) {
-		case P_PREPARE:
-			rc = st_commit_prepare(grp[i].st);
-			break;
-		case P_FLIP:
-			rc = st_commit_flip(grp[i].st, 0);
-			break;
-		default:
-			rc = st_commit_sync(grp[i].st);
-			break;
-		}
-		if (i == k && step == pt) {
-			EXPECT(grp[i].f.fired);
-			EXPECT_EQ(rc, ST_EIO);
-			EXPECT_EQ(st_last_error()->sys_errno, EIO);
-			return i;
-		}
-		EXPECT_EQ(rc, ST_OK);
-	}
-	return grp_n;
-}
-
-/* EIO at one step of one store: the caller aborts every prepared store;
- * after a reopen each is at the old version, or (the victim's flip
- * landed and its rollback failed too) at the new one, complete. */
+/* EIO at one step of one store: that store alone fails and stays at its
+ * version, or (its flip landed and its rollback failed too) is at the new
+ * one, complete; every other store commits. Then all reopen as such. */
 static void grp_fault(int k, enum gpoint pt, bool sticky)
 {
-	int nprepared, failed;
+	/* A fault at a step is armed by the hook of the step before it. */
+	struct grp_ctl c = {.at_step = (enum st_group_step)pt, .arm_k = k, .sticky = sticky};
+	struct st_version vs[NST];
+	int rcs[NST];
 
 	grp_stage_all();
-	failed = grp_step(P_PREPARE, k, pt, sticky);
-	nprepared = failed;
-	for (int step = P_SYNC1; step < NPOINTS && failed == grp_n; step++)
-		failed = grp_step((enum gpoint)step, k, pt, sticky);
-	EXPECT_EQ(failed, k);
-	for (int i = 0; i < nprepared; i++)
-		st_commit_abort(grp[i].st);
+	if (pt == P_PREPARE)
+		arm(&grp[k].f, sticky);
+	EXPECT_UEQ(grp_commit(SYNC_EACH, &c, rcs, vs), grp_n - 1);
+	EXPECT(grp[k].f.fired);
+	EXPECT_EQ(st_last_error()->sys_errno, EIO);
 	for (int i = 0; i < grp_n; i++) {
 		struct st_version cur;
+
 		st_current(grp[i].st, &cur);
-		EXPECT_UEQ(cur.seq, grp[i].gen);
+		if (i == k) {
+			EXPECT_EQ(rcs[i], ST_EIO);
+			EXPECT_UEQ(cur.seq, grp[i].gen);
+			continue;
+		}
+		EXPECT_EQ(rcs[i], ST_OK);
+		EXPECT_UEQ(vs[i].seq, grp[i].gen + 1);
+		EXPECT_UEQ(cur.seq, ++grp[i].gen);
 	}
 	if (sticky && pt == P_SYNC2)
 		grp[k].gen++;
+	/* A failed kv store keeps its staged changes for the next try. */
+	st_rollback(grp[k].st);
 	grp_reopen();
 	grp_round(SYNC_EACH);
 	grp_reopen();
@@ -1181,10 +1210,10 @@ static void fill_str(char *s, size_t n, char c)
 }
 
 /* A superblock with every field set, the strings at their longest. */
-static void sb_full(struct st_super *sb)
+static void sb_full(struct ns_super *sb)
 {
 	memset(sb, 0, sizeof(*sb));
-	sb->version = ST_SUPER_VERSION;
+	sb->version = NS_SUPER_VERSION;
 	sb->compat = 0x89abcdefu;
 	sb->ro_compat = 0x01234567u;
 	sb->incompat = 0;
@@ -1192,15 +1221,15 @@ static void sb_full(struct st_super *sb)
 		sb->uuid[i] = (uint8_t)(0xf0 - 7 * i);
 	sb->created_ns = 0x0123456789abcdefull;
 	sb->flush_ms = 0xfedcba98u;
-	fill_str(sb->label, ST_LABEL_MAX, 'L');
+	fill_str(sb->label, NS_LABEL_MAX, 'L');
 	sb->label[0] = 'x';
-	sb->label[ST_LABEL_MAX - 1] = 'y';
-	fill_str(sb->keep, ST_KEEP_MAX, 'K');
+	sb->label[NS_LABEL_MAX - 1] = 'y';
+	fill_str(sb->keep, NS_KEEP_MAX, 'K');
 	sb->keep[0] = 'a';
-	sb->keep[ST_KEEP_MAX - 1] = 'z';
+	sb->keep[NS_KEEP_MAX - 1] = 'z';
 }
 
-static void sb_expect_eq(const struct st_super *a, const struct st_super *b)
+static void sb_expect_eq(const struct ns_super *a, const struct ns_super *b)
 {
 	EXPECT_UEQ(a->version, b->version);
 	EXPECT_UEQ(a->compat, b->compat);
@@ -1215,40 +1244,40 @@ static void sb_expect_eq(const struct st_super *a, const struct st_super *b)
 
 START_TEST(super_roundtrip)
 {
-	struct st_super sb, back;
+	struct ns_super sb, back;
 	uint8_t buf[SB_SIZE + 64];
 
 	sb_full(&sb);
 	memset(buf, 0xee, sizeof(buf));
-	EXPECT_EQ(st_super_encode(&sb, buf, sizeof(buf)), SB_SIZE);
+	EXPECT_EQ(ns_super_encode(&sb, buf, sizeof(buf)), SB_SIZE);
 	EXPECT_UEQ(buf[SB_SIZE], 0xee); /* nothing past 512 bytes */
 	/* The layout: magic, big-endian fields, strings, crc32c at the end. */
 	EXPECT(memcmp(buf, "REVFSSB\x01", 8) == 0);
-	EXPECT_UEQ(be32(buf + 8), ST_SUPER_VERSION);
+	EXPECT_UEQ(be32(buf + 8), NS_SUPER_VERSION);
 	EXPECT_UEQ(be32(buf + 12), sb.compat);
 	EXPECT_UEQ(be32(buf + 16), sb.ro_compat);
 	EXPECT_UEQ(be32(buf + 20), 0);
 	EXPECT(memcmp(buf + 24, sb.uuid, 16) == 0);
 	EXPECT_UEQ(be64(buf + 40), sb.created_ns);
 	EXPECT_UEQ(be32(buf + 48), sb.flush_ms);
-	EXPECT(memcmp(buf + SB_LABEL, sb.label, ST_LABEL_MAX + 1) == 0);
-	EXPECT(memcmp(buf + SB_KEEP, sb.keep, ST_KEEP_MAX + 1) == 0);
+	EXPECT(memcmp(buf + SB_LABEL, sb.label, NS_LABEL_MAX + 1) == 0);
+	EXPECT(memcmp(buf + SB_KEEP, sb.keep, NS_KEEP_MAX + 1) == 0);
 	EXPECT_UEQ(be32(buf + SB_CRC), crc32c_ref(buf, SB_CRC));
-	EXPECT_EQ(st_super_decode(buf, SB_SIZE, &back), ST_OK);
+	EXPECT_EQ(ns_super_decode(buf, SB_SIZE, &back), ST_OK);
 	sb_expect_eq(&sb, &back);
 
 	/* Empty strings, all-zero numbers but the version. */
 	memset(&sb, 0, sizeof(sb));
 	sb.version = 1;
-	EXPECT_EQ(st_super_encode(&sb, buf, SB_SIZE), SB_SIZE);
-	EXPECT_EQ(st_super_decode(buf, SB_SIZE, &back), ST_OK);
+	EXPECT_EQ(ns_super_encode(&sb, buf, SB_SIZE), SB_SIZE);
+	EXPECT_EQ(ns_super_decode(buf, SB_SIZE, &back), ST_OK);
 	sb_expect_eq(&sb, &back);
 	/* All ones in the numbers. */
 	sb.compat = sb.ro_compat = sb.flush_ms = UINT32_MAX;
 	sb.created_ns = UINT64_MAX;
 	memset(sb.uuid, 0xff, 16);
-	EXPECT_EQ(st_super_encode(&sb, buf, SB_SIZE), SB_SIZE);
-	EXPECT_EQ(st_super_decode(buf, SB_SIZE, &back), ST_OK);
+	EXPECT_EQ(ns_super_encode(&sb, buf, SB_SIZE), SB_SIZE);
+	EXPECT_EQ(ns_super_decode(buf, SB_SIZE, &back), ST_OK);
 	sb_expect_eq(&sb, &back);
 }
 END_TEST
@@ -1258,149 +1287,149 @@ END_TEST
 START_TEST(super_limits)
 {
 	struct {
-		struct st_super sb;
+		struct ns_super sb;
 		char after[256];
 	} w;
 	uint8_t buf[SB_SIZE];
 
 	memset(&w, 0, sizeof(w));
 	sb_full(&w.sb);
-	EXPECT_EQ(st_super_encode(&w.sb, buf, SB_SIZE - 1), ST_EINVAL);
-	EXPECT_EQ(st_super_encode(&w.sb, buf, 0), ST_EINVAL);
-	EXPECT_EQ(st_super_encode(&w.sb, buf, SB_SIZE), SB_SIZE);
+	EXPECT_EQ(ns_super_encode(&w.sb, buf, SB_SIZE - 1), ST_EINVAL);
+	EXPECT_EQ(ns_super_encode(&w.sb, buf, 0), ST_EINVAL);
+	EXPECT_EQ(ns_super_encode(&w.sb, buf, SB_SIZE), SB_SIZE);
 	/* label: 64 characters, ended by the first byte of keep */
 	w.sb.keep[0] = 0;
-	memset(w.sb.label, 'L', ST_LABEL_MAX + 1);
-	EXPECT_EQ(st_super_encode(&w.sb, buf, SB_SIZE), ST_EINVAL);
+	memset(w.sb.label, 'L', NS_LABEL_MAX + 1);
+	EXPECT_EQ(ns_super_encode(&w.sb, buf, SB_SIZE), ST_EINVAL);
 	EXPECT_EQ(st_last_error()->code, ST_EINVAL);
-	w.sb.label[ST_LABEL_MAX] = 0;
-	EXPECT_EQ(st_super_encode(&w.sb, buf, SB_SIZE), SB_SIZE);
+	w.sb.label[NS_LABEL_MAX] = 0;
+	EXPECT_EQ(ns_super_encode(&w.sb, buf, SB_SIZE), SB_SIZE);
 	/* keep: 128 characters, ended by what follows the struct */
-	memset(w.sb.keep, 'K', ST_KEEP_MAX + 1);
-	memset((char *)&w.sb + offsetof(struct st_super, keep) + ST_KEEP_MAX + 1, 0,
-	       sizeof(w) - offsetof(struct st_super, keep) - ST_KEEP_MAX - 1);
-	EXPECT_EQ(st_super_encode(&w.sb, buf, SB_SIZE), ST_EINVAL);
-	w.sb.keep[ST_KEEP_MAX] = 0;
-	EXPECT_EQ(st_super_encode(&w.sb, buf, SB_SIZE), SB_SIZE);
+	memset(w.sb.keep, 'K', NS_KEEP_MAX + 1);
+	memset((char *)&w.sb + offsetof(struct ns_super, keep) + NS_KEEP_MAX + 1, 0,
+	       sizeof(w) - offsetof(struct ns_super, keep) - NS_KEEP_MAX - 1);
+	EXPECT_EQ(ns_super_encode(&w.sb, buf, SB_SIZE), ST_EINVAL);
+	w.sb.keep[NS_KEEP_MAX] = 0;
+	EXPECT_EQ(ns_super_encode(&w.sb, buf, SB_SIZE), SB_SIZE);
 }
 END_TEST
 
 START_TEST(super_bitflips)
 {
-	struct st_super sb, back;
+	struct ns_super sb, back;
 	uint8_t good[SB_SIZE], buf[SB_SIZE];
 
 	sb_full(&sb);
-	EXPECT_EQ(st_super_encode(&sb, good, SB_SIZE), SB_SIZE);
+	EXPECT_EQ(ns_super_encode(&sb, good, SB_SIZE), SB_SIZE);
 	for (int i = 0; i < SB_SIZE; i++)
 		for (int bit = 0; bit < 8; bit++) {
 			int rc;
 
 			memcpy(buf, good, SB_SIZE);
 			buf[i] ^= (uint8_t)(1u << bit);
-			rc = st_super_decode(buf, SB_SIZE, &back);
+			rc = ns_super_decode(buf, SB_SIZE, &back);
 			EXPECT_MSG(rc == (i < 8 ? ST_ENOTFOUND : ST_ECORRUPT), "byte %d bit %d: %d",
 				   i, bit, rc);
 		}
 	/* And garbage that is no superblock at all. */
 	memset(buf, 0, SB_SIZE);
-	EXPECT_EQ(st_super_decode(buf, SB_SIZE, &back), ST_ENOTFOUND);
+	EXPECT_EQ(ns_super_decode(buf, SB_SIZE, &back), ST_ENOTFOUND);
 	memcpy(buf, good, SB_SIZE);
 	memcpy(buf, "REVFSSB\x02", 8); /* another magic, even with a good crc */
 	sb_reseal(buf);
-	EXPECT_EQ(st_super_decode(buf, SB_SIZE, &back), ST_ENOTFOUND);
+	EXPECT_EQ(ns_super_decode(buf, SB_SIZE, &back), ST_ENOTFOUND);
 }
 END_TEST
 
 START_TEST(super_versions)
 {
-	struct st_super sb, back;
+	struct ns_super sb, back;
 	uint8_t buf[SB_SIZE + 1];
 
 	sb_full(&sb);
 	/* newer format versions */
-	for (uint32_t v = ST_SUPER_VERSION + 1; v < ST_SUPER_VERSION + 4; v++) {
+	for (uint32_t v = NS_SUPER_VERSION + 1; v < NS_SUPER_VERSION + 4; v++) {
 		sb.version = v;
-		EXPECT_EQ(st_super_encode(&sb, buf, SB_SIZE), SB_SIZE);
-		EXPECT_EQ(st_super_decode(buf, SB_SIZE, &back), ST_EVERSION);
+		EXPECT_EQ(ns_super_encode(&sb, buf, SB_SIZE), SB_SIZE);
+		EXPECT_EQ(ns_super_decode(buf, SB_SIZE, &back), ST_EVERSION);
 	}
 	sb.version = UINT32_MAX;
-	EXPECT_EQ(st_super_encode(&sb, buf, SB_SIZE), SB_SIZE);
-	EXPECT_EQ(st_super_decode(buf, SB_SIZE, &back), ST_EVERSION);
+	EXPECT_EQ(ns_super_encode(&sb, buf, SB_SIZE), SB_SIZE);
+	EXPECT_EQ(ns_super_decode(buf, SB_SIZE, &back), ST_EVERSION);
 	/* version 0 was never written */
 	sb.version = 0;
-	EXPECT_EQ(st_super_encode(&sb, buf, SB_SIZE), SB_SIZE);
-	EXPECT_EQ(st_super_decode(buf, SB_SIZE, &back), ST_ECORRUPT);
+	EXPECT_EQ(ns_super_encode(&sb, buf, SB_SIZE), SB_SIZE);
+	EXPECT_EQ(ns_super_decode(buf, SB_SIZE, &back), ST_ECORRUPT);
 	/* each unknown incompat bit refuses; compat and ro_compat bits do not */
-	sb.version = ST_SUPER_VERSION;
+	sb.version = NS_SUPER_VERSION;
 	for (int bit = 0; bit < 32; bit++) {
 		sb.incompat = 1u << bit;
-		EXPECT_EQ(st_super_encode(&sb, buf, SB_SIZE), SB_SIZE);
-		EXPECT_EQ(st_super_decode(buf, SB_SIZE, &back), ST_EVERSION);
+		EXPECT_EQ(ns_super_encode(&sb, buf, SB_SIZE), SB_SIZE);
+		EXPECT_EQ(ns_super_decode(buf, SB_SIZE, &back), ST_EVERSION);
 	}
 	sb.incompat = 0;
 	sb.compat = sb.ro_compat = UINT32_MAX;
-	EXPECT_EQ(st_super_encode(&sb, buf, SB_SIZE), SB_SIZE);
-	EXPECT_EQ(st_super_decode(buf, SB_SIZE, &back), ST_OK);
+	EXPECT_EQ(ns_super_encode(&sb, buf, SB_SIZE), SB_SIZE);
+	EXPECT_EQ(ns_super_decode(buf, SB_SIZE, &back), ST_OK);
 	EXPECT_UEQ(back.ro_compat, UINT32_MAX);
 
 	/* Strings without their NUL, under a valid checksum. */
 	sb_full(&sb);
-	EXPECT_EQ(st_super_encode(&sb, buf, SB_SIZE), SB_SIZE);
-	buf[SB_LABEL + ST_LABEL_MAX] = 'L';
+	EXPECT_EQ(ns_super_encode(&sb, buf, SB_SIZE), SB_SIZE);
+	buf[SB_LABEL + NS_LABEL_MAX] = 'L';
 	sb_reseal(buf);
-	EXPECT_EQ(st_super_decode(buf, SB_SIZE, &back), ST_ECORRUPT);
-	EXPECT_EQ(st_super_encode(&sb, buf, SB_SIZE), SB_SIZE);
-	buf[SB_KEEP + ST_KEEP_MAX] = 'K';
+	EXPECT_EQ(ns_super_decode(buf, SB_SIZE, &back), ST_ECORRUPT);
+	EXPECT_EQ(ns_super_encode(&sb, buf, SB_SIZE), SB_SIZE);
+	buf[SB_KEEP + NS_KEEP_MAX] = 'K';
 	sb_reseal(buf);
-	EXPECT_EQ(st_super_decode(buf, SB_SIZE, &back), ST_ECORRUPT);
+	EXPECT_EQ(ns_super_decode(buf, SB_SIZE, &back), ST_ECORRUPT);
 	/* Bytes between the fields are not read: a reseal keeps it valid. */
-	EXPECT_EQ(st_super_encode(&sb, buf, SB_SIZE), SB_SIZE);
-	EXPECT_EQ(st_super_decode(buf, SB_SIZE, &back), ST_OK);
+	EXPECT_EQ(ns_super_encode(&sb, buf, SB_SIZE), SB_SIZE);
+	EXPECT_EQ(ns_super_decode(buf, SB_SIZE, &back), ST_OK);
 
 	/* Every wrong length. */
-	EXPECT_EQ(st_super_encode(&sb, buf, SB_SIZE), SB_SIZE);
+	EXPECT_EQ(ns_super_encode(&sb, buf, SB_SIZE), SB_SIZE);
 	for (size_t len = 0; len < SB_SIZE; len++)
-		EXPECT_EQ(st_super_decode(buf, len, &back), len < 8 ? ST_ENOTFOUND : ST_ECORRUPT);
+		EXPECT_EQ(ns_super_decode(buf, len, &back), len < 8 ? ST_ENOTFOUND : ST_ECORRUPT);
 	buf[SB_SIZE] = 0;
-	EXPECT_EQ(st_super_decode(buf, SB_SIZE + 1, &back), ST_ECORRUPT);
+	EXPECT_EQ(ns_super_decode(buf, SB_SIZE + 1, &back), ST_ECORRUPT);
 }
 END_TEST
 
 START_TEST(super_init_and_uuid)
 {
-	struct st_super a, b;
+	struct ns_super a, b;
 	struct st_retention r;
 	struct timespec t0, t1;
 	char s[37];
 	uint8_t buf[SB_SIZE];
 
 	clock_gettime(CLOCK_REALTIME, &t0);
-	st_super_init(&a);
+	ns_super_init(&a);
 	clock_gettime(CLOCK_REALTIME, &t1);
-	st_super_init(&b);
-	EXPECT_UEQ(a.version, ST_SUPER_VERSION);
+	ns_super_init(&b);
+	EXPECT_UEQ(a.version, NS_SUPER_VERSION);
 	EXPECT_UEQ(a.compat | a.ro_compat | a.incompat, 0);
 	EXPECT_UEQ(a.flush_ms, 1000);
 	ck_assert_str_eq(a.label, "");
-	ck_assert_str_eq(a.keep, ST_KEEP_DEFAULT);
+	ck_assert_str_eq(a.keep, NS_KEEP_DEFAULT);
 	EXPECT_EQ(st_retention_parse(a.keep, &r), ST_OK);
 	ck_assert_uint_ge(a.created_ns, (uint64_t)t0.tv_sec * 1000000000ull + (uint64_t)t0.tv_nsec);
 	ck_assert_uint_le(a.created_ns, (uint64_t)t1.tv_sec * 1000000000ull + (uint64_t)t1.tv_nsec);
 	EXPECT_UEQ(a.uuid[6] >> 4, 4);	    /* version 4 */
 	EXPECT_UEQ(a.uuid[8] & 0xc0, 0x80); /* RFC 4122 variant */
 	EXPECT(memcmp(a.uuid, b.uuid, 16) != 0);
-	EXPECT_EQ(st_super_encode(&a, buf, SB_SIZE), SB_SIZE);
-	EXPECT_EQ(st_super_decode(buf, SB_SIZE, &b), ST_OK);
+	EXPECT_EQ(ns_super_encode(&a, buf, SB_SIZE), SB_SIZE);
+	EXPECT_EQ(ns_super_decode(buf, SB_SIZE, &b), ST_OK);
 	sb_expect_eq(&a, &b);
 
 	for (int i = 0; i < 16; i++)
 		a.uuid[i] = (uint8_t)(i * 0x11 ^ (i & 1 ? 0xa0 : 0));
 	memset(s, 'X', sizeof(s));
-	st_super_uuid_str(&a, s);
+	ns_super_uuid_str(&a, s);
 	ck_assert_str_eq(s, "00b12293-44f5-66d7-8839-aa1bcc7dee5f");
 	memset(a.uuid, 0, 16);
-	st_super_uuid_str(&a, s);
+	ns_super_uuid_str(&a, s);
 	ck_assert_str_eq(s, "00000000-0000-0000-0000-000000000000");
 }
 END_TEST
@@ -1408,31 +1437,31 @@ END_TEST
 START_TEST(super_file)
 {
 	char *dir = tu_path(tu_dir, "backing"), *f, *tmp, *nodir;
-	struct st_super sb, back;
+	struct ns_super sb, back;
 	uint8_t good[SB_SIZE];
 	DIR *d;
 	struct dirent *de;
 	int n = 0;
 
 	make_dir("backing");
-	f = tu_path(dir, ST_SUPER_NAME);
-	tmp = tu_path(dir, ST_SUPER_NAME ".tmp");
+	f = tu_path(dir, NS_SUPER_NAME);
+	tmp = tu_path(dir, NS_SUPER_NAME ".tmp");
 	nodir = tu_path(tu_dir, "missing");
-	EXPECT_EQ(st_super_read(dir, &back), ST_ENOTFOUND);
-	EXPECT_EQ(st_super_read(nodir, &back), ST_ENOTFOUND);
+	EXPECT_EQ(ns_super_read(dir, &back), ST_ENOTFOUND);
+	EXPECT_EQ(ns_super_read(nodir, &back), ST_ENOTFOUND);
 
 	sb_full(&sb);
-	EXPECT_EQ(st_super_write(dir, &sb), ST_OK);
+	EXPECT_EQ(ns_super_write(dir, &sb), ST_OK);
 	EXPECT_UEQ(tu_file_size(f), SB_SIZE);
 	EXPECT(!exists(tmp));
-	EXPECT_EQ(st_super_read(dir, &back), ST_OK);
+	EXPECT_EQ(ns_super_read(dir, &back), ST_OK);
 	sb_expect_eq(&sb, &back);
 	/* Rewritten over the old one (and over a stale temporary file). */
 	tu_copy_file(f, tmp);
 	snprintf(sb.label, sizeof(sb.label), "second");
-	EXPECT_EQ(st_super_write(dir, &sb), ST_OK);
+	EXPECT_EQ(ns_super_write(dir, &sb), ST_OK);
 	EXPECT(!exists(tmp));
-	EXPECT_EQ(st_super_read(dir, &back), ST_OK);
+	EXPECT_EQ(ns_super_read(dir, &back), ST_OK);
 	ck_assert_str_eq(back.label, "second");
 	/* Only the superblock is left in the directory. */
 	d = opendir(dir);
@@ -1446,20 +1475,20 @@ START_TEST(super_file)
 	/* A label too long writes nothing. */
 	{
 		struct {
-			struct st_super s;
+			struct ns_super s;
 			char after[8];
 		} w;
 		memset(&w, 0, sizeof(w));
 		w.s = sb;
-		memset(w.s.label, 'L', ST_LABEL_MAX + 1);
+		memset(w.s.label, 'L', NS_LABEL_MAX + 1);
 		w.s.keep[0] = 0;
-		EXPECT_EQ(st_super_write(dir, &w.s), ST_EINVAL);
+		EXPECT_EQ(ns_super_write(dir, &w.s), ST_EINVAL);
 		EXPECT(!exists(tmp));
-		EXPECT_EQ(st_super_read(dir, &back), ST_OK);
+		EXPECT_EQ(ns_super_read(dir, &back), ST_OK);
 		ck_assert_str_eq(back.label, "second");
 	}
 	/* No such directory to write in. */
-	EXPECT_EQ(st_super_write(nodir, &sb), ST_EIO);
+	EXPECT_EQ(ns_super_write(nodir, &sb), ST_EIO);
 	EXPECT_EQ(st_last_error()->sys_errno, ENOENT);
 
 	/* A damaged file: every cut, a byte too many, a flipped bit. */
@@ -1470,7 +1499,7 @@ START_TEST(super_file)
 	}
 	for (uint64_t cut = SB_SIZE; cut-- > 0;) {
 		tu_truncate(f, cut);
-		EXPECT_EQ(st_super_read(dir, &back), cut < 8 ? ST_ENOTFOUND : ST_ECORRUPT);
+		EXPECT_EQ(ns_super_read(dir, &back), cut < 8 ? ST_ENOTFOUND : ST_ECORRUPT);
 	}
 	{
 		FILE *fp = fopen(f, "wb");
@@ -1478,16 +1507,16 @@ START_TEST(super_file)
 		EXPECT_UEQ(fwrite("", 1, 1, fp), 1);
 		fclose(fp);
 	}
-	EXPECT_EQ(st_super_read(dir, &back), ST_ECORRUPT);
+	EXPECT_EQ(ns_super_read(dir, &back), ST_ECORRUPT);
 	tu_truncate(f, SB_SIZE);
-	EXPECT_EQ(st_super_read(dir, &back), ST_OK);
+	EXPECT_EQ(ns_super_read(dir, &back), ST_OK);
 	tu_flip_bit(f, 300, 3);
-	EXPECT_EQ(st_super_read(dir, &back), ST_ECORRUPT);
+	EXPECT_EQ(ns_super_read(dir, &back), ST_ECORRUPT);
 	tu_flip_bit(f, 300, 3);
 	tu_flip_bit(f, 2, 0);
-	EXPECT_EQ(st_super_read(dir, &back), ST_ENOTFOUND);
+	EXPECT_EQ(ns_super_read(dir, &back), ST_ENOTFOUND);
 	tu_flip_bit(f, 2, 0);
-	EXPECT_EQ(st_super_read(dir, &back), ST_OK);
+	EXPECT_EQ(ns_super_read(dir, &back), ST_OK);
 	free(dir);
 	free(f);
 	free(tmp);
@@ -1499,61 +1528,61 @@ END_TEST
 
 START_TEST(ns_keys)
 {
-	uint8_t key[ST_NS_KEY_MAX], k2[ST_NS_KEY_MAX];
+	uint8_t key[NSK_MAX], k2[NSK_MAX];
 	char name[256];
 	uint8_t u[8];
 
-	EXPECT_UEQ(st_ns_key(ST_NS_INODE, 0x0102030405060708ull, NULL, 0, key), 9);
+	EXPECT_UEQ(ns_key(NSK_INODE, 0x0102030405060708ull, NULL, 0, key), 9);
 	EXPECT(memcmp(key, "I\x01\x02\x03\x04\x05\x06\x07\x08", 9) == 0);
-	EXPECT_UEQ(st_ns_key(ST_NS_DIRENT, ST_ROOT_INO, "hello", 5, key), 14);
+	EXPECT_UEQ(ns_key(NSK_DIRENT, NS_ROOT_INO, "hello", 5, key), 14);
 	EXPECT(memcmp(key, "D\0\0\0\0\0\0\0\x01hello", 14) == 0);
-	EXPECT_UEQ(st_ns_key(ST_NS_XATTR, 42, "user.x", 6, key), 15);
+	EXPECT_UEQ(ns_key(NSK_XATTR, 42, "user.x", 6, key), 15);
 	EXPECT(memcmp(key, "X\0\0\0\0\0\0\0\x2auser.x", 15) == 0);
-	EXPECT_UEQ(st_ns_key(ST_NS_ORPHAN, UINT64_MAX, NULL, 0, key), 9);
+	EXPECT_UEQ(ns_key(NSK_ORPHAN, UINT64_MAX, NULL, 0, key), 9);
 	EXPECT(memcmp(key, "O\xff\xff\xff\xff\xff\xff\xff\xff", 9) == 0);
-	EXPECT_UEQ(st_ns_key(ST_NS_META, 0, "next_ino", 8, key), 17);
+	EXPECT_UEQ(ns_key(NSK_META, 0, "next_ino", 8, key), 17);
 	EXPECT(memcmp(key, "M\0\0\0\0\0\0\0\0next_ino", 17) == 0);
 	/* a name of 255 bytes fills the key exactly */
 	memset(name, 'n', 255);
-	EXPECT_UEQ(st_ns_key(ST_NS_DIRENT, 7, name, 255, key), ST_NS_KEY_MAX);
+	EXPECT_UEQ(ns_key(NSK_DIRENT, 7, name, 255, key), NSK_MAX);
 	EXPECT(memcmp(key + 9, name, 255) == 0);
 	/* byte order is numeric order */
 	for (uint64_t a = 1; a < (1ull << 40); a = a * 3 + 1) {
-		st_ns_key(ST_NS_INODE, a, NULL, 0, key);
-		st_ns_key(ST_NS_INODE, a + 1, NULL, 0, k2);
+		ns_key(NSK_INODE, a, NULL, 0, key);
+		ns_key(NSK_INODE, a + 1, NULL, 0, k2);
 		EXPECT(memcmp(key, k2, 9) < 0);
-		st_ns_key(ST_NS_INODE, a << 8, NULL, 0, k2);
+		ns_key(NSK_INODE, a << 8, NULL, 0, k2);
 		EXPECT(memcmp(key, k2, 9) < 0);
 	}
-	st_ns_u64_encode(0x0102030405060708ull, u);
+	st_put64(u, 0x0102030405060708ull);
 	EXPECT(memcmp(u, "\x01\x02\x03\x04\x05\x06\x07\x08", 8) == 0);
-	EXPECT_UEQ(st_ns_u64_decode(u), 0x0102030405060708ull);
-	st_ns_u64_encode(UINT64_MAX, u);
-	EXPECT_UEQ(st_ns_u64_decode(u), UINT64_MAX);
-	st_ns_u64_encode(0, u);
-	EXPECT_UEQ(st_ns_u64_decode(u), 0);
+	EXPECT_UEQ(st_get64(u), 0x0102030405060708ull);
+	st_put64(u, UINT64_MAX);
+	EXPECT_UEQ(st_get64(u), UINT64_MAX);
+	st_put64(u, 0);
+	EXPECT_UEQ(st_get64(u), 0);
 }
 END_TEST
 
-START_TEST(ns_store_path)
+START_TEST(ns_store_paths)
 {
 	char buf[64];
 	size_t len;
 
-	EXPECT_EQ(st_ns_store_path("d", 1, buf, sizeof(buf)), ST_OK);
+	EXPECT_EQ(ns_store_path("d", 1, buf, sizeof(buf)), ST_OK);
 	ck_assert_str_eq(buf, "d/ino/01/1.rev");
-	EXPECT_EQ(st_ns_store_path("/b", 0x1234, buf, sizeof(buf)), ST_OK);
+	EXPECT_EQ(ns_store_path("/b", 0x1234, buf, sizeof(buf)), ST_OK);
 	ck_assert_str_eq(buf, "/b/ino/34/4660.rev");
-	EXPECT_EQ(st_ns_store_path("b", UINT64_MAX, buf, sizeof(buf)), ST_OK);
+	EXPECT_EQ(ns_store_path("b", UINT64_MAX, buf, sizeof(buf)), ST_OK);
 	ck_assert_str_eq(buf, "b/ino/ff/18446744073709551615.rev");
 	len = strlen(buf);
-	EXPECT_EQ(st_ns_store_path("b", UINT64_MAX, buf, len + 1), ST_OK);
-	EXPECT_EQ(st_ns_store_path("b", UINT64_MAX, buf, len), ST_EINVAL);
-	EXPECT_EQ(st_ns_store_path("b", 1, buf, 0), ST_EINVAL);
+	EXPECT_EQ(ns_store_path("b", UINT64_MAX, buf, len + 1), ST_OK);
+	EXPECT_EQ(ns_store_path("b", UINT64_MAX, buf, len), ST_EINVAL);
+	EXPECT_EQ(ns_store_path("b", 1, buf, 0), ST_EINVAL);
 }
 END_TEST
 
-static void inode_expect_eq(const struct st_inode *a, const struct st_inode *b)
+static void inode_expect_eq(const struct ns_inode *a, const struct ns_inode *b)
 {
 	EXPECT_UEQ(a->mode, b->mode);
 	EXPECT_UEQ(a->uid, b->uid);
@@ -1571,8 +1600,8 @@ static void inode_expect_eq(const struct st_inode *a, const struct st_inode *b)
 
 START_TEST(ns_inode)
 {
-	static uint8_t target[4000], buf[ST_NS_INODE_SIZE + 4000 + 1];
-	struct st_inode in = {
+	static uint8_t target[4000], buf[NSV_INODE_SIZE + 4000 + 1];
+	struct ns_inode in = {
 	    .mode = S_IFLNK | 0777,
 	    .uid = 0xfffffffeu,
 	    .gid = 0x12345678u,
@@ -1586,15 +1615,15 @@ START_TEST(ns_inode)
 	    .btime_ns = INT64_MAX,
 	    .parent = 0xa1b2c3d4e5f60718ull,
 	};
-	struct st_inode back;
+	struct ns_inode back;
 	const void *t;
 	size_t tlen;
 	uint64_t seed = 17;
 	int len;
 
 	tu_fill(&seed, target, sizeof(target));
-	len = st_ns_inode_encode(&in, target, sizeof(target), buf, sizeof(buf));
-	EXPECT_EQ(len, ST_NS_INODE_SIZE + sizeof(target));
+	len = ns_inode_encode(&in, target, sizeof(target), buf, sizeof(buf));
+	EXPECT_EQ(len, NSV_INODE_SIZE + sizeof(target));
 	/* the layout: a version byte, then big-endian fields */
 	EXPECT_UEQ(buf[0], 1);
 	EXPECT_UEQ(be32(buf + 4), in.mode);
@@ -1603,66 +1632,64 @@ START_TEST(ns_inode)
 	EXPECT_UEQ(be64(buf + 40), 0x8000000000000000ull);
 	EXPECT_UEQ(be64(buf + 48), UINT64_MAX);
 	EXPECT_UEQ(be64(buf + 72), in.parent);
-	EXPECT(memcmp(buf + ST_NS_INODE_SIZE, target, sizeof(target)) == 0);
+	EXPECT(memcmp(buf + NSV_INODE_SIZE, target, sizeof(target)) == 0);
 	memset(&back, 0xa5, sizeof(back));
-	EXPECT_EQ(st_ns_inode_decode(buf, (size_t)len, &back, &t, &tlen), ST_OK);
+	EXPECT_EQ(ns_inode_decode(buf, (size_t)len, &back, &t, &tlen), ST_OK);
 	inode_expect_eq(&in, &back);
-	ck_assert_ptr_eq(t, buf + ST_NS_INODE_SIZE);
+	ck_assert_ptr_eq(t, buf + NSV_INODE_SIZE);
 	EXPECT_UEQ(tlen, sizeof(target));
-	EXPECT_EQ(st_ns_inode_decode(buf, (size_t)len, &back, NULL, NULL), ST_OK);
+	EXPECT_EQ(ns_inode_decode(buf, (size_t)len, &back, NULL, NULL), ST_OK);
 	/* every shorter record, and one byte more, is not this inode */
 	for (size_t l = 0; l < (size_t)len; l++)
-		EXPECT_MSG(st_ns_inode_decode(buf, l, &back, &t, &tlen) == ST_ECORRUPT,
+		EXPECT_MSG(ns_inode_decode(buf, l, &back, &t, &tlen) == ST_ECORRUPT,
 			   "decoded %zu bytes", l);
-	EXPECT_EQ(st_ns_inode_decode(buf, (size_t)len + 1, &back, &t, &tlen), ST_ECORRUPT);
+	EXPECT_EQ(ns_inode_decode(buf, (size_t)len + 1, &back, &t, &tlen), ST_ECORRUPT);
 	/* a newer record version */
 	buf[0] = 2;
-	EXPECT_EQ(st_ns_inode_decode(buf, (size_t)len, &back, &t, &tlen), ST_EVERSION);
+	EXPECT_EQ(ns_inode_decode(buf, (size_t)len, &back, &t, &tlen), ST_EVERSION);
 	buf[0] = 1;
 	/* too small a buffer, too long a target */
-	EXPECT_EQ(st_ns_inode_encode(&in, target, sizeof(target), buf, (size_t)len - 1),
+	EXPECT_EQ(ns_inode_encode(&in, target, sizeof(target), buf, (size_t)len - 1), ST_ETOOBIG);
+	EXPECT_EQ(ns_inode_encode(&in, target, ST_MAX_VALUE - NSV_INODE_SIZE + 1, buf, SIZE_MAX),
 		  ST_ETOOBIG);
-	EXPECT_EQ(
-	    st_ns_inode_encode(&in, target, ST_MAX_VALUE - ST_NS_INODE_SIZE + 1, buf, SIZE_MAX),
-	    ST_ETOOBIG);
 
 	/* A regular file: no target. */
 	in.mode = S_IFREG | 0644;
 	in.size = 0x000fffffffffffffull;
 	in.nlink = 1;
-	len = st_ns_inode_encode(&in, NULL, 0, buf, ST_NS_INODE_SIZE);
-	EXPECT_EQ(len, ST_NS_INODE_SIZE);
-	EXPECT_EQ(st_ns_inode_decode(buf, ST_NS_INODE_SIZE, &back, &t, &tlen), ST_OK);
+	len = ns_inode_encode(&in, NULL, 0, buf, NSV_INODE_SIZE);
+	EXPECT_EQ(len, NSV_INODE_SIZE);
+	EXPECT_EQ(ns_inode_decode(buf, NSV_INODE_SIZE, &back, &t, &tlen), ST_OK);
 	inode_expect_eq(&in, &back);
 	EXPECT_UEQ(tlen, 0);
-	for (size_t l = 0; l < ST_NS_INODE_SIZE; l++)
-		EXPECT_EQ(st_ns_inode_decode(buf, l, &back, &t, &tlen), ST_ECORRUPT);
+	for (size_t l = 0; l < NSV_INODE_SIZE; l++)
+		EXPECT_EQ(ns_inode_decode(buf, l, &back, &t, &tlen), ST_ECORRUPT);
 	/* A directory and a device node. */
 	in.mode = S_IFDIR | 0755;
 	in.size = 0;
-	in.parent = ST_ROOT_INO;
-	EXPECT_EQ(st_ns_inode_encode(&in, NULL, 0, buf, sizeof(buf)), ST_NS_INODE_SIZE);
-	EXPECT_EQ(st_ns_inode_decode(buf, ST_NS_INODE_SIZE, &back, &t, &tlen), ST_OK);
+	in.parent = NS_ROOT_INO;
+	EXPECT_EQ(ns_inode_encode(&in, NULL, 0, buf, sizeof(buf)), NSV_INODE_SIZE);
+	EXPECT_EQ(ns_inode_decode(buf, NSV_INODE_SIZE, &back, &t, &tlen), ST_OK);
 	inode_expect_eq(&in, &back);
 	in.mode = S_IFCHR | 0600;
 	in.rdev = 0x0000000500000001ull;
-	EXPECT_EQ(st_ns_inode_encode(&in, NULL, 0, buf, sizeof(buf)), ST_NS_INODE_SIZE);
-	EXPECT_EQ(st_ns_inode_decode(buf, ST_NS_INODE_SIZE, &back, &t, &tlen), ST_OK);
+	EXPECT_EQ(ns_inode_encode(&in, NULL, 0, buf, sizeof(buf)), NSV_INODE_SIZE);
+	EXPECT_EQ(ns_inode_decode(buf, NSV_INODE_SIZE, &back, &t, &tlen), ST_OK);
 	inode_expect_eq(&in, &back);
 }
 END_TEST
 
 START_TEST(ns_inode_longest_target)
 {
-	size_t tl = ST_MAX_VALUE - ST_NS_INODE_SIZE;
+	size_t tl = ST_MAX_VALUE - NSV_INODE_SIZE;
 	uint8_t *target = calloc(1, tl), *buf = malloc(ST_MAX_VALUE);
-	struct st_inode in = {.mode = S_IFLNK | 0777, .nlink = 1, .size = tl}, back;
+	struct ns_inode in = {.mode = S_IFLNK | 0777, .nlink = 1, .size = tl}, back;
 	const void *t;
 	size_t tlen;
 
 	memset(target, 'x', tl);
-	EXPECT_EQ(st_ns_inode_encode(&in, target, tl, buf, ST_MAX_VALUE), ST_MAX_VALUE);
-	EXPECT_EQ(st_ns_inode_decode(buf, ST_MAX_VALUE, &back, &t, &tlen), ST_OK);
+	EXPECT_EQ(ns_inode_encode(&in, target, tl, buf, ST_MAX_VALUE), ST_MAX_VALUE);
+	EXPECT_EQ(ns_inode_decode(buf, ST_MAX_VALUE, &back, &t, &tlen), ST_OK);
 	EXPECT_UEQ(tlen, tl);
 	EXPECT(memcmp(t, target, tl) == 0);
 	free(target);
@@ -1672,23 +1699,23 @@ END_TEST
 
 START_TEST(ns_dirent)
 {
-	uint8_t buf[ST_NS_DIRENT_SIZE + 1];
+	uint8_t buf[NSV_DIRENT_SIZE + 1];
 	uint64_t ino;
 	uint8_t type;
 
-	st_ns_dirent_encode(0x0102030405060708ull, DT_DIR, buf);
+	ns_dirent_encode(0x0102030405060708ull, DT_DIR, buf);
 	EXPECT(memcmp(buf, "\x01\x02\x03\x04\x05\x06\x07\x08", 8) == 0);
 	EXPECT_UEQ(buf[8], DT_DIR);
-	EXPECT_EQ(st_ns_dirent_decode(buf, ST_NS_DIRENT_SIZE, &ino, &type), ST_OK);
+	EXPECT_EQ(ns_dirent_decode(buf, NSV_DIRENT_SIZE, &ino, &type), ST_OK);
 	EXPECT_UEQ(ino, 0x0102030405060708ull);
 	EXPECT_UEQ(type, DT_DIR);
-	st_ns_dirent_encode(UINT64_MAX, DT_LNK, buf);
-	EXPECT_EQ(st_ns_dirent_decode(buf, ST_NS_DIRENT_SIZE, &ino, &type), ST_OK);
+	ns_dirent_encode(UINT64_MAX, DT_LNK, buf);
+	EXPECT_EQ(ns_dirent_decode(buf, NSV_DIRENT_SIZE, &ino, &type), ST_OK);
 	EXPECT_UEQ(ino, UINT64_MAX);
 	EXPECT_UEQ(type, DT_LNK);
 	for (size_t l = 0; l <= sizeof(buf); l++)
-		if (l != ST_NS_DIRENT_SIZE)
-			EXPECT_EQ(st_ns_dirent_decode(buf, l, &ino, &type), ST_ECORRUPT);
+		if (l != NSV_DIRENT_SIZE)
+			EXPECT_EQ(ns_dirent_decode(buf, l, &ino, &type), ST_ECORRUPT);
 }
 END_TEST
 
@@ -1709,7 +1736,7 @@ static int names_cb(void *arg, const void *key, size_t klen, const void *val, si
 	memcpy(name, (const uint8_t *)key + 9, klen - 9);
 	name[klen - 9] = 0;
 	EXPECT(nm->n == 0 || strcmp(nm->last, name) < 0);
-	EXPECT_EQ(st_ns_dirent_decode(val, vlen, &ino, &type), ST_OK);
+	EXPECT_EQ(ns_dirent_decode(val, vlen, &ino, &type), ST_OK);
 	EXPECT_UEQ(type, DT_REG);
 	EXPECT_UEQ(ino, (uint64_t)atoi(name + 1) * 1000 + 2);
 	snprintf(nm->last, sizeof(nm->last), "%s", name);
@@ -1720,13 +1747,13 @@ static int names_cb(void *arg, const void *key, size_t klen, const void *val, si
 static int inodes_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
 {
 	struct names *nm = arg;
-	struct st_inode in;
-	uint64_t ino = st_ns_u64_decode((const uint8_t *)key + 1);
+	struct ns_inode in;
+	uint64_t ino = st_get64((const uint8_t *)key + 1);
 
 	EXPECT_UEQ(klen, 9);
 	EXPECT(nm->n == 0 || ino > nm->last_ino);
-	EXPECT_EQ(st_ns_inode_decode(val, vlen, &in, NULL, NULL), ST_OK);
-	EXPECT_UEQ(in.nlink, ino == ST_ROOT_INO ? 2 : 1);
+	EXPECT_EQ(ns_inode_decode(val, vlen, &in, NULL, NULL), ST_OK);
+	EXPECT_UEQ(in.nlink, ino == NS_ROOT_INO ? 2 : 1);
 	nm->last_ino = ino;
 	nm->n++;
 	return 0;
@@ -1737,41 +1764,41 @@ static int inodes_cb(void *arg, const void *key, size_t klen, const void *val, s
 START_TEST(ns_in_kv_store)
 {
 	char *dir = tu_path(tu_dir, "nsdir"), path[256];
-	uint8_t key[ST_NS_KEY_MAX], rec[ST_NS_INODE_SIZE], de[ST_NS_DIRENT_SIZE], u[8];
-	struct st_inode in = {.mode = S_IFDIR | 0755, .nlink = 2, .parent = ST_ROOT_INO};
+	uint8_t key[NSK_MAX], rec[NSV_INODE_SIZE], de[NSV_DIRENT_SIZE], u[8];
+	struct ns_inode in = {.mode = S_IFDIR | 0755, .nlink = 2, .parent = NS_ROOT_INO};
 	struct names nm;
 	st_store *st;
 	size_t kl;
 	int rl;
 
 	make_dir("nsdir");
-	snprintf(path, sizeof(path), "%s/%s", dir, ST_NS_NAME);
+	snprintf(path, sizeof(path), "%s/%s", dir, NS_STORE_NAME);
 	EXPECT_EQ(st_open(path, ST_KIND_KV, ST_CREATE | ST_DEFER, NULL, &st), ST_OK);
-	kl = st_ns_key(ST_NS_INODE, ST_ROOT_INO, NULL, 0, key);
-	rl = st_ns_inode_encode(&in, NULL, 0, rec, sizeof(rec));
+	kl = ns_key(NSK_INODE, NS_ROOT_INO, NULL, 0, key);
+	rl = ns_inode_encode(&in, NULL, 0, rec, sizeof(rec));
 	EXPECT_EQ(st_kv_put(st, key, kl, rec, (size_t)rl), ST_OK);
 	for (int i = 299; i >= 0; i--) {
 		char name[16];
 		uint64_t ino = (uint64_t)i * 1000 + 2;
-		struct st_inode f = {.mode = S_IFREG | 0644, .nlink = 1, .size = (uint64_t)i};
+		struct ns_inode f = {.mode = S_IFREG | 0644, .nlink = 1, .size = (uint64_t)i};
 		int nl = snprintf(name, sizeof(name), "f%d", i);
 
-		kl = st_ns_key(ST_NS_DIRENT, ST_ROOT_INO, name, (size_t)nl, key);
-		st_ns_dirent_encode(ino, DT_REG, de);
+		kl = ns_key(NSK_DIRENT, NS_ROOT_INO, name, (size_t)nl, key);
+		ns_dirent_encode(ino, DT_REG, de);
 		EXPECT_EQ(st_kv_put(st, key, kl, de, sizeof(de)), ST_OK);
-		kl = st_ns_key(ST_NS_INODE, ino, NULL, 0, key);
-		rl = st_ns_inode_encode(&f, NULL, 0, rec, sizeof(rec));
+		kl = ns_key(NSK_INODE, ino, NULL, 0, key);
+		rl = ns_inode_encode(&f, NULL, 0, rec, sizeof(rec));
 		EXPECT_EQ(st_kv_put(st, key, kl, rec, (size_t)rl), ST_OK);
 	}
-	kl = st_ns_key(ST_NS_META, 0, "next_ino", 8, key);
-	st_ns_u64_encode(300 * 1000 + 2, u);
+	kl = ns_key(NSK_META, 0, "next_ino", 8, key);
+	st_put64(u, 300 * 1000 + 2);
 	EXPECT_EQ(st_kv_put(st, key, kl, u, 8), ST_OK);
 	EXPECT_EQ(st_commit(st, NULL), ST_OK);
 	st_close(st);
 
 	EXPECT_EQ(st_open(path, ST_KIND_KV, 0, NULL, &st), ST_OK);
 	memset(&nm, 0, sizeof(nm));
-	kl = st_ns_key(ST_NS_DIRENT, ST_ROOT_INO, NULL, 0, key);
+	kl = ns_key(NSK_DIRENT, NS_ROOT_INO, NULL, 0, key);
 	EXPECT_EQ(st_kv_range(st, key, kl, names_cb, &nm), 0);
 	EXPECT_EQ(nm.n, 300);
 	memset(&nm, 0, sizeof(nm));
@@ -1780,10 +1807,10 @@ START_TEST(ns_in_kv_store)
 	{
 		void *v;
 		size_t vl;
-		kl = st_ns_key(ST_NS_META, 0, "next_ino", 8, key);
+		kl = ns_key(NSK_META, 0, "next_ino", 8, key);
 		EXPECT_EQ(st_kv_get(st, key, kl, &v, &vl), ST_OK);
 		EXPECT_UEQ(vl, 8);
-		EXPECT_UEQ(st_ns_u64_decode(v), 300 * 1000 + 2);
+		EXPECT_UEQ(st_get64(v), 300 * 1000 + 2);
 		free(v);
 	}
 	st_close(st);
@@ -1794,15 +1821,15 @@ END_TEST
 /* The lock note: who is on the way out. */
 START_TEST(lock_leaving)
 {
-	ck_assert(st_lock_leaving(""));
-	ck_assert(st_lock_leaving("closing"));
-	ck_assert(st_lock_leaving("closing\n"));
-	ck_assert(!st_lock_leaving("pid 12 on /"));
-	ck_assert(!st_lock_leaving("pid 12 on /\n"));
-	ck_assert(!st_lock_leaving("pid 12 on /proc"));
-	ck_assert(st_lock_leaving("pid 12 on /no/such/mount/point\n"));
-	ck_assert(!st_lock_leaving("pid 12 on relative/mnt")); /* cannot tell */
-	ck_assert(!st_lock_leaving("something else"));
+	ck_assert(ns_lock_leaving(""));
+	ck_assert(ns_lock_leaving("closing"));
+	ck_assert(ns_lock_leaving("closing\n"));
+	ck_assert(!ns_lock_leaving("pid 12 on /"));
+	ck_assert(!ns_lock_leaving("pid 12 on /\n"));
+	ck_assert(!ns_lock_leaving("pid 12 on /proc"));
+	ck_assert(ns_lock_leaving("pid 12 on /no/such/mount/point\n"));
+	ck_assert(!ns_lock_leaving("pid 12 on relative/mnt")); /* cannot tell */
+	ck_assert(!ns_lock_leaving("something else"));
 }
 END_TEST
 
@@ -1828,7 +1855,7 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, super_init_and_uuid);
 	tcase_add_test(tc, super_file);
 	tcase_add_test(tc, ns_keys);
-	tcase_add_test(tc, ns_store_path);
+	tcase_add_test(tc, ns_store_paths);
 	tcase_add_test(tc, ns_inode);
 	tcase_add_test(tc, ns_inode_longest_target);
 	tcase_add_test(tc, ns_dirent);

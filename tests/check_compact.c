@@ -458,7 +458,7 @@ END_TEST
 /* The handle is on the new file from ST_STEP_SYNCED on, before that file
  * has the store's name: a commit made then must not be durable (return)
  * before the rename. _i = 0: st_commit; 1: a group commit whose shared
- * syncs cover everything (synced_all); 2: one with per-store syncs. */
+ * syncs are a syncfs; 2: one with per-store syncs. */
 struct late_ctx {
 	st_store *st;
 	const char *path;
@@ -476,15 +476,10 @@ static void *late_commit(void *arg)
 
 	if (rc == ST_OK && l->mode == 0) {
 		rc = st_commit(l->st, NULL);
-	} else if (rc == ST_OK && (rc = st_commit_prepare(l->st)) == ST_OK) {
-		if (l->mode == 1)
-			sync();
-		if ((rc = l->mode == 1 ? ST_OK : st_commit_sync(l->st)) == ST_OK &&
-		    (rc = st_commit_flip(l->st, l->mode == 1)) == ST_OK &&
-		    (rc = st_commit_sync(l->st)) == ST_OK)
-			st_commit_finish(l->st, NULL);
-		else
-			st_commit_abort(l->st);
+	} else if (rc == ST_OK) {
+		struct st_group_opts o = {.sync = l->mode == 1 ? ST_SYNC_FS : ST_SYNC_EACH};
+
+		st_commit_group(&l->st, 1, &o, &rc, NULL);
 	}
 	l->rc = rc;
 	atomic_store(&l->done, 1);

@@ -1,7 +1,7 @@
 /*
  * fsck_damage.c - damages a backing directory's namespace the way only a
- * bug or a bad disk would, for test_fsck.sh, through store/store.h (a new
- * commit each time, so the store itself stays valid):
+ * bug or a bad disk would, for test_fsck.sh, through the namespace library
+ * (a new commit each time, so the store itself stays valid):
  *
  *   fsck_damage versions STORE          seq, header offset, size per version
  *   fsck_damage nlink DIR INO N         sets inode INO's link count to N
@@ -10,15 +10,19 @@
  *   fsck_damage cycle DIR PARENT NAME   directory NAME in PARENT is cut from
  *                                       PARENT and hung under its own first
  *                                       subdirectory as "loop"
+ *   fsck_damage feature DIR ro_compat|incompat BITS
+ *                                       sets a superblock feature word, as
+ *                                       a newer revfs would
  *
  * Exits 0, or 1 with a message.
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../store/store.h"
+#include "ns.h"
 
 static int die(const char *what)
 {
@@ -34,97 +38,58 @@ static int print_cb(void *arg, const struct st_version *v)
 	return 0;
 }
 
-static int open_ns(const char *dir, st_store **ns)
+static int first_dir_cb(void *arg, const char *name, size_t nlen, uint64_t ino, uint8_t type)
 {
-	char path[4096];
-
-	snprintf(path, sizeof(path), "%s/%s", dir, ST_NS_NAME);
-	return st_open(path, ST_KIND_KV, 0, NULL, ns);
-}
-
-static int get_inode(st_store *ns, uint64_t ino, struct st_inode *a)
-{
-	uint8_t key[ST_NS_KEY_MAX];
-	size_t klen = st_ns_key(ST_NS_INODE, ino, NULL, 0, key), vlen, tlen;
-	const void *t;
-	void *val;
-	int rc = st_kv_get(ns, key, klen, &val, &vlen);
-
-	if (rc)
-		return rc;
-	rc = st_ns_inode_decode(val, vlen, a, &t, &tlen);
-	free(val);
-	return rc;
-}
-
-static int put_inode(st_store *ns, uint64_t ino, const struct st_inode *a)
-{
-	uint8_t key[ST_NS_KEY_MAX], rec[ST_NS_INODE_SIZE];
-	size_t klen = st_ns_key(ST_NS_INODE, ino, NULL, 0, key);
-	int len = st_ns_inode_encode(a, NULL, 0, rec, sizeof(rec));
-
-	return len < 0 ? len : st_kv_put(ns, key, klen, rec, (size_t)len);
-}
-
-static int put_dirent(st_store *ns, uint64_t parent, const char *name, uint64_t ino, uint8_t type)
-{
-	uint8_t key[ST_NS_KEY_MAX], val[ST_NS_DIRENT_SIZE];
-	size_t klen = st_ns_key(ST_NS_DIRENT, parent, name, strlen(name), key);
-
-	st_ns_dirent_encode(ino, type, val);
-	return st_kv_put(ns, key, klen, val, sizeof(val));
-}
-
-struct first_dir {
-	st_store *ns;
-	uint64_t ino;
-};
-
-static int first_dir_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
-{
-	struct first_dir *f = arg;
-	uint64_t ino;
-	uint8_t type;
-
-	(void)key;
-	(void)klen;
-	if (st_ns_dirent_decode(val, vlen, &ino, &type) == ST_OK && type == 4) {
-		f->ino = ino;
-		return 1;
-	}
-	return 0;
+	(void)name;
+	(void)nlen;
+	if (type != DT_DIR)
+		return 0;
+	*(uint64_t *)arg = ino;
+	return 1;
 }
 
 static int cycle(st_store *ns, uint64_t parent, const char *name)
 {
-	uint8_t key[ST_NS_KEY_MAX];
-	size_t klen = st_ns_key(ST_NS_DIRENT, parent, name, strlen(name), key), vlen;
-	struct first_dir f = {ns, 0};
-	struct st_inode a;
-	uint64_t dir;
-	uint8_t type, pfx[9];
-	void *val;
+	struct ns_inode a;
+	uint64_t dir, sub = 0;
+	uint8_t type;
 
-	if (st_kv_get(ns, key, klen, &val, &vlen))
+	if (ns_dirent_get(ns, parent, name, &dir, &type))
 		return die("no such entry");
-	st_ns_dirent_decode(val, vlen, &dir, &type);
-	free(val);
-	st_ns_key(ST_NS_DIRENT, dir, NULL, 0, pfx);
-	st_kv_range(ns, pfx, 9, first_dir_cb, &f);
-	if (!f.ino) {
+	ns_dirent_list(ns, dir, first_dir_cb, &sub);
+	if (!sub) {
 		fprintf(stderr, "fsck_damage: %s has no subdirectory\n", name);
 		return 1;
 	}
-	if (st_kv_del(ns, key, klen) || put_dirent(ns, f.ino, "loop", dir, 4) ||
-	    get_inode(ns, dir, &a))
+	if (ns_dirent_del(ns, parent, name) || ns_dirent_put(ns, sub, "loop", dir, DT_DIR) ||
+	    ns_inode_get(ns, dir, &a, NULL))
 		return die("cycle");
-	a.parent = f.ino;
-	return put_inode(ns, dir, &a) ? die("cycle") : 0;
+	a.parent = sub;
+	return ns_inode_put(ns, dir, &a, NULL) ? die("cycle") : 0;
+}
+
+/* Sets the superblock's ro_compat or incompat word (a newer revfs's). */
+static int feature(const char *dir, const char *word, const char *bits)
+{
+	struct ns_super sb;
+	uint32_t v = (uint32_t)strtoul(bits, NULL, 0);
+	int rc = ns_super_read(dir, &sb);
+
+	/* A newer format's decodes whole before it is refused. */
+	if (rc != ST_OK && rc != ST_EVERSION)
+		return die("superblock");
+	if (!strcmp(word, "ro_compat"))
+		sb.ro_compat = v;
+	else if (!strcmp(word, "incompat"))
+		sb.incompat = v;
+	else
+		return die("feature: ro_compat or incompat");
+	return ns_super_write(dir, &sb) ? die("superblock") : 0;
 }
 
 int main(int argc, char **argv)
 {
-	struct st_inode a;
+	struct ns_inode a;
 	st_store *st;
 	int rc = 1;
 
@@ -135,22 +100,24 @@ int main(int argc, char **argv)
 		st_close(st);
 		return rc;
 	}
+	if (argc == 5 && !strcmp(argv[1], "feature"))
+		return feature(argv[2], argv[3], argv[4]);
 	if (argc < 4) {
 		fprintf(stderr, "usage: see the comment at the top of fsck_damage.c\n");
 		return 2;
 	}
-	if (open_ns(argv[2], &st))
+	if (ns_open(argv[2], 0, NULL, &st))
 		return die("namespace");
 	if (!strcmp(argv[1], "nlink") && argc == 5) {
 		uint64_t ino = strtoull(argv[3], NULL, 10);
 
-		rc = get_inode(st, ino, &a) ? die("no such inode") : 0;
+		rc = ns_inode_get(st, ino, &a, NULL) ? die("no such inode") : 0;
 		a.nlink = (uint32_t)strtoul(argv[4], NULL, 10);
 		if (!rc)
-			rc = put_inode(st, ino, &a) ? die("put") : 0;
+			rc = ns_inode_put(st, ino, &a, NULL) ? die("put") : 0;
 	} else if (!strcmp(argv[1], "dangling") && argc == 6) {
-		rc = put_dirent(st, strtoull(argv[3], NULL, 10), argv[4],
-				strtoull(argv[5], NULL, 10), 8)
+		rc = ns_dirent_put(st, strtoull(argv[3], NULL, 10), argv[4],
+				   strtoull(argv[5], NULL, 10), DT_REG)
 			 ? die("put")
 			 : 0;
 	} else if (!strcmp(argv[1], "cycle") && argc == 5) {

@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #include "fsck.h"
-#include "store.h"
+#include "nsint.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -73,33 +73,33 @@ static void die(const char *what)
 static void put_inode(st_store *ns, uint64_t ino, uint32_t mode, uint32_t nlink, uint64_t size,
 		      uint64_t parent, const char *target)
 {
-	uint8_t key[ST_NS_KEY_MAX], rec[ST_NS_INODE_SIZE + 256];
-	struct st_inode a = {.mode = mode, .nlink = nlink, .size = size, .parent = parent};
-	size_t klen = st_ns_key(ST_NS_INODE, ino, NULL, 0, key);
+	uint8_t key[NSK_MAX], rec[NSV_INODE_SIZE + 256];
+	struct ns_inode a = {.mode = mode, .nlink = nlink, .size = size, .parent = parent};
+	size_t klen = ns_key(NSK_INODE, ino, NULL, 0, key);
 	int len;
 
 	a.uid = (uint32_t)getuid();
 	a.gid = (uint32_t)getgid();
 	a.atime_ns = a.mtime_ns = a.ctime_ns = a.btime_ns = 1700000000000000000ll;
-	len = st_ns_inode_encode(&a, target, target ? strlen(target) : 0, rec, sizeof(rec));
+	len = ns_inode_encode(&a, target, target ? strlen(target) : 0, rec, sizeof(rec));
 	if (len < 0 || st_kv_put(ns, key, klen, rec, (size_t)len) != ST_OK)
 		die("inode");
 }
 
 static void put_dirent(st_store *ns, uint64_t parent, const char *name, uint64_t ino, uint32_t mode)
 {
-	uint8_t key[ST_NS_KEY_MAX], val[ST_NS_DIRENT_SIZE];
-	size_t klen = st_ns_key(ST_NS_DIRENT, parent, name, strlen(name), key);
+	uint8_t key[NSK_MAX], val[NSV_DIRENT_SIZE];
+	size_t klen = ns_key(NSK_DIRENT, parent, name, strlen(name), key);
 
-	st_ns_dirent_encode(ino, (uint8_t)((mode & S_IFMT) >> 12), val);
+	ns_dirent_encode(ino, (uint8_t)((mode & S_IFMT) >> 12), val);
 	if (st_kv_put(ns, key, klen, val, sizeof(val)) != ST_OK)
 		die("dirent");
 }
 
 static void put_meta(st_store *ns, const char *name, const void *val, size_t vlen)
 {
-	uint8_t key[ST_NS_KEY_MAX];
-	size_t klen = st_ns_key(ST_NS_META, 0, name, strlen(name), key);
+	uint8_t key[NSK_MAX];
+	size_t klen = ns_key(NSK_META, 0, name, strlen(name), key);
 
 	if (st_kv_put(ns, key, klen, val, vlen) != ST_OK)
 		die("meta");
@@ -119,7 +119,7 @@ static uint64_t make_store(const char *dir, uint64_t ino, const struct step *s, 
 	st_store *st;
 	uint64_t size;
 
-	if (st_ns_store_path(dir, ino, path, sizeof(path)) != ST_OK)
+	if (ns_store_path(dir, ino, path, sizeof(path)) != ST_OK)
 		die("store path");
 	snprintf(sub, sizeof(sub), "%s/ino/%02x", dir, (unsigned)(ino & 0xff));
 	mkdir(sub, 0700);
@@ -151,13 +151,13 @@ static void build_template(const char *dir)
 	static const struct step h[] = {{0, 4000, UINT64_MAX}, {100, 200, UINT64_MAX}};
 	static const struct step e[] = {{0, 0, UINT64_MAX}};
 	char path[4096];
-	struct st_super sb;
+	struct ns_super sb;
 	st_store *ns;
 	uint64_t sa, sbz, sh, se;
 	uint8_t v[8];
 
-	st_super_init(&sb);
-	if (st_super_write(dir, &sb) != ST_OK)
+	ns_super_init(&sb);
+	if (ns_super_write(dir, &sb) != ST_OK)
 		die("superblock");
 	snprintf(path, sizeof(path), "%s/ino", dir);
 	if (mkdir(path, 0700) != 0)
@@ -167,12 +167,12 @@ static void build_template(const char *dir)
 	sh = make_store(dir, 6, h, 2);
 	se = make_store(dir, 7, e, 1);
 
-	snprintf(path, sizeof(path), "%s/%s", dir, ST_NS_NAME);
+	snprintf(path, sizeof(path), "%s/%s", dir, NS_STORE_NAME);
 	if (st_open(path, ST_KIND_KV, ST_CREATE | ST_EXCL | ST_NOSYNC, &topts, &ns) != ST_OK)
 		die("namespace");
 	/* Version 1: mkfs's. */
 	put_inode(ns, 1, S_IFDIR | 0755, 2, 0, 1, NULL);
-	st_ns_u64_encode(2, v);
+	st_put64(v, 2);
 	put_meta(ns, "next_ino", v, 8);
 	put_meta(ns, "clean", "", 0);
 	if (st_commit(ns, NULL) != ST_OK)
@@ -183,7 +183,7 @@ static void build_template(const char *dir)
 	put_dirent(ns, 1, "d", 2, S_IFDIR);
 	put_inode(ns, 3, S_IFREG | 0644, 1, sa, 0, NULL);
 	put_dirent(ns, 1, "a", 3, S_IFREG);
-	st_ns_u64_encode(4, v);
+	st_put64(v, 4);
 	put_meta(ns, "next_ino", v, 8);
 	if (st_commit(ns, NULL) != ST_OK)
 		die("ns commit");
@@ -198,13 +198,13 @@ static void build_template(const char *dir)
 	put_inode(ns, 7, S_IFREG | 0600, 1, se, 0, NULL);
 	put_dirent(ns, 2, "empty", 7, S_IFREG);
 	{
-		uint8_t key[ST_NS_KEY_MAX];
-		size_t klen = st_ns_key(ST_NS_XATTR, 3, "user.x", 6, key);
+		uint8_t key[NSK_MAX];
+		size_t klen = ns_key(NSK_XATTR, 3, "user.x", 6, key);
 
 		if (st_kv_put(ns, key, klen, "val", 3) != ST_OK)
 			die("xattr");
 	}
-	st_ns_u64_encode(8, v);
+	st_put64(v, 8);
 	put_meta(ns, "next_ino", v, 8);
 	if (st_commit(ns, NULL) != ST_OK)
 		die("ns commit");
@@ -349,10 +349,10 @@ enum { OP_FLIP = 0, OP_FLIP2, OP_FLIP3, OP_CUT, OP_REMOVE, OP_EXTRA, OP_KV_RAW, 
  * damage that checks out as far as the store is concerned. */
 static int kv_field(st_store *ns, uint8_t ino, uint8_t field, uint32_t v)
 {
-	uint8_t key[ST_NS_KEY_MAX], rec[ST_NS_INODE_SIZE + 256];
-	struct st_inode a = {0};
+	uint8_t key[NSK_MAX], rec[NSV_INODE_SIZE + 256];
+	struct ns_inode a = {0};
 	const void *t = NULL;
-	size_t klen = st_ns_key(ST_NS_INODE, ino, NULL, 0, key), vlen, tlen = 0;
+	size_t klen = ns_key(NSK_INODE, ino, NULL, 0, key), vlen, tlen = 0;
 	char name[8];
 	void *val;
 	int len;
@@ -362,17 +362,17 @@ static int kv_field(st_store *ns, uint8_t ino, uint8_t field, uint32_t v)
 		return st_kv_del(ns, key, klen);
 	case 5:
 		snprintf(name, sizeof(name), "n%u", v & 7);
-		klen = st_ns_key(ST_NS_DIRENT, ino, name, strlen(name), key);
-		st_ns_dirent_encode((v >> 8) & 15, (uint8_t)(v >> 16), rec);
-		return st_kv_put(ns, key, klen, rec, ST_NS_DIRENT_SIZE);
+		klen = ns_key(NSK_DIRENT, ino, name, strlen(name), key);
+		ns_dirent_encode((v >> 8) & 15, (uint8_t)(v >> 16), rec);
+		return st_kv_put(ns, key, klen, rec, NSV_DIRENT_SIZE);
 	case 6:
 		snprintf(name, sizeof(name), "%s", (const char *[]){"a", "d", "s", "h"}[v & 3]);
-		klen = st_ns_key(ST_NS_DIRENT, v & 4 ? 2 : 1, name, strlen(name), key);
+		klen = ns_key(NSK_DIRENT, v & 4 ? 2 : 1, name, strlen(name), key);
 		return st_kv_del(ns, key, klen);
 	}
 	if (st_kv_get(ns, key, klen, &val, &vlen) != ST_OK)
 		return 0;
-	if (st_ns_inode_decode(val, vlen, &a, &t, &tlen) != ST_OK) {
+	if (ns_inode_decode(val, vlen, &a, &t, &tlen) != ST_OK) {
 		free(val);
 		return 0;
 	}
@@ -390,7 +390,7 @@ static int kv_field(st_store *ns, uint8_t ino, uint8_t field, uint32_t v)
 		a.parent = v & 0xff;
 		break;
 	}
-	len = st_ns_inode_encode(&a, t, tlen, rec, sizeof(rec));
+	len = ns_inode_encode(&a, t, tlen, rec, sizeof(rec));
 	free(val);
 	return len < 0 ? 0 : st_kv_put(ns, key, klen, rec, (size_t)len);
 }
@@ -417,7 +417,7 @@ static void apply_kv(struct in in)
 			continue;
 		}
 		if (!ns) {
-			snprintf(path, sizeof(path), "%s/%s", work, ST_NS_NAME);
+			snprintf(path, sizeof(path), "%s/%s", work, NS_STORE_NAME);
 			if (st_open(path, ST_KIND_KV, ST_NOSYNC, &topts, &ns) != ST_OK)
 				return;
 		}

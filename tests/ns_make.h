@@ -1,8 +1,8 @@
 /*
- * ns_make.h - namespace records written straight through the store
- * library, for the programs that make backing directories for the
- * benchmarks (bench_fsck_make.c, bench_history_make.c): an inode record
- * owned by the caller, and a directory entry.
+ * ns_make.h - namespace records written through the namespace library,
+ * for the programs that make backing directories for the benchmarks
+ * (bench_fsck_make.c, bench_history_make.c): an inode record owned by the
+ * caller, and a directory entry.
  */
 #ifndef REVFS_TESTS_NS_MAKE_H
 #define REVFS_TESTS_NS_MAKE_H
@@ -13,19 +13,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "store.h"
+#include "ns.h"
 
 /* Makes DIR (if missing), its superblock and ino/: a backing directory
  * without a namespace yet. NULL, or what could not be made. */
 static inline const char *ns_make_dir(const char *dir)
 {
 	static char path[4096];
-	struct st_super sb;
+	struct ns_super sb;
 
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
 		return dir;
-	st_super_init(&sb);
-	if (st_super_write(dir, &sb) != ST_OK)
+	ns_super_init(&sb);
+	if (ns_super_write(dir, &sb) != ST_OK)
 		return "superblock";
 	snprintf(path, sizeof(path), "%s/ino", dir);
 	return mkdir(path, 0700) == 0 ? NULL : path;
@@ -35,28 +35,19 @@ static inline const char *ns_make_dir(const char *dir)
 static inline int ns_put_inode(st_store *ns, uint64_t ino, uint32_t mode, uint32_t nlink,
 			       uint64_t size, uint64_t parent, int64_t time_ns)
 {
-	uint8_t key[ST_NS_KEY_MAX], rec[ST_NS_INODE_SIZE];
-	struct st_inode a = {.mode = mode, .nlink = nlink, .size = size, .parent = parent};
-	int len;
+	struct ns_inode a = {.mode = mode, .nlink = nlink, .size = size, .parent = parent};
 
 	a.uid = (uint32_t)getuid();
 	a.gid = (uint32_t)getgid();
 	a.atime_ns = a.mtime_ns = a.ctime_ns = a.btime_ns = time_ns;
-	len = st_ns_inode_encode(&a, NULL, 0, rec, sizeof(rec));
-	if (len < 0)
-		return len;
-	return st_kv_put(ns, key, st_ns_key(ST_NS_INODE, ino, NULL, 0, key), rec, (size_t)len);
+	return ns_inode_put(ns, ino, &a, NULL);
 }
 
 /* Stages the entry name in directory parent for inode ino of the given mode. */
 static inline int ns_put_dirent(st_store *ns, uint64_t parent, const char *name, uint64_t ino,
 				uint32_t mode)
 {
-	uint8_t key[ST_NS_KEY_MAX], val[ST_NS_DIRENT_SIZE];
-
-	st_ns_dirent_encode(ino, (uint8_t)((mode & S_IFMT) >> 12), val);
-	return st_kv_put(ns, key, st_ns_key(ST_NS_DIRENT, parent, name, strlen(name), key), val,
-			 sizeof(val));
+	return ns_dirent_put(ns, parent, name, ino, ns_dtype(mode));
 }
 
 #endif

@@ -6,8 +6,9 @@
 # damaged superblock. Each is repaired with -y (exit 1, the expected problem
 # codes in the report), then checked again (exit 0), then mounted: every
 # file that was not damaged reads back as it was. Also: -n changes no byte,
-# -p stops on what is not safe, the lock of a mounted directory, usage
-# errors, the summary line, and "fsck -t revfs".
+# -p stops on what is not safe, a newer revfs's feature bits (checked with
+# -n, never repaired, compacted or mounted read-write), the lock of a
+# mounted directory, usage errors, the summary line, and "fsck -t revfs".
 set -u
 . "$(dirname "$0")/fslib.sh"
 fs_setup
@@ -229,6 +230,31 @@ fsck_case "superblock" 1 102
 [ "$(od -An -tx1 -j24 -N16 "$FS_BACKING/revfs.super")" = "$uuid" ] ||
 	fs_fail "superblock: uuid not kept"
 verify "superblock"
+
+# --- a newer revfs's features: checked, never repaired, compacted or mounted rw ------
+populate
+"$DMG" feature "$FS_BACKING" ro_compat 0x80000000 || fs_fail "set ro_compat"
+before=$(sum_dir)
+"$FSCK" -y "$FS_BACKING" >"$OUT" 2>&1
+rc=$?
+[ $((rc & 4)) = 4 ] && grep -q '^\[103\]' "$OUT" || { cat "$OUT"; fs_fail "ro_compat: fsck -y exit $rc"; }
+"$FSCK" -n "$FS_BACKING" >"$OUT" 2>&1 || { cat "$OUT"; fs_fail "ro_compat: fsck -n exit $?"; }
+"$REVFS_BIN/revfs-compact" -q "$FS_BACKING" 2>"$OUT" && fs_fail "ro_compat: compacted"
+grep -q "can only read" "$OUT" || { cat "$OUT"; fs_fail "ro_compat: revfs-compact message"; }
+"$REVFS_BIN/revfs-compact" -q --dry-run "$FS_BACKING" || fs_fail "ro_compat: dry run"
+"$REVFS_BIN/revfs" -f "$FS_BACKING" "$FS_MNT" 2>"$OUT" && fs_fail "ro_compat: mounted rw"
+grep -q "with -o ro" "$OUT" || { cat "$OUT"; fs_fail "ro_compat: mount message"; }
+[ "$(sum_dir)" = "$before" ] || fs_fail "ro_compat: the backing directory changed"
+fs_mount -o ro
+cmp "$FS_MNT/small" "$REF/small" || fs_fail "ro_compat: small differs read-only"
+fs_umount
+"$DMG" feature "$FS_BACKING" incompat 0x80000000 || fs_fail "set incompat"
+"$FSCK" -n "$FS_BACKING" >"$OUT" 2>&1
+rc=$?
+[ $((rc & 4)) = 4 ] && grep -q '^\[103\]' "$OUT" || { cat "$OUT"; fs_fail "incompat: fsck -n exit $rc"; }
+"$DMG" feature "$FS_BACKING" incompat 0 && "$DMG" feature "$FS_BACKING" ro_compat 0 ||
+	fs_fail "clear the features"
+verify "features"
 
 # --- -n changes nothing, and exits 4 ----------------------------------------------
 populate

@@ -262,6 +262,13 @@ static int fo_fsync_dir(void *ctx, const char *dir)
 	return fault(ctx, &sw) ? -1 : st_posix_ops.fsync_dir(ctx, dir);
 }
 
+static int fo_syncfs(void *ctx, int fd)
+{
+	bool sw;
+
+	return fault(ctx, &sw) ? -1 : st_posix_ops.syncfs(ctx, fd);
+}
+
 const struct st_ops tu_fault_ops = {
     .open = fo_open,
     .close = fo_close,
@@ -276,6 +283,7 @@ const struct st_ops tu_fault_ops = {
     .rename = fo_rename,
     .unlink = fo_unlink,
     .fsync_dir = fo_fsync_dir,
+    .syncfs = fo_syncfs,
 };
 
 uint64_t tu_clock_ns = 1700000000ull * 1000000000ull;

@@ -43,7 +43,7 @@ void tu_flip_bit(const char *path, uint64_t off, unsigned bit);
 
 /*
  * Fault injection. Every write-like call (pwrite, fdatasync, fsync,
- * ftruncate, rename, unlink, fsync_dir) is counted; when the count reaches
+ * ftruncate, rename, unlink, fsync_dir, syncfs) is counted; when the count reaches
  * fail_at (1-based), the call fails as the mode says, and so does every
  * later write-like call if sticky is set (a "crashed" process does nothing
  * more). Reads always work.

@@ -1,0 +1,117 @@
+/*
+ * vtree.h - private to the files of the .revfs tree: its nodes and the
+ * table of operations of each kind of node.
+ *
+ * Every inode under MNT/.revfs has the top bit set (VT_BIT). A few are
+ * fixed (VT_DIR, VT_STATS, VT_HISTORY, VT_AT); the others name vnodes,
+ * made on lookup and freed when the kernel forgets them. vtree.c serves
+ * the FUSE operations for all of them (vt_ops) and hands each to the
+ * table of its node's kind:
+ *
+ *   vtree.c     VK_ROOT     .revfs itself
+ *   vstats.c    VK_STATS    .revfs/stats, the daemon's counters
+ *   vhistory.c  VK_HISTORY  .revfs/history: the mount as it is now, where
+ *               VK_HDIR     each directory is mirrored and
+ *               VK_VLIST    each regular file is a directory of
+ *               VK_VFILE    its versions, one read-only file each
+ *   attree.c    VK_ATDIR    .revfs/at: any moment may be named
+ *               VK_AT       .revfs/at/<time>/...: a node as it was then
+ *
+ * A new view is a new kind: an enum value, one file with its table, and
+ * its line in vtree.c's kinds[].
+ */
+#ifndef REVFS_VTREE_H
+#define REVFS_VTREE_H
+
+#include "revfs.h"
+
+#define NS_PER_S 1000000000ull
+
+enum vkind {
+	VK_ROOT = 1,
+	VK_STATS,
+	VK_HISTORY,
+	VK_ATDIR,
+	VK_HDIR,
+	VK_VLIST,
+	VK_VFILE,
+	VK_AT,
+	VK_COUNT
+};
+
+/* A node of the tree. Copies are handed to the kinds' operations; the
+ * table (vtree.c, vt_lock) owns the originals. */
+struct vnode {
+	uint64_t vino;
+	enum vkind kind;
+	uint64_t x, seq;  /* the namespace inode; the version (AT: the time) */
+	uint64_t nlookup; /* the kernel's references */
+	uint64_t size;	  /* VFILE, AT file: size of the version */
+	uint64_t time_ns; /* VFILE: commit time; AT file: the version's mtime */
+	uint8_t type;	  /* AT: the entry's DT_ type */
+	uint64_t off;	  /* VFILE: where its header was (st_open_version_at) */
+	/* VLIST: the versions its last listing found, newest first, so that
+	 * the lookups that follow a listing (ls -l) need no walk each. */
+	struct st_version *vers;
+	size_t nvers;
+	struct vnode *next_vino, *next_key;
+};
+
+/* An open file of the tree: a version's read-only handle, or bytes. */
+struct vfh {
+	st_store *ver; /* or NULL: */
+	char *text;    /* malloc()ed, len bytes (NULL: an empty file) */
+	size_t len;
+};
+
+/*
+ * What a kind of node answers. Each returns 0 or -errno. A NULL entry
+ * means the operation does not apply: lookup and list ENOTDIR, open
+ * EISDIR, readlink EINVAL.
+ */
+struct vkind_ops {
+	/* Attributes of v (st_ino is set by the caller); *timeout how long
+	 * the kernel may keep them. */
+	int (*stat)(struct fs *fs, const struct vnode *v, struct stat *st, double *timeout);
+	/* Name in directory dir: *child's kind, x, seq and what its stat
+	 * needs; e's timeouts come preset to the mount's and may be changed.
+	 * -ENOENT makes a negative entry. */
+	int (*lookup)(struct fs *fs, const struct vnode *dir, const char *name, struct vnode *child,
+		      struct fuse_entry_param *e);
+	/* Every entry of directory dir, "." and ".." included. */
+	int (*list)(struct fs *fs, const struct vnode *dir, struct dirh *d);
+	/* Fills h (zeroed) for file v; may set fi->keep_cache or direct_io. */
+	int (*open)(struct fs *fs, const struct vnode *v, struct vfh *h, struct fuse_file_info *fi);
+	/* A symbolic link's target, malloc()ed. */
+	int (*readlink)(struct fs *fs, const struct vnode *v, char **target);
+	/* readdirplus looks this directory's entries up: their attributes
+	 * come cheap (a version list's, from its listing). */
+	bool plus;
+};
+
+extern const struct vkind_ops vk_root, vk_stats, vk_history, vk_atdir, vk_hdir, vk_vlist, vk_vfile,
+    vk_at;
+
+/* vtree.c */
+/* Version seq of list vnode vino, from its last listing. */
+bool vn_cached_version(uint64_t vino, uint64_t seq, struct st_version *out);
+/* Keeps vers (malloc()ed, taken over) as the listing of vnode vino. */
+void vn_set_versions(uint64_t vino, struct st_version *vers, size_t n);
+/* Adds "." (dir itself) and ".." (.revfs) to d: the first entries of
+ * every directory below .revfs. 0 or -errno. */
+int vt_list_dots(const struct vnode *dir, struct dirh *d);
+/* The attributes of a directory of the tree: the root's owner and times,
+ * mode dr-xr-xr-x. */
+void vt_dir_stat(struct fs *fs, struct stat *st);
+
+/* vstats.c: the counters' text (malloc()ed) and its length, or NULL. */
+char *stats_text(struct fs *fs, size_t *len);
+
+/* vhistory.c: runs fn on inode x's file store, opened if need be. -errno. */
+int with_store(struct fs *fs, uint64_t x, int (*fn)(st_store *st, void *arg), void *arg);
+
+/* attree.c: whether everything at t is committed (a moment in the last
+ * two seconds, or to come, may still change and must not be cached). */
+bool at_stable(uint64_t t);
+
+#endif /* REVFS_VTREE_H */

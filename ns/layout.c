@@ -1,0 +1,150 @@
+/*
+ * layout.c - where things are in a backing directory: the folders and
+ * names of the file stores, the namespace store, and making, emptying and
+ * completing the layout (docs/FORMAT.md, section 19, "Layout").
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "nsint.h"
+
+static int path_fits(int n, size_t len)
+{
+	return n < 0 || (size_t)n >= len ? st_fail(ST_EINVAL, 0, 0, "path too long") : ST_OK;
+}
+
+int ns_store_path(const char *dir, uint64_t ino, char *buf, size_t len)
+{
+	unsigned x = (unsigned)(ino % NS_FOLDERS);
+
+	if (!dir)
+		return path_fits(
+		    snprintf(buf, len, "%s/%02x/%llu.rev", NS_INO_DIR, x, (unsigned long long)ino),
+		    len);
+	return path_fits(
+	    snprintf(buf, len, "%s/%s/%02x/%llu.rev", dir, NS_INO_DIR, x, (unsigned long long)ino),
+	    len);
+}
+
+int ns_folder_path(const char *dir, unsigned x, char *buf, size_t len)
+{
+	if (!dir)
+		return path_fits(snprintf(buf, len, "%s/%02x/", NS_INO_DIR, x), len);
+	return path_fits(snprintf(buf, len, "%s/%s/%02x", dir, NS_INO_DIR, x), len);
+}
+
+bool ns_store_name_parse(const char *name, uint64_t *ino)
+{
+	uint64_t v = 0;
+	const char *p = name;
+
+	if (*p < '1' || *p > '9')
+		return false;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	if (strcmp(p, ".rev") != 0)
+		return false;
+	*ino = v;
+	return true;
+}
+
+int ns_open(const char *dir, int flags, const struct st_open_opts *opts, st_store **out)
+{
+	char path[4096];
+	int rc = path_fits(snprintf(path, sizeof(path), "%s/%s", dir, NS_STORE_NAME), sizeof(path));
+
+	return rc ? rc : st_open(path, ST_KIND_KV, flags, opts, out);
+}
+
+static int sync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0 || fsync(fd) != 0)
+		rc = st_fail(ST_EIO, errno, 0, "cannot sync %s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int ns_folders_make(const char *dir)
+{
+	char path[4096];
+	int rc;
+
+	for (unsigned x = 0; x < NS_FOLDERS; x++) {
+		if ((rc = ns_folder_path(dir, x, path, sizeof(path))) != ST_OK)
+			return rc;
+		if (mkdir(path, 0700) != 0 && errno != EEXIST)
+			return st_fail(errno == ENOSPC ? ST_ENOSPC : ST_EIO, errno, 0,
+				       "cannot create %s: %s", path, strerror(errno));
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, NS_INO_DIR);
+	return sync_dir(path);
+}
+
+int ns_format(const char *dir, uint32_t uid, uint32_t gid)
+{
+	char path[4096];
+	struct ns_inode root = {0};
+	st_store *ns;
+	int rc;
+
+	rc = path_fits(snprintf(path, sizeof(path), "%s/%s", dir, NS_INO_DIR), sizeof(path));
+	if (rc)
+		return rc;
+	if (mkdir(path, 0700) != 0)
+		return st_fail(errno == EEXIST ? ST_EEXIST : ST_EIO, errno, 0,
+			       "cannot create %s: %s", path, strerror(errno));
+	rc = ns_open(dir, ST_CREATE | ST_EXCL, NULL, &ns);
+	if (rc)
+		return rc;
+	root.mode = S_IFDIR | 0755;
+	root.uid = uid;
+	root.gid = gid;
+	root.nlink = 2;
+	root.parent = NS_ROOT_INO;
+	root.atime_ns = root.mtime_ns = root.ctime_ns = root.btime_ns = (int64_t)st_realtime_ns();
+	rc = ns_inode_put(ns, NS_ROOT_INO, &root, NULL);
+	if (!rc)
+		rc = ns_next_ino_put(ns, NS_ROOT_INO + 1);
+	if (!rc)
+		rc = ns_clean_set(ns, true);
+	if (!rc)
+		rc = st_commit(ns, NULL);
+	st_close(ns);
+	return rc;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	(void)sb;
+	(void)type;
+	(void)ftw;
+	return remove(path);
+}
+
+int ns_wipe(const char *dir)
+{
+	static const char *files[] = {NS_SUPER_NAME, NS_STORE_NAME, NS_STORE_NAME ".compact",
+				      NS_STORE_NAME ".fsck", NS_SUPER_NAME ".tmp"};
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, NS_INO_DIR);
+	if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
+		return st_fail_errno(errno, "remove", path);
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		if (unlink(path) != 0 && errno != ENOENT)
+			return st_fail_errno(errno, "remove", path);
+	}
+	return ST_OK;
+}

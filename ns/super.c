@@ -1,0 +1,210 @@
+/*
+ * super.c - the superblock, revfs.super: what a backing directory is (its
+ * format version, feature bits, uuid) and its defaults (flush interval,
+ * retention rule). docs/FORMAT.md, section 19, "Superblock".
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "ns.h"
+
+/* ---- superblock -------------------------------------------------------- */
+
+#define SB_MAGIC "REVFSSB\x01"
+#define SB_SIZE	 NS_SUPER_SIZE
+#define SB_UUID	 24u
+#define SB_LABEL 56u
+#define SB_KEEP	 120u
+#define SB_CRC	 (SB_SIZE - 4u)
+
+_Static_assert(SB_KEEP + NS_KEEP_MAX + 1 <= SB_CRC, "superblock fields fit");
+_Static_assert(SB_LABEL + NS_LABEL_MAX + 1 <= SB_KEEP, "label fits before keep");
+
+void ns_super_init(struct ns_super *sb)
+{
+	memset(sb, 0, sizeof(*sb));
+	sb->version = NS_SUPER_VERSION;
+	sb->created_ns = st_realtime_ns();
+	if (getrandom(sb->uuid, sizeof(sb->uuid), 0) != (ssize_t)sizeof(sb->uuid)) {
+		/* No entropy source: time and pid still make a unique enough id. */
+		st_put64(sb->uuid, sb->created_ns ^ (uint64_t)getpid() << 40);
+		st_put64(sb->uuid + 8, st_monotonic_ns());
+	}
+	sb->uuid[6] = (uint8_t)((sb->uuid[6] & 0x0f) | 0x40); /* RFC 4122 version 4 */
+	sb->uuid[8] = (uint8_t)((sb->uuid[8] & 0x3f) | 0x80);
+	sb->flush_ms = 1000;
+	snprintf(sb->keep, sizeof(sb->keep), "%s", NS_KEEP_DEFAULT);
+}
+
+void ns_super_uuid_str(const struct ns_super *sb, char out[37])
+{
+	const uint8_t *u = sb->uuid;
+
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
+		 u[13], u[14], u[15]);
+}
+
+int ns_super_encode(const struct ns_super *sb, uint8_t *buf, size_t len)
+{
+	size_t l = strlen(sb->label), k = strlen(sb->keep);
+
+	if (len < SB_SIZE || l > NS_LABEL_MAX || k > NS_KEEP_MAX)
+		return st_fail(ST_EINVAL, 0, 0, "superblock: label or retention too long");
+	memset(buf, 0, SB_SIZE);
+	memcpy(buf, SB_MAGIC, 8);
+	st_put32(buf + 8, sb->version);
+	st_put32(buf + 12, sb->compat);
+	st_put32(buf + 16, sb->ro_compat);
+	st_put32(buf + 20, sb->incompat);
+	memcpy(buf + SB_UUID, sb->uuid, 16);
+	st_put64(buf + 40, sb->created_ns);
+	st_put32(buf + 48, sb->flush_ms);
+	memcpy(buf + SB_LABEL, sb->label, l);
+	memcpy(buf + SB_KEEP, sb->keep, k);
+	st_put32(buf + SB_CRC, st_crc32c(0, buf, SB_CRC));
+	return (int)SB_SIZE;
+}
+
+/* A NUL-terminated string field of at most max bytes, or -1. */
+static int field_str(const uint8_t *p, size_t max, char *out)
+{
+	const uint8_t *nul = memchr(p, 0, max + 1);
+
+	if (!nul)
+		return -1;
+	memcpy(out, p, (size_t)(nul - p) + 1);
+	return 0;
+}
+
+int ns_super_decode(const uint8_t *buf, size_t len, struct ns_super *sb)
+{
+	memset(sb, 0, sizeof(*sb));
+	if (len < 8 || memcmp(buf, SB_MAGIC, 8) != 0)
+		return st_fail(ST_ENOTFOUND, 0, 0, "no revfs superblock magic");
+	if (len != SB_SIZE)
+		return st_fail(ST_ECORRUPT, 0, len, "superblock is %zu bytes, not %u", len,
+			       SB_SIZE);
+	if (st_get32(buf + SB_CRC) != st_crc32c(0, buf, SB_CRC))
+		return st_fail(ST_ECORRUPT, 0, SB_CRC, "superblock checksum mismatch");
+	sb->version = st_get32(buf + 8);
+	sb->compat = st_get32(buf + 12);
+	sb->ro_compat = st_get32(buf + 16);
+	sb->incompat = st_get32(buf + 20);
+	memcpy(sb->uuid, buf + SB_UUID, 16);
+	sb->created_ns = st_get64(buf + 40);
+	sb->flush_ms = st_get32(buf + 48);
+	if (field_str(buf + SB_LABEL, NS_LABEL_MAX, sb->label) ||
+	    field_str(buf + SB_KEEP, NS_KEEP_MAX, sb->keep))
+		return st_fail(ST_ECORRUPT, 0, SB_LABEL, "superblock string field not terminated");
+	if (sb->version > NS_SUPER_VERSION || (sb->incompat & ~NS_SUPER_INCOMPAT_KNOWN))
+		return st_fail(ST_EVERSION, 0, 0, "superblock version %u (this build knows %u)",
+			       sb->version, NS_SUPER_VERSION);
+	if (sb->version == 0)
+		return st_fail(ST_ECORRUPT, 0, 8, "superblock version 0");
+	return ST_OK;
+}
+
+int ns_super_read(const char *dir, struct ns_super *sb)
+{
+	char path[4096];
+	uint8_t buf[SB_SIZE + 1];
+	ssize_t n;
+	int fd, rc;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, NS_SUPER_NAME);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return st_fail(ST_ENOTFOUND, ENOENT, 0, "%s: no such file", path);
+		return st_fail(ST_EIO, errno, 0, "open %s: %s", path, strerror(errno));
+	}
+	n = pread(fd, buf, sizeof(buf), 0);
+	rc = errno;
+	close(fd);
+	if (n < 0)
+		return st_fail(ST_EIO, rc, 0, "read %s: %s", path, strerror(rc));
+	return ns_super_decode(buf, (size_t)n, sb);
+}
+
+int ns_super_write(const char *dir, const struct ns_super *sb)
+{
+	char path[4096], tmp[4096];
+	uint8_t buf[SB_SIZE];
+	int fd, rc;
+
+	rc = ns_super_encode(sb, buf, sizeof(buf));
+	if (rc < 0)
+		return rc;
+	snprintf(path, sizeof(path), "%s/%s", dir, NS_SUPER_NAME);
+	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, NS_SUPER_NAME);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return st_fail_errno(errno, "create", tmp);
+	if (pwrite(fd, buf, SB_SIZE, 0) != (ssize_t)SB_SIZE || fsync(fd) != 0) {
+		rc = st_fail_errno(errno ? errno : EIO, "write", tmp);
+		close(fd);
+		unlink(tmp);
+		return rc;
+	}
+	close(fd);
+	if (rename(tmp, path) != 0) {
+		rc = st_fail_errno(errno, "rename", tmp);
+		unlink(tmp);
+		return rc;
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) != 0) {
+		rc = st_fail_errno(errno, "fsync", dir);
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	close(fd);
+	return ST_OK;
+}
+
+/* A C string of fewer than field bytes, all printable. */
+static bool sane_text(const uint8_t *p, size_t field)
+{
+	size_t n = strnlen((const char *)p, field);
+
+	if (n == field)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (p[i] < 0x20 || p[i] == 0x7f)
+			return false;
+	return true;
+}
+
+void ns_super_salvage(const char *dir, struct ns_super *sb)
+{
+	char path[4096];
+	uint8_t raw[SB_SIZE];
+	struct st_retention r;
+	ssize_t n;
+	int fd;
+
+	ns_super_init(sb);
+	snprintf(path, sizeof(path), "%s/%s", dir, NS_SUPER_NAME);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = pread(fd, raw, sizeof(raw), 0);
+	close(fd);
+	if (n != (ssize_t)sizeof(raw))
+		return;
+	/* A version-4 uuid still has its version and variant bits. */
+	if ((raw[SB_UUID + 6] & 0xf0) == 0x40 && (raw[SB_UUID + 8] & 0xc0) == 0x80)
+		memcpy(sb->uuid, raw + SB_UUID, 16);
+	if (sane_text(raw + SB_LABEL, SB_KEEP - SB_LABEL))
+		memcpy(sb->label, raw + SB_LABEL, strlen((const char *)raw + SB_LABEL) + 1);
+	if (sane_text(raw + SB_KEEP, NS_KEEP_MAX + 1) &&
+	    st_retention_parse((const char *)raw + SB_KEEP, &r) == ST_OK)
+		memcpy(sb->keep, raw + SB_KEEP, strlen((const char *)raw + SB_KEEP) + 1);
+}
