@@ -141,8 +141,14 @@ tests: $(TEST_BIN) $(PROGS) $(FSTEST_BIN)
 
 # Runs every test binary (CK_FORK stays on: each test in its own child),
 # then every mounted-filesystem test script against this build's programs.
+# A busy machine is slow, not wrong: Check's timeouts are multiplied by
+# 1 + the load per core (rounded up) when the run starts, unless
+# CK_TIMEOUT_MULTIPLIER is given.
 run-tests: tests
-	@set -e; for t in $(TEST_BIN); do echo "== $$t"; $$t; done
+	@set -e; m=$${CK_TIMEOUT_MULTIPLIER:-$$(awk -v n=$$(nproc) \
+		'{ m = $$1 / n; print 1 + (m == int(m) ? m : int(m) + 1) }' /proc/loadavg)}; \
+	echo "Check timeouts x$$m (CK_TIMEOUT_MULTIPLIER)"; \
+	for t in $(TEST_BIN); do echo "== $$t"; CK_TIMEOUT_MULTIPLIER=$$m $$t; done
 	@set -e; for t in $(FSTEST_SH); do echo "== $$t"; REVFS_BIN=$(BUILD) sh $$t; done
 
 deps:
