@@ -5,7 +5,9 @@
  * newest version's tree (order, levels, reduce values, pointers) and every
  * data page it reaches (st_check with ST_CHECK_DATA); the headers of all
  * older versions along the chain (seq and time decreasing); with -f the
- * full content of every version; nothing is left after the newest header.
+ * full content of every version; nothing but a reserve of zeros is left
+ * after the newest header (on a mounted directory, the tail is the
+ * daemon's).
  * Files in ino/XX/ that are not "<ino>.rev" with XX = ino & 0xff are
  * reported; *.compact and *.fsck are left to pass 4.
  *
@@ -393,6 +395,17 @@ static void diag_release(struct diag *d)
 	memset(d, 0, sizeof(*d));
 }
 
+/* Bytes after the newest header that are no damage: a reserve of zeros
+ * (mounted or not), or, on a mounted directory, the daemon's work under
+ * way. A tail that cannot be read is reported. */
+static bool harmless_tail(const struct fsck *c, st_store *st)
+{
+	uint64_t len;
+	bool zeros;
+
+	return c->mounted || (st_tail(st, &len, &zeros) == ST_OK && zeros);
+}
+
 /* Reports (and repairs) what diagnose() found in one store, and releases
  * d. out: NULL for the namespace. Returns true if the store is usable
  * afterwards. */
@@ -471,6 +484,7 @@ static bool check_store(struct fsck *c, enum st_kind kind, struct fstore *out, s
 						     timestr(l.v[i].time_ns, t1),
 						     st_last_error()->msg);
 		if (cur.offset != UINT64_MAX && info.file_bytes > cur.offset + 137 &&
+		    !harmless_tail(c, st) &&
 		    fsck_problem(c, PR_STORE_TAIL, name, "%llu bytes after seq %llu",
 				 (unsigned long long)(info.file_bytes - cur.offset - 137),
 				 (unsigned long long)cur.seq)) {

@@ -544,6 +544,43 @@ out:
 	return rc;
 }
 
+int st_tail(st_store *st, uint64_t *len, bool *zeros)
+{
+	uint8_t buf[4 * BLOCK_SIZE];
+	struct st_file *f;
+	struct stat sb;
+	struct hdr h;
+	uint64_t off;
+	int rc = ST_OK;
+
+	st_store_snapshot(st, &f, &h);
+	*len = 0;
+	*zeros = true;
+	if (f->ops->fstat(f->ctx, f->fd, &sb) < 0) {
+		rc = st_fail_errno(errno, "fstat", f->path);
+		goto out;
+	}
+	off = st_head_end(&h);
+	if ((uint64_t)sb.st_size > off)
+		*len = (uint64_t)sb.st_size - off;
+	while (*zeros && off < (uint64_t)sb.st_size) {
+		size_t got, want = (uint64_t)sb.st_size - off < sizeof(buf)
+				       ? (size_t)((uint64_t)sb.st_size - off)
+				       : sizeof(buf);
+
+		if ((rc = st_pread_full(f, buf, want, off, &got)) != ST_OK)
+			goto out;
+		if (got == 0)
+			break; /* cut meanwhile */
+		for (size_t i = 0; i < got && *zeros; i++)
+			*zeros = buf[i] == 0;
+		off += got;
+	}
+out:
+	st_file_unref(f);
+	return rc;
+}
+
 const char *st_path(st_store *st)
 {
 	return st->path;

@@ -223,6 +223,15 @@ struct st_info {
 };
 int st_info(st_store *st, struct st_info *out);
 
+/*
+ * The bytes after the newest header (*len), and whether they are all
+ * zeros (*zeros): a writer's reserve (docs/FORMAT.md, section 2), which
+ * holds nothing, rather than the start of a commit a crash cut short
+ * (records begin with a length and a checksum). Reads them. ST_OK, or
+ * ST_EIO.
+ */
+int st_tail(st_store *st, uint64_t *len, bool *zeros);
+
 /* ---- file stores ---------------------------------------------------- */
 
 #define ST_PAGE_SIZE	 4096u

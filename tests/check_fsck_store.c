@@ -161,6 +161,47 @@ START_TEST(rewind_trims_tail)
 }
 END_TEST
 
+/* st_tail: what follows the newest header, and whether it is a reserve
+ * of zeros (no damage) or anything else (the start of a torn commit). */
+START_TEST(tail_zeros_or_not)
+{
+	char *path = make_store();
+	char buf[9000];
+	uint64_t len = 1;
+	bool zeros = false;
+	FILE *f;
+	st_store *st;
+
+	EXPECT_EQ(st_open(path, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_OK);
+	EXPECT_EQ(st_tail(st, &len, &zeros), ST_OK);
+	EXPECT_EQ(len, 0);
+	ck_assert(zeros);
+	st_close(st);
+	/* A reserve: zeros past the end, across several reads. */
+	memset(buf, 0, sizeof(buf));
+	f = fopen(path, "ab");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(buf, 1, sizeof(buf), f), sizeof(buf));
+	fclose(f);
+	EXPECT_EQ(st_open(path, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_OK);
+	EXPECT_EQ(st_tail(st, &len, &zeros), ST_OK);
+	EXPECT_EQ(len, sizeof(buf));
+	ck_assert(zeros);
+	st_close(st);
+	/* One byte that is not zero, at the very end: not a reserve. */
+	f = fopen(path, "ab");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fputc(1, f), 1);
+	fclose(f);
+	EXPECT_EQ(st_open(path, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_OK);
+	EXPECT_EQ(st_tail(st, &len, &zeros), ST_OK);
+	EXPECT_EQ(len, sizeof(buf) + 1);
+	ck_assert(!zeros);
+	st_close(st);
+	free(path);
+}
+END_TEST
+
 /* Every write-like step fails in turn (and everything after it, as in a
  * crash): the store is then the old file or the rewound one. */
 START_TEST(rewind_faults)
@@ -375,6 +416,7 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, rewind_refusals);
 	tcase_add_test(tc, rewind_past_damaged_header);
 	tcase_add_test(tc, rewind_trims_tail);
+	tcase_add_test(tc, tail_zeros_or_not);
 	tcase_add_test(tc, rewind_faults);
 }
 
