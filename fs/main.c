@@ -32,9 +32,22 @@
 
 enum { KEY_HELP, KEY_VERSION, KEY_RO };
 
+/* The -o options as given (NULL: not given), parsed after fuse_opt_parse:
+ * its %u and %d would take "-1" and wrap what overflows. */
+enum {
+	O_FLUSH_MS,
+	O_DIRTY_MB,
+	O_ATTR_TIMEOUT,
+	O_COMPACT,
+	O_COMPACT_FRAG,
+	O_COMPACT_MIN_MB,
+	O_COMPACT_MBPS,
+	O_NUMERIC
+};
+
 struct cmdline {
 	struct fs_opts o;
-	unsigned compact_pct, compact_min_mb, compact_mbps;
+	char *num[O_NUMERIC];
 	char *keep;
 	char *backing;
 	int nonopt;
@@ -46,13 +59,13 @@ struct cmdline {
 		t, offsetof(struct cmdline, f), 1                                                  \
 	}
 static const struct fuse_opt opt_spec[] = {
-    OPT("flush_ms=%u", o.flush_ms),
-    OPT("dirty_mb=%u", o.dirty_mb),
-    OPT("attr_timeout=%lf", o.attr_timeout),
-    OPT("compact=%d", o.compact),
-    OPT("compact_frag=%u", compact_pct),
-    OPT("compact_min_mb=%u", compact_min_mb),
-    OPT("compact_mbps=%u", compact_mbps),
+    OPT("flush_ms=%s", num[O_FLUSH_MS]),
+    OPT("dirty_mb=%s", num[O_DIRTY_MB]),
+    OPT("attr_timeout=%s", num[O_ATTR_TIMEOUT]),
+    OPT("compact=%s", num[O_COMPACT]),
+    OPT("compact_frag=%s", num[O_COMPACT_FRAG]),
+    OPT("compact_min_mb=%s", num[O_COMPACT_MIN_MB]),
+    OPT("compact_mbps=%s", num[O_COMPACT_MBPS]),
     OPT("keep=%s", keep),
     FUSE_OPT_KEY("ro", KEY_RO),
     FUSE_OPT_KEY("-h", KEY_HELP),
@@ -89,6 +102,71 @@ static void usage(FILE *f)
 		   "  -V, --version      the version\n"
 		   "Exit status: 0 mounted (or, in the foreground, unmounted with everything\n"
 		   "committed), 1 an error. See revfs(8).\n");
+}
+
+/* The numeric options: name, range, and what each becomes. */
+static const struct numopt {
+	const char *name;
+	double min, max;
+	bool whole; /* a whole number (else any decimal, as attr_timeout) */
+} numopts[O_NUMERIC] = {
+    [O_FLUSH_MS] = {"flush_ms", 1, 3600000, true},
+    [O_DIRTY_MB] = {"dirty_mb", 1, 1048576, true},
+    [O_ATTR_TIMEOUT] = {"attr_timeout", 0, 86400, false},
+    [O_COMPACT] = {"compact", 0, 1, true},
+    [O_COMPACT_FRAG] = {"compact_frag", 0, 100, true},
+    [O_COMPACT_MIN_MB] = {"compact_min_mb", 0, 16777216, true},
+    [O_COMPACT_MBPS] = {"compact_mbps", 0, 1000000, true},
+};
+
+/* Option i's value into *out (untouched if it was not given). 0, or -1
+ * with a message that names the option and its range. */
+static int numopt_parse(const struct cmdline *c, int i, double *out)
+{
+	const struct numopt *n = &numopts[i];
+	const char *text = c->num[i];
+	char *end;
+	double v;
+
+	if (!text)
+		return 0;
+	errno = 0;
+	v = strtod(text, &end);
+	if (text[0] < '0' || text[0] > '9' || *end || errno || !(v >= n->min && v <= n->max) ||
+	    (n->whole && strspn(text, "0123456789") != strlen(text))) {
+		fprintf(stderr,
+			"revfs: -o %s=%s: %s must be %s from %.0f to %.0f; see revfs --help\n",
+			n->name, text, n->name, n->whole ? "a whole number" : "a number", n->min,
+			n->max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Checks every numeric option and sets what it controls. 0 or -1. */
+static int numopts_apply(struct cmdline *c)
+{
+	double v[O_NUMERIC];
+
+	v[O_FLUSH_MS] = UINT_MAX; /* not given: the superblock's default */
+	v[O_DIRTY_MB] = 256;
+	v[O_ATTR_TIMEOUT] = 1.0;
+	v[O_COMPACT] = 1;
+	v[O_COMPACT_FRAG] = 30;
+	v[O_COMPACT_MIN_MB] = 1;
+	v[O_COMPACT_MBPS] = 0;
+	for (int i = 0; i < O_NUMERIC; i++)
+		if (numopt_parse(c, i, &v[i]))
+			return -1;
+	c->o.flush_ms = (unsigned)v[O_FLUSH_MS];
+	c->o.dirty_mb = (unsigned)v[O_DIRTY_MB];
+	c->o.attr_timeout = v[O_ATTR_TIMEOUT];
+	c->o.compact = (int)v[O_COMPACT];
+	c->o.compact_frag = v[O_COMPACT_FRAG] / 100.0;
+	c->o.compact_min = (uint64_t)v[O_COMPACT_MIN_MB] << 20;
+	c->o.compact_bps = (uint64_t)v[O_COMPACT_MBPS] * 1000000;
+	return 0;
 }
 
 static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
@@ -265,12 +343,6 @@ int main(int argc, char **argv)
 	char *opts = NULL;
 	int ret = 1;
 
-	c.o.flush_ms = UINT_MAX; /* not given: the superblock's default */
-	c.o.dirty_mb = 256;
-	c.o.attr_timeout = 1.0;
-	c.o.compact = 1;
-	c.compact_pct = 30;
-	c.compact_min_mb = 1;
 	if (fuse_opt_parse(&args, &c, opt_spec, opt_proc) != 0)
 		return 1;
 	if (c.help) {
@@ -289,29 +361,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "revfs: expected BACKING and MOUNTPOINT; see revfs --help\n");
 		goto out_args;
 	}
-	if (c.o.flush_ms != UINT_MAX && (c.o.flush_ms < 1 || c.o.flush_ms > 3600000)) {
-		fprintf(stderr, "revfs: -o flush_ms=%u: flush_ms must be 1..3600000\n",
-			c.o.flush_ms);
+	if (numopts_apply(&c))
 		goto out_args;
-	}
-	if (c.o.dirty_mb < 1 || c.o.dirty_mb > 1u << 20) {
-		fprintf(stderr, "revfs: -o dirty_mb=%u: dirty_mb must be 1..1048576\n",
-			c.o.dirty_mb);
-		goto out_args;
-	}
-	if (!(c.o.attr_timeout >= 0)) {
-		fprintf(stderr, "revfs: -o attr_timeout=%g: attr_timeout must be 0 or more\n",
-			c.o.attr_timeout);
-		goto out_args;
-	}
-	if (c.compact_pct > 100) {
-		fprintf(stderr, "revfs: -o compact_frag=%u: compact_frag is a percentage, 0..100\n",
-			c.compact_pct);
-		goto out_args;
-	}
-	c.o.compact_frag = c.compact_pct / 100.0;
-	c.o.compact_min = (uint64_t)c.compact_min_mb << 20;
-	c.o.compact_bps = (uint64_t)c.compact_mbps * 1000000;
 	fs.backing = realpath(c.backing, NULL);
 	if (!fs.backing) {
 		fprintf(stderr, "revfs: backing directory %s: %s%s\n", c.backing, strerror(errno),
@@ -356,15 +407,17 @@ int main(int argc, char **argv)
 			setrlimit(RLIMIT_NOFILE, &rl);
 		}
 	}
-	if (open_backing(&fs))
-		goto out_fs;
-
+	/* The session first: libfuse refuses options it does not know here,
+	 * before the backing directory is touched (opening it for writing
+	 * marks it unclean until the unmount). */
 	if (asprintf(&opts, "-odefault_permissions,fsname=%s,subtype=revfs", fs.backing) < 0 ||
 	    fuse_opt_add_arg(&args, opts) != 0)
 		goto out_fs;
 	fs.se = fuse_session_new(&args, &revfs_ops, sizeof(revfs_ops), &fs);
 	if (!fs.se)
 		goto out_fs;
+	if (open_backing(&fs))
+		goto out_session;
 	if (fuse_set_signal_handlers(fs.se) != 0)
 		goto out_session;
 	if (fuse_session_mount(fs.se, fo.mountpoint) != 0)
@@ -440,6 +493,8 @@ out_fs:
 	free(opts);
 	the_fs = NULL;
 out_args:
+	for (int i = 0; i < O_NUMERIC; i++)
+		free(c.num[i]);
 	free(c.backing);
 	free(c.keep);
 	free(fo.mountpoint);

@@ -46,6 +46,13 @@ expect_fail "no mountpoint" "expected BACKING and MOUNTPOINT" "$REVFS_BIN/revfs"
 expect_fail "bad option" "unknown option" "$REVFS_BIN/revfs" -f -o bogus=1 "$FS_BACKING" "$FS_MNT"
 expect_fail "bad flush_ms" "flush_ms must be" "$REVFS_BIN/revfs" -f -o flush_ms=0 \
 	"$FS_BACKING" "$FS_MNT"
+# Numbers out of their range, negative, too large for their type or not
+# numbers at all are refused, naming the option (they were wrapped, or
+# taken silently for the default).
+for o in flush_ms=-1 flush_ms=4294967297 dirty_mb=4294967297 compact_frag=4294967296 \
+	compact=2 compact=-1 compact_min_mb=x attr_timeout=nan attr_timeout=-1 flush_ms=1e3; do
+	expect_fail "-o $o" "${o%%=*} must be" "$REVFS_BIN/revfs" -f -o "$o" "$FS_BACKING" "$FS_MNT"
+done
 cp -a "$FS_BACKING" "$FS_TMP/badsb"
 printf 'X' | dd of="$FS_TMP/badsb/revfs.super" bs=1 seek=100 conv=notrunc 2>/dev/null
 expect_fail "damaged superblock" "fsck.revfs" "$REVFS_BIN/revfs" -f "$FS_TMP/badsb" "$FS_MNT"
@@ -53,6 +60,10 @@ mountpoint -q "$FS_MNT" && fs_fail "a failed mount left a mount behind"
 
 # --- the lock: a second mount of one backing directory -------------------
 fs_mount
+# The refusals above came before the backing directory was opened: none
+# left it marked as not unmounted cleanly.
+grep -q "not unmounted cleanly" "$FS_TMP/revfs.log" &&
+	fs_fail "a refused mount left the backing directory unclean"
 mkdir "$FS_TMP/mnt2"
 expect_fail "second mount" "already mounted" "$REVFS_BIN/revfs" -f "$FS_BACKING" "$FS_TMP/mnt2"
 mountpoint -q "$FS_TMP/mnt2" && fs_fail "second mount happened"
