@@ -19,6 +19,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
@@ -169,18 +170,21 @@ int at_parse_time(const char *s, uint64_t now_ns, uint64_t *out)
 		return parse_relative(s + 1, now_ns, out);
 	if (s[0] == '@') {
 		uint64_t sec = 0, frac;
+		bool far = false; /* past the last nanosecond a u64 holds */
 		const char *p = s + 1;
 
 		if (!isdigit((unsigned char)*p))
 			return -EINVAL;
 		for (; isdigit((unsigned char)*p); p++) {
-			if (sec > UINT64_MAX / NS_PER_S / 10)
-				return -EINVAL;
-			sec = sec * 10 + (uint64_t)(*p - '0');
+			far = far || sec > (UINT64_MAX / NS_PER_S - (uint64_t)(*p - '0')) / 10;
+			if (!far)
+				sec = sec * 10 + (uint64_t)(*p - '0');
 		}
 		if (!fraction(&p, &frac) || *p)
 			return -EINVAL;
-		*out = sec * NS_PER_S + frac;
+		/* The far future is now: the newest of everything. */
+		far = far || sec * NS_PER_S > UINT64_MAX - frac;
+		*out = far ? UINT64_MAX : sec * NS_PER_S + frac;
 		return 0;
 	}
 	return parse_iso(s, out);
@@ -535,6 +539,10 @@ static int atdir_child(struct fs *fs, const struct vnode *dir, const char *name,
 	int rc;
 
 	(void)dir;
+	if (vt_fixed_child(name, VK_ATLINK, child)) {
+		e->attr_timeout = e->entry_timeout = 0; /* they move on */
+		return 0;
+	}
 	child->kind = VK_AT;
 	child->x = NS_ROOT_INO;
 	child->type = DT_DIR;
@@ -548,8 +556,14 @@ static int atdir_child(struct fs *fs, const struct vnode *dir, const char *name,
 
 static int atdir_list(struct fs *fs, const struct vnode *dir, struct dirh *d)
 {
+	int rc = vt_list_dots(dir, d);
+
 	(void)fs;
-	return vt_list_dots(dir, d);
+	if (rc == 0)
+		rc = fs_dirh_add(d, "now", 3, VT_AT_NOW, DT_LNK);
+	if (rc == 0)
+		rc = fs_dirh_add(d, "oldest", 6, VT_AT_OLDEST, DT_LNK);
+	return rc;
 }
 
 static int at_vstat(struct fs *fs, const struct vnode *v, struct stat *st, double *timeout)
@@ -617,6 +631,46 @@ static int at_readlink(struct fs *fs, const struct vnode *v, char **target)
 		rc = -EINVAL; /* the entry said symlink, the record does not */
 	return rc;
 }
+
+/* at/now and at/oldest: links to the moments they name, "@<seconds>" (at/
+ * takes that as a time), worked out at each readlink: now, and the time of
+ * the oldest namespace version still kept. */
+static int oldest_cb(void *arg, const struct st_version *v)
+{
+	*(uint64_t *)arg = v->time_ns;
+	return 0;
+}
+
+static int atlink_target(struct fs *fs, const struct vnode *v, char **target)
+{
+	uint64_t t = st_realtime_ns();
+	int rc;
+
+	if (v->vino == VT_AT_OLDEST && (rc = st_versions(fs->ns, oldest_cb, &t)) < 0)
+		return -fs_errno(rc);
+	/* Rounded up: at/<t> shows what was committed at or before t. */
+	if (asprintf(target, "@%llu", (unsigned long long)((t + NS_PER_S - 1) / NS_PER_S)) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+static int atlink_stat(struct fs *fs, const struct vnode *v, struct stat *st, double *timeout)
+{
+	char *target;
+	int rc = atlink_target(fs, v, &target);
+
+	if (rc)
+		return rc;
+	vt_dir_stat(fs, st);
+	st->st_mode = S_IFLNK | 0777;
+	st->st_nlink = 1;
+	st->st_size = (off_t)strlen(target);
+	free(target);
+	*timeout = 0;
+	return 0;
+}
+
+const struct vkind_ops vk_atlink = {.stat = atlink_stat, .readlink = atlink_target};
 
 const struct vkind_ops vk_atdir = {.stat = atdir_stat, .lookup = atdir_child, .list = atdir_list};
 const struct vkind_ops vk_at = {.stat = at_vstat,

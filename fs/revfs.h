@@ -248,12 +248,14 @@ void fs_ns_compacted(struct fs *fs);
 void fs_table_release(struct fs *fs);
 
 /* vtree.c: the read-only tree under MNT/.revfs (vtree.h: its kinds of node) */
-#define VT_NAME	   ".revfs"
-#define VT_BIT	   (1ull << 63) /* no namespace inode number has it */
-#define VT_DIR	   (VT_BIT | 1)
-#define VT_STATS   (VT_BIT | 2)
-#define VT_HISTORY (VT_BIT | 3)
-#define VT_AT	   (VT_BIT | 4)
+#define VT_NAME	     ".revfs"
+#define VT_BIT	     (1ull << 63) /* no namespace inode number has it */
+#define VT_DIR	     (VT_BIT | 1)
+#define VT_STATS     (VT_BIT | 2)
+#define VT_HISTORY   (VT_BIT | 3)
+#define VT_AT	     (VT_BIT | 4)
+#define VT_AT_NOW    (VT_BIT | 5) /* at/now */
+#define VT_AT_OLDEST (VT_BIT | 6) /* at/oldest */
 static inline bool vt_is(uint64_t ino)
 {
 	return (ino & VT_BIT) != 0;

@@ -33,16 +33,30 @@ static uint64_t next_vino = VT_BIT | 16;
 static const struct vkind_ops *const kinds[VK_COUNT] = {
     [VK_ROOT] = &vk_root,   [VK_STATS] = &vk_stats, [VK_HISTORY] = &vk_history,
     [VK_ATDIR] = &vk_atdir, [VK_HDIR] = &vk_hdir,   [VK_VLIST] = &vk_vlist,
-    [VK_VFILE] = &vk_vfile, [VK_AT] = &vk_at,
+    [VK_VFILE] = &vk_vfile, [VK_AT] = &vk_at,	    [VK_ATLINK] = &vk_atlink,
 };
 
-/* The fixed nodes: .revfs and what it holds. */
-static const struct vnode fixed[] = {
-    {.vino = VT_DIR, .kind = VK_ROOT},
-    {.vino = VT_STATS, .kind = VK_STATS},
-    {.vino = VT_HISTORY, .kind = VK_HISTORY, .x = NS_ROOT_INO},
-    {.vino = VT_AT, .kind = VK_ATDIR},
+/* The fixed nodes: .revfs and what it holds, by name in their directory. */
+static const struct fixed_node {
+	const char *name;
+	struct vnode v;
+} fixed[] = {
+    {VT_NAME, {.vino = VT_DIR, .kind = VK_ROOT}},
+    {"stats", {.vino = VT_STATS, .kind = VK_STATS}},
+    {"history", {.vino = VT_HISTORY, .kind = VK_HISTORY, .x = NS_ROOT_INO}},
+    {"at", {.vino = VT_AT, .kind = VK_ATDIR}},
+    {"now", {.vino = VT_AT_NOW, .kind = VK_ATLINK}},
+    {"oldest", {.vino = VT_AT_OLDEST, .kind = VK_ATLINK}},
 };
+
+/* The fixed node vino, or NULL. */
+static const struct vnode *fixed_node(uint64_t vino)
+{
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		if (fixed[i].v.vino == vino)
+			return &fixed[i].v;
+	return NULL;
+}
 
 static uint32_t vn_hash(uint64_t a, uint64_t b, uint64_t c)
 {
@@ -130,11 +144,10 @@ static int vn_get(uint64_t vino, struct vnode *out)
 {
 	struct vnode *v;
 
-	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
-		if (fixed[i].vino == vino) {
-			*out = fixed[i];
-			return 0;
-		}
+	if (fixed_node(vino)) {
+		*out = *fixed_node(vino);
+		return 0;
+	}
 	pthread_mutex_lock(&vt_lock);
 	v = vn_find(vino);
 	if (v) {
@@ -222,24 +235,27 @@ static int root_stat(struct fs *fs, const struct vnode *v, struct stat *st, doub
 	return 0;
 }
 
+bool vt_fixed_child(const char *name, enum vkind kind, struct vnode *child)
+{
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		if (fixed[i].v.kind == kind && strcmp(fixed[i].name, name) == 0) {
+			*child = fixed[i].v;
+			return true;
+		}
+	return false;
+}
+
 static int root_child(struct fs *fs, const struct vnode *dir, const char *name, struct vnode *child,
 		      struct fuse_entry_param *e)
 {
-	static const struct {
-		const char *name;
-		size_t i; /* in fixed[] */
-	} names[] = {{"stats", 1}, {"history", 2}, {"at", 3}};
-
 	(void)fs;
 	(void)dir;
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcmp(name, names[i].name) == 0) {
-			*child = fixed[names[i].i];
-			if (child->kind == VK_STATS)
-				e->attr_timeout = 0; /* the counters change all the time */
-			return 0;
-		}
-	return -ENOENT;
+	if (!vt_fixed_child(name, VK_STATS, child) && !vt_fixed_child(name, VK_HISTORY, child) &&
+	    !vt_fixed_child(name, VK_ATDIR, child))
+		return -ENOENT;
+	if (child->kind == VK_STATS)
+		e->attr_timeout = 0; /* the counters change all the time */
+	return 0;
 }
 
 static int root_list(struct fs *fs, const struct vnode *dir, struct dirh *d)
@@ -262,14 +278,6 @@ static int root_list(struct fs *fs, const struct vnode *dir, struct dirh *d)
 const struct vkind_ops vk_root = {.stat = root_stat, .lookup = root_child, .list = root_list};
 
 /* ---- serving the operations ------------------------------------------------- */
-
-static bool is_fixed(uint64_t vino)
-{
-	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
-		if (fixed[i].vino == vino)
-			return true;
-	return false;
-}
 
 /* Attributes of v, and how long they may be cached. */
 static int vn_stat(struct fs *fs, const struct vnode *v, struct stat *st, double *timeout)
@@ -296,8 +304,7 @@ static int vt_entry(struct fs *fs, uint64_t parent, const char *name, struct fus
 	e.entry_timeout = fs->o.attr_timeout;
 	e.attr_timeout = fs->o.attr_timeout;
 	if (parent == NS_ROOT_INO) { /* the real root: its .revfs */
-		rc = strcmp(name, VT_NAME) == 0 ? 0 : -ENOENT;
-		nv = fixed[0];
+		rc = vt_fixed_child(name, VK_ROOT, &nv) ? 0 : -ENOENT;
 	} else if ((rc = vn_get(parent, &pv)) == 0) {
 		rc = kinds[pv.kind]->lookup ? kinds[pv.kind]->lookup(fs, &pv, name, &nv, &e)
 					    : -ENOTDIR;
@@ -311,7 +318,7 @@ static int vt_entry(struct fs *fs, uint64_t parent, const char *name, struct fus
 	}
 	if (rc)
 		return rc;
-	if (!is_fixed(nv.vino)) {
+	if (!fixed_node(nv.vino)) {
 		pthread_mutex_lock(&vt_lock);
 		v = vn_ref(nv.kind, nv.x, nv.seq);
 		if (v && (nv.kind == VK_VFILE || nv.kind == VK_AT)) {
@@ -330,7 +337,7 @@ static int vt_entry(struct fs *fs, uint64_t parent, const char *name, struct fus
 	}
 	rc = vn_stat(fs, &nv, &e.attr, &timeout);
 	if (rc) {
-		if (!is_fixed(nv.vino))
+		if (!fixed_node(nv.vino))
 			vt_forget(nv.vino, 1);
 		return rc;
 	}

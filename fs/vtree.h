@@ -3,7 +3,8 @@
  * table of operations of each kind of node.
  *
  * Every inode under MNT/.revfs has the top bit set (VT_BIT). A few are
- * fixed (VT_DIR, VT_STATS, VT_HISTORY, VT_AT); the others name vnodes,
+ * fixed (VT_DIR, VT_STATS, VT_HISTORY, VT_AT, VT_AT_NOW, VT_AT_OLDEST); the
+ * others name vnodes,
  * made on lookup and freed when the kernel forgets them. vtree.c serves
  * the FUSE operations for all of them (vt_ops) and hands each to the
  * table of its node's kind:
@@ -15,6 +16,7 @@
  *               VK_VLIST    each regular file is a directory of
  *               VK_VFILE    its versions, one read-only file each
  *   attree.c    VK_ATDIR    .revfs/at: any moment may be named
+ *               VK_ATLINK   .revfs/at/now and at/oldest, links to moments
  *               VK_AT       .revfs/at/<time>/...: a node as it was then
  *
  * A new view is a new kind: an enum value, one file with its table, and
@@ -36,6 +38,7 @@ enum vkind {
 	VK_VLIST,
 	VK_VFILE,
 	VK_AT,
+	VK_ATLINK,
 	VK_COUNT
 };
 
@@ -90,13 +93,15 @@ struct vkind_ops {
 };
 
 extern const struct vkind_ops vk_root, vk_stats, vk_history, vk_atdir, vk_hdir, vk_vlist, vk_vfile,
-    vk_at;
+    vk_at, vk_atlink;
 
 /* vtree.c */
 /* Version seq of list vnode vino, from its last listing. */
 bool vn_cached_version(uint64_t vino, uint64_t seq, struct st_version *out);
 /* Keeps vers (malloc()ed, taken over) as the listing of vnode vino. */
 void vn_set_versions(uint64_t vino, struct st_version *vers, size_t n);
+/* If name is a fixed node of kind kind ("now", "oldest"...), *child is it. */
+bool vt_fixed_child(const char *name, enum vkind kind, struct vnode *child);
 /* Adds "." (dir itself) and ".." (.revfs) to d: the first entries of
  * every directory below .revfs. 0 or -errno. */
 int vt_list_dots(const struct vnode *dir, struct dirh *d);

@@ -4,7 +4,8 @@
 # deletions) is copied aside after each step, and at/<that moment> must
 # match the copy byte for byte, with the same names, types, modes, sizes,
 # owners and link targets. Every time syntax is tried; a time before
-# anything is ENOENT; nothing under at/ can change; cp -a out of at/
+# anything is ENOENT, one past the u64 nanoseconds is now; at/ lists the
+# links now and oldest; nothing under at/ can change; cp -a out of at/
 # restores; the view survives a remount; fsck accepts the kept stores of
 # deleted files, and once compaction with keep=latest has dropped the
 # namespace versions that named them, the daemon removes them.
@@ -117,9 +118,21 @@ same "$SNAP/1" "$A/-0m${ago}s/tree" "relative minutes and seconds"
 for name in "@$((t_0 - 100))" "@100" "1970-01-02" "-100w" "yesterday" "2026-13-01" "2026-02-30" "@12x"; do
 	[ -e "$A/$name" ] && fs_fail "at/$name exists"
 done
-[ -z "$(ls "$A")" ] || fs_fail "at/ lists something: $(ls "$A")"
-# The tree now, by a time to come.
+# at/ lists only two links that help: now, and the oldest moment kept.
+[ "$(ls "$A" | tr '\n' ' ')" = "now oldest " ] || fs_fail "at/ lists: $(ls "$A")"
+[ -L "$A/now" ] && [ -L "$A/oldest" ] || fs_fail "at/now and at/oldest are not links"
+n=$(readlink "$A/now")
+n=${n#@}
+[ $((n - $(date +%s))) -ge 0 ] && [ $((n - $(date +%s))) -le 2 ] || fs_fail "at/now -> @$n"
+o=$(readlink "$A/oldest")
+o=${o#@}
+[ "$o" -le "$t_1" ] || fs_fail "at/oldest -> @$o, after step 1 (@$t_1)"
+# The tree now, by a time to come, by now, and by seconds past the last
+# nanosecond a u64 holds (which wrapped to 1970 and showed nothing).
 same "$T" "$A/2999-01-01/tree" "a time to come"
+same "$T" "$A/now/tree" "at/now"
+same "$T" "$A/@18446744074/tree" "@18446744074"
+same "$T" "$A/@99999999999999999999/tree" "@99999999999999999999"
 
 # Nothing under at/ changes.
 d=$A/@$t_2/tree
