@@ -288,8 +288,10 @@ static int open_backing(struct fs *fs)
 		return -1;
 	}
 	if (fs->keep_text && st_retention_parse(fs->keep_text, &fs->keep) != ST_OK) {
-		fprintf(stderr, "revfs: -o keep=%s: bad retention rule (example: %s, or latest)\n",
-			fs->keep_text, NS_KEEP_DEFAULT);
+		fprintf(stderr,
+			"revfs: -o keep=%s: bad retention rule (example: "
+			"all:1h+hourly:1d+daily:30d+min:10, or latest)\n",
+			fs->keep_text);
 		return -1;
 	}
 	if (!fs->keep_text && st_retention_parse(fs->sb.keep, &fs->keep) != ST_OK) {

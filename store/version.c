@@ -231,8 +231,10 @@ int st_retention_parse(const char *text, struct st_retention *out)
 		return ST_OK;
 	}
 	while (*p) {
-		const char *comma = strchr(p, ','), *colon;
-		const char *end = comma ? comma : p + strlen(p);
+		/* Items are joined by commas, or by '+', which survives mount's
+		 * -o (libfuse splits its value at commas). */
+		const char *end = p + strcspn(p, ",+"), *colon;
+		bool sep = *end != 0;
 		size_t nlen;
 		size_t t;
 
@@ -266,8 +268,8 @@ int st_retention_parse(const char *text, struct st_retention *out)
 				goto bad;
 			out->ntiers++;
 		}
-		p = comma ? comma + 1 : end;
-		if (comma && !*p)
+		p = sep ? end + 1 : end;
+		if (sep && !*p)
 			goto bad;
 	}
 	if (out->min_count == 0)
@@ -276,7 +278,7 @@ int st_retention_parse(const char *text, struct st_retention *out)
 bad:
 	memset(out, 0, sizeof(*out));
 	return st_fail(ST_EINVAL, EINVAL, 0,
-		       "bad retention rule '%s' (expected e.g. all:1h,hourly:1d,daily:30d,min:10 "
+		       "bad retention rule '%s' (expected e.g. all:1h+hourly:1d+daily:30d+min:10 "
 		       "or latest)",
 		       text);
 }

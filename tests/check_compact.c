@@ -565,6 +565,17 @@ START_TEST(retention_rules)
 	ck_assert_int_eq(st_retention_parse("min:0", &r), ST_EINVAL);
 	ck_assert_int_eq(st_retention_parse("all:1h,", &r), ST_EINVAL);
 	ck_assert_int_eq(st_retention_parse("yearly:1d", &r), ST_EINVAL);
+	/* '+' joins items too (it survives mount -o), alone or mixed. */
+	ck_assert_int_eq(st_retention_parse("all:1h+hourly:1d+daily:30d+min:10", &r), ST_OK);
+	ck_assert_int_eq(st_retention_format(&r, text, sizeof(text)), ST_OK);
+	ck_assert_str_eq(text, "all:1h,hourly:1d,daily:30d,min:10");
+	ck_assert_int_eq(st_retention_parse("all:1h+hourly:1d,min:3", &r), ST_OK);
+	ck_assert_uint_eq(r.min_count, 3);
+	ck_assert_uint_eq(r.ntiers, 1);
+	ck_assert_int_eq(st_retention_parse("all:1h+", &r), ST_EINVAL);
+	ck_assert_int_eq(st_retention_parse("+all:1h", &r), ST_EINVAL);
+	ck_assert_int_eq(st_retention_parse("min:3+", &r), ST_EINVAL);
+	ck_assert_int_eq(st_retention_parse("latest+min:3", &r), ST_EINVAL);
 
 	/* One commit every 10 minutes for 3 days. */
 	tu_clock_ns = base;

@@ -112,11 +112,14 @@ fi
 # fuse.revfs", which starts "revfs" through /bin/sh; run that step with
 # PATH at the prefix.
 M=$FS_MNT
+# A retention rule through -o: its items joined by '+', since mount and
+# libfuse split option values at commas.
+KEEP=keep=all:1h+hourly:1d+daily:30d+min:10
 want=""
 helper=""
 for h in /sbin/mount.fuse3 /usr/sbin/mount.fuse3; do [ -x $h ] && helper=$h && break; done
 if [ -n "$helper" ]; then
-	$helper "$B" "$M" -o rw,noatime,flush_ms=500 -t fuse.revfs 2>"$FS_TMP/out" ||
+	$helper "$B" "$M" -o rw,noatime,flush_ms=500,$KEEP -t fuse.revfs 2>"$FS_TMP/out" ||
 		fs_fail "mount.fuse3 -t fuse.revfs: $(cat "$FS_TMP/out")"
 	grep -q " $M fuse.revfs " /proc/self/mounts || fs_fail "mount.fuse3: no fuse.revfs mount"
 	echo one >"$M/notes.txt" && sync "$M/notes.txt" || fs_fail "mount.fuse3: cannot write"
@@ -133,13 +136,13 @@ fi
 # sees the bind mount; the shell inside always unmounts.
 if [ -n "$helper" ] && [ "$(id -u)" = 0 ] && command -v unshare >/dev/null &&
 	unshare -m true 2>/dev/null; then
-	echo "$B $M fuse.revfs rw,noatime,flush_ms=500 0 0" >"$FS_TMP/fstab"
+	echo "$B $M fuse.revfs rw,noatime,flush_ms=500,$KEEP 0 0" >"$FS_TMP/fstab"
 	unshare -m sh -c '
 		set -u
-		B=$1 M=$2 P=$3 T=$4 U=$5
+		B=$1 M=$2 P=$3 T=$4 U=$5 K=$6
 		trap "fusermount3 -u \"\$M\" 2>/dev/null" EXIT
 		mount --bind "$P/bin" /usr/local/bin || exit 10
-		env -u PATH mount -t fuse.revfs "$B" "$M" -o flush_ms=500 || exit 11
+		env -u PATH mount -t fuse.revfs "$B" "$M" -o flush_ms=500,$K || exit 11
 		[ "$(cat "$M/notes.txt")" = one ] || exit 12
 		echo two >"$M/notes.txt" || exit 13
 		fusermount3 -u "$M" || exit 14
@@ -156,7 +159,7 @@ if [ -n "$helper" ] && [ "$(id -u)" = 0 ] && command -v unshare >/dev/null &&
 		mount -t "$u_Type" -o "$u_Options" "$B" "$M" || exit 22
 		echo three >>"$M/notes.txt" || exit 23
 		fusermount3 -u "$M" || exit 24
-	' sh "$B" "$M" "$P" "$FS_TMP" "$ROOT/docs/revfs-example.mount"
+	' sh "$B" "$M" "$P" "$FS_TMP" "$ROOT/docs/revfs-example.mount" "$KEEP"
 	rc=$?
 	wait_unlocked "$B"
 	[ $rc = 0 ] || fs_fail "mount -t fuse.revfs in a private namespace: step $rc failed"
