@@ -50,6 +50,7 @@ struct cmdline {
 	char *num[O_NUMERIC];
 	char *keep;
 	char *backing;
+	char *mnt; /* the mount point as given: checked before libfuse's own words */
 	int nonopt;
 	int help, version;
 };
@@ -180,6 +181,8 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 			c->backing = strdup(arg);
 			return 0;
 		}
+		if (c->nonopt == 2 && !(c->mnt = strdup(arg)))
+			return -1;
 		return 1; /* the mountpoint, for fuse_parse_cmdline */
 	case KEY_HELP:
 		c->help = 1;
@@ -256,6 +259,29 @@ static void lock_note(struct fs *fs, const char *what)
 
 	if (rc)
 		fs_log(LOG_WARNING, "cannot write the lock file: %s", strerror(-rc));
+}
+
+/* The mount point: an existing directory that is not a revfs mount
+ * already (a second one would hide the first). 0, or -1 with a message. */
+static int check_mountpoint(const char *mnt)
+{
+	char backing[4096];
+	struct stat sb;
+
+	if (stat(mnt, &sb) != 0) {
+		fprintf(stderr, "revfs: mount point %s: %s\n", mnt, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		fprintf(stderr, "revfs: mount point %s is not a directory\n", mnt);
+		return -1;
+	}
+	if (ns_revfs_mount(mnt, backing, sizeof(backing))) {
+		fprintf(stderr, "revfs: %s is already a revfs mount (of %s); unmount it first\n",
+			mnt, backing);
+		return -1;
+	}
+	return 0;
 }
 
 static int open_backing(struct fs *fs)
@@ -357,6 +383,8 @@ int main(int argc, char **argv)
 		ret = 0;
 		goto out_args;
 	}
+	if (c.nonopt == 2 && check_mountpoint(c.mnt))
+		goto out_args;
 	if (fuse_parse_cmdline(&args, &fo) != 0)
 		goto out_args;
 	if (!c.backing || !fo.mountpoint || c.nonopt != 2) {
@@ -498,6 +526,7 @@ out_args:
 	for (int i = 0; i < O_NUMERIC; i++)
 		free(c.num[i]);
 	free(c.backing);
+	free(c.mnt);
 	free(c.keep);
 	free(fo.mountpoint);
 	fuse_opt_free_args(&args);

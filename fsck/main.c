@@ -176,6 +176,7 @@ int fsck_run(int argc, char **argv)
 						 {"version", no_argument, NULL, 'W'},
 						 {NULL, 0, NULL, 0}};
 	struct fsck c = {.mode = MODE_ASK, .lockfd = -1};
+	char backing[4096];
 	int opt, nmodes = 0, rc;
 
 	/* Run again in one process (the fuzz target): getopt starts over. A
@@ -242,6 +243,14 @@ int fsck_run(int argc, char **argv)
 
 	if (access(c.dir, F_OK) != 0) {
 		fprintf(stderr, "fsck.revfs: backing directory %s: %s\n", c.dir, strerror(errno));
+		return FSCK_ERROR;
+	}
+	/* Not even the lock file is made in a mount. */
+	if (ns_revfs_mount(c.dir, backing, sizeof(backing))) {
+		fprintf(stderr,
+			"fsck.revfs: %s is a revfs mount of %s; check the backing directory: "
+			"fsck.revfs -n %s\n",
+			c.dir, backing, backing);
 		return FSCK_ERROR;
 	}
 	rc = take_lock(&c);

@@ -110,7 +110,7 @@ static void unescape(char *s)
  */
 static bool parse_line(char *line, struct ns_mount *m)
 {
-	char *f[5], *save, *t, *dash;
+	char *f[5], *save, *t, *dash, *src;
 	int i = 0;
 
 	dash = strstr(line, " - ");
@@ -122,8 +122,11 @@ static bool parse_line(char *line, struct ns_mount *m)
 	if (i < 5 || sscanf(f[2], "%u:%u", &m->major, &m->minor) != 2)
 		return false;
 	m->fstype = strtok_r(dash + 3, " \n", &save);
-	if (!m->fstype)
+	src = m->fstype ? strtok_r(NULL, " \n", &save) : NULL;
+	if (!src)
 		return false;
+	unescape(src);
+	m->source = src;
 	unescape(f[3]);
 	unescape(f[4]);
 	m->root = f[3];
@@ -154,6 +157,37 @@ int ns_mounts(int (*cb)(void *arg, const struct ns_mount *m), void *arg)
 static int is_point_cb(void *arg, const struct ns_mount *m)
 {
 	return strcmp(m->point, arg) == 0;
+}
+
+struct revfs_mount {
+	const char *path;
+	char *backing;
+	size_t len;
+	bool found;
+};
+
+static int revfs_mount_cb(void *arg, const struct ns_mount *m)
+{
+	struct revfs_mount *r = arg;
+
+	if (strcmp(m->point, r->path) == 0) {
+		/* The last line of a mount point is the top of its stack. */
+		r->found = strcmp(m->fstype, "fuse.revfs") == 0;
+		if (r->found)
+			snprintf(r->backing, r->len, "%s", m->source);
+	}
+	return 0;
+}
+
+bool ns_revfs_mount(const char *path, char *backing, size_t len)
+{
+	char *real = realpath(path, NULL);
+	struct revfs_mount r = {real, backing, len, false};
+
+	if (real && ns_mounts(revfs_mount_cb, &r) < 0)
+		r.found = false;
+	free(real);
+	return r.found;
 }
 
 bool ns_lock_leaving(const char *note)

@@ -173,6 +173,7 @@ struct ns_mount {
 	const char *root;      /* the mount's root within its filesystem */
 	const char *point;     /* the mount point, unescaped */
 	const char *fstype;    /* e.g. "fuse.revfs" */
+	const char *source;    /* e.g. a revfs mount's backing directory, unescaped */
 };
 /*
  * Calls cb for each mount of this process's namespace, in mountinfo's
@@ -181,6 +182,9 @@ struct ns_mount {
  * be read.
  */
 int ns_mounts(int (*cb)(void *arg, const struct ns_mount *m), void *arg);
+/* Whether path is the mount point of a revfs mount (the top one if
+ * several are stacked); if so, *backing receives its backing directory. */
+bool ns_revfs_mount(const char *path, char *backing, size_t len);
 
 /* ---- records of the namespace store ------------------------------------- */
 

@@ -591,6 +591,7 @@ static int root_cb(void *arg, const struct ns_mount *m)
 	if (strcmp(m->point, "/") != 0)
 		return 0;
 	ck_assert(m->fstype[0] != 0);
+	ck_assert_ptr_nonnull(m->source);
 	*(bool *)arg = true;
 	return 1;
 }
@@ -599,8 +600,13 @@ START_TEST(mounts_has_root)
 {
 	bool found = false;
 
+	char backing[64];
+
 	ck_assert_int_eq(ns_mounts(root_cb, &found), 1);
 	ck_assert(found);
+	/* / is no revfs mount; test_mount.sh checks one that is. */
+	ck_assert(!ns_revfs_mount("/", backing, sizeof(backing)));
+	ck_assert(!ns_revfs_mount("/no/such/path", backing, sizeof(backing)));
 }
 END_TEST
 

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The programs as a user meets them: mkfs.revfs and its refusals, mount
 # conventions (mkfs -t, mount -t fuse.revfs, an fstab line, -o ro), the
-# lock against a second mount, bad backing directories and options, a
+# lock against a second mount, bad backing directories, options and mount
+# points (a file, a live revfs mount; fsck of a mount point), a
 # damaged store met while mounted (that file reads EIO, the rest works, the
 # log names it), and a full backing disk (ENOSPC, nothing committed lost,
 # writes work again once space is freed).
@@ -53,6 +54,13 @@ for o in flush_ms=-1 flush_ms=4294967297 dirty_mb=4294967297 compact_frag=429496
 	compact=2 compact=-1 compact_min_mb=x attr_timeout=nan attr_timeout=-1 flush_ms=1e3; do
 	expect_fail "-o $o" "${o%%=*} must be" "$REVFS_BIN/revfs" -f -o "$o" "$FS_BACKING" "$FS_MNT"
 done
+# A mount point must be a directory that exists (revfs mounted on a plain
+# file before). timeout: a regression would mount and stay in front.
+touch "$FS_TMP/afile"
+expect_fail "mount on a file" "is not a directory" timeout 20 "$REVFS_BIN/revfs" -f \
+	"$FS_BACKING" "$FS_TMP/afile"
+expect_fail "missing mount point" "mount point $FS_TMP/nomnt: No such file" \
+	"$REVFS_BIN/revfs" -f "$FS_BACKING" "$FS_TMP/nomnt"
 cp -a "$FS_BACKING" "$FS_TMP/badsb"
 printf 'X' | dd of="$FS_TMP/badsb/revfs.super" bs=1 seek=100 conv=notrunc 2>/dev/null
 expect_fail "damaged superblock" "fsck.revfs" "$REVFS_BIN/revfs" -f "$FS_TMP/badsb" "$FS_MNT"
@@ -64,6 +72,14 @@ fs_mount
 # left it marked as not unmounted cleanly.
 grep -q "not unmounted cleanly" "$FS_TMP/revfs.log" &&
 	fs_fail "a refused mount left the backing directory unclean"
+# Another revfs over a live one would hide it (it stacked silently), and
+# fsck of the mount point checks the mount's backing directory instead,
+# without making a lock file in the mount.
+expect_fail "a revfs over a revfs" "already a revfs mount (of $FS_BACKING)" timeout 20 \
+	"$REVFS_BIN/revfs" -f "$FS_TMP/full" "$FS_MNT"
+expect_fail "fsck of a mount point" "is a revfs mount of $FS_BACKING" \
+	"$REVFS_BIN/fsck.revfs" -y "$FS_MNT"
+[ -e "$FS_MNT/.lock" ] && fs_fail "fsck made a lock file in the mount"
 mkdir "$FS_TMP/mnt2"
 expect_fail "second mount" "already mounted" "$REVFS_BIN/revfs" -f "$FS_BACKING" "$FS_TMP/mnt2"
 mountpoint -q "$FS_TMP/mnt2" && fs_fail "second mount happened"
