@@ -27,7 +27,7 @@ void fs_log(int prio, const char *fmt, ...)
 	va_start(ap, fmt);
 	if (the_fs && !the_fs->o.foreground) {
 		vsyslog(prio, fmt, ap);
-	} else if (prio <= LOG_INFO || (the_fs && the_fs->o.debug)) {
+	} else if (prio <= LOG_INFO || (the_fs && (the_fs->o.debug || the_fs->o.verbose))) {
 		fprintf(stderr, "revfs: ");
 		vfprintf(stderr, fmt, ap);
 		fputc('\n', stderr);

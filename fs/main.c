@@ -30,7 +30,7 @@
  * little longer; a new mount waits for it this long. */
 #define LOCK_WAIT_S 60
 
-enum { KEY_HELP, KEY_VERSION, KEY_RO };
+enum { KEY_HELP, KEY_VERSION, KEY_VERBOSE, KEY_RO };
 
 /* The -o options as given (NULL: not given), parsed after fuse_opt_parse:
  * its %u and %d would take "-1" and wrap what overflows. */
@@ -72,19 +72,22 @@ static const struct fuse_opt opt_spec[] = {
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
     FUSE_OPT_KEY("-V", KEY_VERSION),
+    FUSE_OPT_KEY("-v", KEY_VERBOSE),
+    FUSE_OPT_KEY("--verbose", KEY_VERBOSE),
     FUSE_OPT_KEY("--version", KEY_VERSION),
     FUSE_OPT_END,
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: revfs [-f] [-d] [-s] [-o OPTION[,OPTION...]] BACKING MOUNTPOINT\n"
+	fprintf(f, "Usage: revfs [-f] [-d] [-s] [-v] [-o OPTION[,OPTION...]] BACKING MOUNTPOINT\n"
 		   "Mount the revfs backing directory BACKING (made by mkfs.revfs) on\n"
 		   "MOUNTPOINT. Every flush of every file becomes a version.\n\n"
 		   "  -f                 stay in the foreground; log to stderr (else to syslog)\n"
 		   "  -d                 debug: -f, debug messages, and libfuse logs every\n"
 		   "                     request\n"
 		   "  -s                 serve requests from one thread\n"
+		   "  -v, --verbose      log the daemon's debug messages too (not libfuse's)\n"
 		   "  -o flush_ms=N      commit dirty files every N ms (default: the\n"
 		   "                     superblock's, 1000)\n"
 		   "  -o dirty_mb=N      dirty memory limit in MiB; writers wait past it\n"
@@ -189,6 +192,9 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		return 0;
 	case KEY_VERSION:
 		c->version = 1;
+		return 0;
+	case KEY_VERBOSE:
+		c->o.verbose = 1;
 		return 0;
 	case KEY_RO:
 		c->o.ro = 1;
@@ -407,7 +413,7 @@ int main(int argc, char **argv)
 	c.o.debug = fo.debug;
 	if (!fo.foreground) {
 		openlog("revfs", LOG_PID, LOG_DAEMON);
-		setlogmask(LOG_UPTO(LOG_INFO));
+		setlogmask(LOG_UPTO(c.o.verbose ? LOG_DEBUG : LOG_INFO));
 	}
 	fs.o = c.o;
 	fs.lock_fd = fs.backing_fd = -1;

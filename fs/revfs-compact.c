@@ -91,7 +91,7 @@ static void usage(FILE *f)
 		"  -q, --quiet      print only errors\n"
 		"  -v, --verbose    a line per file\n"
 		"  -h, --help       this help\n"
-		"      --version    the version\n"
+		"  -V, --version    the version\n"
 		"Exit status: 0 success, 1 some file could not be compacted, 2 usage error.\n",
 		prog, prog, NS_KEEP_DEFAULT);
 }
@@ -871,7 +871,7 @@ static void print_total(const struct opts *o, const struct totals *tot, bool fai
 
 int main(int argc, char **argv)
 {
-	enum { OPT_KEEP = 256, OPT_PAUSE, OPT_RESUME, OPT_VERSION };
+	enum { OPT_KEEP = 256, OPT_PAUSE, OPT_RESUME };
 	static const struct option longopts[] = {{"dry-run", no_argument, NULL, 'n'},
 						 {"keep", required_argument, NULL, OPT_KEEP},
 						 {"pause", no_argument, NULL, OPT_PAUSE},
@@ -879,7 +879,7 @@ int main(int argc, char **argv)
 						 {"quiet", no_argument, NULL, 'q'},
 						 {"verbose", no_argument, NULL, 'v'},
 						 {"help", no_argument, NULL, 'h'},
-						 {"version", no_argument, NULL, OPT_VERSION},
+						 {"version", no_argument, NULL, 'V'},
 						 {NULL, 0, NULL, 0}};
 	struct opts o = {0};
 	struct totals tot = {0};
@@ -890,7 +890,7 @@ int main(int argc, char **argv)
 	int c, status = 0;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":nqvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":nqvVh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			o.dry_run = true;
@@ -913,7 +913,7 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
-		case OPT_VERSION:
+		case 'V':
 			printf("%s %s\n", prog, REVFS_VERSION);
 			return 0;
 		default:

@@ -120,6 +120,7 @@ struct fs_opts {
 	double attr_timeout;
 	int ro;
 	int foreground, debug;
+	int verbose; /* -v: the daemon's own debug messages are logged too */
 };
 
 struct fs {

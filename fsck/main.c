@@ -43,9 +43,9 @@ static void usage(FILE *f)
 		   "  -y        repair everything that can be repaired\n"
 		   "  -p, -a    repair what is safe without asking; stop on anything else\n"
 		   "  -f        check every version of every store, not only the newest\n"
-		   "  -v, -V    verbose\n"
+		   "  -v, --verbose  verbose\n"
 		   "  -C [FD]   progress (on a terminal by default; FD > 0: lines for fsck(8))\n"
-		   "  -h        this help;  --version  the version\n"
+		   "  -h        this help;  -V, --version  the version\n"
 		   "Without -n, -y or -p it asks on a terminal, and acts as -n without one.\n"
 		   "Exit status: 0 clean, 1 errors corrected, 4 errors left, 8 operational\n"
 		   "error, 16 usage error, 32 cancelled; values combine.\n");
@@ -173,7 +173,8 @@ static void summary(struct fsck *c)
 int fsck_run(int argc, char **argv)
 {
 	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
-						 {"version", no_argument, NULL, 'W'},
+						 {"version", no_argument, NULL, 'V'},
+						 {"verbose", no_argument, NULL, 'v'},
 						 {NULL, 0, NULL, 0}};
 	struct fsck c = {.mode = MODE_ASK, .lockfd = -1};
 	char backing[4096];
@@ -205,7 +206,6 @@ int fsck_run(int argc, char **argv)
 			c.force = true;
 			break;
 		case 'v':
-		case 'V':
 			c.verbose = true;
 			break;
 		case 'C':
@@ -219,7 +219,7 @@ int fsck_run(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return FSCK_OK;
-		case 'W':
+		case 'V':
 			printf("fsck.revfs %s\n", REVFS_VERSION);
 			return FSCK_OK;
 		default:

@@ -24,7 +24,7 @@ static const char *prog = "mkfs.revfs";
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: %s [-L LABEL] [-f] [--keep=RULE] [-q] [-V] DIR\n"
+		"Usage: %s [-L LABEL] [-f] [--keep=RULE] [-q] [-v] DIR\n"
 		"Make a new revfs backing directory at DIR (created if missing, else it\n"
 		"must be empty).\n\n"
 		"  -L, --label=LABEL  a label of up to %u bytes\n"
@@ -32,9 +32,9 @@ static void usage(FILE *f)
 		"                     revfs (its files and history are deleted)\n"
 		"      --keep=RULE    default retention, e.g. %s or latest\n"
 		"  -q, --quiet        print nothing on success\n"
-		"  -V, --verbose      accepted for mkfs(8); no effect\n"
+		"  -v, --verbose      accepted; no effect\n"
 		"  -h, --help         this help\n"
-		"      --version      the version\n",
+		"  -V, --version      the version\n",
 		prog, NS_LABEL_MAX, NS_KEEP_DEFAULT);
 }
 
@@ -76,8 +76,8 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 	    {"label", required_argument, NULL, 'L'}, {"force", no_argument, NULL, 'f'},
 	    {"keep", required_argument, NULL, 'k'},  {"quiet", no_argument, NULL, 'q'},
-	    {"verbose", no_argument, NULL, 'V'},     {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'v'},     {NULL, 0, NULL, 0}};
+	    {"verbose", no_argument, NULL, 'v'},     {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},     {NULL, 0, NULL, 0}};
 	struct ns_super sb, old;
 	struct st_retention r;
 	const char *dir, *label = "", *keep = NS_KEEP_DEFAULT;
@@ -86,7 +86,7 @@ int main(int argc, char **argv)
 	int force = 0, quiet = 0, is_revfs, c, rc, lockfd = -1;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":L:fqVh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":L:fqvVh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'L':
 			label = optarg;
@@ -100,12 +100,12 @@ int main(int argc, char **argv)
 		case 'q':
 			quiet = 1;
 			break;
-		case 'V':
+		case 'v':
 			break;
 		case 'h':
 			usage(stdout);
 			return 0;
-		case 'v':
+		case 'V':
 			printf("%s %s\n", prog, REVFS_VERSION);
 			return 0;
 		default:

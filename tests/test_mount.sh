@@ -39,6 +39,18 @@ if command -v mkfs >/dev/null; then
 	[ -f "$FS_TMP/viamkfs/revfs.super" ] || fs_fail "mkfs -t revfs made nothing"
 fi
 
+# -V and --version print the version, in all four programs; -v and
+# --verbose are verbose (mkfs.revfs takes them and says nothing more).
+for p in revfs mkfs.revfs fsck.revfs revfs-compact; do
+	for o in -V --version; do
+		"$REVFS_BIN/$p" $o 2>&1 | grep -q "^$p [0-9]" || fs_fail "$p $o: no version"
+	done
+done
+"$REVFS_BIN/mkfs.revfs" -q -v "$FS_TMP/verbose" || fs_fail "mkfs.revfs -v"
+"$REVFS_BIN/mkfs.revfs" -q --verbose "$FS_TMP/verbose2" || fs_fail "mkfs.revfs --verbose"
+"$REVFS_BIN/fsck.revfs" -n -v "$FS_TMP/verbose" >/dev/null || fs_fail "fsck.revfs -n -v"
+"$REVFS_BIN/fsck.revfs" -n --verbose "$FS_TMP/verbose" >/dev/null || fs_fail "fsck.revfs --verbose"
+
 # --- mounting: errors -----------------------------------------------------
 mkdir "$FS_TMP/plain"
 expect_fail "mount of a plain dir" "not a revfs" "$REVFS_BIN/revfs" -f "$FS_TMP/plain" "$FS_MNT"
