@@ -184,7 +184,14 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 			c->backing = strdup(arg);
 			return 0;
 		}
-		if (c->nonopt == 2 && !(c->mnt = strdup(arg)))
+		if (c->nonopt > 2) {
+			fprintf(stderr,
+				"revfs: unexpected argument '%s' after BACKING and MOUNTPOINT; see "
+				"revfs --help\n",
+				arg);
+			return -1;
+		}
+		if (!(c->mnt = strdup(arg)))
 			return -1;
 		return 1; /* the mountpoint, for fuse_parse_cmdline */
 	case KEY_HELP:
@@ -200,6 +207,14 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		c->o.ro = 1;
 		return 1; /* also a mount option for the kernel */
 	default:
+		/* Of the dashed ones, libfuse's command line takes -d, -f and
+		 * -s (-h and -V are ours); -o options go to it unchecked, and
+		 * it refuses those neither it nor the kernel knows. */
+		if (arg[0] == '-' && strcmp(arg, "-d") != 0 && strcmp(arg, "-f") != 0 &&
+		    strcmp(arg, "-s") != 0) {
+			fprintf(stderr, "revfs: unknown option %s; see revfs --help\n", arg);
+			return -1;
+		}
 		return 1;
 	}
 }
