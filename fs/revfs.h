@@ -87,10 +87,12 @@ struct inode {
 	int wb_err;		 /* errno of a failed flush, reported by fsync */
 	bool store_bad;		 /* opening the store failed; logged once */
 
-	/* fs->flush_lock */
+	/* fs->flush_lock. The pointer first, so that these flags never share
+	 * a word with the ones above, which another lock guards: a compiler
+	 * may merge stores to neighbouring bytes. */
+	struct inode *dirty_next; /* dirty list link */
 	bool listed;		  /* on the dirty list */
 	bool inflight;		  /* taken by the running flush round */
-	struct inode *dirty_next; /* dirty list link */
 };
 
 /* The last STAT_RING samples of a latency, for percentiles computed when
