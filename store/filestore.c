@@ -374,6 +374,7 @@ ssize_t st_file_read(st_store *st, uint64_t off, void *buf, size_t len)
 	struct hdr h;
 	struct tree t;
 	uint8_t key[PAGE_KEY_SIZE];
+	uint64_t npages;
 	int rc;
 
 	if (st->kind != ST_KIND_FILE)
@@ -393,7 +394,13 @@ ssize_t st_file_read(st_store *st, uint64_t off, void *buf, size_t len)
 	c.off = off;
 	c.len = len;
 	c.out = buf;
-	c.tmp = malloc((size_t)ST_EXTENT_PAGES * BLOCK_SIZE);
+	/* Room for the pages of one extent that fall in the range: no more
+	 * than the range spans (a one-page read needs one page, not the
+	 * 1 MiB of a whole extent), no more than an extent holds. */
+	npages = (off + len - 1) / BLOCK_SIZE - off / BLOCK_SIZE + 1;
+	if (npages > ST_EXTENT_PAGES)
+		npages = ST_EXTENT_PAGES;
+	c.tmp = malloc((size_t)npages * BLOCK_SIZE);
 	if (!c.tmp) {
 		st_file_unref(f);
 		return st_fail_oom();
