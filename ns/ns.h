@@ -8,8 +8,10 @@
  * themselves: the key layout is private to ns/ (nsint.h). docs/FORMAT.md,
  * section 19, is the byte layout.
  *
- * Errors: every function returning int returns ST_OK or a negative st_err,
- * with the details in st_last_error(), as the engine's do.
+ * Errors: the superblock, layout and record functions return ST_OK or a
+ * negative st_err, with the details in st_last_error(), as the engine's
+ * do. The lock-file and mountinfo functions deal in system calls and
+ * return -errno, as each says.
  *
  * Threads and locks: the record functions take an st_store handle of the
  * namespace (kind ST_KIND_KV) and only stage changes on it (st_kv_put and
