@@ -483,7 +483,7 @@ static int at_resolve(struct fs *fs, const char *name, uint64_t *t)
 
 /* Whether everything at t is committed: a moment in the last two seconds
  * (or to come) may still change, and the kernel must not cache it. */
-bool at_stable(uint64_t t)
+static bool at_stable(uint64_t t)
 {
 	return t + 2 * NS_PER_S < st_realtime_ns();
 }

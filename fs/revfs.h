@@ -265,9 +265,6 @@ static inline bool vt_is(uint64_t ino)
 }
 void vt_forget(uint64_t vino, uint64_t n); /* the kernel's forget of a node */
 void vt_release_all(void);		   /* at exit */
-struct dirh;
-/* Fills d with the listing of node ino. 0 or -errno. */
-int vt_list(struct fs *fs, uint64_t ino, struct dirh *d);
 /* vhistory.c: */
 /* user.revfs.version, .versions, .pins and .pin.N (read by name, never
  * listed): each returns 0 (vx_get with the value and *len), -errno, or 1

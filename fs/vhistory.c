@@ -15,7 +15,8 @@
 
 #include "vtree.h"
 
-int with_store(struct fs *fs, uint64_t x, int (*fn)(st_store *st, void *arg), void *arg)
+/* Runs fn on inode x's file store, opened if need be. -errno. */
+static int with_store(struct fs *fs, uint64_t x, int (*fn)(st_store *st, void *arg), void *arg)
 {
 	struct inode *in;
 	int rc;

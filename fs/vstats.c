@@ -38,7 +38,8 @@ static uint64_t percentile(struct stat_ring *r, unsigned p)
 	return r->v[k ? k - 1 : 0];
 }
 
-char *stats_text(struct fs *fs, size_t *len)
+/* The counters' text (malloc()ed) and its length, or NULL. */
+static char *stats_text(struct fs *fs, size_t *len)
 {
 	char *s = NULL;
 	FILE *f;

@@ -495,7 +495,8 @@ static void vt_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		fuse_reply_lseek(req, whence == SEEK_HOLE ? (off_t)end : off);
 }
 
-int vt_list(struct fs *fs, uint64_t ino, struct dirh *d)
+/* Fills d with the listing of node ino. 0 or -errno. */
+static int vt_list(struct fs *fs, uint64_t ino, struct dirh *d)
 {
 	struct vnode v;
 	int rc = vn_get(ino, &v);

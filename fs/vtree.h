@@ -109,14 +109,4 @@ int vt_list_dots(const struct vnode *dir, struct dirh *d);
  * mode dr-xr-xr-x. */
 void vt_dir_stat(struct fs *fs, struct stat *st);
 
-/* vstats.c: the counters' text (malloc()ed) and its length, or NULL. */
-char *stats_text(struct fs *fs, size_t *len);
-
-/* vhistory.c: runs fn on inode x's file store, opened if need be. -errno. */
-int with_store(struct fs *fs, uint64_t x, int (*fn)(st_store *st, void *arg), void *arg);
-
-/* attree.c: whether everything at t is committed (a moment in the last
- * two seconds, or to come, may still change and must not be cached). */
-bool at_stable(uint64_t t);
-
 #endif /* REVFS_VTREE_H */
