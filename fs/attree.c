@@ -353,7 +353,6 @@ int at_inode(struct fs *fs, uint64_t t, uint64_t ino, struct ns_inode *a, char *
  */
 int at_file(struct fs *fs, uint64_t t, uint64_t ino, struct st_version *v, st_store **out)
 {
-	char path[4096];
 	st_store *st = NULL, *ver = NULL;
 	struct inode *in = NULL;
 	bool live = false;
@@ -379,9 +378,7 @@ int at_file(struct fs *fs, uint64_t t, uint64_t ino, struct st_version *v, st_st
 		ino_put(fs, in);
 	}
 	if (!live) {
-		if (ns_store_path(fs->backing, ino, path, sizeof(path)))
-			return -ENAMETOOLONG;
-		rc = st_open(path, ST_KIND_FILE, ST_READONLY, NULL, &st);
+		rc = ns_file_open(fs->backing, &fs->sb, ino, ST_READONLY, NULL, &st);
 		if (rc == ST_OK) {
 			rc = st_open_at_time(st, t, &ver);
 			st_close(st); /* the version keeps the file open */

@@ -67,6 +67,9 @@ void fsop_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 			rc = -EFBIG;
 			goto out_unlock;
 		}
+		/* Nothing goes on top of a damaged store (EIO), not even a cut. */
+		if (in->committed_seq && (rc = ino_store(fs, in)) != 0)
+			goto out_unlock;
 		if (size < in->a.size) {
 			uint64_t before = in->dirty.bytes;
 

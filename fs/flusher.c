@@ -235,8 +235,14 @@ static void settle(struct fs *fs, struct job *j)
 	if (j->prepared) {
 		freed = in->flush.bytes;
 		dset_release(&in->flush);
+		struct st_version v;
+
 		in->committed = j->size;
 		in->committed_mtime = (int64_t)j->mtime;
+		if (in->st) { /* it stays open while flushing; checked all the same */
+			st_current(in->st, &v);
+			in->committed_seq = v.seq;
+		}
 		in->attr_dirty = true; /* the record gets the committed size */
 	} else {
 		uint64_t before = in->dirty.bytes + in->flush.bytes;

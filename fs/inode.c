@@ -173,18 +173,16 @@ static void table_del(struct fs *fs, struct inode *in)
 
 /* After an unclean end, a file's store may hold commits whose namespace
  * commit never happened (they wait up to a flush interval): its newest
- * header has the true size and mtime. */
+ * header has the true size and mtime. A store older than the record says
+ * is not taken: ino_store() reports it as damage. */
 static bool reconcile(struct fs *fs, struct inode *in)
 {
 	struct st_version v;
-	char path[4096];
 	bool changed = false;
 	st_store *st;
 
-	if (ns_store_path(fs->backing, in->ino, path, sizeof(path)))
-		return false;
-	if (st_open(path, ST_KIND_FILE, ST_READONLY, NULL, &st) != ST_OK) {
-		if (st_last_error()->sys_errno == ENOENT && in->a.size) {
+	if (ns_file_open(fs->backing, &fs->sb, in->ino, ST_READONLY, NULL, &st) != ST_OK) {
+		if (st_last_error()->sys_errno == ENOENT && in->a.size && !in->committed_seq) {
 			in->a.size = in->committed = 0; /* never committed */
 			changed = true;
 		}
@@ -192,13 +190,19 @@ static bool reconcile(struct fs *fs, struct inode *in)
 	}
 	st_current(st, &v);
 	if (v.offset == UINT64_MAX)
-		v.size = 0; /* created, never committed */
+		v.size = v.seq = 0; /* created, never committed */
+	if (v.seq < in->committed_seq) {
+		st_close(st);
+		return false;
+	}
 	/* An mtime set alone (utimensat) is committed to the store as well
 	 * (see take() in flusher.c), so the store's is never older. */
-	if (v.size != in->a.size || (v.mtime_ns && (int64_t)v.mtime_ns != in->a.mtime_ns)) {
+	if (v.size != in->a.size || (v.mtime_ns && (int64_t)v.mtime_ns != in->a.mtime_ns) ||
+	    (in->a.version >= 2 && v.seq != in->committed_seq)) {
 		in->a.size = in->committed = v.size;
 		if (v.mtime_ns)
 			in->a.mtime_ns = in->committed_mtime = (int64_t)v.mtime_ns;
+		in->committed_seq = v.seq;
 		changed = true;
 	}
 	st_close(st);
@@ -232,6 +236,8 @@ int ino_load(struct fs *fs, uint64_t ino, struct inode **out)
 	}
 	in->committed = S_ISREG(in->a.mode) ? in->a.size : 0;
 	in->committed_mtime = in->a.mtime_ns;
+	in->committed_seq = in->a.store_seq;
+	in->a.version = ns_inode_version(&fs->sb);
 	/* A corrected record is written back now, so the namespace holds it
 	 * before this mount can be marked clean again. */
 	if (fs->unclean && S_ISREG(in->a.mode) && reconcile(fs, in) && !fs->o.ro)
@@ -316,8 +322,10 @@ static int persist(struct fs *fs, struct inode *in, bool lazy)
 		return 0;
 	/* A regular file's record never claims more than its store holds, so
 	 * a crash cannot make never-written bytes appear past the end. */
-	if (S_ISREG(a.mode))
+	if (S_ISREG(a.mode)) {
 		a.size = in->committed;
+		a.store_seq = in->committed_seq;
+	}
 	rc = ns_inode_put(fs->ns, in->ino, &a, in->target);
 	if (rc)
 		return -fs_errno(rc);
@@ -354,6 +362,8 @@ int ino_create(struct fs *fs, const struct ns_inode *a, const char *target, stru
 		return -ENOMEM;
 	}
 	in->a = *a;
+	in->a.version = ns_inode_version(&fs->sb);
+	in->a.store_seq = 0;
 	rc = ns_next_ino_put(fs->ns, fs->next_ino + 1);
 	if (rc) {
 		ino_free(in);
@@ -375,8 +385,12 @@ int ino_create(struct fs *fs, const struct ns_inode *a, const char *target, stru
 
 int ino_store(struct fs *fs, struct inode *in)
 {
+	/* A store the namespace has seen committed is never created anew:
+	 * if it is gone, empty or older, that is damage, not a new file. */
+	bool known = in->committed_seq > 0;
+	int flags = fs->o.ro ? ST_READONLY : known ? 0 : ST_CREATE | ST_DEFER;
+	struct st_version v;
 	char path[4096];
-	int flags = fs->o.ro ? ST_READONLY : ST_CREATE | ST_DEFER;
 	int rc;
 
 	if (in->st)
@@ -385,18 +399,36 @@ int ino_store(struct fs *fs, struct inode *in)
 		return -ESTALE;
 	if (ns_store_path(fs->backing, in->ino, path, sizeof(path)))
 		return -ENAMETOOLONG;
-	rc = st_open(path, ST_KIND_FILE, flags, NULL, &in->st);
-	if (rc == ST_ENOTFOUND && fs->o.ro) {
+	rc = ns_file_open(fs->backing, &fs->sb, in->ino, flags, NULL, &in->st);
+	if (rc == ST_ENOTFOUND && fs->o.ro && !known) {
 		/* Never flushed: an empty file. Nothing to open read-only. */
 		return -ENODATA;
 	}
-	if (rc) {
+	if (rc == ST_OK) {
+		st_current(in->st, &v);
+		/* Created just now (deferred, no version yet) only if unknown. */
+		if (v.offset == UINT64_MAX ? !known : v.seq >= in->committed_seq)
+			goto ok;
+		st_close(in->st);
+		in->st = NULL;
 		if (!in->store_bad)
-			fs_log(LOG_ERR, "inode %llu: cannot open its store %s: %s",
-			       (unsigned long long)in->ino, path, st_last_error()->msg);
+			fs_log(LOG_ERR,
+			       "inode %llu: its store %s is older than the namespace (newest "
+			       "version %llu, the namespace knows %llu): reads and writes fail "
+			       "with EIO until fsck.revfs repairs it",
+			       (unsigned long long)in->ino, path,
+			       (unsigned long long)(v.offset == UINT64_MAX ? 0 : v.seq),
+			       (unsigned long long)in->committed_seq);
 		in->store_bad = true;
-		return -fs_errno(rc);
+		return -EIO;
 	}
+	if (!in->store_bad)
+		fs_log(LOG_ERR, "inode %llu: cannot open its store %s: %s%s",
+		       (unsigned long long)in->ino, path, st_last_error()->msg,
+		       known ? "; reads and writes fail with EIO until fsck.revfs repairs it" : "");
+	in->store_bad = true;
+	return known ? -EIO : -fs_errno(rc);
+ok:
 	in->store_bad = false;
 	return 0;
 }

@@ -360,7 +360,7 @@ static int open_backing(struct fs *fs)
 			err == EROFS ? "; mount it with -o ro" : perm_hint(err));
 		return -1;
 	}
-	rc = ns_open(fs->backing, fs->o.ro ? ST_READONLY : 0, NULL, &fs->ns);
+	rc = ns_open(fs->backing, &fs->sb, fs->o.ro ? ST_READONLY : 0, NULL, &fs->ns);
 	if (rc) {
 		fprintf(stderr, "revfs: cannot open the namespace %s/%s: %s; run fsck.revfs %s\n",
 			fs->backing, NS_STORE_NAME, st_last_error()->msg, fs->backing);

@@ -603,12 +603,12 @@ static int pin_cb(void *arg, uint64_t ino, uint64_t seq)
  * backing directory): no rule may drop a pinned version, ours included.
  * Returns 0 or an st_err.
  */
-static int load_pins(struct pins *ps)
+static int load_pins(const struct ns_super *sb, struct pins *ps)
 {
 	st_store *ns;
 	int rc;
 
-	rc = ns_open(".", ST_READONLY, NULL, &ns);
+	rc = ns_open(".", sb, ST_READONLY, NULL, &ns);
 	if (rc)
 		return rc;
 	rc = ns_pin_list(ns, 0, pin_cb, ps); /* 0: every inode's */
@@ -633,10 +633,12 @@ static int pins_of(const struct pins *ps, uint64_t ino, struct st_retention *kee
 }
 
 /* Compacts (or measures, on a dry run) one store. Returns 0 or an st_err. */
-static int compact_store(const char *dir, const char *rel, const struct st_retention *rule,
-			 const struct pins *ps, const struct opts *o, struct totals *tot,
-			 struct progress *p)
+static int compact_store(const char *dir, const struct ns_super *sb, const char *rel,
+			 const struct st_retention *rule, const struct pins *ps,
+			 const struct opts *o, struct totals *tot, struct progress *p)
 {
+	struct st_open_opts so = {0};
+	uint8_t id[ST_ID_SIZE];
 	uint64_t ino = 0; /* 0: the namespace */
 	enum st_kind kind =
 	    ns_store_name_parse(strrchr(rel, '/') + 1, &ino) ? ST_KIND_FILE : ST_KIND_KV;
@@ -651,7 +653,8 @@ static int compact_store(const char *dir, const char *rel, const struct st_reten
 
 	snprintf(path, sizeof(path), "%s/%s", dir, rel + 2); /* what the user knows */
 	/* A dry run must not even trim a torn tail. */
-	rc = st_open(rel, kind, o->dry_run ? ST_READONLY : 0, NULL, &st);
+	so.id = ns_store_id(sb, ino, id);
+	rc = st_open(rel, kind, o->dry_run ? ST_READONLY : 0, &so, &st);
 	if (rc == ST_ENOTFOUND && kind == ST_KIND_FILE)
 		return 0; /* removed since the listing */
 	if (rc)
@@ -795,7 +798,7 @@ static int compact_backing(const char *dir, const struct opts *o, struct totals 
 			fprintf(stderr, "%s: cannot lock %s: %s\n", prog, lock, strerror(-rc));
 		goto out_close;
 	}
-	if (!o->dry_run && (rc = load_pins(&pins)) != ST_OK) {
+	if (!o->dry_run && (rc = load_pins(&sb, &pins)) != ST_OK) {
 		fprintf(stderr,
 			"%s: cannot read the pinned versions from %s/%s: %s; nothing compacted, "
 			"run fsck.revfs on %s\n",
@@ -810,7 +813,7 @@ static int compact_backing(const char *dir, const struct opts *o, struct totals 
 	status = 0;
 	for (size_t i = 0; i < t.n; i++) {
 		progress_show(p, "stores", i, t.n);
-		if (compact_store(dir, t.v[i].path, &keep, &pins, o, tot, p) != 0) {
+		if (compact_store(dir, &sb, t.v[i].path, &keep, &pins, o, tot, p) != 0) {
 			tot->failed++;
 			status = EXIT_FAILED;
 		}

@@ -75,6 +75,7 @@ enum fsck_code {
 	PR_LOSTFOUND = 320,	   /* lost+found is missing or not a directory */
 	PR_GRAVE_LIVE = 321,	   /* a graveyard key of an inode that has a record */
 	PR_PIN_DANGLING = 322,	   /* a pin of a missing inode or a non-file */
+	PR_STORE_BEHIND = 323,	   /* a store older than its inode record says */
 	PR_LEFTOVER_COMPACT = 401, /* a stale <store>.compact */
 	PR_LEFTOVER_TEMP = 402,	   /* a stale <store>.fsck or revfs.super.tmp */
 };
@@ -92,6 +93,7 @@ struct fstore {
 	bool referenced; /* pass 3: a regular file's record names it */
 	uint64_t size;	 /* newest version's size */
 	uint64_t mtime_ns;
+	uint64_t seq; /* newest version's seq */
 };
 
 struct fsck {

@@ -117,8 +117,10 @@ static int fsync_parent(const char *path)
  * read: a new store in "<path>.fsck", committed, renamed over the store.
  * Returns the number of pages lost, or -1.
  */
-static int64_t salvage(struct fsck *c, st_store *st, const char *path)
+static int64_t salvage(struct fsck *c, st_store *st, const char *path, uint64_t ino)
 {
+	struct st_open_opts opts = {0};
+	uint8_t id[ST_ID_SIZE];
 	char tmp[4200];
 	struct st_version cur;
 	st_store *ns = NULL;
@@ -131,7 +133,8 @@ static int64_t salvage(struct fsck *c, st_store *st, const char *path)
 	unlink(tmp);
 	if (!buf)
 		goto fail;
-	rc = st_open(tmp, ST_KIND_FILE, ST_CREATE | ST_EXCL, NULL, &ns);
+	opts.id = ns_store_id(c->sb_ok ? &c->sb : NULL, ino, id);
+	rc = st_open(tmp, ST_KIND_FILE, ST_CREATE | ST_EXCL, &opts, &ns);
 	if (rc != ST_OK)
 		goto fail;
 	for (uint64_t off = 0; off < cur.size && !fsck_interrupted; off += ST_PAGE_SIZE) {
@@ -172,12 +175,15 @@ fail:
 /* Reopens a repaired store and records what it now holds. */
 static void measure(struct fsck *c, const char *path, enum st_kind kind, struct fstore *out)
 {
+	struct st_open_opts opts = {0};
+	uint8_t id[ST_ID_SIZE];
 	struct st_version cur;
 	struct st_info info;
 	struct vlist l = {0};
 	st_store *st;
 
-	if (st_open(path, kind, ST_READONLY, NULL, &st) != ST_OK)
+	opts.id = ns_store_id(c->sb_ok ? &c->sb : NULL, out ? out->ino : 0, id);
+	if (st_open(path, kind, ST_READONLY, &opts, &st) != ST_OK)
 		return;
 	st_current(st, &cur);
 	if (st_info(st, &info) == ST_OK) {
@@ -191,6 +197,7 @@ static void measure(struct fsck *c, const char *path, enum st_kind kind, struct 
 		out->usable = true;
 		out->size = cur.size;
 		out->mtime_ns = cur.mtime_ns;
+		out->seq = cur.seq;
 	}
 	st_close(st);
 }
@@ -314,6 +321,7 @@ static void snap_ops_init(void)
  */
 struct diag {
 	char path[4096];
+	uint64_t ino;	  /* whose store: 0 for the namespace */
 	bool done;	  /* diagnose() has finished with it */
 	int stat_errno;	  /* stat failed */
 	off_t size;	  /* the file's size */
@@ -345,9 +353,11 @@ static void diagnose(const struct fsck *c, enum st_kind kind, struct diag *d)
 	 * it costs more than the reads it saves. */
 	struct st_open_opts opts = {.ops = c->force ? &snap_ops : &st_posix_ops,
 				    .ops_ctx = &d->snap};
+	uint8_t id[ST_ID_SIZE];
 	struct stat sb;
 	int rc;
 
+	opts.id = ns_store_id(c->sb_ok ? &c->sb : NULL, d->ino, id);
 	if (stat(d->path, &sb) != 0) {
 		d->stat_errno = errno;
 		return;
@@ -539,7 +549,7 @@ static bool check_store(struct fsck *c, enum st_kind kind, struct fstore *out, s
 	if (fsck_problem(c, PR_STORE_LOST, name,
 			 "%s; rebuilding it from seq %llu drops its history", d->why,
 			 (unsigned long long)cur.seq)) {
-		int64_t lost = salvage(c, st, path);
+		int64_t lost = salvage(c, st, path, out->ino);
 
 		if (lost >= 0) {
 			printf("    %lld of %llu pages could not be read and are now holes\n",
@@ -560,6 +570,7 @@ out:
 			out->usable = true;
 			out->size = cur.offset == UINT64_MAX ? 0 : cur.size;
 			out->mtime_ns = cur.mtime_ns;
+			out->seq = cur.offset == UINT64_MAX ? 0 : cur.seq;
 		}
 	}
 	if (changed) {
@@ -710,6 +721,7 @@ static void pool_diagnose(struct pool *p, size_t i)
 	struct diag *d = &p->slot[i % WINDOW];
 
 	prefetch(c, i + NWORKERS);
+	d->ino = c->stores[i].ino;
 	if (ns_store_path(c->dir, c->stores[i].ino, d->path, sizeof(d->path)) != ST_OK) {
 		snprintf(d->path, sizeof(d->path), "the store of inode %llu",
 			 (unsigned long long)c->stores[i].ino);

@@ -230,9 +230,13 @@ static void stage_rc(struct ns *n, int rc)
 	n->staged = true;
 }
 
+/* Writes e's record in the form the backing directory uses. */
 static void put_inode(struct ns *n, const struct ient *e)
 {
-	stage_rc(n, ns_inode_put(n->st, e->ino, &e->a, e->target));
+	struct ns_inode a = e->a;
+
+	a.version = ns_inode_version(n->c->sb_ok ? &n->c->sb : NULL);
+	stage_rc(n, ns_inode_put(n->st, e->ino, &a, e->target));
 }
 
 static void put_dirent(struct ns *n, uint64_t parent, const char *name, uint64_t ino, uint8_t type)
@@ -681,9 +685,13 @@ static void check_stores(struct ns *n)
 			s->referenced = true;
 		ino_name(e->ino, what);
 		if (!s || s->removed) {
-			if (e->a.size && fsck_problem(n->c, PR_STORE_MISSING, what, "size %llu",
-						      (unsigned long long)e->a.size)) {
+			/* A record that names a commit of its store lost data with it. */
+			if ((e->a.size || e->a.store_seq) &&
+			    fsck_problem(n->c, PR_STORE_MISSING, what, "size %llu, version %llu",
+					 (unsigned long long)e->a.size,
+					 (unsigned long long)e->a.store_seq)) {
 				e->a.size = 0;
+				e->a.store_seq = 0;
 				put_inode(n, e);
 				fsck_fixed(n->c);
 			}
@@ -691,6 +699,23 @@ static void check_stores(struct ns *n)
 		}
 		if (!s->usable)
 			continue;
+		/* The store lost its newest versions (cut, zeroed, rolled back):
+		 * the record's size and times are of a commit no longer there. */
+		if (s->seq < e->a.store_seq) {
+			if (fsck_problem(n->c, PR_STORE_BEHIND, what,
+					 "the namespace knows version %llu, the store's newest is "
+					 "%llu (size %llu); the versions after it are lost",
+					 (unsigned long long)e->a.store_seq,
+					 (unsigned long long)s->seq, (unsigned long long)s->size)) {
+				e->a.size = s->size;
+				if (s->mtime_ns)
+					e->a.mtime_ns = (int64_t)s->mtime_ns;
+				e->a.store_seq = s->seq;
+				put_inode(n, e);
+				fsck_fixed(n->c);
+			}
+			continue;
+		}
 		/* Clean: every record was written after its store's last commit. */
 		if ((e->a.size > s->size || (n->clean && e->a.size != s->size)) &&
 		    fsck_problem(n->c, PR_SIZE, what, "%llu, its store holds %llu",
@@ -698,6 +723,8 @@ static void check_stores(struct ns *n)
 			e->a.size = s->size;
 			if (s->mtime_ns)
 				e->a.mtime_ns = (int64_t)s->mtime_ns;
+			if (e->a.version >= 2)
+				e->a.store_seq = s->seq;
 			put_inode(n, e);
 			fsck_fixed(n->c);
 		}
@@ -727,6 +754,7 @@ static void check_stores(struct ns *n)
 		a.uid = root ? root->a.uid : 0;
 		a.gid = root ? root->a.gid : 0;
 		a.size = s->usable ? s->size : 0;
+		a.store_seq = s->usable ? s->seq : 0;
 		a.atime_ns = a.ctime_ns = a.btime_ns = (int64_t)st_realtime_ns();
 		a.mtime_ns = s->mtime_ns ? (int64_t)s->mtime_ns : a.ctime_ns;
 		/* Drop a bad record of this number first. */
@@ -833,7 +861,7 @@ int pass3_namespace(struct fsck *c)
 	uint64_t fixed_before = c->nfixed;
 	int rc;
 
-	rc = ns_open(c->dir, c->readonly ? ST_READONLY : 0, NULL, &n.st);
+	rc = ns_open(c->dir, c->sb_ok ? &c->sb : NULL, c->readonly ? ST_READONLY : 0, NULL, &n.st);
 	if (rc != ST_OK) {
 		fsck_error(c, "cannot open %s/%s: %s", c->dir, NS_STORE_NAME, st_last_error()->msg);
 		return -1;

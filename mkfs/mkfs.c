@@ -162,12 +162,6 @@ int main(int argc, char **argv)
 		}
 	}
 
-	rc = ns_format(dir, (uint32_t)getuid(), (uint32_t)getgid());
-	if (rc) {
-		fprintf(stderr, "%s: cannot write the namespace in %s: %s\n", prog, dir,
-			st_last_error()->msg[0] ? st_last_error()->msg : st_strerror(rc));
-		return 8;
-	}
 	ns_super_init(&sb);
 	snprintf(sb.label, sizeof(sb.label), "%s", label);
 	if (st_retention_format(&r, keepbuf, sizeof(keepbuf)) != ST_OK ||
@@ -177,6 +171,14 @@ int main(int argc, char **argv)
 		return 16;
 	}
 	memcpy(sb.keep, keepbuf, strlen(keepbuf) + 1);
+	/* The stores carry identities drawn from the uuid: the namespace is
+	 * made with the superblock it will have, which is written last. */
+	rc = ns_format(dir, &sb, (uint32_t)getuid(), (uint32_t)getgid());
+	if (rc) {
+		fprintf(stderr, "%s: cannot write the namespace in %s: %s\n", prog, dir,
+			st_last_error()->msg[0] ? st_last_error()->msg : st_strerror(rc));
+		return 8;
+	}
 	rc = ns_super_write(dir, &sb);
 	if (rc) {
 		fprintf(stderr, "%s: cannot write the superblock in %s: %s\n", prog, dir,

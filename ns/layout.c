@@ -56,12 +56,48 @@ bool ns_store_name_parse(const char *name, uint64_t *ino)
 	return true;
 }
 
-int ns_open(const char *dir, int flags, const struct st_open_opts *opts, st_store **out)
+const uint8_t *ns_store_id(const struct ns_super *sb, uint64_t ino, uint8_t buf[ST_ID_SIZE])
+{
+	uint8_t be[8];
+
+	if (!sb || !(sb->incompat & NS_FEAT_DAMAGE))
+		return NULL;
+	memcpy(buf, sb->uuid, ST_ID_SIZE);
+	st_put64(be, ino);
+	for (int i = 0; i < 8; i++)
+		buf[8 + i] ^= be[i];
+	return buf;
+}
+
+/* st_open with the store's identity added to opts. */
+static int open_with_id(const char *path, enum st_kind kind, const struct ns_super *sb,
+			uint64_t ino, int flags, const struct st_open_opts *opts, st_store **out)
+{
+	struct st_open_opts o = {0};
+	uint8_t id[ST_ID_SIZE];
+
+	if (opts)
+		o = *opts;
+	o.id = ns_store_id(sb, ino, id);
+	return st_open(path, kind, flags, &o, out);
+}
+
+int ns_open(const char *dir, const struct ns_super *sb, int flags, const struct st_open_opts *opts,
+	    st_store **out)
 {
 	char path[4096];
 	int rc = path_fits(snprintf(path, sizeof(path), "%s/%s", dir, NS_STORE_NAME), sizeof(path));
 
-	return rc ? rc : st_open(path, ST_KIND_KV, flags, opts, out);
+	return rc ? rc : open_with_id(path, ST_KIND_KV, sb, 0, flags, opts, out);
+}
+
+int ns_file_open(const char *dir, const struct ns_super *sb, uint64_t ino, int flags,
+		 const struct st_open_opts *opts, st_store **out)
+{
+	char path[4096];
+	int rc = ns_store_path(dir, ino, path, sizeof(path));
+
+	return rc ? rc : open_with_id(path, ST_KIND_FILE, sb, ino, flags, opts, out);
 }
 
 static int sync_dir(const char *path)
@@ -91,7 +127,7 @@ int ns_folders_make(const char *dir)
 	return sync_dir(path);
 }
 
-int ns_format(const char *dir, uint32_t uid, uint32_t gid)
+int ns_format(const char *dir, const struct ns_super *sb, uint32_t uid, uint32_t gid)
 {
 	char path[4096];
 	struct ns_inode root = {0};
@@ -104,9 +140,10 @@ int ns_format(const char *dir, uint32_t uid, uint32_t gid)
 	if (mkdir(path, 0700) != 0)
 		return st_fail(errno == EEXIST ? ST_EEXIST : ST_EIO, errno, 0,
 			       "cannot create %s: %s", path, strerror(errno));
-	rc = ns_open(dir, ST_CREATE | ST_EXCL, NULL, &ns);
+	rc = ns_open(dir, sb, ST_CREATE | ST_EXCL, NULL, &ns);
 	if (rc)
 		return rc;
+	root.version = ns_inode_version(sb);
 	root.mode = S_IFDIR | 0755;
 	root.uid = uid;
 	root.gid = gid;

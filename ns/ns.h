@@ -51,17 +51,33 @@ int ns_folder_path(const char *dir, unsigned x, char *buf, size_t len);
  * leading zero); *ino its number. Not "<ino>.rev.compact" or ".fsck". */
 bool ns_store_name_parse(const char *name, uint64_t *ino);
 
-/* Opens DIR/ns.rev with st_open's flags (ST_READONLY, ST_CREATE...). */
-int ns_open(const char *dir, int flags, const struct st_open_opts *opts, st_store **out);
+struct ns_super;
+
+/*
+ * The identity of the store of inode ino (0: the namespace store), in buf,
+ * for st_open_opts.id: the superblock's uuid with its last 8 bytes XORed
+ * with the big-endian ino (docs/FORMAT.md, section 19). NULL if sb is NULL
+ * or the backing directory predates identities (no NS_FEAT_DAMAGE).
+ */
+const uint8_t *ns_store_id(const struct ns_super *sb, uint64_t ino, uint8_t buf[ST_ID_SIZE]);
+
+/* Opens DIR/ns.rev with st_open's flags (ST_READONLY, ST_CREATE...); sb
+ * (may be NULL) gives its identity, opts (may be NULL) the rest. */
+int ns_open(const char *dir, const struct ns_super *sb, int flags, const struct st_open_opts *opts,
+	    st_store **out);
+/* Opens the file store of inode ino in DIR the same way. */
+int ns_file_open(const char *dir, const struct ns_super *sb, uint64_t ino, int flags,
+		 const struct st_open_opts *opts, st_store **out);
 
 /*
  * Makes a new backing directory's contents in DIR (which mkfs made or
  * emptied): ino/ and the namespace, holding the root directory (mode 0755,
- * owned by uid and gid), the inode counter and the clean mark, committed.
+ * owned by uid and gid), the inode counter and the clean mark, committed,
+ * in the form the superblock sb (to be written) says.
  * The superblock is the caller's, written last. ST_EEXIST if ino/ or
  * ns.rev already exist.
  */
-int ns_format(const char *dir, uint32_t uid, uint32_t gid);
+int ns_format(const char *dir, const struct ns_super *sb, uint32_t uid, uint32_t gid);
 /* Removes what a revfs keeps in DIR: ino/ and everything in it, the
  * namespace, the superblock and their temporary files (not .lock, not
  * other files). ST_OK or st_fail_errno's error. */
@@ -73,8 +89,11 @@ int ns_folders_make(const char *dir);
 
 /* ---- superblock: revfs.super -------------------------------------------- */
 
-#define NS_SUPER_VERSION	 1u
-#define NS_SUPER_INCOMPAT_KNOWN	 0u
+#define NS_SUPER_VERSION 1u
+/* Stores name their identity and each header its position, inode records
+ * are version 2 with the store's newest seq (docs/FORMAT.md, section 17). */
+#define NS_FEAT_DAMAGE		 0x2u
+#define NS_SUPER_INCOMPAT_KNOWN	 NS_FEAT_DAMAGE
 #define NS_SUPER_RO_COMPAT_KNOWN 0u
 #define NS_LABEL_MAX		 63u
 #define NS_KEEP_MAX		 127u
@@ -192,13 +211,24 @@ bool ns_revfs_mount(const char *path, char *backing, size_t len);
 
 /* An inode record: the truth about a file's current attributes. */
 struct ns_inode {
+	uint8_t version; /* record version: 1, or 2 (with store_seq) */
 	uint32_t mode, uid, gid, nlink;
 	uint32_t flags; /* none defined yet */
 	uint64_t size;	/* bytes; a symlink's target length; 0 for directories */
 	uint64_t rdev;	/* device number of a device node */
 	int64_t atime_ns, mtime_ns, ctime_ns, btime_ns; /* ns since the epoch */
 	uint64_t parent; /* a directory's parent (itself for the root); else 0 */
+	/* Version 2, regular files: the newest commit seq of the file's store
+	 * that the namespace knows; 0 if it has none yet. A store older than
+	 * this is damage. */
+	uint64_t store_seq;
 };
+
+/* The record version the backing directory of superblock sb uses. */
+static inline uint8_t ns_inode_version(const struct ns_super *sb)
+{
+	return sb && (sb->incompat & NS_FEAT_DAMAGE) ? 2 : 1;
+}
 
 /* The DT_* type an entry records for a file of this mode. */
 static inline uint8_t ns_dtype(uint32_t mode)

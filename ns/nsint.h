@@ -24,8 +24,8 @@
 #define NSK_META_NEXT_INO "next_ino" /* u64: the next inode number */
 #define NSK_META_CLEAN	  "clean"    /* empty: the last unmount was clean */
 
-#define NSV_INODE_SIZE	80u /* fixed part of an inode record; a symlink's target follows */
-#define NSV_INODE_VER	1u  /* its first byte */
+#define NSV_INODE_SIZE	80u /* fixed part of a version-1 inode record; a target follows */
+#define NSV_INODE2_SIZE 88u /* version 2: store_seq at 80 */
 #define NSV_DIRENT_SIZE 9u  /* u64 ino, u8 type (DT_*) */
 #define NSV_GRAVE_SIZE	16u /* u64 seq, u64 deletion time */
 

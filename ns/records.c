@@ -29,10 +29,12 @@ size_t ns_key(uint8_t type, uint64_t ino, const void *name, size_t nlen, uint8_t
 int ns_inode_encode(const struct ns_inode *in, const void *target, size_t tlen, uint8_t *buf,
 		    size_t len)
 {
-	if (len < NSV_INODE_SIZE + tlen || tlen > ST_MAX_VALUE - NSV_INODE_SIZE)
+	size_t fixed = in->version >= 2 ? NSV_INODE2_SIZE : NSV_INODE_SIZE;
+
+	if (len < fixed + tlen || tlen > ST_MAX_VALUE - fixed)
 		return st_fail(ST_ETOOBIG, 0, 0, "inode record too large");
-	memset(buf, 0, NSV_INODE_SIZE);
-	buf[0] = NSV_INODE_VER;
+	memset(buf, 0, fixed);
+	buf[0] = in->version >= 2 ? 2 : 1;
 	st_put32(buf + 4, in->mode);
 	st_put32(buf + 8, in->uid);
 	st_put32(buf + 12, in->gid);
@@ -45,21 +47,29 @@ int ns_inode_encode(const struct ns_inode *in, const void *target, size_t tlen, 
 	st_put64(buf + 56, (uint64_t)in->ctime_ns);
 	st_put64(buf + 64, (uint64_t)in->btime_ns);
 	st_put64(buf + 72, in->parent);
+	if (fixed == NSV_INODE2_SIZE)
+		st_put64(buf + 80, in->store_seq);
 	if (tlen)
-		memcpy(buf + NSV_INODE_SIZE, target, tlen);
-	return (int)(NSV_INODE_SIZE + tlen);
+		memcpy(buf + fixed, target, tlen);
+	return (int)(fixed + tlen);
 }
 
 int ns_inode_decode(const void *vbuf, size_t len, struct ns_inode *in, const void **target,
 		    size_t *tlen)
 {
 	const uint8_t *buf = vbuf;
+	size_t fixed;
 
-	if (len < NSV_INODE_SIZE)
+	if (len < 1 || (buf[0] != 1 && buf[0] != 2))
+		return len < 1 ? st_fail(ST_ECORRUPT, 0, 0, "empty inode record")
+			       : st_fail(ST_EVERSION, 0, 0, "inode record version %u", buf[0]);
+	fixed = buf[0] == 2 ? NSV_INODE2_SIZE : NSV_INODE_SIZE;
+	if (len < fixed)
 		return st_fail(ST_ECORRUPT, 0, 0, "inode record of %zu bytes", len);
-	if (buf[0] != NSV_INODE_VER)
-		return st_fail(ST_EVERSION, 0, 0, "inode record version %u", buf[0]);
 	memset(in, 0, sizeof(*in));
+	in->version = buf[0];
+	if (fixed == NSV_INODE2_SIZE)
+		in->store_seq = st_get64(buf + 80);
 	in->mode = st_get32(buf + 4);
 	in->uid = st_get32(buf + 8);
 	in->gid = st_get32(buf + 12);
@@ -74,14 +84,14 @@ int ns_inode_decode(const void *vbuf, size_t len, struct ns_inode *in, const voi
 	in->parent = st_get64(buf + 72);
 	/* The target is the rest of the record: a cut record would otherwise
 	 * decode as a shorter target. */
-	if (S_ISLNK(in->mode) && in->size != len - NSV_INODE_SIZE)
+	if (S_ISLNK(in->mode) && in->size != len - fixed)
 		return st_fail(ST_ECORRUPT, 0, 0,
 			       "symlink record of %zu bytes for a target of %llu", len,
 			       (unsigned long long)in->size);
 	if (target)
-		*target = buf + NSV_INODE_SIZE;
+		*target = buf + fixed;
 	if (tlen)
-		*tlen = len - NSV_INODE_SIZE;
+		*tlen = len - fixed;
 	return ST_OK;
 }
 
@@ -165,10 +175,10 @@ int ns_inode_put(st_store *ns, uint64_t ino, const struct ns_inode *a, const cha
 	size_t tlen = target ? strlen(target) : 0;
 	int rc;
 
-	rec = malloc(NSV_INODE_SIZE + tlen);
+	rec = malloc(NSV_INODE2_SIZE + tlen);
 	if (!rec)
 		return st_fail_oom();
-	rc = ns_inode_encode(a, target, tlen, rec, NSV_INODE_SIZE + tlen);
+	rc = ns_inode_encode(a, target, tlen, rec, NSV_INODE2_SIZE + tlen);
 	if (rc >= 0)
 		rc = st_kv_put(ns, key, ns_key(NSK_INODE, ino, NULL, 0, key), rec, (size_t)rc);
 	free(rec);

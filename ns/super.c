@@ -15,12 +15,13 @@
 
 /* ---- superblock -------------------------------------------------------- */
 
-#define SB_MAGIC "REVFSSB\x01"
-#define SB_SIZE	 NS_SUPER_SIZE
-#define SB_UUID	 24u
-#define SB_LABEL 56u
-#define SB_KEEP	 120u
-#define SB_CRC	 (SB_SIZE - 4u)
+#define SB_MAGIC    "REVFSSB\x01"
+#define SB_SIZE	    NS_SUPER_SIZE
+#define SB_INCOMPAT 20u
+#define SB_UUID	    24u
+#define SB_LABEL    56u
+#define SB_KEEP	    120u
+#define SB_CRC	    (SB_SIZE - 4u)
 
 _Static_assert(SB_KEEP + NS_KEEP_MAX + 1 <= SB_CRC, "superblock fields fit");
 _Static_assert(SB_LABEL + NS_LABEL_MAX + 1 <= SB_KEEP, "label fits before keep");
@@ -38,6 +39,7 @@ void ns_super_init(struct ns_super *sb)
 	sb->uuid[6] = (uint8_t)((sb->uuid[6] & 0x0f) | 0x40); /* RFC 4122 version 4 */
 	sb->uuid[8] = (uint8_t)((sb->uuid[8] & 0x3f) | 0x80);
 	sb->flush_ms = 1000;
+	sb->incompat = NS_FEAT_DAMAGE;
 	snprintf(sb->keep, sizeof(sb->keep), "%s", NS_KEEP_DEFAULT);
 }
 
@@ -61,7 +63,7 @@ int ns_super_encode(const struct ns_super *sb, uint8_t *buf, size_t len)
 	st_put32(buf + 8, sb->version);
 	st_put32(buf + 12, sb->compat);
 	st_put32(buf + 16, sb->ro_compat);
-	st_put32(buf + 20, sb->incompat);
+	st_put32(buf + SB_INCOMPAT, sb->incompat);
 	memcpy(buf + SB_UUID, sb->uuid, 16);
 	st_put64(buf + 40, sb->created_ns);
 	st_put32(buf + 48, sb->flush_ms);
@@ -95,7 +97,7 @@ int ns_super_decode(const uint8_t *buf, size_t len, struct ns_super *sb)
 	sb->version = st_get32(buf + 8);
 	sb->compat = st_get32(buf + 12);
 	sb->ro_compat = st_get32(buf + 16);
-	sb->incompat = st_get32(buf + 20);
+	sb->incompat = st_get32(buf + SB_INCOMPAT);
 	memcpy(sb->uuid, buf + SB_UUID, 16);
 	sb->created_ns = st_get64(buf + 40);
 	sb->flush_ms = st_get32(buf + 48);
@@ -187,10 +189,26 @@ void ns_super_salvage(const char *dir, struct ns_super *sb)
 	char path[4096];
 	uint8_t raw[SB_SIZE];
 	struct st_retention r;
+	struct st_info info;
+	bool from_ns = false;
+	st_store *ns;
 	ssize_t n;
 	int fd;
 
 	ns_super_init(sb);
+	/* The namespace store says whether the stores have identities, and
+	 * its own is the uuid (ns_store_id of inode 0): the features must be
+	 * the ones the stores were made with. */
+	if (ns_open(dir, NULL, ST_READONLY | ST_RECOVER, NULL, &ns) == ST_OK) {
+		if (st_info(ns, &info) == ST_OK) {
+			if (info.has_id)
+				memcpy(sb->uuid, info.id, 16);
+			else
+				sb->incompat &= ~NS_FEAT_DAMAGE;
+			from_ns = true;
+		}
+		st_close(ns);
+	}
 	snprintf(path, sizeof(path), "%s/%s", dir, NS_SUPER_NAME);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -199,8 +217,10 @@ void ns_super_salvage(const char *dir, struct ns_super *sb)
 	close(fd);
 	if (n != (ssize_t)sizeof(raw))
 		return;
+	if (!from_ns && !(st_get32(raw + SB_INCOMPAT) & ~NS_SUPER_INCOMPAT_KNOWN))
+		sb->incompat = st_get32(raw + SB_INCOMPAT);
 	/* A version-4 uuid still has its version and variant bits. */
-	if ((raw[SB_UUID + 6] & 0xf0) == 0x40 && (raw[SB_UUID + 8] & 0xc0) == 0x80)
+	if (!from_ns && (raw[SB_UUID + 6] & 0xf0) == 0x40 && (raw[SB_UUID + 8] & 0xc0) == 0x80)
 		memcpy(sb->uuid, raw + SB_UUID, 16);
 	if (sane_text(raw + SB_LABEL, SB_KEEP - SB_LABEL))
 		memcpy(sb->label, raw + SB_LABEL, strlen((const char *)raw + SB_LABEL) + 1);

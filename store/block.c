@@ -313,6 +313,7 @@ int st_writer_header(struct writer *w, struct hdr *h, uint8_t marker)
 			return rc;
 	}
 	h->pos = w->end;
+	h->self = h->pos;
 	rec[0] = marker;
 	st_put32(rec + 1, HDR_PAYLOAD_SIZE);
 	st_hdr_encode(h, rec + 1 + REC_HDR_SIZE);
@@ -515,6 +516,12 @@ int st_header_read(struct st_file *f, uint64_t pos, uint64_t file_size, struct h
 	if ((h->root && h->root >= pos) ||
 	    (h->prev != HDR_NONE && (h->prev >= pos || h->prev % BLOCK_SIZE)))
 		return rec_corrupt(f, pos, "header pointer past itself");
+	/* A well-formed header elsewhere than where it was written is a copy
+	 * (user data that a damaged marker exposes): never a version. */
+	if ((h->ro_compat & FEAT_RO_SELF) && h->self != pos)
+		return rec_corrupt(f, pos, "header names another position");
+	if (f->has_sid && (!(h->ro_compat & FEAT_RO_SELF) || memcmp(h->id, f->sid, ST_ID_SIZE)))
+		return rec_corrupt(f, pos, "header of another store");
 	h->pos = pos;
 	return ST_OK;
 }

@@ -63,12 +63,23 @@ int st_store_dir_sync(st_store *st)
 }
 
 /* Writes the first header of a new, empty store. */
+/* A store made with an identity names it, and each header's position, in
+ * every header (FEAT_RO_SELF); commits and compaction copy both words. */
+static void head_identity(const st_store *st, struct hdr *h)
+{
+	if (!st->file->has_sid)
+		return;
+	h->ro_compat |= FEAT_RO_SELF;
+	memcpy(h->id, st->file->sid, ST_ID_SIZE);
+}
+
 static int store_init(st_store *st)
 {
 	struct writer *w = &st->w;
 	struct hdr h = {.kind = (uint8_t)st->kind, .prev = HDR_NONE};
 	int rc;
 
+	head_identity(st, &h);
 	h.time_ns = st_store_time(st);
 	if ((rc = st_writer_header(w, &h, MARK_DATA)) != ST_OK ||
 	    (rc = st_writer_sync(w)) != ST_OK || (rc = st_writer_flip(w, h.pos)) != ST_OK ||
@@ -88,6 +99,7 @@ static void store_virgin(st_store *st)
 	st->head.kind = (uint8_t)st->kind;
 	st->head.prev = HDR_NONE;
 	st->head.pos = HDR_NONE;
+	head_identity(st, &st->head);
 	st->dir_unsynced = true;
 }
 
@@ -156,6 +168,10 @@ int st_open(const char *path, enum st_kind kind, int flags, const struct st_open
 		oflags |= O_CREAT | (flags & ST_EXCL ? O_EXCL : 0);
 	if ((rc = st_file_open(st->ops, st->ctx, path, oflags, 0600, &st->file)) != ST_OK)
 		goto fail;
+	if (opts && opts->id) {
+		st->file->has_sid = true;
+		memcpy(st->file->sid, opts->id, ST_ID_SIZE);
+	}
 	if (st->ops->fstat(st->ctx, st->file->fd, &sb) < 0) {
 		rc = st_fail_errno(errno, "fstat", path);
 		goto fail;
@@ -342,13 +358,8 @@ static void commit_publish(st_store *st, const struct hdr *h, struct st_version 
 	st->head = *h;
 	st_stage_clear(st);
 	pthread_mutex_unlock(&st->slock);
-	if (out) {
-		out->seq = h->seq;
-		out->time_ns = h->time_ns;
-		out->size = h->size;
-		out->mtime_ns = h->mtime_ns;
-		out->offset = h->pos;
-	}
+	if (out)
+		st_version_of(h, out);
 }
 
 /* ---- the commit: one store, or a group sharing its syncs ---------------- */
@@ -504,11 +515,7 @@ int st_commit(st_store *st, struct st_version *out)
 void st_current(st_store *st, struct st_version *out)
 {
 	pthread_mutex_lock(&st->slock);
-	out->seq = st->head.seq;
-	out->time_ns = st->head.time_ns;
-	out->size = st->head.size;
-	out->mtime_ns = st->head.mtime_ns;
-	out->offset = st->head.pos;
+	st_version_of(&st->head, out);
 	pthread_mutex_unlock(&st->slock);
 }
 
@@ -531,6 +538,8 @@ int st_info(st_store *st, struct st_info *out)
 	out->live_bytes = h.root_bytes + BLOCK_SIZE / 2; /* the header and its padding, about */
 	out->entries = h.root_count;
 	out->seq = h.seq;
+	out->has_id = h.ro_compat & FEAT_RO_SELF;
+	memcpy(out->id, h.id, ST_ID_SIZE);
 	/* Garbage is counted in the committed bytes: a tail past the newest
 	 * header (a reserve, a commit under way) is not garbage to compact. */
 	committed = st_head_end(&h) < out->file_bytes ? st_head_end(&h) : out->file_bytes;

@@ -28,7 +28,9 @@ enum {
 	H_ROOT_COUNT = 64,
 	H_ROOT_BYTES = 72,
 	H_PREV = 80,
-	H_END = 88, /* reserved zeros up to HDR_PAYLOAD_SIZE */
+	H_SELF = 88,
+	H_ID = 96,
+	H_END = 112, /* reserved zeros up to HDR_PAYLOAD_SIZE */
 };
 _Static_assert(H_END <= HDR_PAYLOAD_SIZE, "header fields fit the payload");
 
@@ -50,6 +52,10 @@ void st_hdr_encode(const struct hdr *h, uint8_t out[HDR_PAYLOAD_SIZE])
 	st_put64(out + H_ROOT_COUNT, h->root_count);
 	st_put64(out + H_ROOT_BYTES, h->root_bytes);
 	st_put64(out + H_PREV, h->prev);
+	if (h->ro_compat & FEAT_RO_SELF) {
+		st_put64(out + H_SELF, h->self);
+		memcpy(out + H_ID, h->id, ST_ID_SIZE);
+	}
 }
 
 int st_hdr_decode(const uint8_t *buf, size_t len, struct hdr *h)
@@ -77,6 +83,13 @@ int st_hdr_decode(const uint8_t *buf, size_t len, struct hdr *h)
 	h->root_count = st_get64(buf + H_ROOT_COUNT);
 	h->root_bytes = st_get64(buf + H_ROOT_BYTES);
 	h->prev = st_get64(buf + H_PREV);
+	if (h->ro_compat & FEAT_RO_SELF) {
+		h->self = st_get64(buf + H_SELF);
+		memcpy(h->id, buf + H_ID, ST_ID_SIZE);
+	} else {
+		h->self = 0;
+		memset(h->id, 0, ST_ID_SIZE);
+	}
 	if (h->size > ST_MAX_FILE_SIZE)
 		return ST_ECORRUPT;
 	if (h->root == 0 && (h->root_count || h->root_bytes))

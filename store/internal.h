@@ -32,10 +32,11 @@
 #define FORMAT_VERSION	 1
 #define HDR_PAYLOAD_SIZE 128u
 #define HDR_NONE	 UINT64_MAX /* no previous header */
-/* Feature bits: none defined yet. An unknown incompat bit refuses to open,
- * an unknown ro_compat bit opens read-only, compat bits are ignored. */
+/* Feature bits. An unknown incompat bit refuses to open, an unknown
+ * ro_compat bit opens read-only, compat bits are ignored. */
+#define FEAT_RO_SELF	     0x1u /* the header names its position and store */
 #define FEAT_INCOMPAT_KNOWN  0u
-#define FEAT_RO_COMPAT_KNOWN 0u
+#define FEAT_RO_COMPAT_KNOWN FEAT_RO_SELF
 
 #define DATA_HEAD_FIXED 12u  /* type, flags, reserved, npages, tail */
 #define ST_EXTENT_PAGES 256u /* pages per data record at most (1 MiB) */
@@ -67,11 +68,13 @@ struct hdr {
 	uint64_t time_ns;
 	uint64_t size;
 	uint64_t mtime_ns;
-	uint64_t root;	     /* offset of the root node record; 0 = empty tree */
-	uint64_t root_count; /* reduce of the whole tree: entries */
-	uint64_t root_bytes; /* reduce of the whole tree: live bytes */
-	uint64_t prev;	     /* offset of the previous header's block, or HDR_NONE */
-	uint64_t pos;	     /* where this header's block starts (not stored) */
+	uint64_t root;		/* offset of the root node record; 0 = empty tree */
+	uint64_t root_count;	/* reduce of the whole tree: entries */
+	uint64_t root_bytes;	/* reduce of the whole tree: live bytes */
+	uint64_t prev;		/* offset of the previous header's block, or HDR_NONE */
+	uint64_t self;		/* FEAT_RO_SELF: the position it was written at */
+	uint8_t id[ST_ID_SIZE]; /* FEAT_RO_SELF: the store's identity */
+	uint64_t pos;		/* where this header's block starts (not stored) */
 };
 
 void st_hdr_encode(const struct hdr *h, uint8_t out[HDR_PAYLOAD_SIZE]);
@@ -153,6 +156,10 @@ struct st_file {
 	dev_t dev;
 	ino_t ino;
 	uint64_t id; /* unique for the process's life: the node cache's key */
+	/* The store's identity, if the caller gave one (st_open_opts.id):
+	 * every header read from the file must carry it. Set once at open. */
+	bool has_sid;
+	uint8_t sid[ST_ID_SIZE];
 };
 
 struct st_file *st_file_ref(struct st_file *f);
@@ -369,6 +376,8 @@ uint64_t st_head_end(const struct hdr *h);
 
 /* version.c */
 int st_header_prev(struct st_file *f, const struct hdr *h, struct hdr *prev);
+/* What a version shows of itself (struct st_version) from its header. */
+void st_version_of(const struct hdr *h, struct st_version *v);
 void st_retention_apply(const struct st_retention *r, uint64_t now, const struct hdr *v, size_t n,
 			bool *keep);
 

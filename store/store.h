@@ -115,12 +115,21 @@ enum st_kind {
  * (which syncs the file and its directory) is its first version. */
 #define ST_DEFER 0x20
 
+#define ST_ID_SIZE 16u /* bytes of a store's identity */
+
 struct st_open_opts {
 	const struct st_ops *ops; /* NULL: st_posix_ops */
 	void *ops_ctx;		  /* passed to every op */
 	/* Commit time source; NULL: CLOCK_REALTIME. Times are made strictly
 	 * increasing along a store's chain whatever it returns. */
 	uint64_t (*clock)(void *ops_ctx);
+	/* The store's identity (ST_ID_SIZE bytes), or NULL. Given, a store
+	 * this open creates has it in every header, with each header's own
+	 * position (docs/FORMAT.md, section 7), and every header read must
+	 * carry it: a header copied from elsewhere is damage. NULL: a store is
+	 * created without, and headers that have one are checked for their
+	 * position only. */
+	const uint8_t *id;
 };
 
 /*
@@ -148,6 +157,7 @@ struct st_version {
 	uint64_t size;	   /* file size as of the commit (0 for key-value) */
 	uint64_t mtime_ns; /* file mtime as of the commit (0 for key-value) */
 	uint64_t offset;   /* file offset of the header (informational) */
+	uint64_t bytes;	   /* live bytes of the version: its data and tree nodes */
 };
 
 /*
@@ -220,6 +230,8 @@ struct st_info {
 	double fragmentation;	  /* 1 - live/committed bytes (the file up to the
 				   * newest header's end), in [0, 1] */
 	uint64_t seq;		  /* newest seq */
+	bool has_id;		  /* the newest header names the store's identity */
+	uint8_t id[ST_ID_SIZE];	  /* ... which is this */
 };
 int st_info(st_store *st, struct st_info *out);
 

@@ -13,13 +13,14 @@
 
 #include "internal.h"
 
-static void to_version(const struct hdr *h, struct st_version *v)
+void st_version_of(const struct hdr *h, struct st_version *v)
 {
 	v->seq = h->seq;
 	v->time_ns = h->time_ns;
 	v->size = h->size;
 	v->mtime_ns = h->mtime_ns;
 	v->offset = h->pos;
+	v->bytes = h->root_bytes;
 }
 
 /* A walk down the chain reads headers backwards, where the kernel's
@@ -52,7 +53,9 @@ int st_header_prev(struct st_file *f, const struct hdr *h, struct hdr *prev)
 	if (rc == ST_ENOTFOUND)
 		rc = ST_ECORRUPT;
 	if (rc == ST_OK &&
-	    (prev->seq >= h->seq || prev->time_ns > h->time_ns || prev->kind != h->kind))
+	    (prev->seq >= h->seq || prev->time_ns > h->time_ns || prev->kind != h->kind ||
+	     (prev->ro_compat & FEAT_RO_SELF) != (h->ro_compat & FEAT_RO_SELF) ||
+	     memcmp(prev->id, h->id, ST_ID_SIZE)))
 		rc = st_fail(ST_ECORRUPT, 0, h->prev,
 			     "%s: header at offset %llu is out of order in the chain", f->path,
 			     (unsigned long long)h->prev);
@@ -68,7 +71,7 @@ int st_versions(st_store *st, st_version_cb cb, void *arg)
 
 	st_store_snapshot(st, &f, &h);
 	for (; h.pos != HDR_NONE;) { /* none before a deferred store's first commit */
-		to_version(&h, &v);
+		st_version_of(&h, &v);
 		if ((rc = cb(arg, &v)) != 0 || h.prev == HDR_NONE)
 			break;
 		if ((rc = st_header_prev(f, &h, &p)) != ST_OK)

@@ -9,6 +9,7 @@
  * records), independently of the engine's decoders.
  */
 #include <check.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -555,10 +556,83 @@ START_TEST(recover_after_header_flip)
 }
 END_TEST
 
+/*
+ * A well-formed header anywhere but where it was written is not a version
+ * (FORMAT.md, section 7, FEAT_RO_SELF): a copy in a block after the newest
+ * commit, exposed by a marker that reads 0x01, is damage the plain open
+ * reports (not an older version it silently serves), and recovery passes
+ * over it. A store opened as another store (another identity) is refused.
+ * Without identities (a store made before them) the copy still wins: the
+ * reason the feature exists.
+ */
+static void forge_tail(const char *path)
+{
+	uint8_t hdr[137];
+	uint64_t end = tu_file_size(path), blk = (end + 4095) / 4096 * 4096;
+	int fd = open(path, O_RDWR);
+
+	/* The store's first header: seq 1, no predecessor, at offset 0 or
+	 * after the first commit's records; its block starts with 0x01. */
+	ck_assert_int_ge(fd, 0);
+	for (uint64_t b = 0; b < end; b += 4096) {
+		ck_assert_int_eq(pread(fd, hdr, 1, (off_t)b), 1);
+		if (hdr[0] == 1) {
+			ck_assert_int_eq(pread(fd, hdr, sizeof(hdr), (off_t)b), sizeof(hdr));
+			break;
+		}
+	}
+	ck_assert_int_eq(hdr[0], 1);
+	ck_assert_int_eq(pwrite(fd, hdr, sizeof(hdr), (off_t)blk), sizeof(hdr));
+	close(fd);
+}
+
+START_TEST(header_copies)
+{
+	static const uint8_t id[ST_ID_SIZE] = "0123456789abcde", other[ST_ID_SIZE] = "x";
+	const struct st_open_opts with = {.id = id}, wrong = {.id = other};
+	char *a = tu_path(tu_dir, "a.rev"), *b = tu_path(tu_dir, "b.rev");
+	struct st_version v;
+	st_store *st;
+
+	for (int round = 0; round < 2; round++) {
+		const char *path = round ? b : a;
+		const struct st_open_opts *o = round ? NULL : &with;
+
+		ck_assert_int_eq(st_open(path, ST_KIND_FILE, ST_CREATE | ST_DEFER, o, &st), ST_OK);
+		for (int i = 0; i < 3; i++) {
+			ck_assert_int_eq(st_file_write(st, (uint64_t)i * 5000, "version", 7),
+					 ST_OK);
+			ck_assert_int_eq(st_commit(st, NULL), ST_OK);
+		}
+		st_close(st);
+		forge_tail(path);
+	}
+	/* With identities: the copy is refused, by position, with or
+	 * without the identity given; recovery finds the real newest. */
+	ck_assert_int_eq(st_open(a, ST_KIND_FILE, ST_READONLY, &with, &st), ST_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(st_last_error()->msg, "another position"));
+	ck_assert_int_eq(st_open(a, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_ECORRUPT);
+	ck_assert_int_eq(st_open(a, ST_KIND_FILE, ST_READONLY | ST_RECOVER, &with, &st), ST_OK);
+	st_current(st, &v);
+	ck_assert_uint_eq(v.seq, 3);
+	st_close(st);
+	ck_assert_int_eq(st_open(a, ST_KIND_FILE, ST_READONLY | ST_RECOVER, &wrong, &st),
+			 ST_ECORRUPT);
+	/* Without: the copy is taken for the newest version (seq 1). */
+	ck_assert_int_eq(st_open(b, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_OK);
+	st_current(st, &v);
+	ck_assert_uint_eq(v.seq, 1);
+	st_close(st);
+	free(a);
+	free(b);
+}
+END_TEST
+
 static void add_tests(TCase *tc)
 {
 	tcase_add_test(tc, bit_flips);
 	tcase_add_test(tc, recover_after_header_flip);
+	tcase_add_test(tc, header_copies);
 }
 
 int main(void)

@@ -35,6 +35,9 @@
 			      st_last_error()->msg, (want));                                       \
 	} while (0)
 
+/* The superblock of the directory fresh() made last (not written). */
+static struct ns_super g_sb;
+
 /* A fresh backing directory's namespace, opened. */
 static st_store *fresh(const char *sub, char **dir)
 {
@@ -42,8 +45,9 @@ static st_store *fresh(const char *sub, char **dir)
 
 	*dir = tu_path(tu_dir, sub);
 	ck_assert_int_eq(mkdir(*dir, 0700), 0);
-	EXPECT_RC(ns_format(*dir, 1234, 5678), ST_OK);
-	EXPECT_RC(ns_open(*dir, 0, NULL, &ns), ST_OK);
+	ns_super_init(&g_sb);
+	EXPECT_RC(ns_format(*dir, &g_sb, 1234, 5678), ST_OK);
+	EXPECT_RC(ns_open(*dir, &g_sb, 0, NULL, &ns), ST_OK);
 	return ns;
 }
 
@@ -98,7 +102,7 @@ START_TEST(format_makes_root)
 	snprintf(path, sizeof(path), "%s/%s", dir, NS_INO_DIR);
 	ck_assert_int_eq(stat(path, &sb), 0);
 	ck_assert(S_ISDIR(sb.st_mode));
-	EXPECT_RC(ns_format(dir, 0, 0), ST_EEXIST);
+	EXPECT_RC(ns_format(dir, &g_sb, 0, 0), ST_EEXIST);
 	EXPECT_RC(ns_folders_make(dir), ST_OK);
 	ns_folder_path(dir, 0xab, path, sizeof(path));
 	ck_assert_int_eq(stat(path, &sb), 0);
@@ -302,7 +306,7 @@ START_TEST(records_roundtrip)
 	records_expect(ns, longest); /* staged */
 	EXPECT_RC(st_commit(ns, NULL), ST_OK);
 	st_close(ns);
-	EXPECT_RC(ns_open(dir, ST_READONLY, NULL, &ns), ST_OK);
+	EXPECT_RC(ns_open(dir, &g_sb, ST_READONLY, NULL, &ns), ST_OK);
 	records_expect(ns, longest); /* committed */
 	st_close(ns);
 	free(dir);
@@ -586,6 +590,81 @@ START_TEST(super_salvage)
 }
 END_TEST
 
+/* ---- identities and record versions (issue: damage) ------------------- */
+
+START_TEST(store_identity)
+{
+	char *dir, path[4096];
+	struct ns_super other;
+	struct ns_inode f = {.version = 2,
+			     .mode = S_IFREG | 0600,
+			     .nlink = 1,
+			     .size = 7,
+			     .store_seq = 41},
+			got;
+	struct st_info info;
+	uint8_t id0[ST_ID_SIZE], id5[ST_ID_SIZE], raw[NSV_INODE2_SIZE], zeros[20] = {0};
+	st_store *ns = fresh("id", &dir), *st;
+	int fd;
+
+	/* Each store's identity is its own: the namespace's is the uuid. */
+	ck_assert_ptr_nonnull(ns_store_id(&g_sb, 0, id0));
+	ck_assert_ptr_nonnull(ns_store_id(&g_sb, 5, id5));
+	ck_assert(memcmp(id0, g_sb.uuid, ST_ID_SIZE) == 0);
+	ck_assert(memcmp(id0, id5, ST_ID_SIZE) != 0);
+	EXPECT_RC(st_info(ns, &info), ST_OK);
+	ck_assert(info.has_id);
+	ck_assert(memcmp(info.id, id0, ST_ID_SIZE) == 0);
+	/* Version-2 records carry store_seq; version-1 records still read. */
+	EXPECT_RC(ns_inode_put(ns, 5, &f, NULL), ST_OK);
+	EXPECT_RC(ns_inode_get(ns, 5, &got, NULL), ST_OK);
+	ck_assert_uint_eq(got.version, 2);
+	ck_assert_uint_eq(got.store_seq, 41);
+	f.version = 1;
+	EXPECT_RC(ns_inode_put(ns, 6, &f, NULL), ST_OK);
+	EXPECT_RC(ns_inode_get(ns, 6, &got, NULL), ST_OK);
+	ck_assert_uint_eq(got.version, 1);
+	ck_assert_uint_eq(got.store_seq, 0);
+	f.version = 2;
+	ck_assert_int_eq(ns_inode_encode(&f, NULL, 0, raw, sizeof(raw)), NSV_INODE2_SIZE);
+	EXPECT_RC(ns_inode_decode(raw, NSV_INODE2_SIZE - 1, &got, NULL, NULL), ST_ECORRUPT);
+	raw[0] = 3;
+	EXPECT_RC(ns_inode_decode(raw, NSV_INODE2_SIZE, &got, NULL, NULL), ST_EVERSION);
+	EXPECT_RC(st_commit(ns, NULL), ST_OK);
+	st_close(ns);
+	/* The namespace of another vault, or a file store opened as another
+	 * inode's, is not this store: its headers are refused. */
+	ns_super_init(&other);
+	EXPECT_RC(ns_open(dir, &other, ST_READONLY, NULL, &ns), ST_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(st_last_error()->msg, "another store"));
+	EXPECT_RC(ns_open(dir, NULL, ST_READONLY, NULL, &ns), ST_OK); /* position only */
+	st_close(ns);
+	EXPECT_RC(ns_folders_make(dir), ST_OK);
+	EXPECT_RC(ns_file_open(dir, &g_sb, 5, ST_CREATE, NULL, &st), ST_OK);
+	st_close(st);
+	ns_store_path(dir, 5, path, sizeof(path));
+	ck_assert_int_eq(rename(path, (ns_store_path(dir, 6, path + 2048, 2048), path + 2048)), 0);
+	EXPECT_RC(ns_file_open(dir, &g_sb, 6, 0, NULL, &st), ST_ECORRUPT);
+	/* A vault made before identities: none asked, none given. */
+	other = g_sb;
+	other.incompat = 0;
+	ck_assert_ptr_null(ns_store_id(&other, 0, id0));
+	ck_assert_uint_eq(ns_inode_version(&other), 1);
+	ck_assert_uint_eq(ns_inode_version(&g_sb), 2);
+	/* Salvage takes the features and the uuid from the namespace. */
+	EXPECT_RC(ns_super_write(dir, &g_sb), ST_OK);
+	snprintf(path, sizeof(path), "%s/%s", dir, NS_SUPER_NAME);
+	fd = open(path, O_WRONLY);
+	ck_assert_int_eq(pwrite(fd, zeros, 20, 20), 20); /* incompat and uuid */
+	close(fd);
+	EXPECT_RC(ns_super_read(dir, &other), ST_ECORRUPT);
+	ns_super_salvage(dir, &other);
+	ck_assert(memcmp(other.uuid, g_sb.uuid, 16) == 0);
+	ck_assert_uint_eq(other.incompat, NS_FEAT_DAMAGE);
+	free(dir);
+}
+END_TEST
+
 static int root_cb(void *arg, const struct ns_mount *m)
 {
 	if (strcmp(m->point, "/") != 0)
@@ -618,6 +697,7 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, lock_protocol);
 	tcase_add_test(tc, store_names);
 	tcase_add_test(tc, super_salvage);
+	tcase_add_test(tc, store_identity);
 	tcase_add_test(tc, mounts_has_root);
 }
 

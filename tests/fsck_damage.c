@@ -10,6 +10,9 @@
  *   fsck_damage cycle DIR PARENT NAME   directory NAME in PARENT is cut from
  *                                       PARENT and hung under its own first
  *                                       subdirectory as "loop"
+ *   fsck_damage drop DIR PARENT NAME    removes entry NAME and its inode's
+ *                                       record, leaving its store: an
+ *                                       orphan store
  *   fsck_damage feature DIR ro_compat|incompat BITS
  *                                       sets a superblock feature word, as
  *                                       a newer revfs would
@@ -89,6 +92,7 @@ static int feature(const char *dir, const char *word, const char *bits)
 
 int main(int argc, char **argv)
 {
+	struct ns_super sb;
 	struct ns_inode a;
 	st_store *st;
 	int rc = 1;
@@ -106,7 +110,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: see the comment at the top of fsck_damage.c\n");
 		return 2;
 	}
-	if (ns_open(argv[2], 0, NULL, &st))
+	if (ns_super_read(argv[2], &sb) != ST_OK || ns_open(argv[2], &sb, 0, NULL, &st))
 		return die("namespace");
 	if (!strcmp(argv[1], "nlink") && argc == 5) {
 		uint64_t ino = strtoull(argv[3], NULL, 10);
@@ -119,6 +123,15 @@ int main(int argc, char **argv)
 		rc = ns_dirent_put(st, strtoull(argv[3], NULL, 10), argv[4],
 				   strtoull(argv[5], NULL, 10), DT_REG)
 			 ? die("put")
+			 : 0;
+	} else if (!strcmp(argv[1], "drop") && argc == 5) {
+		uint64_t ino;
+		uint8_t type;
+
+		rc = ns_dirent_get(st, strtoull(argv[3], NULL, 10), argv[4], &ino, &type) ||
+			     ns_dirent_del(st, strtoull(argv[3], NULL, 10), argv[4]) ||
+			     ns_inode_del(st, ino)
+			 ? die("drop")
 			 : 0;
 	} else if (!strcmp(argv[1], "cycle") && argc == 5) {
 		rc = cycle(st, strtoull(argv[3], NULL, 10), argv[4]);

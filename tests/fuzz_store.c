@@ -192,19 +192,24 @@ static void exercise(void)
 {
 	static const enum st_kind kinds[] = {ST_KIND_FILE, ST_KIND_KV};
 	static const int flags[] = {ST_READONLY, ST_READONLY | ST_RECOVER};
+	/* Also as a store with an identity (corpus/store/file-identity has
+	 * this one), so that the identity checks see both outcomes. */
+	static const uint8_t id[ST_ID_SIZE] = "revfs-fuzz-id-0";
+	const struct st_open_opts with_id = {.id = id};
 	uint8_t *buf = malloc(CHUNK);
 	uint64_t budget = READ_BUDGET;
 
 	if (!buf)
 		abort();
 	for (size_t k = 0; k < 2; k++) {
-		for (size_t f = 0; f < 2; f++) {
+		for (size_t f = 0; f < 3; f++) {
 			struct seqs s = {.n = 0};
 			struct st_version cur;
 			struct st_info info;
 			st_store *st, *v_at;
 
-			if (st_open(path, kinds[k], flags[f], NULL, &st) != ST_OK)
+			if (st_open(path, kinds[k], flags[f % 2], f == 2 ? &with_id : NULL, &st) !=
+			    ST_OK)
 				continue;
 			(void)st_info(st, &info);
 			st_current(st, &cur);

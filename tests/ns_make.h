@@ -25,6 +25,7 @@ static inline const char *ns_make_dir(const char *dir)
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
 		return dir;
 	ns_super_init(&sb);
+	sb.incompat = 0; /* stores are made below without identities, as before them */
 	if (ns_super_write(dir, &sb) != ST_OK)
 		return "superblock";
 	snprintf(path, sizeof(path), "%s/ino", dir);
