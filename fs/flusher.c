@@ -242,6 +242,7 @@ static void settle(struct fs *fs, struct job *j)
 		if (in->st) { /* it stays open while flushing; checked all the same */
 			st_current(in->st, &v);
 			in->committed_seq = v.seq;
+			in->committed_bytes = v.bytes;
 		}
 		in->attr_dirty = true; /* the record gets the committed size */
 	} else {

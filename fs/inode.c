@@ -198,11 +198,13 @@ static bool reconcile(struct fs *fs, struct inode *in)
 	/* An mtime set alone (utimensat) is committed to the store as well
 	 * (see take() in flusher.c), so the store's is never older. */
 	if (v.size != in->a.size || (v.mtime_ns && (int64_t)v.mtime_ns != in->a.mtime_ns) ||
-	    (in->a.version >= 2 && v.seq != in->committed_seq)) {
+	    (in->a.version >= 2 &&
+	     (v.seq != in->committed_seq || v.bytes != in->committed_bytes))) {
 		in->a.size = in->committed = v.size;
 		if (v.mtime_ns)
 			in->a.mtime_ns = in->committed_mtime = (int64_t)v.mtime_ns;
 		in->committed_seq = v.seq;
+		in->committed_bytes = v.bytes;
 		changed = true;
 	}
 	st_close(st);
@@ -237,6 +239,7 @@ int ino_load(struct fs *fs, uint64_t ino, struct inode **out)
 	in->committed = S_ISREG(in->a.mode) ? in->a.size : 0;
 	in->committed_mtime = in->a.mtime_ns;
 	in->committed_seq = in->a.store_seq;
+	in->committed_bytes = in->a.store_bytes;
 	in->a.version = ns_inode_version(&fs->sb);
 	/* A corrected record is written back now, so the namespace holds it
 	 * before this mount can be marked clean again. */
@@ -325,6 +328,7 @@ static int persist(struct fs *fs, struct inode *in, bool lazy)
 	if (S_ISREG(a.mode)) {
 		a.size = in->committed;
 		a.store_seq = in->committed_seq;
+		a.store_bytes = in->committed_bytes;
 	}
 	rc = ns_inode_put(fs->ns, in->ino, &a, in->target);
 	if (rc)
@@ -363,7 +367,7 @@ int ino_create(struct fs *fs, const struct ns_inode *a, const char *target, stru
 	}
 	in->a = *a;
 	in->a.version = ns_inode_version(&fs->sb);
-	in->a.store_seq = 0;
+	in->a.store_seq = in->a.store_bytes = 0;
 	rc = ns_next_ino_put(fs->ns, fs->next_ino + 1);
 	if (rc) {
 		ino_free(in);
@@ -493,6 +497,14 @@ void ino_attr(const struct inode *in, struct stat *st)
 	st->st_size = (off_t)in->a.size;
 	st->st_blksize = 4096;
 	st->st_blocks = (blkcnt_t)((in->a.size + 511) / 512);
+	/* What the file really takes: its store's live bytes (holes take
+	 * nothing) and the bytes waiting to be committed, in 4 KiB blocks.
+	 * A record of version 1 does not know: the size stands for it. */
+	if (S_ISREG(in->a.mode) && in->a.version >= 2) {
+		uint64_t b = in->committed_bytes + in->dirty.bytes + in->flush.bytes;
+
+		st->st_blocks = (blkcnt_t)((b + 4095) / 4096 * 8);
+	}
 	st->st_atim.tv_sec = in->a.atime_ns / 1000000000;
 	st->st_atim.tv_nsec = in->a.atime_ns % 1000000000;
 	st->st_mtim.tv_sec = in->a.mtime_ns / 1000000000;

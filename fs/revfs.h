@@ -87,8 +87,9 @@ struct inode {
 	/* The store's newest commit seq as far as the namespace knows (the
 	 * record's store_seq, 0: no store yet): a store found older is damage. */
 	uint64_t committed_seq;
-	int wb_err;	/* errno of a failed flush, reported by fsync */
-	bool store_bad; /* opening the store failed; logged once */
+	uint64_t committed_bytes; /* live bytes of that commit (st_blocks) */
+	int wb_err;		  /* errno of a failed flush, reported by fsync */
+	bool store_bad;		  /* opening the store failed; logged once */
 
 	/* fs->flush_lock. The pointer first, so that these flags never share
 	 * a word with the ones above, which another lock guards: a compiler

@@ -93,7 +93,8 @@ struct fstore {
 	bool referenced; /* pass 3: a regular file's record names it */
 	uint64_t size;	 /* newest version's size */
 	uint64_t mtime_ns;
-	uint64_t seq; /* newest version's seq */
+	uint64_t seq;	/* newest version's seq */
+	uint64_t bytes; /* newest version's live bytes */
 };
 
 struct fsck {

@@ -198,6 +198,7 @@ static void measure(struct fsck *c, const char *path, enum st_kind kind, struct 
 		out->size = cur.size;
 		out->mtime_ns = cur.mtime_ns;
 		out->seq = cur.seq;
+		out->bytes = cur.bytes;
 	}
 	st_close(st);
 }
@@ -571,6 +572,7 @@ out:
 			out->size = cur.offset == UINT64_MAX ? 0 : cur.size;
 			out->mtime_ns = cur.mtime_ns;
 			out->seq = cur.offset == UINT64_MAX ? 0 : cur.seq;
+			out->bytes = cur.offset == UINT64_MAX ? 0 : cur.bytes;
 		}
 	}
 	if (changed) {

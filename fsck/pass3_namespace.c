@@ -691,7 +691,7 @@ static void check_stores(struct ns *n)
 					 (unsigned long long)e->a.size,
 					 (unsigned long long)e->a.store_seq)) {
 				e->a.size = 0;
-				e->a.store_seq = 0;
+				e->a.store_seq = e->a.store_bytes = 0;
 				put_inode(n, e);
 				fsck_fixed(n->c);
 			}
@@ -711,6 +711,7 @@ static void check_stores(struct ns *n)
 				if (s->mtime_ns)
 					e->a.mtime_ns = (int64_t)s->mtime_ns;
 				e->a.store_seq = s->seq;
+				e->a.store_bytes = s->bytes;
 				put_inode(n, e);
 				fsck_fixed(n->c);
 			}
@@ -723,8 +724,10 @@ static void check_stores(struct ns *n)
 			e->a.size = s->size;
 			if (s->mtime_ns)
 				e->a.mtime_ns = (int64_t)s->mtime_ns;
-			if (e->a.version >= 2)
+			if (e->a.version >= 2) {
 				e->a.store_seq = s->seq;
+				e->a.store_bytes = s->bytes;
+			}
 			put_inode(n, e);
 			fsck_fixed(n->c);
 		}
@@ -755,6 +758,7 @@ static void check_stores(struct ns *n)
 		a.gid = root ? root->a.gid : 0;
 		a.size = s->usable ? s->size : 0;
 		a.store_seq = s->usable ? s->seq : 0;
+		a.store_bytes = s->usable ? s->bytes : 0;
 		a.atime_ns = a.ctime_ns = a.btime_ns = (int64_t)st_realtime_ns();
 		a.mtime_ns = s->mtime_ns ? (int64_t)s->mtime_ns : a.ctime_ns;
 		/* Drop a bad record of this number first. */

@@ -222,6 +222,9 @@ struct ns_inode {
 	 * that the namespace knows; 0 if it has none yet. A store older than
 	 * this is damage. */
 	uint64_t store_seq;
+	/* Version 2, regular files: the live bytes (data and tree) of that
+	 * commit, what st_blocks reports without opening the store. */
+	uint64_t store_bytes;
 };
 
 /* The record version the backing directory of superblock sb uses. */

@@ -25,7 +25,7 @@
 #define NSK_META_CLEAN	  "clean"    /* empty: the last unmount was clean */
 
 #define NSV_INODE_SIZE	80u /* fixed part of a version-1 inode record; a target follows */
-#define NSV_INODE2_SIZE 88u /* version 2: store_seq at 80 */
+#define NSV_INODE2_SIZE 96u /* version 2: store_seq at 80, store_bytes at 88 */
 #define NSV_DIRENT_SIZE 9u  /* u64 ino, u8 type (DT_*) */
 #define NSV_GRAVE_SIZE	16u /* u64 seq, u64 deletion time */
 

@@ -47,8 +47,10 @@ int ns_inode_encode(const struct ns_inode *in, const void *target, size_t tlen, 
 	st_put64(buf + 56, (uint64_t)in->ctime_ns);
 	st_put64(buf + 64, (uint64_t)in->btime_ns);
 	st_put64(buf + 72, in->parent);
-	if (fixed == NSV_INODE2_SIZE)
+	if (fixed == NSV_INODE2_SIZE) {
 		st_put64(buf + 80, in->store_seq);
+		st_put64(buf + 88, in->store_bytes);
+	}
 	if (tlen)
 		memcpy(buf + fixed, target, tlen);
 	return (int)(fixed + tlen);
@@ -68,8 +70,10 @@ int ns_inode_decode(const void *vbuf, size_t len, struct ns_inode *in, const voi
 		return st_fail(ST_ECORRUPT, 0, 0, "inode record of %zu bytes", len);
 	memset(in, 0, sizeof(*in));
 	in->version = buf[0];
-	if (fixed == NSV_INODE2_SIZE)
+	if (fixed == NSV_INODE2_SIZE) {
 		in->store_seq = st_get64(buf + 80);
+		in->store_bytes = st_get64(buf + 88);
+	}
 	in->mode = st_get32(buf + 4);
 	in->uid = st_get32(buf + 8);
 	in->gid = st_get32(buf + 12);

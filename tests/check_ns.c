@@ -620,6 +620,7 @@ START_TEST(store_identity)
 	EXPECT_RC(ns_inode_get(ns, 5, &got, NULL), ST_OK);
 	ck_assert_uint_eq(got.version, 2);
 	ck_assert_uint_eq(got.store_seq, 41);
+	ck_assert_uint_eq(got.store_bytes, 8192);
 	f.version = 1;
 	EXPECT_RC(ns_inode_put(ns, 6, &f, NULL), ST_OK);
 	EXPECT_RC(ns_inode_get(ns, 6, &got, NULL), ST_OK);
