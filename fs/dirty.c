@@ -32,12 +32,13 @@ void dset_release(struct dset *d)
 	for (size_t i = 0; i < d->n; i++)
 		free(d->v[i].buf);
 	free(d->v);
+	free(d->h);
 	dset_init(d);
 }
 
 bool dset_empty(const struct dset *d)
 {
-	return d->n == 0 && d->trunc == UINT64_MAX;
+	return d->n == 0 && d->nh == 0 && d->trunc == UINT64_MAX;
 }
 
 /* Index of the first extent ending after off. */
@@ -156,9 +157,113 @@ int dset_write(struct dset *d, uint64_t off, const void *buf, size_t len)
 	return 0;
 }
 
+/* Holes past size are past the file: cut them there. */
+static void holes_cut(struct dset *d, uint64_t size)
+{
+	while (d->nh && d->h[d->nh - 1].off >= size)
+		d->nh--;
+	if (d->nh && d->h[d->nh - 1].end > size)
+		d->h[d->nh - 1].end = size;
+}
+
+/* Adds [off, end) to the holes, merged with those it meets. */
+static int holes_add(struct dset *d, uint64_t off, uint64_t end)
+{
+	size_t i = 0, j;
+
+	while (i < d->nh && d->h[i].end < off)
+		i++;
+	for (j = i; j < d->nh && d->h[j].off <= end; j++) {
+		if (d->h[j].off < off)
+			off = d->h[j].off;
+		if (d->h[j].end > end)
+			end = d->h[j].end;
+	}
+	if (j == i) { /* meets none: a new one at i */
+		if (d->nh == d->hcap) {
+			size_t cap = d->hcap ? d->hcap * 2 : 4;
+			struct dhole *h = realloc(d->h, cap * sizeof(*h));
+
+			if (!h)
+				return -ENOMEM;
+			d->h = h;
+			d->hcap = cap;
+		}
+		memmove(&d->h[i + 1], &d->h[i], (d->nh - i) * sizeof(*d->h));
+		d->nh++;
+	} else if (j > i + 1) {
+		memmove(&d->h[i + 1], &d->h[j], (d->nh - j) * sizeof(*d->h));
+		d->nh -= j - i - 1;
+	}
+	d->h[i].off = off;
+	d->h[i].end = end;
+	return 0;
+}
+
+int dset_punch(struct dset *d, uint64_t off, uint64_t end)
+{
+	struct dext t = {0};
+	size_t i;
+
+	if (off >= end)
+		return 0;
+	/* Everything that can fail first, so that a failure changes nothing:
+	 * room for a split, its buffer, the hole. */
+	i = first_after(d, off);
+	if (reserve(d, 1))
+		return -ENOMEM;
+	if (i < d->n && d->v[i].off < off && dext_end(&d->v[i]) > end) {
+		t.off = end;
+		t.len = (size_t)(dext_end(&d->v[i]) - end);
+		if (dext_grow(&t, t.len))
+			return -ENOMEM;
+	}
+	if (holes_add(d, off, end)) {
+		free(t.buf);
+		return -ENOMEM;
+	}
+	if (t.buf) { /* the hole is inside one extent: its part after goes apart */
+		struct dext *e = &d->v[i];
+
+		memcpy(t.buf, e->buf + (end - e->off), t.len);
+		memmove(&d->v[i + 2], &d->v[i + 1], (d->n - i - 1) * sizeof(*d->v));
+		d->v[i + 1] = t;
+		d->n++;
+		d->bytes -= end - off;
+		e->len = (size_t)(off - e->off);
+		return 0;
+	}
+	while (i < d->n && d->v[i].off < end) {
+		struct dext *e = &d->v[i];
+		uint64_t e_end = dext_end(e);
+
+		if (e->off < off) { /* its tail goes */
+			d->bytes -= e_end - off;
+			e->len = (size_t)(off - e->off);
+			i++;
+		} else if (e_end > end) { /* its head goes */
+			size_t cut = (size_t)(end - e->off);
+
+			memmove(e->buf, e->buf + cut, e->len - cut);
+			e->len -= cut;
+			e->off = end;
+			d->bytes -= cut;
+			i++;
+		} else { /* all of it goes */
+			d->bytes -= e->len;
+			free(e->buf);
+			memmove(&d->v[i], &d->v[i + 1], (d->n - i - 1) * sizeof(*d->v));
+			d->n--;
+		}
+	}
+	return 0;
+}
+
 void dset_truncate(struct dset *d, uint64_t size)
 {
 	size_t i = first_after(d, size);
+
+	holes_cut(d, size);
 
 	if (i < d->n && d->v[i].off < size) {
 		size_t keep = (size_t)(size - d->v[i].off);
@@ -179,6 +284,14 @@ void dset_truncate(struct dset *d, uint64_t size)
 void dset_overlay(const struct dset *d, uint64_t off, uint8_t *buf, size_t len, uint64_t limit)
 {
 	uint64_t end = off + len < limit ? off + len : limit;
+
+	for (size_t i = 0; i < d->nh && d->h[i].off < end; i++) {
+		uint64_t a = d->h[i].off > off ? d->h[i].off : off;
+		uint64_t b = d->h[i].end < end ? d->h[i].end : end;
+
+		if (a < b)
+			memset(buf + (a - off), 0, (size_t)(b - a));
+	}
 
 	for (size_t i = first_after(d, off); i < d->n && d->v[i].off < end; i++) {
 		const struct dext *e = &d->v[i];
@@ -218,6 +331,9 @@ int dset_apply(const struct dset *d, st_store *st)
 	if (d->trunc != UINT64_MAX && d->trunc < st_file_size(st) &&
 	    (rc = st_file_truncate(st, d->trunc)) != ST_OK)
 		return rc;
+	for (size_t i = 0; i < d->nh; i++)
+		if ((rc = st_file_punch(st, d->h[i].off, d->h[i].end - d->h[i].off)) != ST_OK)
+			return rc;
 	for (size_t i = 0; i < d->n; i++)
 		if ((rc = st_file_write(st, d->v[i].off, d->v[i].buf, d->v[i].len)) != ST_OK)
 			return rc;
@@ -230,6 +346,11 @@ int dset_merge_under(struct dset *newer, struct dset *older)
 
 	if (newer->trunc != UINT64_MAX)
 		dset_truncate(&r, newer->trunc);
+	for (size_t i = 0; i < newer->nh; i++)
+		if (dset_punch(&r, newer->h[i].off, newer->h[i].end)) {
+			*older = r;
+			return -ENOMEM;
+		}
 	for (size_t i = 0; i < newer->n; i++)
 		if (dset_write(&r, newer->v[i].off, newer->v[i].buf, newer->v[i].len)) {
 			/* r shares older's buffers: give them back as they now are. */

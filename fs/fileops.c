@@ -371,16 +371,28 @@ void fsop_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_i
 	fuse_reply_err(req, -rc);
 }
 
+/*
+ * fallocate: space is not reserved in an append-only store (holes read as
+ * zeros, which is what allocated, unwritten space reads as), so mode 0
+ * only sets the size. A punched hole and a zeroed range are one thing
+ * here: a hole in the dirty set, which drops the bytes written there and
+ * reads as zeros over what is below it; the flusher stages it with
+ * st_file_punch, and its whole pages leave the store's tree. Collapse and
+ * insert would move every later page: not supported.
+ */
 void fsop_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 		    struct fuse_file_info *fi)
 {
 	struct fs *fs = FS(req);
 	struct inode *in;
-	uint64_t end = (uint64_t)off + (uint64_t)len;
+	uint64_t end = (uint64_t)off + (uint64_t)len, before, hole_end;
+	bool punch = mode & FALLOC_FL_PUNCH_HOLE, zero = mode & FALLOC_FL_ZERO_RANGE;
+	bool changed = false;
 	int rc = 0;
 
 	(void)fi;
-	if (mode & ~FALLOC_FL_KEEP_SIZE) {
+	if ((mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) ||
+	    (punch && (zero || !(mode & FALLOC_FL_KEEP_SIZE)))) {
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
@@ -401,20 +413,34 @@ void fsop_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t l
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	/* Space is not reserved in an append-only store; holes read as
-	 * zeros, which is what allocated, unwritten space reads as. */
 	pthread_mutex_lock(&in->lock);
+	if (punch || zero) {
+		/* Past the size there is nothing to zero: the size, if it grows,
+		 * brings zeros with it. */
+		hole_end = end < in->a.size ? end : in->a.size;
+		before = in->dirty.bytes;
+		if ((uint64_t)off < hole_end &&
+		    (rc = dset_punch(&in->dirty, (uint64_t)off, hole_end)) != 0)
+			goto out_unlock;
+		if (before > in->dirty.bytes)
+			flusher_release_bytes(fs, before - in->dirty.bytes);
+		in->a.mtime_ns = (int64_t)st_realtime_ns();
+		changed = true;
+	}
 	if (!(mode & FALLOC_FL_KEEP_SIZE) && end > in->a.size) {
 		in->a.size = end;
+		changed = true;
+	}
+	if (changed) {
 		in->a.ctime_ns = (int64_t)st_realtime_ns();
 		in->attr_dirty = true;
-		rc = 1;
 	}
+out_unlock:
 	pthread_mutex_unlock(&in->lock);
-	if (rc)
+	if (changed)
 		flusher_mark(fs, in);
 	ino_put(fs, in);
-	fuse_reply_err(req, 0);
+	fuse_reply_err(req, -rc);
 }
 
 void fsop_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)

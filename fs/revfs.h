@@ -33,13 +33,23 @@ struct dext {
 	size_t len, cap;
 };
 
+/* A range of bytes punched out: [off, end). */
+struct dhole {
+	uint64_t off, end;
+};
+
 /* Extents sorted by offset, not overlapping (they may touch: an append
- * past the extent size cap starts a new one). */
+ * past the extent size cap starts a new one). The set means: the
+ * truncate, then the holes, then the extents, in that order; a punch
+ * drops the extents' bytes it covers, so every byte an extent holds is
+ * newer than any hole under it. */
 struct dset {
 	struct dext *v;
 	size_t n, cap;
-	uint64_t trunc; /* lowest size truncated to since the set began; UINT64_MAX none */
-	uint64_t bytes; /* sum of extent lengths */
+	uint64_t trunc;	 /* lowest size truncated to since the set began; UINT64_MAX none */
+	uint64_t bytes;	 /* sum of extent lengths */
+	struct dhole *h; /* holes punched since the set began: sorted, apart */
+	size_t nh, hcap;
 };
 
 void dset_init(struct dset *d);
@@ -49,13 +59,17 @@ bool dset_empty(const struct dset *d);
 int dset_write(struct dset *d, uint64_t off, const void *buf, size_t len);
 /* Records a truncate to size: drops what lies past it. */
 void dset_truncate(struct dset *d, uint64_t size);
-/* Copies the set's bytes that fall in [off, off+len) and below limit into buf. */
+/* Records a hole over [off, end): drops the bytes there. 0 or -ENOMEM
+ * (the set then holds the same bytes as before, some maybe split). */
+int dset_punch(struct dset *d, uint64_t off, uint64_t end);
+/* Lays the set over buf, which holds [off, off+len) as the set found it:
+ * zeros where it punched holes, then its bytes, all below limit. */
 void dset_overlay(const struct dset *d, uint64_t off, uint8_t *buf, size_t len, uint64_t limit);
 /* First offset >= off inside an extent, or UINT64_MAX. */
 uint64_t dset_next_data(const struct dset *d, uint64_t off);
 /* End of the extent holding off, or off if none does. */
 uint64_t dset_data_end(const struct dset *d, uint64_t off);
-/* Stages the set in a file store: the truncate, then the writes. st_err. */
+/* Stages the set in a file store: the truncate, the holes, the writes. st_err. */
 int dset_apply(const struct dset *d, st_store *st);
 /* older then newer, as one set, into *newer; 0, or -ENOMEM with newer
  * intact and older partly merged (still the same bytes laid over newer). */

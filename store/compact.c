@@ -463,6 +463,10 @@ static int copy_staged(struct cmp *c, struct ext **moved)
 	for (size_t i = 0; i < st->nex; i++) {
 		struct ext e = st->ex[i];
 
+		if (e.rec == 0) { /* a staged hole: no bytes */
+			(*moved)[i] = e;
+			continue;
+		}
 		rc = copy_pages(c, e.rec, e.rec_first, e.rec_first + e.npages, e.tail, &e.rec);
 		if (rc != ST_OK)
 			return rc;
@@ -490,7 +494,7 @@ static uint64_t staged_bytes(const st_store *st)
 
 	if (st->kind == ST_KIND_FILE)
 		for (size_t i = 0; i < st->nex; i++)
-			n += (uint64_t)st->ex[i].npages * BLOCK_SIZE;
+			n += st->ex[i].rec ? (uint64_t)st->ex[i].npages * BLOCK_SIZE : 0;
 	return n;
 }
 

@@ -163,6 +163,8 @@ static int page_read_staged(st_store *st, uint64_t page, uint8_t out[BLOCK_SIZE]
 	memset(out, 0, BLOCK_SIZE);
 	if (i < st->nex && st->ex[i].page <= page) {
 		e = st->ex[i];
+		if (e.rec == 0)
+			return ST_OK; /* a staged hole */
 		found = true;
 		if ((rc = st_writer_flush(&st->w)) != ST_OK)
 			return rc;
@@ -295,6 +297,46 @@ int st_file_truncate(st_store *st, uint64_t size)
 	return ST_OK;
 fail:
 	rc = st_store_fail_rollback(st, rc);
+	pthread_mutex_unlock(&st->wlock);
+	return rc;
+}
+
+int st_file_punch(st_store *st, uint64_t off, uint64_t len)
+{
+	static const uint8_t zeros[BLOCK_SIZE];
+	uint64_t pos = off, end;
+	int rc;
+
+	if ((rc = check_writable(st)) != ST_OK)
+		return rc;
+	if (off > ST_MAX_FILE_SIZE)
+		return st_fail(ST_ETOOBIG, EFBIG, 0, "%s: hole past the largest file size",
+			       st->path);
+	pthread_mutex_lock(&st->wlock);
+	end = len > st->size - (off < st->size ? off : st->size) ? st->size : off + len;
+	rc = ST_OK;
+	while (pos < end && rc == ST_OK) {
+		uint64_t page = pos / BLOCK_SIZE;
+		size_t in = (size_t)(pos % BLOCK_SIZE);
+
+		if (in || end - pos < BLOCK_SIZE) {
+			size_t to = end - page * BLOCK_SIZE < BLOCK_SIZE
+					? (size_t)(end - page * BLOCK_SIZE)
+					: BLOCK_SIZE;
+
+			rc = write_partial(st, page, in, to, zeros + in, st->size);
+			pos = page * BLOCK_SIZE + to;
+		} else {
+			uint64_t n = (end - pos) / BLOCK_SIZE;
+			struct ext e = {.page = page, .tail = BLOCK_SIZE};
+
+			e.npages = e.rec_npages = n > HOLE_MAX_PAGES ? HOLE_MAX_PAGES : (uint32_t)n;
+			rc = stage_extent(st, &e);
+			pos += (uint64_t)e.npages * BLOCK_SIZE;
+		}
+	}
+	if (rc != ST_OK)
+		rc = st_store_fail_rollback(st, rc);
 	pthread_mutex_unlock(&st->wlock);
 	return rc;
 }
@@ -637,7 +679,8 @@ int st_stage_actions(st_store *st, const struct tree *t, struct action **acts, s
 		}
 	}
 	for (size_t i = 0; i < st->nex && rc == ST_OK; i++)
-		rc = fops_push(&ops, ACT_PUT, &st->ex[i]);
+		if (st->ex[i].rec) /* a hole only takes away */
+			rc = fops_push(&ops, ACT_PUT, &st->ex[i]);
 	if (rc != ST_OK)
 		goto out;
 	if (ops.n == 0)

@@ -42,6 +42,9 @@
 #define ST_EXTENT_PAGES 256u /* pages per data record at most (1 MiB) */
 #define EXT_VAL_SIZE	24u  /* file-store tree value: one extent */
 #define PAGE_KEY_SIZE	8u   /* file-store tree key: page number */
+/* A staged extent with rec 0 is a hole (st_file_punch): its pages leave the
+ * tree at commit. Never written: a record is never at offset 0. */
+#define HOLE_MAX_PAGES (1u << 30)
 
 #define NODE_HDR_SIZE  4u    /* type, level, u16 count */
 #define NODE_TARGET    4000u /* nodes are split to be about this size (at most twice) */

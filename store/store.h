@@ -260,6 +260,14 @@ int st_file_write(st_store *st, uint64_t off, const void *buf, size_t len);
 /* Stages a new size: truncating down drops pages past it, up leaves a hole. */
 int st_file_truncate(st_store *st, uint64_t size);
 
+/*
+ * Stages a hole over bytes [off, off + len), cut at the size (which stays):
+ * they read as zeros from the commit on. Whole pages leave the tree and
+ * take no room; the partial pages at either end are rewritten with those
+ * bytes zeroed. ST_OK, ST_EROFS, ST_EKIND, ST_ETOOBIG, or a write error.
+ */
+int st_file_punch(st_store *st, uint64_t off, uint64_t len);
+
 /* Stages the mtime to record with the next commit. */
 int st_file_set_mtime(st_store *st, uint64_t mtime_ns);
 

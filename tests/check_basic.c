@@ -84,6 +84,71 @@ static int count_cb(void *arg, const struct st_version *v)
 	return 0;
 }
 
+/* st_file_punch: holes read as zeros, take no room, keep the size, and
+ * stay right through staging, reopening, older versions and compaction. */
+START_TEST(punch_holes)
+{
+	static const struct {
+		uint64_t off, len;
+	} holes[] = {
+	    {100, 50},		       /* inside one page */
+	    {4000, 200},	       /* across a page boundary */
+	    {3 * 4096, 5 * 4096},      /* whole pages */
+	    {10 * 4096 - 7, 3 * 4096}, /* partial, whole, partial */
+	    {60 * 4096 + 10, 1 << 30}, /* to the end and past it: cut at the size */
+	};
+	char *p = tu_path(tu_dir, "h.rev");
+	size_t n = 64 * 4096 + 333;
+	uint8_t *data = malloc(n), *back = malloc(n);
+	struct st_version v1, v2;
+	st_store *st, *old;
+	uint64_t seed = 7;
+
+	tu_fill(&seed, data, n);
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_CREATE, NULL, &st), ST_OK);
+	ck_assert_int_eq(st_file_write(st, 0, data, n), ST_OK);
+	ck_assert_int_eq(st_commit(st, &v1), ST_OK);
+	for (size_t i = 0; i < sizeof(holes) / sizeof(holes[0]); i++) {
+		uint64_t end = holes[i].off + holes[i].len < n ? holes[i].off + holes[i].len : n;
+
+		ck_assert_int_eq(st_file_punch(st, holes[i].off, holes[i].len), ST_OK);
+		memset(data + holes[i].off, 0, (size_t)(end - holes[i].off));
+	}
+	/* A write staged after a punch wins over it; a punch after a write
+	 * zeroes what the write staged. */
+	memset(data + 4 * 4096, 0x11, 100);
+	ck_assert_int_eq(st_file_write(st, 4 * 4096, data + 4 * 4096, 100), ST_OK);
+	memset(data + 30 * 4096, 0x22, 3 * 4096);
+	ck_assert_int_eq(st_file_write(st, 30 * 4096, data + 30 * 4096, 3 * 4096), ST_OK);
+	ck_assert_int_eq(st_file_punch(st, 31 * 4096, 4096), ST_OK);
+	memset(data + 31 * 4096, 0, 4096);
+	ck_assert_int_eq(st_file_punch(st, n + 10, 100), ST_OK); /* past the end: nothing */
+	ck_assert_int_eq(st_commit(st, &v2), ST_OK);
+	ck_assert_uint_eq(v2.size, n);
+	ck_assert_uint_lt(v2.bytes, v1.bytes - 9 * 4096); /* 10 whole pages are gone */
+	ck_assert_int_eq(st_file_read(st, 0, back, n), (ssize_t)n);
+	ck_assert(memcmp(data, back, n) == 0);
+	ck_assert_int_eq(st_file_seek(st, 3 * 4096, SEEK_HOLE), 3 * 4096);
+	ck_assert_int_eq(st_file_seek(st, 3 * 4096, SEEK_DATA), 4 * 4096);
+	ck_assert_int_eq(st_check(st, ST_CHECK_DATA | ST_CHECK_ALL), ST_OK);
+	/* The version before the holes still has its bytes. */
+	ck_assert_int_eq(st_open_version(st, v1.seq, &old), ST_OK);
+	ck_assert_int_eq(st_file_read(old, 3 * 4096, back, 4096), 4096);
+	ck_assert(back[0] != 0 || back[1] != 0 || back[2] != 0);
+	st_close(old);
+	ck_assert_int_eq(st_compact(st, NULL, NULL), ST_OK);
+	st_close(st);
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, 0, NULL, &st), ST_OK);
+	ck_assert_int_eq(st_file_read(st, 0, back, n), (ssize_t)n);
+	ck_assert(memcmp(data, back, n) == 0);
+	ck_assert_int_eq(st_check(st, ST_CHECK_DATA | ST_CHECK_ALL), ST_OK);
+	st_close(st);
+	free(data);
+	free(back);
+	free(p);
+}
+END_TEST
+
 START_TEST(versions)
 {
 	char *p = tu_path(tu_dir, "v.rev");
@@ -292,6 +357,7 @@ static void add_tests(TCase *tc)
 {
 	tcase_add_test(tc, file_roundtrip);
 	tcase_add_test(tc, holes_and_truncate);
+	tcase_add_test(tc, punch_holes);
 	tcase_add_test(tc, versions);
 	tcase_add_test(tc, version_at);
 	tcase_add_test(tc, kv_basic);

@@ -5,7 +5,7 @@
  *
  * Thousands of random writes (unaligned, overlapping several extents,
  * touching neighbours, filling gaps, appends past the 4 MiB extent cap,
- * in-place overwrites) and truncates (down and up), with the set's
+ * in-place overwrites), punched holes and truncates (down and up), with the set's
  * invariants checked after every operation and its bytes compared with the
  * model through dset_overlay (random windows and limits), dset_next_data
  * and dset_data_end. dset_merge_under must equal applying both sets in
@@ -59,6 +59,8 @@ struct model {
 	uint64_t nblk;	/* blocks */
 	uint64_t hi;	/* the end of the last byte in the set */
 	uint64_t trunc; /* the lowest truncate, UINT64_MAX none */
+	uint8_t *hole;	/* 1 where the set punched a hole (and wr is 0 or newer) */
+	uint64_t hhi;	/* the end of the last hole */
 	uint8_t *file;	/* NULL, or the whole file: its base and every operation */
 	uint64_t fsize;
 };
@@ -71,10 +73,11 @@ static void m_init(struct model *m, uint64_t u, bool file)
 	m->wr = calloc(u, 1);
 	m->nblk = (u + BLK - 1) / BLK;
 	m->full = calloc(m->nblk + 1, 1);
+	m->hole = calloc(u, 1);
 	m->trunc = UINT64_MAX;
 	if (file)
 		m->file = calloc(u, 1);
-	REQUIRE(m->val && m->wr && m->full && (!file || m->file));
+	REQUIRE(m->val && m->wr && m->full && m->hole && (!file || m->file));
 }
 
 static void m_free(struct model *m)
@@ -82,6 +85,7 @@ static void m_free(struct model *m)
 	free(m->val);
 	free(m->wr);
 	free(m->full);
+	free(m->hole);
 	free(m->file);
 }
 
@@ -91,6 +95,8 @@ static void m_reset(struct model *m)
 	memset(m->wr, 0, m->hi);
 	memset(m->full, 0, (m->hi + BLK - 1) / BLK);
 	m->hi = 0;
+	memset(m->hole, 0, m->hhi);
+	m->hhi = 0;
 	m->trunc = UINT64_MAX;
 }
 
@@ -125,6 +131,13 @@ static void m_truncate(struct model *m, uint64_t size)
 		last = memrchr(m->wr, 1, size);
 		m->hi = last ? (uint64_t)(last - m->wr) + 1 : 0;
 	}
+	if (size < m->hhi) {
+		const uint8_t *last;
+
+		memset(m->hole + size, 0, m->hhi - size);
+		last = memrchr(m->hole, 1, size);
+		m->hhi = last ? (uint64_t)(last - m->hole) + 1 : 0;
+	}
 	if (size < m->trunc)
 		m->trunc = size;
 	if (m->file) {
@@ -132,6 +145,26 @@ static void m_truncate(struct model *m, uint64_t size)
 			memset(m->file + size, 0, m->fsize - size);
 		m->fsize = size;
 	}
+}
+
+/* A hole over [off, end): the set's bytes there go, and it reads zeros. */
+static void m_punch(struct model *m, uint64_t off, uint64_t end)
+{
+	REQUIRE(off < end && end <= m->u);
+	memset(m->hole + off, 1, end - off);
+	if (end > m->hhi)
+		m->hhi = end;
+	if (off < m->hi) {
+		uint64_t e = min64(end, m->hi);
+		const uint8_t *last;
+
+		memset(m->wr + off, 0, e - off);
+		memset(m->full + off / BLK, 0, (e - 1) / BLK - off / BLK + 1);
+		last = memrchr(m->wr, 1, m->hi);
+		m->hi = last ? (uint64_t)(last - m->wr) + 1 : 0;
+	}
+	if (m->file && off < m->fsize)
+		memset(m->file + off, 0, min64(end, m->fsize) - off);
 }
 
 static uint64_t m_next_data(const struct model *m, uint64_t off)
@@ -202,7 +235,7 @@ static void check_inv(const struct dset *d, const struct model *m)
 	      (unsigned long long)m->hi);
 	CHECK(d->trunc == m->trunc, AT_FMT "trunc %llu, model %llu", AT,
 	      (unsigned long long)d->trunc, (unsigned long long)m->trunc);
-	REQUIRE(dset_empty(d) == (d->n == 0 && m->trunc == UINT64_MAX));
+	REQUIRE(dset_empty(d) == (d->n == 0 && m->hhi == 0 && m->trunc == UINT64_MAX));
 }
 
 /* Every extent against the model, and nothing in the model between them. */
@@ -235,6 +268,22 @@ static void check_full(const struct dset *d, const struct model *m)
 	}
 	CHECK(m_next_data(m, p) == UINT64_MAX, AT_FMT "model has data at %llu past the set", AT,
 	      (unsigned long long)m_next_data(m, p));
+	/* The holes: sorted, apart, each all holes in the model, none between. */
+	p = 0;
+	for (size_t i = 0; i < d->nh; i++) {
+		const struct dhole *h = &d->h[i];
+
+		CHECK(h->off < h->end && (i == 0 || h->off > d->h[i - 1].end) && h->end <= m->u,
+		      AT_FMT "hole %zu [%llu,%llu) out of order", AT, i, (unsigned long long)h->off,
+		      (unsigned long long)h->end);
+		CHECK(!memchr(m->hole + p, 1, h->off - p) &&
+			  !memchr(m->hole + h->off, 0, h->end - h->off),
+		      AT_FMT "hole %zu [%llu,%llu) differs from the model", AT, i,
+		      (unsigned long long)h->off, (unsigned long long)h->end);
+		p = h->end;
+	}
+	CHECK(p >= m->hhi, AT_FMT "model has a hole up to %llu past the set's", AT,
+	      (unsigned long long)m->hhi);
 }
 
 /* dset_overlay over [off, off+len) below limit, into a buffer of one random
@@ -259,6 +308,18 @@ static void check_overlay(const struct dset *d, const struct model *m, uint64_t 
 	memset(pat, (int)(tu_rand(seed) & 0xff), len);
 	memcpy(got, pat, len);
 	dset_overlay(d, off, got, len, limit);
+	/* What the set leaves of the buffer: zeros in its holes below limit. */
+	for (uint64_t q = off, hend = min64(min64(end, limit), m->hhi); q < hend;) {
+		const uint8_t *h = memchr(m->hole + q, 1, hend - q);
+		uint64_t a, b;
+
+		if (!h)
+			break;
+		a = (uint64_t)(h - m->hole);
+		b = ones(m->hole, a, hend);
+		memset(pat + (a - off), 0, b - a);
+		q = b;
+	}
 	/* by runs: a gap keeps the pattern, a run of the model's bytes below
 	 * stop is copied */
 	while (ok && p < end) {
@@ -331,6 +392,14 @@ static void do_write(struct run *r, uint64_t off, size_t len)
 	for (int i = 0; i < 2; i++)
 		if (r->m[i])
 			m_write(r->m[i], off, src, len);
+}
+
+static void do_punch(struct run *r, uint64_t off, uint64_t end)
+{
+	CHECK(dset_punch(r->d, off, end) == 0, AT_FMT "punch failed", AT);
+	for (int i = 0; i < 2; i++)
+		if (r->m[i])
+			m_punch(r->m[i], off, end);
 }
 
 static void do_truncate(struct run *r, uint64_t size)
@@ -496,6 +565,11 @@ static void random_op(struct run *r, unsigned trunc_1_in)
 		size = pick_trunc(r);
 		do_truncate(r, size);
 		check_local(r, size, size);
+	} else if (rnd(r, 8) == 0) {
+		/* a hole aimed as a write is: inside, across, beside extents */
+		pick_write(r, &off, &len);
+		do_punch(r, off, off + len);
+		check_local(r, off, off + len);
 	} else {
 		pick_write(r, &off, &len);
 		do_write(r, off, len);

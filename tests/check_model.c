@@ -1,7 +1,7 @@
 /*
  * check_model.c - the tree and the file store against simple in-memory
- * models: random operations, the store checked after every commit and
- * reopened from disk at random points.
+ * models: random operations (writes, holes and truncates for files), the store checked after every
+ * commit and reopened from disk at random points.
  */
 #include <check.h>
 #include <stdio.h>
@@ -212,6 +212,16 @@ START_TEST(file_model)
 				memcpy(m + off, data, len);
 				if (len && off + len > size) /* writing nothing extends nothing */
 					size = off + len;
+			} else if (op == 7) {
+				/* a hole: inside a page, across pages, or many pages */
+				uint64_t off = tu_rand(&seed) % FMAX;
+				uint64_t len = tu_rand(&seed) % 2 ? tu_rand(&seed) % 9000
+								  : tu_rand(&seed) % (FMAX / 4);
+				uint64_t end = off + len < size ? off + len : size;
+
+				ck_assert_int_eq(st_file_punch(st, off, len), ST_OK);
+				if (off < end)
+					memset(m + off, 0, end - off);
 			} else {
 				uint64_t ns = tu_rand(&seed) % (FMAX / 2);
 				if (tu_rand(&seed) % 2)

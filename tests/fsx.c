@@ -65,6 +65,7 @@ enum op_kind {
 	OP_SEEK,
 	OP_STAT,
 	OP_READDIR,
+	OP_PUNCH, /* fallocate: punch hole or zero range */
 	/* not drawn; done when a drawn op needs them */
 	OP_CREATE,
 	OP_CLOSE,
@@ -77,15 +78,15 @@ enum op_kind {
 #define X_APPEND (1u << (OP_NKINDS + 1))
 
 static const char *const op_names[OP_NKINDS] = {
-    "read", "write",  "mapread", "mapwrite", "truncate", "fsync",  "reopen", "rename",
-    "link", "unlink", "seek",	 "stat",     "readdir",	 "create", "close",
+    "read", "write",  "mapread", "mapwrite", "truncate", "fsync", "reopen", "rename",
+    "link", "unlink", "seek",	 "stat",     "readdir",	 "punch", "create", "close",
 };
 
 /*
  * mapwrite and fsync are rarer than the rest because on a filesystem that
  * commits on fsync (msync(MS_SYNC) is one) they cost most of the run's time.
  */
-static const unsigned op_weights[OP_NDRAWN] = {40, 40, 10, 3, 16, 1, 10, 6, 6, 6, 12, 10, 2};
+static const unsigned op_weights[OP_NDRAWN] = {40, 40, 10, 3, 16, 1, 10, 6, 6, 6, 12, 10, 2, 8};
 
 static struct {
 	uint64_t nops, seed, maxsize, far;
@@ -422,6 +423,24 @@ static void m_truncate(int slot, uint64_t ns)
 		}
 	}
 	m->size = ns;
+}
+
+/* Zeros over [off, min(end, size)): a punched hole or a zeroed range.
+ * Chunks stay allocated (absent ones already read as zeros). */
+static void m_zero(int slot, uint64_t off, uint64_t end)
+{
+	struct minode *m = &inodes[slot];
+	int32_t *t = table(slot);
+
+	if (end > m->size)
+		end = m->size;
+	while (off < end) {
+		uint64_t ci = off / CHUNK, co = off % CHUNK, n = min64(CHUNK - co, end - off);
+
+		if (t[ci] >= 0)
+			memset(chunk_at(t[ci]) + co, 0, n);
+		off += n;
+	}
 }
 
 /* Offset of the first nonzero model byte in [off, end), or UINT64_MAX. */
@@ -1134,6 +1153,32 @@ static void op_seek(int h)
 		     off, d, z);
 }
 
+/* fallocate PUNCH_HOLE|KEEP_SIZE, or ZERO_RANGE with or without KEEP_SIZE
+ * (which may grow the file, like a truncate up). */
+static void op_punch(int h)
+{
+	int slot = hs[h].slot, zero = rnd_below(3) == 0;
+	int keep = !zero || rnd_below(2), mode;
+	uint64_t size = inodes[slot].size, off = pick_off(size), len = pick_len();
+
+	if (rnd_below(8) == 0)
+		len *= 16; /* a long one: many whole pages */
+	if (off >= cfg.far)
+		off = cfg.far - 1;
+	len = min64(len, cfg.far - off);
+	mode =
+	    (zero ? FALLOC_FL_ZERO_RANGE : FALLOC_FL_PUNCH_HOLE) | (keep ? FALLOC_FL_KEEP_SIZE : 0);
+	S->counts[OP_PUNCH]++;
+	note("%s%s %s %" PRIu64 "+%" PRIu64 " size %" PRIu64, zero ? "zero range" : "punch hole",
+	     keep ? "" : " (may grow)", hdesc(h), off, len, size);
+	if (fallocate(hs[h].fd, mode, (off_t)off, (off_t)len) != 0)
+		fail("fallocate %s %" PRIu64 "+%" PRIu64 ": %s", zero ? "ZERO_RANGE" : "PUNCH_HOLE",
+		     off, len, strerror(errno));
+	m_zero(slot, off, off + len);
+	if (!keep && off + len > size)
+		inodes[slot].size = off + len;
+}
+
 static void op_stat(int h)
 {
 	int n = (int)rnd_below((uint64_t)cfg.nfiles), r;
@@ -1272,6 +1317,9 @@ static void one_op(void)
 		break;
 	case OP_SEEK:
 		op_seek(h);
+		break;
+	case OP_PUNCH:
+		op_punch(h);
 		break;
 	default:
 		op_stat(h);
@@ -1591,7 +1639,8 @@ static _Noreturn void usage(void)
 		"  -f  files, names fsx.0.. (4, <= %d)  -p  processes (2, <= %d)\n"
 		"  -m  file size for most ops (1M)      -F  far offsets up to (64M; -F 0: none)\n"
 		"  -x  leave out ops: read,write,mapread,mapwrite,truncate,fsync,reopen,\n"
-		"      rename,link,unlink,seek,stat,readdir; and the open flags otrunc,append\n"
+		"      rename,link,unlink,seek,stat,readdir,punch; and the open flags\n"
+		"      otrunc,append\n"
 		"  -o  write a manifest of the final files (sha256 size nlink group name)\n"
 		"  -v  print every operation\n"
 		"Sizes take K, M, G. With the same options a run repeats exactly.\n",

@@ -9,6 +9,8 @@
  *   posix_ops -u DIR     the permission cases (run as an unprivileged user)
  *   posix_ops -w DIR     every entry below DIR: normalized stat, a hash of
  *                        the data, the symlink target and the xattrs
+ *   posix_ops -s FILE    where FILE's first hole starts (SEEK_HOLE from 0)
+ *                        and where data follows it (SEEK_DATA from there)
  *
  * Nothing machine-specific is printed: no inode numbers, devices, block
  * counts, directory sizes or absolute times, only relations between times
@@ -1743,6 +1745,14 @@ static void case_fallocate(void)
 		expect(fd, 16384, 100, 10, 0);
 		expect(fd, 16384, 110, 10, 'd');
 	}
+	if (falloc("fallocate ZERO_RANGE 8000 300", fd, FALLOC_FL_ZERO_RANGE, 8000, 300) == 0) {
+		expect(fd, 16384, 7990, 10, 'd');
+		expect(fd, 16384, 8000, 300, 0);
+		expect(fd, 16384, 8300, 10, 'd');
+	}
+	if (falloc("fallocate ZERO_RANGE 16000 1000 (grows)", fd, FALLOC_FL_ZERO_RANGE, 16000,
+		   1000) == 0)
+		expect(fd, 17000, 16000, 1000, 0);
 	close(fd);
 
 	fd = repfd("open e O_RDWR|O_CREAT", open("e", O_RDWR | O_CREAT, 0644));
@@ -2780,15 +2790,28 @@ int main(int argc, char **argv)
 {
 	int mode = 0;
 	int c;
-	while ((c = getopt(argc, argv, "puw")) != -1) {
-		if (c == 'p' || c == 'u' || c == 'w')
+	while ((c = getopt(argc, argv, "puws")) != -1) {
+		if (c == 'p' || c == 'u' || c == 'w' || c == 's')
 			mode = c;
 		else
 			return 2;
 	}
 	if (optind != argc - 1) {
-		fprintf(stderr, "usage: posix_ops [-p|-u|-w] DIR\n");
+		fprintf(stderr, "usage: posix_ops [-p|-u|-w] DIR, or posix_ops -s FILE\n");
 		return 2;
+	}
+	if (mode == 's') {
+		int fd = open(argv[optind], O_RDONLY);
+		off_t hole = fd < 0 ? -1 : lseek(fd, 0, SEEK_HOLE);
+		off_t data = hole < 0 ? -1 : lseek(fd, hole, SEEK_DATA);
+
+		if (hole < 0) {
+			perror(argv[optind]);
+			return 1;
+		}
+		printf("hole %lld data %lld\n", (long long)hole, (long long)data);
+		close(fd);
+		return 0;
 	}
 	if (chdir(argv[optind]) != 0) {
 		perror(argv[optind]);
