@@ -382,6 +382,47 @@ static int open_backing(struct fs *fs)
 	return 0;
 }
 
+/*
+ * libfuse's own messages ("fuse: unknown option(s): ..."), in revfs's
+ * words: with the program's name, and, while the command line is being
+ * taken (before the mount), a pointer to --help. Once the daemon runs they
+ * go where its other messages go (syslog when it is in the background,
+ * where stderr is gone).
+ */
+static bool fuse_msgs_started;
+
+/* One whole line of libfuse's, which at startup may come in pieces (its
+ * list of unknown options): a piece without its newline waits in pending.
+ * Startup is one thread; the daemon's threads log whole lines. */
+static void fuse_log_cb(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	static char pending[1024];
+	char line[1024], *m = pending;
+	size_t n;
+
+	if (fuse_msgs_started) { /* threads: a whole line each, no buffer shared */
+		vsnprintf(line, sizeof(line), fmt, ap);
+		n = strlen(line);
+		while (n && line[n - 1] == '\n')
+			line[--n] = 0;
+		fs_log((int)level, "%s", strncmp(line, "fuse: ", 6) ? line : line + 6);
+		return;
+	}
+	n = strlen(pending);
+	vsnprintf(pending + n, sizeof(pending) - n, fmt, ap);
+	n = strlen(pending);
+	if (n && pending[n - 1] != '\n' && n < sizeof(pending) - 1)
+		return;
+	while (n && pending[n - 1] == '\n')
+		pending[--n] = 0;
+	if (!strncmp(m, "fuse: ", 6))
+		m += 6;
+	if (level <= FUSE_LOG_ERR)
+		fprintf(stderr, "revfs: %s%s\n", m,
+			strstr(m, "option") || strstr(m, "argument") ? "; see revfs --help" : "");
+	pending[0] = 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -392,6 +433,7 @@ int main(int argc, char **argv)
 	char *opts = NULL;
 	int ret = 1;
 
+	fuse_set_log_func(fuse_log_cb);
 	if (fuse_opt_parse(&args, &c, opt_spec, opt_proc) != 0)
 		return 1;
 	if (c.help) {
@@ -490,6 +532,7 @@ int main(int argc, char **argv)
 		fs_log(LOG_ERR, "cannot start the compactor");
 		goto out_unmount;
 	}
+	fuse_msgs_started = true;
 	fs_log(LOG_INFO, "mounted %s on %s%s", fs.backing, fo.mountpoint,
 	       fs.o.ro ? " read-only" : "");
 	if (fo.singlethread) {

@@ -56,7 +56,8 @@ mkdir "$FS_TMP/plain"
 expect_fail "mount of a plain dir" "not a revfs" "$REVFS_BIN/revfs" -f "$FS_TMP/plain" "$FS_MNT"
 expect_fail "missing backing" "No such file" "$REVFS_BIN/revfs" -f "$FS_TMP/nothing" "$FS_MNT"
 expect_fail "no mountpoint" "expected BACKING and MOUNTPOINT" "$REVFS_BIN/revfs" "$FS_BACKING"
-expect_fail "bad option" "unknown option" "$REVFS_BIN/revfs" -f -o bogus=1 "$FS_BACKING" "$FS_MNT"
+expect_fail "bad option" "^revfs: unknown option(s): .-o bogus=1.; see revfs --help" \
+	"$REVFS_BIN/revfs" -f -o bogus=1 "$FS_BACKING" "$FS_MNT"
 # The command line's own errors are revfs's, and point to --help (they
 # were libfuse's bare "fuse: invalid argument" and "unknown option(s)").
 expect_fail "bad flag" "revfs: unknown option --bogus; see revfs --help" \
