@@ -600,7 +600,8 @@ START_TEST(store_identity)
 			     .mode = S_IFREG | 0600,
 			     .nlink = 1,
 			     .size = 7,
-			     .store_seq = 41},
+			     .store_seq = 41,
+			     .store_bytes = 8192},
 			got;
 	struct st_info info;
 	uint8_t id0[ST_ID_SIZE], id5[ST_ID_SIZE], raw[NSV_INODE2_SIZE], zeros[20] = {0};
