@@ -402,6 +402,7 @@ int at_file(struct fs *fs, uint64_t t, uint64_t ino, struct st_version *v, st_st
 
 struct at_list_ctx {
 	struct dirh *d;
+	uint64_t t;
 	int rc;
 };
 
@@ -409,13 +410,13 @@ static int at_list_cb(void *arg, const char *name, size_t nlen, uint64_t ino, ui
 {
 	struct at_list_ctx *c = arg;
 
-	c->rc = fs_dirh_add(c->d, name, nlen, VT_BIT | ino, type);
+	c->rc = fs_dirh_add(c->d, name, nlen, vt_ino(VK_AT, ino, c->t), type);
 	return c->rc ? 1 : 0;
 }
 
 int at_list(struct fs *fs, uint64_t t, uint64_t dir, struct dirh *d)
 {
-	struct at_list_ctx c = {d, 0};
+	struct at_list_ctx c = {d, t, 0};
 	struct snap *s;
 	int rc;
 

@@ -308,7 +308,7 @@ int at_lookup(struct fs *fs, uint64_t t, uint64_t dir, const char *name, uint64_
 int at_inode(struct fs *fs, uint64_t t, uint64_t ino, struct ns_inode *a, char **target);
 /* The version of ino's store at t (zeroed: an empty file); opened if out. */
 int at_file(struct fs *fs, uint64_t t, uint64_t ino, struct st_version *v, st_store **out);
-/* Adds the entries of directory dir at t to d (inode numbers VT_BIT | ino). */
+/* Adds the entries of directory dir at t to d (inode numbers vt_ino(VK_AT, ino, t)). */
 int at_list(struct fs *fs, uint64_t t, uint64_t dir, struct dirh *d);
 void at_ns_changed(void);  /* the namespace was compacted: snapshots reopen */
 void at_release_all(void); /* at exit */

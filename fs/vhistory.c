@@ -104,6 +104,7 @@ static int hdir_lookup(struct fs *fs, uint64_t x, const char *name, enum vkind *
 
 struct list_ctx {
 	struct dirh *d;
+	uint64_t x; /* the file whose versions are listed */
 	int rc;
 	struct st_version *vers; /* the versions listed, for the vnode */
 	size_t nvers, cap;
@@ -115,7 +116,9 @@ static int list_dir_cb(void *arg, const char *name, size_t nlen, uint64_t ino, u
 
 	if (type != DT_DIR && type != DT_REG)
 		return 0;
-	c->rc = fs_dirh_add(c->d, name, nlen, VT_BIT | ino, type);
+	/* A regular file is the directory of its versions here. */
+	c->rc = fs_dirh_add(c->d, name, nlen, vt_ino(type == DT_DIR ? VK_HDIR : VK_VLIST, ino, 0),
+			    DT_DIR);
 	return c->rc ? 1 : 0;
 }
 
@@ -125,7 +128,7 @@ static int list_ver_cb(void *arg, const struct st_version *v)
 	char name[24];
 	int n = snprintf(name, sizeof(name), "%llu", (unsigned long long)v->seq);
 
-	c->rc = fs_dirh_add(c->d, name, (size_t)n, VT_BIT | v->seq, DT_REG);
+	c->rc = fs_dirh_add(c->d, name, (size_t)n, vt_ino(VK_VFILE, c->x, v->seq), DT_REG);
 	if (c->rc == 0 && c->nvers == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 64;
 		struct st_version *nv = realloc(c->vers, cap * sizeof(*nv));
@@ -204,7 +207,7 @@ static int hdir_child(struct fs *fs, const struct vnode *dir, const char *name, 
 
 static int hdir_list(struct fs *fs, const struct vnode *dir, struct dirh *d)
 {
-	struct list_ctx c = {d, 0, NULL, 0, 0};
+	struct list_ctx c = {.d = d};
 	int rc = vt_list_dots(dir, d);
 
 	if (rc)
@@ -243,7 +246,7 @@ static int vlist_child(struct fs *fs, const struct vnode *dir, const char *name,
 
 static int vlist_list(struct fs *fs, const struct vnode *dir, struct dirh *d)
 {
-	struct list_ctx c = {d, 0, NULL, 0, 0};
+	struct list_ctx c = {.d = d, .x = dir->x};
 	int rc = vt_list_dots(dir, d);
 
 	if (rc)

@@ -8,9 +8,11 @@
  *
  * Inode numbers here have the top bit set, which no namespace inode has.
  * Beyond the fixed ones they name vnodes, made on lookup and freed when
- * the kernel forgets them: (HDIR, x) mirrors directory x, (VLIST, x) lists
- * the versions of file x, (VFILE, x, seq) is one version, (AT, x, t) is
- * inode x as it was at time t (x = the root: at/<time> itself).
+ * the kernel forgets them; each is a hash of the vnode's key (vt_ino), so
+ * that a listing gives every entry the number its lookup will (du, find
+ * and tar go by them), whether or not the vnode exists yet: (HDIR, x) mirrors directory x, (VLIST,
+ * x) lists the versions of file x, (VFILE, x, seq) is one version, (AT, x, t) is inode x as it was
+ * at time t (x = the root: at/<time> itself).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -28,7 +30,26 @@
 /* vt_lock guards the vnode table and the counter. */
 static pthread_mutex_t vt_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct vnode *by_vino[VN_BUCKETS], *by_key[VN_BUCKETS];
-static uint64_t next_vino = VT_BIT | 16;
+
+/* Vnode numbers: the top two bits set (no namespace inode, no fixed node
+ * has both), the rest a hash of the key. */
+#define VT_HASHED (VT_BIT | 1ull << 62)
+
+uint64_t vt_ino(enum vkind kind, uint64_t x, uint64_t seq)
+{
+	uint64_t h = (uint64_t)kind * 0x9e3779b97f4a7c15ull;
+
+	/* splitmix64's finalizer over each word in turn */
+	for (int i = 0; i < 2; i++) {
+		h ^= i ? seq : x;
+		h ^= h >> 30;
+		h *= 0xbf58476d1ce4e5b9ull;
+		h ^= h >> 27;
+		h *= 0x94d049bb133111ebull;
+		h ^= h >> 31;
+	}
+	return VT_HASHED | (h & ~VT_HASHED);
+}
 
 static const struct vkind_ops *const kinds[VK_COUNT] = {
     [VK_ROOT] = &vk_root,   [VK_STATS] = &vk_stats, [VK_HISTORY] = &vk_history,
@@ -91,7 +112,12 @@ static struct vnode *vn_ref(enum vkind kind, uint64_t x, uint64_t seq)
 	v = calloc(1, sizeof(*v));
 	if (!v)
 		return NULL;
-	v->vino = next_vino++;
+	/* Two live keys with one hash (about one in 2^62) would share a
+	 * number: the second takes the next free one, which its listing
+	 * then does not show. */
+	v->vino = vt_ino(kind, x, seq);
+	while (vn_find(v->vino))
+		v->vino = VT_HASHED | ((v->vino + 1) & ~VT_HASHED);
 	v->kind = kind;
 	v->x = x;
 	v->seq = seq;

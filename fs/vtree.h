@@ -96,6 +96,9 @@ extern const struct vkind_ops vk_root, vk_stats, vk_history, vk_atdir, vk_hdir, 
     vk_at, vk_atlink;
 
 /* vtree.c */
+/* The inode number of the vnode (kind, x, seq): what lookup gives it, and
+ * what a listing says for it. */
+uint64_t vt_ino(enum vkind kind, uint64_t x, uint64_t seq);
 /* Version seq of list vnode vino, from its last listing. */
 bool vn_cached_version(uint64_t vino, uint64_t seq, struct st_version *out);
 /* Keeps vers (malloc()ed, taken over) as the listing of vnode vino. */

@@ -98,5 +98,28 @@ n=$(ls "$H/b" | wc -l)
 for i in 1 2 3; do echo "v$i" >>"$FS_MNT/b" && sync_file "$FS_MNT/b"; done
 sleep 1
 [ "$(ls "$H/b" | wc -l)" = $((n + 3)) ] || fs_fail "the default rule dropped recent versions"
+
+# Tools that walk trees: readdir's type and inode number match stat's for
+# every entry below .revfs (a version list is a directory, not a file), no
+# two entries share a number, and du, find, ls -R and tar work (du -s
+# aborted, find -type f listed the version lists).
+mkdir -p "$FS_MNT/w/x" && for i in 1 2; do echo "w$i" >"$FS_MNT/w/x/y" && sync_file "$FS_MNT/w/x/y"; done
+du -s "$FS_MNT/.revfs" >/dev/null || fs_fail "du -s .revfs"
+find "$FS_MNT/.revfs/history" -type f | grep -v '/[0-9]*$' && fs_fail "find -type f lists directories"
+[ "$(find "$H/w" -type f | wc -l)" = 2 ] || fs_fail "find: versions of w/x/y"
+[ "$(find "$H/w" -type d | wc -l)" = 3 ] || fs_fail "find: w, w/x and w/x/y are directories"
+ls -R "$FS_MNT/.revfs" >/dev/null || fs_fail "ls -R .revfs"
+tar cf "$FS_TMP/h.tar" -C "$FS_MNT" .revfs/history .revfs/at/now/ || fs_fail "tar of .revfs"
+for d in "$H" "$H/w" "$H/w/x" "$H/w/x/y" "$FS_MNT/.revfs/at/now" "$FS_MNT/.revfs/at/now/w"; do
+	ls -ai "$d" | while read -r ino name; do
+		[ "$name" = . ] || [ "$name" = .. ] && continue
+		[ "$(stat -c %i "$d/$name")" = "$ino" ] ||
+			fs_fail "$d/$name: readdir says inode $ino, stat $(stat -c %i "$d/$name")"
+	done || exit 1
+done
+# (b and d/link are one file: their entries rightly share numbers.)
+dups=$(find "$FS_MNT/.revfs" "$FS_MNT/.revfs/at/now/w/" -path "$H/b" -prune -o \
+	-path "$H/d/link" -prune -o -printf '%i\n' | sort | uniq -d)
+[ -z "$dups" ] || fs_fail "entries of .revfs share inode numbers: $dups"
 fs_umount
 echo "test_history: ok"
