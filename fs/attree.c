@@ -671,8 +671,71 @@ static int atlink_stat(struct fs *fs, const struct vnode *v, struct stat *st, do
 const struct vkind_ops vk_atlink = {.stat = atlink_stat, .readlink = atlink_target};
 
 const struct vkind_ops vk_atdir = {.stat = atdir_stat, .lookup = atdir_child, .list = atdir_list};
+/* The extended attributes of a node at t: those of the namespace's
+ * version of then, so that cp -a from at/ restores them. */
+static int at_getxattr(struct fs *fs, const struct vnode *v, const char *name, void **val,
+		       size_t *len)
+{
+	struct snap *s;
+	int rc = snap_get(fs, v->seq, &s);
+
+	if (rc)
+		return rc == -ENOENT ? -ENODATA : rc;
+	rc = strlen(name) > NS_NAME_MAX ? ST_ENOTFOUND : ns_xattr_get(s->ns, v->x, name, val, len);
+	snap_put(s);
+	return rc == ST_ENOTFOUND ? -ENODATA : rc ? -fs_errno(rc) : 0;
+}
+
+struct xnames {
+	char *buf;
+	size_t len, cap;
+};
+
+static int xname_cb(void *arg, const char *name, size_t nlen, const void *val, size_t vlen)
+{
+	struct xnames *x = arg;
+
+	(void)val;
+	(void)vlen;
+	if (x->len + nlen + 1 > x->cap) {
+		size_t cap = x->cap ? x->cap * 2 : 256;
+		char *b;
+
+		while (cap < x->len + nlen + 1)
+			cap *= 2;
+		if (!(b = realloc(x->buf, cap)))
+			return ST_ENOMEM;
+		x->buf = b;
+		x->cap = cap;
+	}
+	memcpy(x->buf + x->len, name, nlen + 1);
+	x->len += nlen + 1;
+	return 0;
+}
+
+static int at_listxattr(struct fs *fs, const struct vnode *v, char **names, size_t *len)
+{
+	struct xnames x = {0};
+	struct snap *s;
+	int rc = snap_get(fs, v->seq, &s);
+
+	if (rc)
+		return rc == -ENOENT ? 0 : rc;
+	rc = ns_xattr_list(s->ns, v->x, xname_cb, &x);
+	snap_put(s);
+	if (rc) {
+		free(x.buf);
+		return rc == ST_ENOMEM ? -ENOMEM : -fs_errno(rc);
+	}
+	*names = x.buf;
+	*len = x.len;
+	return 0;
+}
+
 const struct vkind_ops vk_at = {.stat = at_vstat,
 				.lookup = at_child,
 				.list = at_vlist,
 				.open = at_open,
-				.readlink = at_readlink};
+				.readlink = at_readlink,
+				.getxattr = at_getxattr,
+				.listxattr = at_listxattr};

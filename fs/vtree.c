@@ -575,22 +575,48 @@ static void vt_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	fuse_reply_err(req, 0);
 }
 
-static void vt_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+/* An xattr's value or a list of names, as getxattr(2) and listxattr(2)
+ * answer for a buffer of size bytes. */
+static void reply_xattr(fuse_req_t req, int rc, const void *buf, size_t len, size_t size)
 {
-	(void)ino;
-	(void)name;
-	(void)size;
-	fuse_reply_err(req, ENODATA);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, buf, len);
 }
 
-/* None listed, so that cp -a and rsync -X copy versions without trying. */
+static void vt_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct vnode v;
+	void *val = NULL;
+	size_t len = 0;
+	int rc = vn_get(ino, &v);
+
+	if (rc == 0)
+		rc = kinds[v.kind]->getxattr
+			 ? kinds[v.kind]->getxattr(FS(req), &v, name, &val, &len)
+			 : -ENODATA;
+	reply_xattr(req, rc, val, len, size);
+	free(val);
+}
+
+/* The kinds without xattrs list none, so that cp -a and rsync -X copy
+ * them without trying. */
 static void vt_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	(void)ino;
-	if (size == 0)
-		fuse_reply_xattr(req, 0);
-	else
-		fuse_reply_buf(req, NULL, 0);
+	struct vnode v;
+	char *names = NULL;
+	size_t len = 0;
+	int rc = vn_get(ino, &v);
+
+	if (rc == 0 && kinds[v.kind]->listxattr)
+		rc = kinds[v.kind]->listxattr(FS(req), &v, &names, &len);
+	reply_xattr(req, rc, names, len, size);
+	free(names);
 }
 
 /* Compaction is asked of files of the mount, not of their versions; the

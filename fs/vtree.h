@@ -87,6 +87,13 @@ struct vkind_ops {
 	int (*open)(struct fs *fs, const struct vnode *v, struct vfh *h, struct fuse_file_info *fi);
 	/* A symbolic link's target, malloc()ed. */
 	int (*readlink)(struct fs *fs, const struct vnode *v, char **target);
+	/* Extended attribute name of v: its value, malloc()ed (-ENODATA if
+	 * it has none). NULL: no node of the kind has any. */
+	int (*getxattr)(struct fs *fs, const struct vnode *v, const char *name, void **val,
+			size_t *len);
+	/* The names of v's extended attributes, each NUL-terminated, back to
+	 * back in *names (malloc()ed, or NULL for none). */
+	int (*listxattr)(struct fs *fs, const struct vnode *v, char **names, size_t *len);
 	/* readdirplus looks this directory's entries up: their attributes
 	 * come cheap (a version list's, from its listing). */
 	bool plus;

@@ -69,11 +69,13 @@ printf 'secret\n' >"$T/docs/secret" && chmod 600 "$T/docs/secret"
 head -c 1048576 /dev/urandom >"$T/big"
 : >"$T/zero"
 ln -s src/a.c "$T/link"
+setfattr -n user.color -v blue "$T/docs/readme" || fs_fail "setfattr"
 snap
 
 # 2: appends, a rename, a hard link, truncation, modes.
 printf '/* more */\n' >>"$T/src/a.c"
 mv "$T/docs/readme" "$T/docs/README"
+setfattr -n user.color -v red "$T/docs/README" && setfattr -n user.size -v L "$T/docs/README"
 ln "$T/src/a.c" "$T/hard"
 truncate -s 100000 "$T/big"
 chmod 750 "$T/src"
@@ -161,9 +163,22 @@ err=$(mkdir "$FS_MNT/.revfs" 2>&1)
 case $err in *"File exists"*) ;; *) fs_fail "mkdir .revfs at the root: $err" ;; esac
 rm -r "$FS_MNT/plain"
 
+# The xattrs of the time (at/ had none, so cp -a from it lost them).
+xa() { getfattr --absolute-names -d "$1" 2>/dev/null | grep -v '^#' | grep . | sort | tr '\n' ' '; }
+[ "$(xa "$A/@$t_1/tree/docs/readme")" = 'user.color="blue" ' ] ||
+	fs_fail "xattrs at step 1: $(xa "$A/@$t_1/tree/docs/readme")"
+[ "$(xa "$A/@$t_2/tree/docs/README")" = 'user.color="red" user.size="L" ' ] ||
+	fs_fail "xattrs at step 2: $(xa "$A/@$t_2/tree/docs/README")"
+[ "$(getfattr --only-values -n user.color "$A/@$t_1/tree/docs/readme")" = blue ] ||
+	fs_fail "getxattr at step 1"
+getfattr --absolute-names -n user.none "$A/@$t_1/tree/docs/readme" 2>&1 | grep -q "No such attribute" ||
+	fs_fail "getxattr of a missing name at step 1"
+
 # Restoring is copying out.
 cp -a "$A/@$t_1/tree/docs" "$FS_MNT/docs.restored" || fs_fail "cp -a out of at/"
 same "$SNAP/1/docs" "$FS_MNT/docs.restored" "restored directory"
+[ "$(xa "$FS_MNT/docs.restored/readme")" = 'user.color="blue" ' ] ||
+	fs_fail "cp -a from at/ lost the xattrs: $(xa "$FS_MNT/docs.restored/readme")"
 cp "$A/@$t_2/tree/hard" "$FS_MNT/a.restored" && cmp "$FS_MNT/a.restored" "$SNAP/2/hard" ||
 	fs_fail "a deleted file restored by cp"
 fs_umount
