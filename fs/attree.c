@@ -604,13 +604,22 @@ static int at_vlist(struct fs *fs, const struct vnode *dir, struct dirh *d)
 
 /* A file as it was: its version then, or, with none that old, an empty
  * file. A moment in the past never changes: it may be cached. */
-static int at_open(struct fs *fs, const struct vnode *v, struct vfh *h, struct fuse_file_info *fi)
+static int at_open(struct fs *fs, const struct vnode *v, const struct vcaller *who, struct vfh *h,
+		   struct fuse_file_info *fi)
 {
 	struct st_version ver;
+	struct ns_inode now;
 	int rc;
 
 	if (v->type != DT_REG)
 		return -EISDIR;
+	/* The kernel checked the owner and mode of then; a file that still
+	 * exists is read only by who may read it now as well. */
+	pthread_mutex_lock(&fs->ns_lock);
+	rc = ns_inode_get(fs->ns, v->x, &now, NULL);
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (rc == ST_OK && !vt_may_read(who, now.uid, now.gid, now.mode))
+		return -EACCES;
 	rc = at_file(fs, v->seq, v->x, &ver, &h->ver);
 	if (rc == 0 && h->ver)
 		fi->keep_cache = at_stable(v->seq);

@@ -171,27 +171,36 @@ static int attr_of(struct fs *fs, uint64_t x, struct stat *st)
 	return 0;
 }
 
-/* A mirror of directory v->x: its owner and times, dr-xr-xr-x. A version
- * list is the same, for its file; its listing grows with every commit. */
+/* A mirror of directory v->x: its owner, times and read and search bits,
+ * so that no one lists or enters it who could not the directory itself. A
+ * version list is a directory for its file: readable and searchable by
+ * who may read the file now. Its listing grows with every commit. */
 static int hdir_stat(struct fs *fs, const struct vnode *v, struct stat *st, double *timeout)
 {
 	int rc = attr_of(fs, v->x, st);
+	uint32_t r;
 
 	if (rc)
 		return rc;
-	st->st_mode = S_IFDIR | 0555;
+	r = (uint32_t)st->st_mode & 0444;
+	st->st_mode = S_IFDIR | (v->kind == VK_VLIST ? r | r >> 2 : st->st_mode & 0555);
 	st->st_nlink = 2;
 	st->st_size = 0;
 	*timeout = 0;
 	return 0;
 }
 
-/* history/ itself: the root's mirror, whose attributes may be cached. */
+/* history/ itself: the root's mirror, with its read and search bits. */
 static int history_stat(struct fs *fs, const struct vnode *v, struct stat *st, double *timeout)
 {
-	(void)v;
-	vt_dir_stat(fs, st);
-	*timeout = fs->o.attr_timeout;
+	int rc = attr_of(fs, v->x, st);
+
+	if (rc)
+		return rc;
+	st->st_mode = S_IFDIR | (st->st_mode & 0555);
+	st->st_nlink = 2;
+	st->st_size = 0;
+	*timeout = 0; /* a chmod of the root shows at once */
 	return 0;
 }
 
@@ -278,12 +287,50 @@ static int vfile_stat(struct fs *fs, const struct vnode *v, struct stat *st, dou
 	return 0;
 }
 
-static int vfile_open(struct fs *fs, const struct vnode *v, struct vfh *h,
-		      struct fuse_file_info *fi)
+/*
+ * Whether who could read file x's version committed at t as it was: by
+ * the owner, group and mode the namespace had for x at t, and in its
+ * first version after the flush round that committed it (a chmod made
+ * just before a save is committed with the save's round, after the
+ * store); both must allow, the most restrictive wins. Without either
+ * (thinned away by compaction), by the file's attributes now. Issue 13
+ * keeps them with the versions themselves.
+ */
+static int may_read_then(struct fs *fs, const struct vcaller *who, uint64_t x, uint64_t t)
+{
+	uint64_t after = t + 2 * (uint64_t)fs->o.flush_ms * 1000000 + NS_PER_S;
+	struct ns_inode a;
+	struct stat st;
+	bool known = false;
+	int rc;
+
+	if ((rc = at_inode(fs, t, x, &a, NULL)) == 0) {
+		if (!vt_may_read(who, a.uid, a.gid, a.mode))
+			return -EACCES;
+		known = true;
+	}
+	if ((rc = at_inode(fs, after, x, &a, NULL)) == 0) {
+		if (!vt_may_read(who, a.uid, a.gid, a.mode))
+			return -EACCES;
+		known = true;
+	}
+	if (known)
+		return 0;
+	if ((rc = attr_of(fs, x, &st)) != 0)
+		return rc;
+	return vt_may_read(who, st.st_uid, st.st_gid, st.st_mode) ? 0 : -EACCES;
+}
+
+/* The kernel checked the file's owner and mode of now (stat's); the
+ * version is read only by who could read it then as well. */
+static int vfile_open(struct fs *fs, const struct vnode *v, const struct vcaller *who,
+		      struct vfh *h, struct fuse_file_info *fi)
 {
 	struct vfile_open o = {0};
 	int rc;
 
+	if ((rc = may_read_then(fs, who, v->x, v->time_ns)) != 0)
+		return rc;
 	o.ver.seq = v->seq;
 	o.ver.offset = v->off;
 	rc = with_store(fs, v->x, open_version, &o);

@@ -142,10 +142,11 @@ static int stats_stat(struct fs *fs, const struct vnode *v, struct stat *st, dou
 }
 
 /* One snapshot per open, read past the kernel's page cache. */
-static int stats_open(struct fs *fs, const struct vnode *v, struct vfh *h,
-		      struct fuse_file_info *fi)
+static int stats_open(struct fs *fs, const struct vnode *v, const struct vcaller *who,
+		      struct vfh *h, struct fuse_file_info *fi)
 {
 	(void)v;
+	(void)who;
 	h->text = stats_text(fs, &h->len);
 	if (!h->text)
 		return -ENOMEM;

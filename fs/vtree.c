@@ -432,8 +432,35 @@ static void vfh_free(struct vfh *h)
 	}
 }
 
+bool vt_may_read(const struct vcaller *who, uint32_t uid, uint32_t gid, uint32_t mode)
+{
+	bool in_group = who->gid == gid;
+
+	if (who->uid == 0)
+		return true; /* as the kernel lets root read (CAP_DAC_OVERRIDE) */
+	if (who->uid == uid)
+		return mode & 0400;
+	for (int i = 0; i < who->ngroups && !in_group; i++)
+		in_group = who->groups[i] == gid;
+	return mode & (in_group ? 0040 : 0004);
+}
+
+static void caller_of(fuse_req_t req, struct vcaller *who)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	int n = fuse_req_getgroups(req, (int)(sizeof(who->groups) / sizeof(who->groups[0])),
+				   who->groups);
+
+	who->uid = ctx->uid;
+	who->gid = ctx->gid;
+	/* More groups than room, or none known: only the primary counts,
+	 * which can only refuse more, never less. */
+	who->ngroups = n > (int)(sizeof(who->groups) / sizeof(who->groups[0])) ? -1 : n;
+}
+
 static void vt_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct vcaller who;
 	struct vfh *h = NULL;
 	struct vnode v;
 	int rc = vn_get(ino, &v);
@@ -444,8 +471,10 @@ static void vt_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		rc = -EISDIR;
 	else if (rc == 0 && !(h = calloc(1, sizeof(*h))))
 		rc = -ENOMEM;
-	if (rc == 0)
-		rc = kinds[v.kind]->open(FS(req), &v, h, fi);
+	if (rc == 0) {
+		caller_of(req, &who);
+		rc = kinds[v.kind]->open(FS(req), &v, &who, h, fi);
+	}
 	if (rc) {
 		vfh_free(h);
 		fuse_reply_err(req, -rc);

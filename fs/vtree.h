@@ -60,6 +60,19 @@ struct vnode {
 	struct vnode *next_vino, *next_key;
 };
 
+/* Who opens a file of the tree, for the checks the kernel cannot make
+ * from one owner and mode (a version is read as it was and as it is). */
+struct vcaller {
+	uid_t uid;
+	gid_t gid;
+	int ngroups; /* supplementary groups in groups[]; -1 if unknown */
+	gid_t groups[64];
+};
+
+/* Whether the caller may read a file of that owner, group and mode: what
+ * the kernel's default_permissions decides for a read. */
+bool vt_may_read(const struct vcaller *who, uint32_t uid, uint32_t gid, uint32_t mode);
+
 /* An open file of the tree: a version's read-only handle, or bytes. */
 struct vfh {
 	st_store *ver; /* or NULL: */
@@ -83,8 +96,10 @@ struct vkind_ops {
 		      struct fuse_entry_param *e);
 	/* Every entry of directory dir, "." and ".." included. */
 	int (*list)(struct fs *fs, const struct vnode *dir, struct dirh *d);
-	/* Fills h (zeroed) for file v; may set fi->keep_cache or direct_io. */
-	int (*open)(struct fs *fs, const struct vnode *v, struct vfh *h, struct fuse_file_info *fi);
+	/* Fills h (zeroed) for file v, opened by who (the kernel has checked
+	 * the mode stat gave); may set fi->keep_cache or direct_io. */
+	int (*open)(struct fs *fs, const struct vnode *v, const struct vcaller *who, struct vfh *h,
+		    struct fuse_file_info *fi);
 	/* A symbolic link's target, malloc()ed. */
 	int (*readlink)(struct fs *fs, const struct vnode *v, char **target);
 	/* Extended attribute name of v: its value, malloc()ed (-ENODATA if

@@ -110,7 +110,8 @@ find "$FS_MNT/.revfs/history" -type f | grep -v '/[0-9]*$' && fs_fail "find -typ
 [ "$(find "$H/w" -type d | wc -l)" = 3 ] || fs_fail "find: w, w/x and w/x/y are directories"
 ls -R "$FS_MNT/.revfs" >/dev/null || fs_fail "ls -R .revfs"
 tar cf "$FS_TMP/h.tar" -C "$FS_MNT" .revfs/history .revfs/at/now/ || fs_fail "tar of .revfs"
-for d in "$H" "$H/w" "$H/w/x" "$H/w/x/y" "$FS_MNT/.revfs/at/now" "$FS_MNT/.revfs/at/now/w"; do
+now=$(readlink -f "$FS_MNT/.revfs/at/now") # one moment: now moves on
+for d in "$H" "$H/w" "$H/w/x" "$H/w/x/y" "$now" "$now/w"; do
 	ls -ai "$d" | while read -r ino name; do
 		[ "$name" = . ] || [ "$name" = .. ] && continue
 		[ "$(stat -c %i "$d/$name")" = "$ino" ] ||
@@ -118,7 +119,7 @@ for d in "$H" "$H/w" "$H/w/x" "$H/w/x/y" "$FS_MNT/.revfs/at/now" "$FS_MNT/.revfs
 	done || exit 1
 done
 # (b and d/link are one file: their entries rightly share numbers.)
-dups=$(find "$FS_MNT/.revfs" "$FS_MNT/.revfs/at/now/w/" -path "$H/b" -prune -o \
+dups=$(find "$FS_MNT/.revfs" "$now/w/" -path "$H/b" -prune -o \
 	-path "$H/d/link" -prune -o -printf '%i\n' | sort | uniq -d)
 [ -z "$dups" ] || fs_fail "entries of .revfs share inode numbers: $dups"
 fs_umount
