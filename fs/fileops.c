@@ -139,6 +139,7 @@ void fsop_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = FS(req);
 	struct inode *in = ino_get(fs, ino);
+	bool save_first = false;
 	int rc;
 
 	if (!in) {
@@ -156,9 +157,20 @@ void fsop_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	rc = S_ISREG(in->a.mode) ? ino_store(fs, in) : 0;
 	if (rc == -ENODATA)
 		rc = 0;
-	if (rc == 0)
+	if (rc == 0) {
 		in->nopen++;
+		if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+			/* The last close's save is not committed yet: it is of
+			 * the bytes as they were then, so it goes before any
+			 * new writer writes (a rewrite within a flush interval
+			 * of the close waits for one commit). */
+			save_first = in->nwrite == 0 && in->save_wanted;
+			in->nwrite++;
+		}
+	}
 	pthread_mutex_unlock(&in->lock);
+	if (save_first)
+		flusher_sync(fs, NULL);
 	ino_put(fs, in);
 	if (rc) {
 		fuse_reply_err(req, -rc);
@@ -170,6 +182,8 @@ void fsop_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (fuse_reply_open(req, fi) == -ENOENT) {
 		pthread_mutex_lock(&in->lock);
 		in->nopen--;
+		if ((fi->flags & O_ACCMODE) != O_RDONLY && in->nwrite)
+			in->nwrite--;
 		pthread_mutex_unlock(&in->lock);
 	}
 }
@@ -332,8 +346,8 @@ void fsop_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = FS(req);
 	struct inode *in;
+	bool save = false;
 
-	(void)fi;
 	pthread_mutex_lock(&fs->ns_lock);
 	in = ino_find(fs, ino);
 	if (in) {
@@ -341,6 +355,15 @@ void fsop_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		pthread_mutex_lock(&in->lock);
 		if (in->nopen > 0)
 			in->nopen--;
+		/* The last writer's close is a save: of what it wrote, or of
+		 * what an interim commit already holds. */
+		if ((fi->flags & O_ACCMODE) != O_RDONLY && in->nwrite > 0 && --in->nwrite == 0 &&
+		    S_ISREG(in->a.mode) && !in->removed &&
+		    (in->last_interim || !dset_empty(&in->dirty) || !dset_empty(&in->flush) ||
+		     in->flushing || in->a.size != in->committed)) {
+			in->save_wanted = true;
+			save = true;
+		}
 		if (in->nopen == 0) {
 			if (in->a.nlink == 0 && !in->removed)
 				ino_remove(fs, in);
@@ -348,6 +371,8 @@ void fsop_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 				ino_store_idle(in);
 		}
 		pthread_mutex_unlock(&in->lock);
+		if (save)
+			flusher_mark(fs, in);
 		ino_put_locked(fs, in);
 	}
 	pthread_mutex_unlock(&fs->ns_lock);
@@ -365,6 +390,14 @@ void fsop_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_i
 	if (!in) {
 		fuse_reply_err(req, ESTALE);
 		return;
+	}
+	/* An fsync is a save: of what is dirty, or of what an interim
+	 * commit already holds. */
+	if (!fs->o.ro) {
+		pthread_mutex_lock(&in->lock);
+		in->save_wanted = S_ISREG(in->a.mode);
+		pthread_mutex_unlock(&in->lock);
+		flusher_mark(fs, in);
 	}
 	rc = fs->o.ro ? 0 : flusher_sync(fs, in);
 	ino_put(fs, in);

@@ -33,6 +33,7 @@ struct job {
 	struct inode *in;
 	uint64_t size, mtime; /* what the commit records */
 	bool commit;	      /* has a store commit to make */
+	bool save;	      /* ... and it is a save, not interim */
 	bool prepared;	      /* staged; after commit_batch: committed */
 	bool waited;	      /* the store was being compacted: wait_ns was sampled */
 	uint64_t wait_ns;     /* time to get the store's writer lock */
@@ -122,7 +123,7 @@ int flusher_sync(struct fs *fs, struct inode *in)
 }
 
 /* Takes the flush set of one file (under its lock). */
-static void take(struct job *j)
+static void take(struct fs *fs, struct job *j)
 {
 	struct inode *in = j->in;
 
@@ -135,13 +136,20 @@ static void take(struct job *j)
 	}
 	if (!in->removed && S_ISREG(in->a.mode) &&
 	    (!dset_empty(&in->dirty) || in->a.size != in->committed ||
-	     in->a.mtime_ns != in->committed_mtime)) {
+	     in->a.mtime_ns != in->committed_mtime || (in->save_wanted && in->last_interim))) {
 		in->flush = in->dirty;
 		dset_init(&in->dirty);
 		in->flushing = true;
 		j->commit = true;
 		j->size = in->a.size;
 		j->mtime = (uint64_t)in->a.mtime_ns;
+		/* A save if asked for (fsync, last close), if no one has the
+		 * file open to write (a truncate or utimens by path), or if a
+		 * writer has kept it open for save_s since the last save. */
+		j->save =
+		    in->save_wanted || in->nwrite == 0 ||
+		    st_realtime_ns() - in->last_save_ns >= (uint64_t)fs->o.save_s * 1000000000;
+		in->save_wanted = false;
 	}
 	pthread_mutex_unlock(&in->lock);
 }
@@ -187,6 +195,8 @@ static void prepare(struct fs *fs, struct job *j)
 		rc = st_file_truncate(st, j->size);
 	if (rc == ST_OK)
 		rc = st_file_set_mtime(st, j->mtime);
+	if (rc == ST_OK)
+		st_set_commit_kind(st, j->save ? ST_SAVE : ST_INTERIM);
 	if (rc != ST_OK) {
 		commit_failed(j, rc);
 		st_rollback(st);
@@ -239,6 +249,9 @@ static void settle(struct fs *fs, struct job *j)
 
 		in->committed = j->size;
 		in->committed_mtime = (int64_t)j->mtime;
+		in->last_interim = !j->save;
+		if (j->save)
+			in->last_save_ns = st_realtime_ns();
 		if (in->st) { /* it stays open while flushing; checked all the same */
 			st_current(in->st, &v);
 			in->committed_seq = v.seq;
@@ -250,6 +263,8 @@ static void settle(struct fs *fs, struct job *j)
 
 		if (j->err == 0)
 			j->err = EIO;
+		if (j->save)
+			in->save_wanted = true; /* the next try is the save */
 		if (dset_merge_under(&in->dirty, &in->flush) == 0)
 			freed = before - in->dirty.bytes;
 		in->wb_err = j->err;
@@ -340,7 +355,7 @@ static size_t round_run(struct fs *fs, struct job *jobs, size_t n, bool last)
 	if (n > 1)
 		qsort(jobs, n, sizeof(*jobs), job_cmp);
 	for (i = 0; i < n; i++)
-		take(&jobs[i]);
+		take(fs, &jobs[i]);
 	for (i = 0; i < n; i += k) {
 		struct job b[BATCH];
 		size_t m = 0;

@@ -110,6 +110,7 @@ static struct inode *ino_alloc(uint64_t ino)
 	if (!in)
 		return NULL;
 	in->ino = ino;
+	in->last_save_ns = st_realtime_ns();
 	pthread_mutex_init(&in->lock, NULL);
 	dset_init(&in->dirty);
 	dset_init(&in->flush);
@@ -411,8 +412,10 @@ int ino_store(struct fs *fs, struct inode *in)
 	if (rc == ST_OK) {
 		st_current(in->st, &v);
 		/* Created just now (deferred, no version yet) only if unknown. */
-		if (v.offset == UINT64_MAX ? !known : v.seq >= in->committed_seq)
+		if (v.offset == UINT64_MAX ? !known : v.seq >= in->committed_seq) {
+			in->last_interim = v.interim;
 			goto ok;
+		}
 		st_close(in->st);
 		in->st = NULL;
 		if (!in->store_bad)

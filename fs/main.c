@@ -36,6 +36,7 @@ enum { KEY_HELP, KEY_VERSION, KEY_VERBOSE, KEY_RO };
  * its %u and %d would take "-1" and wrap what overflows. */
 enum {
 	O_FLUSH_MS,
+	O_SAVE_S,
 	O_DIRTY_MB,
 	O_ATTR_TIMEOUT,
 	O_COMPACT,
@@ -61,6 +62,7 @@ struct cmdline {
 	}
 static const struct fuse_opt opt_spec[] = {
     OPT("flush_ms=%s", num[O_FLUSH_MS]),
+    OPT("save_s=%s", num[O_SAVE_S]),
     OPT("dirty_mb=%s", num[O_DIRTY_MB]),
     OPT("attr_timeout=%s", num[O_ATTR_TIMEOUT]),
     OPT("compact=%s", num[O_COMPACT]),
@@ -82,14 +84,17 @@ static void usage(FILE *f)
 {
 	fprintf(f, "Usage: revfs [-f] [-d] [-s] [-v] [-o OPTION[,OPTION...]] BACKING MOUNTPOINT\n"
 		   "Mount the revfs backing directory BACKING (made by mkfs.revfs) on\n"
-		   "MOUNTPOINT. Every flush of every file becomes a version.\n\n"
+		   "MOUNTPOINT. Every save (fsync, last close) of a file becomes a version.\n\n"
 		   "  -f                 stay in the foreground; log to stderr (else to syslog)\n"
 		   "  -d                 debug: -f, debug messages, and libfuse logs every\n"
 		   "                     request\n"
 		   "  -s                 serve requests from one thread\n"
 		   "  -v, --verbose      log the daemon's debug messages too (not libfuse's)\n"
 		   "  -o flush_ms=N      commit dirty files every N ms (default: the\n"
-		   "                     superblock's, 1000)\n"
+		   "                     superblock's, 1000); those commits are interim:\n"
+		   "                     a version is an fsync, a last close, or:\n"
+		   "  -o save_s=N        every N s of a file kept open and written\n"
+		   "                     (default 300)\n"
 		   "  -o dirty_mb=N      dirty memory limit in MiB; writers wait past it\n"
 		   "                     (default 256)\n"
 		   "  -o attr_timeout=S  seconds the kernel caches names and attributes\n"
@@ -115,6 +120,7 @@ static const struct numopt {
 	bool whole; /* a whole number (else any decimal, as attr_timeout) */
 } numopts[O_NUMERIC] = {
     [O_FLUSH_MS] = {"flush_ms", 1, 3600000, true},
+    [O_SAVE_S] = {"save_s", 1, 86400, true},
     [O_DIRTY_MB] = {"dirty_mb", 1, 1048576, true},
     [O_ATTR_TIMEOUT] = {"attr_timeout", 0, 86400, false},
     [O_COMPACT] = {"compact", 0, 1, true},
@@ -154,6 +160,7 @@ static int numopts_apply(struct cmdline *c)
 	double v[O_NUMERIC];
 
 	v[O_FLUSH_MS] = UINT_MAX; /* not given: the superblock's default */
+	v[O_SAVE_S] = 300;
 	v[O_DIRTY_MB] = 256;
 	v[O_ATTR_TIMEOUT] = 1.0;
 	v[O_COMPACT] = 1;
@@ -164,6 +171,7 @@ static int numopts_apply(struct cmdline *c)
 		if (numopt_parse(c, i, &v[i]))
 			return -1;
 	c->o.flush_ms = (unsigned)v[O_FLUSH_MS];
+	c->o.save_s = (unsigned)v[O_SAVE_S];
 	c->o.dirty_mb = (unsigned)v[O_DIRTY_MB];
 	c->o.attr_timeout = v[O_ATTR_TIMEOUT];
 	c->o.compact = (int)v[O_COMPACT];

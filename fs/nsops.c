@@ -531,6 +531,8 @@ void fsop_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 	if (rc == 0) {
 		pthread_mutex_lock(&in->lock);
 		in->nopen++;
+		if ((fi->flags & O_ACCMODE) != O_RDONLY)
+			in->nwrite++;
 		pthread_mutex_unlock(&in->lock);
 		fill_entry(fs, in, &e);
 		ino_put_locked(fs, in);
@@ -545,6 +547,8 @@ void fsop_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 		/* The caller was interrupted: undo the open. */
 		pthread_mutex_lock(&in->lock);
 		in->nopen--;
+		if ((fi->flags & O_ACCMODE) != O_RDONLY && in->nwrite)
+			in->nwrite--;
 		pthread_mutex_unlock(&in->lock);
 	}
 }

@@ -102,8 +102,15 @@ struct inode {
 	 * record's store_seq, 0: no store yet): a store found older is damage. */
 	uint64_t committed_seq;
 	uint64_t committed_bytes; /* live bytes of that commit (st_blocks) */
-	int wb_err;		  /* errno of a failed flush, reported by fsync */
-	bool store_bad;		  /* opening the store failed; logged once */
+	/* Versions are saves: a commit is one if an fsync asked for it, the
+	 * last writer closed, or save_s passed since the last save with the
+	 * file kept open and written; else it is interim. */
+	bool save_wanted;      /* the next commit is a save */
+	bool last_interim;     /* the store's newest commit is interim */
+	uint32_t nwrite;       /* open handles that may write */
+	uint64_t last_save_ns; /* when the last save was committed (or loaded) */
+	int wb_err;	       /* errno of a failed flush, reported by fsync */
+	bool store_bad;	       /* opening the store failed; logged once */
 
 	/* fs->flush_lock. The pointer first, so that these flags never share
 	 * a word with the ones above, which another lock guards: a compiler
@@ -132,6 +139,7 @@ static inline void stat_ring_add(struct stat_ring *r, uint64_t ns)
 
 struct fs_opts {
 	unsigned flush_ms;    /* flush interval */
+	unsigned save_s;      /* a file kept open and written: a version this often */
 	unsigned dirty_mb;    /* dirty memory limit */
 	int compact;	      /* run the background compactor */
 	double compact_frag;  /* compact at this fragmentation (0..1) */

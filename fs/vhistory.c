@@ -42,12 +42,19 @@ struct find_ver {
 	uint64_t seq;
 	struct st_version v;
 	bool found;
+	uint64_t seen; /* versions walked */
 };
 
+/* Versions are saves: an interim commit is one only while it is the
+ * newest (the file's current state); older ones are not listed, nor
+ * found by name. */
 static int find_cb(void *arg, const struct st_version *v)
 {
 	struct find_ver *f = arg;
+	bool newest = f->seen++ == 0;
 
+	if (v->interim && !newest)
+		return v->seq < f->seq;
 	if (v->seq == f->seq) {
 		f->v = *v;
 		f->found = true;
@@ -104,7 +111,8 @@ static int hdir_lookup(struct fs *fs, uint64_t x, const char *name, enum vkind *
 
 struct list_ctx {
 	struct dirh *d;
-	uint64_t x; /* the file whose versions are listed */
+	uint64_t x;    /* the file whose versions are listed */
+	uint64_t seen; /* versions walked */
 	int rc;
 	struct st_version *vers; /* the versions listed, for the vnode */
 	size_t nvers, cap;
@@ -126,7 +134,11 @@ static int list_ver_cb(void *arg, const struct st_version *v)
 {
 	struct list_ctx *c = arg;
 	char name[24];
-	int n = snprintf(name, sizeof(name), "%llu", (unsigned long long)v->seq);
+	int n;
+
+	if (c->seen++ > 0 && v->interim)
+		return 0; /* listed only while it is the newest */
+	n = snprintf(name, sizeof(name), "%llu", (unsigned long long)v->seq);
 
 	c->rc = fs_dirh_add(c->d, name, (size_t)n, vt_ino(VK_VFILE, c->x, v->seq), DT_REG);
 	if (c->rc == 0 && c->nvers == c->cap) {
@@ -352,15 +364,21 @@ const struct vkind_ops vk_vfile = {.stat = vfile_stat, .open = vfile_open};
 #define VX_PREFIX "user.revfs."
 
 struct count_ctx {
-	uint64_t n, newest;
+	uint64_t n, newest; /* listed versions (find_cb's rule), the newest's seq */
+	uint64_t seen;
 };
 
 static int count_cb(void *arg, const struct st_version *v)
 {
 	struct count_ctx *c = arg;
 
-	if (c->n++ == 0)
+	if (v->interim && c->seen > 0) {
+		c->seen++;
+		return 0;
+	}
+	if (c->seen++ == 0)
 		c->newest = v->seq;
+	c->n++;
 	return 0;
 }
 

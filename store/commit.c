@@ -344,6 +344,11 @@ static int commit_write(st_store *st, struct hdr *h)
 	h->root_count = nt.r.count;
 	h->root_bytes = nt.r.bytes;
 	h->prev = st->head.pos; /* HDR_NONE for the first commit of a deferred store */
+	/* Once a store has an interim commit its headers all say their kind
+	 * (the feature words are copied from commit to commit). */
+	h->commit_kind = st->commit_kind;
+	if (h->commit_kind == ST_INTERIM)
+		h->compat |= FEAT_COMPAT_KIND;
 	if ((rc = st_writer_header(&st->w, h, MARK_DATA)) != ST_OK ||
 	    (rc = st_writer_flush(&st->w)) != ST_OK)
 		return rc;

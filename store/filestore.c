@@ -35,6 +35,14 @@ void st_stage_clear(st_store *st)
 	st->trunc_pages = UINT64_MAX;
 	st->size = st->head.size;
 	st->mtime_ns = st->head.mtime_ns;
+	st->commit_kind = ST_SAVE;
+}
+
+void st_set_commit_kind(st_store *st, enum st_commit_kind kind)
+{
+	pthread_mutex_lock(&st->wlock);
+	st->commit_kind = (uint8_t)kind;
+	pthread_mutex_unlock(&st->wlock);
 }
 
 /* Index of the first staged extent ending after page. */

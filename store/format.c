@@ -20,6 +20,7 @@ enum {
 	H_COMPAT = 8,
 	H_RO_COMPAT = 12,
 	H_INCOMPAT = 16,
+	H_KIND_OF_COMMIT = 20,
 	H_SEQ = 24,
 	H_TIME = 32,
 	H_SIZE = 40,
@@ -52,6 +53,8 @@ void st_hdr_encode(const struct hdr *h, uint8_t out[HDR_PAYLOAD_SIZE])
 	st_put64(out + H_ROOT_COUNT, h->root_count);
 	st_put64(out + H_ROOT_BYTES, h->root_bytes);
 	st_put64(out + H_PREV, h->prev);
+	if (h->compat & FEAT_COMPAT_KIND)
+		out[H_KIND_OF_COMMIT] = h->commit_kind;
 	if (h->ro_compat & FEAT_RO_SELF) {
 		st_put64(out + H_SELF, h->self);
 		memcpy(out + H_ID, h->id, ST_ID_SIZE);
@@ -83,6 +86,10 @@ int st_hdr_decode(const uint8_t *buf, size_t len, struct hdr *h)
 	h->root_count = st_get64(buf + H_ROOT_COUNT);
 	h->root_bytes = st_get64(buf + H_ROOT_BYTES);
 	h->prev = st_get64(buf + H_PREV);
+	/* A compat feature: any value but interim reads as a save. */
+	h->commit_kind = (h->compat & FEAT_COMPAT_KIND) && buf[H_KIND_OF_COMMIT] == ST_INTERIM
+			     ? ST_INTERIM
+			     : ST_SAVE;
 	if (h->ro_compat & FEAT_RO_SELF) {
 		h->self = st_get64(buf + H_SELF);
 		memcpy(h->id, buf + H_ID, ST_ID_SIZE);

@@ -35,6 +35,7 @@
 /* Feature bits. An unknown incompat bit refuses to open, an unknown
  * ro_compat bit opens read-only, compat bits are ignored. */
 #define FEAT_RO_SELF	     0x1u /* the header names its position and store */
+#define FEAT_COMPAT_KIND     0x1u /* byte 20 says save (0) or interim (1) */
 #define FEAT_INCOMPAT_KNOWN  0u
 #define FEAT_RO_COMPAT_KNOWN FEAT_RO_SELF
 
@@ -75,6 +76,7 @@ struct hdr {
 	uint64_t root_count;	/* reduce of the whole tree: entries */
 	uint64_t root_bytes;	/* reduce of the whole tree: live bytes */
 	uint64_t prev;		/* offset of the previous header's block, or HDR_NONE */
+	uint8_t commit_kind;	/* ST_SAVE or ST_INTERIM (FEAT_COMPAT_KIND) */
 	uint64_t self;		/* FEAT_RO_SELF: the position it was written at */
 	uint8_t id[ST_ID_SIZE]; /* FEAT_RO_SELF: the store's identity */
 	uint64_t pos;		/* where this header's block starts (not stored) */
@@ -323,6 +325,7 @@ struct st_store {
 	size_t nex, excap;
 	uint64_t size;	      /* staged file size */
 	uint64_t mtime_ns;    /* staged mtime */
+	uint8_t commit_kind;  /* of the next commit: ST_SAVE unless staged */
 	uint64_t trunc_pages; /* pages kept by the lowest staged truncate; UINT64_MAX none */
 
 	struct writer w;	/* wlock: appends to file */

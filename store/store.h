@@ -158,7 +158,19 @@ struct st_version {
 	uint64_t mtime_ns; /* file mtime as of the commit (0 for key-value) */
 	uint64_t offset;   /* file offset of the header (informational) */
 	uint64_t bytes;	   /* live bytes of the version: its data and tree nodes */
+	bool interim;	   /* an interim commit, not a save (st_set_commit_kind) */
 };
+
+/* What a commit is: a save (a version people see), or an interim commit
+ * that bounds what a crash loses and gives way to the next save. */
+enum st_commit_kind { ST_SAVE = 0, ST_INTERIM = 1 };
+/*
+ * The kind of the next commit (ST_SAVE unless set; back to ST_SAVE after
+ * each commit). Interim commits are listed by st_versions (flagged) but
+ * count for no retention rule: compaction keeps one only if it is the
+ * newest or pinned.
+ */
+void st_set_commit_kind(st_store *st, enum st_commit_kind kind);
 
 /*
  * Commits every change staged since the last commit: appends the tree

@@ -21,6 +21,7 @@ void st_version_of(const struct hdr *h, struct st_version *v)
 	v->mtime_ns = h->mtime_ns;
 	v->offset = h->pos;
 	v->bytes = h->root_bytes;
+	v->interim = h->commit_kind == ST_INTERIM;
 }
 
 /* A walk down the chain reads headers backwards, where the kernel's
@@ -345,29 +346,40 @@ int st_retention_format(const struct st_retention *r, char *buf, size_t len)
 }
 
 /* Marks keep[i] for versions v[0..n) (newest first) that r keeps. */
+/*
+ * The rule counts the listed versions: the saves, and the newest commit
+ * whatever its kind (it is the current state). An older interim commit
+ * is kept only if pinned. k is a version's rank among the listed ones,
+ * prev the listed version before it (newer).
+ */
 void st_retention_apply(const struct st_retention *r, uint64_t now, const struct hdr *v, size_t n,
 			bool *keep)
 {
 	uint32_t min = r && r->min_count ? r->min_count : 1;
+	size_t k = 0, prev = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		uint64_t age = now > v[i].time_ns ? now - v[i].time_ns : 0;
+		bool listed = i == 0 || v[i].commit_kind != ST_INTERIM;
 
-		keep[i] = i < min;
-		if (!r)
+		keep[i] = listed && k < min;
+		if (r)
+			for (size_t p = 0; p < r->npins; p++)
+				if (r->pins[p] == v[i].seq)
+					keep[i] = true;
+		if (!listed)
 			continue;
-		if (r->all_ns && age < r->all_ns)
+		if (r && r->all_ns && age < r->all_ns)
 			keep[i] = true;
-		for (size_t p = 0; p < r->npins; p++)
-			if (r->pins[p] == v[i].seq)
-				keep[i] = true;
-		for (uint32_t t = 0; t < r->ntiers; t++) {
+		for (uint32_t t = 0; r && t < r->ntiers; t++) {
 			uint64_t iv = r->tiers[t].interval_ns;
 			if (!iv || age >= r->tiers[t].span_ns)
 				continue;
-			/* The newest version of each interval-wide slot. */
-			if (i == 0 || v[i - 1].time_ns / iv != v[i].time_ns / iv)
+			/* The newest listed version of each interval-wide slot. */
+			if (k == 0 || v[prev].time_ns / iv != v[i].time_ns / iv)
 				keep[i] = true;
 		}
+		prev = i;
+		k++;
 	}
 }

@@ -149,6 +149,64 @@ START_TEST(punch_holes)
 }
 END_TEST
 
+/* Interim commits (st_set_commit_kind): flagged in st_versions, ignored
+ * by the retention rule unless newest or pinned, gone after compaction. */
+static int kinds_cb(void *arg, const struct st_version *v)
+{
+	char *out = arg;
+	size_t n = strlen(out);
+
+	snprintf(out + n, 64 - n, "%llu%s ", (unsigned long long)v->seq, v->interim ? "i" : "");
+	return 0;
+}
+
+START_TEST(interim_commits)
+{
+	static const char kind[] = "SiiSiSi"; /* seq 1..7: S save, i interim */
+	const uint64_t pins[] = {3};
+	struct st_retention keep = {.min_count = 100}, keep_pin = {.min_count = 100};
+	struct st_compact_opts co = {.keep = &keep};
+	char *p = tu_path(tu_dir, "k.rev"), list[64] = "";
+	st_store *st;
+
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_CREATE | ST_DEFER, NULL, &st), ST_OK);
+	for (int i = 0; kind[i]; i++) {
+		ck_assert_int_eq(st_file_write(st, (uint64_t)i, "k", 1), ST_OK);
+		st_set_commit_kind(st, kind[i] == 'i' ? ST_INTERIM : ST_SAVE);
+		ck_assert_int_eq(st_commit(st, NULL), ST_OK);
+	}
+	ck_assert_int_eq(st_versions(st, kinds_cb, list), ST_OK);
+	ck_assert_str_eq(list, "7i 6 5i 4 3i 2i 1 ");
+	/* A pinned interim commit stays; the others go but for the newest. */
+	keep_pin.pins = pins;
+	keep_pin.npins = 1;
+	co.keep = &keep_pin;
+	ck_assert_int_eq(st_compact(st, &co, NULL), ST_OK);
+	list[0] = 0;
+	ck_assert_int_eq(st_versions(st, kinds_cb, list), ST_OK);
+	ck_assert_str_eq(list, "7i 6 4 3i 1 ");
+	co.keep = &keep;
+	ck_assert_int_eq(st_compact(st, &co, NULL), ST_OK);
+	list[0] = 0;
+	ck_assert_int_eq(st_versions(st, kinds_cb, list), ST_OK);
+	ck_assert_str_eq(list, "7i 6 4 1 ");
+	/* min counts saves (and the newest): min:2 keeps 7i and 6. */
+	keep.min_count = 2;
+	ck_assert_int_eq(st_compact(st, &co, NULL), ST_OK);
+	list[0] = 0;
+	ck_assert_int_eq(st_versions(st, kinds_cb, list), ST_OK);
+	ck_assert_str_eq(list, "7i 6 ");
+	st_close(st);
+	/* The kinds survive a reopen. */
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_OK);
+	list[0] = 0;
+	ck_assert_int_eq(st_versions(st, kinds_cb, list), ST_OK);
+	ck_assert_str_eq(list, "7i 6 ");
+	st_close(st);
+	free(p);
+}
+END_TEST
+
 START_TEST(versions)
 {
 	char *p = tu_path(tu_dir, "v.rev");
@@ -358,6 +416,7 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, file_roundtrip);
 	tcase_add_test(tc, holes_and_truncate);
 	tcase_add_test(tc, punch_holes);
+	tcase_add_test(tc, interim_commits);
 	tcase_add_test(tc, versions);
 	tcase_add_test(tc, version_at);
 	tcase_add_test(tc, kv_basic);
