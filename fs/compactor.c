@@ -330,6 +330,25 @@ int compactor_run(struct fs *fs, uint64_t ino, struct revfs_compact_arg *a)
 	/* Out: nothing done until said otherwise. */
 	a->bytes_before = a->bytes_after = a->versions_before = a->versions_kept = 0;
 	a->lock_hold_ns = 0;
+	if ((a->flags & REVFS_COMPACT_PURGE) && !(a->flags & REVFS_COMPACT_DRY_RUN)) {
+		/* What is written but not committed goes first, as a save: the
+		 * newest version, the one a purge keeps, is the file as it is. */
+		if ((in = ino_get(fs, ino)) != NULL) {
+			pthread_mutex_lock(&in->lock);
+			in->save_wanted = S_ISREG(in->a.mode);
+			pthread_mutex_unlock(&in->lock);
+			flusher_mark(fs, in);
+			rc = flusher_sync(fs, in);
+			ino_put(fs, in);
+			in = NULL;
+			if (rc)
+				return rc;
+		}
+		pthread_mutex_lock(&fs->ns_lock);
+		fs_pins_clear(fs, ino);
+		fs->ns_dirty = true;
+		pthread_mutex_unlock(&fs->ns_lock);
+	}
 	rc = hold_store(fs, ino, &in, &st);
 	if (rc == -ENODATA)
 		rc = 0; /* never committed: nothing to compact */
@@ -343,6 +362,8 @@ int compactor_run(struct fs *fs, uint64_t ino, struct revfs_compact_arg *a)
 		}
 		rc = rc ? -fs_errno(rc) : 0;
 	} else if (st && (rc = keep_rule(fs, ino, &keep, &pins)) == 0) {
+		if (a->flags & REVFS_COMPACT_PURGE)
+			o.keep = NULL; /* the newest alone */
 		/* The background compactor may hold this store: wait for it. */
 		for (int i = 0; (rc = st_compact(st, &o, &cs)) == ST_EBUSY && i < 6000; i++)
 			usleep(10000);

@@ -33,6 +33,16 @@ static bool may_write(fuse_req_t req, struct inode *in)
 	return mode & S_IWOTH;
 }
 
+static uint32_t owner(struct inode *in)
+{
+	uint32_t uid;
+
+	pthread_mutex_lock(&in->lock);
+	uid = in->a.uid;
+	pthread_mutex_unlock(&in->lock);
+	return uid;
+}
+
 void fsop_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 		struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz,
 		size_t out_bufsz)
@@ -64,7 +74,13 @@ void fsop_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 			fuse_reply_err(req, ESTALE);
 			return;
 		}
-		rc = may_write(req, in) ? 0 : -EACCES;
+		/* A purge is the owner's (or root's); compacting, a writer's. */
+		if (a.flags & REVFS_COMPACT_PURGE)
+			rc = fuse_req_ctx(req)->uid == 0 || fuse_req_ctx(req)->uid == owner(in)
+				 ? 0
+				 : -EPERM;
+		else
+			rc = may_write(req, in) ? 0 : -EACCES;
 		ino_put(fs, in);
 		if (rc == 0)
 			rc = compactor_run(fs, ino, &a);

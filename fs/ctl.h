@@ -12,6 +12,10 @@
 #include <sys/ioctl.h>
 
 #define REVFS_COMPACT_DRY_RUN 0x1 /* say what would be reclaimed, change nothing */
+/* Purge: keep only the file's current content, whatever the retention rule
+ * and the pins (which go): its past versions are gone for good. Only the
+ * file's owner or root. */
+#define REVFS_COMPACT_PURGE 0x2
 
 struct revfs_compact_arg {
 	uint32_t flags;		  /* in: REVFS_COMPACT_* */
@@ -25,7 +29,8 @@ struct revfs_compact_arg {
 
 /* On a regular file of the mount: compact its store now (and wait). The
  * ioctl fails with the errno of the failure: EACCES (may not write the
- * file), EBUSY (a compaction of it is running), ENOSPC, EIO... */
+ * file), EPERM (a purge by someone but the owner or root), EBUSY (a
+ * compaction of it is running), ENOSPC, EIO... */
 #define REVFS_IOC_COMPACT _IOWR('R', 1, struct revfs_compact_arg)
 /* On any file or directory of the mount: pause or resume the background
  * compactor (a running compaction finishes first). EPERM unless root or

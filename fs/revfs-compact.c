@@ -48,7 +48,7 @@
 static const char *prog = "revfs-compact";
 
 struct opts {
-	bool dry_run, quiet, verbose, pause, resume;
+	bool dry_run, quiet, verbose, pause, resume, purge;
 	const char *keep; /* --keep, or NULL */
 };
 
@@ -79,6 +79,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: %s [--dry-run] [--keep=RULE] [-q] [-v] PATH...\n"
+		"       %s --purge [-q] [-v] PATH...\n"
 		"       %s --pause | --resume PATH\n"
 		"Compact revfs stores now. A PATH inside a mount (a file, or a directory:\n"
 		"every regular file under it) is compacted by the running daemon; a PATH\n"
@@ -86,6 +87,8 @@ static void usage(FILE *f)
 		"  -n, --dry-run    say what would be reclaimed; change nothing\n"
 		"      --keep=RULE  versions to keep (backing directories only), e.g.\n"
 		"                   %s or latest; default: the superblock's\n"
+		"      --purge      remove every past version of each file (in a mount;\n"
+		"                   its owner or root), pins too: gone for good\n"
 		"      --pause      pause the mount's background compactor\n"
 		"      --resume     resume it\n"
 		"  -q, --quiet      print only errors\n"
@@ -93,7 +96,7 @@ static void usage(FILE *f)
 		"  -h, --help       this help\n"
 		"  -V, --version    the version\n"
 		"Exit status: 0 success, 1 some file could not be compacted, 2 usage error.\n",
-		prog, prog, NS_KEEP_DEFAULT);
+		prog, prog, prog, NS_KEEP_DEFAULT);
 }
 
 /* One line for a bad option, instead of getopt's line and then the usage:
@@ -344,8 +347,10 @@ static void compact_error(const char *path, int err)
 
 	switch (err) {
 	case EACCES:
-	case EPERM:
 		what = "permission denied: you may compact only files you can write";
+		break;
+	case EPERM:
+		what = "permission denied: only the file's owner or root may purge it";
 		break;
 	case EBUSY:
 		what = "its compaction has been running for too long; try again later";
@@ -394,7 +399,8 @@ static int compact_file(const struct target *tg, const struct opts *o, struct to
 	}
 	for (;;) {
 		memset(&a, 0, sizeof(a));
-		a.flags = o->dry_run ? REVFS_COMPACT_DRY_RUN : 0;
+		a.flags =
+		    (o->dry_run ? REVFS_COMPACT_DRY_RUN : 0) | (o->purge ? REVFS_COMPACT_PURGE : 0);
 		if (ioctl(fd, REVFS_IOC_COMPACT, &a) == 0)
 			break;
 		rc = errno;
@@ -862,11 +868,11 @@ static void print_total(const struct opts *o, const struct totals *tot, bool fai
 		       human(tot->before, b1, sizeof(b1)), human(r, b2, sizeof(b2)),
 		       (unsigned long long)tot->before, (unsigned long long)tot->after);
 	else
-		printf("compacted %llu file%s: %s -> %s, %s reclaimed (%llu -> %llu bytes)\n",
-		       (unsigned long long)tot->files, tot->files == 1 ? "" : "s",
-		       human(tot->before, b1, sizeof(b1)), human(tot->after, b2, sizeof(b2)),
-		       human(r, b3, sizeof(b3)), (unsigned long long)tot->before,
-		       (unsigned long long)tot->after);
+		printf("%s %llu file%s: %s -> %s, %s reclaimed (%llu -> %llu bytes)\n",
+		       o->purge ? "purged" : "compacted", (unsigned long long)tot->files,
+		       tot->files == 1 ? "" : "s", human(tot->before, b1, sizeof(b1)),
+		       human(tot->after, b2, sizeof(b2)), human(r, b3, sizeof(b3)),
+		       (unsigned long long)tot->before, (unsigned long long)tot->after);
 	if (tot->failed)
 		printf("%llu file%s could not be compacted\n", (unsigned long long)tot->failed,
 		       tot->failed == 1 ? "" : "s");
@@ -874,16 +880,13 @@ static void print_total(const struct opts *o, const struct totals *tot, bool fai
 
 int main(int argc, char **argv)
 {
-	enum { OPT_KEEP = 256, OPT_PAUSE, OPT_RESUME };
-	static const struct option longopts[] = {{"dry-run", no_argument, NULL, 'n'},
-						 {"keep", required_argument, NULL, OPT_KEEP},
-						 {"pause", no_argument, NULL, OPT_PAUSE},
-						 {"resume", no_argument, NULL, OPT_RESUME},
-						 {"quiet", no_argument, NULL, 'q'},
-						 {"verbose", no_argument, NULL, 'v'},
-						 {"help", no_argument, NULL, 'h'},
-						 {"version", no_argument, NULL, 'V'},
-						 {NULL, 0, NULL, 0}};
+	enum { OPT_KEEP = 256, OPT_PAUSE, OPT_RESUME, OPT_PURGE };
+	static const struct option longopts[] = {
+	    {"dry-run", no_argument, NULL, 'n'},     {"keep", required_argument, NULL, OPT_KEEP},
+	    {"pause", no_argument, NULL, OPT_PAUSE}, {"resume", no_argument, NULL, OPT_RESUME},
+	    {"purge", no_argument, NULL, OPT_PURGE}, {"quiet", no_argument, NULL, 'q'},
+	    {"verbose", no_argument, NULL, 'v'},     {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},     {NULL, 0, NULL, 0}};
 	struct opts o = {0};
 	struct totals tot = {0};
 	struct targets t = {0};
@@ -906,6 +909,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_RESUME:
 			o.resume = true;
+			break;
+		case OPT_PURGE:
+			o.purge = true;
 			break;
 		case 'q':
 			o.quiet = true;
@@ -933,7 +939,7 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (o.pause || o.resume) {
-		if ((o.pause && o.resume) || o.dry_run || o.keep || optind != argc - 1) {
+		if ((o.pause && o.resume) || o.dry_run || o.keep || o.purge || optind != argc - 1) {
 			fprintf(stderr,
 				"%s: --pause and --resume take one PATH in a mount and no "
 				"other option but -q; see %s --help\n",
@@ -969,6 +975,14 @@ int main(int argc, char **argv)
 		      strcmp(fstype, "fuse.revfs") == 0);
 	}
 	for (int i = optind; i < argc; i++) {
+		if ((o.purge && (offline[i] || o.keep || o.dry_run))) {
+			fprintf(stderr,
+				"%s: --purge takes paths in a mount (the daemon purges them), "
+				"and neither --keep nor --dry-run; %s\n",
+				prog, argv[i]);
+			free(offline);
+			return EXIT_USAGE;
+		}
 		if (o.keep && !offline[i]) {
 			fprintf(stderr,
 				"%s: --keep applies to backing directories only; %s is compacted "
