@@ -89,6 +89,25 @@ void fsop_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 		else
 			fuse_reply_ioctl(req, 0, &a, sizeof(a));
 		return;
+	case REVFS_IOC_PURGE_DELETED: {
+		struct revfs_purge_arg p = {0};
+
+		if (out_bufsz < sizeof(p)) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		if (fs->o.ro) {
+			fuse_reply_err(req, EROFS);
+			return;
+		}
+		if (fuse_req_ctx(req)->uid != 0) {
+			fuse_reply_err(req, EPERM);
+			return;
+		}
+		fs_grave_purge(fs, &p.files, &p.bytes);
+		fuse_reply_ioctl(req, 0, &p, sizeof(p));
+		return;
+	}
 	case REVFS_IOC_PAUSE:
 	case REVFS_IOC_RESUME:
 		in = ino_get(fs, NS_ROOT_INO);

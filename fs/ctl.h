@@ -38,4 +38,15 @@ struct revfs_compact_arg {
 #define REVFS_IOC_PAUSE	 _IO('R', 2)
 #define REVFS_IOC_RESUME _IO('R', 3)
 
+/* What a purge of deleted files' history removed. */
+struct revfs_purge_arg {
+	uint64_t files; /* out: deleted files whose stores went */
+	uint64_t bytes; /* out: bytes of the backing disk given back */
+};
+
+/* On any file or directory of the mount: remove the stores of every
+ * deleted file now (the graveyard), so that no version of them is left;
+ * .revfs/at/ then shows them empty. EPERM unless root. */
+#define REVFS_IOC_PURGE_DELETED _IOR('R', 4, struct revfs_purge_arg)
+
 #endif /* REVFS_CTL_H */

@@ -751,6 +751,29 @@ uint64_t fs_grave_evict(struct fs *fs, uint64_t want)
 	return freed;
 }
 
+void fs_grave_purge(struct fs *fs, uint64_t *files, uint64_t *bytes)
+{
+	struct graves g = {0};
+	int rc;
+
+	*files = *bytes = 0;
+	pthread_mutex_lock(&fs->ns_lock);
+	rc = ns_grave_list(fs->ns, grave_cb, &g);
+	pthread_mutex_unlock(&fs->ns_lock);
+	for (size_t i = 0; rc == ST_OK && i < g.n; i++) {
+		int64_t f = grave_drop(fs, g.v[i].ino);
+
+		if (f >= 0) {
+			*bytes += (uint64_t)f;
+			(*files)++;
+		}
+	}
+	at_ns_changed(); /* at/ views opened on those stores let go */
+	fs_log(LOG_NOTICE, "purged the history of %llu deleted files (%llu KiB)",
+	       (unsigned long long)*files, (unsigned long long)(*bytes >> 10));
+	free(g.v);
+}
+
 static int oldest_cb(void *arg, const struct st_version *v)
 {
 	*(uint64_t *)arg = v->seq;

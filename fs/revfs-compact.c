@@ -48,7 +48,7 @@
 static const char *prog = "revfs-compact";
 
 struct opts {
-	bool dry_run, quiet, verbose, pause, resume, purge;
+	bool dry_run, quiet, verbose, pause, resume, purge, purge_deleted;
 	const char *keep; /* --keep, or NULL */
 };
 
@@ -80,6 +80,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: %s [--dry-run] [--keep=RULE] [-q] [-v] PATH...\n"
 		"       %s --purge [-q] [-v] PATH...\n"
+		"       %s --purge-deleted PATH\n"
 		"       %s --pause | --resume PATH\n"
 		"Compact revfs stores now. A PATH inside a mount (a file, or a directory:\n"
 		"every regular file under it) is compacted by the running daemon; a PATH\n"
@@ -89,6 +90,8 @@ static void usage(FILE *f)
 		"                   %s or latest; default: the superblock's\n"
 		"      --purge      remove every past version of each file (in a mount;\n"
 		"                   its owner or root), pins too: gone for good\n"
+		"      --purge-deleted  remove the versions of every deleted file of\n"
+		"                   the mount that holds PATH (root only)\n"
 		"      --pause      pause the mount's background compactor\n"
 		"      --resume     resume it\n"
 		"  -q, --quiet      print only errors\n"
@@ -96,7 +99,7 @@ static void usage(FILE *f)
 		"  -h, --help       this help\n"
 		"  -V, --version    the version\n"
 		"Exit status: 0 success, 1 some file could not be compacted, 2 usage error.\n",
-		prog, prog, prog, NS_KEEP_DEFAULT);
+		prog, prog, prog, prog, NS_KEEP_DEFAULT);
 }
 
 /* One line for a bad option, instead of getopt's line and then the usage:
@@ -481,6 +484,45 @@ static void compact_targets(struct targets *t, const struct opts *o, struct tota
 }
 
 /* --pause and --resume: one ioctl on any file or directory of the mount. */
+/* --purge-deleted: the daemon removes the graveyard of the mount. */
+static int purge_deleted(const char *path, const struct opts *o)
+{
+	struct revfs_purge_arg a = {0};
+	char real[PATH_MAX], mnt[PATH_MAX], b1[32];
+	struct stat st;
+	int fd, rc = 0;
+
+	if (!realpath(path, real) || stat(real, &st) != 0) {
+		fprintf(stderr, "%s: %s: %s\n", prog, path, strerror(errno));
+		return EXIT_FAILED;
+	}
+	if (!on_revfs(path, real, &st, mnt, sizeof(mnt)))
+		return EXIT_FAILED;
+	fd = open(real, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "%s: cannot open %s: %s\n", prog, path, strerror(errno));
+		return EXIT_FAILED;
+	}
+	if (ioctl(fd, REVFS_IOC_PURGE_DELETED, &a) != 0)
+		rc = errno;
+	close(fd);
+	if (rc == EPERM || rc == EACCES) {
+		fprintf(stderr, "%s: %s: only root may purge the history of deleted files\n", prog,
+			path);
+		return EXIT_FAILED;
+	}
+	if (rc) {
+		fprintf(stderr, "%s: %s: cannot purge the history of deleted files: %s\n", prog,
+			path, strerror(rc));
+		return EXIT_FAILED;
+	}
+	if (!o->quiet)
+		printf("purged the history of %llu deleted file%s in %s: %s given back\n",
+		       (unsigned long long)a.files, a.files == 1 ? "" : "s", mnt,
+		       human(a.bytes, b1, sizeof(b1)));
+	return 0;
+}
+
 static int pause_resume(const char *path, bool pause, const struct opts *o)
 {
 	char real[PATH_MAX], mnt[PATH_MAX];
@@ -880,13 +922,19 @@ static void print_total(const struct opts *o, const struct totals *tot, bool fai
 
 int main(int argc, char **argv)
 {
-	enum { OPT_KEEP = 256, OPT_PAUSE, OPT_RESUME, OPT_PURGE };
+	enum { OPT_KEEP = 256, OPT_PAUSE, OPT_RESUME, OPT_PURGE, OPT_PURGE_DELETED };
 	static const struct option longopts[] = {
-	    {"dry-run", no_argument, NULL, 'n'},     {"keep", required_argument, NULL, OPT_KEEP},
-	    {"pause", no_argument, NULL, OPT_PAUSE}, {"resume", no_argument, NULL, OPT_RESUME},
-	    {"purge", no_argument, NULL, OPT_PURGE}, {"quiet", no_argument, NULL, 'q'},
-	    {"verbose", no_argument, NULL, 'v'},     {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},     {NULL, 0, NULL, 0}};
+	    {"dry-run", no_argument, NULL, 'n'},
+	    {"keep", required_argument, NULL, OPT_KEEP},
+	    {"pause", no_argument, NULL, OPT_PAUSE},
+	    {"resume", no_argument, NULL, OPT_RESUME},
+	    {"purge", no_argument, NULL, OPT_PURGE},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"purge-deleted", no_argument, NULL, OPT_PURGE_DELETED},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0}};
 	struct opts o = {0};
 	struct totals tot = {0};
 	struct targets t = {0};
@@ -913,6 +961,9 @@ int main(int argc, char **argv)
 		case OPT_PURGE:
 			o.purge = true;
 			break;
+		case OPT_PURGE_DELETED:
+			o.purge_deleted = true;
+			break;
 		case 'q':
 			o.quiet = true;
 			break;
@@ -937,6 +988,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: bad --keep rule '%s' (example: %s, or latest)\n", prog, o.keep,
 			NS_KEEP_DEFAULT);
 		return EXIT_USAGE;
+	}
+	if (o.purge_deleted) {
+		if (o.pause || o.resume || o.purge || o.dry_run || o.keep || optind != argc - 1) {
+			fprintf(stderr,
+				"%s: --purge-deleted takes one PATH in a mount and no other "
+				"option but -q; see %s --help\n",
+				prog, prog);
+			return EXIT_USAGE;
+		}
+		return purge_deleted(argv[optind], &o);
 	}
 	if (o.pause || o.resume) {
 		if ((o.pause && o.resume) || o.dry_run || o.keep || o.purge || optind != argc - 1) {

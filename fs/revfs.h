@@ -272,6 +272,8 @@ int fs_grave_reap(struct fs *fs);
 /* On a full backing disk: removes deleted files' stores, oldest deletion
  * first, until want bytes are freed (ns_lock not held). The bytes freed. */
 uint64_t fs_grave_evict(struct fs *fs, uint64_t want);
+/* Removes every graveyard store now (a purge): how many, bytes freed. */
+void fs_grave_purge(struct fs *fs, uint64_t *files, uint64_t *bytes);
 /* After a compaction of the namespace: at/ reopens, the graveyard is reaped. */
 void fs_ns_compacted(struct fs *fs);
 void fs_table_release(struct fs *fs);

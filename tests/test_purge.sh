@@ -5,6 +5,8 @@
 # bytes are gone from every file of the backing directory when it
 # returns. Others are refused (EPERM) and change nothing. What was written
 # but not committed is saved first: the version kept is the file as it is.
+# revfs-compact --purge-deleted: root removes the kept versions of every
+# deleted file the same way; fsck finds the directory clean after both.
 set -u
 . "$(dirname "$0")/fslib.sh"
 [ "$(id -u)" = 0 ] || { echo "test_purge: SKIP (needs root)"; exit 0; }
@@ -53,7 +55,23 @@ printf 'clean text' >&3
 exec 3>&-
 [ "$(cat "$FS_MNT/draft")" = "clean text" ] || fs_fail "draft after the purge"
 in_backing SECRET-ABC-987 && fs_fail "the draft's secret is still in the backing directory"
+
+# Deleted files keep their versions (for .revfs/at/) until root purges them.
+save "" "$FS_MNT/gone" "SECRET-DEL-555"
+rm "$FS_MNT/gone"
+sleep 0.5
+in_backing SECRET-DEL-555 || fs_fail "a deleted file's store is not kept"
+$BOB "$RC" --purge-deleted "$FS_MNT" >"$FS_TMP/out" 2>&1 && fs_fail "bob purged deleted files"
+grep -q "only root may purge the history of deleted files" "$FS_TMP/out" ||
+	fs_fail "bob's refusal: $(cat "$FS_TMP/out")"
+in_backing SECRET-DEL-555 || fs_fail "a refused purge removed a store"
+"$RC" --purge-deleted "$FS_MNT" >"$FS_TMP/out" 2>&1 || fs_fail "root's purge-deleted: $(cat "$FS_TMP/out")"
+grep -q "^purged the history of [1-9][0-9]* deleted file" "$FS_TMP/out" ||
+	fs_fail "purge-deleted output: $(cat "$FS_TMP/out")"
+in_backing SECRET-DEL-555 && fs_fail "the deleted file's secret is still in the backing directory"
+[ "$(cat "$FS_MNT/notes")" = "password=(removed)" ] || fs_fail "a live file changed"
 fs_umount
+"$REVFS_BIN/fsck.revfs" -n "$FS_BACKING" >"$FS_TMP/out" 2>&1 || fs_fail "fsck after the purges: $(cat "$FS_TMP/out")"
 
 # Only in a mount.
 "$RC" --purge "$FS_BACKING" >"$FS_TMP/out" 2>&1
