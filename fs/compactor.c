@@ -348,6 +348,7 @@ int compactor_run(struct fs *fs, uint64_t ino, struct revfs_compact_arg *a)
 		fs_pins_clear(fs, ino);
 		fs->ns_dirty = true;
 		pthread_mutex_unlock(&fs->ns_lock);
+		fs_lineage_purge(fs, ino);
 	}
 	rc = hold_store(fs, ino, &in, &st);
 	if (rc == -ENODATA)

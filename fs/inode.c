@@ -28,9 +28,12 @@ void fs_log(int prio, const char *fmt, ...)
 	if (the_fs && !the_fs->o.foreground) {
 		vsyslog(prio, fmt, ap);
 	} else if (prio <= LOG_INFO || (the_fs && (the_fs->o.debug || the_fs->o.verbose))) {
-		fprintf(stderr, "revfs: ");
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
+		char line[2048];
+
+		/* One write per line: other threads (libfuse's -d trace too)
+		 * write to stderr at the same time. */
+		vsnprintf(line, sizeof(line), fmt, ap);
+		fprintf(stderr, "revfs: %s\n", line);
 	}
 	va_end(ap);
 }
@@ -482,7 +485,11 @@ void ino_remove(struct fs *fs, struct inode *in)
 	ns_inode_del(fs->ns, in->ino);
 	ns_orphan_del(fs->ns, in->ino);
 	fs_xattr_clear(fs, in->ino);
-	fs_pins_clear(fs, in->ino);
+	/* With lineages a removed file's versions may still be a path's
+	 * history (it was replaced, or its name may be taken again): its pins
+	 * stay with its store and go when the graveyard lets it go. */
+	if (!(fs->sb.incompat & NS_FEAT_LINEAGE))
+		fs_pins_clear(fs, in->ino);
 	fs->ns_dirty = true;
 	in->removed = true;
 	in->attr_dirty = false;
@@ -710,6 +717,8 @@ static int64_t grave_drop(struct fs *fs, uint64_t ino)
 	}
 	pthread_mutex_lock(&fs->ns_lock);
 	ns_grave_del(fs->ns, ino);
+	ns_lineage_del(fs->ns, ino); /* its history ends here */
+	fs_pins_clear(fs, ino);
 	fs->ns_dirty = true;
 	pthread_mutex_unlock(&fs->ns_lock);
 	return freed;
@@ -751,6 +760,31 @@ uint64_t fs_grave_evict(struct fs *fs, uint64_t want)
 	return freed;
 }
 
+void fs_lineage_purge(struct fs *fs, uint64_t ino)
+{
+	uint64_t cur = ino, pred, cut;
+	struct ns_inode a;
+
+	for (unsigned steps = 0; steps < 100000; steps++) {
+		int rc;
+
+		pthread_mutex_lock(&fs->ns_lock);
+		rc = ns_lineage_get(fs->ns, cur, &pred, &cut);
+		if (rc == ST_OK && cur == ino) {
+			ns_lineage_del(fs->ns, ino);
+			fs->ns_dirty = true;
+		}
+		/* A file still in the tree keeps its own history. */
+		if (rc == ST_OK && ns_inode_get(fs->ns, pred, &a, NULL) == ST_OK)
+			rc = ST_ENOTFOUND;
+		pthread_mutex_unlock(&fs->ns_lock);
+		if (rc != ST_OK || pred == ino)
+			break;
+		grave_drop(fs, pred); /* its lineage record goes with it */
+		cur = pred;
+	}
+}
+
 void fs_grave_purge(struct fs *fs, uint64_t *files, uint64_t *bytes)
 {
 	struct graves g = {0};
@@ -780,9 +814,41 @@ static int oldest_cb(void *arg, const struct st_version *v)
 	return 0;
 }
 
+struct preds {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static int pred_cb(void *arg, uint64_t ino, uint64_t pred, uint64_t cut_ns)
+{
+	struct preds *p = arg;
+
+	(void)ino;
+	(void)cut_ns;
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 64;
+		uint64_t *v = realloc(p->v, cap * sizeof(*v));
+
+		if (!v)
+			return ST_ENOMEM;
+		p->v = v;
+		p->cap = cap;
+	}
+	p->v[p->n++] = pred;
+	return 0;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
 int fs_grave_reap(struct fs *fs)
 {
 	struct graves g = {0};
+	struct preds p = {0};
 	uint64_t oldest = 0;
 	size_t reaped = 0;
 	int rc;
@@ -791,18 +857,27 @@ int fs_grave_reap(struct fs *fs)
 		return 0;
 	pthread_mutex_lock(&fs->ns_lock);
 	rc = ns_grave_list(fs->ns, grave_cb, &g);
+	/* A store a lineage names is a path's history: it stays (until the
+	 * disk runs short, or a purge). */
+	if (rc == ST_OK)
+		rc = ns_lineage_list(fs->ns, pred_cb, &p);
 	pthread_mutex_unlock(&fs->ns_lock);
+	if (p.n > 1)
+		qsort(p.v, p.n, sizeof(*p.v), u64_cmp);
 	/* The oldest namespace version still kept: a walk of the chain,
 	 * under the store's own locks only. */
 	if (rc == ST_OK && g.n)
 		rc = st_versions(fs->ns, oldest_cb, &oldest);
 	for (size_t i = 0; rc == ST_OK && i < g.n; i++)
-		if (g.v[i].seq <= oldest && grave_drop(fs, g.v[i].ino) >= 0)
-			reaped++; /* else a kept version may still name it */
+		if (g.v[i].seq <= oldest &&
+		    !(p.n && bsearch(&g.v[i].ino, p.v, p.n, sizeof(*p.v), u64_cmp)) &&
+		    grave_drop(fs, g.v[i].ino) >= 0)
+			reaped++; /* else a kept version, or a lineage, may still name it */
 	if (reaped)
 		fs_log(LOG_DEBUG, "removed %zu deleted files' stores: no kept version names them",
 		       reaped);
 	free(g.v);
+	free(p.v);
 	return rc == ST_OK ? 0 : -fs_errno(rc);
 }
 

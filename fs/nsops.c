@@ -4,6 +4,7 @@
  * rename, link). An entry and the inode it names change together under
  * fs->ns_lock. ".revfs" in the root is reserved for the version tree.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -179,6 +180,8 @@ static int make_node(fuse_req_t req, uint64_t parent, const char *name, mode_t m
 	if (rc)
 		return rc;
 	rc = dirent_put(fs, parent, name, in->ino, mode);
+	if (rc == 0)
+		lin_take(fs, parent, name, in, true);
 	if (rc == 0) {
 		pthread_mutex_lock(&dir->lock);
 		if (S_ISDIR(mode))
@@ -270,6 +273,40 @@ static int drop_link(struct fs *fs, struct inode *in)
 	return rc;
 }
 
+/*
+ * A file about to leave a name (unlink, rename away or over it) whose last
+ * close's save is not committed yet: with lineages, that save is a version
+ * of the path's history, so it is committed first (a commit round, no lock
+ * held). Only files with versions already: a temporary file removed or
+ * renamed into place right after it was written costs nothing.
+ */
+static void save_before_leaving(struct fs *fs, uint64_t parent, const char *name)
+{
+	struct inode *in = NULL;
+	uint64_t ino;
+	uint8_t type;
+	bool need = false;
+
+	if (fs->o.ro || !(fs->sb.incompat & NS_FEAT_LINEAGE))
+		return;
+	pthread_mutex_lock(&fs->ns_lock);
+	if (dirent_get(fs, parent, name, &ino, &type) == 0 && type == DT_REG &&
+	    (in = ino_find(fs, ino)) != NULL)
+		in->refs++;
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (!in)
+		return;
+	pthread_mutex_lock(&in->lock);
+	need = in->committed_seq > 0 &&
+	       (in->save_wanted || (in->nwrite == 0 && (!dset_empty(&in->dirty) || in->flushing)));
+	pthread_mutex_unlock(&in->lock);
+	if (need) {
+		flusher_mark(fs, in);
+		flusher_sync(fs, NULL);
+	}
+	ino_put(fs, in);
+}
+
 /* unlink (dir false) and rmdir (dir true): the name goes, then a link of
  * its inode, and the parent's times (and link count for a directory). */
 static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
@@ -284,6 +321,8 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, boo
 		fuse_reply_err(req, EROFS);
 		return;
 	}
+	if (!dir)
+		save_before_leaving(fs, parent, name);
 	pthread_mutex_lock(&fs->ns_lock);
 	rc = dirent_get(fs, parent, name, &ino, &type);
 	if (rc == 0)
@@ -296,6 +335,10 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, boo
 		rc = -ENOTEMPTY;
 	if (rc == 0)
 		rc = dirent_del(fs, parent, name);
+	if (rc == 0 && !dir)
+		lin_vacate(fs, parent, name, in);
+	if (rc == 0 && dir && (fs->sb.incompat & NS_FEAT_LINEAGE))
+		ns_vacated_clear(fs->ns, ino); /* the names it held go with it */
 	if (rc == 0)
 		rc = drop_link(fs, in);
 	p = ino_find(fs, parent);
@@ -372,6 +415,10 @@ void fsop_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t
 		fuse_reply_err(req, -rc);
 		return;
 	}
+	if (!(flags & RENAME_EXCHANGE)) {
+		save_before_leaving(fs, parent, name);
+		save_before_leaving(fs, newparent, newname);
+	}
 	pthread_mutex_lock(&fs->ns_lock);
 	rc = dirent_get(fs, parent, name, &sino, &stype);
 	if (rc == 0)
@@ -426,17 +473,21 @@ void fsop_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t
 				rc = -ENOTEMPTY;
 			if (rc)
 				goto out_put;
+			lin_replace(fs, newparent, newname, src, dst);
 			rc = drop_link(fs, dst);
 			if (rc == 0 && S_ISDIR(dst->a.mode) && (p = ino_find(fs, newparent))) {
 				pthread_mutex_lock(&p->lock);
 				p->a.nlink--;
 				pthread_mutex_unlock(&p->lock);
 			}
-		}
+		} else
+			lin_take(fs, newparent, newname, src, false);
 		if (rc == 0)
 			rc = dirent_put(fs, newparent, newname, src->ino, src->a.mode);
 		if (rc == 0)
 			rc = dirent_del(fs, parent, name);
+		if (rc == 0)
+			lin_vacate(fs, parent, name, src);
 		if (rc == 0)
 			rc = move_dir(fs, src, parent, newparent);
 	}

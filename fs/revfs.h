@@ -272,6 +272,17 @@ int fs_grave_reap(struct fs *fs);
 /* On a full backing disk: removes deleted files' stores, oldest deletion
  * first, until want bytes are freed (ns_lock not held). The bytes freed. */
 uint64_t fs_grave_evict(struct fs *fs, uint64_t want);
+/* lineage.c, all with ns_lock held: regular file x left name (dir, name);
+ * x took a name that held no file (fresh: x was just made there); x was
+ * renamed over file y at (dir, name). */
+void lin_vacate(struct fs *fs, uint64_t dir, const char *name, const struct inode *x);
+void lin_take(struct fs *fs, uint64_t dir, const char *name, const struct inode *x, bool fresh);
+void lin_replace(struct fs *fs, uint64_t dir, const char *name, const struct inode *x,
+		 const struct inode *y);
+
+/* Removes the history file ino's path has from the files it took the
+ * place of (a purge): their kept stores go, and its lineage record. */
+void fs_lineage_purge(struct fs *fs, uint64_t ino);
 /* Removes every graveyard store now (a purge): how many, bytes freed. */
 void fs_grave_purge(struct fs *fs, uint64_t *files, uint64_t *bytes);
 /* After a compaction of the namespace: at/ reopens, the graveyard is reaped. */

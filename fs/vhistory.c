@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "vtree.h"
 
@@ -22,7 +23,7 @@ static int with_store(struct fs *fs, uint64_t x, int (*fn)(st_store *st, void *a
 	int rc;
 
 	pthread_mutex_lock(&fs->ns_lock);
-	rc = ino_load(fs, x, &in);
+	rc = ino_load_live(fs, x, &in); /* -ENOENT: replaced or gone since */
 	pthread_mutex_unlock(&fs->ns_lock);
 	if (rc)
 		return rc;
@@ -111,11 +112,7 @@ static int hdir_lookup(struct fs *fs, uint64_t x, const char *name, enum vkind *
 
 struct list_ctx {
 	struct dirh *d;
-	uint64_t x;    /* the file whose versions are listed */
-	uint64_t seen; /* versions walked */
 	int rc;
-	struct st_version *vers; /* the versions listed, for the vnode */
-	size_t nvers, cap;
 };
 
 static int list_dir_cb(void *arg, const char *name, size_t nlen, uint64_t ino, uint8_t type)
@@ -130,36 +127,180 @@ static int list_dir_cb(void *arg, const char *name, size_t nlen, uint64_t ino, u
 	return c->rc ? 1 : 0;
 }
 
-static int list_ver_cb(void *arg, const struct st_version *v)
+/* ---- a path's history: its file's versions, then its lineage's ---------- */
+
+/*
+ * Version names: the commit time in UTC to the nanosecond, so that plain
+ * ls lists versions in order, and a name stays its version's through
+ * compaction and across the files of a path's lineage (whose own numbers,
+ * their seqs, would clash). A seq still names a version of the path's own
+ * file on lookup (pins and scripts use them).
+ */
+#define VNAME_LEN   30	    /* "2026-12-06T22:41:04.123456789Z" */
+#define VNAME_BUF   64	    /* room for any struct tm, so no truncation */
+#define LINEAGE_MAX 100000u /* files walked back at most: a bound, not a limit met */
+
+static void vname(uint64_t t, char out[VNAME_BUF])
 {
-	struct list_ctx *c = arg;
-	char name[24];
-	int n;
+	time_t secs = (time_t)(t / NS_PER_S);
+	struct tm tm;
+
+	gmtime_r(&secs, &tm);
+	snprintf(out, VNAME_BUF, "%04d-%02d-%02dT%02d:%02d:%02d.%09lluZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 (unsigned long long)(t % NS_PER_S));
+}
+
+/* The time a version name says, if name is one exactly as vname writes it. */
+static bool vname_parse(const char *name, uint64_t *t)
+{
+	char back[VNAME_BUF];
+	unsigned long long ns;
+	struct tm tm = {0};
+	int n = 0;
+	time_t secs;
+
+	if (strlen(name) != VNAME_LEN ||
+	    sscanf(name, "%4d-%2d-%2dT%2d:%2d:%2d.%9lluZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ns, &n) != 7 ||
+	    n != VNAME_LEN)
+		return false;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	secs = timegm(&tm);
+	if (secs < 0)
+		return false;
+	*t = (uint64_t)secs * NS_PER_S + ns;
+	vname(*t, back);
+	return strcmp(back, name) == 0;
+}
+
+struct collect {
+	uint64_t ino, cut; /* the file whose store is walked; its versions up to cut */
+	uint64_t seen;	   /* versions walked in this store */
+	struct lver *v;
+	size_t n, cap;
+	int rc;
+};
+
+static int collect_cb(void *arg, const struct st_version *v)
+{
+	struct collect *c = arg;
 
 	if (c->seen++ > 0 && v->interim)
 		return 0; /* listed only while it is the newest */
-	n = snprintf(name, sizeof(name), "%llu", (unsigned long long)v->seq);
-
-	c->rc = fs_dirh_add(c->d, name, (size_t)n, vt_ino(VK_VFILE, c->x, v->seq), DT_REG);
-	if (c->rc == 0 && c->nvers == c->cap) {
+	if (v->time_ns > c->cut)
+		return 0; /* after its file left the path */
+	if (c->n == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 64;
-		struct st_version *nv = realloc(c->vers, cap * sizeof(*nv));
+		struct lver *nv = realloc(c->v, cap * sizeof(*nv));
 
-		if (!nv)
-			return 0; /* the cache is an optimization */
-		c->vers = nv;
+		if (!nv) {
+			c->rc = -ENOMEM;
+			return 1;
+		}
+		c->v = nv;
 		c->cap = cap;
 	}
-	if (c->rc == 0)
-		c->vers[c->nvers++] = *v;
-	return c->rc ? 1 : 0;
+	c->v[c->n].ino = c->ino;
+	c->v[c->n++].v = *v;
+	return 0;
 }
 
-static int list_versions(st_store *st, void *arg)
+static int collect_store(st_store *st, void *arg)
 {
-	int rc = st_versions(st, list_ver_cb, arg);
+	struct collect *c = arg;
+	int rc = st_versions(st, collect_cb, c);
 
-	return rc < 0 ? -fs_errno(rc) : 0;
+	return rc < 0 ? -fs_errno(rc) : c->rc;
+}
+
+/* Runs fn on the store of file x, live or not: a file no longer in the
+ * tree (replaced, deleted, kept for history) is opened read-only. */
+static int with_any_store(struct fs *fs, uint64_t x, int (*fn)(st_store *st, void *arg), void *arg)
+{
+	struct ns_inode a;
+	st_store *st;
+	int rc;
+
+	pthread_mutex_lock(&fs->ns_lock);
+	rc = ns_inode_get(fs->ns, x, &a, NULL);
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (rc == ST_OK)
+		return with_store(fs, x, fn, arg);
+	rc = ns_file_open(fs->backing, &fs->sb, x, ST_READONLY, NULL, &st);
+	if (rc == ST_ENOTFOUND)
+		return -ENOENT;
+	if (rc)
+		return -fs_errno(rc);
+	rc = fn(st, arg);
+	st_close(st);
+	return rc;
+}
+
+static bool pred_seen(const uint64_t *seen, unsigned n, uint64_t ino)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (seen[i] == ino)
+			return true;
+	return false;
+}
+
+static int lver_newest_first(const void *a, const void *b)
+{
+	const struct lver *x = a, *y = b;
+
+	return (x->v.time_ns < y->v.time_ns) - (x->v.time_ns > y->v.time_ns);
+}
+
+/* The history of file x, newest first: its versions, then those of the
+ * files it took the place of (lineage records), each up to when it was
+ * replaced. A file whose store is gone (its history given up) is passed
+ * over. *out is malloc()ed (NULL if none). -errno. */
+static int history_of(struct fs *fs, uint64_t x, struct lver **out, size_t *n)
+{
+	struct collect c = {.ino = x, .cut = UINT64_MAX};
+	uint64_t cur = x, pred, cut, *seen = NULL;
+	int rc = with_store(fs, x, collect_store, &c);
+	unsigned steps;
+
+	if (rc == -ENODATA)
+		rc = 0; /* read-only mount, never committed */
+	for (steps = 0; rc == 0 && steps < LINEAGE_MAX; steps++) {
+		uint64_t *ns;
+		int lrc;
+
+		pthread_mutex_lock(&fs->ns_lock);
+		lrc = ns_lineage_get(fs->ns, cur, &pred, &cut);
+		pthread_mutex_unlock(&fs->ns_lock);
+		/* A cycle (damage fsck repairs) ends the walk. */
+		if (lrc != ST_OK || pred == x || pred_seen(seen, steps, pred))
+			break;
+		if (!(ns = realloc(seen, (steps + 1) * sizeof(*seen)))) {
+			rc = -ENOMEM;
+			break;
+		}
+		seen = ns;
+		seen[steps] = pred;
+		if (cut < c.cut)
+			c.cut = cut;
+		c.ino = pred;
+		c.seen = 0;
+		rc = with_any_store(fs, pred, collect_store, &c);
+		if (rc == -ENOENT)
+			rc = 0;
+		cur = pred;
+	}
+	free(seen);
+	if (rc) {
+		free(c.v);
+		return rc;
+	}
+	if (c.n > 1)
+		qsort(c.v, c.n, sizeof(*c.v), lver_newest_first);
+	*out = c.v;
+	*n = c.n;
+	return 0;
 }
 
 /* ---- the kinds ------------------------------------------------------------ */
@@ -171,7 +312,7 @@ static int attr_of(struct fs *fs, uint64_t x, struct stat *st)
 	int rc;
 
 	pthread_mutex_lock(&fs->ns_lock);
-	rc = ino_load(fs, x, &in);
+	rc = ino_load_live(fs, x, &in); /* -ENOENT: replaced or gone since */
 	pthread_mutex_unlock(&fs->ns_lock);
 	if (rc)
 		return rc;
@@ -221,8 +362,10 @@ static int hdir_child(struct fs *fs, const struct vnode *dir, const char *name, 
 {
 	int rc = hdir_lookup(fs, dir->x, name, &child->kind, &child->x);
 
+	/* A version list's listing grows with every commit, and its name
+	 * points to another file after an atomic save. */
 	if (rc == 0 && child->kind == VK_VLIST)
-		e->attr_timeout = 0; /* its listing grows with every commit */
+		e->attr_timeout = e->entry_timeout = 0;
 	return rc;
 }
 
@@ -239,52 +382,78 @@ static int hdir_list(struct fs *fs, const struct vnode *dir, struct dirh *d)
 	return rc < 0 ? -fs_errno(rc) : c.rc;
 }
 
-/* A version of v->x by its number: known from the last listing, or found
- * in the chain. */
+/* A version of dir->x's history by its name (a commit time), known from
+ * the last listing or found again; or by the seq of one of the file's own
+ * versions. */
 static int vlist_child(struct fs *fs, const struct vnode *dir, const char *name,
 		       struct vnode *child, struct fuse_entry_param *e)
 {
-	struct find_ver f = {0};
+	struct lver f = {0};
+	uint64_t t;
 	char *end;
-	int rc;
+	int rc = -ENOENT;
 
 	(void)e;
-	f.seq = strtoull(name, &end, 10);
+	if (vname_parse(name, &t)) {
+		struct lver *v = NULL;
+		size_t n = 0;
+
+		if (vn_cached_version(dir->vino, t, &f))
+			rc = 0; /* listed a moment ago; an open checks it is still kept */
+		else if ((rc = history_of(fs, dir->x, &v, &n)) == 0) {
+			rc = -ENOENT;
+			for (size_t i = 0; i < n && rc; i++)
+				if (v[i].v.time_ns == t) {
+					f = v[i];
+					rc = 0;
+				}
+			free(v);
+		}
+	} else if (*name && name[0] != '0' && strspn(name, "0123456789") == strlen(name)) {
+		struct find_ver fv = {0};
+
+		fv.seq = strtoull(name, &end, 10);
+		rc = with_store(fs, dir->x, find_version, &fv);
+		f.ino = dir->x;
+		f.v = fv.v;
+	}
 	child->kind = VK_VFILE;
-	child->x = dir->x;
-	if (!*name || *end || name[0] == '0')
-		rc = -ENOENT;
-	else if (vn_cached_version(dir->vino, f.seq, &f.v))
-		rc = 0; /* listed a moment ago; an open checks it is still kept */
-	else
-		rc = with_store(fs, dir->x, find_version, &f);
+	child->x = f.ino;
+	child->live = dir->x;
+	child->seq = f.v.seq;
 	child->size = f.v.size;
 	child->time_ns = f.v.time_ns;
 	child->off = f.v.offset;
-	child->seq = f.seq;
 	return rc;
 }
 
 static int vlist_list(struct fs *fs, const struct vnode *dir, struct dirh *d)
 {
-	struct list_ctx c = {.d = d, .x = dir->x};
+	struct lver *v = NULL;
+	size_t n = 0;
 	int rc = vt_list_dots(dir, d);
 
-	if (rc)
-		return rc;
-	rc = with_store(fs, dir->x, list_versions, &c);
-	if (rc == 0 && c.rc == 0)
-		vn_set_versions(dir->vino, c.vers, c.nvers);
+	if (rc == 0)
+		rc = history_of(fs, dir->x, &v, &n);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		char name[VNAME_BUF];
+
+		vname(v[i].v.time_ns, name);
+		rc =
+		    fs_dirh_add(d, name, VNAME_LEN, vt_ino(VK_VFILE, v[i].ino, v[i].v.seq), DT_REG);
+	}
+	if (rc == 0)
+		vn_set_versions(dir->vino, v, n);
 	else
-		free(c.vers);
-	return rc ? rc : c.rc;
+		free(v);
+	return rc;
 }
 
 /* A version: its file's owner, r--r--r-- at most, its size, its commit
  * time as mtime and ctime. It never changes: it may be cached. */
 static int vfile_stat(struct fs *fs, const struct vnode *v, struct stat *st, double *timeout)
 {
-	int rc = attr_of(fs, v->x, st);
+	int rc = attr_of(fs, v->live ? v->live : v->x, st);
 
 	if (rc)
 		return rc;
@@ -305,10 +474,11 @@ static int vfile_stat(struct fs *fs, const struct vnode *v, struct stat *st, dou
  * first version after the flush round that committed it (a chmod made
  * just before a save is committed with the save's round, after the
  * store); both must allow, the most restrictive wins. Without either
- * (thinned away by compaction), by the file's attributes now. Issue 13
- * keeps them with the versions themselves.
+ * (thinned away by compaction), by the attributes now of the file whose
+ * history it is (live). Issue 13 keeps them with the versions.
  */
-static int may_read_then(struct fs *fs, const struct vcaller *who, uint64_t x, uint64_t t)
+static int may_read_then(struct fs *fs, const struct vcaller *who, uint64_t x, uint64_t live,
+			 uint64_t t)
 {
 	uint64_t after = t + 2 * (uint64_t)fs->o.flush_ms * 1000000 + NS_PER_S;
 	struct ns_inode a;
@@ -328,7 +498,7 @@ static int may_read_then(struct fs *fs, const struct vcaller *who, uint64_t x, u
 	}
 	if (known)
 		return 0;
-	if ((rc = attr_of(fs, x, &st)) != 0)
+	if ((rc = attr_of(fs, live, &st)) != 0)
 		return rc;
 	return vt_may_read(who, st.st_uid, st.st_gid, st.st_mode) ? 0 : -EACCES;
 }
@@ -341,11 +511,11 @@ static int vfile_open(struct fs *fs, const struct vnode *v, const struct vcaller
 	struct vfile_open o = {0};
 	int rc;
 
-	if ((rc = may_read_then(fs, who, v->x, v->time_ns)) != 0)
+	if ((rc = may_read_then(fs, who, v->x, v->live ? v->live : v->x, v->time_ns)) != 0)
 		return rc;
 	o.ver.seq = v->seq;
 	o.ver.offset = v->off;
-	rc = with_store(fs, v->x, open_version, &o);
+	rc = with_any_store(fs, v->x, open_version, &o);
 	if (rc)
 		return rc;
 	h->ver = o.v;
@@ -465,9 +635,39 @@ int vx_get(struct fs *fs, uint64_t ino, const char *name, char *out, size_t cap,
 	return -ENODATA;
 }
 
+/* The version a name of file ino's history (as listed) names, anywhere
+ * along its lineage: the file whose store holds it, and its seq. */
+static int resolve_vname(struct fs *fs, uint64_t ino, const char *name, size_t len,
+			 struct lver *out)
+{
+	char text[VNAME_BUF];
+	struct lver *v = NULL;
+	size_t n = 0;
+	uint64_t t;
+	int rc;
+
+	if (len >= sizeof(text))
+		return -EINVAL;
+	memcpy(text, name, len);
+	text[len] = 0;
+	if (!vname_parse(text, &t))
+		return -EINVAL;
+	if ((rc = history_of(fs, ino, &v, &n)) != 0)
+		return rc;
+	rc = -EINVAL; /* no such version kept */
+	for (size_t i = 0; i < n && rc; i++)
+		if (v[i].v.time_ns == t) {
+			*out = v[i];
+			rc = 0;
+		}
+	free(v);
+	return rc;
+}
+
 int vx_set(struct fs *fs, uint64_t ino, const char *name, const char *value, size_t size)
 {
 	struct find_ver f = {0};
+	struct lver lv;
 	int rc;
 
 	if (strncmp(name, VX_PREFIX, strlen(VX_PREFIX)) != 0)
@@ -476,8 +676,16 @@ int vx_set(struct fs *fs, uint64_t ino, const char *name, const char *value, siz
 		return -EPERM; /* the others describe the file; users cannot set them */
 	if (!is_file(fs, ino))
 		return -EPERM;
-	if (!parse_seq(value, size, &f.seq))
-		return -EINVAL;
+	/* A version's listed name pins it wherever along the lineage it is. */
+	if (!parse_seq(value, size, &f.seq)) {
+		if ((rc = resolve_vname(fs, ino, value, size, &lv)) != 0)
+			return rc;
+		pthread_mutex_lock(&fs->ns_lock);
+		rc = ns_pin_put(fs->ns, lv.ino, lv.v.seq);
+		fs->ns_dirty = true;
+		pthread_mutex_unlock(&fs->ns_lock);
+		return rc ? -fs_errno(rc) : 0;
+	}
 	rc = with_store(fs, ino, find_version, &f);
 	if (rc)
 		return rc == -ENOENT ? -EINVAL : rc; /* no such version kept */
@@ -490,15 +698,23 @@ int vx_set(struct fs *fs, uint64_t ino, const char *name, const char *value, siz
 
 int vx_remove(struct fs *fs, uint64_t ino, const char *name)
 {
+	struct lver lv;
 	uint64_t seq;
 	int rc;
 
 	if (strncmp(name, VX_PREFIX, strlen(VX_PREFIX)) != 0)
 		return 1;
 	name += strlen(VX_PREFIX);
-	if (strncmp(name, "pin.", 4) != 0 || !parse_seq(name + 4, strlen(name + 4), &seq))
+	/* user.revfs.pin.<seq>, or .<listed name> for any version of the
+	 * lineage. */
+	if (strncmp(name, "pin.", 4) == 0 && !parse_seq(name + 4, strlen(name + 4), &seq) &&
+	    resolve_vname(fs, ino, name + 4, strlen(name + 4), &lv) == 0) {
+		ino = lv.ino;
+		seq = lv.v.seq;
+	} else if (strncmp(name, "pin.", 4) != 0 || !parse_seq(name + 4, strlen(name + 4), &seq)) {
 		return strcmp(name, "version") == 0 || strcmp(name, "versions") == 0 ? -EPERM
 										     : -ENODATA;
+	}
 	pthread_mutex_lock(&fs->ns_lock);
 	rc = ns_pin_get(fs->ns, ino, seq);
 	if (rc == ST_OK) {

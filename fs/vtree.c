@@ -184,7 +184,7 @@ static int vn_get(uint64_t vino, struct vnode *out)
 	return v ? 0 : -ENOENT;
 }
 
-bool vn_cached_version(uint64_t vino, uint64_t seq, struct st_version *out)
+bool vn_cached_version(uint64_t vino, uint64_t time_ns, struct lver *out)
 {
 	struct vnode *v;
 	bool found = false;
@@ -192,17 +192,17 @@ bool vn_cached_version(uint64_t vino, uint64_t seq, struct st_version *out)
 	pthread_mutex_lock(&vt_lock);
 	v = vn_find(vino);
 	if (v && v->vers) {
-		size_t lo = 0, hi = v->nvers; /* newest (highest seq) first */
+		size_t lo = 0, hi = v->nvers; /* newest (latest time) first */
 
 		while (lo < hi) {
 			size_t mid = lo + (hi - lo) / 2;
 
-			if (v->vers[mid].seq > seq)
+			if (v->vers[mid].v.time_ns > time_ns)
 				lo = mid + 1;
 			else
 				hi = mid;
 		}
-		if (lo < v->nvers && v->vers[lo].seq == seq) {
+		if (lo < v->nvers && v->vers[lo].v.time_ns == time_ns) {
 			*out = v->vers[lo];
 			found = true;
 		}
@@ -211,7 +211,7 @@ bool vn_cached_version(uint64_t vino, uint64_t seq, struct st_version *out)
 	return found;
 }
 
-void vn_set_versions(uint64_t vino, struct st_version *vers, size_t n)
+void vn_set_versions(uint64_t vino, struct lver *vers, size_t n)
 {
 	struct vnode *v;
 
@@ -352,6 +352,7 @@ static int vt_entry(struct fs *fs, uint64_t parent, const char *name, struct fus
 			v->time_ns = nv.time_ns;
 			v->type = nv.type;
 			v->off = nv.off;
+			v->live = nv.live;
 		}
 		if (v) {
 			nv = *v;

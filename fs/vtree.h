@@ -42,6 +42,13 @@ enum vkind {
 	VK_COUNT
 };
 
+/* One version of a path's history: the file whose store holds it (the
+ * path's file, or one it took the place of), and which version. */
+struct lver {
+	uint64_t ino;
+	struct st_version v;
+};
+
 /* A node of the tree. Copies are handed to the kinds' operations; the
  * table (vtree.c, vt_lock) owns the originals. */
 struct vnode {
@@ -53,9 +60,10 @@ struct vnode {
 	uint64_t time_ns; /* VFILE: commit time; AT file: the version's mtime */
 	uint8_t type;	  /* AT: the entry's DT_ type */
 	uint64_t off;	  /* VFILE: where its header was (st_open_version_at) */
+	uint64_t live;	  /* VFILE: the file whose history lists it (x holds it) */
 	/* VLIST: the versions its last listing found, newest first, so that
 	 * the lookups that follow a listing (ls -l) need no walk each. */
-	struct st_version *vers;
+	struct lver *vers;
 	size_t nvers;
 	struct vnode *next_vino, *next_key;
 };
@@ -121,10 +129,12 @@ extern const struct vkind_ops vk_root, vk_stats, vk_history, vk_atdir, vk_hdir, 
 /* The inode number of the vnode (kind, x, seq): what lookup gives it, and
  * what a listing says for it. */
 uint64_t vt_ino(enum vkind kind, uint64_t x, uint64_t seq);
-/* Version seq of list vnode vino, from its last listing. */
-bool vn_cached_version(uint64_t vino, uint64_t seq, struct st_version *out);
-/* Keeps vers (malloc()ed, taken over) as the listing of vnode vino. */
-void vn_set_versions(uint64_t vino, struct st_version *vers, size_t n);
+/* The version of commit time time_ns of list vnode vino, from its last
+ * listing. */
+bool vn_cached_version(uint64_t vino, uint64_t time_ns, struct lver *out);
+/* Keeps vers (malloc()ed, newest first, taken over) as the listing of
+ * vnode vino. */
+void vn_set_versions(uint64_t vino, struct lver *vers, size_t n);
 /* If name is a fixed node of kind kind ("now", "oldest"...), *child is it. */
 bool vt_fixed_child(const char *name, enum vkind kind, struct vnode *child);
 /* Adds "." (dir itself) and ".." (.revfs) to d: the first entries of

@@ -76,6 +76,8 @@ enum fsck_code {
 	PR_GRAVE_LIVE = 321,	   /* a graveyard key of an inode that has a record */
 	PR_PIN_DANGLING = 322,	   /* a pin of a missing inode or a non-file */
 	PR_STORE_BEHIND = 323,	   /* a store older than its inode record says */
+	PR_LINEAGE_BAD = 324,	   /* a lineage record of no file, or in a cycle */
+	PR_VACATED_BAD = 325,	   /* a vacated name in something not a directory */
 	PR_LEFTOVER_COMPACT = 401, /* a stale <store>.compact */
 	PR_LEFTOVER_TEMP = 402,	   /* a stale <store>.fsck or revfs.super.tmp */
 };

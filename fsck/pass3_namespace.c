@@ -78,6 +78,15 @@ struct ns {
 		uint64_t ino, seq;
 	} * pins; /* 'P' keys */
 	size_t npin, pincap;
+	struct lin {
+		uint64_t ino, pred;
+	} * lin; /* 'L' keys, by ino */
+	size_t nlin, lincap;
+	struct vac {
+		uint64_t dir;
+		char name[NS_NAME_MAX + 1];
+	} * vac; /* 'V' keys */
+	size_t nvac, vaccap;
 	struct rawkey *bad; /* malformed keys, removed as they are */
 	size_t nbad, badcap;
 	bool has_next, clean;
@@ -202,6 +211,19 @@ static int walk_cb(void *arg, const struct ns_rec *r)
 			return ST_ENOMEM;
 		n->pins[n->npin].ino = r->ino;
 		n->pins[n->npin++].seq = r->seq;
+		return 0;
+	case NS_REC_LINEAGE:
+		if (GROW(n->lin, n->nlin, n->lincap))
+			return ST_ENOMEM;
+		n->lin[n->nlin].ino = r->ino;
+		n->lin[n->nlin++].pred = r->child;
+		return 0;
+	case NS_REC_VACATED:
+		if (GROW(n->vac, n->nvac, n->vaccap))
+			return ST_ENOMEM;
+		n->vac[n->nvac].dir = r->ino;
+		memcpy(n->vac[n->nvac].name, r->name, r->nlen);
+		n->vac[n->nvac++].name[r->nlen] = 0;
 		return 0;
 	case NS_REC_XATTR:
 		if (GROW(n->xa, n->nx, n->xcap))
@@ -652,6 +674,78 @@ static void check_graves(struct ns *n)
 	}
 }
 
+static bool is_grave(const struct ns *n, uint64_t ino)
+{
+	for (size_t i = 0; i < n->ngrave; i++)
+		if (n->graves[i] == ino)
+			return true;
+	return false;
+}
+
+/* A file of the lineages: a live regular file, or a deleted one kept. */
+static bool lineage_file(struct ns *n, uint64_t ino)
+{
+	struct ient *e = ifind(n, ino);
+
+	return e ? !e->bad && S_ISREG(e->a.mode) : is_grave(n, ino);
+}
+
+static const struct lin *lin_find(const struct ns *n, uint64_t ino)
+{
+	size_t lo = 0, hi = n->nlin;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (n->lin[mid].ino < ino)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n->nlin && n->lin[lo].ino == ino ? &n->lin[lo] : NULL;
+}
+
+/* Lineage records: of a file (live, or kept deleted), in no cycle (the
+ * daemon walks them); vacated names: of a live directory. What a
+ * lineage names may be gone (its history was given up): no problem. */
+static void check_lineage(struct ns *n)
+{
+	char what[80];
+
+	for (size_t i = 0; i < n->nlin; i++) {
+		const struct lin *l = &n->lin[i], *p = l;
+		size_t steps = 0;
+		bool cycle = false;
+
+		while ((p = lin_find(n, p->pred)) != NULL && steps++ <= n->nlin)
+			if (p->ino == l->ino) {
+				cycle = true;
+				break;
+			}
+		if (lineage_file(n, l->ino) && !cycle)
+			continue;
+		snprintf(what, sizeof(what), "lineage of inode %llu (from %llu)",
+			 (unsigned long long)l->ino, (unsigned long long)l->pred);
+		if (fsck_problem(n->c, PR_LINEAGE_BAD, what, "%s",
+				 cycle ? "a cycle" : "no such file")) {
+			stage_rc(n, ns_lineage_del(n->st, l->ino));
+			fsck_fixed(n->c);
+		}
+	}
+	for (size_t i = 0; i < n->nvac; i++) {
+		struct ient *d = ifind(n, n->vac[i].dir);
+
+		if (d && !d->bad && S_ISDIR(d->a.mode))
+			continue;
+		snprintf(what, sizeof(what), "vacated name '%.40s' of inode %llu", n->vac[i].name,
+			 (unsigned long long)n->vac[i].dir);
+		if (fsck_problem(n->c, PR_VACATED_BAD, what, NULL)) {
+			stage_rc(n, ns_vacated_del(n->st, n->vac[i].dir, n->vac[i].name));
+			fsck_fixed(n->c);
+		}
+	}
+}
+
 static void check_pins(struct ns *n)
 {
 	char what[80];
@@ -660,6 +754,10 @@ static void check_pins(struct ns *n)
 		struct ient *e = ifind(n, n->pins[i].ino);
 
 		if (e && !e->bad && S_ISREG(e->a.mode))
+			continue;
+		/* A deleted file's pins stay with its kept store: it may be in
+		 * a path's history (lineage). */
+		if (!e && is_grave(n, n->pins[i].ino))
 			continue;
 		snprintf(what, sizeof(what), "pin of version %llu of inode %llu",
 			 (unsigned long long)n->pins[i].seq, (unsigned long long)n->pins[i].ino);
@@ -854,6 +952,8 @@ static void ns_release(struct ns *n)
 	free(n->orphans);
 	free(n->graves);
 	free(n->pins);
+	free(n->lin);
+	free(n->vac);
 	free(n->bad);
 	if (n->st)
 		st_close(n->st);
@@ -887,6 +987,7 @@ int pass3_namespace(struct fsck *c)
 	check_graves(&n);
 	check_stores(&n);
 	check_pins(&n);
+	check_lineage(&n);
 	check_nlink(&n);
 	check_xattrs(&n);
 	fsck_progress(c, 3, 1, 1);

@@ -64,6 +64,8 @@ static const struct problem problems[] = {
     {PR_GRAVE_LIVE, "deleted file's key names a live inode", "Remove", PRF_PREEN},
     {PR_PIN_DANGLING, "pin of a missing inode", "Remove", PRF_PREEN},
     {PR_STORE_BEHIND, "store older than the namespace says", "Take the store's newest version", 0},
+    {PR_LINEAGE_BAD, "lineage record of no file, or in a cycle", "Remove", PRF_PREEN},
+    {PR_VACATED_BAD, "vacated name of a missing directory", "Remove", PRF_PREEN},
     {PR_LEFTOVER_COMPACT, "stale compaction file", "Remove", PRF_PREEN},
     {PR_LEFTOVER_TEMP, "stale temporary file", "Remove", PRF_PREEN},
 };

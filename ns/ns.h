@@ -92,8 +92,11 @@ int ns_folders_make(const char *dir);
 #define NS_SUPER_VERSION 1u
 /* Stores name their identity and each header its position, inode records
  * are version 2 with the store's newest seq (docs/FORMAT.md, section 17). */
-#define NS_FEAT_DAMAGE		 0x2u
-#define NS_SUPER_INCOMPAT_KNOWN	 NS_FEAT_DAMAGE
+#define NS_FEAT_DAMAGE 0x2u
+/* Lineage ('L') and vacated-name ('V') records: a path's history goes on
+ * across the files that take its place (docs/FORMAT.md, section 19). */
+#define NS_FEAT_LINEAGE		 0x8u
+#define NS_SUPER_INCOMPAT_KNOWN	 (NS_FEAT_DAMAGE | NS_FEAT_LINEAGE)
 #define NS_SUPER_RO_COMPAT_KNOWN 0u
 #define NS_LABEL_MAX		 63u
 #define NS_KEEP_MAX		 127u
@@ -301,6 +304,36 @@ int ns_grave_del(st_store *ns, uint64_t ino);
 int ns_grave_list(st_store *ns, int (*cb)(void *arg, uint64_t ino, uint64_t seq, uint64_t time_ns),
 		  void *arg);
 
+/*
+ * Lineage: regular file ino took the place of file pred at its path (pred
+ * was renamed over, or its name was vacated before ino took it) at cut_ns;
+ * pred's versions committed up to cut_ns are part of that path's history,
+ * and pred's own lineage goes on from there. ST_ENOTFOUND if none.
+ */
+int ns_lineage_get(st_store *ns, uint64_t ino, uint64_t *pred, uint64_t *cut_ns);
+int ns_lineage_put(st_store *ns, uint64_t ino, uint64_t pred, uint64_t cut_ns);
+int ns_lineage_del(st_store *ns, uint64_t ino);
+/* Each lineage record, by inode; a malformed one is skipped. */
+int ns_lineage_list(st_store *ns,
+		    int (*cb)(void *arg, uint64_t ino, uint64_t pred, uint64_t cut_ns), void *arg);
+
+/*
+ * A vacated name: entry name (NUL-terminated) of directory dir held regular
+ * file ino until time_ns, when it was unlinked or renamed away. The next
+ * regular file to take the name takes up ino's history (a lineage record)
+ * and the mark goes. ST_ENOTFOUND if none.
+ */
+int ns_vacated_get(st_store *ns, uint64_t dir, const char *name, uint64_t *ino, uint64_t *time_ns);
+int ns_vacated_put(st_store *ns, uint64_t dir, const char *name, uint64_t ino, uint64_t time_ns);
+int ns_vacated_del(st_store *ns, uint64_t dir, const char *name);
+/* Removes every vacated name of directory dir (which goes). */
+int ns_vacated_clear(st_store *ns, uint64_t dir);
+/* Each vacated name, by directory then name; a malformed one is skipped. */
+int ns_vacated_list(st_store *ns,
+		    int (*cb)(void *arg, uint64_t dir, const char *name, size_t nlen, uint64_t ino,
+			      uint64_t time_ns),
+		    void *arg);
+
 /* The inode counter: the next inode number to hand out. ST_ENOTFOUND if
  * missing, ST_ECORRUPT if malformed. */
 int ns_next_ino_get(st_store *ns, uint64_t *next);
@@ -319,6 +352,8 @@ enum ns_rec_kind {
 	NS_REC_ORPHAN,	   /* ino */
 	NS_REC_PIN,	   /* ino, seq */
 	NS_REC_GRAVE,	   /* ino, seq, time_ns */
+	NS_REC_LINEAGE,	   /* ino, child (the predecessor), time_ns (the cut) */
+	NS_REC_VACATED,	   /* ino (the directory), name, child (the file), time_ns */
 	NS_REC_NEXT_INO,   /* next_ino */
 	NS_REC_CLEAN,	   /* the clean mark */
 	NS_REC_META_OTHER, /* a counter this build does not know (a newer daemon's) */

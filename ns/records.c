@@ -427,6 +427,181 @@ int ns_grave_list(st_store *ns, int (*cb)(void *arg, uint64_t ino, uint64_t seq,
 	return st_kv_range(ns, &type, 1, ino_list_cb, &l);
 }
 
+/* ---- lineage and vacated names ------------------------------------------------ */
+
+static int put_pair(st_store *ns, const uint8_t *key, size_t klen, uint64_t a, uint64_t b)
+{
+	uint8_t val[NSV_PAIR_SIZE];
+
+	st_put64(val, a);
+	st_put64(val + 8, b);
+	return st_kv_put(ns, key, klen, val, sizeof(val));
+}
+
+static int get_pair(st_store *ns, const uint8_t *key, size_t klen, uint64_t *a, uint64_t *b)
+{
+	size_t vlen;
+	void *val;
+	int rc = st_kv_get(ns, key, klen, &val, &vlen);
+
+	if (rc)
+		return rc;
+	if (vlen == NSV_PAIR_SIZE) {
+		*a = st_get64(val);
+		*b = st_get64((uint8_t *)val + 8);
+	} else {
+		rc = st_fail(ST_ECORRUPT, 0, 0, "lineage or vacated record of %zu bytes", vlen);
+	}
+	free(val);
+	return rc;
+}
+
+int ns_lineage_get(st_store *ns, uint64_t ino, uint64_t *pred, uint64_t *cut_ns)
+{
+	uint8_t key[NSK_MAX];
+
+	return get_pair(ns, key, ns_key(NSK_LINEAGE, ino, NULL, 0, key), pred, cut_ns);
+}
+
+int ns_lineage_put(st_store *ns, uint64_t ino, uint64_t pred, uint64_t cut_ns)
+{
+	uint8_t key[NSK_MAX];
+
+	return put_pair(ns, key, ns_key(NSK_LINEAGE, ino, NULL, 0, key), pred, cut_ns);
+}
+
+int ns_lineage_del(st_store *ns, uint64_t ino)
+{
+	return del_plain(ns, NSK_LINEAGE, ino);
+}
+
+struct pair_list {
+	int (*lineage)(void *arg, uint64_t ino, uint64_t pred, uint64_t cut_ns);
+	int (*vacated)(void *arg, uint64_t dir, const char *name, size_t nlen, uint64_t ino,
+		       uint64_t time_ns);
+	void *arg;
+};
+
+static int pair_list_cb(void *arg, const void *vkey, size_t klen, const void *vval, size_t vlen)
+{
+	const struct pair_list *l = arg;
+	const uint8_t *key = vkey, *val = vval;
+	char name[NS_NAME_MAX + 1];
+
+	if (vlen != NSV_PAIR_SIZE || klen < NSK_PREFIX)
+		return 0; /* fsck's to report */
+	if (l->lineage)
+		return klen == NSK_PREFIX
+			   ? l->lineage(l->arg, st_get64(key + 1), st_get64(val), st_get64(val + 8))
+			   : 0;
+	if (klen == NSK_PREFIX || klen > NSK_MAX)
+		return 0;
+	memcpy(name, key + NSK_PREFIX, klen - NSK_PREFIX);
+	name[klen - NSK_PREFIX] = 0;
+	return l->vacated(l->arg, st_get64(key + 1), name, klen - NSK_PREFIX, st_get64(val),
+			  st_get64(val + 8));
+}
+
+int ns_lineage_list(st_store *ns,
+		    int (*cb)(void *arg, uint64_t ino, uint64_t pred, uint64_t cut_ns), void *arg)
+{
+	struct pair_list l = {.lineage = cb, .arg = arg};
+	uint8_t type = NSK_LINEAGE;
+
+	return st_kv_range(ns, &type, 1, pair_list_cb, &l);
+}
+
+static int vacated_key(uint64_t dir, const char *name, uint8_t *key, size_t *klen)
+{
+	size_t nlen = strlen(name);
+
+	if (nlen == 0 || nlen > NS_NAME_MAX)
+		return st_fail(ST_ETOOBIG, ENAMETOOLONG, 0, "name of %zu bytes", nlen);
+	*klen = ns_key(NSK_VACATED, dir, name, nlen, key);
+	return ST_OK;
+}
+
+int ns_vacated_get(st_store *ns, uint64_t dir, const char *name, uint64_t *ino, uint64_t *time_ns)
+{
+	uint8_t key[NSK_MAX];
+	size_t klen = 0;
+	int rc = vacated_key(dir, name, key, &klen);
+
+	return rc ? rc : get_pair(ns, key, klen, ino, time_ns);
+}
+
+int ns_vacated_put(st_store *ns, uint64_t dir, const char *name, uint64_t ino, uint64_t time_ns)
+{
+	uint8_t key[NSK_MAX];
+	size_t klen = 0;
+	int rc = vacated_key(dir, name, key, &klen);
+
+	return rc ? rc : put_pair(ns, key, klen, ino, time_ns);
+}
+
+int ns_vacated_del(st_store *ns, uint64_t dir, const char *name)
+{
+	uint8_t key[NSK_MAX];
+	size_t klen = 0;
+	int rc = vacated_key(dir, name, key, &klen);
+
+	return rc ? rc : st_kv_del(ns, key, klen);
+}
+
+struct vac_names {
+	uint8_t (*keys)[NSK_MAX];
+	size_t *lens, n, cap;
+};
+
+static int vac_collect(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	struct vac_names *v = arg;
+
+	(void)val;
+	(void)vlen;
+	if (klen > NSK_MAX)
+		return 0;
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 16;
+		uint8_t(*k)[NSK_MAX] = realloc(v->keys, cap * sizeof(*k));
+		size_t *l = k ? realloc(v->lens, cap * sizeof(*l)) : NULL;
+
+		if (k)
+			v->keys = k;
+		if (!k || !l)
+			return ST_ENOMEM;
+		v->lens = l;
+		v->cap = cap;
+	}
+	memcpy(v->keys[v->n], key, klen);
+	v->lens[v->n++] = klen;
+	return 0;
+}
+
+int ns_vacated_clear(st_store *ns, uint64_t dir)
+{
+	struct vac_names v = {0};
+	uint8_t key[NSK_MAX];
+	int rc = st_kv_range(ns, key, ns_key(NSK_VACATED, dir, NULL, 0, key), vac_collect, &v);
+
+	for (size_t i = 0; rc == ST_OK && i < v.n; i++)
+		rc = st_kv_del(ns, v.keys[i], v.lens[i]);
+	free(v.keys);
+	free(v.lens);
+	return rc;
+}
+
+int ns_vacated_list(st_store *ns,
+		    int (*cb)(void *arg, uint64_t dir, const char *name, size_t nlen, uint64_t ino,
+			      uint64_t time_ns),
+		    void *arg)
+{
+	struct pair_list l = {.vacated = cb, .arg = arg};
+	uint8_t type = NSK_VACATED;
+
+	return st_kv_range(ns, &type, 1, pair_list_cb, &l);
+}
+
 /* ---- counters ----------------------------------------------------------------- */
 
 static size_t meta_key(const char *name, uint8_t *key)
@@ -570,6 +745,24 @@ static void classify(struct ns_rec *r)
 		}
 		r->kind = NS_REC_PIN;
 		r->seq = st_get64(k + NSK_PREFIX);
+		return;
+	case NSK_LINEAGE:
+		if (klen != NSK_PREFIX || vlen != NSV_PAIR_SIZE) {
+			r->why = "malformed lineage record";
+			return;
+		}
+		r->kind = NS_REC_LINEAGE;
+		r->child = st_get64(r->val);
+		r->time_ns = st_get64((const uint8_t *)r->val + 8);
+		return;
+	case NSK_VACATED:
+		if (!valid_name(k + NSK_PREFIX, r->nlen) || vlen != NSV_PAIR_SIZE) {
+			r->why = "malformed vacated name";
+			return;
+		}
+		r->kind = NS_REC_VACATED;
+		r->child = st_get64(r->val);
+		r->time_ns = st_get64((const uint8_t *)r->val + 8);
 		return;
 	case NSK_XATTR:
 		/* A name past the longest would not fit the keys the typed

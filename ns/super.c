@@ -39,7 +39,7 @@ void ns_super_init(struct ns_super *sb)
 	sb->uuid[6] = (uint8_t)((sb->uuid[6] & 0x0f) | 0x40); /* RFC 4122 version 4 */
 	sb->uuid[8] = (uint8_t)((sb->uuid[8] & 0x3f) | 0x80);
 	sb->flush_ms = 1000;
-	sb->incompat = NS_FEAT_DAMAGE;
+	sb->incompat = NS_FEAT_DAMAGE | NS_FEAT_LINEAGE;
 	snprintf(sb->keep, sizeof(sb->keep), "%s", NS_KEEP_DEFAULT);
 }
 
@@ -201,10 +201,12 @@ void ns_super_salvage(const char *dir, struct ns_super *sb)
 	 * the ones the stores were made with. */
 	if (ns_open(dir, NULL, ST_READONLY | ST_RECOVER, NULL, &ns) == ST_OK) {
 		if (st_info(ns, &info) == ST_OK) {
+			/* Identities came with this build's vaults, lineage too;
+			 * a vault without them has neither. */
 			if (info.has_id)
 				memcpy(sb->uuid, info.id, 16);
 			else
-				sb->incompat &= ~NS_FEAT_DAMAGE;
+				sb->incompat &= ~(NS_FEAT_DAMAGE | NS_FEAT_LINEAGE);
 			from_ns = true;
 		}
 		st_close(ns);

@@ -662,7 +662,83 @@ START_TEST(store_identity)
 	EXPECT_RC(ns_super_read(dir, &other), ST_ECORRUPT);
 	ns_super_salvage(dir, &other);
 	ck_assert(memcmp(other.uuid, g_sb.uuid, 16) == 0);
-	ck_assert_uint_eq(other.incompat, NS_FEAT_DAMAGE);
+	ck_assert_uint_eq(other.incompat, NS_FEAT_DAMAGE | NS_FEAT_LINEAGE);
+	free(dir);
+}
+END_TEST
+
+/* ---- lineage and vacated names -------------------------------------------- */
+
+struct pairs {
+	char text[256];
+};
+
+static int lin_cb(void *arg, uint64_t ino, uint64_t pred, uint64_t cut)
+{
+	struct pairs *p = arg;
+	size_t n = strlen(p->text);
+
+	snprintf(p->text + n, sizeof(p->text) - n, "L%llu<%llu@%llu ", (unsigned long long)ino,
+		 (unsigned long long)pred, (unsigned long long)cut);
+	return 0;
+}
+
+static int vac_cb(void *arg, uint64_t dir, const char *name, size_t nlen, uint64_t ino, uint64_t t)
+{
+	struct pairs *p = arg;
+	size_t n = strlen(p->text);
+
+	ck_assert_uint_eq(strlen(name), nlen);
+	snprintf(p->text + n, sizeof(p->text) - n, "V%llu/%s=%llu@%llu ", (unsigned long long)dir,
+		 name, (unsigned long long)ino, (unsigned long long)t);
+	return 0;
+}
+
+static int kinds_walk_cb(void *arg, const struct ns_rec *r)
+{
+	struct pairs *p = arg;
+	size_t n = strlen(p->text);
+
+	if (r->kind == NS_REC_LINEAGE || r->kind == NS_REC_VACATED || r->kind == NS_REC_BAD)
+		snprintf(p->text + n, sizeof(p->text) - n, "%c%llu:%llu ",
+			 r->kind == NS_REC_LINEAGE   ? 'L'
+			 : r->kind == NS_REC_VACATED ? 'V'
+						     : 'B',
+			 (unsigned long long)r->ino, (unsigned long long)r->child);
+	return 0;
+}
+
+START_TEST(lineage_records)
+{
+	char *dir;
+	st_store *ns = fresh("lin", &dir);
+	struct pairs p = {""};
+	uint64_t a, b;
+	uint8_t key[NSK_MAX];
+
+	EXPECT_RC(ns_lineage_put(ns, 12, 11, 1000), ST_OK);
+	EXPECT_RC(ns_lineage_put(ns, 11, 10, 500), ST_OK);
+	EXPECT_RC(ns_lineage_get(ns, 12, &a, &b), ST_OK);
+	ck_assert(a == 11 && b == 1000);
+	EXPECT_RC(ns_lineage_get(ns, 13, &a, &b), ST_ENOTFOUND);
+	EXPECT_RC(ns_vacated_put(ns, 1, "f", 12, 2000), ST_OK);
+	EXPECT_RC(ns_vacated_put(ns, 1, ".f.swp", 14, 2100), ST_OK);
+	EXPECT_RC(ns_vacated_get(ns, 1, "f", &a, &b), ST_OK);
+	ck_assert(a == 12 && b == 2000);
+	EXPECT_RC(ns_vacated_put(ns, 1, "", 1, 1), ST_ETOOBIG);
+	EXPECT_RC(st_commit(ns, NULL), ST_OK);
+	EXPECT_RC(ns_lineage_list(ns, lin_cb, &p), ST_OK);
+	EXPECT_RC(ns_vacated_list(ns, vac_cb, &p), ST_OK);
+	ck_assert_str_eq(p.text, "L11<10@500 L12<11@1000 V1/.f.swp=14@2100 V1/f=12@2000 ");
+	EXPECT_RC(ns_vacated_del(ns, 1, "f"), ST_OK);
+	EXPECT_RC(ns_lineage_del(ns, 11), ST_OK);
+	EXPECT_RC(ns_vacated_get(ns, 1, "f", &a, &b), ST_ENOTFOUND);
+	/* fsck's walk classifies both, and a malformed one as bad. */
+	EXPECT_RC(st_kv_put(ns, key, ns_key(NSK_LINEAGE, 20, NULL, 0, key), "short", 5), ST_OK);
+	p.text[0] = 0;
+	EXPECT_RC(ns_walk(ns, kinds_walk_cb, &p), ST_OK);
+	ck_assert_str_eq(p.text, "L12:11 B20:0 V1:14 ");
+	st_close(ns);
 	free(dir);
 }
 END_TEST
@@ -700,6 +776,7 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, store_names);
 	tcase_add_test(tc, super_salvage);
 	tcase_add_test(tc, store_identity);
+	tcase_add_test(tc, lineage_records);
 	tcase_add_test(tc, mounts_has_root);
 }
 

@@ -13,6 +13,9 @@
  *   fsck_damage drop DIR PARENT NAME    removes entry NAME and its inode's
  *                                       record, leaving its store: an
  *                                       orphan store
+ *   fsck_damage lineage DIR INO PRED    a lineage record: INO took PRED's place
+ *   fsck_damage vacated DIR DIR_INO NAME INO
+ *                                       a vacated-name mark
  *   fsck_damage feature DIR ro_compat|incompat BITS
  *                                       sets a superblock feature word, as
  *                                       a newer revfs would
@@ -132,6 +135,15 @@ int main(int argc, char **argv)
 			     ns_dirent_del(st, strtoull(argv[3], NULL, 10), argv[4]) ||
 			     ns_inode_del(st, ino)
 			 ? die("drop")
+			 : 0;
+	} else if (!strcmp(argv[1], "lineage") && argc == 5) {
+		rc = ns_lineage_put(st, strtoull(argv[3], NULL, 10), strtoull(argv[4], NULL, 10), 1)
+			 ? die("put")
+			 : 0;
+	} else if (!strcmp(argv[1], "vacated") && argc == 6) {
+		rc = ns_vacated_put(st, strtoull(argv[3], NULL, 10), argv[4],
+				    strtoull(argv[5], NULL, 10), 1)
+			 ? die("put")
 			 : 0;
 	} else if (!strcmp(argv[1], "cycle") && argc == 5) {
 		rc = cycle(st, strtoull(argv[3], NULL, 10), argv[4]);

@@ -13,8 +13,8 @@ done
 echo other >"$FS_MNT/other" && sync "$FS_MNT/other" || fs_fail "write other"
 echo other2 >"$FS_MNT/other" && sync "$FS_MNT/other" || fs_fail "write other2"
 H=$FS_MNT/.revfs/history/notes.txt
-first=$(ls "$H" | sort -n | head -1)
-second=$(ls "$H" | sort -n | sed -n 2p)
+first=$(ls "$H" | sort | head -1)
+second=$(ls "$H" | sort | sed -n 2p)
 [ "$(cat "$H/$first")" = one ] && [ "$(cat "$H/$second")" = two ] || fs_fail "history before"
 setfattr -n user.revfs.pin -v "$second" "$FS_MNT/notes.txt" || fs_fail "pin"
 nbefore=$(ls "$H" | wc -l)
@@ -23,7 +23,7 @@ fs_umount
 "$REVFS_BIN/revfs-compact" -q --keep=latest "$FS_BACKING" || fs_fail "revfs-compact --keep=latest"
 
 fs_mount
-left=$(ls "$H" | sort -n | tr '\n' ' ')
+left=$(ls "$H" | sort | tr '\n' ' ')
 [ "$(ls "$H" | wc -l)" -lt "$nbefore" ] || fs_fail "nothing dropped: $left"
 [ -f "$H/$second" ] || fs_fail "the pinned version $second was dropped: $left"
 [ "$(cat "$H/$second")" = two ] || fs_fail "the pinned version reads wrong"

@@ -198,6 +198,15 @@ populate
 fsck_case "orphan store" 1 315
 verify "orphan store" "lost+found/#$I_BIG=$REF/big" "big="
 
+# --- lineage records of no file, in a cycle; a vacated name in a file ------------
+populate
+"$DMG" lineage "$FS_BACKING" 9999 "$I_SMALL" || fs_fail "damage lineage"
+"$DMG" lineage "$FS_BACKING" "$I_BIG" "$I_SMALL" || fs_fail "damage lineage"
+"$DMG" lineage "$FS_BACKING" "$I_SMALL" "$I_BIG" || fs_fail "damage lineage"
+"$DMG" vacated "$FS_BACKING" "$I_SMALL" name 5 || fs_fail "damage vacated"
+fsck_case "lineage" 1 324 325
+verify "lineage"
+
 # --- a wrong link count ---------------------------------------------------------
 populate
 "$DMG" nlink "$FS_BACKING" "$I_SMALL" 7 || fs_fail "damage nlink"

@@ -63,7 +63,7 @@ save "$ALICE" "$FS_MNT/alice/key" "public text"
 $ALICE chmod 644 "$FS_MNT/alice/key"
 sleep 2.5
 save "$ALICE" "$FS_MNT/alice/key" "public text!"
-last=$(ls "$H/alice/key" | sort -n | tail -1)
+last=$(ls "$H/alice/key" | sort | tail -1)
 can "$BOB" "bob cat the public version" cat "$H/alice/key/$last"
 [ "$($BOB cat "$H/alice/key/$last")" = "public text!" ] || fs_fail "bob: public version"
 for v in $(ls "$H/alice/key"); do

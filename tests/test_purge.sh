@@ -56,6 +56,16 @@ exec 3>&-
 [ "$(cat "$FS_MNT/draft")" = "clean text" ] || fs_fail "draft after the purge"
 in_backing SECRET-ABC-987 && fs_fail "the draft's secret is still in the backing directory"
 
+# A purge takes the path's lineage too: the files atomic saves replaced.
+printf 'SECRET-LIN-777' >"$FS_MNT/.lin.tmp" && mv "$FS_MNT/.lin.tmp" "$FS_MNT/lin" && sync "$FS_MNT/lin"
+printf 'public' >"$FS_MNT/.lin.tmp" && mv "$FS_MNT/.lin.tmp" "$FS_MNT/lin" && sync "$FS_MNT/lin"
+[ "$(ls "$H/lin" | wc -l)" = 2 ] || fs_fail "lin: $(ls "$H/lin" | wc -l) versions before the purge"
+sleep 0.5
+in_backing SECRET-LIN-777 || fs_fail "the replaced file's store is not kept"
+"$RC" --purge "$FS_MNT/lin" >/dev/null 2>&1 || fs_fail "purge of lin"
+[ "$(ls "$H/lin" | wc -l)" = 1 ] || fs_fail "lin: $(ls "$H/lin" | wc -l) versions after the purge"
+in_backing SECRET-LIN-777 && fs_fail "the replaced file's secret is still in the backing directory"
+
 # Deleted files keep their versions (for .revfs/at/) until root purges them.
 save "" "$FS_MNT/gone" "SECRET-DEL-555"
 rm "$FS_MNT/gone"

@@ -40,7 +40,7 @@ for k in 1 2 3 4 5 6 7 8 9 10; do
 	# Until the close's save is listed (meanwhile an interim commit may be
 	# the newest, and listed as such).
 	i=0
-	until [ "$(versions big)" = "$k" ] && v=$(ls "$H/big" | sort -n | tail -1) &&
+	until [ "$(versions big)" = "$k" ] && v=$(ls "$H/big" | sort | tail -1) &&
 		cmp -s "$FS_TMP/base" "$H/big/$v"; do
 		i=$((i + 1))
 		[ $i -gt 100 ] && fs_fail "save $k: $(versions big) versions"
@@ -51,7 +51,7 @@ for v in $(ls "$H/big"); do
 	[ "$(stat -c %s "$H/big/$v")" = 104857600 ] || fs_fail "version $v of big is partial"
 done
 n=0
-for v in $(ls "$H/big" | sort -n); do
+for v in $(ls "$H/big" | sort); do
 	n=$((n + 1))
 	[ "$(head -c 7 "$H/big/$v")" = "save $(printf %02d $n)" ] || fs_fail "version $v is not save $n"
 done

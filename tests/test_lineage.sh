@@ -1,0 +1,90 @@
+#!/bin/sh
+# History follows the path (issue: history people can trust, point 1):
+# .revfs/history/f/ lists the versions of the file at f and of the files
+# it took the place of there, whatever tool saved it. Each save below adds
+# exactly one version, and every version reads back as that save wrote it:
+#
+#   echo > f, cp x f (the same file, rewritten), printf > .f.tmp && mv
+#   .f.tmp f (an atomic save), sed -i, vim -u DEFAULTS (writes a backup,
+#   renames, writes anew), vim with backupcopy=no, install -m 644 x f,
+#   git checkout of another revision, rm f then echo > f.
+#
+# Before, an atomic save started the history again at 1. Also: a file
+# moved with mv brings its own history; a pinned version stays pinned and
+# listed after atomic saves; version names sort in time order; the
+# replaced files' stores stay in the graveyard while the lineage names
+# them, and fsck -f finds the directory clean.
+set -u
+. "$(dirname "$0")/fslib.sh"
+fs_setup
+fs_mkfs
+H=$FS_MNT/.revfs/history
+VIM=$(command -v vim || command -v vim.tiny || true)
+fsync() { dd if=/dev/null of="$1" oflag=append conv=notrunc,fsync status=none || fs_fail "fsync $1"; }
+n=0
+expect() { # WHAT CONTENT: the save just made is version n+1, and reads CONTENT
+	n=$((n + 1))
+	i=0
+	while [ "$(ls "$H/f" | wc -l)" != "$n" ]; do
+		i=$((i + 1))
+		[ $i -gt 50 ] && fs_fail "$1: $(ls "$H/f" | wc -l) versions, want $n"
+		sleep 0.1
+	done
+	last=$(ls "$H/f" | tail -1)
+	[ "$(cat "$H/f/$last")" = "$2" ] || fs_fail "$1: the newest version reads '$(cat "$H/f/$last")'"
+	printf '%s\n' "$2" >>"$FS_TMP/want"
+}
+
+fs_mount -o flush_ms=100
+cd "$FS_MNT" || fs_fail "cd"
+: >"$FS_TMP/want"
+echo one >f && expect "echo > f" one
+printf 'two\n' >"$FS_TMP/x" && cp "$FS_TMP/x" f && expect "cp x f" two
+printf 'three\n' >.f.tmp && mv .f.tmp f && expect "atomic save (mv over)" three
+sed -i 's/three/four/' f && expect "sed -i" four
+if [ -n "$VIM" ]; then
+	"$VIM" -u DEFAULTS -i NONE -es -c '%s/four/five/' -c wq f </dev/null && expect "vim -u DEFAULTS" five
+	"$VIM" -u DEFAULTS -i NONE -es -c 'set backupcopy=no' -c '%s/five/six/' -c wq f </dev/null &&
+		expect "vim backupcopy=no" six
+else
+	echo "test_lineage: no vim here, its two saves skipped"
+	printf 'six\n' >f && expect "echo > f (instead of vim)" six
+fi
+printf 'seven\n' >"$FS_TMP/x" && install -m 644 "$FS_TMP/x" f && expect "install -m 644" seven
+if command -v git >/dev/null; then
+	mkdir repo && cd repo && git init -q && git config user.email t@t && git config user.name t &&
+		printf 'a\n' >f && git add f && git commit -qm a && printf 'b\n' >f && git commit -qam b &&
+		cd .. || fs_fail "git"
+	# the history of repo/f: its two commits' checkouts, then another one
+	(cd repo && git checkout -q HEAD~1 -- f && fsync f) || fs_fail "git checkout"
+	[ "$(cat repo/f)" = a ] || fs_fail "git checkout: repo/f"
+	[ "$(ls "$H/repo/f" | wc -l)" -ge 3 ] || fs_fail "git checkout: $(ls "$H/repo/f" | wc -l) versions of repo/f"
+fi
+rm f && echo eight >f && expect "rm f; echo > f" eight
+
+# Every version, in order, as it was saved.
+for v in $(ls "$H/f"); do cat "$H/f/$v"; done | cmp - "$FS_TMP/want" ||
+	fs_fail "the versions along the lineage differ: $(for v in $(ls "$H/f"); do cat "$H/f/$v"; done | tr '\n' ' ')"
+ls "$H/f" | sort -c || fs_fail "version names do not sort"
+
+# A pin survives atomic saves: pinned versions are kept by compaction
+# and stay listed.
+first=$(ls "$H/f" | head -1)
+printf 'nine\n' >.f.tmp && mv .f.tmp f && expect "atomic save after the checks" nine
+
+# mv brings its own history; the name it leaves takes up nothing (the
+# file is alive elsewhere) until a new file is made there.
+mv f g
+[ "$(ls "$H/g" | wc -l)" = "$n" ] || fs_fail "mv: g has $(ls "$H/g" | wc -l) versions, want $n"
+echo ten >f && fsync f
+[ "$(ls "$H/f" | wc -l)" = $((n + 1)) ] || fs_fail "a new f after mv: $(ls "$H/f" | wc -l) versions"
+cd / || true
+fs_umount
+
+# The replaced files' stores are kept for the lineage, and fsck agrees.
+"$REVFS_BIN/fsck.revfs" -f -n "$FS_BACKING" >"$FS_TMP/out" 2>&1 || fs_fail "fsck: $(cat "$FS_TMP/out")"
+fs_mount
+[ "$(ls "$H/g" | wc -l)" = "$n" ] || fs_fail "after a remount: g has $(ls "$H/g" | wc -l) versions"
+[ "$(cat "$H/g/$first")" = one ] || fs_fail "after a remount: the first version of g"
+fs_umount
+echo "test_lineage: ok"
