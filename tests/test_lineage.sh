@@ -19,7 +19,7 @@ set -u
 fs_setup
 fs_mkfs
 H=$FS_MNT/.revfs/history
-VIM=$(command -v vim || command -v vim.tiny || true)
+VIM=$(command -v vim.tiny || command -v vim || true) # deps.sh installs vim-tiny
 fsync() { dd if=/dev/null of="$1" oflag=append conv=notrunc,fsync status=none || fs_fail "fsync $1"; }
 n=0
 expect() { # WHAT CONTENT: the save just made is version n+1, and reads CONTENT
