@@ -222,8 +222,8 @@ bench-fsck: deps
 # at/<t> on trees of 1,000 and 100,000 files (tests/bench_history.sh;
 # BENCH_HISTORY_ARGS="-v 1000 -n 10000" for a quick run).
 bench-history: deps
-	$(MAKE) BUILD=$(BENCH_BUILD) OPT=-O2 $(BENCH_BUILD)/revfs $(BENCH_BUILD)/libns.a \
-		$(BENCH_BUILD)/libstore.a
+	$(MAKE) BUILD=$(BENCH_BUILD) OPT=-O2 $(BENCH_BUILD)/revfs $(BENCH_BUILD)/mkfs.revfs \
+		$(BENCH_BUILD)/revfs-compact $(BENCH_BUILD)/libns.a $(BENCH_BUILD)/libstore.a
 	@mkdir -p $(BENCH_BUILD)/tests
 	$(CC) $(CFLAGS_BASE) $(INC) -o $(BENCH_BUILD)/tests/bench_history_make \
 		tests/bench_history_make.c $(BENCH_BUILD)/libns.a $(BENCH_BUILD)/libstore.a $(LDLIBS)

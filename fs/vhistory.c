@@ -597,14 +597,23 @@ int vx_get(struct fs *fs, uint64_t ino, const char *name, char *out, size_t cap,
 	name += strlen(VX_PREFIX);
 	if (!is_file(fs, ino))
 		return -ENODATA;
-	if (strcmp(name, "version") == 0 || strcmp(name, "versions") == 0) {
+	if (strcmp(name, "version") == 0) {
 		rc = with_store(fs, ino, count_versions, &c);
 		if (rc == -ENODATA)
 			rc = 0; /* read-only mount, never committed */
 		if (rc)
 			return rc;
-		*len = (size_t)snprintf(out, cap, "%llu",
-					(unsigned long long)(name[7] ? c.n : c.newest));
+		*len = (size_t)snprintf(out, cap, "%llu", (unsigned long long)c.newest);
+		return 0;
+	}
+	if (strcmp(name, "versions") == 0) { /* as many as history/ lists */
+		struct lver *v = NULL;
+		size_t n = 0;
+
+		if ((rc = history_of(fs, ino, &v, &n)) != 0)
+			return rc;
+		free(v);
+		*len = (size_t)snprintf(out, cap, "%zu", n);
 		return 0;
 	}
 	if (strcmp(name, "pins") == 0) {

@@ -6,17 +6,22 @@
 # version; and opening .revfs/at/<t>/
 # (the first lookup of a moment, then a path three levels down) on a tree
 # of 1,000 files and on one of 100,000, to show the cost does not grow
-# with the tree.
+# with the tree. Then a path saved SAVES times by atomic saves (a temp
+# file renamed over it: a lineage of SAVES files): ls -l of its history
+# and cat of its oldest version after a remount, cold; and the namespace's
+# bytes per save once compacted (revfs-compact --keep=latest).
 #
-#   tests/bench_history.sh [-v VERSIONS] [-n NFILES]
+#   tests/bench_history.sh [-v VERSIONS] [-n NFILES] [-a SAVES]
 set -eu
 VERSIONS=10000
 NFILES=100000
-while getopts v:n: opt; do
+SAVES=1000
+while getopts v:n:a: opt; do
 	case $opt in
 	v) VERSIONS=$OPTARG ;;
 	n) NFILES=$OPTARG ;;
-	*) echo "usage: $0 [-v VERSIONS] [-n NFILES]" >&2; exit 2 ;;
+	a) SAVES=$OPTARG ;;
+	*) echo "usage: $0 [-v VERSIONS] [-n NFILES] [-a SAVES]" >&2; exit 2 ;;
 	esac
 done
 REVFS_BIN=${REVFS_BIN:-build/bench}
@@ -101,3 +106,29 @@ echo "at/<t> on $NFILES files against 1000 files$WARM:"
 echo "  first ls of at/<t>: $a s vs $b s (ratio $(ratio "$a" "$b"));" \
 	"stat three levels down: $c s vs $d s (ratio $(ratio "$c" "$d"));" \
 	"the tree is $((NFILES / 1000))x larger"
+
+# A lineage: SAVES atomic saves of one path.
+echo "bench_history: $SAVES atomic saves of one path"
+"$REVFS_BIN/mkfs.revfs" -q "$TMP/lin"
+mount_it "$TMP/lin"
+for i in $(seq "$SAVES"); do
+	printf 'save %d\n' "$i" >"$MNT/.f.tmp" && mv "$MNT/.f.tmp" "$MNT/f"
+done
+sync "$MNT/f"
+umount_it
+ns0=$(stat -c %s "$TMP/lin/ns.rev")
+mount_it "$TMP/lin"
+H=$MNT/.revfs/history/f
+timed lin_lsl ls -l "$H"
+oldest=$(ls "$H" | head -1)
+timed lin_old cat "$H/$oldest"
+got=$(ls "$H" | wc -l)
+[ "$got" = "$SAVES" ] || { echo "bench_history: $got versions listed, not $SAVES" >&2; exit 1; }
+[ "$(cat "$H/$oldest")" = "save 1" ] || { echo "bench_history: the oldest is not save 1" >&2; exit 1; }
+umount_it
+"$REVFS_BIN/revfs-compact" -q --keep=latest "$TMP/lin"
+ns1=$(stat -c %s "$TMP/lin/ns.rev")
+echo
+echo "a path saved $SAVES times by atomic saves$WARM:"
+echo "  ls -l of its history: $T_lin_lsl s; cat of its oldest version: $T_lin_old s;" \
+	"namespace $ns0 bytes, $ns1 compacted: $((ns1 / SAVES)) bytes per save"

@@ -66,6 +66,8 @@ rm f && echo eight >f && expect "rm f; echo > f" eight
 for v in $(ls "$H/f"); do cat "$H/f/$v"; done | cmp - "$FS_TMP/want" ||
 	fs_fail "the versions along the lineage differ: $(for v in $(ls "$H/f"); do cat "$H/f/$v"; done | tr '\n' ' ')"
 ls "$H/f" | sort -c || fs_fail "version names do not sort"
+[ "$(getfattr --only-values -n user.revfs.versions f)" = "$n" ] ||
+	fs_fail "user.revfs.versions: $(getfattr --only-values -n user.revfs.versions f), want $n"
 
 # A pin survives atomic saves: pinned versions are kept by compaction
 # and stay listed.
