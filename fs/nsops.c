@@ -277,10 +277,12 @@ static int drop_link(struct fs *fs, struct inode *in)
  * A file about to leave a name (unlink, rename away or over it) whose last
  * close's save is not committed yet: with lineages, that save is a version
  * of the path's history, so it is committed first (a commit round, no lock
- * held). Only files with versions already: a temporary file removed or
- * renamed into place right after it was written costs nothing.
+ * held). A file leaving by unlink or rename away only if it has versions
+ * already (else it leaves no mark, and a temporary file removed or renamed
+ * into place right after it was written costs nothing); one about to be
+ * renamed over (replaced: the path's current file) always.
  */
-static void save_before_leaving(struct fs *fs, uint64_t parent, const char *name)
+static void save_before_leaving(struct fs *fs, uint64_t parent, const char *name, bool replaced)
 {
 	struct inode *in = NULL;
 	uint64_t ino;
@@ -297,7 +299,7 @@ static void save_before_leaving(struct fs *fs, uint64_t parent, const char *name
 	if (!in)
 		return;
 	pthread_mutex_lock(&in->lock);
-	need = in->committed_seq > 0 &&
+	need = (replaced || in->committed_seq > 0) &&
 	       (in->save_wanted || (in->nwrite == 0 && (!dset_empty(&in->dirty) || in->flushing)));
 	pthread_mutex_unlock(&in->lock);
 	if (need) {
@@ -322,7 +324,7 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, boo
 		return;
 	}
 	if (!dir)
-		save_before_leaving(fs, parent, name);
+		save_before_leaving(fs, parent, name, false);
 	pthread_mutex_lock(&fs->ns_lock);
 	rc = dirent_get(fs, parent, name, &ino, &type);
 	if (rc == 0)
@@ -416,8 +418,8 @@ void fsop_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t
 		return;
 	}
 	if (!(flags & RENAME_EXCHANGE)) {
-		save_before_leaving(fs, parent, name);
-		save_before_leaving(fs, newparent, newname);
+		save_before_leaving(fs, parent, name, false);
+		save_before_leaving(fs, newparent, newname, true);
 	}
 	pthread_mutex_lock(&fs->ns_lock);
 	rc = dirent_get(fs, parent, name, &sino, &stype);
