@@ -717,7 +717,8 @@ static int64_t grave_drop(struct fs *fs, uint64_t ino)
 	}
 	pthread_mutex_lock(&fs->ns_lock);
 	ns_grave_del(fs->ns, ino);
-	ns_lineage_del(fs->ns, ino); /* its history ends here */
+	lin_bypass(fs, ino);
+	ns_lineage_del(fs->ns, ino);
 	fs_pins_clear(fs, ino);
 	fs->ns_dirty = true;
 	pthread_mutex_unlock(&fs->ns_lock);

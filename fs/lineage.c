@@ -11,11 +11,77 @@
  * Only in backing directories made with the feature (NS_FEAT_LINEAGE); all
  * of it under fs->ns_lock, staged for the flusher's next namespace commit.
  */
+#include <stdlib.h>
+
 #include "ops.h"
 
 static bool lineage_on(const struct fs *fs)
 {
 	return !fs->o.ro && (fs->sb.incompat & NS_FEAT_LINEAGE);
+}
+
+struct gather {
+	uint64_t cut, seen;
+	struct ns_linver *v;
+	size_t n, cap;
+};
+
+/* history/'s rule: saves, and the newest commit; none after the cut. */
+static int gather_cb(void *arg, const struct st_version *v)
+{
+	struct gather *g = arg;
+
+	if ((g->seen++ > 0 && v->interim) || v->time_ns > g->cut)
+		return 0;
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? g->cap * 2 : 8;
+		struct ns_linver *nv;
+
+		if (cap > NS_LINVER_MAX || !(nv = realloc(g->v, cap * sizeof(*nv))))
+			return 1; /* the newest are kept: enough */
+		g->v = nv;
+		g->cap = cap;
+	}
+	g->v[g->n].seq = v->seq;
+	g->v[g->n].time_ns = v->time_ns;
+	g->v[g->n].size = v->size;
+	g->v[g->n++].offset = v->offset;
+	return 0;
+}
+
+/*
+ * The listed versions of file ino up to cut, newest first, for the lineage
+ * record of the file that takes its place, so that listing a long lineage
+ * reads the namespace and not every store. ns_lock held: a read-only open
+ * of the store and a walk of its headers, small for the files a save
+ * replaces. NULL and 0 if it cannot be read: the record keeps none, and a
+ * listing reads the store.
+ */
+static struct ns_linver *versions_of(struct fs *fs, uint64_t ino, uint64_t cut, size_t *n)
+{
+	struct gather g = {.cut = cut};
+	st_store *st;
+
+	*n = 0;
+	if (ns_file_open(fs->backing, &fs->sb, ino, ST_READONLY, NULL, &st) != ST_OK)
+		return NULL;
+	if (st_versions(st, gather_cb, &g) < 0) {
+		free(g.v);
+		g.v = NULL;
+		g.n = 0;
+	}
+	st_close(st);
+	*n = g.n;
+	return g.v;
+}
+
+static void link_to(struct fs *fs, uint64_t ino, uint64_t pred, uint64_t cut)
+{
+	size_t n;
+	struct ns_linver *v = versions_of(fs, pred, cut, &n);
+
+	ns_lineage_put(fs->ns, ino, pred, cut, v, n);
+	free(v);
 }
 
 void lin_vacate(struct fs *fs, uint64_t dir, const char *name, const struct inode *x)
@@ -44,7 +110,67 @@ void lin_take(struct fs *fs, uint64_t dir, const char *name, const struct inode 
 	 * predecessor (a file renamed away and back). */
 	if (v == x->ino || (!fresh && ns_lineage_get(fs->ns, x->ino, &p, &c) == ST_OK))
 		return;
-	ns_lineage_put(fs->ns, x->ino, v, t);
+	link_to(fs, x->ino, v, t);
+}
+
+struct succ {
+	uint64_t gone;
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static int succ_cb(void *arg, uint64_t ino, uint64_t pred, uint64_t cut_ns)
+{
+	struct succ *s = arg;
+
+	(void)cut_ns;
+	if (pred != s->gone)
+		return 0;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 4;
+		uint64_t *v = realloc(s->v, cap * sizeof(*v));
+
+		if (!v)
+			return ST_ENOMEM;
+		s->v = v;
+		s->cap = cap;
+	}
+	s->v[s->n++] = ino;
+	return 0;
+}
+
+void lin_bypass(struct fs *fs, uint64_t gone)
+{
+	struct succ s = {.gone = gone};
+	struct ns_linver *kv = NULL;
+	uint64_t pp = 0, cc = 0;
+	size_t nkv = 0;
+	bool has;
+
+	if (!(fs->sb.incompat & NS_FEAT_LINEAGE) || ns_lineage_list(fs->ns, succ_cb, &s) != ST_OK ||
+	    s.n == 0) {
+		free(s.v);
+		return;
+	}
+	has = ns_lineage_get(fs->ns, gone, &pp, &cc) == ST_OK &&
+	      ns_lineage_versions(fs->ns, gone, &kv, &nkv) == ST_OK;
+	for (size_t i = 0; i < s.n; i++) {
+		uint64_t p, c;
+		size_t k = 0;
+
+		if (!has || ns_lineage_get(fs->ns, s.v[i], &p, &c) != ST_OK) {
+			ns_lineage_del(fs->ns, s.v[i]);
+			continue;
+		}
+		if (cc < c)
+			c = cc;
+		while (k < nkv && kv[k].time_ns > c) /* newest first: past the cut */
+			k++;
+		ns_lineage_put(fs->ns, s.v[i], pp, c, kv + k, nkv - k);
+	}
+	fs->ns_dirty = true;
+	free(kv);
+	free(s.v);
 }
 
 void lin_replace(struct fs *fs, uint64_t dir, const char *name, const struct inode *x,
@@ -55,6 +181,6 @@ void lin_replace(struct fs *fs, uint64_t dir, const char *name, const struct ino
 	/* The path's history wins over the one the file brings: an atomic
 	 * save's temporary file had none worth keeping. */
 	ns_vacated_del(fs->ns, dir, name);
-	ns_lineage_put(fs->ns, x->ino, y->ino, st_realtime_ns());
+	link_to(fs, x->ino, y->ino, st_realtime_ns());
 	fs->ns_dirty = true;
 }

@@ -279,6 +279,9 @@ void lin_vacate(struct fs *fs, uint64_t dir, const char *name, const struct inod
 void lin_take(struct fs *fs, uint64_t dir, const char *name, const struct inode *x, bool fresh);
 void lin_replace(struct fs *fs, uint64_t dir, const char *name, const struct inode *x,
 		 const struct inode *y);
+/* File gone's store goes: the lineages that named it go on to what it
+ * named (its record keeps those versions), or end there. */
+void lin_bypass(struct fs *fs, uint64_t gone);
 
 /* Removes the history file ino's path has from the files it took the
  * place of (a purge): their kept stores go, and its lineage record. */

@@ -267,17 +267,22 @@ static int history_of(struct fs *fs, uint64_t x, struct lver **out, size_t *n)
 	if (rc == -ENODATA)
 		rc = 0; /* read-only mount, never committed */
 	for (steps = 0; rc == 0 && steps < LINEAGE_MAX; steps++) {
+		struct ns_linver *kept = NULL;
+		size_t nkept = 0;
 		uint64_t *ns;
 		int lrc;
 
 		pthread_mutex_lock(&fs->ns_lock);
 		lrc = ns_lineage_get(fs->ns, cur, &pred, &cut);
+		if (lrc == ST_OK)
+			ns_lineage_versions(fs->ns, cur, &kept, &nkept);
 		pthread_mutex_unlock(&fs->ns_lock);
 		/* A cycle (damage fsck repairs) ends the walk. */
-		if (lrc != ST_OK || pred == x || pred_seen(seen, steps, pred))
-			break;
-		if (!(ns = realloc(seen, (steps + 1) * sizeof(*seen)))) {
-			rc = -ENOMEM;
+		if (lrc != ST_OK || pred == x || pred_seen(seen, steps, pred) ||
+		    !(ns = realloc(seen, (steps + 1) * sizeof(*seen)))) {
+			free(kept);
+			if (lrc == ST_OK && pred != x && !pred_seen(seen, steps, pred))
+				rc = -ENOMEM;
 			break;
 		}
 		seen = ns;
@@ -286,9 +291,23 @@ static int history_of(struct fs *fs, uint64_t x, struct lver **out, size_t *n)
 			c.cut = cut;
 		c.ino = pred;
 		c.seen = 0;
-		rc = with_any_store(fs, pred, collect_store, &c);
-		if (rc == -ENOENT)
-			rc = 0;
+		if (nkept) {
+			/* The record keeps them: no store to open (a long lineage
+			 * lists from the namespace alone). */
+			for (size_t i = 0; i < nkept && rc == 0; i++) {
+				struct st_version v = {.seq = kept[i].seq,
+						       .time_ns = kept[i].time_ns,
+						       .size = kept[i].size,
+						       .offset = kept[i].offset};
+
+				rc = collect_cb(&c, &v) ? c.rc : 0;
+			}
+		} else {
+			rc = with_any_store(fs, pred, collect_store, &c);
+			if (rc == -ENOENT)
+				rc = 0;
+		}
+		free(kept);
 		cur = pred;
 	}
 	free(seen);

@@ -311,7 +311,19 @@ int ns_grave_list(st_store *ns, int (*cb)(void *arg, uint64_t ino, uint64_t seq,
  * and pred's own lineage goes on from there. ST_ENOTFOUND if none.
  */
 int ns_lineage_get(st_store *ns, uint64_t ino, uint64_t *pred, uint64_t *cut_ns);
-int ns_lineage_put(st_store *ns, uint64_t ino, uint64_t pred, uint64_t cut_ns);
+/* One of the predecessor's versions, as its successor's record may keep
+ * them (so that a listing need not open the predecessor's store). */
+struct ns_linver {
+	uint64_t seq, time_ns, size, offset;
+};
+#define NS_LINVER_MAX 8000u /* versions a record keeps at most (the newest) */
+/* Stages the record; v (newest first, n of them, may be NULL) are the
+ * predecessor's versions up to the cut. */
+int ns_lineage_put(st_store *ns, uint64_t ino, uint64_t pred, uint64_t cut_ns,
+		   const struct ns_linver *v, size_t n);
+/* The versions record ino keeps, malloc()ed in *v (NULL and 0 if none:
+ * then the predecessor's store says). */
+int ns_lineage_versions(st_store *ns, uint64_t ino, struct ns_linver **v, size_t *n);
 int ns_lineage_del(st_store *ns, uint64_t ino);
 /* Each lineage record, by inode; a malformed one is skipped. */
 int ns_lineage_list(st_store *ns,

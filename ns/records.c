@@ -456,18 +456,98 @@ static int get_pair(st_store *ns, const uint8_t *key, size_t klen, uint64_t *a, 
 	return rc;
 }
 
-int ns_lineage_get(st_store *ns, uint64_t ino, uint64_t *pred, uint64_t *cut_ns)
-{
-	uint8_t key[NSK_MAX];
+#define LINVER_SIZE 32u /* u64 seq, time, size, offset */
 
-	return get_pair(ns, key, ns_key(NSK_LINEAGE, ino, NULL, 0, key), pred, cut_ns);
+/* A lineage value: 16 bytes, then whole versions. */
+static bool lineage_len_ok(size_t vlen)
+{
+	return vlen >= NSV_PAIR_SIZE && (vlen - NSV_PAIR_SIZE) % LINVER_SIZE == 0 &&
+	       (vlen - NSV_PAIR_SIZE) / LINVER_SIZE <= NS_LINVER_MAX;
 }
 
-int ns_lineage_put(st_store *ns, uint64_t ino, uint64_t pred, uint64_t cut_ns)
+static int lineage_read(st_store *ns, uint64_t ino, uint8_t **val, size_t *vlen)
 {
 	uint8_t key[NSK_MAX];
+	void *v;
+	int rc = st_kv_get(ns, key, ns_key(NSK_LINEAGE, ino, NULL, 0, key), &v, vlen);
 
-	return put_pair(ns, key, ns_key(NSK_LINEAGE, ino, NULL, 0, key), pred, cut_ns);
+	if (rc)
+		return rc;
+	if (!lineage_len_ok(*vlen)) {
+		free(v);
+		return st_fail(ST_ECORRUPT, 0, 0, "lineage record of %zu bytes", *vlen);
+	}
+	*val = v;
+	return ST_OK;
+}
+
+int ns_lineage_get(st_store *ns, uint64_t ino, uint64_t *pred, uint64_t *cut_ns)
+{
+	uint8_t *val;
+	size_t vlen;
+	int rc = lineage_read(ns, ino, &val, &vlen);
+
+	if (rc)
+		return rc;
+	*pred = st_get64(val);
+	*cut_ns = st_get64(val + 8);
+	free(val);
+	return ST_OK;
+}
+
+int ns_lineage_versions(st_store *ns, uint64_t ino, struct ns_linver **v, size_t *n)
+{
+	uint8_t *val;
+	size_t vlen;
+	int rc = lineage_read(ns, ino, &val, &vlen);
+
+	*v = NULL;
+	*n = 0;
+	if (rc)
+		return rc;
+	*n = (vlen - NSV_PAIR_SIZE) / LINVER_SIZE;
+	if (*n && !(*v = malloc(*n * sizeof(**v)))) {
+		free(val);
+		*n = 0;
+		return st_fail_oom();
+	}
+	for (size_t i = 0; i < *n; i++) {
+		const uint8_t *p = val + NSV_PAIR_SIZE + i * LINVER_SIZE;
+
+		(*v)[i].seq = st_get64(p);
+		(*v)[i].time_ns = st_get64(p + 8);
+		(*v)[i].size = st_get64(p + 16);
+		(*v)[i].offset = st_get64(p + 24);
+	}
+	free(val);
+	return ST_OK;
+}
+
+int ns_lineage_put(st_store *ns, uint64_t ino, uint64_t pred, uint64_t cut_ns,
+		   const struct ns_linver *v, size_t n)
+{
+	uint8_t key[NSK_MAX], *val;
+	size_t vlen;
+	int rc;
+
+	if (n > NS_LINVER_MAX)
+		n = NS_LINVER_MAX; /* the newest: v is newest first */
+	vlen = NSV_PAIR_SIZE + n * LINVER_SIZE;
+	if (!(val = malloc(vlen)))
+		return st_fail_oom();
+	st_put64(val, pred);
+	st_put64(val + 8, cut_ns);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *p = val + NSV_PAIR_SIZE + i * LINVER_SIZE;
+
+		st_put64(p, v[i].seq);
+		st_put64(p + 8, v[i].time_ns);
+		st_put64(p + 16, v[i].size);
+		st_put64(p + 24, v[i].offset);
+	}
+	rc = st_kv_put(ns, key, ns_key(NSK_LINEAGE, ino, NULL, 0, key), val, vlen);
+	free(val);
+	return rc;
 }
 
 int ns_lineage_del(st_store *ns, uint64_t ino)
@@ -488,12 +568,14 @@ static int pair_list_cb(void *arg, const void *vkey, size_t klen, const void *vv
 	const uint8_t *key = vkey, *val = vval;
 	char name[NS_NAME_MAX + 1];
 
-	if (vlen != NSV_PAIR_SIZE || klen < NSK_PREFIX)
+	if (klen < NSK_PREFIX)
 		return 0; /* fsck's to report */
 	if (l->lineage)
-		return klen == NSK_PREFIX
+		return klen == NSK_PREFIX && lineage_len_ok(vlen)
 			   ? l->lineage(l->arg, st_get64(key + 1), st_get64(val), st_get64(val + 8))
 			   : 0;
+	if (vlen != NSV_PAIR_SIZE)
+		return 0;
 	if (klen == NSK_PREFIX || klen > NSK_MAX)
 		return 0;
 	memcpy(name, key + NSK_PREFIX, klen - NSK_PREFIX);
@@ -747,7 +829,7 @@ static void classify(struct ns_rec *r)
 		r->seq = st_get64(k + NSK_PREFIX);
 		return;
 	case NSK_LINEAGE:
-		if (klen != NSK_PREFIX || vlen != NSV_PAIR_SIZE) {
+		if (klen != NSK_PREFIX || !lineage_len_ok(vlen)) {
 			r->why = "malformed lineage record";
 			return;
 		}

@@ -713,11 +713,20 @@ START_TEST(lineage_records)
 	char *dir;
 	st_store *ns = fresh("lin", &dir);
 	struct pairs p = {""};
+	const struct ns_linver vers[2] = {{7, 900, 10, 8192}, {3, 400, 5, 4096}};
+	struct ns_linver *got;
+	size_t ngot;
 	uint64_t a, b;
 	uint8_t key[NSK_MAX];
 
-	EXPECT_RC(ns_lineage_put(ns, 12, 11, 1000), ST_OK);
-	EXPECT_RC(ns_lineage_put(ns, 11, 10, 500), ST_OK);
+	EXPECT_RC(ns_lineage_put(ns, 12, 11, 1000, vers, 2), ST_OK);
+	EXPECT_RC(ns_lineage_put(ns, 11, 10, 500, NULL, 0), ST_OK);
+	EXPECT_RC(ns_lineage_versions(ns, 12, &got, &ngot), ST_OK);
+	ck_assert_uint_eq(ngot, 2);
+	ck_assert(memcmp(got, vers, sizeof(vers)) == 0);
+	free(got);
+	EXPECT_RC(ns_lineage_versions(ns, 11, &got, &ngot), ST_OK);
+	ck_assert(ngot == 0 && got == NULL);
 	EXPECT_RC(ns_lineage_get(ns, 12, &a, &b), ST_OK);
 	ck_assert(a == 11 && b == 1000);
 	EXPECT_RC(ns_lineage_get(ns, 13, &a, &b), ST_ENOTFOUND);
