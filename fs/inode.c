@@ -699,6 +699,13 @@ static int grave_cb(void *arg, uint64_t ino, uint64_t seq, uint64_t time_ns)
  * its key: a crash between the two leaves a key without a store, which
  * the next reap drops; the other order would leave a store nothing names.
  * The bytes freed, or -1 if the store could not be removed. */
+static int64_t grave_drop(struct fs *fs, uint64_t ino);
+
+int64_t fs_grave_drop(struct fs *fs, uint64_t ino)
+{
+	return grave_drop(fs, ino);
+}
+
 static int64_t grave_drop(struct fs *fs, uint64_t ino)
 {
 	char path[4096];
@@ -856,10 +863,12 @@ int fs_grave_reap(struct fs *fs)
 
 	if (fs->o.ro)
 		return 0;
+	fs_lineage_thin(fs);
 	pthread_mutex_lock(&fs->ns_lock);
 	rc = ns_grave_list(fs->ns, grave_cb, &g);
-	/* A store a lineage names is a path's history: it stays (until the
-	 * disk runs short, or a purge). */
+	/* A store a lineage names is a path's history: it stays while the
+	 * retention rule keeps a version of it (fs_lineage_thin), until the
+	 * disk runs short, or a purge. */
 	if (rc == ST_OK)
 		rc = ns_lineage_list(fs->ns, pred_cb, &p);
 	pthread_mutex_unlock(&fs->ns_lock);

@@ -286,6 +286,11 @@ void lin_bypass(struct fs *fs, uint64_t gone);
 /* Removes the history file ino's path has from the files it took the
  * place of (a purge): their kept stores go, and its lineage record. */
 void fs_lineage_purge(struct fs *fs, uint64_t ino);
+/* Applies the retention rule along each lineage: a replaced file none of
+ * whose versions it keeps (nor pinned) is given up. 0 or -errno. */
+int fs_lineage_thin(struct fs *fs);
+/* Unlinks a graveyard store and drops its keys: the bytes freed, or -1. */
+int64_t fs_grave_drop(struct fs *fs, uint64_t ino);
 /* Removes every graveyard store now (a purge): how many, bytes freed. */
 void fs_grave_purge(struct fs *fs, uint64_t *files, uint64_t *bytes);
 /* After a compaction of the namespace: at/ reopens, the graveyard is reaped. */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <time.h>
 
 #include "vtree.h"
@@ -399,6 +400,114 @@ static int hdir_list(struct fs *fs, const struct vnode *dir, struct dirh *d)
 	rc = ns_dirent_list(fs->ns, dir->x, list_dir_cb, &c);
 	pthread_mutex_unlock(&fs->ns_lock);
 	return rc < 0 ? -fs_errno(rc) : c.rc;
+}
+
+struct heads {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static int head_cb(void *arg, uint64_t ino, uint64_t pred, uint64_t cut_ns)
+{
+	struct heads *h = arg;
+
+	(void)pred;
+	(void)cut_ns;
+	if (h->n == h->cap) {
+		size_t cap = h->cap ? h->cap * 2 : 16;
+		uint64_t *v = realloc(h->v, cap * sizeof(*v));
+
+		if (!v)
+			return ST_ENOMEM;
+		h->v = v;
+		h->cap = cap;
+	}
+	h->v[h->n++] = ino;
+	return 0;
+}
+
+static bool has_pins(struct fs *fs, uint64_t ino)
+{
+	uint64_t *pins = NULL;
+	size_t n = 0;
+
+	if (fs_pins(fs, ino, &pins, &n) != 0)
+		return true; /* unknown: keep */
+	free(pins);
+	return n > 0;
+}
+
+/* Whether file ino has a record (is in the tree). */
+static bool live(struct fs *fs, uint64_t ino)
+{
+	struct ns_inode a;
+	int rc;
+
+	pthread_mutex_lock(&fs->ns_lock);
+	rc = ns_inode_get(fs->ns, ino, &a, NULL);
+	pthread_mutex_unlock(&fs->ns_lock);
+	return rc == ST_OK;
+}
+
+int fs_lineage_thin(struct fs *fs)
+{
+	struct heads h = {0};
+	uint64_t now = st_realtime_ns();
+	size_t dropped = 0;
+	int rc;
+
+	if (fs->o.ro || !(fs->sb.incompat & NS_FEAT_LINEAGE))
+		return 0;
+	pthread_mutex_lock(&fs->ns_lock);
+	rc = ns_lineage_list(fs->ns, head_cb, &h);
+	pthread_mutex_unlock(&fs->ns_lock);
+	for (size_t i = 0; rc == ST_OK && i < h.n; i++) {
+		struct st_retention keep = fs->keep;
+		struct st_version *sv;
+		struct lver *v = NULL;
+		bool *k;
+		size_t n = 0;
+
+		/* A lineage is thinned from its live end: the path's file. */
+		if (!live(fs, h.v[i]) || history_of(fs, h.v[i], &v, &n) != 0)
+			continue;
+		sv = malloc((n ? n : 1) * sizeof(*sv));
+		k = malloc(n ? n : 1);
+		if (!sv || !k) {
+			free(sv);
+			free(k);
+			free(v);
+			continue;
+		}
+		for (size_t j = 0; j < n; j++) {
+			sv[j] = v[j].v;
+			sv[j].interim = false; /* all listed: the rule counts each */
+		}
+		keep.pins = NULL; /* pins are per file: checked below */
+		keep.npins = 0;
+		st_retention_keep(&keep, now, sv, n, k);
+		/* A replaced file none of whose versions the rule keeps, and
+		 * none pinned, is given up; its lineage goes on past it. */
+		for (size_t j = 0; j < n; j++) {
+			bool any = false;
+			uint64_t p = v[j].ino;
+
+			if (p == h.v[i] || (j > 0 && v[j - 1].ino == p))
+				continue;
+			for (size_t m = 0; m < n && !any; m++)
+				any = v[m].ino == p && k[m];
+			if (!any && !live(fs, p) && !has_pins(fs, p) && fs_grave_drop(fs, p) >= 0)
+				dropped++;
+		}
+		free(sv);
+		free(k);
+		free(v);
+	}
+	if (dropped)
+		fs_log(LOG_DEBUG, "gave up %zu replaced files the retention rule no longer keeps",
+		       dropped);
+	free(h.v);
+	return rc == ST_OK ? 0 : -fs_errno(rc);
 }
 
 /* A version of dir->x's history by its name (a commit time), known from

@@ -402,6 +402,11 @@ struct st_retention {
 	size_t npins;
 };
 
+/* Which of versions v[0..n) (newest first) rule r keeps at time now, as
+ * compaction decides (interim ones only if newest or pinned), into keep. */
+void st_retention_keep(const struct st_retention *r, uint64_t now, const struct st_version *v,
+		       size_t n, bool *keep);
+
 /* Parses "all:1h,hourly:1d,daily:30d,min:10" or "latest". ST_EINVAL if bad. */
 int st_retention_parse(const char *text, struct st_retention *out);
 /* Writes the canonical text of r into buf (size len). */

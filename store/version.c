@@ -346,6 +346,25 @@ int st_retention_format(const struct st_retention *r, char *buf, size_t len)
 }
 
 /* Marks keep[i] for versions v[0..n) (newest first) that r keeps. */
+void st_retention_keep(const struct st_retention *r, uint64_t now, const struct st_version *v,
+		       size_t n, bool *keep)
+{
+	struct hdr *h = calloc(n ? n : 1, sizeof(*h));
+
+	if (!h) { /* keep everything rather than drop by mistake */
+		for (size_t i = 0; i < n; i++)
+			keep[i] = true;
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		h[i].seq = v[i].seq;
+		h[i].time_ns = v[i].time_ns;
+		h[i].commit_kind = v[i].interim ? ST_INTERIM : ST_SAVE;
+	}
+	st_retention_apply(r, now, h, n, keep);
+	free(h);
+}
+
 /*
  * The rule counts the listed versions: the saves, and the newest commit
  * whatever its kind (it is the current state). An older interim commit

@@ -89,4 +89,25 @@ fs_mount
 [ "$(ls "$H/g" | wc -l)" = "$n" ] || fs_fail "after a remount: g has $(ls "$H/g" | wc -l) versions"
 [ "$(cat "$H/g/$first")" = one ] || fs_fail "after a remount: the first version of g"
 fs_umount
+
+# The retention rule runs along a lineage: with keep=min:3, after 6 atomic
+# saves of p and a remount (the graveyard is reaped at mount), p's history
+# lists 3 versions and the replaced files' stores beyond them are gone;
+# a pinned one stays.
+stores() { find "$FS_BACKING/ino" -name '*.rev' | wc -l; }
+fs_mount -o keep=min:3,flush_ms=100
+for i in 1 2 3 4 5 6; do
+	printf 'p%s\n' "$i" >"$FS_MNT/.p.tmp" && mv "$FS_MNT/.p.tmp" "$FS_MNT/p" && fsync "$FS_MNT/p"
+done
+[ "$(ls "$H/p" | wc -l)" = 6 ] || fs_fail "p: $(ls "$H/p" | wc -l) versions before thinning"
+setfattr -n user.revfs.pin -v "$(ls "$H/p" | head -1)" "$FS_MNT/p" || fs_fail "pin p's oldest"
+before=$(stores)
+fs_umount
+fs_mount -o keep=min:3,flush_ms=100
+[ "$(ls "$H/p" | wc -l)" = 4 ] || fs_fail "p after thinning: $(ls "$H/p" | tr '\n' ' ')"
+[ "$(cat "$H/p/$(ls "$H/p" | head -1)")" = p1 ] || fs_fail "the pinned version of p went"
+[ "$(cat "$H/p/$(ls "$H/p" | tail -1)")" = p6 ] || fs_fail "p's newest"
+[ "$(stores)" -le $((before - 2)) ] || fs_fail "replaced stores not removed: $before -> $(stores)"
+fs_umount
+"$REVFS_BIN/fsck.revfs" -f -n "$FS_BACKING" >"$FS_TMP/out" 2>&1 || fs_fail "fsck after thinning: $(cat "$FS_TMP/out")"
 echo "test_lineage: ok"
