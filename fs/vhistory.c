@@ -383,9 +383,14 @@ static int hdir_child(struct fs *fs, const struct vnode *dir, const char *name, 
 	int rc = hdir_lookup(fs, dir->x, name, &child->kind, &child->x);
 
 	/* A version list's listing grows with every commit, and its name
-	 * points to another file after an atomic save. */
-	if (rc == 0 && child->kind == VK_VLIST)
-		e->attr_timeout = e->entry_timeout = 0;
+	 * points to another file after an atomic save: a tenth of a second
+	 * at most for the name (0 would cost a lookup per path walk through
+	 * it, three per version for ls -l). */
+	if (rc == 0 && child->kind == VK_VLIST) {
+		e->attr_timeout = 0;
+		if (e->entry_timeout > 0.1)
+			e->entry_timeout = 0.1;
+	}
 	return rc;
 }
 
