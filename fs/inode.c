@@ -822,28 +822,11 @@ static int oldest_cb(void *arg, const struct st_version *v)
 	return 0;
 }
 
-struct preds {
-	uint64_t *v;
-	size_t n, cap;
-};
-
 static int pred_cb(void *arg, uint64_t ino, uint64_t pred, uint64_t cut_ns)
 {
-	struct preds *p = arg;
-
 	(void)ino;
 	(void)cut_ns;
-	if (p->n == p->cap) {
-		size_t cap = p->cap ? p->cap * 2 : 64;
-		uint64_t *v = realloc(p->v, cap * sizeof(*v));
-
-		if (!v)
-			return ST_ENOMEM;
-		p->v = v;
-		p->cap = cap;
-	}
-	p->v[p->n++] = pred;
-	return 0;
+	return u64s_push(arg, pred);
 }
 
 static int u64_cmp(const void *a, const void *b)
@@ -856,7 +839,7 @@ static int u64_cmp(const void *a, const void *b)
 int fs_grave_reap(struct fs *fs)
 {
 	struct graves g = {0};
-	struct preds p = {0};
+	struct u64s p = {0};
 	uint64_t oldest = 0;
 	size_t reaped = 0;
 	int rc;

@@ -115,8 +115,7 @@ void lin_take(struct fs *fs, uint64_t dir, const char *name, const struct inode 
 
 struct succ {
 	uint64_t gone;
-	uint64_t *v;
-	size_t n, cap;
+	struct u64s l; /* the records that name it */
 };
 
 static int succ_cb(void *arg, uint64_t ino, uint64_t pred, uint64_t cut_ns)
@@ -124,19 +123,7 @@ static int succ_cb(void *arg, uint64_t ino, uint64_t pred, uint64_t cut_ns)
 	struct succ *s = arg;
 
 	(void)cut_ns;
-	if (pred != s->gone)
-		return 0;
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 4;
-		uint64_t *v = realloc(s->v, cap * sizeof(*v));
-
-		if (!v)
-			return ST_ENOMEM;
-		s->v = v;
-		s->cap = cap;
-	}
-	s->v[s->n++] = ino;
-	return 0;
+	return pred == s->gone ? u64s_push(&s->l, ino) : 0;
 }
 
 void lin_bypass(struct fs *fs, uint64_t gone)
@@ -148,29 +135,29 @@ void lin_bypass(struct fs *fs, uint64_t gone)
 	bool has;
 
 	if (!(fs->sb.incompat & NS_FEAT_LINEAGE) || ns_lineage_list(fs->ns, succ_cb, &s) != ST_OK ||
-	    s.n == 0) {
-		free(s.v);
+	    s.l.n == 0) {
+		free(s.l.v);
 		return;
 	}
 	has = ns_lineage_get(fs->ns, gone, &pp, &cc) == ST_OK &&
 	      ns_lineage_versions(fs->ns, gone, &kv, &nkv) == ST_OK;
-	for (size_t i = 0; i < s.n; i++) {
+	for (size_t i = 0; i < s.l.n; i++) {
 		uint64_t p, c;
 		size_t k = 0;
 
-		if (!has || ns_lineage_get(fs->ns, s.v[i], &p, &c) != ST_OK) {
-			ns_lineage_del(fs->ns, s.v[i]);
+		if (!has || ns_lineage_get(fs->ns, s.l.v[i], &p, &c) != ST_OK) {
+			ns_lineage_del(fs->ns, s.l.v[i]);
 			continue;
 		}
 		if (cc < c)
 			c = cc;
 		while (k < nkv && kv[k].time_ns > c) /* newest first: past the cut */
 			k++;
-		ns_lineage_put(fs->ns, s.v[i], pp, c, kv + k, nkv - k);
+		ns_lineage_put(fs->ns, s.l.v[i], pp, c, kv + k, nkv - k);
 	}
 	fs->ns_dirty = true;
 	free(kv);
-	free(s.v);
+	free(s.l.v);
 }
 
 void lin_replace(struct fs *fs, uint64_t dir, const char *name, const struct inode *x,

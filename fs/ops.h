@@ -102,6 +102,9 @@ void fsop_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		      struct fuse_file_info *fi);
 
 /* xattr.c */
+/* Replies to getxattr or listxattr: -rc if rc, else len bytes of buf for a
+ * buffer of size bytes (0: the length only; too small: ERANGE). */
+void fs_reply_xattr(fuse_req_t req, int rc, const void *buf, size_t len, size_t size);
 void fsop_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
 		   int flags);
 void fsop_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);

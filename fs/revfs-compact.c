@@ -484,25 +484,35 @@ static void compact_targets(struct targets *t, const struct opts *o, struct tota
 }
 
 /* --pause and --resume: one ioctl on any file or directory of the mount. */
+/* Opens path, which must be in a revfs mount (its mount point into mnt),
+ * for a control ioctl. The descriptor, or -1 with the reason said. */
+static int open_in_mount(const char *path, char mnt[PATH_MAX])
+{
+	char real[PATH_MAX];
+	struct stat st;
+	int fd;
+
+	if (!realpath(path, real) || stat(real, &st) != 0) {
+		fprintf(stderr, "%s: %s: %s\n", prog, path, strerror(errno));
+		return -1;
+	}
+	if (!on_revfs(path, real, &st, mnt, PATH_MAX))
+		return -1;
+	fd = open(real, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		fprintf(stderr, "%s: cannot open %s: %s\n", prog, path, strerror(errno));
+	return fd;
+}
+
 /* --purge-deleted: the daemon removes the graveyard of the mount. */
 static int purge_deleted(const char *path, const struct opts *o)
 {
 	struct revfs_purge_arg a = {0};
-	char real[PATH_MAX], mnt[PATH_MAX], b1[32];
-	struct stat st;
-	int fd, rc = 0;
+	char mnt[PATH_MAX], b1[32];
+	int fd = open_in_mount(path, mnt), rc = 0;
 
-	if (!realpath(path, real) || stat(real, &st) != 0) {
-		fprintf(stderr, "%s: %s: %s\n", prog, path, strerror(errno));
+	if (fd < 0)
 		return EXIT_FAILED;
-	}
-	if (!on_revfs(path, real, &st, mnt, sizeof(mnt)))
-		return EXIT_FAILED;
-	fd = open(real, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
-		fprintf(stderr, "%s: cannot open %s: %s\n", prog, path, strerror(errno));
-		return EXIT_FAILED;
-	}
 	if (ioctl(fd, REVFS_IOC_PURGE_DELETED, &a) != 0)
 		rc = errno;
 	close(fd);
@@ -525,21 +535,11 @@ static int purge_deleted(const char *path, const struct opts *o)
 
 static int pause_resume(const char *path, bool pause, const struct opts *o)
 {
-	char real[PATH_MAX], mnt[PATH_MAX];
-	struct stat st;
-	int fd, rc = 0;
+	char mnt[PATH_MAX];
+	int fd = open_in_mount(path, mnt), rc = 0;
 
-	if (!realpath(path, real) || stat(real, &st) != 0) {
-		fprintf(stderr, "%s: %s: %s\n", prog, path, strerror(errno));
+	if (fd < 0)
 		return EXIT_FAILED;
-	}
-	if (!on_revfs(path, real, &st, mnt, sizeof(mnt)))
-		return EXIT_FAILED;
-	fd = open(real, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
-		fprintf(stderr, "%s: cannot open %s: %s\n", prog, path, strerror(errno));
-		return EXIT_FAILED;
-	}
 	if (ioctl(fd, pause ? REVFS_IOC_PAUSE : REVFS_IOC_RESUME) != 0)
 		rc = errno;
 	close(fd);

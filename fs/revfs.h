@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "ns.h"
 
@@ -74,6 +75,28 @@ int dset_apply(const struct dset *d, st_store *st);
 /* older then newer, as one set, into *newer; 0, or -ENOMEM with newer
  * intact and older partly merged (still the same bytes laid over newer). */
 int dset_merge_under(struct dset *newer, struct dset *older);
+
+/* A growing list of numbers (inodes, seqs), for the namespace's list
+ * callbacks: push returns 0 or ST_ENOMEM, as such a callback does. */
+struct u64s {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static inline int u64s_push(struct u64s *l, uint64_t x)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		uint64_t *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return ST_ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = x;
+	return 0;
+}
 
 /* ---- inodes -------------------------------------------------------------- */
 

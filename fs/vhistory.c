@@ -1,10 +1,12 @@
 /*
  * vhistory.c - .revfs/history/: the tree of the mount as it is now, where
- * each directory is mirrored (read-only, dr-xr-xr-x, its owner and times)
- * and each regular file is a directory of its versions, one read-only file
- * per kept version, named by its sequence number, with the commit time as
- * mtime. Symlinks and devices have no versions and are not shown. Also the
- * user.revfs.* attributes of a regular file: its versions and pins.
+ * each directory is mirrored (read-only, with its owner, times and read
+ * and search bits) and each regular file is a directory of its path's
+ * versions: its own and those of the files it took the place of (its
+ * lineage), one read-only file per version, named by its commit time,
+ * with the commit time as mtime. Symlinks and devices have no versions and
+ * are not shown. Also the user.revfs.* attributes of a regular file (its
+ * versions and pins) and the thinning of lineages by the retention rule.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -216,18 +218,26 @@ static int collect_store(st_store *st, void *arg)
 	return rc < 0 ? -fs_errno(rc) : c->rc;
 }
 
+/* Whether file ino has a record (is in the tree). */
+static bool live(struct fs *fs, uint64_t ino)
+{
+	struct ns_inode a;
+	int rc;
+
+	pthread_mutex_lock(&fs->ns_lock);
+	rc = ns_inode_get(fs->ns, ino, &a, NULL);
+	pthread_mutex_unlock(&fs->ns_lock);
+	return rc == ST_OK;
+}
+
 /* Runs fn on the store of file x, live or not: a file no longer in the
  * tree (replaced, deleted, kept for history) is opened read-only. */
 static int with_any_store(struct fs *fs, uint64_t x, int (*fn)(st_store *st, void *arg), void *arg)
 {
-	struct ns_inode a;
 	st_store *st;
 	int rc;
 
-	pthread_mutex_lock(&fs->ns_lock);
-	rc = ns_inode_get(fs->ns, x, &a, NULL);
-	pthread_mutex_unlock(&fs->ns_lock);
-	if (rc == ST_OK)
+	if (live(fs, x))
 		return with_store(fs, x, fn, arg);
 	rc = ns_file_open(fs->backing, &fs->sb, x, ST_READONLY, NULL, &st);
 	if (rc == ST_ENOTFOUND)
@@ -407,28 +417,11 @@ static int hdir_list(struct fs *fs, const struct vnode *dir, struct dirh *d)
 	return rc < 0 ? -fs_errno(rc) : c.rc;
 }
 
-struct heads {
-	uint64_t *v;
-	size_t n, cap;
-};
-
 static int head_cb(void *arg, uint64_t ino, uint64_t pred, uint64_t cut_ns)
 {
-	struct heads *h = arg;
-
 	(void)pred;
 	(void)cut_ns;
-	if (h->n == h->cap) {
-		size_t cap = h->cap ? h->cap * 2 : 16;
-		uint64_t *v = realloc(h->v, cap * sizeof(*v));
-
-		if (!v)
-			return ST_ENOMEM;
-		h->v = v;
-		h->cap = cap;
-	}
-	h->v[h->n++] = ino;
-	return 0;
+	return u64s_push(arg, ino);
 }
 
 static bool has_pins(struct fs *fs, uint64_t ino)
@@ -442,21 +435,9 @@ static bool has_pins(struct fs *fs, uint64_t ino)
 	return n > 0;
 }
 
-/* Whether file ino has a record (is in the tree). */
-static bool live(struct fs *fs, uint64_t ino)
-{
-	struct ns_inode a;
-	int rc;
-
-	pthread_mutex_lock(&fs->ns_lock);
-	rc = ns_inode_get(fs->ns, ino, &a, NULL);
-	pthread_mutex_unlock(&fs->ns_lock);
-	return rc == ST_OK;
-}
-
 int fs_lineage_thin(struct fs *fs)
 {
-	struct heads h = {0};
+	struct u64s h = {0};
 	uint64_t now = st_realtime_ns();
 	size_t dropped = 0;
 	int rc;
@@ -869,33 +850,16 @@ int vx_remove(struct fs *fs, uint64_t ino, const char *name)
 	return rc ? -fs_errno(rc) : 0;
 }
 
-struct pins_ctx {
-	uint64_t *v;
-	size_t n, cap;
-};
-
 static int pins_cb(void *arg, uint64_t ino, uint64_t seq)
 {
-	struct pins_ctx *p = arg;
-
 	(void)ino;
-	if (p->n == p->cap) {
-		size_t cap = p->cap ? p->cap * 2 : 8;
-		uint64_t *v = realloc(p->v, cap * sizeof(*v));
-
-		if (!v)
-			return ST_ENOMEM;
-		p->v = v;
-		p->cap = cap;
-	}
-	p->v[p->n++] = seq;
-	return 0;
+	return u64s_push(arg, seq);
 }
 
 /* The pins of ino (ns_lock held). */
 static int pins_locked(struct fs *fs, uint64_t ino, uint64_t **pins, size_t *n)
 {
-	struct pins_ctx p = {0};
+	struct u64s p = {0};
 	int rc;
 
 	rc = ns_pin_list(fs->ns, ino, pins_cb, &p);

@@ -605,20 +605,6 @@ static void vt_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	fuse_reply_err(req, 0);
 }
 
-/* An xattr's value or a list of names, as getxattr(2) and listxattr(2)
- * answer for a buffer of size bytes. */
-static void reply_xattr(fuse_req_t req, int rc, const void *buf, size_t len, size_t size)
-{
-	if (rc)
-		fuse_reply_err(req, -rc);
-	else if (size == 0)
-		fuse_reply_xattr(req, len);
-	else if (len > size)
-		fuse_reply_err(req, ERANGE);
-	else
-		fuse_reply_buf(req, buf, len);
-}
-
 static void vt_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct vnode v;
@@ -630,7 +616,7 @@ static void vt_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		rc = kinds[v.kind]->getxattr
 			 ? kinds[v.kind]->getxattr(FS(req), &v, name, &val, &len)
 			 : -ENODATA;
-	reply_xattr(req, rc, val, len, size);
+	fs_reply_xattr(req, rc, val, len, size);
 	free(val);
 }
 
@@ -645,7 +631,7 @@ static void vt_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 	if (rc == 0 && kinds[v.kind]->listxattr)
 		rc = kinds[v.kind]->listxattr(FS(req), &v, &names, &len);
-	reply_xattr(req, rc, names, len, size);
+	fs_reply_xattr(req, rc, names, len, size);
 	free(names);
 }
 

@@ -75,6 +75,18 @@ out_unlock:
 	fuse_reply_err(req, -rc);
 }
 
+void fs_reply_xattr(fuse_req_t req, int rc, const void *buf, size_t len, size_t size)
+{
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, buf, len);
+}
+
 void fsop_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct fs *fs = FS(req);
@@ -84,14 +96,7 @@ void fsop_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size
 	int rc = vx_get(fs, ino, name, vbuf, sizeof(vbuf), &vlen);
 
 	if (rc != 1) {
-		if (rc < 0)
-			fuse_reply_err(req, -rc);
-		else if (size == 0)
-			fuse_reply_xattr(req, vlen);
-		else if (vlen > size)
-			fuse_reply_err(req, ERANGE);
-		else
-			fuse_reply_buf(req, vbuf, vlen);
+		fs_reply_xattr(req, rc < 0 ? rc : 0, vbuf, vlen, size);
 		return;
 	}
 	rc = xattr_name_ok(name);
@@ -104,16 +109,7 @@ void fsop_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size
 	pthread_mutex_lock(&fs->ns_lock);
 	rc = ns_xattr_get(fs->ns, ino, name, &val, &vlen);
 	pthread_mutex_unlock(&fs->ns_lock);
-	if (rc == ST_ENOTFOUND)
-		fuse_reply_err(req, ENODATA);
-	else if (rc)
-		fuse_reply_err(req, fs_errno(rc));
-	else if (size == 0)
-		fuse_reply_xattr(req, vlen);
-	else if (vlen > size)
-		fuse_reply_err(req, ERANGE);
-	else
-		fuse_reply_buf(req, val, vlen);
+	fs_reply_xattr(req, rc == ST_ENOTFOUND ? -ENODATA : -fs_errno(rc), val, vlen, size);
 	free(val);
 }
 

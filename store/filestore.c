@@ -217,6 +217,23 @@ static int check_writable(st_store *st)
 	return ST_OK;
 }
 
+/* The next piece of bytes [pos, end): part of the page pos is in (*n 0:
+ * bytes [*from, *to) of page *page), or, from a page start, *n whole
+ * pages (at most max). */
+static void next_piece(uint64_t pos, uint64_t end, uint32_t max, uint64_t *page, size_t *from,
+		       size_t *to, uint32_t *n)
+{
+	*page = pos / BLOCK_SIZE;
+	*from = (size_t)(pos % BLOCK_SIZE);
+	*n = 0;
+	if (*from || end - pos < BLOCK_SIZE) {
+		*to = end - *page * BLOCK_SIZE < BLOCK_SIZE ? (size_t)(end - *page * BLOCK_SIZE)
+							    : BLOCK_SIZE;
+		return;
+	}
+	*n = (end - pos) / BLOCK_SIZE > max ? max : (uint32_t)((end - pos) / BLOCK_SIZE);
+}
+
 int st_file_write(st_store *st, uint64_t off, const void *buf, size_t len)
 {
 	const uint8_t *src = buf;
@@ -233,21 +250,18 @@ int st_file_write(st_store *st, uint64_t off, const void *buf, size_t len)
 	pthread_mutex_lock(&st->wlock);
 	new_size = end > st->size ? end : st->size;
 	while (pos < end) {
-		uint64_t page = pos / BLOCK_SIZE;
-		size_t in = (size_t)(pos % BLOCK_SIZE);
+		uint64_t page;
+		size_t in, to;
+		uint32_t n;
 
-		if (in || end - pos < BLOCK_SIZE) {
-			size_t to = end - page * BLOCK_SIZE < BLOCK_SIZE
-					? (size_t)(end - page * BLOCK_SIZE)
-					: BLOCK_SIZE;
+		next_piece(pos, end, ST_EXTENT_PAGES, &page, &in, &to, &n);
+		if (n == 0) {
 			rc = write_partial(st, page, in, to, src + (pos - off), new_size);
 			pos = page * BLOCK_SIZE + to;
 		} else {
-			uint64_t n = (end - pos) / BLOCK_SIZE;
-			struct ext e = {.page = page, .tail = BLOCK_SIZE};
+			struct ext e = {
+			    .page = page, .tail = BLOCK_SIZE, .npages = n, .rec_npages = n};
 
-			e.npages = e.rec_npages =
-			    n > ST_EXTENT_PAGES ? ST_EXTENT_PAGES : (uint32_t)n;
 			rc =
 			    st_data_append(&st->w, src + (pos - off), e.npages, BLOCK_SIZE, &e.rec);
 			if (rc == ST_OK)
@@ -324,21 +338,18 @@ int st_file_punch(st_store *st, uint64_t off, uint64_t len)
 	end = len > st->size - (off < st->size ? off : st->size) ? st->size : off + len;
 	rc = ST_OK;
 	while (pos < end && rc == ST_OK) {
-		uint64_t page = pos / BLOCK_SIZE;
-		size_t in = (size_t)(pos % BLOCK_SIZE);
+		uint64_t page;
+		size_t in, to;
+		uint32_t n;
 
-		if (in || end - pos < BLOCK_SIZE) {
-			size_t to = end - page * BLOCK_SIZE < BLOCK_SIZE
-					? (size_t)(end - page * BLOCK_SIZE)
-					: BLOCK_SIZE;
-
+		next_piece(pos, end, HOLE_MAX_PAGES, &page, &in, &to, &n);
+		if (n == 0) {
 			rc = write_partial(st, page, in, to, zeros + in, st->size);
 			pos = page * BLOCK_SIZE + to;
 		} else {
-			uint64_t n = (end - pos) / BLOCK_SIZE;
-			struct ext e = {.page = page, .tail = BLOCK_SIZE};
+			struct ext e = {
+			    .page = page, .tail = BLOCK_SIZE, .npages = n, .rec_npages = n};
 
-			e.npages = e.rec_npages = n > HOLE_MAX_PAGES ? HOLE_MAX_PAGES : (uint32_t)n;
 			rc = stage_extent(st, &e);
 			pos += (uint64_t)e.npages * BLOCK_SIZE;
 		}
