@@ -230,13 +230,12 @@ static int plus_real(struct fs *fs, uint64_t dir, const char *name, uint64_t ino
 	struct inode *in;
 	int rc;
 
-	(void)dir;
 	(void)name;
 	pthread_mutex_lock(&fs->ns_lock);
 	rc = ino_load(fs, ino, &in);
 	if (rc == 0) {
 		in->nlookup++;
-		fill_entry(fs, in, e);
+		fill_entry(fs, in, dir, e);
 		ino_put_locked(fs, in);
 	}
 	pthread_mutex_unlock(&fs->ns_lock);

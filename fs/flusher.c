@@ -34,6 +34,8 @@ struct job {
 	uint64_t size, mtime; /* what the commit records */
 	bool commit;	      /* has a store commit to make */
 	bool save;	      /* ... and it is a save, not interim */
+	struct ns_perm self;  /* the file's owner, group and mode ... */
+	uint64_t parent;      /* ... and the directory it was reached through */
 	bool prepared;	      /* staged; after commit_batch: committed */
 	bool waited;	      /* the store was being compacted: wait_ns was sampled */
 	uint64_t wait_ns;     /* time to get the store's writer lock */
@@ -143,6 +145,10 @@ static void take(struct fs *fs, struct job *j)
 		j->commit = true;
 		j->size = in->a.size;
 		j->mtime = (uint64_t)in->a.mtime_ns;
+		j->self.mode = in->a.mode;
+		j->self.uid = in->a.uid;
+		j->self.gid = in->a.gid;
+		j->parent = in->parent_hint;
 		/* A save if asked for (fsync, last close), if no one has the
 		 * file open to write (a truncate or utimens by path), or if a
 		 * writer has kept it open for save_s since the last save. */
@@ -162,6 +168,27 @@ static void commit_failed(struct job *j, int rc)
 	if (in->wb_err != j->err) /* once per kind of failure, not every round */
 		fs_log(LOG_ERR, "inode %llu: commit of %s failed: %s", (unsigned long long)in->ino,
 		       st_path(in->st), st_last_error()->msg);
+}
+
+/*
+ * Each commit records the file's attributes as they are (written to the
+ * store only when they changed), so that its versions keep their owner,
+ * mode, directories and xattrs. Vaults made before the history feature
+ * keep stores an older release can write: none there.
+ */
+static int stage_meta(struct fs *fs, const struct job *j, st_store *st)
+{
+	void *buf;
+	size_t len;
+	int rc;
+
+	if (!(fs->sb.incompat & NS_FEAT_LINEAGE))
+		return ST_OK;
+	if ((rc = meta_gather(fs, j->in->ino, &j->self, j->parent, &buf, &len)) != 0)
+		return rc == -ENOMEM ? ST_ENOMEM : ST_EIO;
+	rc = st_file_set_meta(st, buf, len);
+	free(buf);
+	return rc;
 }
 
 /* Stages the flush set in the store; no inode lock held, the store
@@ -197,6 +224,8 @@ static void prepare(struct fs *fs, struct job *j)
 		rc = st_file_set_mtime(st, j->mtime);
 	if (rc == ST_OK)
 		st_set_commit_kind(st, j->save ? ST_SAVE : ST_INTERIM);
+	if (rc == ST_OK)
+		rc = stage_meta(fs, j, st);
 	if (rc != ST_OK) {
 		commit_failed(j, rc);
 		st_rollback(st);

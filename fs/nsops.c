@@ -78,7 +78,7 @@ void fsop_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		rc = ino_load(fs, ino, &in);
 	if (rc == 0) {
 		in->nlookup++;
-		fill_entry(fs, in, &e);
+		fill_entry(fs, in, parent, &e);
 		ino_put_locked(fs, in);
 	}
 	pthread_mutex_unlock(&fs->ns_lock);
@@ -212,7 +212,7 @@ static void reply_new(fuse_req_t req, uint64_t parent, const char *name, mode_t 
 	pthread_mutex_lock(&fs->ns_lock);
 	rc = make_node(req, parent, name, mode, rdev, target, &in);
 	if (rc == 0) {
-		fill_entry(fs, in, &e);
+		fill_entry(fs, in, parent, &e);
 		ino_put_locked(fs, in);
 	}
 	pthread_mutex_unlock(&fs->ns_lock);
@@ -493,8 +493,17 @@ void fsop_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t
 		if (rc == 0)
 			rc = move_dir(fs, src, parent, newparent);
 	}
-	if (rc == 0)
+	if (rc == 0) {
+		pthread_mutex_lock(&src->lock);
+		src->parent_hint = newparent;
+		pthread_mutex_unlock(&src->lock);
+		if (dst && (flags & RENAME_EXCHANGE)) {
+			pthread_mutex_lock(&dst->lock);
+			dst->parent_hint = parent;
+			pthread_mutex_unlock(&dst->lock);
+		}
 		rc = touch(fs, src, T_C);
+	}
 	if (rc == 0 && (p = ino_find(fs, parent)))
 		rc = touch(fs, p, T_M | T_C);
 	if (rc == 0 && newparent != parent && (p = ino_find(fs, newparent)))
@@ -559,7 +568,7 @@ void fsop_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char 
 		rc = touch(fs, dir, T_M | T_C);
 	if (rc == 0) {
 		in->nlookup++;
-		fill_entry(fs, in, &e);
+		fill_entry(fs, in, newparent, &e);
 	}
 out_unlock:
 	pthread_mutex_unlock(&fs->ns_lock);
@@ -587,7 +596,7 @@ void fsop_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 		if ((fi->flags & O_ACCMODE) != O_RDONLY)
 			in->nwrite++;
 		pthread_mutex_unlock(&in->lock);
-		fill_entry(fs, in, &e);
+		fill_entry(fs, in, parent, &e);
 		ino_put_locked(fs, in);
 	}
 	pthread_mutex_unlock(&fs->ns_lock);

@@ -25,7 +25,7 @@ void set_times(struct ns_inode *a, int what, int64_t t)
 	if (what & 4)
 		a->ctime_ns = t;
 }
-void fill_entry(struct fs *fs, struct inode *in, struct fuse_entry_param *e)
+void fill_entry(struct fs *fs, struct inode *in, uint64_t parent, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = in->ino;
@@ -34,6 +34,7 @@ void fill_entry(struct fs *fs, struct inode *in, struct fuse_entry_param *e)
 	e->entry_timeout = fs->o.attr_timeout;
 	pthread_mutex_lock(&in->lock);
 	ino_attr(in, &e->attr);
+	in->parent_hint = parent;
 	pthread_mutex_unlock(&in->lock);
 }
 

@@ -36,7 +36,8 @@ static inline struct fs *FS(fuse_req_t req)
 #define T_C 4
 void set_times(struct ns_inode *a, int what, int64_t t); /* T_A | T_M | T_C */
 /* An entry for in (in->lock not held): its attributes and timeouts. */
-void fill_entry(struct fs *fs, struct inode *in, struct fuse_entry_param *e);
+/* The entry of in, reached through directory parent (its parent_hint). */
+void fill_entry(struct fs *fs, struct inode *in, uint64_t parent, struct fuse_entry_param *e);
 /* Sets in's times to now and persists its record (ns_lock held). 0 or -errno. */
 int touch(struct fs *fs, struct inode *in, int what);
 /* Whether the caller is root or a member of gid. */

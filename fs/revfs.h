@@ -133,7 +133,10 @@ struct inode {
 	uint32_t nwrite;       /* open handles that may write */
 	uint64_t last_save_ns; /* when the last save was committed (or loaded) */
 	int wb_err;	       /* errno of a failed flush, reported by fsync */
-	bool store_bad;	       /* opening the store failed; logged once */
+	/* The directory the file was last reached through (lookup, create,
+	 * link, rename): its commits record the directories from there up. */
+	uint64_t parent_hint;
+	bool store_bad; /* opening the store failed; logged once */
 
 	/* fs->flush_lock. The pointer first, so that these flags never share
 	 * a word with the ones above, which another lock guards: a compiler
@@ -259,6 +262,17 @@ extern struct fs *the_fs;
 
 /* inode.c */
 int fs_errno(int st_err);
+
+/* meta.c: a version's attributes (ns_meta), kept with it in its store */
+/* Encodes what a commit of file ino records: self, the directories from
+ * parent (0: unknown) up to the root, as they are now, and its xattrs.
+ * Takes ns_lock. *buf malloc()ed. -errno. */
+int meta_gather(struct fs *fs, uint64_t ino, const struct ns_perm *self, uint64_t parent,
+		void **buf, size_t *len);
+/* Decodes the attributes of version v of st (NULL: of st's own version)
+ * into m, whose arrays point into *buf: release with ns_meta_free, then
+ * free(*buf). -ENODATA: none kept (committed before they were). -errno. */
+int meta_read(st_store *st, const struct st_version *v, struct ns_meta *m, void **buf);
 void fs_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 struct inode *ino_find(struct fs *fs, uint64_t ino); /* ns_lock held; NULL if not loaded */
 /* Takes a reference on a loaded inode (ns_lock taken here). NULL: ESTALE. */

@@ -181,10 +181,34 @@ static bool vname_parse(const char *name, uint64_t *t)
 struct collect {
 	uint64_t ino, cut; /* the file whose store is walked; its versions up to cut */
 	uint64_t seen;	   /* versions walked in this store */
+	st_store *st;	   /* that store, or NULL: versions a lineage record kept */
+	uint64_t meta;	   /* the last attributes record read, and its perm */
+	struct ns_perm perm;
 	struct lver *v;
 	size_t n, cap;
 	int rc;
 };
+
+/* The owner, group and mode version v of c->st was committed with: read
+ * once per attributes record (versions share one until they change). */
+static bool collect_perm(struct collect *c, const struct st_version *v, struct ns_perm *out)
+{
+	struct ns_meta m;
+	void *buf;
+
+	if (!c->st || !v->meta)
+		return false;
+	if (v->meta != c->meta) {
+		if (meta_read(c->st, v, &m, &buf) != 0)
+			return false; /* stat and open read it again, and say why */
+		c->perm = m.self;
+		c->meta = v->meta;
+		ns_meta_free(&m);
+		free(buf);
+	}
+	*out = c->perm;
+	return true;
+}
 
 static int collect_cb(void *arg, const struct st_version *v)
 {
@@ -206,6 +230,7 @@ static int collect_cb(void *arg, const struct st_version *v)
 		c->cap = cap;
 	}
 	c->v[c->n].ino = c->ino;
+	c->v[c->n].perm_known = collect_perm(c, v, &c->v[c->n].perm);
 	c->v[c->n++].v = *v;
 	return 0;
 }
@@ -213,8 +238,12 @@ static int collect_cb(void *arg, const struct st_version *v)
 static int collect_store(st_store *st, void *arg)
 {
 	struct collect *c = arg;
-	int rc = st_versions(st, collect_cb, c);
+	int rc;
 
+	c->st = st;
+	c->meta = 0;
+	rc = st_versions(st, collect_cb, c);
+	c->st = NULL;
 	return rc < 0 ? -fs_errno(rc) : c->rc;
 }
 
@@ -538,6 +567,8 @@ static int vlist_child(struct fs *fs, const struct vnode *dir, const char *name,
 	child->size = f.v.size;
 	child->time_ns = f.v.time_ns;
 	child->off = f.v.offset;
+	child->perm = f.perm;
+	child->perm_known = f.perm_known;
 	return rc;
 }
 
@@ -563,14 +594,68 @@ static int vlist_list(struct fs *fs, const struct vnode *dir, struct dirh *d)
 	return rc;
 }
 
-/* A version: its file's owner, r--r--r-- at most, its size, its commit
- * time as mtime and ctime. It never changes: it may be cached. */
+struct vmeta {
+	struct st_version ver; /* seq and offset */
+	struct ns_meta m;
+	void *buf;
+};
+
+static int vmeta_cb(st_store *st, void *arg)
+{
+	struct vmeta *c = arg;
+	st_store *v;
+	int rc = st_open_version_at(st, &c->ver, &v);
+
+	if (rc)
+		return -fs_errno(rc);
+	rc = meta_read(v, NULL, &c->m, &c->buf);
+	st_close(v);
+	return rc;
+}
+
+/* The attributes version v was committed with (release: ns_meta_free(m),
+ * free(*buf)). -ENODATA: none kept (committed before they were). */
+static int version_meta(struct fs *fs, const struct vnode *v, struct ns_meta *m, void **buf)
+{
+	struct vmeta c = {.ver = {.seq = v->seq, .offset = v->off}};
+	int rc = with_any_store(fs, v->x, vmeta_cb, &c);
+
+	*m = c.m;
+	*buf = c.buf;
+	return rc;
+}
+
+/* A version: r--r--r-- at most of the owner, group and mode it was
+ * committed with (those of its file now if it was committed before they
+ * were kept), its size, its commit time as mtime and ctime. It never
+ * changes: it may be cached. */
 static int vfile_stat(struct fs *fs, const struct vnode *v, struct stat *st, double *timeout)
 {
+	struct ns_perm p = v->perm;
+	bool known = v->perm_known;
 	int rc = attr_of(fs, v->live ? v->live : v->x, st);
 
 	if (rc)
 		return rc;
+	if (!known) {
+		struct ns_meta m;
+		void *buf;
+
+		rc = version_meta(fs, v, &m, &buf);
+		if (rc == 0) {
+			p = m.self;
+			known = true;
+			ns_meta_free(&m);
+			free(buf);
+		} else if (rc != -ENODATA) {
+			return rc;
+		}
+	}
+	if (known) {
+		st->st_uid = p.uid;
+		st->st_gid = p.gid;
+		st->st_mode = p.mode;
+	}
 	st->st_mode = S_IFREG | (st->st_mode & 0444);
 	st->st_nlink = 1;
 	st->st_size = (off_t)v->size;
@@ -583,16 +668,16 @@ static int vfile_stat(struct fs *fs, const struct vnode *v, struct stat *st, dou
 }
 
 /*
- * Whether who could read file x's version committed at t as it was: by
- * the owner, group and mode the namespace had for x at t, and in its
- * first version after the flush round that committed it (a chmod made
- * just before a save is committed with the save's round, after the
- * store); both must allow, the most restrictive wins. Without either
- * (thinned away by compaction), by the attributes now of the file whose
- * history it is (live). Issue 13 keeps them with the versions.
+ * Whether who could read file x's version committed at t as it was, for a
+ * version committed before versions kept their attributes: by the owner,
+ * group and mode the namespace had for x at t, and in its first version
+ * after the flush round that committed it (a chmod made just before a
+ * save is committed with the save's round, after the store); both must
+ * allow, the most restrictive wins. Without either (thinned away by
+ * compaction), by the attributes now of the file whose history it is.
  */
-static int may_read_then(struct fs *fs, const struct vcaller *who, uint64_t x, uint64_t live,
-			 uint64_t t)
+static int may_read_ns(struct fs *fs, const struct vcaller *who, uint64_t x, uint64_t live,
+		       uint64_t t)
 {
 	uint64_t after = t + 2 * (uint64_t)fs->o.flush_ms * 1000000 + NS_PER_S;
 	struct ns_inode a;
@@ -617,15 +702,49 @@ static int may_read_then(struct fs *fs, const struct vcaller *who, uint64_t x, u
 	return vt_may_read(who, st.st_uid, st.st_gid, st.st_mode) ? 0 : -EACCES;
 }
 
-/* The kernel checked the file's owner and mode of now (stat's); the
- * version is read only by who could read it then as well. */
+/*
+ * Whether who could read version v as it was: by the owner, group and
+ * mode it was committed with, and the directories that led to it then
+ * (search), all kept with the version; and as its path is now, by the
+ * file's own owner and mode (the directories now the kernel checked on
+ * the way here). The most restrictive wins.
+ */
+static int may_read_then(struct fs *fs, const struct vcaller *who, const struct vnode *v)
+{
+	uint64_t live = v->live ? v->live : v->x;
+	struct ns_meta m;
+	struct stat st;
+	void *buf;
+	bool ok;
+	int rc = version_meta(fs, v, &m, &buf);
+
+	if (rc == -ENODATA)
+		return may_read_ns(fs, who, v->x, live, v->time_ns);
+	if (rc)
+		return rc;
+	ok = vt_may_read(who, m.self.uid, m.self.gid, m.self.mode);
+	for (uint32_t i = 0; ok && i < m.ngate; i++)
+		ok = vt_may(who, m.gate[i].uid, m.gate[i].gid, m.gate[i].mode, 1);
+	ns_meta_free(&m);
+	free(buf);
+	if (!ok)
+		return -EACCES;
+	if ((rc = attr_of(fs, live, &st)) == -ENOENT)
+		return 0; /* the path's file is gone: its directories decide */
+	if (rc)
+		return rc;
+	return vt_may_read(who, st.st_uid, st.st_gid, st.st_mode) ? 0 : -EACCES;
+}
+
+/* The kernel checked the owner and mode stat gave; the version is read
+ * only by who could read it then and now as well. */
 static int vfile_open(struct fs *fs, const struct vnode *v, const struct vcaller *who,
 		      struct vfh *h, struct fuse_file_info *fi)
 {
 	struct vfile_open o = {0};
 	int rc;
 
-	if ((rc = may_read_then(fs, who, v->x, v->live ? v->live : v->x, v->time_ns)) != 0)
+	if ((rc = may_read_then(fs, who, v)) != 0)
 		return rc;
 	o.ver.seq = v->seq;
 	o.ver.offset = v->off;
@@ -637,11 +756,74 @@ static int vfile_open(struct fs *fs, const struct vnode *v, const struct vcaller
 	return 0;
 }
 
+/* A version's xattrs: those it was committed with (none if it was
+ * committed before they were kept). */
+static int vfile_getxattr(struct fs *fs, const struct vnode *v, const char *name, void **val,
+			  size_t *len)
+{
+	struct ns_meta m;
+	void *buf;
+	int rc = version_meta(fs, v, &m, &buf);
+
+	if (rc)
+		return rc;
+	rc = -ENODATA;
+	for (uint32_t i = 0; i < m.nx && rc == -ENODATA; i++) {
+		if (m.x[i].nlen != strlen(name) || memcmp(m.x[i].name, name, m.x[i].nlen))
+			continue;
+		if (!(*val = malloc(m.x[i].vlen ? m.x[i].vlen : 1))) {
+			rc = -ENOMEM;
+			break;
+		}
+		memcpy(*val, m.x[i].val, m.x[i].vlen);
+		*len = m.x[i].vlen;
+		rc = 0;
+	}
+	ns_meta_free(&m);
+	free(buf);
+	return rc;
+}
+
+static int vfile_listxattr(struct fs *fs, const struct vnode *v, char **names, size_t *len)
+{
+	struct ns_meta m;
+	void *buf;
+	size_t n = 0;
+	char *out;
+	int rc = version_meta(fs, v, &m, &buf);
+
+	if (rc == -ENODATA)
+		return 0;
+	if (rc)
+		return rc;
+	for (uint32_t i = 0; i < m.nx; i++)
+		n += m.x[i].nlen + 1;
+	if (n && (out = malloc(n))) {
+		size_t k = 0;
+
+		for (uint32_t i = 0; i < m.nx; i++) {
+			memcpy(out + k, m.x[i].name, m.x[i].nlen);
+			out[k + m.x[i].nlen] = 0;
+			k += m.x[i].nlen + 1;
+		}
+		*names = out;
+		*len = n;
+	} else if (n) {
+		rc = -ENOMEM;
+	}
+	ns_meta_free(&m);
+	free(buf);
+	return rc;
+}
+
 const struct vkind_ops vk_history = {.stat = history_stat, .lookup = hdir_child, .list = hdir_list};
 const struct vkind_ops vk_hdir = {.stat = hdir_stat, .lookup = hdir_child, .list = hdir_list};
 const struct vkind_ops vk_vlist = {
     .stat = hdir_stat, .lookup = vlist_child, .list = vlist_list, .plus = true};
-const struct vkind_ops vk_vfile = {.stat = vfile_stat, .open = vfile_open};
+const struct vkind_ops vk_vfile = {.stat = vfile_stat,
+				   .open = vfile_open,
+				   .getxattr = vfile_getxattr,
+				   .listxattr = vfile_listxattr};
 
 /* ---- the user.revfs.* extended attributes ------------------------------ */
 

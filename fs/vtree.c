@@ -433,17 +433,24 @@ static void vfh_free(struct vfh *h)
 	}
 }
 
-bool vt_may_read(const struct vcaller *who, uint32_t uid, uint32_t gid, uint32_t mode)
+bool vt_may(const struct vcaller *who, uint32_t uid, uint32_t gid, uint32_t mode, unsigned bits)
 {
 	bool in_group = who->gid == gid;
 
+	/* As the kernel lets root read and search (CAP_DAC_OVERRIDE,
+	 * CAP_DAC_READ_SEARCH). */
 	if (who->uid == 0)
-		return true; /* as the kernel lets root read (CAP_DAC_OVERRIDE) */
+		return true;
 	if (who->uid == uid)
-		return mode & 0400;
+		return ((mode >> 6) & bits) == bits;
 	for (int i = 0; i < who->ngroups && !in_group; i++)
 		in_group = who->groups[i] == gid;
-	return mode & (in_group ? 0040 : 0004);
+	return (((in_group ? mode >> 3 : mode) & 7) & bits) == bits;
+}
+
+bool vt_may_read(const struct vcaller *who, uint32_t uid, uint32_t gid, uint32_t mode)
+{
+	return vt_may(who, uid, gid, mode, 4);
 }
 
 static void caller_of(fuse_req_t req, struct vcaller *who)

@@ -47,6 +47,8 @@ enum vkind {
 struct lver {
 	uint64_t ino;
 	struct st_version v;
+	struct ns_perm perm; /* its owner, group and mode, if perm_known */
+	bool perm_known;     /* read from its attributes when listed */
 };
 
 /* A node of the tree. Copies are handed to the kinds' operations; the
@@ -54,13 +56,15 @@ struct lver {
 struct vnode {
 	uint64_t vino;
 	enum vkind kind;
-	uint64_t x, seq;  /* the namespace inode; the version (AT: the time) */
-	uint64_t nlookup; /* the kernel's references */
-	uint64_t size;	  /* VFILE, AT file: size of the version */
-	uint64_t time_ns; /* VFILE: commit time; AT file: the version's mtime */
-	uint8_t type;	  /* AT: the entry's DT_ type */
-	uint64_t off;	  /* VFILE: where its header was (st_open_version_at) */
-	uint64_t live;	  /* VFILE: the file whose history lists it (x holds it) */
+	uint64_t x, seq;     /* the namespace inode; the version (AT: the time) */
+	uint64_t nlookup;    /* the kernel's references */
+	uint64_t size;	     /* VFILE, AT file: size of the version */
+	uint64_t time_ns;    /* VFILE: commit time; AT file: the version's mtime */
+	uint8_t type;	     /* AT: the entry's DT_ type */
+	uint64_t off;	     /* VFILE: where its header was (st_open_version_at) */
+	uint64_t live;	     /* VFILE: the file whose history lists it (x holds it) */
+	struct ns_perm perm; /* VFILE: its owner, group and mode, if perm_known */
+	bool perm_known;
 	/* VLIST: the versions its last listing found, newest first, so that
 	 * the lookups that follow a listing (ls -l) need no walk each. */
 	struct lver *vers;
@@ -80,6 +84,8 @@ struct vcaller {
 /* Whether the caller may read a file of that owner, group and mode: what
  * the kernel's default_permissions decides for a read. */
 bool vt_may_read(const struct vcaller *who, uint32_t uid, uint32_t gid, uint32_t mode);
+/* The same for bits: 4 read, 1 search (a directory). */
+bool vt_may(const struct vcaller *who, uint32_t uid, uint32_t gid, uint32_t mode, unsigned bits);
 
 /* An open file of the tree: a version's read-only handle, or bytes. */
 struct vfh {

@@ -230,6 +230,39 @@ struct ns_inode {
 	uint64_t store_bytes;
 };
 
+/*
+ * A file version's attributes, kept in its store with the version
+ * (st_file_set_meta; docs/FORMAT.md, section 19, "Version attributes"), so
+ * that they stay known as long as the version does: its owner, group and
+ * mode, those of the directories that led to it when it was committed (its
+ * parent first, up to the root), and its xattrs.
+ */
+struct ns_perm {
+	uint32_t mode, uid, gid;
+};
+struct ns_meta_xattr {
+	const char *name; /* nlen bytes, not NUL-terminated */
+	size_t nlen;
+	const void *val;
+	size_t vlen;
+};
+struct ns_meta {
+	struct ns_perm self;
+	bool gate_known;   /* the directories were recorded (gate) */
+	bool xattrs_known; /* the xattrs were (too many to keep: not) */
+	uint32_t ngate, nx;
+	struct ns_perm *gate;	 /* ngate, the parent first */
+	struct ns_meta_xattr *x; /* nx, in name order */
+};
+#define NS_META_GATE_MAX 4096u /* directories a path may be deep and recorded */
+/* Encodes m: *buf malloc()ed. When the xattrs would not fit in
+ * ST_META_MAX, they are left out (xattrs_known false). */
+int ns_meta_encode(const struct ns_meta *m, void **buf, size_t *len);
+/* Decodes buf (trusted for nothing): m's arrays are malloc()ed and point
+ * into buf, which must outlive m. ST_ECORRUPT or ST_EVERSION if bad. */
+int ns_meta_decode(const void *buf, size_t len, struct ns_meta *m);
+void ns_meta_free(struct ns_meta *m); /* the arrays of a decoded m */
+
 /* The record version the backing directory of superblock sb uses. */
 static inline uint8_t ns_inode_version(const struct ns_super *sb)
 {

@@ -513,7 +513,7 @@ int st_header_read(struct st_file *f, uint64_t pos, uint64_t file_size, struct h
 			       (unsigned long long)pos);
 	if (rc != ST_OK)
 		return rec_corrupt(f, pos, "bad header field");
-	if ((h->root && h->root >= pos) ||
+	if ((h->root && h->root >= pos) || (h->meta && h->meta >= pos) ||
 	    (h->prev != HDR_NONE && (h->prev >= pos || h->prev % BLOCK_SIZE)))
 		return rec_corrupt(f, pos, "header pointer past itself");
 	/* A well-formed header elsewhere than where it was written is a copy

@@ -423,6 +423,7 @@ int st_check(st_store *st, int flags)
 {
 	struct chk c = {.kind = st->kind, .deep = flags & ST_CHECK_DATA};
 	struct hdr h, p;
+	uint64_t meta_seen = 0;
 	int rc = ST_OK; /* a deferred store before its first commit has nothing to check */
 
 	if (!(c.m = memo_new()))
@@ -432,6 +433,14 @@ int st_check(st_store *st, int flags)
 		struct tree t = {h.root, {h.root_count, h.root_bytes}};
 
 		rc = tree_check(&c, h.pos, &t);
+		if (rc == ST_OK && h.meta && h.meta != meta_seen) { /* its crc */
+			uint8_t *buf;
+			size_t len;
+
+			if ((rc = st_meta_read(c.f, h.meta, h.pos, &buf, &len)) == ST_OK)
+				free(buf);
+			meta_seen = h.meta; /* versions share it until it changes */
+		}
 		if (rc != ST_OK || !(flags & ST_CHECK_ALL) || h.prev == HDR_NONE)
 			break;
 		if ((rc = st_header_prev(c.f, &h, &p)) != ST_OK)

@@ -119,6 +119,7 @@ static void store_free(st_store *st)
 	st_kv_give_back(st, true);
 	free(st->kv);
 	free(st->ex);
+	free(st->cur_meta);
 	st_writer_release(&st->w);
 	st_file_unref(st->file);
 	pthread_mutex_destroy(&st->wlock);
@@ -349,6 +350,11 @@ static int commit_write(st_store *st, struct hdr *h)
 	h->commit_kind = st->commit_kind;
 	if (h->commit_kind == ST_INTERIM)
 		h->compat |= FEAT_COMPAT_KIND;
+	/* New attributes, or those of the commit before (copied above). */
+	if (st->meta && (rc = st_meta_append(&st->w, st->meta, st->meta_len, &h->meta)) != ST_OK)
+		return rc;
+	if (h->meta)
+		h->ro_compat |= FEAT_RO_META;
 	if ((rc = st_writer_header(&st->w, h, MARK_DATA)) != ST_OK ||
 	    (rc = st_writer_flush(&st->w)) != ST_OK)
 		return rc;
@@ -361,6 +367,13 @@ static void commit_publish(st_store *st, const struct hdr *h, struct st_version 
 {
 	pthread_mutex_lock(&st->slock);
 	st->head = *h;
+	if (st->meta) { /* what was committed is the copy now */
+		free(st->cur_meta);
+		st->cur_meta = st->meta;
+		st->cur_meta_len = st->meta_len;
+		st->cur_meta_pos = h->meta;
+		st->meta = NULL;
+	}
 	st_stage_clear(st);
 	pthread_mutex_unlock(&st->slock);
 	if (out)

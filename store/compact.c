@@ -352,6 +352,32 @@ static int apply_cb(void *arg, const struct action *a)
 	return ST_OK;
 }
 
+/* Where version b's attributes record is in the new file: copied the
+ * first time a kept version names it (versions share it until it changes). */
+static int remap_meta(struct cmp *c, const struct hdr *b, uint64_t *out)
+{
+	struct recmap_ent *m;
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	*out = 0;
+	if (!b->meta)
+		return ST_OK;
+	if (!(m = map_get(c, b->meta, true)))
+		return st_fail_oom();
+	if (!m->ptr) {
+		if ((rc = st_meta_read(c->old, b->meta, b->pos, &buf, &len)) != ST_OK)
+			return rc;
+		rc = st_meta_append(&c->w, buf, len, &m->ptr);
+		free(buf);
+		if (rc != ST_OK)
+			return rc;
+	}
+	*out = m->ptr;
+	return ST_OK;
+}
+
 static struct tree tree_of(const struct hdr *h)
 {
 	struct tree t = {h->root, {h->root_count, h->root_bytes}};
@@ -375,6 +401,8 @@ static int replay(struct cmp *c, const struct tree *a, const struct hdr *b)
 	if (rc != ST_OK)
 		return rc;
 	h = *b;
+	if ((rc = remap_meta(c, b, &h.meta)) != ST_OK)
+		return rc;
 	h.root = c->nt.root;
 	h.root_count = c->nt.r.count;
 	h.root_bytes = c->nt.r.bytes;
@@ -554,6 +582,7 @@ static int final_switch(struct cmp *c, struct tree *from, uint64_t last_seq, boo
 	old = st->file;
 	st->file = st_file_ref(c->nf);
 	st->head = c->newest;
+	st->cur_meta_pos = 0; /* positions are the new file's now */
 	st->switching = SW_PENDING;
 	pthread_mutex_unlock(&st->slock);
 	if (moved)

@@ -36,6 +36,9 @@ void st_stage_clear(st_store *st)
 	st->size = st->head.size;
 	st->mtime_ns = st->head.mtime_ns;
 	st->commit_kind = ST_SAVE;
+	free(st->meta);
+	st->meta = NULL;
+	st->meta_len = 0;
 }
 
 void st_set_commit_kind(st_store *st, enum st_commit_kind kind)
@@ -370,6 +373,114 @@ int st_file_set_mtime(st_store *st, uint64_t mtime_ns)
 	st->mtime_ns = mtime_ns;
 	pthread_mutex_unlock(&st->wlock);
 	return ST_OK;
+}
+
+/* ---- attributes: an opaque record per change, named by each header ---- */
+
+int st_meta_append(struct writer *w, const uint8_t *buf, size_t len, uint64_t *pos)
+{
+	uint8_t head[META_HEAD] = {REC_META, 0, 0, 0};
+	struct iovec iov[2] = {{head, sizeof(head)}, {(void *)buf, len}};
+
+	return st_writer_record(w, iov, len ? 2 : 1, len ? 2 : 1, pos);
+}
+
+int st_meta_read(struct st_file *f, uint64_t pos, uint64_t limit, uint8_t **buf, size_t *len)
+{
+	uint8_t *p;
+	uint32_t n;
+	int rc = st_record_read(f, pos, limit, 1u << REC_META, &p, &n);
+
+	if (rc != ST_OK)
+		return rc;
+	if (n < META_HEAD) {
+		free(p);
+		return st_fail(ST_ECORRUPT, 0, pos, "%s: short attributes record at offset %llu",
+			       f->path, (unsigned long long)pos);
+	}
+	memmove(p, p + META_HEAD, n - META_HEAD);
+	*buf = p;
+	*len = n - META_HEAD;
+	return ST_OK;
+}
+
+int st_file_set_meta(st_store *st, const void *buf, size_t len)
+{
+	uint8_t *copy;
+	int rc;
+
+	if ((rc = check_writable(st)) != ST_OK)
+		return rc;
+	if (len > ST_META_MAX)
+		return st_fail(ST_ETOOBIG, EFBIG, 0, "%s: attributes of %zu bytes", st->path, len);
+	pthread_mutex_lock(&st->wlock);
+	/* The newest commit's record, read once per position: a commit whose
+	 * attributes did not change writes none. */
+	if (st->head.meta && st->cur_meta_pos != st->head.meta) {
+		free(st->cur_meta);
+		st->cur_meta = NULL;
+		st->cur_meta_pos = 0;
+		rc = st_meta_read(st->file, st->head.meta, st->head.pos, &st->cur_meta,
+				  &st->cur_meta_len);
+		if (rc == ST_OK)
+			st->cur_meta_pos = st->head.meta;
+	}
+	free(st->meta);
+	st->meta = NULL;
+	st->meta_len = 0;
+	rc = ST_OK;
+	if (st->head.meta && st->cur_meta_pos == st->head.meta && st->cur_meta_len == len &&
+	    memcmp(st->cur_meta, buf, len) == 0)
+		goto out; /* unchanged: the next header points at the same record */
+	if (!(copy = malloc(len ? len : 1))) {
+		rc = st_fail_oom();
+		goto out;
+	}
+	memcpy(copy, buf, len);
+	st->meta = copy;
+	st->meta_len = len;
+out:
+	pthread_mutex_unlock(&st->wlock);
+	return rc;
+}
+
+static int meta_of(st_store *st, struct st_file *f, uint64_t pos, uint64_t limit, void **buf,
+		   size_t *len)
+{
+	uint8_t *p = NULL;
+	int rc = ST_OK;
+
+	*buf = NULL;
+	*len = 0;
+	if (st->kind != ST_KIND_FILE)
+		return st_fail(ST_EKIND, 0, 0, "%s: not a file store", st->path);
+	if (pos && (rc = st_meta_read(f, pos, limit, &p, len)) == ST_OK)
+		*buf = p;
+	return rc;
+}
+
+int st_file_meta(st_store *st, void **buf, size_t *len)
+{
+	struct st_file *f;
+	struct hdr h;
+	int rc;
+
+	st_store_snapshot(st, &f, &h);
+	rc = meta_of(st, f, h.meta, h.pos, buf, len);
+	st_file_unref(f);
+	return rc;
+}
+
+int st_version_meta(st_store *st, const struct st_version *v, void **buf, size_t *len)
+{
+	struct st_file *f;
+	struct hdr h;
+	int rc;
+
+	st_store_snapshot(st, &f, &h);
+	rc = meta_of(st, f, v->meta, v->offset, buf, len);
+	st_file_unref(f);
+	return rc;
 }
 
 uint64_t st_file_size(st_store *st)

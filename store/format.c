@@ -31,7 +31,8 @@ enum {
 	H_PREV = 80,
 	H_SELF = 88,
 	H_ID = 96,
-	H_END = 112, /* reserved zeros up to HDR_PAYLOAD_SIZE */
+	H_META = 112,
+	H_END = 120, /* reserved zeros up to HDR_PAYLOAD_SIZE */
 };
 _Static_assert(H_END <= HDR_PAYLOAD_SIZE, "header fields fit the payload");
 
@@ -59,6 +60,8 @@ void st_hdr_encode(const struct hdr *h, uint8_t out[HDR_PAYLOAD_SIZE])
 		st_put64(out + H_SELF, h->self);
 		memcpy(out + H_ID, h->id, ST_ID_SIZE);
 	}
+	if (h->ro_compat & FEAT_RO_META)
+		st_put64(out + H_META, h->meta);
 }
 
 int st_hdr_decode(const uint8_t *buf, size_t len, struct hdr *h)
@@ -97,6 +100,9 @@ int st_hdr_decode(const uint8_t *buf, size_t len, struct hdr *h)
 		h->self = 0;
 		memset(h->id, 0, ST_ID_SIZE);
 	}
+	h->meta = h->ro_compat & FEAT_RO_META ? st_get64(buf + H_META) : 0;
+	if (h->meta && (h->kind != ST_KIND_FILE || h->meta % BLOCK_SIZE == 0))
+		return ST_ECORRUPT;
 	if (h->size > ST_MAX_FILE_SIZE)
 		return ST_ECORRUPT;
 	if (h->root == 0 && (h->root_count || h->root_bytes))

@@ -27,6 +27,7 @@
 #define REC_LEAF     2
 #define REC_INTERIOR 3
 #define REC_HEADER   4
+#define REC_META     5 /* a file store's attributes (FEAT_RO_META) */
 
 #define HDR_MAGIC	 0x52565354u /* "RVST" */
 #define FORMAT_VERSION	 1
@@ -35,9 +36,11 @@
 /* Feature bits. An unknown incompat bit refuses to open, an unknown
  * ro_compat bit opens read-only, compat bits are ignored. */
 #define FEAT_RO_SELF	     0x1u /* the header names its position and store */
+#define FEAT_RO_META	     0x2u /* the header points at the file's attributes */
 #define FEAT_COMPAT_KIND     0x1u /* byte 20 says save (0) or interim (1) */
 #define FEAT_INCOMPAT_KNOWN  0u
-#define FEAT_RO_COMPAT_KNOWN FEAT_RO_SELF
+#define FEAT_RO_COMPAT_KNOWN (FEAT_RO_SELF | FEAT_RO_META)
+#define META_HEAD	     4u /* type, 3 reserved: then the user's bytes */
 
 #define DATA_HEAD_FIXED 12u  /* type, flags, reserved, npages, tail */
 #define ST_EXTENT_PAGES 256u /* pages per data record at most (1 MiB) */
@@ -54,6 +57,7 @@
 _Static_assert(REC_HDR_SIZE + HDR_PAYLOAD_SIZE < BLOCK_SIZE - 1, "a header fits in its block");
 _Static_assert(DATA_HEAD_FIXED == 1 + 1 + 2 + 4 + 4, "data record head");
 _Static_assert(EXT_VAL_SIZE == 8 + 4 + 4 + 4 + 4, "extent value");
+_Static_assert(ST_META_MAX == REC_MAX_LEN - META_HEAD, "attributes fit a record");
 
 /* ---- crc32c.c ---------------------------------------------------------- */
 
@@ -79,6 +83,7 @@ struct hdr {
 	uint8_t commit_kind;	/* ST_SAVE or ST_INTERIM (FEAT_COMPAT_KIND) */
 	uint64_t self;		/* FEAT_RO_SELF: the position it was written at */
 	uint8_t id[ST_ID_SIZE]; /* FEAT_RO_SELF: the store's identity */
+	uint64_t meta;		/* FEAT_RO_META: the attributes record, 0 none */
 	uint64_t pos;		/* where this header's block starts (not stored) */
 };
 
@@ -221,6 +226,10 @@ int st_stream_read(struct st_file *f, uint64_t pos, void *buf, size_t n, uint64_
  * for a data record only the head is read. */
 int st_record_read(struct st_file *f, uint64_t pos, uint64_t limit, unsigned types,
 		   uint8_t **payload, uint32_t *len);
+/* Appends an attributes record holding len bytes of buf; *pos is where. */
+int st_meta_append(struct writer *w, const uint8_t *buf, size_t len, uint64_t *pos);
+/* Reads the attributes record at pos (ending by limit): *buf malloc()ed. */
+int st_meta_read(struct st_file *f, uint64_t pos, uint64_t limit, uint8_t **buf, size_t *len);
 /* Reads and verifies the header whose block starts at pos. */
 int st_header_read(struct st_file *f, uint64_t pos, uint64_t file_size, struct hdr *h);
 /* Scans back from the end for the newest committed header. recover: skip
@@ -327,6 +336,13 @@ struct st_store {
 	uint64_t mtime_ns;    /* staged mtime */
 	uint8_t commit_kind;  /* of the next commit: ST_SAVE unless staged */
 	uint64_t trunc_pages; /* pages kept by the lowest staged truncate; UINT64_MAX none */
+	uint8_t *meta;	      /* staged attributes (st_file_set_meta), or NULL */
+	size_t meta_len;
+	/* wlock: a copy of the attributes record at cur_meta_pos (the newest
+	 * commit's, once read), so that unchanged attributes cost nothing */
+	uint8_t *cur_meta;
+	size_t cur_meta_len;
+	uint64_t cur_meta_pos; /* 0: no copy held */
 
 	struct writer w;	/* wlock: appends to file */
 	bool broken;		/* wlock: a failed rollback left the tail unknown */

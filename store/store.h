@@ -159,6 +159,7 @@ struct st_version {
 	uint64_t offset;   /* file offset of the header (informational) */
 	uint64_t bytes;	   /* live bytes of the version: its data and tree nodes */
 	bool interim;	   /* an interim commit, not a save (st_set_commit_kind) */
+	uint64_t meta;	   /* where its attributes are (st_version_meta); 0: none */
 };
 
 /* What a commit is: a save (a version people see), or an interim commit
@@ -282,6 +283,23 @@ int st_file_punch(st_store *st, uint64_t off, uint64_t len);
 
 /* Stages the mtime to record with the next commit. */
 int st_file_set_mtime(st_store *st, uint64_t mtime_ns);
+
+/*
+ * A file's attributes: bytes the store keeps with each version and does
+ * not interpret (their layout belongs to the user of the store: the
+ * namespace library encodes the owner, mode and xattrs). st_file_set_meta
+ * stages them for the next commit, which writes them only if they differ
+ * from the newest commit's; every later commit names the same record until
+ * they change. Compaction keeps each kept version's. ST_ETOOBIG past
+ * ST_META_MAX bytes.
+ */
+#define ST_META_MAX ((8u << 20) - 4u)
+int st_file_set_meta(st_store *st, const void *buf, size_t len);
+/* The attributes of the newest commit (or of a version's handle), or of
+ * version v: *buf malloc()ed, or NULL with *len 0 when it has none (a
+ * store or commit made before they were kept). ST_ECORRUPT if damaged. */
+int st_file_meta(st_store *st, void **buf, size_t *len);
+int st_version_meta(st_store *st, const struct st_version *v, void **buf, size_t *len);
 
 /*
  * Reads up to len bytes at off from the newest committed version (or the

@@ -22,6 +22,7 @@ void st_version_of(const struct hdr *h, struct st_version *v)
 	v->offset = h->pos;
 	v->bytes = h->root_bytes;
 	v->interim = h->commit_kind == ST_INTERIM;
+	v->meta = h->meta;
 }
 
 /* A walk down the chain reads headers backwards, where the kernel's

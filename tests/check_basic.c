@@ -207,6 +207,105 @@ START_TEST(interim_commits)
 }
 END_TEST
 
+/* Attributes (st_file_set_meta): each version keeps those staged for
+ * its commit or, unchanged, its predecessor's (one record, shared), also
+ * through compaction and a reopen; none for commits made before. */
+struct meta_seen {
+	char list[128];
+	uint64_t pos[9];
+	st_store *st;
+};
+
+static int meta_cb(void *arg, const struct st_version *v)
+{
+	struct meta_seen *m = arg;
+	size_t n = strlen(m->list);
+	void *buf;
+	size_t len;
+
+	ck_assert_int_eq(st_version_meta(m->st, v, &buf, &len), ST_OK);
+	snprintf(m->list + n, sizeof(m->list) - n, "%llu:%.*s ", (unsigned long long)v->seq,
+		 buf ? (int)len : 1, buf ? (const char *)buf : "-");
+	if (v->seq < 9)
+		m->pos[v->seq] = v->meta;
+	free(buf);
+	return 0;
+}
+
+static void meta_list(st_store *st, struct meta_seen *m)
+{
+	m->list[0] = 0;
+	m->st = st;
+	ck_assert_int_eq(st_versions(st, meta_cb, m), ST_OK);
+}
+
+START_TEST(attributes)
+{
+	static const char *attrs[] = {"a", "a", "bb", "bb"}; /* seq 2..5 */
+	struct st_retention keep = {.min_count = 100};
+	struct st_compact_opts co = {.keep = &keep};
+	char *p = tu_path(tu_dir, "m.rev");
+	struct meta_seen m;
+	st_store *st, *v;
+	void *buf;
+	size_t len;
+
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_CREATE | ST_DEFER, NULL, &st), ST_OK);
+	ck_assert_int_eq(st_file_write(st, 0, "x", 1), ST_OK);
+	ck_assert_int_eq(st_commit(st, NULL), ST_OK); /* seq 1: before any */
+	ck_assert_int_eq(st_file_meta(st, &buf, &len), ST_OK);
+	ck_assert_ptr_null(buf);
+	ck_assert_uint_eq(len, 0);
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(st_file_set_meta(st, attrs[i], strlen(attrs[i])), ST_OK);
+		ck_assert_int_eq(st_commit(st, NULL), ST_OK);
+	}
+	/* A failed commit drops staged attributes with the rest. */
+	ck_assert_int_eq(st_file_set_meta(st, "zzz", 3), ST_OK);
+	st_rollback(st);
+	ck_assert_int_eq(st_commit(st, NULL), ST_OK); /* seq 6: 5's */
+	ck_assert_int_eq(st_file_set_meta(st, "a", 1), ST_OK);
+	ck_assert_int_eq(st_commit(st, NULL), ST_OK); /* seq 7 */
+	meta_list(st, &m);
+	ck_assert_str_eq(m.list, "7:a 6:bb 5:bb 4:bb 3:a 2:a 1:- ");
+	ck_assert_uint_eq(m.pos[1], 0);
+	ck_assert_uint_eq(m.pos[3], m.pos[2]); /* unchanged: the same record */
+	ck_assert_uint_ne(m.pos[4], m.pos[3]);
+	ck_assert_uint_eq(m.pos[6], m.pos[4]);
+	ck_assert_uint_ne(m.pos[7], m.pos[2]); /* changed back: a new record */
+	ck_assert_int_eq(st_file_meta(st, &buf, &len), ST_OK);
+	ck_assert_uint_eq(len, 1);
+	ck_assert_mem_eq(buf, "a", 1);
+	free(buf);
+	/* A version's handle has its own. */
+	ck_assert_int_eq(st_open_version(st, 4, &v), ST_OK);
+	ck_assert_int_eq(st_file_meta(v, &buf, &len), ST_OK);
+	ck_assert_uint_eq(len, 2);
+	ck_assert_mem_eq(buf, "bb", 2);
+	free(buf);
+	st_close(v);
+	ck_assert_int_eq(st_check(st, ST_CHECK_ALL | ST_CHECK_DATA), ST_OK);
+	ck_assert_int_eq(st_compact(st, &co, NULL), ST_OK);
+	meta_list(st, &m);
+	ck_assert_str_eq(m.list, "7:a 6:bb 5:bb 4:bb 3:a 2:a 1:- ");
+	ck_assert_uint_eq(m.pos[3], m.pos[2]);
+	ck_assert_uint_eq(m.pos[6], m.pos[4]);
+	ck_assert_int_eq(st_check(st, ST_CHECK_ALL | ST_CHECK_DATA), ST_OK);
+	/* After the switch, unchanged attributes still add nothing. */
+	ck_assert_int_eq(st_file_set_meta(st, "a", 1), ST_OK);
+	ck_assert_int_eq(st_commit(st, NULL), ST_OK); /* seq 8 */
+	meta_list(st, &m);
+	ck_assert_str_eq(m.list, "8:a 7:a 6:bb 5:bb 4:bb 3:a 2:a 1:- ");
+	st_close(st);
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_OK);
+	meta_list(st, &m);
+	ck_assert_str_eq(m.list, "8:a 7:a 6:bb 5:bb 4:bb 3:a 2:a 1:- ");
+	ck_assert_int_eq(st_check(st, ST_CHECK_ALL), ST_OK);
+	st_close(st);
+	free(p);
+}
+END_TEST
+
 START_TEST(versions)
 {
 	char *p = tu_path(tu_dir, "v.rev");
@@ -417,6 +516,7 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, holes_and_truncate);
 	tcase_add_test(tc, punch_holes);
 	tcase_add_test(tc, interim_commits);
+	tcase_add_test(tc, attributes);
 	tcase_add_test(tc, versions);
 	tcase_add_test(tc, version_at);
 	tcase_add_test(tc, kv_basic);

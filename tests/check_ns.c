@@ -762,6 +762,66 @@ static int root_cb(void *arg, const struct ns_mount *m)
 	return 1;
 }
 
+/* Version attributes: what goes in comes back; every cut and every flipped
+ * count is refused, never read past its end. */
+START_TEST(version_attributes)
+{
+	struct ns_perm gate[2] = {{040700, 1000, 1000}, {040755, 0, 0}};
+	struct ns_meta_xattr x[2] = {{"user.a", 6, "one", 3}, {"user.b", 6, "", 0}};
+	struct ns_meta m = {.self = {0100600, 1000, 100},
+			    .gate_known = true,
+			    .xattrs_known = true,
+			    .ngate = 2,
+			    .nx = 2,
+			    .gate = gate,
+			    .x = x},
+		       d;
+	uint8_t *buf;
+	void *out;
+	size_t len;
+
+	ck_assert_int_eq(ns_meta_encode(&m, &out, &len), ST_OK);
+	buf = out;
+	ck_assert_uint_eq(len, 20 + 2 * 12 + (5 + 6 + 3) + (5 + 6));
+	ck_assert_int_eq(ns_meta_decode(buf, len, &d), ST_OK);
+	ck_assert_uint_eq(d.self.mode, 0100600);
+	ck_assert_uint_eq(d.self.uid, 1000);
+	ck_assert_uint_eq(d.self.gid, 100);
+	ck_assert(d.gate_known && d.xattrs_known);
+	ck_assert_uint_eq(d.ngate, 2);
+	ck_assert_uint_eq(d.gate[0].mode, 040700);
+	ck_assert_uint_eq(d.gate[1].uid, 0);
+	ck_assert_uint_eq(d.nx, 2);
+	ck_assert_uint_eq(d.x[0].nlen, 6);
+	ck_assert_mem_eq(d.x[0].name, "user.a", 6);
+	ck_assert_uint_eq(d.x[0].vlen, 3);
+	ck_assert_mem_eq(d.x[0].val, "one", 3);
+	ck_assert_uint_eq(d.x[1].vlen, 0);
+	ns_meta_free(&d);
+	for (size_t cut = 0; cut < len; cut++)
+		ck_assert_int_eq(ns_meta_decode(buf, cut, &d), ST_ECORRUPT);
+	buf[0] = 2;
+	ck_assert_int_eq(ns_meta_decode(buf, len, &d), ST_EVERSION);
+	buf[0] = 1;
+	buf[3] = 200; /* ngate past the end */
+	ck_assert_int_eq(ns_meta_decode(buf, len, &d), ST_ECORRUPT);
+	buf[3] = 2;
+	buf[7] = 3; /* one xattr more than there is */
+	ck_assert_int_eq(ns_meta_decode(buf, len, &d), ST_ECORRUPT);
+	buf[7] = 2;
+	buf[1] = 0x2; /* directories the flags say are not there */
+	ck_assert_int_eq(ns_meta_decode(buf, len, &d), ST_ECORRUPT);
+	free(buf);
+	/* Unknown directories and no xattrs: the fixed part alone. */
+	m.gate_known = m.xattrs_known = false;
+	ck_assert_int_eq(ns_meta_encode(&m, &out, &len), ST_OK);
+	ck_assert_uint_eq(len, 20);
+	ck_assert_int_eq(ns_meta_decode(out, len, &d), ST_OK);
+	ck_assert(!d.gate_known && !d.xattrs_known && d.ngate == 0 && d.nx == 0);
+	free(out);
+}
+END_TEST
+
 START_TEST(mounts_has_root)
 {
 	bool found = false;
@@ -786,6 +846,7 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, super_salvage);
 	tcase_add_test(tc, store_identity);
 	tcase_add_test(tc, lineage_records);
+	tcase_add_test(tc, version_attributes);
 	tcase_add_test(tc, mounts_has_root);
 }
 
