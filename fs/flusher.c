@@ -173,8 +173,8 @@ static void commit_failed(struct job *j, int rc)
 /*
  * Each commit records the file's attributes as they are (written to the
  * store only when they changed), so that its versions keep their owner,
- * mode, directories and xattrs. Vaults made before the history feature
- * keep stores an older release can write: none there.
+ * mode, directories and xattrs. Vaults made before the feature
+ * (NS_FEAT_VATTR) keep stores an older release can write: none there.
  */
 static int stage_meta(struct fs *fs, const struct job *j, st_store *st)
 {
@@ -182,7 +182,7 @@ static int stage_meta(struct fs *fs, const struct job *j, st_store *st)
 	size_t len;
 	int rc;
 
-	if (!(fs->sb.incompat & NS_FEAT_LINEAGE))
+	if (!(fs->sb.incompat & NS_FEAT_VATTR))
 		return ST_OK;
 	if ((rc = meta_gather(fs, j->in->ino, &j->self, j->parent, &buf, &len)) != 0)
 		return rc == -ENOMEM ? ST_ENOMEM : ST_EIO;

@@ -22,6 +22,8 @@ static bool lineage_on(const struct fs *fs)
 
 struct gather {
 	uint64_t cut, seen;
+	st_store *st;
+	struct meta_cache mc;
 	struct ns_linver *v;
 	size_t n, cap;
 };
@@ -42,6 +44,8 @@ static int gather_cb(void *arg, const struct st_version *v)
 		g->v = nv;
 		g->cap = cap;
 	}
+	g->v[g->n].perm_known =
+	    meta_perm(g->st, v, &g->mc, &g->v[g->n].perm, &g->v[g->n].has_xattrs);
 	g->v[g->n].seq = v->seq;
 	g->v[g->n].time_ns = v->time_ns;
 	g->v[g->n].size = v->size;
@@ -65,6 +69,7 @@ static struct ns_linver *versions_of(struct fs *fs, uint64_t ino, uint64_t cut, 
 	*n = 0;
 	if (ns_file_open(fs->backing, &fs->sb, ino, ST_READONLY, NULL, &st) != ST_OK)
 		return NULL;
+	g.st = st;
 	if (st_versions(st, gather_cb, &g) < 0) {
 		free(g.v);
 		g.v = NULL;
@@ -80,7 +85,7 @@ static void link_to(struct fs *fs, uint64_t ino, uint64_t pred, uint64_t cut)
 	size_t n;
 	struct ns_linver *v = versions_of(fs, pred, cut, &n);
 
-	ns_lineage_put(fs->ns, ino, pred, cut, v, n);
+	ns_lineage_put(fs->ns, ns_lineage_form(&fs->sb), ino, pred, cut, v, n);
 	free(v);
 }
 
@@ -153,7 +158,7 @@ void lin_bypass(struct fs *fs, uint64_t gone)
 			c = cc;
 		while (k < nkv && kv[k].time_ns > c) /* newest first: past the cut */
 			k++;
-		ns_lineage_put(fs->ns, s.l.v[i], pp, c, kv + k, nkv - k);
+		ns_lineage_put(fs->ns, ns_lineage_form(&fs->sb), s.l.v[i], pp, c, kv + k, nkv - k);
 	}
 	fs->ns_dirty = true;
 	free(kv);

@@ -138,3 +138,25 @@ int meta_read(st_store *st, const struct st_version *v, struct ns_meta *m, void 
 	}
 	return 0;
 }
+
+bool meta_perm(st_store *st, const struct st_version *v, struct meta_cache *c, struct ns_perm *out,
+	       bool *has_xattrs)
+{
+	struct ns_meta m;
+	void *buf;
+
+	if (!v->meta)
+		return false;
+	if (v->meta != c->pos) {
+		if (meta_read(st, v, &m, &buf) != 0)
+			return false; /* stat and open read it again, and say why */
+		c->perm = m.self;
+		c->has_xattrs = m.nx > 0;
+		c->pos = v->meta;
+		ns_meta_free(&m);
+		free(buf);
+	}
+	*out = c->perm;
+	*has_xattrs = c->has_xattrs;
+	return true;
+}

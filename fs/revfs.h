@@ -273,6 +273,17 @@ int meta_gather(struct fs *fs, uint64_t ino, const struct ns_perm *self, uint64_
  * into m, whose arrays point into *buf: release with ns_meta_free, then
  * free(*buf). -ENODATA: none kept (committed before they were). -errno. */
 int meta_read(st_store *st, const struct st_version *v, struct ns_meta *m, void **buf);
+/* The owner, group and mode of version v of st, if it has attributes and
+ * they read well. c remembers the last record read: a walk of a store's
+ * versions reads each record once (versions share one until it changes);
+ * zero it for each store. */
+struct meta_cache {
+	uint64_t pos; /* 0: none read */
+	struct ns_perm perm;
+	bool has_xattrs;
+};
+bool meta_perm(st_store *st, const struct st_version *v, struct meta_cache *c, struct ns_perm *out,
+	       bool *has_xattrs);
 void fs_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 struct inode *ino_find(struct fs *fs, uint64_t ino); /* ns_lock held; NULL if not loaded */
 /* Takes a reference on a loaded inode (ns_lock taken here). NULL: ESTALE. */

@@ -181,34 +181,13 @@ static bool vname_parse(const char *name, uint64_t *t)
 struct collect {
 	uint64_t ino, cut; /* the file whose store is walked; its versions up to cut */
 	uint64_t seen;	   /* versions walked in this store */
-	st_store *st;	   /* that store, or NULL: versions a lineage record kept */
-	uint64_t meta;	   /* the last attributes record read, and its perm */
-	struct ns_perm perm;
+	st_store *st;	   /* that store, or NULL: versions a lineage record kept, */
+	struct meta_cache mc;
+	const struct ns_linver *kept; /* ... the one collect_cb is given */
 	struct lver *v;
 	size_t n, cap;
 	int rc;
 };
-
-/* The owner, group and mode version v of c->st was committed with: read
- * once per attributes record (versions share one until they change). */
-static bool collect_perm(struct collect *c, const struct st_version *v, struct ns_perm *out)
-{
-	struct ns_meta m;
-	void *buf;
-
-	if (!c->st || !v->meta)
-		return false;
-	if (v->meta != c->meta) {
-		if (meta_read(c->st, v, &m, &buf) != 0)
-			return false; /* stat and open read it again, and say why */
-		c->perm = m.self;
-		c->meta = v->meta;
-		ns_meta_free(&m);
-		free(buf);
-	}
-	*out = c->perm;
-	return true;
-}
 
 static int collect_cb(void *arg, const struct st_version *v)
 {
@@ -230,7 +209,14 @@ static int collect_cb(void *arg, const struct st_version *v)
 		c->cap = cap;
 	}
 	c->v[c->n].ino = c->ino;
-	c->v[c->n].perm_known = collect_perm(c, v, &c->v[c->n].perm);
+	if (c->st) {
+		c->v[c->n].perm_known =
+		    meta_perm(c->st, v, &c->mc, &c->v[c->n].perm, &c->v[c->n].has_xattrs);
+	} else {
+		c->v[c->n].perm_known = c->kept->perm_known;
+		c->v[c->n].perm = c->kept->perm;
+		c->v[c->n].has_xattrs = c->kept->has_xattrs;
+	}
 	c->v[c->n++].v = *v;
 	return 0;
 }
@@ -241,7 +227,7 @@ static int collect_store(st_store *st, void *arg)
 	int rc;
 
 	c->st = st;
-	c->meta = 0;
+	memset(&c->mc, 0, sizeof(c->mc));
 	rc = st_versions(st, collect_cb, c);
 	c->st = NULL;
 	return rc < 0 ? -fs_errno(rc) : c->rc;
@@ -340,6 +326,7 @@ static int history_of(struct fs *fs, uint64_t x, struct lver **out, size_t *n)
 						       .size = kept[i].size,
 						       .offset = kept[i].offset};
 
+				c.kept = &kept[i];
 				rc = collect_cb(&c, &v) ? c.rc : 0;
 			}
 		} else {
@@ -569,6 +556,7 @@ static int vlist_child(struct fs *fs, const struct vnode *dir, const char *name,
 	child->off = f.v.offset;
 	child->perm = f.perm;
 	child->perm_known = f.perm_known;
+	child->has_xattrs = f.has_xattrs;
 	return rc;
 }
 
@@ -763,9 +751,11 @@ static int vfile_getxattr(struct fs *fs, const struct vnode *v, const char *name
 {
 	struct ns_meta m;
 	void *buf;
-	int rc = version_meta(fs, v, &m, &buf);
+	int rc;
 
-	if (rc)
+	if (v->perm_known && !v->has_xattrs)
+		return -ENODATA; /* known from the listing: ls -l asks for two each */
+	if ((rc = version_meta(fs, v, &m, &buf)) != 0)
 		return rc;
 	rc = -ENODATA;
 	for (uint32_t i = 0; i < m.nx && rc == -ENODATA; i++) {
@@ -790,9 +780,11 @@ static int vfile_listxattr(struct fs *fs, const struct vnode *v, char **names, s
 	void *buf;
 	size_t n = 0;
 	char *out;
-	int rc = version_meta(fs, v, &m, &buf);
+	int rc;
 
-	if (rc == -ENODATA)
+	if (v->perm_known && !v->has_xattrs)
+		return 0;
+	if ((rc = version_meta(fs, v, &m, &buf)) == -ENODATA)
 		return 0;
 	if (rc)
 		return rc;

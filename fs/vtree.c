@@ -353,6 +353,9 @@ static int vt_entry(struct fs *fs, uint64_t parent, const char *name, struct fus
 			v->type = nv.type;
 			v->off = nv.off;
 			v->live = nv.live;
+			v->perm = nv.perm;
+			v->perm_known = nv.perm_known;
+			v->has_xattrs = nv.has_xattrs;
 		}
 		if (v) {
 			nv = *v;

@@ -49,6 +49,7 @@ struct lver {
 	struct st_version v;
 	struct ns_perm perm; /* its owner, group and mode, if perm_known */
 	bool perm_known;     /* read from its attributes when listed */
+	bool has_xattrs;     /* with perm_known: it has xattrs */
 };
 
 /* A node of the tree. Copies are handed to the kinds' operations; the
@@ -65,6 +66,7 @@ struct vnode {
 	uint64_t live;	     /* VFILE: the file whose history lists it (x holds it) */
 	struct ns_perm perm; /* VFILE: its owner, group and mode, if perm_known */
 	bool perm_known;
+	bool has_xattrs; /* VFILE, with perm_known: it has xattrs */
 	/* VLIST: the versions its last listing found, newest first, so that
 	 * the lookups that follow a listing (ls -l) need no walk each. */
 	struct lver *vers;

@@ -95,8 +95,11 @@ int ns_folders_make(const char *dir);
 #define NS_FEAT_DAMAGE 0x2u
 /* Lineage ('L') and vacated-name ('V') records: a path's history goes on
  * across the files that take its place (docs/FORMAT.md, section 19). */
-#define NS_FEAT_LINEAGE		 0x8u
-#define NS_SUPER_INCOMPAT_KNOWN	 (NS_FEAT_DAMAGE | NS_FEAT_LINEAGE)
+#define NS_FEAT_LINEAGE 0x8u
+/* Lineage records keep the owner, group and mode of each version they
+ * keep (their second form, docs/FORMAT.md, section 19). */
+#define NS_FEAT_VATTR		 0x10u
+#define NS_SUPER_INCOMPAT_KNOWN	 (NS_FEAT_DAMAGE | NS_FEAT_LINEAGE | NS_FEAT_VATTR)
 #define NS_SUPER_RO_COMPAT_KNOWN 0u
 #define NS_LABEL_MAX		 63u
 #define NS_KEEP_MAX		 127u
@@ -348,11 +351,21 @@ int ns_lineage_get(st_store *ns, uint64_t ino, uint64_t *pred, uint64_t *cut_ns)
  * them (so that a listing need not open the predecessor's store). */
 struct ns_linver {
 	uint64_t seq, time_ns, size, offset;
+	struct ns_perm perm; /* its owner, group and mode, if perm_known */
+	bool perm_known;     /* (the second form only) */
+	bool has_xattrs;     /* with perm_known: it has xattrs */
 };
+/* The form of lineage record the backing directory of sb writes: 2 (with
+ * each version's owner, group and mode) with NS_FEAT_VATTR, else 1. */
+static inline int ns_lineage_form(const struct ns_super *sb)
+{
+	return sb && (sb->incompat & NS_FEAT_VATTR) ? 2 : 1;
+}
 #define NS_LINVER_MAX 8000u /* versions a record keeps at most (the newest) */
-/* Stages the record; v (newest first, n of them, may be NULL) are the
- * predecessor's versions up to the cut. */
-int ns_lineage_put(st_store *ns, uint64_t ino, uint64_t pred, uint64_t cut_ns,
+/* Stages the record in form 1 or 2 (ns_lineage_form); v (newest first, n
+ * of them, may be NULL) are the predecessor's versions up to the cut. A
+ * reader takes either form. */
+int ns_lineage_put(st_store *ns, int form, uint64_t ino, uint64_t pred, uint64_t cut_ns,
 		   const struct ns_linver *v, size_t n);
 /* The versions record ino keeps, malloc()ed in *v (NULL and 0 if none:
  * then the predecessor's store says). */

@@ -456,13 +456,40 @@ static int get_pair(st_store *ns, const uint8_t *key, size_t klen, uint64_t *a, 
 	return rc;
 }
 
-#define LINVER_SIZE 32u /* u64 seq, time, size, offset */
+/*
+ * A lineage value, form 1: 16 bytes (pred, cut), then versions of 32
+ * bytes (u64 seq, time, size, offset). Form 2: 24 bytes (pred, cut, u32
+ * 48, u32 0), then versions of 48 bytes (the same, then u32 mode, uid,
+ * gid, flags; flags 0x1: those three are known, 0x2: the version has
+ * xattrs). Lengths tell them apart:
+ * 16 + 32n is a multiple of 16, 24 + 48n never is.
+ */
+#define LINVER_SIZE   32u
+#define LINVER2_HEAD  24u
+#define LINVER2_SIZE  48u
+#define LINVER2_KNOWN 0x1u
+#define LINVER2_XATTR 0x2u
 
-/* A lineage value: 16 bytes, then whole versions. */
+static bool lineage_form(size_t vlen, size_t *head, size_t *each, size_t *n)
+{
+	if (vlen % 16 == 0) {
+		*head = NSV_PAIR_SIZE;
+		*each = LINVER_SIZE;
+	} else {
+		*head = LINVER2_HEAD;
+		*each = LINVER2_SIZE;
+	}
+	if (vlen < *head || (vlen - *head) % *each)
+		return false;
+	*n = (vlen - *head) / *each;
+	return *n <= NS_LINVER_MAX;
+}
+
 static bool lineage_len_ok(size_t vlen)
 {
-	return vlen >= NSV_PAIR_SIZE && (vlen - NSV_PAIR_SIZE) % LINVER_SIZE == 0 &&
-	       (vlen - NSV_PAIR_SIZE) / LINVER_SIZE <= NS_LINVER_MAX;
+	size_t head, each, n;
+
+	return lineage_form(vlen, &head, &each, &n);
 }
 
 static int lineage_read(st_store *ns, uint64_t ino, uint8_t **val, size_t *vlen)
@@ -473,7 +500,7 @@ static int lineage_read(st_store *ns, uint64_t ino, uint8_t **val, size_t *vlen)
 
 	if (rc)
 		return rc;
-	if (!lineage_len_ok(*vlen)) {
+	if (!lineage_len_ok(*vlen) || (*vlen % 16 && st_get32((uint8_t *)v + 16) != LINVER2_SIZE)) {
 		free(v);
 		return st_fail(ST_ECORRUPT, 0, 0, "lineage record of %zu bytes", *vlen);
 	}
@@ -501,49 +528,68 @@ int ns_lineage_versions(st_store *ns, uint64_t ino, struct ns_linver **v, size_t
 	size_t vlen;
 	int rc = lineage_read(ns, ino, &val, &vlen);
 
+	size_t head, each;
+
 	*v = NULL;
 	*n = 0;
 	if (rc)
 		return rc;
-	*n = (vlen - NSV_PAIR_SIZE) / LINVER_SIZE;
-	if (*n && !(*v = malloc(*n * sizeof(**v)))) {
+	(void)lineage_form(vlen, &head, &each, n); /* lineage_read checked it */
+	if (*n && !(*v = calloc(*n, sizeof(**v)))) {
 		free(val);
 		*n = 0;
 		return st_fail_oom();
 	}
 	for (size_t i = 0; i < *n; i++) {
-		const uint8_t *p = val + NSV_PAIR_SIZE + i * LINVER_SIZE;
+		const uint8_t *p = val + head + i * each;
 
 		(*v)[i].seq = st_get64(p);
 		(*v)[i].time_ns = st_get64(p + 8);
 		(*v)[i].size = st_get64(p + 16);
 		(*v)[i].offset = st_get64(p + 24);
+		if (each == LINVER2_SIZE && (st_get32(p + 44) & LINVER2_KNOWN)) {
+			(*v)[i].perm.mode = st_get32(p + 32);
+			(*v)[i].perm.uid = st_get32(p + 36);
+			(*v)[i].perm.gid = st_get32(p + 40);
+			(*v)[i].perm_known = true;
+			(*v)[i].has_xattrs = st_get32(p + 44) & LINVER2_XATTR;
+		}
 	}
 	free(val);
 	return ST_OK;
 }
 
-int ns_lineage_put(st_store *ns, uint64_t ino, uint64_t pred, uint64_t cut_ns,
+int ns_lineage_put(st_store *ns, int form, uint64_t ino, uint64_t pred, uint64_t cut_ns,
 		   const struct ns_linver *v, size_t n)
 {
+	size_t head = form == 2 ? LINVER2_HEAD : NSV_PAIR_SIZE;
+	size_t each = form == 2 ? LINVER2_SIZE : LINVER_SIZE;
 	uint8_t key[NSK_MAX], *val;
 	size_t vlen;
 	int rc;
 
 	if (n > NS_LINVER_MAX)
 		n = NS_LINVER_MAX; /* the newest: v is newest first */
-	vlen = NSV_PAIR_SIZE + n * LINVER_SIZE;
-	if (!(val = malloc(vlen)))
+	vlen = head + n * each;
+	if (!(val = calloc(1, vlen)))
 		return st_fail_oom();
 	st_put64(val, pred);
 	st_put64(val + 8, cut_ns);
+	if (form == 2)
+		st_put32(val + 16, LINVER2_SIZE);
 	for (size_t i = 0; i < n; i++) {
-		uint8_t *p = val + NSV_PAIR_SIZE + i * LINVER_SIZE;
+		uint8_t *p = val + head + i * each;
 
 		st_put64(p, v[i].seq);
 		st_put64(p + 8, v[i].time_ns);
 		st_put64(p + 16, v[i].size);
 		st_put64(p + 24, v[i].offset);
+		if (form == 2 && v[i].perm_known) {
+			st_put32(p + 32, v[i].perm.mode);
+			st_put32(p + 36, v[i].perm.uid);
+			st_put32(p + 40, v[i].perm.gid);
+			st_put32(p + 44, LINVER2_KNOWN | (v[i].has_xattrs ? LINVER2_XATTR : 0));
+		}
 	}
 	rc = st_kv_put(ns, key, ns_key(NSK_LINEAGE, ino, NULL, 0, key), val, vlen);
 	free(val);

@@ -1411,7 +1411,8 @@ START_TEST(super_init_and_uuid)
 	ns_super_init(&b);
 	EXPECT_UEQ(a.version, NS_SUPER_VERSION);
 	EXPECT_UEQ(a.compat | a.ro_compat, 0);
-	EXPECT_UEQ(a.incompat, NS_FEAT_DAMAGE | NS_FEAT_LINEAGE); /* a new vault has both */
+	EXPECT_UEQ(a.incompat,
+		   NS_FEAT_DAMAGE | NS_FEAT_LINEAGE | NS_FEAT_VATTR); /* a new vault has all */
 	EXPECT_UEQ(a.flush_ms, 1000);
 	ck_assert_str_eq(a.label, "");
 	ck_assert_str_eq(a.keep, NS_KEEP_DEFAULT);

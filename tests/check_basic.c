@@ -3,6 +3,7 @@
  * commit, read back, reopen, versions, kv put/get/range, info.
  */
 #include <check.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -301,6 +302,25 @@ START_TEST(attributes)
 	meta_list(st, &m);
 	ck_assert_str_eq(m.list, "8:a 7:a 6:bb 5:bb 4:bb 3:a 2:a 1:- ");
 	ck_assert_int_eq(st_check(st, ST_CHECK_ALL), ST_OK);
+	st_close(st);
+	/* A damaged record is damage, said where: never no attributes. */
+	{
+		int fd = open(p, O_RDWR);
+		uint8_t b;
+
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(pread(fd, &b, 1, (off_t)m.pos[4] + 12), 1);
+		b ^= 0x40;
+		ck_assert_int_eq(pwrite(fd, &b, 1, (off_t)m.pos[4] + 12), 1);
+		close(fd);
+	}
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_OK);
+	ck_assert_int_eq(st_check(st, ST_CHECK_ALL), ST_ECORRUPT);
+	ck_assert_uint_eq(st_last_error()->offset, m.pos[4]);
+	ck_assert_int_eq(st_open_version(st, 4, &v), ST_OK);
+	ck_assert_int_eq(st_file_meta(v, &buf, &len), ST_ECORRUPT);
+	ck_assert_ptr_null(buf);
+	st_close(v);
 	st_close(st);
 	free(p);
 }

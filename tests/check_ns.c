@@ -662,7 +662,7 @@ START_TEST(store_identity)
 	EXPECT_RC(ns_super_read(dir, &other), ST_ECORRUPT);
 	ns_super_salvage(dir, &other);
 	ck_assert(memcmp(other.uuid, g_sb.uuid, 16) == 0);
-	ck_assert_uint_eq(other.incompat, NS_FEAT_DAMAGE | NS_FEAT_LINEAGE);
+	ck_assert_uint_eq(other.incompat, NS_FEAT_DAMAGE | NS_FEAT_LINEAGE | NS_FEAT_VATTR);
 	free(dir);
 }
 END_TEST
@@ -713,18 +713,33 @@ START_TEST(lineage_records)
 	char *dir;
 	st_store *ns = fresh("lin", &dir);
 	struct pairs p = {""};
-	const struct ns_linver vers[2] = {{7, 900, 10, 8192}, {3, 400, 5, 4096}};
+	const struct ns_linver vers[2] = {{7, 900, 10, 8192, {0100640, 5, 6}, true},
+					  {3, 400, 5, 4096, {0}, false}};
 	struct ns_linver *got;
 	size_t ngot;
 	uint64_t a, b;
 	uint8_t key[NSK_MAX];
 
-	EXPECT_RC(ns_lineage_put(ns, 12, 11, 1000, vers, 2), ST_OK);
-	EXPECT_RC(ns_lineage_put(ns, 11, 10, 500, NULL, 0), ST_OK);
-	EXPECT_RC(ns_lineage_versions(ns, 12, &got, &ngot), ST_OK);
-	ck_assert_uint_eq(ngot, 2);
-	ck_assert(memcmp(got, vers, sizeof(vers)) == 0);
+	/* Form 1 keeps no owners; form 2 keeps those it was given. */
+	EXPECT_RC(ns_lineage_put(ns, 1, 12, 11, 1000, vers, 2), ST_OK);
+	EXPECT_RC(ns_lineage_put(ns, 2, 11, 10, 500, NULL, 0), ST_OK);
+	EXPECT_RC(ns_lineage_put(ns, 2, 30, 12, 1500, vers, 2), ST_OK);
+	for (int form = 1; form <= 2; form++) {
+		EXPECT_RC(ns_lineage_versions(ns, form == 1 ? 12 : 30, &got, &ngot), ST_OK);
+		ck_assert_uint_eq(ngot, 2);
+		for (size_t i = 0; i < 2; i++) {
+			ck_assert(got[i].seq == vers[i].seq && got[i].time_ns == vers[i].time_ns &&
+				  got[i].size == vers[i].size && got[i].offset == vers[i].offset);
+			ck_assert(got[i].perm_known == (form == 2 && vers[i].perm_known));
+		}
+		free(got);
+	}
+	EXPECT_RC(ns_lineage_versions(ns, 30, &got, &ngot), ST_OK);
+	ck_assert(got[0].perm.mode == 0100640 && got[0].perm.uid == 5 && got[0].perm.gid == 6);
 	free(got);
+	EXPECT_RC(ns_lineage_get(ns, 30, &a, &b), ST_OK);
+	ck_assert(a == 12 && b == 1500);
+	EXPECT_RC(ns_lineage_del(ns, 30), ST_OK);
 	EXPECT_RC(ns_lineage_versions(ns, 11, &got, &ngot), ST_OK);
 	ck_assert(ngot == 0 && got == NULL);
 	EXPECT_RC(ns_lineage_get(ns, 12, &a, &b), ST_OK);

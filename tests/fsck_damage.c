@@ -137,8 +137,8 @@ int main(int argc, char **argv)
 			 ? die("drop")
 			 : 0;
 	} else if (!strcmp(argv[1], "lineage") && argc == 5) {
-		rc = ns_lineage_put(st, strtoull(argv[3], NULL, 10), strtoull(argv[4], NULL, 10), 1,
-				    NULL, 0)
+		rc = ns_lineage_put(st, 2, strtoull(argv[3], NULL, 10), strtoull(argv[4], NULL, 10),
+				    1, NULL, 0)
 			 ? die("put")
 			 : 0;
 	} else if (!strcmp(argv[1], "vacated") && argc == 6) {
