@@ -316,7 +316,37 @@ void compactor_stop(struct fs *fs)
 	fs->compactor_running = false;
 }
 
-int compactor_run(struct fs *fs, uint64_t ino, struct revfs_compact_arg *a)
+/*
+ * A purge by who (0: root) of file ino: the versions it keeps (none but
+ * the newest for root or a file all of whose versions who owned; else
+ * those of others, pinned in keep), the pins of the others' versions
+ * only, and the path's lineage (fs_lineage_purge). 0 or -errno.
+ */
+static int purge_plan(struct fs *fs, uint64_t ino, st_store *st, uint32_t who,
+		      struct st_retention *keep, uint64_t **pins)
+{
+	struct u64s others = {0};
+	int rc = who ? meta_others(st, who, &others) : 0;
+
+	if (rc) {
+		free(others.v);
+		return rc;
+	}
+	pthread_mutex_lock(&fs->ns_lock);
+	fs_pins_clear(fs, ino, others.v, others.n);
+	fs->ns_dirty = true;
+	pthread_mutex_unlock(&fs->ns_lock);
+	fs_lineage_purge(fs, ino, who);
+	free(*pins);
+	*pins = others.v;
+	memset(keep, 0, sizeof(*keep));
+	keep->min_count = 1;
+	keep->pins = others.v;
+	keep->npins = others.n;
+	return 0;
+}
+
+int compactor_run(struct fs *fs, uint64_t ino, struct revfs_compact_arg *a, uint32_t who)
 {
 	struct st_retention keep;
 	struct st_compact_opts o = {.keep = &keep};
@@ -344,11 +374,6 @@ int compactor_run(struct fs *fs, uint64_t ino, struct revfs_compact_arg *a)
 			if (rc)
 				return rc;
 		}
-		pthread_mutex_lock(&fs->ns_lock);
-		fs_pins_clear(fs, ino);
-		fs->ns_dirty = true;
-		pthread_mutex_unlock(&fs->ns_lock);
-		fs_lineage_purge(fs, ino);
 	}
 	rc = hold_store(fs, ino, &in, &st);
 	if (rc == -ENODATA)
@@ -363,7 +388,13 @@ int compactor_run(struct fs *fs, uint64_t ino, struct revfs_compact_arg *a)
 		}
 		rc = rc ? -fs_errno(rc) : 0;
 	} else if (st && (rc = keep_rule(fs, ino, &keep, &pins)) == 0) {
-		if (a->flags & REVFS_COMPACT_PURGE)
+		if ((a->flags & REVFS_COMPACT_PURGE) &&
+		    (rc = purge_plan(fs, ino, st, who, &keep, &pins)) != 0) {
+			free(pins);
+			let_go(fs, in, st);
+			return rc;
+		}
+		if ((a->flags & REVFS_COMPACT_PURGE) && keep.npins == 0)
 			o.keep = NULL; /* the newest alone */
 		/* The background compactor may hold this store: wait for it. */
 		for (int i = 0; (rc = st_compact(st, &o, &cs)) == ST_EBUSY && i < 6000; i++)

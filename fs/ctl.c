@@ -83,7 +83,7 @@ void fsop_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 			rc = may_write(req, in) ? 0 : -EACCES;
 		ino_put(fs, in);
 		if (rc == 0)
-			rc = compactor_run(fs, ino, &a);
+			rc = compactor_run(fs, ino, &a, (uint32_t)fuse_req_ctx(req)->uid);
 		if (rc)
 			fuse_reply_err(req, -rc);
 		else

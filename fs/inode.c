@@ -489,7 +489,7 @@ void ino_remove(struct fs *fs, struct inode *in)
 	 * history (it was replaced, or its name may be taken again): its pins
 	 * stay with its store and go when the graveyard lets it go. */
 	if (!(fs->sb.incompat & NS_FEAT_LINEAGE))
-		fs_pins_clear(fs, in->ino);
+		fs_pins_clear(fs, in->ino, NULL, 0);
 	fs->ns_dirty = true;
 	in->removed = true;
 	in->attr_dirty = false;
@@ -726,7 +726,7 @@ static int64_t grave_drop(struct fs *fs, uint64_t ino)
 	ns_grave_del(fs->ns, ino);
 	lin_bypass(fs, ino);
 	ns_lineage_del(fs->ns, ino);
-	fs_pins_clear(fs, ino);
+	fs_pins_clear(fs, ino, NULL, 0);
 	fs->ns_dirty = true;
 	pthread_mutex_unlock(&fs->ns_lock);
 	return freed;
@@ -768,28 +768,75 @@ uint64_t fs_grave_evict(struct fs *fs, uint64_t want)
 	return freed;
 }
 
-void fs_lineage_purge(struct fs *fs, uint64_t ino)
+/*
+ * A purge by who of replaced file pred: 1 if it has versions of others,
+ * then compacted down to those (and its newest, which a store always
+ * keeps); 0 if all were who's (or its store is gone); -errno.
+ */
+static int purge_theirs(struct fs *fs, uint64_t pred, uint32_t who)
 {
-	uint64_t cur = ino, pred, cut;
-	struct ns_inode a;
+	struct u64s others = {0};
+	st_store *st;
+	int rc = ns_file_open(fs->backing, &fs->sb, pred, 0, NULL, &st);
+
+	if (rc == ST_ENOTFOUND)
+		return 0;
+	if (rc)
+		return -fs_errno(rc);
+	rc = meta_others(st, who, &others);
+	if (rc == 0 && others.n) {
+		struct st_retention keep = {.min_count = 1, .pins = others.v, .npins = others.n};
+		struct st_compact_opts o = {.keep = &keep};
+
+		rc = st_compact(st, &o, NULL);
+		rc = rc == ST_OK ? 1 : -fs_errno(rc);
+	}
+	st_close(st);
+	free(others.v);
+	return rc;
+}
+
+void fs_lineage_purge(struct fs *fs, uint64_t ino, uint32_t who)
+{
+	uint64_t cur = ino;
 
 	for (unsigned steps = 0; steps < 100000; steps++) {
+		uint64_t pred, cut;
+		struct ns_inode a;
+		bool in_tree;
 		int rc;
 
 		pthread_mutex_lock(&fs->ns_lock);
 		rc = ns_lineage_get(fs->ns, cur, &pred, &cut);
-		if (rc == ST_OK && cur == ino) {
+		in_tree = rc == ST_OK && ns_inode_get(fs->ns, pred, &a, NULL) == ST_OK;
+		/* A file still in the tree keeps its own history: the path's
+		 * no longer goes on into it. */
+		if (in_tree && cur == ino) {
 			ns_lineage_del(fs->ns, ino);
 			fs->ns_dirty = true;
 		}
-		/* A file still in the tree keeps its own history. */
-		if (rc == ST_OK && ns_inode_get(fs->ns, pred, &a, NULL) == ST_OK)
-			rc = ST_ENOTFOUND;
 		pthread_mutex_unlock(&fs->ns_lock);
-		if (rc != ST_OK || pred == ino)
+		if (rc != ST_OK || in_tree || pred == ino)
 			break;
-		grave_drop(fs, pred); /* its lineage record goes with it */
-		cur = pred;
+		if (who && (rc = purge_theirs(fs, pred, who)) != 0) {
+			if (rc < 0) {
+				fs_log(LOG_ERR, "purge of inode %llu: replaced file %llu: %s",
+				       (unsigned long long)ino, (unsigned long long)pred,
+				       strerror(-rc));
+				break;
+			}
+			/* Others' versions stay, and the link to them. */
+			pthread_mutex_lock(&fs->ns_lock);
+			lin_refresh(fs, cur);
+			fs->ns_dirty = true;
+			pthread_mutex_unlock(&fs->ns_lock);
+			cur = pred;
+			continue;
+		}
+		/* The store and its lineage record go; cur's record goes on to
+		 * pred's predecessor (lin_bypass), the next to look at. */
+		if (grave_drop(fs, pred) < 0)
+			break;
 	}
 }
 

@@ -89,6 +89,14 @@ static void link_to(struct fs *fs, uint64_t ino, uint64_t pred, uint64_t cut)
 	free(v);
 }
 
+void lin_refresh(struct fs *fs, uint64_t ino)
+{
+	uint64_t pred, cut;
+
+	if (ns_lineage_get(fs->ns, ino, &pred, &cut) == ST_OK)
+		link_to(fs, ino, pred, cut);
+}
+
 void lin_vacate(struct fs *fs, uint64_t dir, const char *name, const struct inode *x)
 {
 	if (!lineage_on(fs) || !S_ISREG(x->a.mode))

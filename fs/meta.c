@@ -160,3 +160,29 @@ bool meta_perm(st_store *st, const struct st_version *v, struct meta_cache *c, s
 	*has_xattrs = c->has_xattrs;
 	return true;
 }
+
+struct others {
+	st_store *st;
+	uint32_t uid;
+	struct meta_cache mc;
+	struct u64s *out;
+};
+
+static int others_cb(void *arg, const struct st_version *v)
+{
+	struct others *o = arg;
+	struct ns_perm p;
+	bool x;
+
+	if (meta_perm(o->st, v, &o->mc, &p, &x) && p.uid != o->uid)
+		return u64s_push(o->out, v->seq);
+	return 0;
+}
+
+int meta_others(st_store *st, uint32_t uid, struct u64s *out)
+{
+	struct others o = {.st = st, .uid = uid, .out = out};
+	int rc = st_versions(st, others_cb, &o);
+
+	return rc ? -fs_errno(rc) : 0;
+}

@@ -284,6 +284,10 @@ struct meta_cache {
 };
 bool meta_perm(st_store *st, const struct st_version *v, struct meta_cache *c, struct ns_perm *out,
 	       bool *has_xattrs);
+/* The seqs of st's versions that another than uid owned (their
+ * attributes say so; a version without them counts as uid's): what a
+ * purge by uid keeps. 0 or -errno. */
+int meta_others(st_store *st, uint32_t uid, struct u64s *out);
 void fs_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 struct inode *ino_find(struct fs *fs, uint64_t ino); /* ns_lock held; NULL if not loaded */
 /* Takes a reference on a loaded inode (ns_lock taken here). NULL: ESTALE. */
@@ -332,8 +336,14 @@ void lin_replace(struct fs *fs, uint64_t dir, const char *name, const struct ino
 void lin_bypass(struct fs *fs, uint64_t gone);
 
 /* Removes the history file ino's path has from the files it took the
- * place of (a purge): their kept stores go, and its lineage record. */
-void fs_lineage_purge(struct fs *fs, uint64_t ino);
+ * place of (a purge): their kept stores go, and its lineage record. A
+ * purge by who (not root: 0) removes only the versions who owned: a file
+ * with versions of others keeps those (and its newest), and stays in the
+ * lineage. */
+void fs_lineage_purge(struct fs *fs, uint64_t ino, uint32_t who);
+/* Rewrites the versions file ino's lineage record keeps of its
+ * predecessor from that store (after a purge compacted it). ns_lock held. */
+void lin_refresh(struct fs *fs, uint64_t ino);
 /* Applies the retention rule along each lineage: a replaced file none of
  * whose versions it keeps (nor pinned) is given up. 0 or -errno. */
 int fs_lineage_thin(struct fs *fs);
@@ -369,7 +379,8 @@ int vx_set(struct fs *fs, uint64_t ino, const char *name, const char *value, siz
 int vx_remove(struct fs *fs, uint64_t ino, const char *name);
 /* The pinned versions of ino (malloc()ed). 0 or -errno. */
 int fs_pins(struct fs *fs, uint64_t ino, uint64_t **pins, size_t *n);
-void fs_pins_clear(struct fs *fs, uint64_t ino); /* ns_lock held */
+/* Unpins every version of ino but the n in keep. ns_lock held. */
+void fs_pins_clear(struct fs *fs, uint64_t ino, const uint64_t *keep, size_t n);
 
 /* attree.c: .revfs/at/<time>/, the tree as it was at a moment */
 /* Parses "2026-11-23T14:05:00[Z|+01:00]", "2026-11-23", "@<unix seconds>"
@@ -399,7 +410,8 @@ struct revfs_compact_arg;
 /* Compacts inode ino's store now (or, with the dry-run flag, says what
  * would be reclaimed), waiting for a background compaction of it to end.
  * 0 or -errno. */
-int compactor_run(struct fs *fs, uint64_t ino, struct revfs_compact_arg *a);
+/* A compaction (or a purge by who: 0 for root) that revfs-compact asked for. */
+int compactor_run(struct fs *fs, uint64_t ino, struct revfs_compact_arg *a, uint32_t who);
 
 /* ops.c */
 struct dirh;

@@ -1056,14 +1056,20 @@ int fs_pins(struct fs *fs, uint64_t ino, uint64_t **pins, size_t *n)
 	return rc;
 }
 
-void fs_pins_clear(struct fs *fs, uint64_t ino)
+void fs_pins_clear(struct fs *fs, uint64_t ino, const uint64_t *keep, size_t nkeep)
 {
 	uint64_t *pins = NULL;
 	size_t n = 0;
 
 	if (pins_locked(fs, ino, &pins, &n) != 0)
 		return;
-	for (size_t i = 0; i < n; i++)
-		ns_pin_del(fs->ns, ino, pins[i]);
+	for (size_t i = 0; i < n; i++) {
+		bool kept = false;
+
+		for (size_t k = 0; k < nkeep && !kept; k++)
+			kept = keep[k] == pins[i];
+		if (!kept)
+			ns_pin_del(fs->ns, ino, pins[i]);
+	}
 	free(pins);
 }

@@ -713,8 +713,14 @@ START_TEST(lineage_records)
 	char *dir;
 	st_store *ns = fresh("lin", &dir);
 	struct pairs p = {""};
-	const struct ns_linver vers[2] = {{7, 900, 10, 8192, {0100640, 5, 6}, true},
-					  {3, 400, 5, 4096, {0}, false}};
+	const struct ns_linver vers[2] = {{.seq = 7,
+					   .time_ns = 900,
+					   .size = 10,
+					   .offset = 8192,
+					   .perm = {0100640, 5, 6},
+					   .perm_known = true,
+					   .has_xattrs = true},
+					  {.seq = 3, .time_ns = 400, .size = 5, .offset = 4096}};
 	struct ns_linver *got;
 	size_t ngot;
 	uint64_t a, b;
@@ -736,6 +742,7 @@ START_TEST(lineage_records)
 	}
 	EXPECT_RC(ns_lineage_versions(ns, 30, &got, &ngot), ST_OK);
 	ck_assert(got[0].perm.mode == 0100640 && got[0].perm.uid == 5 && got[0].perm.gid == 6);
+	ck_assert(got[0].has_xattrs && !got[1].has_xattrs);
 	free(got);
 	EXPECT_RC(ns_lineage_get(ns, 30, &a, &b), ST_OK);
 	ck_assert(a == 12 && b == 1500);

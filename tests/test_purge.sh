@@ -56,15 +56,41 @@ exec 3>&-
 [ "$(cat "$FS_MNT/draft")" = "clean text" ] || fs_fail "draft after the purge"
 in_backing SECRET-ABC-987 && fs_fail "the draft's secret is still in the backing directory"
 
-# A purge takes the path's lineage too: the files atomic saves replaced.
-printf 'SECRET-LIN-777' >"$FS_MNT/.lin.tmp" && mv "$FS_MNT/.lin.tmp" "$FS_MNT/lin" && sync "$FS_MNT/lin"
-printf 'public' >"$FS_MNT/.lin.tmp" && mv "$FS_MNT/.lin.tmp" "$FS_MNT/lin" && sync "$FS_MNT/lin"
-[ "$(ls "$H/lin" | wc -l)" = 2 ] || fs_fail "lin: $(ls "$H/lin" | wc -l) versions before the purge"
+# A purge takes the path's lineage too: the files atomic saves replaced,
+# however far back.
+asave() { # USER FILE TEXT: an atomic save (a temp file renamed over FILE)
+	$1 sh -c 'printf "%s" "$2" >"$1.tmp" && mv "$1.tmp" "$1" && sync "$1"' - "$2" "$3" ||
+		fs_fail "atomic save of $2"
+}
+asave "" "$FS_MNT/lin" SECRET-LIN-777
+asave "" "$FS_MNT/lin" SECRET-LIN-778
+asave "" "$FS_MNT/lin" public
+[ "$(ls "$H/lin" | wc -l)" = 3 ] || fs_fail "lin: $(ls "$H/lin" | wc -l) versions before the purge"
 sleep 0.5
 in_backing SECRET-LIN-777 || fs_fail "the replaced file's store is not kept"
 "$RC" --purge "$FS_MNT/lin" >/dev/null 2>&1 || fs_fail "purge of lin"
 [ "$(ls "$H/lin" | wc -l)" = 1 ] || fs_fail "lin: $(ls "$H/lin" | wc -l) versions after the purge"
-in_backing SECRET-LIN-777 && fs_fail "the replaced file's secret is still in the backing directory"
+in_backing SECRET-LIN-778 && fs_fail "the replaced file's secret is still in the backing directory"
+in_backing SECRET-LIN-777 && fs_fail "the oldest replaced file's secret is still in the backing directory"
+
+# A path saved by two users: each version keeps its owner, and a purge by
+# the file's owner removes only the versions that were hers. Bob's stays,
+# and reads back.
+mkdir -m 777 "$FS_MNT/both"
+asave "$ALICE" "$FS_MNT/both/doc" SECRET-ALICE-1
+asave "$BOB" "$FS_MNT/both/doc" "bob's words"
+asave "$ALICE" "$FS_MNT/both/doc" SECRET-ALICE-2
+asave "$ALICE" "$FS_MNT/both/doc" "alice's words"
+[ "$(ls "$H/both/doc" | wc -l)" = 4 ] || fs_fail "doc: $(ls "$H/both/doc" | wc -l) versions"
+[ "$(stat -c %u "$H/both/doc/$(ls "$H/both/doc" | sed -n 2p)")" = 2002 ] ||
+	fs_fail "doc: bob's version is not bob's"
+sleep 0.5
+$BOB "$RC" --purge "$FS_MNT/both/doc" >/dev/null 2>&1 && fs_fail "bob purged alice's doc"
+$ALICE "$RC" --purge "$FS_MNT/both/doc" >"$FS_TMP/out" 2>&1 || fs_fail "alice's purge of doc: $(cat "$FS_TMP/out")"
+[ "$(cat "$H"/both/doc/* | tr -d '\n')" = "bob's wordsalice's words" ] ||
+	fs_fail "doc after alice's purge: $(ls -l "$H/both/doc")"
+in_backing SECRET-ALICE-1 && fs_fail "alice's first secret is still in the backing directory"
+in_backing SECRET-ALICE-2 && fs_fail "alice's second secret is still in the backing directory"
 
 # Deleted files keep their versions (for .revfs/at/) until root purges them.
 save "" "$FS_MNT/gone" "SECRET-DEL-555"
