@@ -387,7 +387,13 @@ int compactor_run(struct fs *fs, uint64_t ino, struct revfs_compact_arg *a, uint
 					     : info.committed_bytes;
 		}
 		rc = rc ? -fs_errno(rc) : 0;
+		/* As history/ lists them: the path's, its lineage's included. */
+		if (rc == 0 && fs_path_versions(fs, ino, &a->versions_before) != 0)
+			a->versions_before = 0;
 	} else if (st && (rc = keep_rule(fs, ino, &keep, &pins)) == 0) {
+		uint64_t listed = 0;
+
+		(void)fs_path_versions(fs, ino, &listed);
 		if ((a->flags & REVFS_COMPACT_PURGE) &&
 		    (rc = purge_plan(fs, ino, st, who, &keep, &pins)) != 0) {
 			free(pins);
@@ -403,8 +409,10 @@ int compactor_run(struct fs *fs, uint64_t ino, struct revfs_compact_arg *a, uint
 		if (rc == ST_OK) {
 			a->bytes_before = cs.bytes_before;
 			a->bytes_after = cs.bytes_after;
-			a->versions_before = cs.versions_before;
-			a->versions_kept = cs.versions_kept;
+			/* The path's, as history/ lists them, before and after. */
+			a->versions_before = listed;
+			if (fs_path_versions(fs, ino, &a->versions_kept) != 0)
+				a->versions_kept = 0;
 			a->lock_hold_ns = cs.lock_hold_ns;
 			account(fs, &cs);
 		}

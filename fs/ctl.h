@@ -18,13 +18,15 @@
 #define REVFS_COMPACT_PURGE 0x2
 
 struct revfs_compact_arg {
-	uint32_t flags;		  /* in: REVFS_COMPACT_* */
-	uint32_t pad;		  /* zero */
-	uint64_t bytes_before;	  /* out: store file size before */
-	uint64_t bytes_after;	  /* out: after (dry run: the live bytes, about) */
-	uint64_t versions_before; /* out: versions before */
-	uint64_t versions_kept;	  /* out: versions kept (dry run: 0) */
-	uint64_t lock_hold_ns;	  /* out: the final catch-up's lock hold */
+	uint32_t flags;	       /* in: REVFS_COMPACT_* */
+	uint32_t pad;	       /* zero */
+	uint64_t bytes_before; /* out: store file size before */
+	uint64_t bytes_after;  /* out: after (dry run: the live bytes, about) */
+	/* out: the versions history/ lists for the file's path (its lineage's
+	 * included), before and after (dry run: 0 after) */
+	uint64_t versions_before;
+	uint64_t versions_kept;
+	uint64_t lock_hold_ns; /* out: the final catch-up's lock hold */
 };
 
 /* On a regular file of the mount: compact its store now (and wait). The

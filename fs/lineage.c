@@ -12,6 +12,7 @@
  * of it under fs->ns_lock, staged for the flusher's next namespace commit.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "ops.h"
 
@@ -44,6 +45,7 @@ static int gather_cb(void *arg, const struct st_version *v)
 		g->v = nv;
 		g->cap = cap;
 	}
+	memset(&g->v[g->n], 0, sizeof(g->v[g->n]));
 	g->v[g->n].perm_known =
 	    meta_perm(g->st, v, &g->mc, &g->v[g->n].perm, &g->v[g->n].has_xattrs);
 	g->v[g->n].seq = v->seq;

@@ -145,6 +145,7 @@ bool meta_perm(st_store *st, const struct st_version *v, struct meta_cache *c, s
 	struct ns_meta m;
 	void *buf;
 
+	*has_xattrs = false;
 	if (!v->meta)
 		return false;
 	if (v->meta != c->pos) {

@@ -377,6 +377,9 @@ void vt_release_all(void);		   /* at exit */
 int vx_get(struct fs *fs, uint64_t ino, const char *name, char *out, size_t cap, size_t *len);
 int vx_set(struct fs *fs, uint64_t ino, const char *name, const char *value, size_t size);
 int vx_remove(struct fs *fs, uint64_t ino, const char *name);
+/* How many versions history/ lists for file ino's path, its lineage's
+ * included. 0 or -errno. */
+int fs_path_versions(struct fs *fs, uint64_t ino, uint64_t *n);
 /* The pinned versions of ino (malloc()ed). 0 or -errno. */
 int fs_pins(struct fs *fs, uint64_t ino, uint64_t **pins, size_t *n);
 /* Unpins every version of ino but the n in keep. ns_lock held. */

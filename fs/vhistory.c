@@ -208,6 +208,7 @@ static int collect_cb(void *arg, const struct st_version *v)
 		c->v = nv;
 		c->cap = cap;
 	}
+	memset(&c->v[c->n], 0, sizeof(c->v[c->n]));
 	c->v[c->n].ino = c->ino;
 	if (c->st) {
 		c->v[c->n].perm_known =
@@ -895,13 +896,11 @@ int vx_get(struct fs *fs, uint64_t ino, const char *name, char *out, size_t cap,
 		return 0;
 	}
 	if (strcmp(name, "versions") == 0) { /* as many as history/ lists */
-		struct lver *v = NULL;
-		size_t n = 0;
+		uint64_t n;
 
-		if ((rc = history_of(fs, ino, &v, &n)) != 0)
+		if ((rc = fs_path_versions(fs, ino, &n)) != 0)
 			return rc;
-		free(v);
-		*len = (size_t)snprintf(out, cap, "%zu", n);
+		*len = (size_t)snprintf(out, cap, "%llu", (unsigned long long)n);
 		return 0;
 	}
 	if (strcmp(name, "pins") == 0) {
@@ -1044,6 +1043,17 @@ static int pins_locked(struct fs *fs, uint64_t ino, uint64_t **pins, size_t *n)
 	*pins = p.v;
 	*n = p.n;
 	return 0;
+}
+
+int fs_path_versions(struct fs *fs, uint64_t ino, uint64_t *n)
+{
+	struct lver *v = NULL;
+	size_t k = 0;
+	int rc = history_of(fs, ino, &v, &k);
+
+	free(v);
+	*n = k;
+	return rc;
 }
 
 int fs_pins(struct fs *fs, uint64_t ino, uint64_t **pins, size_t *n)

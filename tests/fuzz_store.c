@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ns.h"
 #include "store.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -152,6 +153,19 @@ static void walk_file(st_store *st, uint64_t seq, bool checked, uint64_t *budget
 			fail("read returned a bad length", seq, (int)n);
 		off = (uint64_t)d + (uint64_t)n;
 		*budget = *budget > (uint64_t)n ? *budget - (uint64_t)n : 0;
+	}
+	/* The version's attributes, and the namespace's reading of them. */
+	{
+		struct ns_meta m;
+		void *attrs;
+		size_t alen;
+		int rc = st_file_meta(st, &attrs, &alen);
+
+		if (checked && rc != ST_OK)
+			fail("attributes of a checked version", seq, rc);
+		if (rc == ST_OK && attrs && ns_meta_decode(attrs, alen, &m) == ST_OK)
+			ns_meta_free(&m);
+		free(attrs);
 	}
 	/* Past the end and in the middle of a page: the edge cases. */
 	(void)st_file_read(st, cur.size, buf, 1);

@@ -7,11 +7,13 @@
 #   echo > f, cp x f (the same file, rewritten), printf > .f.tmp && mv
 #   .f.tmp f (an atomic save), sed -i, vim -u DEFAULTS (writes a backup,
 #   renames, writes anew), vim with backupcopy=no, install -m 644 x f,
-#   git checkout of another revision, rm f then echo > f.
+#   git checkout of another revision, Python's os.replace, rm f then
+#   echo > f.
 #
 # Before, an atomic save started the history again at 1. Also: a file
 # moved with mv brings its own history; a pinned version stays pinned and
-# listed after atomic saves; version names sort in time order; the
+# listed after atomic saves; version names sort in time order;
+# user.revfs.versions and revfs-compact -n -v count the lineage; the
 # replaced files' stores stay in the graveyard while the lineage names
 # them, and fsck -f finds the directory clean.
 set -u
@@ -61,6 +63,17 @@ if command -v git >/dev/null; then
 	[ "$(cat repo/f)" = a ] || fs_fail "git checkout: repo/f"
 	[ "$(ls "$H/repo/f" | wc -l)" -ge 3 ] || fs_fail "git checkout: $(ls "$H/repo/f" | wc -l) versions of repo/f"
 fi
+# Python's os.replace is rename(2) over the file; perl's rename is the
+# same call, for a machine without python3.
+if command -v python3 >/dev/null; then
+	python3 -c 'import os
+with open(".f.py", "w") as h:
+    h.write("seven and a half\n")
+os.replace(".f.py", "f")' && expect "python os.replace" "seven and a half"
+else
+	perl -e 'open(my $h, ">", ".f.pl") or die; print $h "seven and a half\n"; close($h) or die;
+		rename(".f.pl", "f") or die' && expect "perl rename (as os.replace)" "seven and a half"
+fi
 rm f && echo eight >f && expect "rm f; echo > f" eight
 
 # Every version, in order, as it was saved.
@@ -69,6 +82,8 @@ for v in $(ls "$H/f"); do cat "$H/f/$v"; done | cmp - "$FS_TMP/want" ||
 ls "$H/f" | sort -c || fs_fail "version names do not sort"
 [ "$(getfattr --only-values -n user.revfs.versions f)" = "$n" ] ||
 	fs_fail "user.revfs.versions: $(getfattr --only-values -n user.revfs.versions f), want $n"
+"$REVFS_BIN/revfs-compact" -n -v f >"$FS_TMP/out" 2>&1 || fs_fail "revfs-compact -n -v f: $(cat "$FS_TMP/out")"
+grep -q "($n versions)" "$FS_TMP/out" || fs_fail "revfs-compact -n -v f: $(cat "$FS_TMP/out"), want $n versions"
 
 # A pin survives atomic saves: pinned versions are kept by compaction
 # and stay listed.
