@@ -6,6 +6,7 @@
 #   fs_mount [-o opts]  # mounts $FS_BACKING on $FS_MNT, waits until it is up
 #   fs_umount           # unmounts (flushes everything first)
 #   fs_kill             # SIGKILL of the daemon, then detaches the dead mount
+#   fs_user_add NAME    # a system user for the test, removed on exit
 #
 # Binaries come from $REVFS_BIN (default build/). Every mount made here is
 # unmounted on exit, whether the test passed or not. FS_KEEP_LOG=FILE keeps a
@@ -33,6 +34,10 @@ fs_cleanup() {
 		kill -9 "$FS_PID" 2>/dev/null
 		FS_PID=""
 	fi
+	for u in ${FS_USERS:-}; do
+		userdel "$u" 2>/dev/null
+	done
+	FS_USERS=
 	[ -n "${FS_TMP:-}" ] && { [ -n "${FS_KEEP_LOG:-}" ] && cp "$FS_TMP/revfs.log" "$FS_KEEP_LOG" 2>/dev/null; rm -rf "$FS_TMP"; }
 }
 
@@ -43,6 +48,14 @@ fs_setup() {
 	mkdir -p "$FS_MNT"
 	trap fs_cleanup EXIT
 	trap 'exit 130' INT TERM
+}
+
+# fs_user_add NAME: makes a system user NAME with a group of its own, no
+# home and no login, for a test run as root; fs_cleanup removes it.
+fs_user_add() {
+	userdel "$1" 2>/dev/null # left by a run that was killed
+	useradd -r -M -U -s /usr/sbin/nologin "$1" || fs_fail "useradd $1"
+	FS_USERS="${FS_USERS:-} $1"
 }
 
 fs_mkfs() {

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Nobody reads through .revfs what they could not read (issue: history
-# people can trust, point 3), as two users (uids 2001 "alice" and 2002
-# "bob", run with setpriv; no account is made):
+# people can trust, point 3), as two users the test makes and removes
+# (revfs_alice and revfs_bob, each with a group of its own; commands run
+# as them with setpriv):
 #
 #   - a file in alice's 0700 directory: bob cannot list or read its versions
 #     through history/ (the mirrored directory was dr-xr-xr-x);
@@ -21,8 +22,11 @@ set -u
 [ "$(id -u)" = 0 ] || { echo "test_history_perms: SKIP (needs root)"; exit 0; }
 fs_setup
 fs_mkfs
-ALICE="setpriv --reuid=2001 --regid=2001 --clear-groups"
-BOB="setpriv --reuid=2002 --regid=2002 --clear-groups"
+fs_user_add revfs_alice
+fs_user_add revfs_bob
+AU=$(id -u revfs_alice) AG=$(id -g revfs_alice) BU=$(id -u revfs_bob) BG=$(id -g revfs_bob)
+ALICE="setpriv --reuid=$AU --regid=$AG --clear-groups"
+BOB="setpriv --reuid=$BU --regid=$BG --clear-groups"
 H=$FS_MNT/.revfs/history
 chmod 755 "$FS_TMP"
 
@@ -49,8 +53,8 @@ cannot() { # cannot USER WHAT CMD...: CMD must fail as USER
 fs_mount -o allow_other,flush_ms=100
 chmod 755 "$FS_MNT"
 mkdir -m 1777 "$FS_MNT/shared"
-mkdir -m 755 "$FS_MNT/alice" "$FS_MNT/bob" && chown 2001:2001 "$FS_MNT/alice" &&
-	chown 2002:2002 "$FS_MNT/bob"
+mkdir -m 755 "$FS_MNT/alice" "$FS_MNT/bob" && chown $AU:$AG "$FS_MNT/alice" &&
+	chown $BU:$BG "$FS_MNT/bob"
 
 # A 0700 directory.
 $ALICE mkdir -m 700 "$FS_MNT/alice/private"
@@ -76,11 +80,11 @@ for v in $(ls "$H/alice/key"); do
 	n=$((n + 1))
 	note=$(getfattr --absolute-names -n user.note --only-values "$H/alice/key/$v" 2>/dev/null)
 	case $n:$(cat "$H/alice/key/$v"):$(owner_mode "$H/alice/key/$v"):$note in
-	"1:PRIVATE KEY:2001 400:" | "2:PRIVATE KEY:2001 400:the key")
+	"1:PRIVATE KEY:$AU 400:" | "2:PRIVATE KEY:$AU 400:the key")
 		cannot "$BOB" "bob cat the key's version $v" cat "$H/alice/key/$v"
 		can "$ALICE" "alice cat the key's version $v" cat "$H/alice/key/$v"
 		;;
-	"3:public text!:2001 444:public")
+	"3:public text!:$AU 444:public")
 		can "$BOB" "bob cat the public version" cat "$H/alice/key/$v"
 		;;
 	*) fs_fail "key version $n: $(cat "$H/alice/key/$v"), $(owner_mode "$H/alice/key/$v"), note '$note'" ;;
@@ -91,20 +95,20 @@ done
 # A file given from alice to bob.
 UM=077 save "$ALICE" "$FS_MNT/shared/gift" "alice's draft"
 UM=077 save "$ALICE" "$FS_MNT/shared/gift" "alice's draft 2"
-chown 2002:2002 "$FS_MNT/shared/gift"
+chown $BU:$BG "$FS_MNT/shared/gift"
 save "$BOB" "$FS_MNT/shared/gift" "bob's now"
 n=0
 for v in $(ls "$H/shared/gift"); do
 	n=$((n + 1))
 	case $(cat "$H/shared/gift/$v"):$(owner_mode "$H/shared/gift/$v") in
-	"alice's draft"*":2001 400")
+	"alice's draft"*":$AU 400")
 		cannot "$BOB" "bob cat alice's version $v of gift" cat "$H/shared/gift/$v"
 		# Hers then, but the file is bob's and 0600 now: the most
 		# restrictive wins.
 		cannot "$ALICE" "alice cat her version $v of gift" cat "$H/shared/gift/$v"
 		can "" "root cat alice's version $v of gift" cat "$H/shared/gift/$v"
 		;;
-	"bob's now:2002 400")
+	"bob's now:$BU 400")
 		can "$BOB" "bob cat his version $v of gift" cat "$H/shared/gift/$v"
 		cannot "$ALICE" "alice cat bob's version $v of gift" cat "$H/shared/gift/$v"
 		;;
@@ -154,7 +158,7 @@ fs_umount
 "$REVFS_BIN/revfs-compact" -q --keep=latest "$FS_BACKING" || fs_fail "revfs-compact --keep=latest"
 fs_mount -o allow_other,flush_ms=100
 v=$(ls "$H/alice/key" | head -1)
-[ "$(owner_mode "$H/alice/key/$v")" = "2001 400" ] || fs_fail "key after compaction: $(owner_mode "$H/alice/key/$v")"
+[ "$(owner_mode "$H/alice/key/$v")" = "$AU 400" ] || fs_fail "key after compaction: $(owner_mode "$H/alice/key/$v")"
 cannot "$BOB" "bob cat the key's version after compaction" cat "$H/alice/key/$v"
 v=$(ls "$H/alice/key" | sed -n 2p)
 [ "$(getfattr --absolute-names -n user.note --only-values "$H/alice/key/$v")" = "the key" ] ||
@@ -162,6 +166,6 @@ v=$(ls "$H/alice/key" | sed -n 2p)
 v=$(ls "$H/alice/vault/plan" | head -1)
 cannot "$BOB" "bob cat plan (dir 0700 then) after compaction" cat "$H/alice/vault/plan/$v"
 v=$(ls "$H/shared/gift" | head -1)
-[ "$(owner_mode "$H/shared/gift/$v")" = "2001 400" ] || fs_fail "gift after compaction"
+[ "$(owner_mode "$H/shared/gift/$v")" = "$AU 400" ] || fs_fail "gift after compaction"
 fs_umount
 echo "test_history_perms: ok"
