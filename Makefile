@@ -51,7 +51,8 @@ TESTLIB   = $(BUILD)/tests/testutil.o
 # Tests with threads, also run under ThreadSanitizer.
 TSAN_TESTS = check_compact
 TSAN_FS_TESTS = test_fsx.sh test_fsx_compact.sh test_posix.sh test_recover.sh test_compact.sh \
-	test_history.sh test_at.sh test_compact_races.sh test_flush.sh
+	test_history.sh test_at.sh test_compact_races.sh test_flush.sh test_lineage.sh \
+	test_history_perms.sh test_purge.sh
 # Plain programs the shell tests (tests/test_*.sh) drive inside a mount.
 FSTEST_BIN = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/posix_ops.c \
 	tests/fsx.c tests/crash_writer.c tests/fsck_damage.c tests/syslog_sink.c))
@@ -164,7 +165,7 @@ asan: check
 tsan: deps
 	$(MAKE) BUILD=$(TSAN_BUILD) OPT=-O1 SAN="-fsanitize=thread" \
 		$(TSAN_TESTS:%=$(TSAN_BUILD)/tests/%) $(TSAN_BUILD)/revfs $(TSAN_BUILD)/mkfs.revfs \
-		$(TSAN_BUILD)/fsck.revfs \
+		$(TSAN_BUILD)/fsck.revfs $(TSAN_BUILD)/revfs-compact \
 		$(FSTEST_BIN:$(BUILD)/%=$(TSAN_BUILD)/%)
 	@set -e; for t in $(TSAN_TESTS); do echo "== tsan $$t"; \
 		TSAN_OPTIONS=halt_on_error=1 CK_FORK=no $(TSAN_BUILD)/tests/$$t; done
