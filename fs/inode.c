@@ -397,6 +397,9 @@ int ino_store(struct fs *fs, struct inode *in)
 	 * if it is gone, empty or older, that is damage, not a new file. */
 	bool known = in->committed_seq > 0;
 	int flags = fs->o.ro ? ST_READONLY : known ? 0 : ST_CREATE | ST_DEFER;
+	/* Refused before a writable open cuts anything (ST_EBEHIND). */
+	struct st_open_opts o = {.min_seq = in->committed_seq};
+	unsigned waited = 0;
 	struct st_version v;
 	char path[4096];
 	int rc;
@@ -407,7 +410,29 @@ int ino_store(struct fs *fs, struct inode *in)
 		return -ESTALE;
 	if (ns_store_path(fs->backing, in->ino, path, sizeof(path)))
 		return -ENAMETOOLONG;
-	rc = ns_file_open(fs->backing, &fs->sb, in->ino, flags, NULL, &in->st);
+	for (;;) {
+		rc = ns_file_open(fs->backing, &fs->sb, in->ino, flags, &o, &in->st);
+		/* A distributed filesystem's client may still serve an older
+		 * view: it is given time to catch up before it counts as damage. */
+		if (rc != ST_EBEHIND || !fs->netfs || waited >= fs->o.fence_wait_s * 1000u)
+			break;
+		if (waited == 0)
+			fs_log(LOG_WARNING,
+			       "inode %llu: its store %s looks older than the namespace "
+			       "says; waiting up to %u s for the storage",
+			       (unsigned long long)in->ino, path, fs->o.fence_wait_s);
+		usleep(250000);
+		waited += 250;
+	}
+	if (rc == ST_EBEHIND) {
+		if (!in->store_bad)
+			fs_log(LOG_ERR,
+			       "inode %llu: its store %s is older than the namespace (%s): reads "
+			       "and writes fail with EIO until fsck.revfs repairs it",
+			       (unsigned long long)in->ino, path, st_last_error()->msg);
+		in->store_bad = true;
+		return -EIO;
+	}
 	if (rc == ST_ENOTFOUND && fs->o.ro && !known) {
 		/* Never flushed: an empty file. Nothing to open read-only. */
 		return -ENODATA;

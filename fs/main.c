@@ -43,6 +43,8 @@ enum {
 	O_COMPACT_FRAG,
 	O_COMPACT_MIN_MB,
 	O_COMPACT_MBPS,
+	O_SETTLE_MS,
+	O_FENCE_WAIT_S,
 	O_NUMERIC
 };
 
@@ -69,6 +71,8 @@ static const struct fuse_opt opt_spec[] = {
     OPT("compact_frag=%s", num[O_COMPACT_FRAG]),
     OPT("compact_min_mb=%s", num[O_COMPACT_MIN_MB]),
     OPT("compact_mbps=%s", num[O_COMPACT_MBPS]),
+    OPT("settle_ms=%s", num[O_SETTLE_MS]),
+    OPT("fence_wait_s=%s", num[O_FENCE_WAIT_S]),
     OPT("keep=%s", keep),
     FUSE_OPT_KEY("ro", KEY_RO),
     FUSE_OPT_KEY("-h", KEY_HELP),
@@ -105,6 +109,11 @@ static void usage(FILE *f)
 		   "  -o compact_min_mb=N  ... in a store of at least N MiB (default 1)\n"
 		   "  -o compact_mbps=N  copy at most N MB/s (default: 16 while files are\n"
 		   "                     written, no limit when idle)\n"
+		   "  -o settle_ms=N     on a network or distributed filesystem, wait N ms\n"
+		   "                     at mount for its client's caches to expire\n"
+		   "                     (default 2000; 0 for none)\n"
+		   "  -o fence_wait_s=N  wait at most N s for the storage to show what the\n"
+		   "                     last unmount left, then refuse (default 30)\n"
 		   "  -o ro              mount read-only\n"
 		   "  -o allow_other     let other users in (see mount.fuse3(8))\n"
 		   "  -h, --help         this help\n"
@@ -127,6 +136,8 @@ static const struct numopt {
     [O_COMPACT_FRAG] = {"compact_frag", 0, 100, true},
     [O_COMPACT_MIN_MB] = {"compact_min_mb", 0, 16777216, true},
     [O_COMPACT_MBPS] = {"compact_mbps", 0, 1000000, true},
+    [O_SETTLE_MS] = {"settle_ms", 0, 600000, true},
+    [O_FENCE_WAIT_S] = {"fence_wait_s", 0, 86400, true},
 };
 
 /* Option i's value into *out (untouched if it was not given). 0, or -1
@@ -167,6 +178,8 @@ static int numopts_apply(struct cmdline *c)
 	v[O_COMPACT_FRAG] = 30;
 	v[O_COMPACT_MIN_MB] = 1;
 	v[O_COMPACT_MBPS] = 0;
+	v[O_SETTLE_MS] = 2000;
+	v[O_FENCE_WAIT_S] = 30;
 	for (int i = 0; i < O_NUMERIC; i++)
 		if (numopt_parse(c, i, &v[i]))
 			return -1;
@@ -178,6 +191,8 @@ static int numopts_apply(struct cmdline *c)
 	c->o.compact_frag = v[O_COMPACT_FRAG] / 100.0;
 	c->o.compact_min = (uint64_t)v[O_COMPACT_MIN_MB] << 20;
 	c->o.compact_bps = (uint64_t)v[O_COMPACT_MBPS] * 1000000;
+	c->o.settle_ms = (unsigned)v[O_SETTLE_MS];
+	c->o.fence_wait_s = (unsigned)v[O_FENCE_WAIT_S];
 	return 0;
 }
 
@@ -368,12 +383,8 @@ static int open_backing(struct fs *fs)
 			err == EROFS ? "; mount it with -o ro" : perm_hint(err));
 		return -1;
 	}
-	rc = ns_open(fs->backing, &fs->sb, fs->o.ro ? ST_READONLY : 0, NULL, &fs->ns);
-	if (rc) {
-		fprintf(stderr, "revfs: cannot open the namespace %s/%s: %s; run fsck.revfs %s\n",
-			fs->backing, NS_STORE_NAME, st_last_error()->msg, fs->backing);
+	if (fence_open_ns(fs))
 		return -1;
-	}
 	fs->backing_fd = open(fs->backing, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fs->backing_fd < 0) {
 		fprintf(stderr, "revfs: cannot open %s: %s\n", fs->backing, strerror(errno));
@@ -382,6 +393,8 @@ static int open_backing(struct fs *fs)
 	rc = fs_ns_load(fs);
 	if (rc == 0 && !fs->o.ro)
 		rc = fs_ns_mark(fs, false);
+	if (rc == 0 && !fs->o.ro)
+		rc = fence_mark(fs, false);
 	if (rc) {
 		fprintf(stderr, "revfs: cannot load the namespace of %s: %s; run fsck.revfs %s\n",
 			fs->backing, strerror(-rc), fs->backing);
@@ -569,7 +582,7 @@ out_unmount:
 		lost = lost || fs.ns_dirty || fs.ns_lazy;
 		pthread_mutex_unlock(&fs.ns_lock);
 		/* Clean only if everything reached the disk. */
-		if (lost || fs_ns_mark(&fs, true) != 0)
+		if (lost || fs_ns_mark(&fs, true) != 0 || fence_mark(&fs, true) != 0)
 			ret = 1;
 	}
 	fs_log(LOG_INFO, "unmounted %s", fs.backing);

@@ -164,13 +164,15 @@ static inline void stat_ring_add(struct stat_ring *r, uint64_t ns)
 }
 
 struct fs_opts {
-	unsigned flush_ms;    /* flush interval */
-	unsigned save_s;      /* a file kept open and written: a version this often */
-	unsigned dirty_mb;    /* dirty memory limit */
-	int compact;	      /* run the background compactor */
-	double compact_frag;  /* compact at this fragmentation (0..1) */
-	uint64_t compact_min; /* ... and this many bytes of store file */
-	uint64_t compact_bps; /* rate limit of the copy; 0: none */
+	unsigned flush_ms;     /* flush interval */
+	unsigned save_s;       /* a file kept open and written: a version this often */
+	unsigned dirty_mb;     /* dirty memory limit */
+	int compact;	       /* run the background compactor */
+	double compact_frag;   /* compact at this fragmentation (0..1) */
+	uint64_t compact_min;  /* ... and this many bytes of store file */
+	uint64_t compact_bps;  /* rate limit of the copy; 0: none */
+	unsigned settle_ms;    /* network filesystems: wait at mount for caches */
+	unsigned fence_wait_s; /* wait for the storage to catch up, then refuse */
 	double attr_timeout;
 	int ro;
 	int foreground, debug;
@@ -183,6 +185,11 @@ struct fs {
 	int lock_fd;
 	bool locked; /* lock_fd holds the flock */
 	struct fs_opts o;
+	/* Set at mount, read-only after: the kind of network or distributed
+	 * filesystem the backing directory is on ("glusterfs", "nfs"...), or
+	 * NULL; the fence's generation this mount wrote. */
+	const char *netfs;
+	uint64_t fence_gen;
 	struct ns_super sb;
 	struct fuse_session *se;
 	pthread_mutex_t dir_lock; /* guards dirs */
@@ -262,6 +269,15 @@ extern struct fs *the_fs;
 
 /* inode.c */
 int fs_errno(int st_err);
+
+/* fence.c: a vault on a distributed filesystem never goes back in time */
+/* Opens fs->ns once the storage shows at least what the fence says the
+ * last clean unmount left (waiting up to -o fence_wait_s), after a settle
+ * wait on a network filesystem. Prints why not and returns -1. */
+int fence_open_ns(struct fs *fs);
+/* Writes the fence: not clean at mount, clean with the namespace's newest
+ * commit at a clean unmount. 0 or -errno (logged). */
+int fence_mark(struct fs *fs, bool clean);
 
 /* meta.c: a version's attributes (ns_meta), kept with it in its store */
 /* Encodes what a commit of file ino records: self, the directories from

@@ -157,6 +157,15 @@ int ns_format(const char *dir, const struct ns_super *sb, uint32_t uid, uint32_t
 		rc = ns_clean_set(ns, true);
 	if (!rc)
 		rc = st_commit(ns, NULL);
+	if (!rc && (sb->ro_compat & NS_FEAT_FENCE)) {
+		struct ns_fence f = {.clean = true, .time_ns = st_realtime_ns()};
+		struct st_version v;
+
+		st_current(ns, &v);
+		f.ns_seq = v.seq;
+		memcpy(f.uuid, sb->uuid, sizeof(f.uuid));
+		rc = ns_fence_write(dir, &f);
+	}
 	st_close(ns);
 	return rc;
 }
@@ -171,7 +180,8 @@ static int rm_entry(const char *path, const struct stat *sb, int type, struct FT
 
 int ns_wipe(const char *dir)
 {
-	static const char *files[] = {NS_SUPER_NAME, NS_STORE_NAME, NS_STORE_NAME ".compact",
+	static const char *files[] = {NS_SUPER_NAME,	     NS_FENCE_NAME,
+				      NS_STORE_NAME,	     NS_STORE_NAME ".compact",
 				      NS_STORE_NAME ".fsck", NS_SUPER_NAME ".tmp"};
 	char path[4096];
 

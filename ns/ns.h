@@ -36,6 +36,7 @@
 #define NS_SUPER_NAME "revfs.super" /* the superblock */
 #define NS_STORE_NAME "ns.rev"	    /* the namespace store */
 #define NS_LOCK_NAME  ".lock"	    /* flock()ed by the mounted daemon */
+#define NS_FENCE_NAME "revfs.fence" /* what the next mount must find (ns_fence_*) */
 #define NS_INO_DIR    "ino"	    /* ino/XX/<ino>.rev: one store per regular file */
 #define NS_ROOT_INO   1u	    /* the root directory's inode */
 #define NS_NAME_MAX   255u	    /* longest directory entry or xattr name */
@@ -98,9 +99,13 @@ int ns_folders_make(const char *dir);
 #define NS_FEAT_LINEAGE 0x8u
 /* Lineage records keep the owner, group and mode of each version they
  * keep (their second form, docs/FORMAT.md, section 19). */
-#define NS_FEAT_VATTR		 0x10u
-#define NS_SUPER_INCOMPAT_KNOWN	 (NS_FEAT_DAMAGE | NS_FEAT_LINEAGE | NS_FEAT_VATTR)
-#define NS_SUPER_RO_COMPAT_KNOWN 0u
+#define NS_FEAT_VATTR		0x10u
+#define NS_SUPER_INCOMPAT_KNOWN (NS_FEAT_DAMAGE | NS_FEAT_LINEAGE | NS_FEAT_VATTR)
+/* The fence file revfs.fence says what the next mount must find at least
+ * (a vault on a distributed filesystem); programs that do not keep it up
+ * to date may only read. */
+#define NS_FEAT_FENCE		 0x1u
+#define NS_SUPER_RO_COMPAT_KNOWN NS_FEAT_FENCE
 #define NS_LABEL_MAX		 63u
 #define NS_KEEP_MAX		 127u
 #define NS_KEEP_DEFAULT		 "all:1h,hourly:1d,daily:30d,min:10"
@@ -212,6 +217,29 @@ int ns_mounts(int (*cb)(void *arg, const struct ns_mount *m), void *arg);
 /* Whether path is the mount point of a revfs mount (the top one if
  * several are stacked); if so, *backing receives its backing directory. */
 bool ns_revfs_mount(const char *path, char *backing, size_t len);
+
+/* ---- the fence: what the next mount must find ----------------------------- */
+
+/*
+ * Written when a daemon mounts (not clean) and when it unmounts cleanly
+ * (clean, with the namespace's newest commit), and read before the
+ * namespace at every mount. Its file is larger than any client cache
+ * keeps whole (GlusterFS's quick-read: 1 MiB at most) and read with
+ * O_DIRECT, so that a distributed filesystem's client serves it fresh
+ * where it may serve the stores stale (docs/FORMAT.md, section 19).
+ */
+struct ns_fence {
+	bool clean;	 /* the last daemon unmounted cleanly */
+	uint64_t gen;	 /* +1 at each mount */
+	uint64_t ns_seq; /* clean: the namespace's newest commit then; else at the mount */
+	uint64_t time_ns;
+	uint8_t uuid[16]; /* the superblock's */
+};
+/* ST_OK, ST_ENOTFOUND (no fence), ST_ECORRUPT, or an I/O error. */
+int ns_fence_read(const char *dir, struct ns_fence *f);
+/* Writes and syncs it in place (made whole, and the directory synced, the
+ * first time). */
+int ns_fence_write(const char *dir, const struct ns_fence *f);
 
 /* ---- records of the namespace store ------------------------------------- */
 

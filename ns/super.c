@@ -40,6 +40,7 @@ void ns_super_init(struct ns_super *sb)
 	sb->uuid[8] = (uint8_t)((sb->uuid[8] & 0x3f) | 0x80);
 	sb->flush_ms = 1000;
 	sb->incompat = NS_FEAT_DAMAGE | NS_FEAT_LINEAGE | NS_FEAT_VATTR;
+	sb->ro_compat = NS_FEAT_FENCE;
 	snprintf(sb->keep, sizeof(sb->keep), "%s", NS_KEEP_DEFAULT);
 }
 

@@ -208,6 +208,13 @@ int st_open(const char *path, enum st_kind kind, int flags, const struct st_open
 				     path);
 			goto fail;
 		}
+		if (opts && opts->min_seq > st->head.seq) {
+			rc = st_fail(ST_EBEHIND, 0, st->head.pos,
+				     "%s: newest commit %llu, older than the %llu known", path,
+				     (unsigned long long)st->head.seq,
+				     (unsigned long long)opts->min_seq);
+			goto fail;
+		}
 		if (st->head.ro_compat & ~FEAT_RO_COMPAT_KNOWN)
 			st->readonly = true;
 		st_writer_init(&st->w, st->file, st->head.pos + HDR_REC_END, flags & ST_NOSYNC);

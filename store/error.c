@@ -43,6 +43,8 @@ const char *st_strerror(int err)
 		return "key, value or offset too large";
 	case ST_EABORTED:
 		return "compaction aborted";
+	case ST_EBEHIND:
+		return "store is older than its newest known commit";
 	}
 	return "unknown error";
 }

@@ -52,6 +52,7 @@ enum st_err {
 	ST_EBUSY = -12,	   /* a compaction of this store is already running */
 	ST_ETOOBIG = -13,  /* key, value or file offset past the format's limits */
 	ST_EABORTED = -14, /* compaction stopped by its caller */
+	ST_EBEHIND = -15,  /* the store's newest commit is older than st_open_opts.min_seq */
 };
 
 /* A short English message for an st_err code. Never NULL. */
@@ -130,6 +131,13 @@ struct st_open_opts {
 	 * created without, and headers that have one are checked for their
 	 * position only. */
 	const uint8_t *id;
+	/* The newest commit the caller knows the store has (0: none). A store
+	 * whose newest commit is older is refused with ST_EBEHIND before
+	 * anything in the file changes: a writable open would otherwise cut
+	 * what it takes for a torn tail, and on a filesystem whose client
+	 * serves a stale view (a distributed one) that tail is the newer
+	 * commits, there for every other reader. */
+	uint64_t min_seq;
 };
 
 /*

@@ -1410,7 +1410,8 @@ START_TEST(super_init_and_uuid)
 	clock_gettime(CLOCK_REALTIME, &t1);
 	ns_super_init(&b);
 	EXPECT_UEQ(a.version, NS_SUPER_VERSION);
-	EXPECT_UEQ(a.compat | a.ro_compat, 0);
+	EXPECT_UEQ(a.compat, 0);
+	EXPECT_UEQ(a.ro_compat, NS_FEAT_FENCE);
 	EXPECT_UEQ(a.incompat,
 		   NS_FEAT_DAMAGE | NS_FEAT_LINEAGE | NS_FEAT_VATTR); /* a new vault has all */
 	EXPECT_UEQ(a.flush_ms, 1000);

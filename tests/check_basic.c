@@ -326,6 +326,53 @@ START_TEST(attributes)
 }
 END_TEST
 
+/* A stale view of a store (what a distributed filesystem's client may
+ * serve: an older length, with bytes past its newest header) opened with
+ * the newest commit the caller knows: refused, and nothing cut. */
+START_TEST(behind_refused_uncut)
+{
+	char *p = tu_path(tu_dir, "b.rev"), *q = tu_path(tu_dir, "stale.rev");
+	struct st_open_opts o = {.min_seq = 3};
+	struct st_version v2;
+	struct stat sb;
+	static char buf[1 << 16];
+	st_store *st;
+	int in, out;
+	ssize_t n;
+
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_CREATE | ST_DEFER, NULL, &st), ST_OK);
+	for (int i = 1; i <= 3; i++) {
+		ck_assert_int_eq(st_file_write(st, (uint64_t)i * 5000, "v", 1), ST_OK);
+		ck_assert_int_eq(st_commit(st, i == 2 ? &v2 : NULL), ST_OK);
+	}
+	st_close(st);
+	/* The stale view: the file up to seq 2's header and 100 bytes more. */
+	in = open(p, O_RDONLY);
+	out = open(q, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert(in >= 0 && out >= 0);
+	n = pread(in, buf, sizeof(buf), 0);
+	ck_assert_int_ge(n, (ssize_t)v2.offset + 137 + 100);
+	ck_assert_int_eq(write(out, buf, v2.offset + 137 + 100), (ssize_t)v2.offset + 137 + 100);
+	close(in);
+	close(out);
+	ck_assert_int_eq(st_open(q, ST_KIND_FILE, 0, &o, &st), ST_EBEHIND);
+	ck_assert_int_eq(stat(q, &sb), 0);
+	ck_assert_int_eq(sb.st_size, (off_t)v2.offset + 137 + 100); /* not cut */
+	/* Without it the open takes seq 2 and cuts the tail: what min_seq
+	 * prevents. The real store opens with it. */
+	o.min_seq = 2;
+	ck_assert_int_eq(st_open(q, ST_KIND_FILE, 0, &o, &st), ST_OK);
+	st_close(st);
+	ck_assert_int_eq(stat(q, &sb), 0);
+	ck_assert_int_eq(sb.st_size, (off_t)v2.offset + 137);
+	o.min_seq = 3;
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, 0, &o, &st), ST_OK);
+	st_close(st);
+	free(p);
+	free(q);
+}
+END_TEST
+
 START_TEST(versions)
 {
 	char *p = tu_path(tu_dir, "v.rev");
@@ -537,6 +584,7 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, punch_holes);
 	tcase_add_test(tc, interim_commits);
 	tcase_add_test(tc, attributes);
+	tcase_add_test(tc, behind_refused_uncut);
 	tcase_add_test(tc, versions);
 	tcase_add_test(tc, version_at);
 	tcase_add_test(tc, kv_basic);

@@ -844,6 +844,44 @@ START_TEST(version_attributes)
 }
 END_TEST
 
+/* The fence: mkfs makes it (clean, at the namespace's commit), it reads
+ * back what was written, its file is larger than any client cache keeps
+ * whole, and a flipped byte is refused. */
+START_TEST(fence_file)
+{
+	char *dir, path[4096];
+	st_store *ns = fresh("fence", &dir);
+	struct ns_fence f, g = {.clean = false, .gen = 7, .ns_seq = 42, .time_ns = 99};
+	struct st_version v;
+	struct stat sb;
+	uint8_t b;
+	int fd;
+
+	st_current(ns, &v);
+	EXPECT_RC(ns_fence_read(dir, &f), ST_OK);
+	ck_assert(f.clean && f.gen == 0 && f.ns_seq == v.seq);
+	ck_assert(memcmp(f.uuid, g_sb.uuid, 16) == 0);
+	memcpy(g.uuid, g_sb.uuid, 16);
+	EXPECT_RC(ns_fence_write(dir, &g), ST_OK);
+	EXPECT_RC(ns_fence_read(dir, &f), ST_OK);
+	ck_assert(!f.clean && f.gen == 7 && f.ns_seq == 42 && f.time_ns == 99);
+	snprintf(path, sizeof(path), "%s/%s", dir, NS_FENCE_NAME);
+	ck_assert_int_eq(stat(path, &sb), 0);
+	ck_assert_int_gt(sb.st_size, 1 << 20);
+	fd = open(path, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, &b, 1, 24 + 7), 1);
+	b ^= 1;
+	ck_assert_int_eq(pwrite(fd, &b, 1, 24 + 7), 1);
+	close(fd);
+	EXPECT_RC(ns_fence_read(dir, &f), ST_ECORRUPT);
+	ck_assert_int_eq(unlink(path), 0);
+	EXPECT_RC(ns_fence_read(dir, &f), ST_ENOTFOUND);
+	st_close(ns);
+	free(dir);
+}
+END_TEST
+
 START_TEST(mounts_has_root)
 {
 	bool found = false;
@@ -869,6 +907,7 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, store_identity);
 	tcase_add_test(tc, lineage_records);
 	tcase_add_test(tc, version_attributes);
+	tcase_add_test(tc, fence_file);
 	tcase_add_test(tc, mounts_has_root);
 }
 

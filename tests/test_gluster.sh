@@ -1,0 +1,147 @@
+#!/bin/sh
+# A vault on GlusterFS, mounted through two clients (issue: past one
+# machine). The test starts glusterd (unless one runs already), makes a
+# one-brick volume on this machine's hostname, mounts it twice, and always
+# takes all of it down again (trap): revfs mounts, both clients, the
+# volume, and the glusterd it started, by its pid.
+#
+#   - a second revfs mount through the other client is refused;
+#   - 40 fast failovers with Gluster's default settings: unmount through
+#     one client, mount through the other at once, every fsynced line of
+#     a log there (before the fence, about every other one lost lines);
+#   - 40 with the strict settings (performance caches off, no FUSE
+#     attribute or entry caching) and -o settle_ms=0;
+#   - 10 kills (-9) of the daemon, each remounted through the other client;
+#   - the machine lost: the daemon killed and its client gone (umount -l),
+#     then a mount through the other client: how long, nothing lost;
+#   - fsck.revfs finds the vault clean.
+set -u
+. "$(dirname "$0")/fslib.sh"
+[ "$(id -u)" = 0 ] || { echo "test_gluster: SKIP (needs root)"; exit 0; }
+command -v glusterd >/dev/null || fs_fail "no glusterd: tests/deps.sh installs glusterfs-server"
+fs_setup
+G=$FS_TMP/gluster
+VOL=revfs$$
+HOST=$(hostname)
+# A brick is named by a host glusterd takes for itself (not localhost).
+getent hosts "$HOST" >/dev/null || HOST=$(hostname -I | awk '{ print $1 }')
+GD_PID=""
+mkdir -p "$G/brick" "$G/c1" "$G/c2"
+
+gl() { gluster --mode=script "$@" >>"$G/gluster.log" 2>&1; }
+gl_cleanup() {
+	if [ -n "${FS_MNT:-}" ] && fs_mounted "$FS_MNT"; then
+		[ -n "${FS_PID:-}" ] && kill -9 "$FS_PID" 2>/dev/null
+		fusermount3 -u "$FS_MNT" 2>/dev/null || fusermount3 -uz "$FS_MNT" 2>/dev/null
+	fi
+	for m in "$G/c1" "$G/c2"; do
+		fs_mounted "$m" && { umount "$m" 2>/dev/null || umount -l "$m"; }
+	done
+	gl volume stop "$VOL" force
+	gl volume delete "$VOL"
+	[ -n "$GD_PID" ] && kill "$GD_PID" 2>/dev/null
+	fs_cleanup
+}
+trap gl_cleanup EXIT
+
+if ! pgrep -x glusterd >/dev/null; then
+	glusterd -p "$G/glusterd.pid" || fs_fail "glusterd"
+	GD_PID=$(cat "$G/glusterd.pid")
+	i=0
+	until gluster --mode=script volume list >/dev/null 2>&1; do
+		i=$((i + 1))
+		[ $i -gt 100 ] && fs_fail "glusterd did not answer in 10 s"
+		sleep 0.1
+	done
+fi
+gl volume create "$VOL" "$HOST:$G/brick" force || fs_fail "volume create: $(tail -3 "$G/gluster.log")"
+gl volume start "$VOL" || fs_fail "volume start: $(tail -3 "$G/gluster.log")"
+client() { # client N [OPTIONS]: (re)mounts the volume at $G/cN
+	fs_mounted "$G/c$1" && umount "$G/c$1"
+	mount -t glusterfs ${2:+-o "$2"} "$HOST:/$VOL" "$G/c$1" || fs_fail "mount client $1"
+}
+client 1
+client 2
+
+V1=$G/c1/vault V2=$G/c2/vault
+FS_BACKING=$V1
+fs_mkfs
+: >"$FS_TMP/want"
+round=0
+# One round: mount through client $1 with revfs options $2, check the log
+# holds every line fsynced before, append and fsync three more, unmount.
+failover() {
+	round=$((round + 1))
+	FS_BACKING=$G/c$1/vault
+	fs_mount ${2:+-o "$2"}
+	cmp -s "$FS_TMP/want" "$FS_MNT/log" ||
+		fs_fail "round $round ($3): the log has $(wc -l <"$FS_MNT/log") lines, want $(wc -l <"$FS_TMP/want")"
+	for l in 1 2 3; do
+		echo "round $round line $l" >>"$FS_MNT/log" &&
+			dd if=/dev/null of="$FS_MNT/log" oflag=append conv=notrunc,fsync status=none ||
+			fs_fail "round $round: append"
+		echo "round $round line $l" >>"$FS_TMP/want"
+	done
+}
+touch "$FS_TMP/want"
+FS_BACKING=$V1
+fs_mount
+: >"$FS_MNT/log"
+# Two mounts at once: the flock holds across the clients.
+mkdir "$FS_TMP/mnt2"
+if "$REVFS_BIN/revfs" "$V2" "$FS_TMP/mnt2" 2>"$FS_TMP/second"; then
+	fusermount3 -u "$FS_TMP/mnt2"
+	fs_fail "a second mount through the other client was let in"
+fi
+grep -q "in use\|mounted" "$FS_TMP/second" || fs_fail "second mount: $(cat "$FS_TMP/second")"
+fs_umount
+
+# Gluster's default settings: revfs waits for the client's caches.
+t0=$(date +%s.%N)
+for i in $(seq 1 40); do
+	failover $((i % 2 + 1)) "" default
+	fs_umount
+done
+t1=$(date +%s.%N)
+echo "test_gluster: 40 failovers with default settings, nothing lost" \
+	"($(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) / 40 }') s a round)"
+
+# Kills: the daemon dies with its fsynced lines in the stores only.
+for i in $(seq 1 10); do
+	failover $((i % 2 + 1)) "" "kill"
+	fs_kill
+done
+failover 1 "" "after the kills"
+fs_umount
+echo "test_gluster: 10 kills, each remounted through the other client, nothing lost"
+
+# The strict settings: no client caching, and no settling wait.
+for o in stat-prefetch quick-read open-behind write-behind client-io-threads; do
+	gl volume set "$VOL" "performance.$o" off || fs_fail "volume set $o"
+done
+client 1 attribute-timeout=0,entry-timeout=0,negative-timeout=0
+client 2 attribute-timeout=0,entry-timeout=0,negative-timeout=0
+t0=$(date +%s.%N)
+for i in $(seq 1 40); do
+	failover $((i % 2 + 1)) settle_ms=0 strict
+	fs_umount
+done
+t1=$(date +%s.%N)
+echo "test_gluster: 40 failovers with the strict settings, nothing lost" \
+	"($(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) / 40 }') s a round)"
+
+# The machine lost: the daemon killed and client 1 gone with it.
+failover 1 settle_ms=0 "before the loss"
+kill -9 "$FS_PID"
+wait "$FS_PID" 2>/dev/null
+FS_PID=""
+umount -l "$G/c1"
+fusermount3 -uz "$FS_MNT" 2>/dev/null
+t0=$(date +%s.%N)
+failover 2 settle_ms=0 "the machine lost"
+t1=$(date +%s.%N)
+echo "test_gluster: the first machine lost: mounted through the other client in" \
+	"$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s, nothing lost"
+fs_umount
+"$REVFS_BIN/fsck.revfs" -f -n "$V2" >"$FS_TMP/out" 2>&1 || fs_fail "fsck: $(cat "$FS_TMP/out")"
+echo "test_gluster: ok"
