@@ -78,6 +78,8 @@ enum fsck_code {
 	PR_STORE_BEHIND = 323,	   /* a store older than its inode record says */
 	PR_LINEAGE_BAD = 324,	   /* a lineage record of no file, or in a cycle */
 	PR_VACATED_BAD = 325,	   /* a vacated name in something not a directory */
+	PR_ROLLED_BACK = 326,	   /* the namespace is older than the fence says */
+	PR_FENCE_BAD = 327,	   /* revfs.fence missing, damaged or of another vault */
 	PR_LEFTOVER_COMPACT = 401, /* a stale <store>.compact */
 	PR_LEFTOVER_TEMP = 402,	   /* a stale <store>.fsck or revfs.super.tmp */
 };

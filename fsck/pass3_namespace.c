@@ -959,17 +959,71 @@ static void ns_release(struct ns *n)
 		st_close(n->st);
 }
 
+/*
+ * The fence (docs/FORMAT.md, section 19): the namespace's commit the last
+ * mount left, the least the namespace may show (0: none to hold it to).
+ * *bad: it is missing or damaged (what, in why).
+ */
+static uint64_t fence_floor(struct fsck *c, bool *bad, char *why, size_t len)
+{
+	struct ns_fence f;
+	int rc;
+
+	*bad = false;
+	if (!c->sb_ok || !(c->sb.ro_compat & NS_FEAT_FENCE))
+		return 0;
+	rc = ns_fence_read(c->dir, &f);
+	if (rc == ST_OK && memcmp(f.uuid, c->sb.uuid, sizeof(f.uuid)) == 0)
+		return f.ns_seq;
+	*bad = true;
+	snprintf(why, len, "%s", rc == ST_OK ? "of another vault" : st_last_error()->msg);
+	return 0;
+}
+
+/* Writes the fence anew: clean, at the namespace's newest commit. */
+static void fence_rewrite(struct fsck *c, st_store *ns, const char *why)
+{
+	struct ns_fence f = {.clean = true, .time_ns = st_realtime_ns()};
+	struct st_version v;
+
+	if (!fsck_problem(c, PR_FENCE_BAD, NS_FENCE_NAME, "%s", why))
+		return;
+	st_current(ns, &v);
+	f.ns_seq = v.seq;
+	memcpy(f.uuid, c->sb.uuid, sizeof(f.uuid));
+	if (ns_fence_write(c->dir, &f) == ST_OK)
+		fsck_fixed(c);
+	else
+		fsck_unfixed(c, st_last_error()->msg);
+}
+
 int pass3_namespace(struct fsck *c)
 {
 	struct ns n = {.c = c};
 	uint64_t fixed_before = c->nfixed;
+	char why[200];
+	bool fence_bad;
+	struct st_open_opts o = {.min_seq = fence_floor(c, &fence_bad, why, sizeof(why))};
 	int rc;
 
-	rc = ns_open(c->dir, c->sb_ok ? &c->sb : NULL, c->readonly ? ST_READONLY : 0, NULL, &n.st);
+	/* Never older than the fence: a writable open of a stale view would
+	 * cut the newer commits as a torn tail. */
+	rc = ns_open(c->dir, c->sb_ok ? &c->sb : NULL, c->readonly ? ST_READONLY : 0, &o, &n.st);
+	if (rc == ST_EBEHIND) {
+		fsck_problem(c, PR_ROLLED_BACK, NS_STORE_NAME,
+			     "older than commit %llu, which the last mount left: the storage "
+			     "lost writes, or serves a stale view (a distributed filesystem's "
+			     "client caches); nothing checked or changed",
+			     (unsigned long long)o.min_seq);
+		c->fatal = true;
+		return -1;
+	}
 	if (rc != ST_OK) {
 		fsck_error(c, "cannot open %s/%s: %s", c->dir, NS_STORE_NAME, st_last_error()->msg);
 		return -1;
 	}
+	if (fence_bad)
+		fence_rewrite(c, n.st, why);
 	rc = ns_walk(n.st, walk_cb, &n);
 	if (rc != ST_OK) {
 		fsck_error(c, "cannot read the namespace: %s", st_strerror(rc));

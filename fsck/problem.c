@@ -66,6 +66,8 @@ static const struct problem problems[] = {
     {PR_STORE_BEHIND, "store older than the namespace says", "Take the store's newest version", 0},
     {PR_LINEAGE_BAD, "lineage record of no file, or in a cycle", "Remove", PRF_PREEN},
     {PR_VACATED_BAD, "vacated name of a missing directory", "Remove", PRF_PREEN},
+    {PR_ROLLED_BACK, "vault older than its last mount left it", "", PRF_NOFIX},
+    {PR_FENCE_BAD, "fence missing or damaged", "Write anew", PRF_PREEN},
     {PR_LEFTOVER_COMPACT, "stale compaction file", "Remove", PRF_PREEN},
     {PR_LEFTOVER_TEMP, "stale temporary file", "Remove", PRF_PREEN},
 };

@@ -116,4 +116,36 @@ cmp "$FS_TMP/v12" "$FS_MNT/forged" || fs_fail "forged: newest version lost"
 echo again >>"$FS_MNT/zeroed" || fs_fail "zeroed: write after repair"
 cmp "$FS_TMP/v12" "$FS_MNT/ok" || fs_fail "the undamaged file"
 fs_umount
+
+# The whole vault rolled back (a namespace older than the last unmount left,
+# as a stale client of a distributed filesystem shows it, or a restore of
+# part of the directory): fsck reports 326 and changes nothing, a mount
+# waits -o fence_wait_s, then refuses and writes nothing; once the storage
+# shows the vault again, both are content. A missing fence (327) is
+# written anew.
+cp "$FS_BACKING/ns.rev" "$FS_TMP/ns.now"
+cp "$FS_BACKING/revfs.fence" "$FS_TMP/fence.now"
+fs_mount
+echo later >"$FS_MNT/later" && sync "$FS_MNT/later"
+fs_umount
+cp "$FS_BACKING/ns.rev" "$FS_TMP/ns.later"
+cp "$FS_TMP/ns.now" "$FS_BACKING/ns.rev"
+"$FSCK" -f -y "$FS_BACKING" >"$OUT" 2>&1
+[ $? = 4 ] || fs_fail "rolled back: fsck exit $?: $(cat "$OUT")"
+grep -q "^\[326\] ns.rev" "$OUT" || fs_fail "rolled back: no 326: $(cat "$OUT")"
+cmp -s "$FS_TMP/ns.now" "$FS_BACKING/ns.rev" || fs_fail "rolled back: fsck changed the namespace"
+t0=$(date +%s)
+"$REVFS_BIN/revfs" -o fence_wait_s=2 "$FS_BACKING" "$FS_MNT" 2>"$OUT" &&
+	fs_fail "rolled back: mounted"
+[ $(($(date +%s) - t0)) -ge 2 ] || fs_fail "rolled back: refused without waiting"
+grep -q "older view of the vault" "$OUT" || fs_fail "rolled back: mount said: $(cat "$OUT")"
+cmp -s "$FS_TMP/ns.now" "$FS_BACKING/ns.rev" || fs_fail "rolled back: the mount wrote"
+cp "$FS_TMP/ns.later" "$FS_BACKING/ns.rev"
+rm "$FS_BACKING/revfs.fence"
+"$FSCK" -f -y "$FS_BACKING" >"$OUT" 2>&1
+[ $? = 1 ] && grep -q "^\[327\]" "$OUT" || fs_fail "no fence: $(cat "$OUT")"
+"$FSCK" -f -n "$FS_BACKING" >"$OUT" 2>&1 || fs_fail "after the fence was written: $(cat "$OUT")"
+fs_mount
+[ "$(cat "$FS_MNT/later")" = later ] || fs_fail "the vault back as it was"
+fs_umount
 echo "test_damage: ok"
