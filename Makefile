@@ -197,7 +197,7 @@ fuzz:
 # The store's figures, then the mounted filesystem's against the plain disk
 # and libfuse's passthrough_ll (tests/bench_fs.sh; BENCH_FS_ARGS="-s 0.1"
 # for a quick run).
-bench: bench-store bench-fs bench-fsck bench-compact bench-history
+bench: bench-store bench-fs bench-fsck bench-compact bench-history bench-gluster
 
 bench-store: deps
 	$(MAKE) BUILD=$(BENCH_BUILD) OPT=-O2 $(BENCH_BUILD)/libstore.a
@@ -208,6 +208,13 @@ bench-store: deps
 bench-fs: deps
 	$(MAKE) BUILD=$(BENCH_BUILD) OPT=-O2 $(BENCH_BUILD)/revfs $(BENCH_BUILD)/mkfs.revfs
 	REVFS_BIN=$(BENCH_BUILD) bash tests/bench_fs.sh $(BENCH_FS_ARGS)
+
+# A vault on a one-brick GlusterFS volume of this machine against the local
+# disk, and the time a failover takes (tests/bench_gluster.sh, as root;
+# BENCH_GLUSTER_ARGS="-r 5" for more rounds).
+bench-gluster: deps
+	$(MAKE) BUILD=$(BENCH_BUILD) OPT=-O2 $(BENCH_BUILD)/revfs $(BENCH_BUILD)/mkfs.revfs
+	REVFS_BIN=$(BENCH_BUILD) sh tests/bench_gluster.sh $(BENCH_GLUSTER_ARGS)
 
 # fsck.revfs -n and -f -n against cat, cold caches (tests/bench_fsck.sh;
 # BENCH_FSCK_ARGS="-s 0.1" for a quick run).

@@ -18,50 +18,9 @@
 set -u
 . "$(dirname "$0")/fslib.sh"
 [ "$(id -u)" = 0 ] || { echo "test_gluster: SKIP (needs root)"; exit 0; }
-command -v glusterd >/dev/null || fs_fail "no glusterd: tests/deps.sh installs glusterfs-server"
+. "$(dirname "$0")/glusterlib.sh"
 fs_setup
-G=$FS_TMP/gluster
-VOL=revfs$$
-HOST=$(hostname)
-# A brick is named by a host glusterd takes for itself (not localhost).
-getent hosts "$HOST" >/dev/null || HOST=$(hostname -I | awk '{ print $1 }')
-GD_PID=""
-mkdir -p "$G/brick" "$G/c1" "$G/c2"
-
-gl() { gluster --mode=script "$@" >>"$G/gluster.log" 2>&1; }
-gl_cleanup() {
-	if [ -n "${FS_MNT:-}" ] && fs_mounted "$FS_MNT"; then
-		[ -n "${FS_PID:-}" ] && kill -9 "$FS_PID" 2>/dev/null
-		fusermount3 -u "$FS_MNT" 2>/dev/null || fusermount3 -uz "$FS_MNT" 2>/dev/null
-	fi
-	for m in "$G/c1" "$G/c2"; do
-		fs_mounted "$m" && { umount "$m" 2>/dev/null || umount -l "$m"; }
-	done
-	gl volume stop "$VOL" force
-	gl volume delete "$VOL"
-	[ -n "$GD_PID" ] && kill "$GD_PID" 2>/dev/null
-	fs_cleanup
-}
-trap gl_cleanup EXIT
-
-if ! pgrep -x glusterd >/dev/null; then
-	glusterd -p "$G/glusterd.pid" || fs_fail "glusterd"
-	GD_PID=$(cat "$G/glusterd.pid")
-	i=0
-	until gluster --mode=script volume list >/dev/null 2>&1; do
-		i=$((i + 1))
-		[ $i -gt 100 ] && fs_fail "glusterd did not answer in 10 s"
-		sleep 0.1
-	done
-fi
-gl volume create "$VOL" "$HOST:$G/brick" force || fs_fail "volume create: $(tail -3 "$G/gluster.log")"
-gl volume start "$VOL" || fs_fail "volume start: $(tail -3 "$G/gluster.log")"
-client() { # client N [OPTIONS]: (re)mounts the volume at $G/cN
-	fs_mounted "$G/c$1" && umount "$G/c$1"
-	mount -t glusterfs ${2:+-o "$2"} "$HOST:/$VOL" "$G/c$1" || fs_fail "mount client $1"
-}
-client 1
-client 2
+gl_start
 
 V1=$G/c1/vault V2=$G/c2/vault
 FS_BACKING=$V1
@@ -116,11 +75,7 @@ fs_umount
 echo "test_gluster: 10 kills, each remounted through the other client, nothing lost"
 
 # The strict settings: no client caching, and no settling wait.
-for o in stat-prefetch quick-read open-behind write-behind client-io-threads; do
-	gl volume set "$VOL" "performance.$o" off || fs_fail "volume set $o"
-done
-client 1 attribute-timeout=0,entry-timeout=0,negative-timeout=0
-client 2 attribute-timeout=0,entry-timeout=0,negative-timeout=0
+gl_strict
 t0=$(date +%s.%N)
 for i in $(seq 1 40); do
 	failover $((i % 2 + 1)) settle_ms=0 strict

@@ -13,8 +13,9 @@
 #           ok and the dump equals that of the same script run outside the
 #           mount, before and after a remount
 #   sqlcrash the daemon gets SIGKILL in the middle of a stream of
-#           transactions: after a remount the database is intact and holds
-#           every transaction whose COMMIT had returned
+#           transactions (rollback journal in TRUNCATE mode, and WAL):
+#           after a remount the database is intact and holds every
+#           transaction whose COMMIT had returned
 #
 #   REVFS_BIN=build sh tests/test_workloads.sh
 #   WORKLOADS="git sqlite" REVFS_BIN=build sh tests/test_workloads.sh
@@ -211,8 +212,16 @@ part_sqlite() {
 	done_part sqlite
 }
 
+# The rollback journal in TRUNCATE mode, not DELETE: there a COMMIT's last
+# step is the journal's unlink and a sync of its directory, and SQLite's
+# unix VFS counts a directory it cannot open for that sync as synced. A
+# kill between the unlink and that open (ENOTCONN) makes COMMIT return
+# with the unlink never committed: after the remount the journal is hot
+# and rolls the transaction back (seen once in many runs: "85 committed,
+# the database has 84"). TRUNCATE's last step is an fsync of the journal
+# itself, which fails with the mount.
 part_sqlcrash() {
-	for mode in delete wal; do
+	for mode in truncate wal; do
 		db=$FS_MNT/crash-$mode.db
 		sql_script 20000 $mode EXTRA >"$FS_TMP/tx.sql"
 		sqlite3 -bail "$db" <"$FS_TMP/tx.sql" >"$FS_TMP/sql.out" 2>&1 &
