@@ -17,6 +17,7 @@
  *     commits are in the namespace's records (store_seq): a store found
  *     older is damage, read as EIO, never as an older version.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -48,6 +49,7 @@ struct find_mount {
 	const char *path;
 	size_t best;
 	char fstype[64];
+	char point[PATH_MAX]; /* the mount point of the filesystem found */
 };
 
 static int mount_cb(void *arg, const struct ns_mount *m)
@@ -61,8 +63,57 @@ static int mount_cb(void *arg, const struct ns_mount *m)
 	if (n >= f->best) { /* the deepest, and the last of stacked ones */
 		f->best = n;
 		snprintf(f->fstype, sizeof(f->fstype), "%s", m->fstype);
+		snprintf(f->point, sizeof(f->point), "%s", m->point);
 	}
 	return 0;
+}
+
+/*
+ * A GlusterFS client's caching, read from the command line of the
+ * glusterfs process that serves the mount at point (its mount options
+ * become --attribute-timeout=... and the like): 1 if it caches
+ * attributes, entries or negative lookups, 0 if not, -1 if unknown. The
+ * volume's performance translators are the servers' to say; they are
+ * read with "gluster volume get", not from here.
+ */
+static int gluster_caches(const char *point)
+{
+	static const char *const zero[] = {"--attribute-timeout=0", "--entry-timeout=0",
+					   "--negative-timeout=0"};
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int found = -1;
+
+	if (!d)
+		return -1;
+	while (found < 0 && (e = readdir(d))) {
+		char path[300], args[8192], *last = NULL;
+		bool is_gluster = false, has[3] = {false, false, false};
+		size_t n;
+		FILE *f;
+
+		if (strspn(e->d_name, "0123456789") != strlen(e->d_name))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
+		if (!(f = fopen(path, "r")))
+			continue;
+		n = fread(args, 1, sizeof(args) - 1, f);
+		fclose(f);
+		args[n] = 0;
+		for (size_t i = 0; i < n; i += strlen(args + i) + 1) {
+			const char *a = args + i, *base = strrchr(a, '/');
+
+			if (i == 0)
+				is_gluster = strcmp(base ? base + 1 : a, "glusterfs") == 0;
+			for (int k = 0; k < 3; k++)
+				has[k] = has[k] || strcmp(a, zero[k]) == 0;
+			last = args + i;
+		}
+		if (is_gluster && last && strcmp(last, point) == 0)
+			found = !(has[0] && has[1] && has[2]);
+	}
+	closedir(d);
+	return found;
 }
 
 /* The network filesystem dir is on, or NULL. */
@@ -82,9 +133,20 @@ static const char *network_fs(const char *dir)
 	f.path = real;
 	if (ns_mounts(mount_cb, &f) != 0 || strncmp(f.fstype, "fuse.", 5) != 0)
 		return NULL;
-	for (size_t i = 0; i < sizeof(net_fuse) / sizeof(net_fuse[0]); i++)
-		if (strcmp(f.fstype + 5, net_fuse[i]) == 0)
-			return net_fuse[i];
+	for (size_t i = 0; i < sizeof(net_fuse) / sizeof(net_fuse[0]); i++) {
+		if (strcmp(f.fstype + 5, net_fuse[i]) != 0)
+			continue;
+		if (i == 0 && gluster_caches(f.point) == 1)
+			fs_log(LOG_WARNING,
+			       "the GlusterFS client of %s caches attributes and names: mount "
+			       "it with attribute-timeout=0,entry-timeout=0,negative-timeout=0, "
+			       "and set the volume's performance.stat-prefetch, quick-read, "
+			       "open-behind, write-behind and client-io-threads off, to fail "
+			       "over without waiting (-o settle_ms=0); until then revfs waits "
+			       "at each mount",
+			       f.point);
+		return net_fuse[i];
+	}
 	return NULL;
 }
 

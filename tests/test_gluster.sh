@@ -5,7 +5,8 @@
 # takes all of it down again (trap): revfs mounts, both clients, the
 # volume, and the glusterd it started, by its pid.
 #
-#   - a second revfs mount through the other client is refused;
+#   - a second revfs mount through the other client is refused; the log
+#     warns of the client's caching with the default settings only;
 #   - 40 fast failovers with Gluster's default settings: unmount through
 #     one client, mount through the other at once, every fsynced line of
 #     a log there (before the fence, about every other one lost lines);
@@ -62,6 +63,8 @@ for i in $(seq 1 40); do
 	fs_umount
 done
 t1=$(date +%s.%N)
+grep -q "caches attributes and names" "$FS_TMP/revfs.log" ||
+	fs_fail "no warning of the client's caching in the log"
 echo "test_gluster: 40 failovers with default settings, nothing lost" \
 	"($(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) / 40 }') s a round)"
 
@@ -76,12 +79,15 @@ echo "test_gluster: 10 kills, each remounted through the other client, nothing l
 
 # The strict settings: no client caching, and no settling wait.
 gl_strict
+: >"$FS_TMP/revfs.log"
 t0=$(date +%s.%N)
 for i in $(seq 1 40); do
 	failover $((i % 2 + 1)) settle_ms=0 strict
 	fs_umount
 done
 t1=$(date +%s.%N)
+grep -q "caches attributes and names" "$FS_TMP/revfs.log" &&
+	fs_fail "warned of caching with the client's caches off"
 echo "test_gluster: 40 failovers with the strict settings, nothing lost" \
 	"($(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) / 40 }') s a round)"
 
