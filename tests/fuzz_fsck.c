@@ -157,7 +157,10 @@ static void build_template(const char *dir)
 	uint8_t v[8];
 
 	ns_super_init(&sb);
-	sb.incompat = 0; /* the stores below have no identities: a vault made before them */
+	/* The stores below have no identities, and there is no fence: a
+	 * vault made before both. */
+	sb.incompat = 0;
+	sb.ro_compat = 0;
 	if (ns_super_write(dir, &sb) != ST_OK)
 		die("superblock");
 	snprintf(path, sizeof(path), "%s/ino", dir);
