@@ -99,23 +99,38 @@ void lin_refresh(struct fs *fs, uint64_t ino)
 		link_to(fs, ino, pred, cut);
 }
 
-void lin_vacate(struct fs *fs, uint64_t dir, const char *name, const struct inode *x)
+/* Whether x is a regular file, and (versioned) whether it ever had a
+ * version: read under x->lock, which the flusher holds to change them
+ * (the callers hold ns_lock, taken before it). */
+static bool regular(struct inode *x, bool *versioned)
 {
-	if (!lineage_on(fs) || !S_ISREG(x->a.mode))
-		return;
+	bool reg;
+
+	pthread_mutex_lock(&x->lock);
+	reg = S_ISREG(x->a.mode);
+	if (versioned)
+		*versioned = x->committed_seq > 0;
+	pthread_mutex_unlock(&x->lock);
+	return reg;
+}
+
+void lin_vacate(struct fs *fs, uint64_t dir, const char *name, struct inode *x)
+{
+	bool versioned;
+
 	/* A file that never had a version leaves nothing to go on with: a
 	 * temporary file renamed into place leaves no mark behind it. */
-	if (x->committed_seq == 0)
+	if (!lineage_on(fs) || !regular(x, &versioned) || !versioned)
 		return;
 	if (ns_vacated_put(fs->ns, dir, name, x->ino, st_realtime_ns()) == ST_OK)
 		fs->ns_dirty = true;
 }
 
-void lin_take(struct fs *fs, uint64_t dir, const char *name, const struct inode *x, bool fresh)
+void lin_take(struct fs *fs, uint64_t dir, const char *name, struct inode *x, bool fresh)
 {
 	uint64_t v, t, p, c;
 
-	if (!lineage_on(fs) || !S_ISREG(x->a.mode) ||
+	if (!lineage_on(fs) || !regular(x, NULL) ||
 	    ns_vacated_get(fs->ns, dir, name, &v, &t) != ST_OK)
 		return;
 	ns_vacated_del(fs->ns, dir, name);
@@ -175,10 +190,9 @@ void lin_bypass(struct fs *fs, uint64_t gone)
 	free(s.l.v);
 }
 
-void lin_replace(struct fs *fs, uint64_t dir, const char *name, const struct inode *x,
-		 const struct inode *y)
+void lin_replace(struct fs *fs, uint64_t dir, const char *name, struct inode *x, struct inode *y)
 {
-	if (!lineage_on(fs) || !S_ISREG(x->a.mode) || !S_ISREG(y->a.mode) || x->ino == y->ino)
+	if (!lineage_on(fs) || x->ino == y->ino || !regular(x, NULL) || !regular(y, NULL))
 		return;
 	/* The path's history wins over the one the file brings: an atomic
 	 * save's temporary file had none worth keeping. */

@@ -343,10 +343,9 @@ uint64_t fs_grave_evict(struct fs *fs, uint64_t want);
 /* lineage.c, all with ns_lock held: regular file x left name (dir, name);
  * x took a name that held no file (fresh: x was just made there); x was
  * renamed over file y at (dir, name). */
-void lin_vacate(struct fs *fs, uint64_t dir, const char *name, const struct inode *x);
-void lin_take(struct fs *fs, uint64_t dir, const char *name, const struct inode *x, bool fresh);
-void lin_replace(struct fs *fs, uint64_t dir, const char *name, const struct inode *x,
-		 const struct inode *y);
+void lin_vacate(struct fs *fs, uint64_t dir, const char *name, struct inode *x);
+void lin_take(struct fs *fs, uint64_t dir, const char *name, struct inode *x, bool fresh);
+void lin_replace(struct fs *fs, uint64_t dir, const char *name, struct inode *x, struct inode *y);
 /* File gone's store goes: the lineages that named it go on to what it
  * named (its record keeps those versions), or end there. */
 void lin_bypass(struct fs *fs, uint64_t gone);
