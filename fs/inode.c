@@ -562,31 +562,14 @@ void ino_attr(const struct inode *in, struct stat *st)
 
 /* Inodes that lost their last link while open, and whose last close a
  * crash prevented: collected first, removed after the range walk. */
-struct inos {
-	uint64_t *v;
-	size_t n, cap;
-};
-
 static int orphan_cb(void *arg, uint64_t ino)
 {
-	struct inos *o = arg;
-
-	if (o->n == o->cap) {
-		size_t cap = o->cap ? o->cap * 2 : 16;
-		uint64_t *v = realloc(o->v, cap * sizeof(*v));
-
-		if (!v)
-			return ST_ENOMEM;
-		o->v = v;
-		o->cap = cap;
-	}
-	o->v[o->n++] = ino;
-	return 0;
+	return u64s_push(arg, ino);
 }
 
 static int remove_orphans(struct fs *fs)
 {
-	struct inos o = {0};
+	struct u64s o = {0};
 	struct inode *in;
 	int rc;
 
