@@ -105,20 +105,21 @@ static int hook(void *arg, enum st_compact_step step)
 	if (step == ST_STEP_LOCKED)
 		io_class(IOPRIO_NORMAL);
 	pthread_mutex_lock(&fs->compact_lock);
-	stop = fs->compact_stop;
+	/* Below the low-water mark the room is the give-back's: an ordinary
+	 * compaction steps aside (one with a cut is the give-back). */
+	stop = fs->compact_stop ||
+	       (step == ST_STEP_PROGRESS && !fs->compact_cutting && fs->reclaim_wanted);
 	pthread_mutex_unlock(&fs->compact_lock);
 	return stop;
 }
 
-/* Room for a copy of the live bytes, and a margin. */
+/* Room for a copy of the live bytes that leaves the disk above its
+ * low-water mark: the room below it is the give-back's. */
 static bool room_for(struct fs *fs, st_store *st)
 {
 	struct st_info info;
-	struct statvfs sv;
 
-	if (st_info(st, &info) != ST_OK || fstatvfs(fs->backing_fd, &sv) != 0)
-		return false;
-	return (uint64_t)sv.f_bavail * sv.f_frsize > info.live_bytes + (64ull << 20);
+	return st_info(st, &info) == ST_OK && space_room_for(fs, info.live_bytes + (16ull << 20));
 }
 
 /* The mount's retention rule plus inode ino's pins (0: the namespace,
@@ -168,26 +169,56 @@ static uint64_t copy_rate(struct fs *fs, st_store *st, uint64_t *seen)
 	return AUTO_BPS;
 }
 
-static void compact_store(struct fs *fs, st_store *st, uint64_t ino, uint64_t *seen)
+/* Sets the room a give-back's copy takes, which writers leave free (0:
+ * done; wakes them). */
+static void hold_room(struct fs *fs, uint64_t room)
+{
+	pthread_mutex_lock(&fs->flush_lock);
+	fs->space_hold = room;
+	if (!room)
+		pthread_cond_broadcast(&fs->room_cv);
+	pthread_mutex_unlock(&fs->flush_lock);
+}
+
+/* Compacts store st of inode ino (0: the namespace) under the mount's
+ * rule; with a cut (space.c's give-back), versions older go too, at full
+ * speed, with room held for the copy. 0 or a store error. */
+static int compact_store(struct fs *fs, st_store *st, uint64_t ino, uint64_t *seen, uint64_t cut_ns,
+			 uint64_t room)
 {
 	struct st_retention keep;
-	struct st_compact_opts o = {
-	    .keep = &keep, .hook = hook, .hook_arg = fs, .rate_bps = copy_rate(fs, st, seen)};
+	struct st_compact_opts o = {.keep = &keep, .hook = hook, .hook_arg = fs};
 	uint64_t *pins;
 	struct st_compact_stats cs = {0};
 	int rc;
 
-	if (!room_for(fs, st)) {
+	/* Below the low-water mark only the give-back (with a cut) runs. */
+	if (!cut_ns && !room_for(fs, st)) {
 		pthread_mutex_lock(&fs->compact_lock);
 		fs->compact_nospace++;
 		pthread_mutex_unlock(&fs->compact_lock);
-		return;
+		return ST_ENOSPC;
 	}
-	if (keep_rule(fs, ino, &keep, &pins) != 0)
-		return;
-	io_class(IOPRIO_IDLE);
+	if ((rc = keep_rule(fs, ino, &keep, &pins)) != 0)
+		return ST_EIO;
+	keep.cut_ns = cut_ns;
+	if (cut_ns) {
+		hold_room(fs, room);
+		pthread_mutex_lock(&fs->compact_lock);
+		fs->compact_cutting = true;
+		pthread_mutex_unlock(&fs->compact_lock);
+	} else {
+		o.rate_bps = copy_rate(fs, st, seen);
+		io_class(IOPRIO_IDLE);
+	}
 	rc = st_compact(st, &o, &cs);
-	io_class(IOPRIO_NORMAL);
+	if (cut_ns) {
+		pthread_mutex_lock(&fs->compact_lock);
+		fs->compact_cutting = false;
+		pthread_mutex_unlock(&fs->compact_lock);
+		hold_room(fs, 0);
+	} else
+		io_class(IOPRIO_NORMAL);
 	free(pins);
 	if (rc == ST_OK) {
 		account(fs, &cs);
@@ -197,7 +228,12 @@ static void compact_store(struct fs *fs, st_store *st, uint64_t ino, uint64_t *s
 		fs->compact_floor[ino % COMPACT_FLOORS].quiet_until =
 		    cs.quiet_ns ? st_monotonic_ns() + cs.quiet_ns : 0;
 		pthread_mutex_unlock(&fs->compact_lock);
-	} else if (rc != ST_EDELETED && rc != ST_EABORTED) {
+	} else if (rc == ST_EABORTED) {
+		pthread_mutex_lock(&fs->compact_lock);
+		if (!fs->compact_stop)
+			fs->compact_yielded++; /* to a give-back of space */
+		pthread_mutex_unlock(&fs->compact_lock);
+	} else if (rc != ST_EDELETED) {
 		pthread_mutex_lock(&fs->compact_lock);
 		fs->compact_failures++;
 		pthread_mutex_unlock(&fs->compact_lock);
@@ -213,6 +249,7 @@ static void compact_store(struct fs *fs, st_store *st, uint64_t ino, uint64_t *s
 	else if (rc != ST_EDELETED && rc != ST_EABORTED)
 		fs_log(LOG_WARNING, "compaction of inode %llu failed: %s", (unsigned long long)ino,
 		       st_last_error()->msg);
+	return rc;
 }
 
 /* Loads inode ino and holds its store open for a compaction: *stp is the
@@ -254,16 +291,31 @@ static void let_go(struct fs *fs, struct inode *in, st_store *st)
 	ino_put(fs, in);
 }
 
-static void compact_inode(struct fs *fs, uint64_t ino, uint64_t *seen)
+static int compact_inode(struct fs *fs, uint64_t ino, uint64_t *seen, uint64_t cut_ns,
+			 uint64_t room)
 {
 	struct inode *in = NULL;
 	st_store *st = NULL;
 	int rc = hold_store(fs, ino, &in, &st);
 
 	if (rc == 0)
-		compact_store(fs, st, ino, seen);
+		rc = compact_store(fs, st, ino, seen, cut_ns, room) == ST_OK ? 0 : -EIO;
 	if (in) /* else removed meanwhile */
 		let_go(fs, in, st);
+	return rc;
+}
+
+int compactor_cut(struct fs *fs, uint64_t ino, uint64_t cut_ns, uint64_t room)
+{
+	uint64_t seen = 0;
+	int rc;
+
+	if (ino)
+		return compact_inode(fs, ino, &seen, cut_ns, room);
+	rc = compact_store(fs, fs->ns, 0, &seen, cut_ns, room);
+	if (rc == ST_OK)
+		fs_ns_compacted(fs);
+	return rc == ST_OK ? 0 : -EIO;
 }
 
 static void *compactor_main(void *arg)
@@ -273,18 +325,29 @@ static void *compactor_main(void *arg)
 
 	pthread_mutex_lock(&fs->compact_lock);
 	for (;;) {
-		while (!fs->compact_stop && (fs->ncompact == 0 || fs->compact_paused))
+		while (!fs->compact_stop && !fs->reclaim_wanted &&
+		       (fs->ncompact == 0 || fs->compact_paused))
 			pthread_cond_wait(&fs->compact_cv, &fs->compact_lock);
 		if (fs->compact_stop)
 			break;
+		/* Space comes first, paused or not. */
+		if (fs->reclaim_wanted) {
+			fs->reclaim_wanted = false;
+			fs->reclaim_started++;
+			pthread_mutex_unlock(&fs->compact_lock);
+			space_reclaim(fs);
+			pthread_mutex_lock(&fs->compact_lock);
+			continue;
+		}
 		ino = fs->compact_q[0];
 		memmove(fs->compact_q, fs->compact_q + 1, --fs->ncompact * sizeof(*fs->compact_q));
 		pthread_mutex_unlock(&fs->compact_lock);
 		if (ino == NS_ENTRY) {
-			compact_store(fs, fs->ns, ino, &seen);
-			fs_ns_compacted(fs);
-		} else
-			compact_inode(fs, ino, &seen);
+			if (compact_store(fs, fs->ns, ino, &seen, 0, 0) == ST_OK)
+				fs_ns_compacted(fs);
+		} else {
+			compact_inode(fs, ino, &seen, 0, 0);
+		}
 		pthread_mutex_lock(&fs->compact_lock);
 	}
 	pthread_mutex_unlock(&fs->compact_lock);
@@ -295,8 +358,8 @@ int compactor_start(struct fs *fs)
 {
 	int rc;
 
-	if (!fs->o.compact)
-		return 0;
+	/* With -o compact=0 the thread still gives history back when space
+	 * runs short: compactor_consider() queues nothing. */
 	rc = pthread_create(&fs->compactor, NULL, compactor_main, fs);
 	if (rc)
 		return -rc;

@@ -289,7 +289,9 @@ void fsop_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, of
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	rc = flusher_reserve(fs, size);
+	/* A user's write stops where the disk's blocks reserved for root
+	 * begin; root's may use them (the daemon writes as root). */
+	rc = flusher_reserve(fs, size, fuse_req_ctx(req)->uid == 0);
 	if (rc) {
 		ino_put(fs, in);
 		fuse_reply_err(req, -rc);

@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,14 +52,17 @@ void flusher_mark(struct fs *fs, struct inode *in)
 	pthread_mutex_unlock(&fs->flush_lock);
 }
 
-int flusher_reserve(struct fs *fs, uint64_t len)
+int flusher_reserve(struct fs *fs, uint64_t len, bool root)
 {
 	uint64_t t0 = 0;
 	int rc = 0;
 
 	pthread_mutex_lock(&fs->flush_lock);
-	while (fs->dirty_bytes > 0 && fs->dirty_bytes + len > fs->dirty_limit && !fs->stop &&
-	       !fs->nospace) {
+	/* Below the disk's low-water mark, little is let ahead of the commits:
+	 * they make the versions a give-back can drop (space.c). */
+	while (fs->dirty_bytes > 0 &&
+	       fs->dirty_bytes + len > (space_low_locked(fs) ? SPACE_LOW_DIRTY : fs->dirty_limit) &&
+	       !fs->stop) {
 		if (!t0) /* the clock is read only by writers that wait */
 			t0 = st_monotonic_ns();
 		pthread_cond_signal(&fs->flush_cv);
@@ -70,9 +72,8 @@ int flusher_reserve(struct fs *fs, uint64_t len)
 		fs->writer_stalls++;
 		fs->writer_stall_ns += st_monotonic_ns() - t0;
 	}
-	if (fs->nospace)
-		rc = -ENOSPC;
-	else
+	rc = space_admit_locked(fs, len, root);
+	if (rc == 0)
 		fs->dirty_bytes += len;
 	if (fs->dirty_bytes > fs->dirty_limit / 2)
 		pthread_cond_signal(&fs->flush_cv);
@@ -278,6 +279,10 @@ static void settle(struct fs *fs, struct job *j)
 
 		in->committed = j->size;
 		in->committed_mtime = (int64_t)j->mtime;
+		/* A save that is no longer the newest is history a give-back
+		 * may drop: one that found nothing may find it now. */
+		if (in->committed_seq && !in->last_interim)
+			space_more_history(fs);
 		in->last_interim = !j->save;
 		if (j->save)
 			in->last_save_ns = st_realtime_ns();
@@ -285,6 +290,9 @@ static void settle(struct fs *fs, struct job *j)
 			st_current(in->st, &v);
 			in->committed_seq = v.seq;
 			in->committed_bytes = v.bytes;
+			/* A file being written may gain history: a give-back
+			 * may have to copy this much of it. */
+			space_note(fs, v.bytes);
 		}
 		in->attr_dirty = true; /* the record gets the committed size */
 	} else {
@@ -405,28 +413,17 @@ static size_t round_run(struct fs *fs, struct job *jobs, size_t n, bool last)
 	return k;
 }
 
-/* Clears the ENOSPC state once the disk has room again. */
+/* Clears the ENOSPC state once the disk has room again (as space_check
+ * just sampled it: the daemon writes as root). */
 static void check_space(struct fs *fs)
 {
-	struct statvfs sv;
-	uint64_t avail, margin;
+	uint64_t margin;
 
-	if (fstatvfs(fs->backing_fd, &sv) != 0)
-		return;
-	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
-	margin = (uint64_t)sv.f_blocks * sv.f_frsize / 16;
+	pthread_mutex_lock(&fs->flush_lock);
+	margin = fs->space_total / 16;
 	if (margin > SPACE_MARGIN)
 		margin = SPACE_MARGIN;
-	pthread_mutex_lock(&fs->flush_lock);
-	if (fs->nospace && avail <= fs->dirty_bytes + margin) {
-		/* Writes come before the history of deleted files. */
-		uint64_t want = fs->dirty_bytes + margin - avail + 1;
-
-		pthread_mutex_unlock(&fs->flush_lock);
-		avail += fs_grave_evict(fs, want);
-		pthread_mutex_lock(&fs->flush_lock);
-	}
-	if (fs->nospace && avail > fs->dirty_bytes + margin) {
+	if (fs->nospace && fs->space_root > fs->dirty_bytes + margin) {
 		fs->nospace = false;
 		pthread_cond_broadcast(&fs->room_cv);
 		fs_log(LOG_INFO, "the backing disk has room again");
@@ -459,11 +456,11 @@ static void *flusher_main(void *arg)
 		       fs->dirty_bytes <= fs->dirty_limit / 2 &&
 		       pthread_cond_timedwait(&fs->flush_cv, &fs->flush_lock, &deadline) == 0)
 			;
-		if (fs->nospace) {
-			pthread_mutex_unlock(&fs->flush_lock);
-			check_space(fs);
-			pthread_mutex_lock(&fs->flush_lock);
-		}
+		pthread_mutex_unlock(&fs->flush_lock);
+		/* Below the low-water mark history gives way (space.c). */
+		space_check(fs);
+		check_space(fs);
+		pthread_mutex_lock(&fs->flush_lock);
 		/* The round's own array: once unlisted, an inode may be listed
 		 * again (its dirty_next reused) while the round runs. */
 		n = 0;

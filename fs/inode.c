@@ -740,42 +740,6 @@ static int64_t grave_drop(struct fs *fs, uint64_t ino)
 	return freed;
 }
 
-static int grave_time_cmp(const void *a, const void *b)
-{
-	const struct grave *x = a, *y = b;
-
-	return (x->time > y->time) - (x->time < y->time);
-}
-
-uint64_t fs_grave_evict(struct fs *fs, uint64_t want)
-{
-	struct graves g = {0};
-	uint64_t freed = 0;
-	size_t n = 0;
-	int rc;
-
-	pthread_mutex_lock(&fs->ns_lock);
-	rc = ns_grave_list(fs->ns, grave_cb, &g);
-	pthread_mutex_unlock(&fs->ns_lock);
-	if (rc == ST_OK && g.n)
-		qsort(g.v, g.n, sizeof(*g.v), grave_time_cmp);
-	for (size_t i = 0; rc == ST_OK && i < g.n && freed < want; i++) {
-		int64_t f = grave_drop(fs, g.v[i].ino);
-
-		if (f >= 0) {
-			freed += (uint64_t)f;
-			n++;
-		}
-	}
-	if (n)
-		fs_log(LOG_WARNING,
-		       "the backing disk is full: gave up the history of %zu deleted files "
-		       "(%llu KiB), oldest deletions first",
-		       n, (unsigned long long)(freed >> 10));
-	free(g.v);
-	return freed;
-}
-
 /*
  * A purge by who of replaced file pred: 1 if it has versions of others,
  * then compacted down to those (and its newest, which a store always

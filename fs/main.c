@@ -45,6 +45,7 @@ enum {
 	O_COMPACT_MBPS,
 	O_SETTLE_MS,
 	O_FENCE_WAIT_S,
+	O_SPACE_WAIT_S,
 	O_NUMERIC
 };
 
@@ -52,6 +53,7 @@ struct cmdline {
 	struct fs_opts o;
 	char *num[O_NUMERIC];
 	char *keep;
+	char *reserve;
 	char *backing;
 	char *mnt; /* the mount point as given: checked before libfuse's own words */
 	int nonopt;
@@ -73,7 +75,9 @@ static const struct fuse_opt opt_spec[] = {
     OPT("compact_mbps=%s", num[O_COMPACT_MBPS]),
     OPT("settle_ms=%s", num[O_SETTLE_MS]),
     OPT("fence_wait_s=%s", num[O_FENCE_WAIT_S]),
+    OPT("space_wait_s=%s", num[O_SPACE_WAIT_S]),
     OPT("keep=%s", keep),
+    OPT("reserve=%s", reserve),
     FUSE_OPT_KEY("ro", KEY_RO),
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
@@ -114,6 +118,10 @@ static void usage(FILE *f)
 		   "                     (default 2000; 0 for none)\n"
 		   "  -o fence_wait_s=N  wait at most N s for the storage to show what the\n"
 		   "                     last unmount left, then refuse (default 30)\n"
+		   "  -o reserve=SIZE|N%%  history gives way to live data when the backing\n"
+		   "                     disk has less free (default: 10%% of it, at most 1G)\n"
+		   "  -o space_wait_s=N  a write waits at most N s for history to give way\n"
+		   "                     before it fails with ENOSPC (default 30)\n"
 		   "  -o ro              mount read-only\n"
 		   "  -o allow_other     let other users in (see mount.fuse3(8))\n"
 		   "  -h, --help         this help\n"
@@ -138,6 +146,7 @@ static const struct numopt {
     [O_COMPACT_MBPS] = {"compact_mbps", 0, 1000000, true},
     [O_SETTLE_MS] = {"settle_ms", 0, 600000, true},
     [O_FENCE_WAIT_S] = {"fence_wait_s", 0, 86400, true},
+    [O_SPACE_WAIT_S] = {"space_wait_s", 0, 3600, true},
 };
 
 /* Option i's value into *out (untouched if it was not given). 0, or -1
@@ -180,6 +189,7 @@ static int numopts_apply(struct cmdline *c)
 	v[O_COMPACT_MBPS] = 0;
 	v[O_SETTLE_MS] = 2000;
 	v[O_FENCE_WAIT_S] = 30;
+	v[O_SPACE_WAIT_S] = 30;
 	for (int i = 0; i < O_NUMERIC; i++)
 		if (numopt_parse(c, i, &v[i]))
 			return -1;
@@ -193,6 +203,14 @@ static int numopts_apply(struct cmdline *c)
 	c->o.compact_bps = (uint64_t)v[O_COMPACT_MBPS] * 1000000;
 	c->o.settle_ms = (unsigned)v[O_SETTLE_MS];
 	c->o.fence_wait_s = (unsigned)v[O_FENCE_WAIT_S];
+	c->o.space_wait_s = (unsigned)v[O_SPACE_WAIT_S];
+	if (c->reserve && space_parse(c->reserve, 0, &(uint64_t){0}) != 0) {
+		fprintf(stderr,
+			"revfs: -o reserve=%s: give a size (4096, 512M, 2G) or a percentage of "
+			"the backing disk (5%%); see revfs --help\n",
+			c->reserve);
+		return -1;
+	}
 	return 0;
 }
 
@@ -390,6 +408,8 @@ static int open_backing(struct fs *fs)
 		fprintf(stderr, "revfs: cannot open %s: %s\n", fs->backing, strerror(errno));
 		return -1;
 	}
+	if (space_init(fs, fs->reserve_text))
+		return -1;
 	rc = fs_ns_load(fs);
 	if (rc == 0 && !fs->o.ro)
 		rc = fs_ns_mark(fs, false);
@@ -502,6 +522,7 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&fs.compact_lock, NULL);
 	pthread_cond_init(&fs.compact_cv, NULL);
 	fs.keep_text = c.keep;
+	fs.reserve_text = c.reserve;
 	pthread_cond_init(&fs.done_cv, NULL);
 	pthread_cond_init(&fs.room_cv, NULL);
 	the_fs = &fs;
@@ -613,6 +634,7 @@ out_args:
 	free(c.backing);
 	free(c.mnt);
 	free(c.keep);
+	free(c.reserve);
 	free(fo.mountpoint);
 	fuse_opt_free_args(&args);
 	return ret ? 1 : 0;

@@ -173,10 +173,21 @@ struct fs_opts {
 	uint64_t compact_bps;  /* rate limit of the copy; 0: none */
 	unsigned settle_ms;    /* network filesystems: wait at mount for caches */
 	unsigned fence_wait_s; /* wait for the storage to catch up, then refuse */
+	unsigned space_wait_s; /* a write waits this long for history to give way */
 	double attr_timeout;
 	int ro;
 	int foreground, debug;
 	int verbose; /* -v: the daemon's own debug messages are logged too */
+};
+
+/* What the backing directory holds, in bytes on disk (space.c). */
+struct space_figs {
+	uint64_t live;	    /* the files' newest versions */
+	uint64_t history;   /* their older versions, their lineages' replaced files */
+	uint64_t graveyard; /* deleted paths' stores */
+	uint64_t ns;	    /* the namespace store */
+	uint64_t files;	    /* regular files with a store */
+	uint64_t graves;    /* stores in the graveyard */
 };
 
 struct fs {
@@ -221,7 +232,16 @@ struct fs {
 	uint64_t dirty_bytes; /* in every dirty and flush set */
 	uint64_t dirty_limit;
 	bool kicked;  /* flusher_kick() since the last round started */
-	bool nospace; /* the backing disk is full: writes get ENOSPC */
+	bool nospace; /* a commit got ENOSPC: writes wait until the flusher sees room */
+	/* flush_lock: the backing disk's space (space.c) */
+	uint64_t space_user, space_root;    /* free bytes (f_bavail, f_bfree) at the last sample */
+	uint64_t space_total;		    /* its size (f_blocks) */
+	uint64_t space_sampled_ns;	    /* when (st_monotonic_ns) */
+	uint64_t space_hold;		    /* room a give-back's copy takes: writers leave it */
+	uint64_t space_need;		    /* the largest file store's newest version seen: the
+					     * room a give-back's copy may need */
+	uint64_t space_waits, space_enospc; /* writers that waited for room; got ENOSPC */
+	struct stat_ring space_wait_ring;   /* ... how long they waited */
 	/* flush_lock: timing, for .revfs/stats */
 	uint64_t writer_stalls;		   /* flusher_reserve() waits for dirty room */
 	uint64_t writer_stall_ns;	   /* ... and their total time */
@@ -236,7 +256,9 @@ struct fs {
 	pthread_t flusher;
 
 	struct st_retention keep; /* which versions compaction keeps */
+	uint64_t reserve;	  /* -o reserve: history gives way below it (set at mount) */
 	const char *keep_text;	  /* -o keep=, or NULL: the superblock's */
+	const char *reserve_text; /* -o reserve=, or NULL: the default */
 	pthread_mutex_t compact_lock;
 	pthread_cond_t compact_cv;
 	/* compact_lock */
@@ -256,12 +278,23 @@ struct fs {
 	size_t ncompact;
 	bool compact_stop, compact_paused;
 	uint64_t compactions, compact_failures, compact_nospace, compact_reclaimed;
+	uint64_t compact_yielded; /* stopped for a give-back of space */
 	uint64_t compact_hold_max_ns;
 	uint64_t compact_bytes_before;	    /* store sizes before, summed */
 	uint64_t compact_bytes_after;	    /* ... and after */
 	uint64_t compact_passes;	    /* unlocked catch-up passes, summed */
 	struct stat_ring compact_hold_ring; /* the last final-lock hold times */
-	bool compactor_running;		    /* main thread only */
+	/* compact_lock: the give-back of history when space is short */
+	bool reclaim_wanted;	  /* asked for, not begun */
+	bool reclaim_running;	  /* a round is under way */
+	bool compact_cutting;	  /* the compaction running is the give-back's */
+	uint64_t reclaim_started; /* rounds begun */
+	uint64_t reclaim_dry_gen; /* the last round that could give nothing */
+	uint64_t reclaim_dry_ns;  /* ... when it ended (0: the last one gave) */
+	uint64_t reclaim_rounds, reclaim_graves, reclaim_versions, reclaim_bytes;
+	struct space_figs figs; /* what the stores took at figs_ns (0: take again) */
+	uint64_t figs_ns;
+	bool compactor_running; /* main thread only */
 	pthread_t compactor;
 };
 
@@ -337,9 +370,6 @@ int fs_ns_load(struct fs *fs);
 /* Removes the stores of deleted files that no namespace version still kept
  * names (ns_lock not held). 0 or -errno. */
 int fs_grave_reap(struct fs *fs);
-/* On a full backing disk: removes deleted files' stores, oldest deletion
- * first, until want bytes are freed (ns_lock not held). The bytes freed. */
-uint64_t fs_grave_evict(struct fs *fs, uint64_t want);
 /* lineage.c, all with ns_lock held: regular file x left name (dir, name);
  * x took a name that held no file (fresh: x was just made there); x was
  * renamed over file y at (dir, name). */
@@ -419,8 +449,45 @@ int at_list(struct fs *fs, uint64_t t, uint64_t dir, struct dirh *d);
 void at_ns_changed(void);  /* the namespace was compacted: snapshots reopen */
 void at_release_all(void); /* at exit */
 
+/* space.c: live data before history */
+/* "4096", "512M", "2G", "1T" (binary units) or "N%" of total into *out.
+ * 0 or -EINVAL. */
+int space_parse(const char *text, uint64_t total, uint64_t *out);
+/* Takes the first sample and sets fs->reserve from -o reserve (NULL: a
+ * tenth of the disk, at most 1 GiB). 0, or -1 with a message. */
+int space_init(struct fs *fs, const char *reserve);
+/* Samples the free space; below the low-water mark asks for a give-back.
+ * Takes flush_lock and compact_lock. */
+void space_check(struct fs *fs);
+/* A commit left a file whose newest version takes kept bytes: a
+ * give-back may have to copy that much (the low-water mark grows by the
+ * largest seen since the mount, or found by a walk of the stores). */
+void space_note(struct fs *fs, uint64_t kept);
+/* A commit left an older save behind: a give-back that found nothing to
+ * drop may find it now (takes compact_lock). */
+void space_more_history(struct fs *fs);
+/* Whether the disk has bytes free above its low-water mark: room for an
+ * ordinary compaction's copy (takes flush_lock). */
+bool space_room_for(struct fs *fs, uint64_t bytes);
+/* Lets a writer (root or not) add len dirty bytes, waiting (flush_lock
+ * held, released while waiting) for history to give way if they do not
+ * fit. 0 or -ENOSPC. */
+int space_admit_locked(struct fs *fs, uint64_t len, bool root);
+/* Whether the disk is below its low-water mark as last sampled
+ * (flush_lock held). Writers then keep at most SPACE_LOW_DIRTY dirty. */
+bool space_low_locked(const struct fs *fs);
+#define SPACE_LOW_DIRTY (16ull << 20)
+/* One give-back round, on the compactor's thread. */
+void space_reclaim(struct fs *fs);
+/* What the stores take now (cached for 2 s). 0 or -errno. */
+int space_figures(struct fs *fs, struct space_figs *out);
+
 /* compactor.c */
 int compactor_start(struct fs *fs);
+/* Compacts file ino's store (0: the namespace) under the mount's rule with
+ * versions older than cut_ns dropped, pins and the newest aside; writers
+ * leave room bytes free meanwhile. 0 or -errno. */
+int compactor_cut(struct fs *fs, uint64_t ino, uint64_t cut_ns, uint64_t room);
 void compactor_stop(struct fs *fs);
 /* Queues ino (0: the namespace) if its store st is fragmented enough. */
 void compactor_consider(struct fs *fs, uint64_t ino, st_store *st);
@@ -448,8 +515,10 @@ int flusher_sync(struct fs *fs, struct inode *in);
  * fsync at its end finds little left to do. */
 #define FLUSH_STREAM_BYTES (32ull << 20)
 void flusher_kick(struct fs *fs); /* starts a round soon, without waiting */
-/* Accounts len more dirty bytes, waiting while the limit is reached. */
-int flusher_reserve(struct fs *fs, uint64_t len);
+/* Accounts len more dirty bytes of a writer (root or not), waiting while
+ * the limit is reached, or for history to give way (space_admit_locked).
+ * 0 or -ENOSPC. */
+int flusher_reserve(struct fs *fs, uint64_t len, bool root);
 void flusher_release_bytes(struct fs *fs, uint64_t len);
 
 extern const struct fuse_lowlevel_ops revfs_ops;

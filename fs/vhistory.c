@@ -960,6 +960,21 @@ static int resolve_vname(struct fs *fs, uint64_t ino, const char *name, size_t l
 	return rc;
 }
 
+/* A pinned version stays through any give-back of space, whose copy of
+ * the file then takes it too: the low-water mark makes room for that. */
+static void pin_noted(struct fs *fs, uint64_t ino, uint64_t bytes)
+{
+	struct inode *in = ino_get(fs, ino);
+
+	if (!in)
+		return;
+	pthread_mutex_lock(&in->lock);
+	bytes += in->committed_bytes;
+	pthread_mutex_unlock(&in->lock);
+	ino_put(fs, in);
+	space_note(fs, bytes);
+}
+
 int vx_set(struct fs *fs, uint64_t ino, const char *name, const char *value, size_t size)
 {
 	struct find_ver f = {0};
@@ -980,6 +995,7 @@ int vx_set(struct fs *fs, uint64_t ino, const char *name, const char *value, siz
 		rc = ns_pin_put(fs->ns, lv.ino, lv.v.seq);
 		fs->ns_dirty = true;
 		pthread_mutex_unlock(&fs->ns_lock);
+		pin_noted(fs, ino, lv.v.bytes);
 		return rc ? -fs_errno(rc) : 0;
 	}
 	rc = with_store(fs, ino, find_version, &f);
@@ -989,6 +1005,7 @@ int vx_set(struct fs *fs, uint64_t ino, const char *name, const char *value, siz
 	rc = ns_pin_put(fs->ns, ino, f.seq);
 	fs->ns_dirty = true;
 	pthread_mutex_unlock(&fs->ns_lock);
+	pin_noted(fs, ino, f.v.bytes);
 	return rc ? -fs_errno(rc) : 0;
 }
 

@@ -46,10 +46,16 @@ static char *stats_text(struct fs *fs, size_t *len)
 	uint64_t loaded;
 	struct {
 		uint64_t dirty, rounds, busy, round_ns, round_max, stalls, stall_ns, waits, wait_ns;
-		struct stat_ring ring;
+		uint64_t user, root, need, swaits, enospc;
+		struct stat_ring ring, sring;
 	} * w;
 	struct {
-		uint64_t n, fail, nospace, reclaimed, hold, queued, before, after, passes;
+		uint64_t rounds, graves, versions, bytes;
+	} r;
+	struct space_figs figs;
+	bool have_figs = space_figures(fs, &figs) == 0;
+	struct {
+		uint64_t n, fail, nospace, yielded, reclaimed, hold, queued, before, after, passes;
 		struct stat_ring ring;
 		bool paused, on;
 	} * c;
@@ -77,11 +83,18 @@ static char *stats_text(struct fs *fs, size_t *len)
 	w->stall_ns = fs->writer_stall_ns;
 	w->waits = fs->flush_store_waits;
 	w->wait_ns = fs->flush_store_wait_ns;
+	w->user = fs->space_user;
+	w->root = fs->space_root;
+	w->need = fs->space_need;
+	w->swaits = fs->space_waits;
+	w->enospc = fs->space_enospc;
+	w->sring = fs->space_wait_ring;
 	pthread_mutex_unlock(&fs->flush_lock);
 	pthread_mutex_lock(&fs->compact_lock);
 	c->n = fs->compactions;
 	c->fail = fs->compact_failures;
 	c->nospace = fs->compact_nospace;
+	c->yielded = fs->compact_yielded;
 	c->reclaimed = fs->compact_reclaimed;
 	c->hold = fs->compact_hold_max_ns;
 	c->queued = fs->ncompact;
@@ -91,6 +104,10 @@ static char *stats_text(struct fs *fs, size_t *len)
 	c->ring = fs->compact_hold_ring;
 	c->paused = fs->compact_paused;
 	c->on = fs->o.compact && !fs->o.ro;
+	r.rounds = fs->reclaim_rounds;
+	r.graves = fs->reclaim_graves;
+	r.versions = fs->reclaim_versions;
+	r.bytes = fs->reclaim_bytes;
 	pthread_mutex_unlock(&fs->compact_lock);
 
 	line(f, "flush_rounds", w->rounds);
@@ -109,6 +126,7 @@ static char *stats_text(struct fs *fs, size_t *len)
 	line(f, "compactions", c->n);
 	line(f, "compaction_failures", c->fail);
 	line(f, "compactions_waiting_for_space", c->nospace);
+	line(f, "compactions_yielded_to_space", c->yielded);
 	line(f, "compaction_queue", c->queued);
 	line(f, "compaction_reclaimed_bytes", c->reclaimed);
 	line(f, "compaction_bytes_before", c->before);
@@ -117,6 +135,28 @@ static char *stats_text(struct fs *fs, size_t *len)
 	line(f, "compaction_lock_hold_p50_us", percentile(&c->ring, 50) / 1000);
 	line(f, "compaction_lock_hold_p99_us", percentile(&c->ring, 99) / 1000);
 	line(f, "compaction_lock_hold_max_us", c->hold / 1000);
+	/* Space: what the stores take on disk, as a walk of them found it
+	 * (at most 2 s ago), and the disk's free space at the last sample. */
+	if (have_figs) {
+		line(f, "space_live_bytes", figs.live);
+		line(f, "space_history_bytes", figs.history);
+		line(f, "space_graveyard_bytes", figs.graveyard);
+		line(f, "space_namespace_bytes", figs.ns);
+		line(f, "space_files", figs.files);
+		line(f, "space_graveyard_files", figs.graves);
+	}
+	line(f, "space_free_bytes", w->user);
+	line(f, "space_free_root_bytes", w->root);
+	line(f, "space_reserve_bytes", fs->reserve);
+	line(f, "space_low_water_bytes", fs->reserve + w->need);
+	line(f, "space_giveback_rounds", r.rounds);
+	line(f, "space_giveback_stores", r.graves);
+	line(f, "space_giveback_versions", r.versions);
+	line(f, "space_giveback_bytes", r.bytes);
+	line(f, "space_writer_waits", w->swaits);
+	line(f, "space_writer_wait_p50_us", percentile(&w->sring, 50) / 1000);
+	line(f, "space_writer_wait_p99_us", percentile(&w->sring, 99) / 1000);
+	line(f, "space_writer_enospc", w->enospc);
 	free(w);
 	free(c);
 	if (fclose(f) != 0) {

@@ -316,6 +316,10 @@ int ns_inode_get(st_store *ns, uint64_t ino, struct ns_inode *a, char **target);
 /* Stages inode ino's record; target is a symlink's (NULL otherwise). */
 int ns_inode_put(st_store *ns, uint64_t ino, const struct ns_inode *a, const char *target);
 int ns_inode_del(st_store *ns, uint64_t ino);
+/* Each inode record, by inode number; one that does not decode is skipped
+ * (fsck's to report). As ns_dirent_list. */
+int ns_inode_list(st_store *ns, int (*cb)(void *arg, uint64_t ino, const struct ns_inode *a),
+		  void *arg);
 
 /* Entry name (NUL-terminated, 1..NS_NAME_MAX bytes) of directory dir. */
 int ns_dirent_get(st_store *ns, uint64_t dir, const char *name, uint64_t *ino, uint8_t *type);

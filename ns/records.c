@@ -194,6 +194,33 @@ int ns_inode_del(st_store *ns, uint64_t ino)
 	return del_plain(ns, NSK_INODE, ino);
 }
 
+struct inode_list {
+	int (*cb)(void *arg, uint64_t ino, const struct ns_inode *a);
+	void *arg;
+};
+
+static int inode_list_cb(void *arg, const void *vkey, size_t klen, const void *val, size_t vlen)
+{
+	const struct inode_list *l = arg;
+	struct ns_inode a;
+	const void *t;
+	size_t tlen;
+
+	/* A malformed record is skipped: fsck's to report. */
+	if (klen != NSK_PREFIX || ns_inode_decode(val, vlen, &a, &t, &tlen) != ST_OK)
+		return 0;
+	return l->cb(l->arg, st_get64((const uint8_t *)vkey + 1), &a);
+}
+
+int ns_inode_list(st_store *ns, int (*cb)(void *arg, uint64_t ino, const struct ns_inode *a),
+		  void *arg)
+{
+	struct inode_list l = {.cb = cb, .arg = arg};
+	uint8_t type = NSK_INODE;
+
+	return st_kv_range(ns, &type, 1, inode_list_cb, &l);
+}
+
 /* ---- directory entries ------------------------------------------------------ */
 
 int ns_dirent_get(st_store *ns, uint64_t dir, const char *name, uint64_t *ino, uint8_t *type)

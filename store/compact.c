@@ -160,23 +160,29 @@ static uint64_t compact_now(const struct cmp *c)
 	return c->st->clock ? c->st->clock(c->st->ctx) : st_realtime_ns();
 }
 
-static void rate_limit(struct cmp *c)
+/* Sleeps to keep the copy at its rate, in slices that let the hook stop
+ * it (ST_EABORTED) meanwhile. */
+static int rate_limit(struct cmp *c)
 {
+	const uint64_t slice = 50000000ull; /* 50 ms */
 	uint64_t want, el;
+	int rc = ST_OK;
 
 	/* The catch-up copies what writers wrote meanwhile: limited, it might
 	 * never catch up with them. */
 	if (!c->o->rate_bps || c->caught_up)
-		return;
+		return ST_OK;
 	/* No overflow: the remainder is below rate_bps. */
 	want = c->stats.copied_bytes / c->o->rate_bps * 1000000000ull +
 	       c->stats.copied_bytes % c->o->rate_bps * 1000000000ull / c->o->rate_bps;
-	el = st_realtime_ns() - c->t_start;
-	if (want > el) {
-		uint64_t d = want - el;
+	while (rc == ST_OK && want > (el = st_realtime_ns() - c->t_start)) {
+		uint64_t d = want - el < slice ? want - el : slice;
 		struct timespec ts = {(time_t)(d / 1000000000ull), (long)(d % 1000000000ull)};
+
 		nanosleep(&ts, NULL);
+		rc = hook(c, ST_STEP_PROGRESS);
 	}
+	return rc;
 }
 
 /* Copies pages [lo, hi) of the old record at rec into a new record. tail:
@@ -189,7 +195,8 @@ static int copy_pages(struct cmp *c, uint64_t rec, uint32_t lo, uint32_t hi, uin
 	if (rc == ST_OK)
 		rc = st_data_append(&c->w, c->pages, hi - lo, tail, out);
 	c->stats.copied_bytes += (uint64_t)(hi - lo - 1) * BLOCK_SIZE + tail;
-	rate_limit(c);
+	if (rc == ST_OK)
+		rc = rate_limit(c);
 	return rc;
 }
 
@@ -241,7 +248,8 @@ static int copy_used(struct cmp *c, struct recmap_ent *m, const struct ext *e)
 		}
 	}
 	c->stats.copied_bytes += (uint64_t)(n - 1) * BLOCK_SIZE + tail;
-	rate_limit(c);
+	if ((rc = rate_limit(c)) != ST_OK)
+		return rc;
 	return st_data_append(&c->w, c->pages, n, tail, &m->ptr);
 }
 
@@ -296,7 +304,8 @@ static int flush_batch(struct cmp *c)
 	if (rc == ST_OK)
 		rc = st_tree_modify(c->nf, &c->w, c->st->kind, &c->nt, c->batch, c->nbatch, &c->nt);
 	batch_drop(c);
-	rate_limit(c);
+	if (rc == ST_OK)
+		rc = rate_limit(c);
 	if (rc == ST_OK)
 		rc = hook(c, ST_STEP_PROGRESS);
 	return rc;

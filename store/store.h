@@ -415,10 +415,14 @@ int st_rewind(st_store *st, uint64_t seq);
  *  - a tier {interval_ns, span_ns} keeps, for versions younger than span_ns,
  *    the newest version of each interval_ns-wide time slot;
  *  - its seq is pinned.
+ * A cut (cut_ns, 0: none) overrides the first three: a version older than
+ * it is kept only if pinned or the newest. The compactor sets it when the
+ * disk runs short or history is over its budget.
  */
 struct st_retention {
 	uint32_t min_count;
 	uint64_t all_ns;
+	uint64_t cut_ns; /* wall-clock time; older versions go, pins aside */
 	uint32_t ntiers;
 	struct {
 		uint64_t interval_ns;

@@ -383,12 +383,19 @@ void st_retention_apply(const struct st_retention *r, uint64_t now, const struct
 		bool listed = i == 0 || v[i].commit_kind != ST_INTERIM;
 
 		keep[i] = listed && k < min;
+		if (r && r->cut_ns && v[i].time_ns < r->cut_ns)
+			keep[i] = i == 0;
 		if (r)
 			for (size_t p = 0; p < r->npins; p++)
 				if (r->pins[p] == v[i].seq)
 					keep[i] = true;
-		if (!listed)
+		if (!listed || (r && r->cut_ns && v[i].time_ns < r->cut_ns)) {
+			if (listed) {
+				prev = i;
+				k++;
+			}
 			continue;
+		}
 		if (r && r->all_ns && age < r->all_ns)
 			keep[i] = true;
 		for (uint32_t t = 0; r && t < r->ntiers; t++) {

@@ -640,6 +640,50 @@ START_TEST(retention_rules)
 }
 END_TEST
 
+/* A cut overrides the windows and min: what is older goes, unless pinned
+ * or the newest. */
+START_TEST(retention_cut)
+{
+	const uint64_t M = 60ull * 1000000000ull, now = 1000 * M;
+	struct st_version v[6];
+	uint64_t pin = 2;
+	struct st_retention r;
+	bool keep[6];
+
+	for (int i = 0; i < 6; i++) /* newest first, 10 minutes apart */
+		v[i] = (struct st_version){.seq = 6 - (uint64_t)i,
+					   .time_ns = now - (uint64_t)i * 10 * M};
+	ck_assert_int_eq(st_retention_parse("all:1h,min:10", &r), ST_OK);
+	st_retention_keep(&r, now, v, 6, keep);
+	for (int i = 0; i < 6; i++)
+		ck_assert(keep[i]);
+	r.cut_ns = now - 25 * M; /* versions 0..2 are younger */
+	r.pins = &pin;
+	r.npins = 1;
+	st_retention_keep(&r, now, v, 6, keep);
+	ck_assert(keep[0] && keep[1] && keep[2]);
+	ck_assert(!keep[3] && keep[4] && !keep[5]); /* seq 2 is pinned */
+	r.cut_ns = now + M;			    /* everything older: the newest stays */
+	st_retention_keep(&r, now, v, 6, keep);
+	ck_assert(keep[0] && !keep[1] && !keep[2] && !keep[3] && keep[4] && !keep[5]);
+	r.npins = 0;
+	r.cut_ns = now - 15 * M; /* a tier keeps nothing older than the cut */
+	r.all_ns = 0;
+	r.ntiers = 1;
+	r.tiers[0].interval_ns = 60 * M;
+	r.tiers[0].span_ns = 24 * 60 * M;
+	r.min_count = 1;
+	r.cut_ns = 0;
+	st_retention_keep(&r, now, v, 6, keep); /* the newest of each hour */
+	ck_assert(keep[0] && !keep[1] && !keep[4] && keep[5]);
+	r.cut_ns = now - 15 * M;
+	st_retention_keep(&r, now, v, 6, keep);
+	ck_assert(keep[0]);
+	for (int i = 1; i < 6; i++)
+		ck_assert(!keep[i]);
+}
+END_TEST
+
 /* ---- key-value stores ----------------------------------------------------- */
 
 static int count_cb(void *arg, const void *k, size_t kl, const void *v, size_t vl)
@@ -726,6 +770,7 @@ static void add_tests(TCase *tc)
 	tcase_add_loop_test(tc, deleted_during_compaction, 0, 1);
 	tcase_add_loop_test(tc, commit_after_switch_waits, 0, 3);
 	tcase_add_test(tc, retention_rules);
+	tcase_add_test(tc, retention_cut);
 	tcase_add_test(tc, kv_compaction);
 	tcase_add_test(tc, stale_compact_file_removed);
 }

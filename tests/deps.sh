@@ -3,7 +3,7 @@
 # As root on Debian it uses apt-get; otherwise it only says what is missing.
 set -eu
 pkgs="build-essential pkg-config libfuse3-dev fuse3 libssl-dev check git sqlite3 attr groff-base man-db vim-tiny
-glusterfs-server glusterfs-client"
+glusterfs-server glusterfs-client e2fsprogs util-linux"
 [ "${1:-}" = "--fuzz" ] && pkgs="$pkgs clang"
 missing=""
 for p in $pkgs; do

@@ -1,0 +1,149 @@
+#!/bin/sh
+# Live data before history (issue: space), on small backing disks the test
+# makes itself (loop-mounted ext4 images, unmounted and detached on any
+# exit):
+#
+#   1. 400 MB: a 100 MB file saved with cp 30 times, sync after each: every
+#      save succeeds and reads back exactly; history keeps what fits; the
+#      log says what was dropped. A version pinned on the way survives. A
+#      file larger than the disk gets ENOSPC and nothing else is lost; once
+#      it is deleted, its store (the graveyard) gives way to a new file.
+#      fsck.revfs -n is clean after the unmount.
+#   2. 200 MB: 5,000 small files written and fsynced, all deleted, written
+#      again: no ENOSPC; the namespace's size is reported.
+#   3. 100 MB with 10% of it reserved for root: a user's writes stop at
+#      what the disk has for users (statvfs f_bavail); root still writes.
+#
+# Prints the writers' waits under disk pressure (p50/p99) and the bytes
+# history and the namespace take, from .revfs/stats.
+set -u
+. "$(dirname "$0")/fslib.sh"
+[ "$(id -u)" = 0 ] || { echo "test_space: SKIP (needs root for loop devices)"; exit 0; }
+command -v mkfs.ext4 >/dev/null && command -v losetup >/dev/null ||
+	{ echo "test_space: SKIP (no mkfs.ext4 or losetup)"; exit 0; }
+fs_setup
+DISK_MNTS=""
+DISK_LOOPS=""
+space_cleanup() {
+	if fs_mounted "$FS_MNT"; then
+		fusermount3 -u "$FS_MNT" 2>/dev/null || fusermount3 -uz "$FS_MNT" 2>/dev/null
+	fi
+	if [ -n "$FS_PID" ]; then # its files keep the image busy
+		kill -9 "$FS_PID" 2>/dev/null
+		wait "$FS_PID" 2>/dev/null
+		FS_PID=""
+	fi
+	for m in $DISK_MNTS; do
+		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+	done
+	for l in $DISK_LOOPS; do
+		losetup -d "$l" 2>/dev/null
+	done
+	DISK_MNTS= DISK_LOOPS=
+	fs_cleanup
+}
+trap space_cleanup EXIT
+
+# disk NAME SIZE [mkfs.ext4 options]: an ext4 image of SIZE mounted on
+# $FS_TMP/NAME; FS_BACKING goes into it.
+disk() {
+	img=$FS_TMP/$1.img d=$FS_TMP/$1 size=$2
+	shift 2
+	truncate -s "$size" "$img" || fs_fail "truncate $img"
+	mkfs.ext4 -q -F "$@" "$img" || fs_fail "mkfs.ext4 $img"
+	loop=$(losetup -f --show "$img") || fs_fail "losetup $img"
+	DISK_LOOPS="$loop $DISK_LOOPS"
+	mkdir -p "$d"
+	mount "$loop" "$d" || fs_fail "mount $loop"
+	DISK_MNTS="$d $DISK_MNTS"
+	FS_BACKING=$d/vault
+}
+
+stat_of() { # stat_of NAME: a line of .revfs/stats
+	sed -n "s/^$1 //p" "$FS_MNT/.revfs/stats"
+}
+
+# --- 1. a 100 MB file saved 30 times on a 400 MB disk -----------------------
+disk big 400M
+fs_mkfs
+fs_mount -o flush_ms=200
+SRC=$FS_TMP/src
+head -c 100000000 /dev/urandom >"$SRC" || fs_fail "source"
+H=$FS_MNT/.revfs/history/f
+pinned=""
+for i in $(seq 1 30); do
+	printf 'save %04d' "$i" | dd of="$SRC" conv=notrunc status=none
+	cp "$SRC" "$FS_MNT/f" || fs_fail "save $i: cp failed"
+	sync "$FS_MNT/f" || fs_fail "save $i: sync failed"
+	cmp -s "$SRC" "$FS_MNT/f" || fs_fail "save $i does not read back"
+	if [ "$i" = 10 ]; then
+		pinned=$(ls "$H" | tail -1)
+		setfattr -n user.revfs.pin -v "$pinned" "$FS_MNT/f" || fs_fail "pin $pinned"
+		cp "$SRC" "$FS_TMP/pinned" || fs_fail "copy of the pinned save"
+	fi
+done
+nv=$(ls "$H" | wc -l)
+[ "$nv" -ge 2 ] || fs_fail "history lost the pinned version: $nv versions"
+cmp -s "$FS_TMP/pinned" "$H/$pinned" || fs_fail "the pinned version $pinned does not read back"
+grep -q "history gave way to live data" "$FS_TMP/revfs.log" || fs_fail "the log says nothing dropped"
+p50=$(stat_of space_writer_wait_p50_us) p99=$(stat_of space_writer_wait_p99_us)
+hist=$(stat_of space_history_bytes)
+echo "test_space: 30 saves of 100 MB on a 400 MB disk: $nv versions kept," \
+	"history $((hist / 1048576)) MiB; writers waited $(stat_of space_writer_waits) times," \
+	"p50 $((p50 / 1000)) ms, p99 $((p99 / 1000)) ms"
+[ "$(stat_of space_writer_enospc)" = 0 ] || fs_fail "a writer got ENOSPC"
+
+# A file larger than the disk: ENOSPC, and nothing else goes.
+if dd if=/dev/zero of="$FS_MNT/huge" bs=1M count=600 conv=fsync status=none 2>"$FS_TMP/err"; then
+	fs_fail "600 MB fitted on a 400 MB disk"
+fi
+grep -q "No space left" "$FS_TMP/err" || fs_fail "huge file: not ENOSPC: $(cat "$FS_TMP/err")"
+cmp -s "$SRC" "$FS_MNT/f" || fs_fail "the live file changed under a full disk"
+cmp -s "$FS_TMP/pinned" "$H/$pinned" || fs_fail "the pinned version went under a full disk"
+# Deleted, its store stays in the graveyard until space is needed again.
+rm "$FS_MNT/huge" || fs_fail "rm huge"
+head -c 150000000 /dev/urandom >"$FS_TMP/next"
+cp "$FS_TMP/next" "$FS_MNT/next" && sync "$FS_MNT/next" || fs_fail "150 MB after the huge file went"
+cmp -s "$FS_TMP/next" "$FS_MNT/next" || fs_fail "next does not read back"
+cmp -s "$SRC" "$FS_MNT/f" || fs_fail "f changed"
+fs_umount
+"$REVFS_BIN/fsck.revfs" -n "$FS_BACKING" >"$FS_TMP/fsck.out" 2>&1 ||
+	fs_fail "fsck.revfs -n after disk pressure: $(cat "$FS_TMP/fsck.out")"
+rm -f "$FS_TMP/next" "$FS_TMP/pinned"
+
+# --- 2. 5,000 small files, deleted, written again, on a 200 MB disk ---------
+disk small 200M
+fs_mkfs
+fs_mount
+mkdir "$FS_MNT/d" || fs_fail "mkdir"
+"$REVFS_BIN/tests/smallfiles" "$FS_MNT/d" 5000 5000 || fs_fail "5,000 files"
+"$REVFS_BIN/tests/smallfiles" -r "$FS_MNT/d" 5000 || fs_fail "rm of 5,000 files"
+"$REVFS_BIN/tests/smallfiles" "$FS_MNT/d" 5000 5000 || fs_fail "5,000 files again"
+[ "$(ls "$FS_MNT/d" | wc -l)" = 5000 ] || fs_fail "files missing"
+echo "test_space: 5,000 files twice on a 200 MB disk: namespace" \
+	"$(($(stat_of space_namespace_bytes) / 1024)) KiB, graveyard" \
+	"$(($(stat_of space_graveyard_bytes) / 1048576)) MiB, history" \
+	"$(($(stat_of space_history_bytes) / 1048576)) MiB"
+fs_umount
+
+# --- 3. a user stops at f_bavail, root does not ------------------------------
+disk user 100M -m 10
+fs_mkfs
+fs_user_add revfs_carol
+chmod 755 "$FS_TMP"
+fs_mount -o allow_other
+mkdir "$FS_MNT/carol" && chown revfs_carol: "$FS_MNT/carol" || fs_fail "carol's directory"
+CAROL="setpriv --reuid=$(id -u revfs_carol) --regid=$(id -g revfs_carol) --clear-groups"
+if $CAROL dd if=/dev/zero of="$FS_MNT/carol/fill" bs=1M count=200 conv=fsync status=none \
+	2>"$FS_TMP/err"; then
+	fs_fail "a user wrote 200 MB on a 100 MB disk"
+fi
+grep -q "No space left" "$FS_TMP/err" || fs_fail "user: not ENOSPC: $(cat "$FS_TMP/err")"
+root_free=$(stat -f -c '%f %S' "$FS_BACKING" | awk '{ print $1 * $2 }')
+[ "$root_free" -gt 4000000 ] || fs_fail "the user's writes took root's blocks: $root_free left"
+head -c 2000000 /dev/urandom >"$FS_TMP/rootfile"
+cp "$FS_TMP/rootfile" "$FS_MNT/rootfile" && sync "$FS_MNT/rootfile" ||
+	fs_fail "root cannot write after the user filled the disk"
+cmp -s "$FS_TMP/rootfile" "$FS_MNT/rootfile" || fs_fail "root's file does not read back"
+fs_umount
+echo "test_space: ok"
