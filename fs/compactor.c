@@ -415,7 +415,6 @@ int compactor_run(struct fs *fs, uint64_t ino, struct revfs_compact_arg *a, uint
 	struct st_compact_opts o = {.keep = &keep};
 	struct st_compact_stats cs = {0};
 	uint64_t *pins = NULL;
-	struct st_info info;
 	struct inode *in = NULL;
 	st_store *st = NULL;
 	int rc;
@@ -442,17 +441,23 @@ int compactor_run(struct fs *fs, uint64_t ino, struct revfs_compact_arg *a, uint
 	if (rc == -ENODATA)
 		rc = 0; /* never committed: nothing to compact */
 	if (st && (a->flags & REVFS_COMPACT_DRY_RUN)) {
-		rc = st_info(st, &info);
-		if (rc == ST_OK) {
-			a->bytes_before = info.committed_bytes;
-			a->bytes_after = info.live_bytes < info.committed_bytes
-					     ? info.live_bytes
-					     : info.committed_bytes;
+		/* What the mount's rule would keep, and the pins. */
+		if ((rc = keep_rule(fs, ino, &keep, &pins)) == 0) {
+			rc = st_compact_estimate(st, &o, &cs);
+			free(pins);
+			pins = NULL;
+			if (rc == ST_OK) {
+				a->bytes_before = cs.bytes_before;
+				a->bytes_after = cs.bytes_after;
+			}
+			rc = rc ? -fs_errno(rc) : 0;
 		}
-		rc = rc ? -fs_errno(rc) : 0;
 		/* As history/ lists them: the path's, its lineage's included. */
 		if (rc == 0 && fs_path_versions(fs, ino, &a->versions_before) != 0)
 			a->versions_before = 0;
+		a->versions_kept = a->versions_before > cs.listed_dropped
+				       ? a->versions_before - cs.listed_dropped
+				       : 0;
 	} else if (st && (rc = keep_rule(fs, ino, &keep, &pins)) == 0) {
 		uint64_t listed = 0;
 

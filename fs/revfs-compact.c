@@ -434,10 +434,10 @@ static int compact_file(const struct target *tg, const struct opts *o, struct to
 		return 0;
 	progress_clear(p);
 	if (o->dry_run)
-		printf("%s: %s, about %s to reclaim (%llu versions)\n", tg->path,
+		printf("%s: %s, about %s to reclaim (versions %llu -> %llu)\n", tg->path,
 		       human(a.bytes_before, b1, sizeof(b1)),
 		       human(reclaimed(a.bytes_before, a.bytes_after), b2, sizeof(b2)),
-		       (unsigned long long)a.versions_before);
+		       (unsigned long long)a.versions_before, (unsigned long long)a.versions_kept);
 	else
 		printf("%s: %s -> %s, %s reclaimed (versions %llu -> %llu)\n", tg->path,
 		       human(a.bytes_before, b1, sizeof(b1)), human(a.bytes_after, b2, sizeof(b2)),
@@ -710,19 +710,15 @@ static int compact_store(const char *dir, const struct ns_super *sb, const char 
 	rc = st_info(st, &info);
 	if (rc)
 		goto out_close;
-	if (o->dry_run) {
-		cs.bytes_before = info.file_bytes;
-		cs.bytes_after =
-		    info.live_bytes < info.file_bytes ? info.live_bytes : info.file_bytes;
-	} else {
-		keep.pins = NULL;
-		keep.npins = 0;
-		if (kind == ST_KIND_FILE)
-			rc = pins_of(ps, ino, &keep, &seqs);
-		if (rc == ST_OK)
-			rc = st_compact(st, &co, &cs);
-		free(seqs);
-	}
+	keep.pins = NULL;
+	keep.npins = 0;
+	if (kind == ST_KIND_FILE)
+		rc = pins_of(ps, ino, &keep, &seqs);
+	/* A dry run: what this rule and the pins would keep, exactly for
+	 * the data. */
+	if (rc == ST_OK)
+		rc = o->dry_run ? st_compact_estimate(st, &co, &cs) : st_compact(st, &co, &cs);
+	free(seqs);
 out_close:
 	st_close(st);
 out_report:
@@ -743,10 +739,11 @@ out_report:
 		return 0;
 	progress_clear(p);
 	if (o->dry_run)
-		printf("%s: %s, up to %s to reclaim (%llu bytes live in the newest "
-		       "version)\n",
+		printf("%s: %s, about %s to reclaim (versions %llu -> %llu; %llu bytes live in "
+		       "the newest)\n",
 		       path, human(cs.bytes_before, b1, sizeof(b1)),
 		       human(reclaimed(cs.bytes_before, cs.bytes_after), b2, sizeof(b2)),
+		       (unsigned long long)cs.versions_before, (unsigned long long)cs.versions_kept,
 		       (unsigned long long)info.live_bytes);
 	else
 		printf(
@@ -846,7 +843,7 @@ static int compact_backing(const char *dir, const struct opts *o, struct totals 
 			fprintf(stderr, "%s: cannot lock %s: %s\n", prog, lock, strerror(-rc));
 		goto out_close;
 	}
-	if (!o->dry_run && (rc = load_pins(&sb, &pins)) != ST_OK) {
+	if ((rc = load_pins(&sb, &pins)) != ST_OK) {
 		fprintf(stderr,
 			"%s: cannot read the pinned versions from %s/%s: %s; nothing compacted, "
 			"run fsck.revfs on %s\n",

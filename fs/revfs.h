@@ -477,6 +477,10 @@ int space_admit_locked(struct fs *fs, uint64_t len, bool root);
  * (flush_lock held). Writers then keep at most SPACE_LOW_DIRTY dirty. */
 bool space_low_locked(const struct fs *fs);
 #define SPACE_LOW_DIRTY (16ull << 20)
+/* The bytes on disk file ino's history takes: its store beyond its newest
+ * version, and the stores of the files its path's history goes on from.
+ * 0 or -errno. */
+int space_history_of(struct fs *fs, uint64_t ino, uint64_t *out);
 /* One give-back round, on the compactor's thread. */
 void space_reclaim(struct fs *fs);
 /* What the stores take now (cached for 2 s). 0 or -errno. */

@@ -588,6 +588,35 @@ int space_figures(struct fs *fs, struct space_figs *out)
 	return rc;
 }
 
+int space_history_of(struct fs *fs, uint64_t ino, uint64_t *out)
+{
+	struct u64s preds = {0};
+	struct inode *in = ino_get(fs, ino);
+	uint64_t live = 0, alloc, pred, cut, cur = ino;
+	char path[4096];
+	int rc = 0;
+
+	if (in) {
+		pthread_mutex_lock(&in->lock);
+		live = in->committed_bytes;
+		pthread_mutex_unlock(&in->lock);
+		ino_put(fs, in);
+	}
+	alloc = ns_store_path(fs->backing, ino, path, sizeof(path)) == 0 ? alloc_of(path) : 0;
+	*out = alloc > live ? alloc - live : 0;
+	/* The files its path's history goes on from (atomic saves). */
+	pthread_mutex_lock(&fs->ns_lock);
+	while (preds.n < 1000000 && ns_lineage_get(fs->ns, cur, &pred, &cut) == ST_OK && pred &&
+	       pred != ino && (rc = u64s_push(&preds, pred)) == 0)
+		cur = pred;
+	pthread_mutex_unlock(&fs->ns_lock);
+	for (size_t i = 0; i < preds.n; i++)
+		if (ns_store_path(fs->backing, preds.v[i], path, sizeof(path)) == 0)
+			*out += alloc_of(path);
+	free(preds.v);
+	return rc ? -ENOMEM : 0;
+}
+
 /* ---- the give-back ------------------------------------------------------- */
 
 struct dropv {

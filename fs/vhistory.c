@@ -903,6 +903,14 @@ int vx_get(struct fs *fs, uint64_t ino, const char *name, char *out, size_t cap,
 		*len = (size_t)snprintf(out, cap, "%llu", (unsigned long long)n);
 		return 0;
 	}
+	if (strcmp(name, "history_bytes") == 0) {
+		uint64_t n;
+
+		if ((rc = space_history_of(fs, ino, &n)) != 0)
+			return rc;
+		*len = (size_t)snprintf(out, cap, "%llu", (unsigned long long)n);
+		return 0;
+	}
 	if (strcmp(name, "pins") == 0) {
 		uint64_t *pins = NULL;
 		size_t n = 0, at = 0;

@@ -730,6 +730,96 @@ static uint64_t quiet_for(const struct st_retention *r, uint64_t now, const stru
 	return until > now ? until - now : 0;
 }
 
+/* The data pages the versions v[i] with keep[i] (all if keep is NULL)
+ * use, counted into *pages (the map of c is rebuilt). */
+static int used_pages(struct cmp *c, const struct hdr *v, size_t n, const bool *keep,
+		      uint64_t *pages)
+{
+	struct tree from = {0};
+	int rc = ST_OK;
+
+	free(c->map);
+	c->map = NULL;
+	c->mapcap = c->mapn = 0;
+	c->ranging = true;
+	for (size_t i = n; i-- > 0 && rc == ST_OK;) {
+		struct tree t;
+
+		if (keep && !keep[i])
+			continue;
+		t = tree_of(&v[i]);
+		rc = st_tree_diff(c->old, c->limit, &from, &t, apply_cb, c);
+		from = t;
+	}
+	c->ranging = false;
+	if (rc > 0)
+		rc = ST_ECORRUPT;
+	*pages = 0;
+	for (size_t j = 0; rc == ST_OK && j < c->mapcap; j++)
+		for (uint32_t k = 0; c->map[j].old && k < ST_EXTENT_PAGES; k++)
+			*pages += page_used(&c->map[j], k);
+	return rc;
+}
+
+int st_compact_estimate(st_store *st, const struct st_compact_opts *opts,
+			struct st_compact_stats *stats)
+{
+	static const struct st_compact_opts defaults;
+	struct cmp c = {.st = st, .o = opts ? opts : &defaults, .last_new = HDR_NONE};
+	uint64_t all = 0, kept = 0, meta, data_all, nkept = 0;
+	struct hdr *v = NULL, h0;
+	bool *keep = NULL;
+	struct stat sb;
+	size_t n = 0;
+	int rc;
+
+	memset(stats, 0, sizeof(*stats));
+	pthread_mutex_lock(&st->slock);
+	c.old = st_file_ref(st->file);
+	h0 = st->head;
+	pthread_mutex_unlock(&st->slock);
+	if (h0.pos == HDR_NONE) {
+		st_file_unref(c.old);
+		return ST_OK;
+	}
+	c.limit = h0.pos;
+	if (c.old->ops->fstat(c.old->ctx, c.old->fd, &sb) == 0)
+		stats->bytes_before = (uint64_t)sb.st_size < st_head_end(&h0) ? (uint64_t)sb.st_size
+									      : st_head_end(&h0);
+	if ((rc = collect_headers(&c, &h0, UINT64_MAX, &v, &n)) != ST_OK)
+		goto out;
+	if (!(keep = calloc(n, sizeof(*keep)))) {
+		rc = st_fail_oom();
+		goto out;
+	}
+	st_retention_apply(c.o->keep, compact_now(&c), v, n, keep);
+	for (size_t i = 0; i < n; i++) {
+		nkept += keep[i];
+		/* What history/ lists: the saves and the newest. */
+		stats->listed_dropped += !keep[i] && (i == 0 || v[i].commit_kind != ST_INTERIM);
+	}
+	stats->versions_before = n;
+	stats->versions_kept = nkept;
+	/* A file store: the data pages the kept versions use, exactly; the
+	 * trees and headers in proportion to the versions kept. A key-value
+	 * store: all of it in proportion. */
+	if (st->kind == ST_KIND_FILE && (rc = used_pages(&c, v, n, NULL, &all)) == ST_OK)
+		rc = used_pages(&c, v, n, keep, &kept);
+	if (rc != ST_OK)
+		goto out;
+	data_all = all * BLOCK_SIZE < stats->bytes_before ? all * BLOCK_SIZE : stats->bytes_before;
+	meta = stats->bytes_before - data_all;
+	stats->bytes_after = kept * BLOCK_SIZE + (n ? meta * nkept / n : 0);
+	if (stats->bytes_after > stats->bytes_before)
+		stats->bytes_after = stats->bytes_before;
+out:
+	st_file_unref(c.old);
+	free(keep);
+	free(v);
+	free(c.map);
+	return rc;
+}
+
 int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compact_stats *stats)
 {
 	static const struct st_compact_opts defaults;

@@ -481,6 +481,9 @@ struct st_compact_stats {
 	 * compaction could drop none (the oldest is younger than its "all"
 	 * window until then). 0 if it dropped some, or cannot say. */
 	uint64_t quiet_ns;
+	/* st_compact_estimate: dropped versions that history/ lists (saves,
+	 * the newest). */
+	uint64_t listed_dropped;
 };
 
 /*
@@ -497,6 +500,15 @@ struct st_compact_stats {
  * stats may be NULL.
  */
 int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compact_stats *stats);
+/*
+ * What st_compact with these options would leave, without writing
+ * anything (a read-only handle will do): bytes_before, bytes_after (the
+ * data pages the kept versions use, exactly; trees and headers in
+ * proportion to the versions kept), versions_before, versions_kept and
+ * listed_dropped. ST_OK, or the store's read errors.
+ */
+int st_compact_estimate(st_store *st, const struct st_compact_opts *opts,
+			struct st_compact_stats *stats);
 
 /* Path of the store file the handle has open. */
 const char *st_path(st_store *st);

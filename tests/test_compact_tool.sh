@@ -95,7 +95,7 @@ sums >"$FS_TMP/sum1"
 # Offline: a dry run says what would be reclaimed and changes nothing.
 before=$(store_bytes)
 expect 0 "about .* could be reclaimed" "$RC" --dry-run -v "$FS_BACKING"
-grep -q "ino/.*\.rev: .*up to .* to reclaim" "$FS_TMP/out" || fs_fail "no per-store line"
+grep -q "ino/.*\.rev: .*about .* to reclaim" "$FS_TMP/out" || fs_fail "no per-store line"
 sums >"$FS_TMP/sum2"
 cmp -s "$FS_TMP/sum1" "$FS_TMP/sum2" || fs_fail "--dry-run changed a store"
 [ -e "$FS_BACKING/ino" ] && [ -z "$(find "$FS_BACKING" -name '*.compact')" ] ||

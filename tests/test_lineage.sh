@@ -83,7 +83,7 @@ ls "$H/f" | sort -c || fs_fail "version names do not sort"
 [ "$(getfattr --only-values -n user.revfs.versions f)" = "$n" ] ||
 	fs_fail "user.revfs.versions: $(getfattr --only-values -n user.revfs.versions f), want $n"
 "$REVFS_BIN/revfs-compact" -n -v f >"$FS_TMP/out" 2>&1 || fs_fail "revfs-compact -n -v f: $(cat "$FS_TMP/out")"
-grep -q "($n versions)" "$FS_TMP/out" || fs_fail "revfs-compact -n -v f: $(cat "$FS_TMP/out"), want $n versions"
+grep -q "(versions $n -> " "$FS_TMP/out" || fs_fail "revfs-compact -n -v f: $(cat "$FS_TMP/out"), want $n versions"
 
 # A pin survives atomic saves: pinned versions are kept by compaction
 # and stay listed.

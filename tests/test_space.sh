@@ -11,7 +11,9 @@
 #      fsck.revfs -n is clean after the unmount.
 #   2. 200 MB: 5,000 small files written and fsynced, all deleted, written
 #      again: no ENOSPC; the namespace's size is reported.
-#   3. 100 MB with 10% of it reserved for root: a user's writes stop at
+#   3. revfs-compact --dry-run within 5% of the real run, and the same
+#      version counts, on a scripted history.
+#   4. 100 MB with 10% of it reserved for root: a user's writes stop at
 #      what the disk has for users (statvfs f_bavail); root still writes.
 #
 # Prints the writers' waits under disk pressure (p50/p99) and the bytes
@@ -126,7 +128,46 @@ echo "test_space: 5,000 files twice on a 200 MB disk: namespace" \
 	"$(($(stat_of space_history_bytes) / 1048576)) MiB"
 fs_umount
 
-# --- 3. a user stops at f_bavail, root does not ------------------------------
+# --- 3. revfs-compact --dry-run against the real run -------------------------
+# A scripted history under the rule min:3: a file rewritten whole, a log
+# appended to, a small file; the dry run's bytes after within 5% of the
+# real run's, and the version counts alike.
+FS_BACKING=$FS_TMP/dry
+fs_mkfs
+fs_mount -o keep=min:3,compact=0
+for i in $(seq 1 10); do
+	head -c 1000000 /dev/urandom >"$FS_MNT/whole" && sync "$FS_MNT/whole"
+	head -c 200000 /dev/urandom >>"$FS_MNT/log" && sync "$FS_MNT/log"
+	echo "version $i" >"$FS_MNT/small" && sync "$FS_MNT/small"
+done || fs_fail "scripted history"
+after_of() { # the "(N -> M bytes)" of revfs-compact's total line: M
+	sed -n 's/.*(\([0-9]*\) -> \([0-9]*\) bytes).*/\2/p' "$1"
+}
+"$REVFS_BIN/revfs-compact" -n -v "$FS_MNT/whole" "$FS_MNT/log" "$FS_MNT/small" \
+	>"$FS_TMP/dry.out" 2>&1 || fs_fail "dry run: $(cat "$FS_TMP/dry.out")"
+"$REVFS_BIN/revfs-compact" -v "$FS_MNT/whole" "$FS_MNT/log" "$FS_MNT/small" \
+	>"$FS_TMP/real.out" 2>&1 || fs_fail "real run: $(cat "$FS_TMP/real.out")"
+dry=$(after_of "$FS_TMP/dry.out") real=$(after_of "$FS_TMP/real.out")
+[ -n "$dry" ] && [ -n "$real" ] || fs_fail "no totals: $(cat "$FS_TMP/dry.out" "$FS_TMP/real.out")"
+[ $((dry * 100)) -ge $((real * 95)) ] && [ $((dry * 100)) -le $((real * 105)) ] ||
+	fs_fail "the dry run said $dry bytes after, the real run left $real"
+for f in whole log small; do
+	d=$(sed -n "s|.*/$f: .*(versions \([0-9]* -> [0-9]*\)).*|\1|p" "$FS_TMP/dry.out")
+	r=$(sed -n "s|.*/$f: .*(versions \([0-9]* -> [0-9]*\)).*|\1|p" "$FS_TMP/real.out")
+	[ -n "$d" ] && [ "$d" = "$r" ] || fs_fail "$f: the dry run counts versions $d, the real run $r"
+done
+echo "test_space: dry run $dry bytes after, the real run $real"
+# Per file: what its history takes, before and after a compaction to the
+# newest version.
+hb=$(getfattr --only-values -n user.revfs.history_bytes "$FS_MNT/whole" 2>/dev/null) ||
+	fs_fail "user.revfs.history_bytes"
+[ "$hb" -ge 1500000 ] || fs_fail "whole keeps 2 old versions of 1 MB, history_bytes says $hb"
+"$REVFS_BIN/revfs-compact" -q --purge "$FS_MNT/whole" || fs_fail "purge whole"
+hb=$(getfattr --only-values -n user.revfs.history_bytes "$FS_MNT/whole" 2>/dev/null)
+[ "$hb" -lt 200000 ] || fs_fail "after a purge, history_bytes says $hb"
+fs_umount
+
+# --- 4. a user stops at f_bavail, root does not ------------------------------
 disk user 100M -m 10
 fs_mkfs
 fs_user_add revfs_carol
