@@ -20,6 +20,7 @@
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ctl.h"
@@ -27,6 +28,9 @@
 
 /* The namespace store's slot in the queue. */
 #define NS_ENTRY 0
+/* The namespace is considered for compaction this often, besides after
+ * its commits. */
+#define NS_SCHEDULE_S 60
 
 /* ioprio_set(2), which glibc does not wrap: who 0 is the calling thread. */
 /* The copy's rate while files are being committed, unless -o compact_mbps
@@ -326,8 +330,20 @@ static void *compactor_main(void *arg)
 	pthread_mutex_lock(&fs->compact_lock);
 	for (;;) {
 		while (!fs->compact_stop && !fs->reclaim_wanted &&
-		       (fs->ncompact == 0 || fs->compact_paused))
-			pthread_cond_wait(&fs->compact_cv, &fs->compact_lock);
+		       (fs->ncompact == 0 || fs->compact_paused)) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += NS_SCHEDULE_S;
+			if (pthread_cond_timedwait(&fs->compact_cv, &fs->compact_lock, &ts) ==
+			    ETIMEDOUT) {
+				/* The namespace on its own schedule: its versions
+				 * leave the rule's windows with no commit to say so. */
+				pthread_mutex_unlock(&fs->compact_lock);
+				compactor_consider(fs, NS_ENTRY, fs->ns);
+				pthread_mutex_lock(&fs->compact_lock);
+			}
+		}
 		if (fs->compact_stop)
 			break;
 		/* Space comes first, paused or not. */
@@ -406,6 +422,40 @@ static int purge_plan(struct fs *fs, uint64_t ino, st_store *st, uint32_t who,
 	keep->min_count = 1;
 	keep->pins = others.v;
 	keep->npins = others.n;
+	return 0;
+}
+
+int compactor_ns(struct fs *fs, struct revfs_compact_arg *a)
+{
+	struct st_retention keep = fs->keep;
+	struct st_compact_opts o = {.keep = &keep};
+	struct st_compact_stats cs = {0};
+	int rc;
+
+	keep.pins = NULL;
+	keep.npins = 0;
+	rc = st_compact_estimate(fs->ns, &o, &cs);
+	/* A rule that keeps every commit (this hour's, by default): a copy
+	 * would be the same size. */
+	if (rc != ST_OK || (a->flags & REVFS_COMPACT_DRY_RUN) ||
+	    cs.versions_kept == cs.versions_before) {
+		cs.lock_hold_ns = 0;
+	} else {
+		/* The background compactor may hold it: wait for it. */
+		for (int i = 0; (rc = st_compact(fs->ns, &o, &cs)) == ST_EBUSY && i < 6000; i++)
+			usleep(10000);
+		if (rc == ST_OK) {
+			account(fs, &cs);
+			fs_ns_compacted(fs);
+		}
+	}
+	if (rc != ST_OK)
+		return rc == ST_EBUSY ? -EBUSY : -fs_errno(rc);
+	a->bytes_before = cs.bytes_before;
+	a->bytes_after = cs.bytes_after;
+	a->versions_before = cs.versions_before;
+	a->versions_kept = cs.versions_kept;
+	a->lock_hold_ns = cs.lock_hold_ns;
 	return 0;
 }
 

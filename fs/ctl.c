@@ -69,6 +69,17 @@ void fsop_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 			return;
 		}
 		memcpy(&a, in_buf, sizeof(a));
+		if (a.flags & REVFS_COMPACT_NAMESPACE) {
+			rc = fuse_req_ctx(req)->uid != 0 ? -EPERM
+			     : ino != FUSE_ROOT_ID || (a.flags & REVFS_COMPACT_PURGE)
+				 ? -EINVAL
+				 : compactor_ns(fs, &a);
+			if (rc)
+				fuse_reply_err(req, -rc);
+			else
+				fuse_reply_ioctl(req, 0, &a, sizeof(a));
+			return;
+		}
 		in = ino_get(fs, ino);
 		if (!in) {
 			fuse_reply_err(req, ESTALE);

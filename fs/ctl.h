@@ -16,14 +16,17 @@
  * and the pins (which go): its past versions are gone for good. Only the
  * file's owner or root. */
 #define REVFS_COMPACT_PURGE 0x2
+/* On the mount's root directory: compact the namespace store (root only),
+ * under the mount's rule; versions count its commits. */
+#define REVFS_COMPACT_NAMESPACE 0x4
 
 struct revfs_compact_arg {
 	uint32_t flags;	       /* in: REVFS_COMPACT_* */
 	uint32_t pad;	       /* zero */
 	uint64_t bytes_before; /* out: store file size before */
-	uint64_t bytes_after;  /* out: after (dry run: the live bytes, about) */
+	uint64_t bytes_after;  /* out: after (dry run: what it would be) */
 	/* out: the versions history/ lists for the file's path (its lineage's
-	 * included), before and after (dry run: 0 after) */
+	 * included), before and after (dry run: as it would be) */
 	uint64_t versions_before;
 	uint64_t versions_kept;
 	uint64_t lock_hold_ns; /* out: the final catch-up's lock hold */

@@ -447,6 +447,51 @@ static int compact_file(const struct target *tg, const struct opts *o, struct to
 	return 0;
 }
 
+/*
+ * The namespace of the mount whose root is path: root asks the daemon to
+ * compact it (or measure it) under the mount's rule. Others skip it. 0 or
+ * an errno (said).
+ */
+static int compact_namespace(const char *path, const struct opts *o, struct totals *tot,
+			     struct progress *p)
+{
+	struct revfs_compact_arg a;
+	char b1[32], b2[32], b3[32];
+	int fd, rc = 0;
+
+	if (geteuid() != 0 || o->purge)
+		return 0;
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return 0; /* said by the walk */
+	memset(&a, 0, sizeof(a));
+	a.flags = REVFS_COMPACT_NAMESPACE | (o->dry_run ? REVFS_COMPACT_DRY_RUN : 0);
+	while (ioctl(fd, REVFS_IOC_COMPACT, &a) != 0 && (rc = errno) == EINTR)
+		rc = 0;
+	close(fd);
+	if (rc == ENOTTY || rc == EINVAL)
+		return 0; /* a daemon that compacts no namespace on request */
+	if (rc) {
+		progress_clear(p);
+		fprintf(stderr, "%s: cannot %s the namespace of %s: %s\n", prog,
+			o->dry_run ? "measure" : "compact", path, strerror(rc));
+		return rc;
+	}
+	tot->files++;
+	tot->before += a.bytes_before;
+	tot->after += a.bytes_after;
+	if (!o->verbose)
+		return 0;
+	progress_clear(p);
+	printf("%s (the namespace): %s -> %s, %s %s (commits %llu -> %llu)\n", path,
+	       human(a.bytes_before, b1, sizeof(b1)), human(a.bytes_after, b2, sizeof(b2)),
+	       human(reclaimed(a.bytes_before, a.bytes_after), b3, sizeof(b3)),
+	       o->dry_run ? "to reclaim" : "reclaimed", (unsigned long long)a.versions_before,
+	       (unsigned long long)a.versions_kept);
+	fflush(stdout);
+	return 0;
+}
+
 static void compact_targets(struct targets *t, const struct opts *o, struct totals *tot,
 			    struct progress *p)
 {
@@ -1058,8 +1103,17 @@ int main(int argc, char **argv)
 			status = EXIT_FAILED;
 		}
 	}
-	free(offline);
 	compact_targets(&t, &o, &tot, &p);
+	/* A mount's root: its namespace too. */
+	for (int i = optind; i < argc; i++) {
+		char real[PATH_MAX], backing[PATH_MAX];
+
+		if (!offline[i] && realpath(argv[i], real) &&
+		    ns_revfs_mount(real, backing, sizeof(backing)) &&
+		    compact_namespace(real, &o, &tot, &p) != 0)
+			tot.failed++;
+	}
+	free(offline);
 	for (size_t i = 0; i < t.n; i++)
 		free(t.v[i].path);
 	free(t.v);

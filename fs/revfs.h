@@ -501,6 +501,9 @@ struct revfs_compact_arg;
  * 0 or -errno. */
 /* A compaction (or a purge by who: 0 for root) that revfs-compact asked for. */
 int compactor_run(struct fs *fs, uint64_t ino, struct revfs_compact_arg *a, uint32_t who);
+/* The namespace compacted (or measured, dry run) under the mount's rule,
+ * as revfs-compact MNT asks. 0 or -errno. */
+int compactor_ns(struct fs *fs, struct revfs_compact_arg *a);
 
 /* ops.c */
 struct dirh;

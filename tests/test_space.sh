@@ -126,7 +126,16 @@ echo "test_space: 5,000 files twice on a 200 MB disk: namespace" \
 	"$(($(stat_of space_namespace_bytes) / 1024)) KiB, graveyard" \
 	"$(($(stat_of space_graveyard_bytes) / 1048576)) MiB, history" \
 	"$(($(stat_of space_history_bytes) / 1048576)) MiB"
+# revfs-compact MNT compacts the namespace too (the rule keeps this
+# hour's commits); offline, down to the newest, it is proportional to the
+# live tree.
+"$REVFS_BIN/revfs-compact" -v "$FS_MNT" >"$FS_TMP/out" 2>&1 || fs_fail "revfs-compact MNT: $(cat "$FS_TMP/out")"
+grep -q "(the namespace): " "$FS_TMP/out" || fs_fail "revfs-compact MNT left the namespace: $(cat "$FS_TMP/out")"
 fs_umount
+"$REVFS_BIN/revfs-compact" -q --keep=latest "$FS_BACKING" || fs_fail "revfs-compact --keep=latest"
+nsb=$(stat -c %s "$FS_BACKING/ns.rev")
+echo "test_space: namespace compacted to its newest version: $nsb bytes, $((nsb / 5000)) per live file"
+[ "$nsb" -lt $((5000 * 1024)) ] || fs_fail "the namespace takes $nsb bytes for 5,000 files"
 
 # --- 3. revfs-compact --dry-run against the real run -------------------------
 # A scripted history under the rule min:3: a file rewritten whole, a log
