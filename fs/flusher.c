@@ -320,6 +320,8 @@ static void settle(struct fs *fs, struct job *j)
 	pthread_mutex_unlock(&in->lock);
 	if (freed)
 		flusher_release_bytes(fs, freed);
+	if (j->prepared && freed)
+		space_committed(fs, freed);
 }
 
 /* Writes the records of the round's inodes and commits the namespace. */

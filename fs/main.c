@@ -53,7 +53,7 @@ struct cmdline {
 	struct fs_opts o;
 	char *num[O_NUMERIC];
 	char *keep;
-	char *reserve;
+	char *reserve, *history_max;
 	char *backing;
 	char *mnt; /* the mount point as given: checked before libfuse's own words */
 	int nonopt;
@@ -78,6 +78,7 @@ static const struct fuse_opt opt_spec[] = {
     OPT("space_wait_s=%s", num[O_SPACE_WAIT_S]),
     OPT("keep=%s", keep),
     OPT("reserve=%s", reserve),
+    OPT("history_max=%s", history_max),
     FUSE_OPT_KEY("ro", KEY_RO),
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
@@ -119,7 +120,10 @@ static void usage(FILE *f)
 		   "  -o fence_wait_s=N  wait at most N s for the storage to show what the\n"
 		   "                     last unmount left, then refuse (default 30)\n"
 		   "  -o reserve=SIZE|N%%  history gives way to live data when the backing\n"
-		   "                     disk has less free (default: 10%% of it, at most 1G)\n"
+		   "                     disk has less free (default: the superblock's, else\n"
+		   "                     10%% of it, at most 1G)\n"
+		   "  -o history_max=SIZE|N%%  history takes at most this (default: the\n"
+		   "                     superblock's, else no budget; 0: none)\n"
 		   "  -o space_wait_s=N  a write waits at most N s for history to give way\n"
 		   "                     before it fails with ENOSPC (default 30)\n"
 		   "  -o ro              mount read-only\n"
@@ -204,13 +208,22 @@ static int numopts_apply(struct cmdline *c)
 	c->o.settle_ms = (unsigned)v[O_SETTLE_MS];
 	c->o.fence_wait_s = (unsigned)v[O_FENCE_WAIT_S];
 	c->o.space_wait_s = (unsigned)v[O_SPACE_WAIT_S];
-	if (c->reserve && space_parse(c->reserve, 0, &(uint64_t){0}) != 0) {
+	if (c->reserve && ns_space_parse(c->reserve, &c->o.reserve) != ST_OK) {
 		fprintf(stderr,
 			"revfs: -o reserve=%s: give a size (4096, 512M, 2G) or a percentage of "
 			"the backing disk (5%%); see revfs --help\n",
 			c->reserve);
 		return -1;
 	}
+	if (c->history_max && ns_space_parse(c->history_max, &c->o.history_max) != ST_OK) {
+		fprintf(stderr,
+			"revfs: -o history_max=%s: give a size (4096, 512M, 2G), a percentage of "
+			"the backing disk (20%%), or 0 for no budget; see revfs --help\n",
+			c->history_max);
+		return -1;
+	}
+	c->o.reserve_set = c->reserve != NULL;
+	c->o.history_max_set = c->history_max != NULL;
 	return 0;
 }
 
@@ -408,8 +421,7 @@ static int open_backing(struct fs *fs)
 		fprintf(stderr, "revfs: cannot open %s: %s\n", fs->backing, strerror(errno));
 		return -1;
 	}
-	if (space_init(fs, fs->reserve_text))
-		return -1;
+	space_init(fs);
 	rc = fs_ns_load(fs);
 	if (rc == 0 && !fs->o.ro)
 		rc = fs_ns_mark(fs, false);
@@ -522,7 +534,6 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&fs.compact_lock, NULL);
 	pthread_cond_init(&fs.compact_cv, NULL);
 	fs.keep_text = c.keep;
-	fs.reserve_text = c.reserve;
 	pthread_cond_init(&fs.done_cv, NULL);
 	pthread_cond_init(&fs.room_cv, NULL);
 	the_fs = &fs;
@@ -635,6 +646,7 @@ out_args:
 	free(c.mnt);
 	free(c.keep);
 	free(c.reserve);
+	free(c.history_max);
 	free(fo.mountpoint);
 	fuse_opt_free_args(&args);
 	return ret ? 1 : 0;

@@ -174,6 +174,9 @@ struct fs_opts {
 	unsigned settle_ms;    /* network filesystems: wait at mount for caches */
 	unsigned fence_wait_s; /* wait for the storage to catch up, then refuse */
 	unsigned space_wait_s; /* a write waits this long for history to give way */
+	uint64_t reserve;      /* -o reserve (ns_space_* form), if reserve_set */
+	uint64_t history_max;  /* -o history_max (ns_space_* form), if history_max_set */
+	bool reserve_set, history_max_set;
 	double attr_timeout;
 	int ro;
 	int foreground, debug;
@@ -256,9 +259,9 @@ struct fs {
 	pthread_t flusher;
 
 	struct st_retention keep; /* which versions compaction keeps */
-	uint64_t reserve;	  /* -o reserve: history gives way below it (set at mount) */
+	uint64_t reserve;	  /* bytes: history gives way below this much free (set at mount) */
+	uint64_t history_max;	  /* bytes history may take at most, 0: no budget (set at mount) */
 	const char *keep_text;	  /* -o keep=, or NULL: the superblock's */
-	const char *reserve_text; /* -o reserve=, or NULL: the default */
 	pthread_mutex_t compact_lock;
 	pthread_cond_t compact_cv;
 	/* compact_lock */
@@ -292,7 +295,10 @@ struct fs {
 	uint64_t reclaim_dry_gen; /* the last round that could give nothing */
 	uint64_t reclaim_dry_ns;  /* ... when it ended (0: the last one gave) */
 	uint64_t reclaim_rounds, reclaim_graves, reclaim_versions, reclaim_bytes;
-	struct space_figs figs; /* what the stores took at figs_ns (0: take again) */
+	uint64_t budget_checked_ns; /* the history budget was last checked then */
+	bool budget_near;	    /* ... and history was above 80% of it */
+	uint64_t budget_written;    /* bytes committed since: a tenth of the budget checks again */
+	struct space_figs figs;	    /* what the stores took at figs_ns (0: take again) */
 	uint64_t figs_ns;
 	bool compactor_running; /* main thread only */
 	pthread_t compactor;
@@ -450,12 +456,10 @@ void at_ns_changed(void);  /* the namespace was compacted: snapshots reopen */
 void at_release_all(void); /* at exit */
 
 /* space.c: live data before history */
-/* "4096", "512M", "2G", "1T" (binary units) or "N%" of total into *out.
- * 0 or -EINVAL. */
-int space_parse(const char *text, uint64_t total, uint64_t *out);
-/* Takes the first sample and sets fs->reserve from -o reserve (NULL: a
- * tenth of the disk, at most 1 GiB). 0, or -1 with a message. */
-int space_init(struct fs *fs, const char *reserve);
+/* Takes the first sample and sets fs->reserve and fs->history_max from
+ * the options, else the superblock, else the defaults (a tenth of the
+ * disk, at most 1 GiB; no budget). 0. */
+int space_init(struct fs *fs);
 /* Samples the free space; below the low-water mark asks for a give-back.
  * Takes flush_lock and compact_lock. */
 void space_check(struct fs *fs);
@@ -473,6 +477,8 @@ bool space_room_for(struct fs *fs, uint64_t bytes);
  * held, released while waiting) for history to give way if they do not
  * fit. 0 or -ENOSPC. */
 int space_admit_locked(struct fs *fs, uint64_t len, bool root);
+/* A commit wrote bytes (for the history budget's checks). */
+void space_committed(struct fs *fs, uint64_t bytes);
 /* Whether the disk is below its low-water mark as last sampled
  * (flush_lock held). Writers then keep at most SPACE_LOW_DIRTY dirty. */
 bool space_low_locked(const struct fs *fs);

@@ -55,52 +55,11 @@
 #define DRY_PAUSE_NS (30 * SEC_NS)
 /* The figures of .revfs/stats are taken again after this. */
 #define FIGS_NS (2 * SEC_NS)
+/* The history budget is checked this often, and this often near it. */
+#define BUDGET_CHECK_NS (60 * SEC_NS)
+#define BUDGET_NEAR_NS	(5 * SEC_NS)
 /* A file store this much larger than its newest version has history. */
 #define HISTORY_MIN (64ull << 10)
-
-int space_parse(const char *text, uint64_t total, uint64_t *out)
-{
-	char *end;
-	double v;
-
-	if (!text || text[0] < '0' || text[0] > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtod(text, &end);
-	if (errno || v < 0)
-		return -EINVAL;
-	if (strcmp(end, "%") == 0) {
-		if (v > 100)
-			return -EINVAL;
-		*out = (uint64_t)((double)total * v / 100);
-		return 0;
-	}
-	switch (*end) {
-	case 'T':
-	case 't':
-		v *= 1024;
-		/* fall through */
-	case 'G':
-	case 'g':
-		v *= 1024;
-		/* fall through */
-	case 'M':
-	case 'm':
-		v *= 1024;
-		/* fall through */
-	case 'K':
-	case 'k':
-		v *= 1024;
-		end++;
-		break;
-	default:
-		break;
-	}
-	if (*end || v > 9e18)
-		return -EINVAL;
-	*out = (uint64_t)v;
-	return 0;
-}
 
 /* flush_lock held. */
 static void sample_locked(struct fs *fs)
@@ -115,24 +74,24 @@ static void sample_locked(struct fs *fs)
 	fs->space_sampled_ns = st_monotonic_ns();
 }
 
-int space_init(struct fs *fs, const char *reserve)
+int space_init(struct fs *fs)
 {
+	uint64_t r;
+
 	pthread_mutex_lock(&fs->flush_lock);
 	sample_locked(fs);
 	pthread_mutex_unlock(&fs->flush_lock);
-	if (reserve) {
-		if (space_parse(reserve, fs->space_total, &fs->reserve) != 0) {
-			fprintf(stderr,
-				"revfs: -o reserve=%s: give a size (4096, 512M, 2G) or a "
-				"percentage of the backing disk (5%%); see revfs --help\n",
-				reserve);
-			return -1;
-		}
+	/* The option, else the superblock's, else the default. */
+	r = fs->o.reserve_set ? fs->o.reserve : fs->sb.reserve;
+	if (r || fs->o.reserve_set) {
+		fs->reserve = ns_space_bytes(r, fs->space_total);
 	} else {
 		fs->reserve = fs->space_total / 10;
 		if (fs->reserve > RESERVE_MAX)
 			fs->reserve = RESERVE_MAX;
 	}
+	r = fs->o.history_max_set ? fs->o.history_max : fs->sb.history_max;
+	fs->history_max = ns_space_bytes(r, fs->space_total);
 	return 0;
 }
 
@@ -188,7 +147,7 @@ static bool kick(struct fs *fs, bool force)
 
 void space_check(struct fs *fs)
 {
-	bool low;
+	bool low, budget = false;
 
 	if (fs->o.ro)
 		return;
@@ -196,8 +155,25 @@ void space_check(struct fs *fs)
 	sample_locked(fs);
 	low = short_locked(fs);
 	pthread_mutex_unlock(&fs->flush_lock);
-	if (low)
-		kick(fs, false);
+	/* The budget is checked against a walk of the stores: every minute,
+	 * or every BUDGET_NEAR_NS once history is near it. */
+	if (fs->history_max) {
+		uint64_t now = st_monotonic_ns();
+
+		pthread_mutex_lock(&fs->compact_lock);
+		budget = !fs->budget_checked_ns ||
+			 now - fs->budget_checked_ns >=
+			     (fs->budget_near ? BUDGET_NEAR_NS : BUDGET_CHECK_NS) ||
+			 (fs->budget_written > fs->history_max / 10 &&
+			  now - fs->budget_checked_ns >= BUDGET_NEAR_NS);
+		if (budget) {
+			fs->budget_checked_ns = now;
+			fs->budget_written = 0;
+		}
+		pthread_mutex_unlock(&fs->compact_lock);
+	}
+	if (low || budget)
+		kick(fs, budget);
 }
 
 void space_note(struct fs *fs, uint64_t kept)
@@ -206,6 +182,15 @@ void space_note(struct fs *fs, uint64_t kept)
 	if (kept > fs->space_need)
 		fs->space_need = kept;
 	pthread_mutex_unlock(&fs->flush_lock);
+}
+
+void space_committed(struct fs *fs, uint64_t bytes)
+{
+	if (!fs->history_max)
+		return;
+	pthread_mutex_lock(&fs->compact_lock);
+	fs->budget_written += bytes;
+	pthread_mutex_unlock(&fs->compact_lock);
 }
 
 void space_more_history(struct fs *fs)
@@ -822,7 +807,7 @@ static bool reclaim_round(struct fs *fs)
 	size_t nd = 0, dcap = 0, ng = 0;
 	struct tally t = {0};
 	struct space_figs figs;
-	uint64_t user0, user, high, low, t0 = st_monotonic_ns();
+	uint64_t user0, user, high, low, hist, goal, t0 = st_monotonic_ns();
 	int rc;
 
 	if ((rc = scan(fs, &s)) != 0) {
@@ -836,11 +821,24 @@ static bool reclaim_round(struct fs *fs)
 	high = high_water(fs);
 	low = low_water(fs);
 	pthread_mutex_unlock(&fs->flush_lock);
-	fs_log(LOG_DEBUG, "give-back: %" PRIu64 " MiB free, low-water mark %" PRIu64 " MiB",
-	       user0 >> 20, low >> 20);
-	if (user0 >= low) {
+	/* What to give back: up to the high-water mark if the disk is below
+	 * the low one; under nine tenths of the budget if history is over. */
+	hist = figs.history + figs.graveyard;
+	if (s.n && s.c[s.n - 1].kind == C_NS && figs.ns > s.c[s.n - 1].live)
+		hist += figs.ns - s.c[s.n - 1].live;
+	goal = user0 < low ? high - user0 : 0;
+	if (fs->history_max && hist > fs->history_max && hist - fs->history_max / 10 * 9 > goal)
+		goal = hist - fs->history_max / 10 * 9;
+	pthread_mutex_lock(&fs->compact_lock);
+	fs->budget_near = fs->history_max && hist > fs->history_max / 10 * 8;
+	pthread_mutex_unlock(&fs->compact_lock);
+	fs_log(LOG_DEBUG,
+	       "give-back: %" PRIu64 " MiB free, low-water mark %" PRIu64 " MiB, history %" PRIu64
+	       " MiB, budget %" PRIu64 " MiB",
+	       user0 >> 20, low >> 20, hist >> 20, fs->history_max >> 20);
+	if (!goal) {
 		scan_release(&s);
-		return true; /* the disk has room again: nothing to do */
+		return true; /* nothing to do */
 	}
 	user = user0;
 	/* 1. The graveyard: deleted paths' stores, whole, oldest first. */
@@ -850,7 +848,7 @@ static bool reclaim_round(struct fs *fs)
 			graves[ng++] = &s.c[i];
 	if (ng)
 		qsort(graves, ng, sizeof(*graves), grave_time_cmp);
-	for (size_t i = 0; i < ng && user < high; i++) {
+	for (size_t i = 0; i < ng && user < user0 + goal; i++) {
 		uint64_t *pins = NULL;
 		size_t npins = 0;
 
@@ -867,7 +865,7 @@ static bool reclaim_round(struct fs *fs)
 		at_ns_changed();
 	/* 2. Versions, oldest first across the files, their lineages and
 	 * the namespace. */
-	for (size_t i = 0; user < high && i < s.n; i++) {
+	for (size_t i = 0; user < user0 + goal && i < s.n; i++) {
 		struct cand *c = &s.c[i];
 
 		if (c->kind == C_GRAVE || (c->kind == C_LIVE && c->alloc < c->live + HISTORY_MIN))
@@ -877,8 +875,8 @@ static bool reclaim_round(struct fs *fs)
 	}
 	if (nd)
 		qsort(d, nd, sizeof(*d), dropv_cmp);
-	for (size_t k = 0; k < nd && user < high;) {
-		uint64_t want = (high - user) + (high - user) / 4, acc = 0, cut;
+	for (size_t k = 0; k < nd && user < user0 + goal;) {
+		uint64_t want = (user0 + goal - user) + (user0 + goal - user) / 4, acc = 0, cut;
 		size_t j = k;
 
 		/* The cut: past enough of the oldest versions to give the
@@ -893,10 +891,11 @@ static bool reclaim_round(struct fs *fs)
 			s.c[d[j++].cand].nbefore++;
 		cut = d[j - 1].time + 1;
 		for (size_t x = k; x < j; x++)
-			if (!s.c[d[x].cand].done && s.c[d[x].cand].cut_done < cut) {
-				t.versions++;
+			if (!s.c[d[x].cand].done && s.c[d[x].cand].cut_done < cut)
 				give_back(fs, &s.c[d[x].cand], cut, &t);
-			}
+		/* The versions older than the cut of the stores that took it. */
+		for (size_t x = k; x < j; x++)
+			t.versions += s.c[d[x].cand].done || s.c[d[x].cand].cut_done >= cut;
 		t.cut = cut;
 		k = j;
 		free_now(fs, &user, NULL);
@@ -926,12 +925,13 @@ static bool reclaim_round(struct fs *fs)
 			strftime(when, sizeof(when), ", versions before %Y-%m-%d %H:%M:%S", &tm);
 		fs_log(
 		    LOG_WARNING,
-		    "history gave way to live data: %" PRIu64
-		    " MiB were free (low-water mark %" PRIu64
+		    "history gave way to %s: %" PRIu64 " MiB were free (low-water mark %" PRIu64
+		    " MiB), history took %" PRIu64 " MiB (budget %" PRIu64
 		    " MiB); dropped %zu deleted files, %zu replaced files and %zu versions of %zu "
 		    "stores%s; %" PRIu64 " MiB free now, in %" PRIu64 " ms%s",
-		    user0 >> 20, low >> 20, t.graves, t.preds, t.versions, t.files, when,
-		    user >> 20, (st_monotonic_ns() - t0) / 1000000,
+		    user0 < low ? "live data" : "its budget", user0 >> 20, low >> 20, hist >> 20,
+		    fs->history_max >> 20, t.graves, t.preds, t.versions, t.files, when, user >> 20,
+		    (st_monotonic_ns() - t0) / 1000000,
 		    t.nocopy ? " (some stores had no room for their copy)" : "");
 	}
 	pthread_mutex_lock(&fs->compact_lock);

@@ -54,6 +54,7 @@ static char *stats_text(struct fs *fs, size_t *len)
 	} r;
 	struct space_figs figs;
 	bool have_figs = space_figures(fs, &figs) == 0;
+	char rule[256];
 	struct {
 		uint64_t n, fail, nospace, yielded, reclaimed, hold, queued, before, after, passes;
 		struct stat_ring ring;
@@ -123,6 +124,8 @@ static char *stats_text(struct fs *fs, size_t *len)
 	line(f, "dirty_limit_bytes", fs->dirty_limit);
 	line(f, "inodes_loaded", loaded);
 	fprintf(f, "compactor %s\n", !c->on ? "off" : c->paused ? "paused" : "running");
+	if (st_retention_format(&fs->keep, rule, sizeof(rule)) == ST_OK)
+		fprintf(f, "keep %s\n", rule); /* the rule this mount runs with */
 	line(f, "compactions", c->n);
 	line(f, "compaction_failures", c->fail);
 	line(f, "compactions_waiting_for_space", c->nospace);
@@ -148,6 +151,7 @@ static char *stats_text(struct fs *fs, size_t *len)
 	line(f, "space_free_bytes", w->user);
 	line(f, "space_free_root_bytes", w->root);
 	line(f, "space_reserve_bytes", fs->reserve);
+	line(f, "space_history_max_bytes", fs->history_max);
 	line(f, "space_low_water_bytes", fs->reserve + w->need);
 	line(f, "space_giveback_rounds", r.rounds);
 	line(f, "space_giveback_stores", r.graves);

@@ -24,13 +24,17 @@ static const char *prog = "mkfs.revfs";
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: %s [-L LABEL] [-f] [--keep=RULE] [-q] [-v] DIR\n"
+		"Usage: %s [-L LABEL] [-f] [--keep=RULE] [--reserve=SIZE|N%%]\n"
+		"          [--history-max=SIZE|N%%] [-q] [-v] DIR\n"
 		"Make a new revfs backing directory at DIR (created if missing, else it\n"
 		"must be empty).\n\n"
 		"  -L, --label=LABEL  a label of up to %u bytes\n"
 		"  -f, --force        use a non-empty directory, or overwrite an existing\n"
 		"                     revfs (its files and history are deleted)\n"
 		"      --keep=RULE    default retention, e.g. %s or latest\n"
+		"      --reserve=SIZE|N%%  free space history leaves to live data (default:\n"
+		"                     10%% of the backing filesystem, at most 1G)\n"
+		"      --history-max=SIZE|N%%  the most history may take (default: no cap)\n"
 		"  -q, --quiet        print nothing on success\n"
 		"  -v, --verbose      accepted; no effect\n"
 		"  -h, --help         this help\n"
@@ -73,16 +77,22 @@ static int dir_has_entries(const char *dir)
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"label", required_argument, NULL, 'L'}, {"force", no_argument, NULL, 'f'},
-	    {"keep", required_argument, NULL, 'k'},  {"quiet", no_argument, NULL, 'q'},
-	    {"verbose", no_argument, NULL, 'v'},     {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},     {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"label", required_argument, NULL, 'L'},
+						 {"force", no_argument, NULL, 'f'},
+						 {"keep", required_argument, NULL, 'k'},
+						 {"quiet", no_argument, NULL, 'q'},
+						 {"reserve", required_argument, NULL, 'r'},
+						 {"history-max", required_argument, NULL, 'H'},
+						 {"verbose", no_argument, NULL, 'v'},
+						 {"help", no_argument, NULL, 'h'},
+						 {"version", no_argument, NULL, 'V'},
+						 {NULL, 0, NULL, 0}};
 	struct ns_super sb, old;
 	struct st_retention r;
 	const char *dir, *label = "", *keep = NS_KEEP_DEFAULT;
 	const struct ns_lock_wait no_wait = {0};
-	char uuid[37], keepbuf[512];
+	char uuid[37], keepbuf[512], rbuf[32], hbuf[32];
+	uint64_t reserve = 0, history_max = 0;
 	int force = 0, quiet = 0, is_revfs, c, rc, lockfd = -1;
 
 	opterr = 0;
@@ -96,6 +106,16 @@ int main(int argc, char **argv)
 			break;
 		case 'k':
 			keep = optarg;
+			break;
+		case 'r':
+		case 'H':
+			if (ns_space_parse(optarg, c == 'r' ? &reserve : &history_max) != ST_OK) {
+				fprintf(stderr,
+					"%s: --%s=%s: give a size (4096, 512M, 2G) or a "
+					"percentage of the backing filesystem (10%%)\n",
+					prog, c == 'r' ? "reserve" : "history-max", optarg);
+				return 16;
+			}
 			break;
 		case 'q':
 			quiet = 1;
@@ -171,6 +191,8 @@ int main(int argc, char **argv)
 		return 16;
 	}
 	memcpy(sb.keep, keepbuf, strlen(keepbuf) + 1);
+	sb.reserve = reserve;
+	sb.history_max = history_max;
 	/* The stores carry identities drawn from the uuid: the namespace is
 	 * made with the superblock it will have, which is written last. */
 	rc = ns_format(dir, &sb, (uint32_t)getuid(), (uint32_t)getgid());
@@ -187,8 +209,13 @@ int main(int argc, char **argv)
 	}
 	if (!quiet) {
 		ns_super_uuid_str(&sb, uuid);
-		printf("revfs made in %s\n  uuid:  %s\n  label: %s\n  keep:  %s\n", dir, uuid,
-		       sb.label[0] ? sb.label : "(none)", sb.keep);
+		ns_space_format(sb.reserve, rbuf, sizeof(rbuf));
+		ns_space_format(sb.history_max, hbuf, sizeof(hbuf));
+		printf("revfs made in %s\n  uuid:  %s\n  label: %s\n  keep:  %s\n"
+		       "  reserve:     %s\n  history max: %s\n",
+		       dir, uuid, sb.label[0] ? sb.label : "(none)", sb.keep,
+		       sb.reserve ? rbuf : "default (10%, at most 1G)",
+		       sb.history_max ? hbuf : "none");
 	}
 	return 0;
 }

@@ -106,9 +106,12 @@ int ns_folders_make(const char *dir);
  * to date may only read. */
 #define NS_FEAT_FENCE		 0x1u
 #define NS_SUPER_RO_COMPAT_KNOWN NS_FEAT_FENCE
-#define NS_LABEL_MAX		 63u
-#define NS_KEEP_MAX		 127u
-#define NS_KEEP_DEFAULT		 "all:1h,hourly:1d,daily:30d,min:10"
+/* The superblock keeps a reserve and a history budget (compat: a program
+ * that does not know them ignores them, and nothing is lost). */
+#define NS_FEAT_SPACE	0x1u
+#define NS_LABEL_MAX	63u
+#define NS_KEEP_MAX	127u
+#define NS_KEEP_DEFAULT "all:1h,hourly:1d,daily:30d,min:10"
 
 struct ns_super {
 	uint32_t version;		      /* format version of the backing directory */
@@ -118,7 +121,23 @@ struct ns_super {
 	uint32_t flush_ms;		      /* default flush interval */
 	char label[NS_LABEL_MAX + 1];	      /* NUL-terminated, may be empty */
 	char keep[NS_KEEP_MAX + 1];	      /* default retention rule, st_retention_parse text */
+	uint64_t reserve;		      /* NS_FEAT_SPACE: free space kept for live data */
+	uint64_t history_max;		      /* ... the most history may take (ns_space_*) */
 };
+
+/*
+ * A space setting (the reserve, the history budget) as the superblock and
+ * the options keep it: 0 none (the default), bytes, or with NS_SPACE_PCT
+ * set hundredths of a percent of the backing filesystem.
+ */
+#define NS_SPACE_PCT (1ull << 63)
+/* "4096", "512M", "2G", "1T" (binary units), "5%", "2.5%" or "0" into *out.
+ * ST_OK or ST_EINVAL. */
+int ns_space_parse(const char *text, uint64_t *out);
+/* Bytes of a setting on a filesystem of total bytes (0 stays 0). */
+uint64_t ns_space_bytes(uint64_t v, uint64_t total);
+/* Its text, as ns_space_parse takes it ("0" for none). */
+void ns_space_format(uint64_t v, char *buf, size_t len);
 
 /* Fills sb with defaults and a fresh random uuid. */
 void ns_super_init(struct ns_super *sb);

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -21,6 +22,8 @@
 #define SB_UUID	    24u
 #define SB_LABEL    56u
 #define SB_KEEP	    120u
+#define SB_RESERVE  360u
+#define SB_HISTMAX  368u
 #define SB_CRC	    (SB_SIZE - 4u)
 
 _Static_assert(SB_KEEP + NS_KEEP_MAX + 1 <= SB_CRC, "superblock fields fit");
@@ -42,6 +45,84 @@ void ns_super_init(struct ns_super *sb)
 	sb->incompat = NS_FEAT_DAMAGE | NS_FEAT_LINEAGE | NS_FEAT_VATTR;
 	sb->ro_compat = NS_FEAT_FENCE;
 	snprintf(sb->keep, sizeof(sb->keep), "%s", NS_KEEP_DEFAULT);
+}
+
+int ns_space_parse(const char *text, uint64_t *out)
+{
+	char *end;
+	double v;
+
+	if (!text || text[0] < '0' || text[0] > '9')
+		return st_fail(ST_EINVAL, EINVAL, 0, "not a size: '%s'", text ? text : "");
+	errno = 0;
+	v = strtod(text, &end);
+	if (errno || v < 0)
+		return st_fail(ST_EINVAL, EINVAL, 0, "not a size: '%s'", text);
+	if (strcmp(end, "%") == 0) {
+		if (v > 100)
+			return st_fail(ST_EINVAL, EINVAL, 0, "more than 100%%: '%s'", text);
+		*out = v > 0 ? NS_SPACE_PCT | (uint64_t)(v * 100 + 0.5) : 0;
+		return ST_OK;
+	}
+	switch (*end) {
+	case 'T':
+	case 't':
+		v *= 1024;
+		/* fall through */
+	case 'G':
+	case 'g':
+		v *= 1024;
+		/* fall through */
+	case 'M':
+	case 'm':
+		v *= 1024;
+		/* fall through */
+	case 'K':
+	case 'k':
+		v *= 1024;
+		end++;
+		break;
+	default:
+		break;
+	}
+	if (*end || v >= (double)NS_SPACE_PCT)
+		return st_fail(ST_EINVAL, EINVAL, 0, "not a size: '%s'", text);
+	*out = (uint64_t)v;
+	return ST_OK;
+}
+
+uint64_t ns_space_bytes(uint64_t v, uint64_t total)
+{
+	if (!(v & NS_SPACE_PCT))
+		return v;
+	v &= ~NS_SPACE_PCT;
+	if (v > 10000)
+		v = 10000;
+	return (uint64_t)((double)total * (double)v / 10000.0);
+}
+
+void ns_space_format(uint64_t v, char *buf, size_t len)
+{
+	static const char units[] = "KMGT";
+	int u = -1;
+
+	if (v & NS_SPACE_PCT) {
+		v &= ~NS_SPACE_PCT;
+		if (v % 100)
+			snprintf(buf, len, "%llu.%02llu%%", (unsigned long long)(v / 100),
+				 (unsigned long long)(v % 100));
+		else
+			snprintf(buf, len, "%llu%%", (unsigned long long)(v / 100));
+		return;
+	}
+	while (v && v % 1024 == 0 && u < 3) {
+		v /= 1024;
+		u++;
+	}
+	if (u < 0)
+		snprintf(buf, len, "%llu", (unsigned long long)v);
+	else
+		snprintf(buf, len, "%llu%c", (unsigned long long)v, units[u]);
 }
 
 void ns_super_uuid_str(const struct ns_super *sb, char out[37])
@@ -70,6 +151,13 @@ int ns_super_encode(const struct ns_super *sb, uint8_t *buf, size_t len)
 	st_put32(buf + 48, sb->flush_ms);
 	memcpy(buf + SB_LABEL, sb->label, l);
 	memcpy(buf + SB_KEEP, sb->keep, k);
+	if (sb->reserve || sb->history_max) {
+		st_put32(buf + 12, sb->compat | NS_FEAT_SPACE);
+		st_put64(buf + SB_RESERVE, sb->reserve);
+		st_put64(buf + SB_HISTMAX, sb->history_max);
+	} else {
+		st_put32(buf + 12, sb->compat & ~NS_FEAT_SPACE);
+	}
 	st_put32(buf + SB_CRC, st_crc32c(0, buf, SB_CRC));
 	return (int)SB_SIZE;
 }
@@ -102,6 +190,10 @@ int ns_super_decode(const uint8_t *buf, size_t len, struct ns_super *sb)
 	memcpy(sb->uuid, buf + SB_UUID, 16);
 	sb->created_ns = st_get64(buf + 40);
 	sb->flush_ms = st_get32(buf + 48);
+	if (sb->compat & NS_FEAT_SPACE) {
+		sb->reserve = st_get64(buf + SB_RESERVE);
+		sb->history_max = st_get64(buf + SB_HISTMAX);
+	}
 	if (field_str(buf + SB_LABEL, NS_LABEL_MAX, sb->label) ||
 	    field_str(buf + SB_KEEP, NS_KEEP_MAX, sb->keep))
 		return st_fail(ST_ECORRUPT, 0, SB_LABEL, "superblock string field not terminated");

@@ -13,7 +13,9 @@
 #      again: no ENOSPC; the namespace's size is reported.
 #   3. revfs-compact --dry-run within 5% of the real run, and the same
 #      version counts, on a scripted history.
-#   4. 100 MB with 10% of it reserved for root: a user's writes stop at
+#   4. a history budget set by mkfs.revfs --history-max keeps history under
+#      it, oldest first, and the log says so.
+#   5. 100 MB with 10% of it reserved for root: a user's writes stop at
 #      what the disk has for users (statvfs f_bavail); root still writes.
 #
 # Prints the writers' waits under disk pressure (p50/p99) and the bytes
@@ -176,7 +178,34 @@ hb=$(getfattr --only-values -n user.revfs.history_bytes "$FS_MNT/whole" 2>/dev/n
 [ "$hb" -lt 200000 ] || fs_fail "after a purge, history_bytes says $hb"
 fs_umount
 
-# --- 4. a user stops at f_bavail, root does not ------------------------------
+# --- 4. a history budget, from the superblock ---------------------------------
+FS_BACKING=$FS_TMP/budget
+fs_mkfs --history-max=8M
+fs_mount -o flush_ms=200
+[ "$(stat_of space_history_max_bytes)" = 8388608 ] || fs_fail "the budget is not the superblock's"
+stat_of keep | grep -q "all:1h" || fs_fail "stats do not show the rule: $(stat_of keep)"
+head -c 2000000 /dev/urandom >"$FS_TMP/two"
+for i in $(seq 1 12); do
+	printf '%04d' "$i" | dd of="$FS_TMP/two" conv=notrunc status=none
+	cp "$FS_TMP/two" "$FS_MNT/two" && sync "$FS_MNT/two" || fs_fail "budget: save $i"
+done
+i=0
+until grep -q "history gave way to its budget" "$FS_TMP/revfs.log"; do
+	i=$((i + 1))
+	[ $i -gt 150 ] && fs_fail "history was not given back to its budget"
+	sleep 0.2
+done
+sleep 2.5 # the figures of .revfs/stats are at most 2 s old
+[ "$(stat_of space_history_bytes)" -le 8388608 ] ||
+	fs_fail "history stays over its budget: $(stat_of space_history_bytes) bytes"
+cmp -s "$FS_TMP/two" "$FS_MNT/two" || fs_fail "budget: the live file changed"
+nv=$(ls "$FS_MNT/.revfs/history/two" | wc -l)
+[ "$nv" -ge 2 ] && [ "$nv" -lt 12 ] || fs_fail "budget: $nv versions kept of 12"
+echo "test_space: a budget of 8 MiB kept $nv versions of a 2 MB file," \
+	"history $(($(stat_of space_history_bytes) / 1024)) KiB"
+fs_umount
+
+# --- 5. a user stops at f_bavail, root does not ------------------------------
 disk user 100M -m 10
 fs_mkfs
 fs_user_add revfs_carol
