@@ -37,12 +37,12 @@ INC       = -Ins -Istore
 
 FS_SRC    = $(filter-out fs/revfs-compact.c,$(wildcard fs/*.c))
 FS_OBJ    = $(FS_SRC:%.c=$(BUILD)/%.o)
-MKFS_SRC  = $(wildcard mkfs/*.c)
+MKFS_SRC  = mkfs/mkfs.c
 MKFS_OBJ  = $(MKFS_SRC:%.c=$(BUILD)/%.o)
 FSCK_SRC  = $(wildcard fsck/*.c)
 FSCK_OBJ  = $(FSCK_SRC:%.c=$(BUILD)/%.o)
 PROGS     = $(BUILD)/revfs $(BUILD)/mkfs.revfs $(BUILD)/fsck.revfs \
-	$(BUILD)/revfs-compact
+	$(BUILD)/revfs-compact $(BUILD)/revfs-tune
 
 # Check-based unit tests: tests/check_*.c, each its own binary.
 TEST_SRC  = $(wildcard tests/check_*.c)
@@ -104,6 +104,10 @@ $(BUILD)/revfs: $(FS_OBJ) $(LIBS)
 
 $(BUILD)/mkfs.revfs: $(MKFS_OBJ) $(LIBS)
 	$(CC) $(ALL_CFLAGS) -o $@ $(MKFS_OBJ) $(LIBS) $(LDLIBS)
+
+# revfs-tune writes the superblock, as mkfs.revfs does.
+$(BUILD)/revfs-tune: $(BUILD)/mkfs/tune.o $(LIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
 
 $(BUILD)/fsck.revfs: $(FSCK_OBJ) $(LIBS)
 	$(CC) $(ALL_CFLAGS) -o $@ $(FSCK_OBJ) $(LIBS) $(LDLIBS)
@@ -266,7 +270,7 @@ demo: deps
 # make install: PREFIX and DESTDIR as usual. The daemon and revfs-compact go
 # to BINDIR, on every user's PATH; mount(8) drops PATH before mount.fuse3
 # starts a "fuse.revfs" mount through /bin/sh, whose default PATH holds
-# /usr/local/bin and /usr/bin. mkfs.revfs and fsck.revfs go to SBINDIR, where
+# /usr/local/bin and /usr/bin. mkfs.revfs, fsck.revfs and revfs-tune go to SBINDIR, where
 # mkfs(8) and fsck(8) find them on root's PATH (as e2fsprogs' do). uninstall
 # removes those files and leaves the directories, as automake's does.
 PREFIX  ?= /usr/local
@@ -274,17 +278,19 @@ BINDIR  ?= $(PREFIX)/bin
 SBINDIR ?= $(PREFIX)/sbin
 MANDIR  ?= $(PREFIX)/share/man
 INSTALL ?= install
-MAN8    = revfs.8 mkfs.revfs.8 fsck.revfs.8 revfs-compact.8
+MAN8    = revfs.8 mkfs.revfs.8 fsck.revfs.8 revfs-compact.8 revfs-tune.8
 
 install: $(PROGS)
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
 	$(INSTALL) -m 0755 $(BUILD)/revfs $(BUILD)/revfs-compact $(DESTDIR)$(BINDIR)
-	$(INSTALL) -m 0755 $(BUILD)/mkfs.revfs $(BUILD)/fsck.revfs $(DESTDIR)$(SBINDIR)
+	$(INSTALL) -m 0755 $(BUILD)/mkfs.revfs $(BUILD)/fsck.revfs $(BUILD)/revfs-tune \
+		$(DESTDIR)$(SBINDIR)
 	$(INSTALL) -m 0644 $(MAN8:%=docs/%) $(DESTDIR)$(MANDIR)/man8
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/revfs $(DESTDIR)$(BINDIR)/revfs-compact \
 		$(DESTDIR)$(SBINDIR)/mkfs.revfs $(DESTDIR)$(SBINDIR)/fsck.revfs \
+		$(DESTDIR)$(SBINDIR)/revfs-tune \
 		$(MAN8:%=$(DESTDIR)$(MANDIR)/man8/%)
 
 FORMAT_FILES = $(wildcard store/*.[ch] ns/*.[ch] fs/*.[ch] mkfs/*.[ch] fsck/*.[ch] tests/*.[ch])

@@ -98,7 +98,7 @@ uint64_t ns_space_bytes(uint64_t v, uint64_t total)
 	v &= ~NS_SPACE_PCT;
 	if (v > 10000)
 		v = 10000;
-	return (uint64_t)((double)total * (double)v / 10000.0);
+	return total / 10000 * v + total % 10000 * v / 10000; /* floor(total * v / 10000) */
 }
 
 void ns_space_format(uint64_t v, char *buf, size_t len)

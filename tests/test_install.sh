@@ -22,7 +22,8 @@ minstall() { # minstall TARGET VAR=VALUE...
 	t=$1
 	shift
 	make -s -C "$ROOT" BUILD="$REVFS_BIN" -o "$REVFS_BIN/revfs" -o "$REVFS_BIN/mkfs.revfs" \
-		-o "$REVFS_BIN/fsck.revfs" -o "$REVFS_BIN/revfs-compact" "$@" "$t" >"$FS_TMP/make.out" 2>&1 ||
+		-o "$REVFS_BIN/fsck.revfs" -o "$REVFS_BIN/revfs-compact" -o "$REVFS_BIN/revfs-tune" \
+		"$@" "$t" >"$FS_TMP/make.out" 2>&1 ||
 		{
 			cat "$FS_TMP/make.out" >&2
 			fs_fail "make $t $*"
@@ -49,12 +50,12 @@ before=$(local_files)
 
 # --- install ---------------------------------------------------------------
 minstall install PREFIX="$P"
-for f in bin/revfs bin/revfs-compact sbin/mkfs.revfs sbin/fsck.revfs; do
+for f in bin/revfs bin/revfs-compact sbin/mkfs.revfs sbin/fsck.revfs sbin/revfs-tune; do
 	[ -x "$P/$f" ] || fs_fail "install: no $P/$f"
 	[ "$(stat -c %a "$P/$f")" = 755 ] || fs_fail "install: $f is not mode 755"
 	cmp -s "$P/$f" "$REVFS_BIN/$(basename "$f")" || fs_fail "install: $f is not the build's"
 done
-for m in revfs mkfs.revfs fsck.revfs revfs-compact; do
+for m in revfs mkfs.revfs fsck.revfs revfs-compact revfs-tune; do
 	[ "$(stat -c %a "$P/share/man/man8/$m.8" 2>/dev/null)" = 644 ] ||
 		fs_fail "install: no man page $m.8 of mode 644"
 	if command -v man >/dev/null; then
@@ -62,7 +63,7 @@ for m in revfs mkfs.revfs fsck.revfs revfs-compact; do
 			fs_fail "man does not find the installed $m.8"
 	fi
 done
-[ "$(find "$P" ! -type d | wc -l)" = 8 ] || fs_fail "install put more than 8 files: $(find "$P")"
+[ "$(find "$P" ! -type d | wc -l)" = 10 ] || fs_fail "install put other than 10 files: $(find "$P")"
 # The example systemd mount unit parses (its man page is the one installed).
 if command -v systemd-analyze >/dev/null; then
 	cp "$ROOT/docs/revfs-example.mount" "$FS_TMP/mnt-vault.mount"
@@ -74,7 +75,7 @@ fi
 
 PATH=$P/bin:$P/sbin:$ORIG_PATH
 export PATH
-for p in revfs mkfs.revfs fsck.revfs revfs-compact; do
+for p in revfs mkfs.revfs fsck.revfs revfs-compact revfs-tune; do
 	case $(command -v $p) in "$P"/*) ;; *) fs_fail "$p is not found on PATH in the prefix" ;; esac
 	$p --version | grep -q "^$p [0-9]" || fs_fail "$p --version"
 	$p --help | grep -q "^Usage: $p" || fs_fail "$p --help"

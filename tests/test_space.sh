@@ -203,7 +203,25 @@ nv=$(ls "$FS_MNT/.revfs/history/two" | wc -l)
 [ "$nv" -ge 2 ] && [ "$nv" -lt 12 ] || fs_fail "budget: $nv versions kept of 12"
 echo "test_space: a budget of 8 MiB kept $nv versions of a 2 MB file," \
 	"history $(($(stat_of space_history_bytes) / 1024)) KiB"
+# revfs-tune shows and changes the settings; a mount takes them at its
+# next mount.
+"$REVFS_BIN/revfs-tune" "$FS_BACKING" >"$FS_TMP/out" || fs_fail "revfs-tune"
+grep -q "history max: 8M" "$FS_TMP/out" || fs_fail "revfs-tune shows: $(cat "$FS_TMP/out")"
+"$REVFS_BIN/revfs-tune" -L tuned --history-max=0 --reserve=2% "$FS_BACKING" >"$FS_TMP/out" ||
+	fs_fail "revfs-tune a mounted directory"
+grep -q "is mounted" "$FS_TMP/out" || fs_fail "revfs-tune did not say the mount takes it later"
 fs_umount
+"$REVFS_BIN/revfs-tune" "$FS_BACKING" >"$FS_TMP/out" || fs_fail "revfs-tune"
+grep -q "label: *tuned" "$FS_TMP/out" && grep -q "history max: none" "$FS_TMP/out" &&
+	grep -q "reserve: *2%" "$FS_TMP/out" || fs_fail "revfs-tune after a change: $(cat "$FS_TMP/out")"
+"$REVFS_BIN/revfs-tune" --reserve=lots "$FS_BACKING" 2>/dev/null && fs_fail "a bad reserve was taken"
+fs_mount
+[ "$(stat_of space_history_max_bytes)" = 0 ] || fs_fail "the budget stays after revfs-tune"
+total=$(($(stat -f -c %b "$FS_BACKING") * $(stat -f -c %S "$FS_BACKING")))
+[ "$(stat_of space_reserve_bytes)" = $((total / 50)) ] ||
+	fs_fail "reserve $(stat_of space_reserve_bytes), want 2% of $total"
+fs_umount
+"$REVFS_BIN/fsck.revfs" -n "$FS_BACKING" >"$FS_TMP/out" 2>&1 || fs_fail "fsck after revfs-tune: $(cat "$FS_TMP/out")"
 
 # --- 5. a user stops at f_bavail, root does not ------------------------------
 disk user 100M -m 10
@@ -218,7 +236,7 @@ if $CAROL dd if=/dev/zero of="$FS_MNT/carol/fill" bs=1M count=200 conv=fsync sta
 	fs_fail "a user wrote 200 MB on a 100 MB disk"
 fi
 grep -q "No space left" "$FS_TMP/err" || fs_fail "user: not ENOSPC: $(cat "$FS_TMP/err")"
-root_free=$(stat -f -c '%f %S' "$FS_BACKING" | awk '{ print $1 * $2 }')
+root_free=$(($(stat -f -c %f "$FS_BACKING") * $(stat -f -c %S "$FS_BACKING")))
 [ "$root_free" -gt 4000000 ] || fs_fail "the user's writes took root's blocks: $root_free left"
 head -c 2000000 /dev/urandom >"$FS_TMP/rootfile"
 cp "$FS_TMP/rootfile" "$FS_MNT/rootfile" && sync "$FS_MNT/rootfile" ||
