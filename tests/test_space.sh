@@ -19,12 +19,16 @@
 #      what the disk has for users (statvfs f_bavail); root still writes.
 #
 # Prints the writers' waits under disk pressure (p50/p99) and the bytes
-# history and the namespace take, from .revfs/stats.
+# history and the namespace take, from .revfs/stats. SPACE_SAVES and
+# SPACE_FILES make 1. and 2. shorter (make tsan).
 set -u
 . "$(dirname "$0")/fslib.sh"
 [ "$(id -u)" = 0 ] || { echo "test_space: SKIP (needs root for loop devices)"; exit 0; }
 command -v mkfs.ext4 >/dev/null && command -v losetup >/dev/null ||
 	{ echo "test_space: SKIP (no mkfs.ext4 or losetup)"; exit 0; }
+SAVES=${SPACE_SAVES:-30}
+NFILES=${SPACE_FILES:-5000}
+PIN_AT=$((SAVES / 3 + 1))
 fs_setup
 DISK_MNTS=""
 DISK_LOOPS=""
@@ -67,7 +71,7 @@ stat_of() { # stat_of NAME: a line of .revfs/stats
 	sed -n "s/^$1 //p" "$FS_MNT/.revfs/stats"
 }
 
-# --- 1. a 100 MB file saved 30 times on a 400 MB disk -----------------------
+# --- 1. a 100 MB file saved $SAVES times on a 400 MB disk --------------------
 disk big 400M
 fs_mkfs
 fs_mount -o flush_ms=200
@@ -75,12 +79,12 @@ SRC=$FS_TMP/src
 head -c 100000000 /dev/urandom >"$SRC" || fs_fail "source"
 H=$FS_MNT/.revfs/history/f
 pinned=""
-for i in $(seq 1 30); do
+for i in $(seq 1 "$SAVES"); do
 	printf 'save %04d' "$i" | dd of="$SRC" conv=notrunc status=none
 	cp "$SRC" "$FS_MNT/f" || fs_fail "save $i: cp failed"
 	sync "$FS_MNT/f" || fs_fail "save $i: sync failed"
 	cmp -s "$SRC" "$FS_MNT/f" || fs_fail "save $i does not read back"
-	if [ "$i" = 10 ]; then
+	if [ "$i" = "$PIN_AT" ]; then
 		pinned=$(ls "$H" | tail -1)
 		setfattr -n user.revfs.pin -v "$pinned" "$FS_MNT/f" || fs_fail "pin $pinned"
 		cp "$SRC" "$FS_TMP/pinned" || fs_fail "copy of the pinned save"
@@ -92,7 +96,7 @@ cmp -s "$FS_TMP/pinned" "$H/$pinned" || fs_fail "the pinned version $pinned does
 grep -q "history gave way to live data" "$FS_TMP/revfs.log" || fs_fail "the log says nothing dropped"
 p50=$(stat_of space_writer_wait_p50_us) p99=$(stat_of space_writer_wait_p99_us)
 hist=$(stat_of space_history_bytes)
-echo "test_space: 30 saves of 100 MB on a 400 MB disk: $nv versions kept," \
+echo "test_space: $SAVES saves of 100 MB on a 400 MB disk: $nv versions kept," \
 	"history $((hist / 1048576)) MiB; writers waited $(stat_of space_writer_waits) times," \
 	"p50 $((p50 / 1000)) ms, p99 $((p99 / 1000)) ms"
 [ "$(stat_of space_writer_enospc)" = 0 ] || fs_fail "a writer got ENOSPC"
@@ -115,16 +119,16 @@ fs_umount
 	fs_fail "fsck.revfs -n after disk pressure: $(cat "$FS_TMP/fsck.out")"
 rm -f "$FS_TMP/next" "$FS_TMP/pinned"
 
-# --- 2. 5,000 small files, deleted, written again, on a 200 MB disk ---------
+# --- 2. $NFILES small files, deleted, written again, on a 200 MB disk ---------
 disk small 200M
 fs_mkfs
 fs_mount
 mkdir "$FS_MNT/d" || fs_fail "mkdir"
-"$REVFS_BIN/tests/smallfiles" "$FS_MNT/d" 5000 5000 || fs_fail "5,000 files"
-"$REVFS_BIN/tests/smallfiles" -r "$FS_MNT/d" 5000 || fs_fail "rm of 5,000 files"
-"$REVFS_BIN/tests/smallfiles" "$FS_MNT/d" 5000 5000 || fs_fail "5,000 files again"
-[ "$(ls "$FS_MNT/d" | wc -l)" = 5000 ] || fs_fail "files missing"
-echo "test_space: 5,000 files twice on a 200 MB disk: namespace" \
+"$REVFS_BIN/tests/smallfiles" "$FS_MNT/d" "$NFILES" 5000 || fs_fail "$NFILES files"
+"$REVFS_BIN/tests/smallfiles" -r "$FS_MNT/d" "$NFILES" || fs_fail "rm of $NFILES files"
+"$REVFS_BIN/tests/smallfiles" "$FS_MNT/d" "$NFILES" 5000 || fs_fail "$NFILES files again"
+[ "$(ls "$FS_MNT/d" | wc -l)" = "$NFILES" ] || fs_fail "files missing"
+echo "test_space: $NFILES files twice on a 200 MB disk: namespace" \
 	"$(($(stat_of space_namespace_bytes) / 1024)) KiB, graveyard" \
 	"$(($(stat_of space_graveyard_bytes) / 1048576)) MiB, history" \
 	"$(($(stat_of space_history_bytes) / 1048576)) MiB"
@@ -136,8 +140,8 @@ grep -q "(the namespace): " "$FS_TMP/out" || fs_fail "revfs-compact MNT left the
 fs_umount
 "$REVFS_BIN/revfs-compact" -q --keep=latest "$FS_BACKING" || fs_fail "revfs-compact --keep=latest"
 nsb=$(stat -c %s "$FS_BACKING/ns.rev")
-echo "test_space: namespace compacted to its newest version: $nsb bytes, $((nsb / 5000)) per live file"
-[ "$nsb" -lt $((5000 * 1024)) ] || fs_fail "the namespace takes $nsb bytes for 5,000 files"
+echo "test_space: namespace compacted to its newest version: $nsb bytes, $((nsb / NFILES)) per live file"
+[ "$nsb" -lt $((NFILES * 1024)) ] || fs_fail "the namespace takes $nsb bytes for $NFILES files"
 
 # --- 3. revfs-compact --dry-run against the real run -------------------------
 # A scripted history under the rule min:3: a file rewritten whole, a log
