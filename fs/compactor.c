@@ -214,6 +214,26 @@ static int compact_store(struct fs *fs, st_store *st, uint64_t ino, uint64_t *se
 	} else {
 		o.rate_bps = copy_rate(fs, st, seen);
 		io_class(IOPRIO_IDLE);
+		/* Fragmentation counts every version but the newest as garbage,
+		 * but the rule may keep them (all of this hour's, by default):
+		 * a copy that would give back less than half of compact_frag
+		 * is not made, and the store is looked at again once it grew
+		 * by compact_frag. */
+		if (fs->o.compact_frag > 0 && st_compact_estimate(st, &o, &cs) == ST_OK &&
+		    (double)(cs.bytes_before > cs.bytes_after
+				 ? cs.bytes_before - cs.bytes_after
+				 : 0) < fs->o.compact_frag / 2 * (double)cs.bytes_before) {
+			io_class(IOPRIO_NORMAL);
+			free(pins);
+			pthread_mutex_lock(&fs->compact_lock);
+			fs->compact_skipped++;
+			fs->compact_floor[ino % COMPACT_FLOORS].ino = ino;
+			fs->compact_floor[ino % COMPACT_FLOORS].bytes = cs.bytes_before;
+			fs->compact_floor[ino % COMPACT_FLOORS].quiet_until = 0;
+			pthread_mutex_unlock(&fs->compact_lock);
+			return ST_OK;
+		}
+		memset(&cs, 0, sizeof(cs));
 	}
 	rc = st_compact(st, &o, &cs);
 	if (cut_ns) {

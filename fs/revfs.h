@@ -282,6 +282,7 @@ struct fs {
 	bool compact_stop, compact_paused;
 	uint64_t compactions, compact_failures, compact_nospace, compact_reclaimed;
 	uint64_t compact_yielded; /* stopped for a give-back of space */
+	uint64_t compact_skipped; /* not made: the rule keeps nearly all of the store */
 	uint64_t compact_hold_max_ns;
 	uint64_t compact_bytes_before;	    /* store sizes before, summed */
 	uint64_t compact_bytes_after;	    /* ... and after */

@@ -56,7 +56,8 @@ static char *stats_text(struct fs *fs, size_t *len)
 	bool have_figs = space_figures(fs, &figs) == 0;
 	char rule[256];
 	struct {
-		uint64_t n, fail, nospace, yielded, reclaimed, hold, queued, before, after, passes;
+		uint64_t n, fail, nospace, yielded, skipped, reclaimed, hold, queued, before, after,
+		    passes;
 		struct stat_ring ring;
 		bool paused, on;
 	} * c;
@@ -96,6 +97,7 @@ static char *stats_text(struct fs *fs, size_t *len)
 	c->fail = fs->compact_failures;
 	c->nospace = fs->compact_nospace;
 	c->yielded = fs->compact_yielded;
+	c->skipped = fs->compact_skipped;
 	c->reclaimed = fs->compact_reclaimed;
 	c->hold = fs->compact_hold_max_ns;
 	c->queued = fs->ncompact;
@@ -130,6 +132,7 @@ static char *stats_text(struct fs *fs, size_t *len)
 	line(f, "compaction_failures", c->fail);
 	line(f, "compactions_waiting_for_space", c->nospace);
 	line(f, "compactions_yielded_to_space", c->yielded);
+	line(f, "compactions_skipped", c->skipped);
 	line(f, "compaction_queue", c->queued);
 	line(f, "compaction_reclaimed_bytes", c->reclaimed);
 	line(f, "compaction_bytes_before", c->before);
