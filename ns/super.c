@@ -151,12 +151,11 @@ int ns_super_encode(const struct ns_super *sb, uint8_t *buf, size_t len)
 	st_put32(buf + 48, sb->flush_ms);
 	memcpy(buf + SB_LABEL, sb->label, l);
 	memcpy(buf + SB_KEEP, sb->keep, k);
-	if (sb->reserve || sb->history_max) {
+	/* Written with their bit once either is set; the bit stays. */
+	if (sb->reserve || sb->history_max || (sb->compat & NS_FEAT_SPACE)) {
 		st_put32(buf + 12, sb->compat | NS_FEAT_SPACE);
 		st_put64(buf + SB_RESERVE, sb->reserve);
 		st_put64(buf + SB_HISTMAX, sb->history_max);
-	} else {
-		st_put32(buf + 12, sb->compat & ~NS_FEAT_SPACE);
 	}
 	st_put32(buf + SB_CRC, st_crc32c(0, buf, SB_CRC));
 	return (int)SB_SIZE;

@@ -1242,6 +1242,50 @@ static void sb_expect_eq(const struct ns_super *a, const struct ns_super *b)
 	ck_assert_str_eq(a->keep, b->keep);
 }
 
+/* The reserve and the history budget: their text forms, their bytes, and
+ * the superblock's fields (compat 0x1) read back. */
+START_TEST(space_settings)
+{
+	struct ns_super sb, back;
+	uint8_t buf[SB_SIZE];
+	char text[32];
+	uint64_t v;
+
+	ck_assert_int_eq(ns_space_parse("512M", &v), ST_OK);
+	ck_assert_uint_eq(v, 512ull << 20);
+	ns_space_format(v, text, sizeof(text));
+	ck_assert_str_eq(text, "512M");
+	ck_assert_int_eq(ns_space_parse("2.5%", &v), ST_OK);
+	ck_assert_uint_eq(v, NS_SPACE_PCT | 250);
+	ns_space_format(v, text, sizeof(text));
+	ck_assert_str_eq(text, "2.50%");
+	ck_assert_uint_eq(ns_space_bytes(v, 1000000), 25000);
+	ck_assert_uint_eq(ns_space_bytes(4096, 1000000), 4096);
+	ck_assert_int_eq(ns_space_parse("0", &v), ST_OK);
+	ck_assert_uint_eq(v, 0);
+	ck_assert_int_eq(ns_space_parse("101%", &v), ST_EINVAL);
+	ck_assert_int_eq(ns_space_parse("-1", &v), ST_EINVAL);
+	ck_assert_int_eq(ns_space_parse("12Q", &v), ST_EINVAL);
+	ck_assert_int_eq(ns_space_parse("", &v), ST_EINVAL);
+	ns_super_init(&sb);
+	ck_assert_int_eq(ns_super_encode(&sb, buf, sizeof(buf)), (int)SB_SIZE);
+	ck_assert_uint_eq(be32(buf + 12) & NS_FEAT_SPACE, 0); /* none set: no bit */
+	sb.reserve = NS_SPACE_PCT | 500;
+	sb.history_max = 1ull << 30;
+	ck_assert_int_eq(ns_super_encode(&sb, buf, sizeof(buf)), (int)SB_SIZE);
+	ck_assert_uint_eq(be32(buf + 12) & NS_FEAT_SPACE, NS_FEAT_SPACE);
+	ck_assert_int_eq(ns_super_decode(buf, SB_SIZE, &back), ST_OK);
+	ck_assert_uint_eq(back.reserve, NS_SPACE_PCT | 500);
+	ck_assert_uint_eq(back.history_max, 1ull << 30);
+	/* Without the bit the bytes are not read (an old program's zeros). */
+	buf[15] &= (uint8_t)~NS_FEAT_SPACE;
+	st_put32(buf + SB_SIZE - 4, st_crc32c(0, buf, SB_SIZE - 4));
+	ck_assert_int_eq(ns_super_decode(buf, SB_SIZE, &back), ST_OK);
+	ck_assert_uint_eq(back.reserve, 0);
+	ck_assert_uint_eq(back.history_max, 0);
+}
+END_TEST
+
 START_TEST(super_roundtrip)
 {
 	struct ns_super sb, back;
@@ -1853,6 +1897,7 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, group_commit_flip_needs_dir_sync);
 	tcase_add_test(tc, group_commit_faults);
 	tcase_add_test(tc, super_roundtrip);
+	tcase_add_test(tc, space_settings);
 	tcase_add_test(tc, super_limits);
 	tcase_add_test(tc, super_bitflips);
 	tcase_add_test(tc, super_versions);

@@ -229,6 +229,15 @@ static void exercise(void)
 			st_current(st, &cur);
 			(void)st_versions(st, seq_cb, &s);
 			(void)st_check(st, ST_CHECK_DATA | ST_CHECK_ALL);
+			{
+				/* What a compaction would keep (revfs-compact -n):
+				 * the first half of the versions, by a cut. */
+				struct st_retention r = {.min_count = 1, .cut_ns = cur.time_ns / 2};
+				struct st_compact_opts co = {.keep = &r};
+				struct st_compact_stats cs;
+
+				(void)st_compact_estimate(st, &co, &cs);
+			}
 			walk(st, kinds[k], cur.seq, &budget, buf);
 			for (unsigned i = 0; i < s.n; i++) {
 				st_store *v;
