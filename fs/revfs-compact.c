@@ -377,6 +377,21 @@ static void compact_error(const char *path, int err)
  * meanwhile (not a failure), ENOTTY if the daemon does not answer control
  * ioctls, or another errno (already reported).
  */
+/* Adds one store's figures to the totals (a file's, or with file false
+ * the namespace's, which the count of files leaves out); whether to say
+ * them too (-v), the progress line cleared for it. */
+static bool counted(struct totals *tot, bool file, uint64_t before, uint64_t after,
+		    const struct opts *o, struct progress *p)
+{
+	tot->files += file;
+	tot->before += before;
+	tot->after += after;
+	if (!o->verbose)
+		return false;
+	progress_clear(p);
+	return true;
+}
+
 static int compact_file(const struct target *tg, const struct opts *o, struct totals *tot,
 			struct progress *p)
 {
@@ -427,12 +442,8 @@ static int compact_file(const struct target *tg, const struct opts *o, struct to
 		compact_error(tg->path, rc);
 		return rc;
 	}
-	tot->files++;
-	tot->before += a.bytes_before;
-	tot->after += a.bytes_after;
-	if (!o->verbose)
+	if (!counted(tot, true, a.bytes_before, a.bytes_after, o, p))
 		return 0;
-	progress_clear(p);
 	if (o->dry_run)
 		printf("%s: %s, about %s to reclaim (versions %llu -> %llu)\n", tg->path,
 		       human(a.bytes_before, b1, sizeof(b1)),
@@ -477,12 +488,8 @@ static int compact_namespace(const char *path, const struct opts *o, struct tota
 			o->dry_run ? "measure" : "compact", path, strerror(rc));
 		return rc;
 	}
-	tot->files++;
-	tot->before += a.bytes_before;
-	tot->after += a.bytes_after;
-	if (!o->verbose)
+	if (!counted(tot, false, a.bytes_before, a.bytes_after, o, p))
 		return 0;
-	progress_clear(p);
 	printf("%s (the namespace): %s -> %s, %s %s (commits %llu -> %llu)\n", path,
 	       human(a.bytes_before, b1, sizeof(b1)), human(a.bytes_after, b2, sizeof(b2)),
 	       human(reclaimed(a.bytes_before, a.bytes_after), b3, sizeof(b3)),
@@ -777,12 +784,8 @@ out_report:
 							       : "");
 		return rc;
 	}
-	tot->files++;
-	tot->before += cs.bytes_before;
-	tot->after += cs.bytes_after;
-	if (!o->verbose)
+	if (!counted(tot, true, cs.bytes_before, cs.bytes_after, o, p))
 		return 0;
-	progress_clear(p);
 	if (o->dry_run)
 		printf("%s: %s, about %s to reclaim (versions %llu -> %llu; %llu bytes live in "
 		       "the newest)\n",

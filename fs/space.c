@@ -623,28 +623,6 @@ static int grave_time_cmp(const void *a, const void *b)
 	return (x->time > y->time) - (x->time < y->time);
 }
 
-struct vlist {
-	struct st_version *v;
-	size_t n, cap;
-};
-
-static int vlist_cb(void *arg, const struct st_version *v)
-{
-	struct vlist *l = arg;
-
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 32;
-		struct st_version *nv = realloc(l->v, cap * sizeof(*nv));
-
-		if (!nv)
-			return ST_ENOMEM;
-		l->v = nv;
-		l->cap = cap;
-	}
-	l->v[l->n++] = *v;
-	return 0;
-}
-
 static bool pinned(const uint64_t *pins, size_t npins, uint64_t seq)
 {
 	for (size_t i = 0; i < npins; i++)
@@ -660,16 +638,19 @@ static int droppable(struct fs *fs, struct scan *s, size_t i, struct dropv **d, 
 		     size_t *cap)
 {
 	struct cand *c = &s->c[i];
-	struct vlist l = {0};
+	struct {
+		struct st_version *v;
+		size_t n;
+	} l = {0};
 	uint64_t *pins = NULL;
 	size_t npins = 0;
 	st_store *st = NULL;
 	int rc;
 
 	if (c->kind == C_NS)
-		rc = st_versions(fs->ns, vlist_cb, &l);
+		rc = st_versions_list(fs->ns, &l.v, &l.n);
 	else if ((rc = ns_file_open(fs->backing, &fs->sb, c->ino, ST_READONLY, NULL, &st)) == ST_OK)
-		rc = st_versions(st, vlist_cb, &l);
+		rc = st_versions_list(st, &l.v, &l.n);
 	if (st)
 		st_close(st);
 	if (rc == ST_OK && c->kind != C_NS && fs_pins(fs, c->ino, &pins, &npins) != 0)

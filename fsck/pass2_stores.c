@@ -43,25 +43,8 @@
 
 struct vlist {
 	struct st_version *v; /* newest first */
-	size_t n, cap;
+	size_t n;
 };
-
-static int collect_cb(void *arg, const struct st_version *v)
-{
-	struct vlist *l = arg;
-
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		struct st_version *nv = realloc(l->v, cap * sizeof(*nv));
-
-		if (!nv)
-			return ST_ENOMEM;
-		l->v = nv;
-		l->cap = cap;
-	}
-	l->v[l->n++] = *v;
-	return 0;
-}
 
 static const char *timestr(uint64_t ns, char buf[32])
 {
@@ -190,7 +173,7 @@ static void measure(struct fsck *c, const char *path, enum st_kind kind, struct 
 		c->live_bytes += info.live_bytes;
 		c->file_bytes += info.file_bytes;
 	}
-	st_versions(st, collect_cb, &l);
+	st_versions_list(st, &l.v, &l.n);
 	c->versions += l.n;
 	free(l.v);
 	if (out) {
@@ -383,7 +366,7 @@ static void diagnose(const struct fsck *c, enum st_kind kind, struct diag *d)
 	}
 	st_current(d->st, &d->cur);
 	st_info(d->st, &d->info);
-	d->versions_rc = st_versions(d->st, collect_cb, &d->l);
+	d->versions_rc = st_versions_list(d->st, &d->l.v, &d->l.n);
 	if (d->versions_rc != ST_OK)
 		copy_msg(d->chain_msg, sizeof(d->chain_msg));
 	/* -f: one walk of every version, which reads shared data once, and

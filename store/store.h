@@ -360,6 +360,9 @@ int st_kv_range(st_store *st, const void *prefix, size_t plen, st_kv_cb cb, void
  */
 typedef int (*st_version_cb)(void *arg, const struct st_version *v);
 int st_versions(st_store *st, st_version_cb cb, void *arg);
+/* The same walk into an array (malloc()ed, newest first; free it). On an
+ * error, *v and *n hold the versions walked before it, which is returned. */
+int st_versions_list(st_store *st, struct st_version **v, size_t *n);
 
 /*
  * Opens version seq (or, by time, the newest version committed at or before

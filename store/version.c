@@ -347,6 +347,38 @@ int st_retention_format(const struct st_retention *r, char *buf, size_t len)
 }
 
 /* Marks keep[i] for versions v[0..n) (newest first) that r keeps. */
+struct vlist {
+	struct st_version *v;
+	size_t n, cap;
+};
+
+static int vlist_cb(void *arg, const struct st_version *v)
+{
+	struct vlist *l = arg;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 32;
+		struct st_version *nv = realloc(l->v, cap * sizeof(*nv));
+
+		if (!nv)
+			return st_fail_oom();
+		l->v = nv;
+		l->cap = cap;
+	}
+	l->v[l->n++] = *v;
+	return 0;
+}
+
+int st_versions_list(st_store *st, struct st_version **v, size_t *n)
+{
+	struct vlist l = {0};
+	int rc = st_versions(st, vlist_cb, &l);
+
+	*v = l.v;
+	*n = l.n;
+	return rc;
+}
+
 void st_retention_keep(const struct st_retention *r, uint64_t now, const struct st_version *v,
 		       size_t n, bool *keep)
 {
