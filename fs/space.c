@@ -349,7 +349,6 @@ struct scan {
 	size_t n, cap;
 	struct u64s graves;  /* (ino, time) pairs */
 	struct u64s lineage; /* (ino, pred) pairs */
-	uint64_t next_ino;   /* for the lookups below */
 };
 
 static int cand_add(struct scan *s, uint64_t ino, uint64_t live, enum cand_kind kind, uint64_t time)
