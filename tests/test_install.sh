@@ -187,7 +187,7 @@ S=$FS_TMP/stage
 minstall install DESTDIR="$S" PREFIX=/usr
 [ -x "$S/usr/bin/revfs" ] && [ -x "$S/usr/sbin/fsck.revfs" ] &&
 	[ -f "$S/usr/share/man/man8/revfs.8" ] || fs_fail "install with DESTDIR: files missing"
-[ "$(find "$S" ! -type d | wc -l)" = 8 ] || fs_fail "install with DESTDIR: not 8 files"
+[ "$(find "$S" ! -type d | wc -l)" = 10 ] || fs_fail "install with DESTDIR: not 10 files"
 minstall uninstall DESTDIR="$S" PREFIX=/usr
 [ -z "$(find "$S" ! -type d)" ] || fs_fail "uninstall with DESTDIR left files"
 [ "$(local_files)" = "$before" ] || fs_fail "the real /usr/local changed"
