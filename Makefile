@@ -169,7 +169,7 @@ asan: check
 tsan: deps
 	$(MAKE) BUILD=$(TSAN_BUILD) OPT=-O1 SAN="-fsanitize=thread" \
 		$(TSAN_TESTS:%=$(TSAN_BUILD)/tests/%) $(TSAN_BUILD)/revfs $(TSAN_BUILD)/mkfs.revfs \
-		$(TSAN_BUILD)/fsck.revfs $(TSAN_BUILD)/revfs-compact \
+		$(TSAN_BUILD)/fsck.revfs $(TSAN_BUILD)/revfs-compact $(TSAN_BUILD)/revfs-tune \
 		$(FSTEST_BIN:$(BUILD)/%=$(TSAN_BUILD)/%)
 	@set -e; for t in $(TSAN_TESTS); do echo "== tsan $$t"; \
 		TSAN_OPTIONS=halt_on_error=1 CK_FORK=no $(TSAN_BUILD)/tests/$$t; done
