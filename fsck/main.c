@@ -108,6 +108,8 @@ static int take_lock(struct fsck *c)
 	const struct ns_lock_wait w = {.leaving_ticks = LOCK_WAIT_TICKS,
 				       .empty_ticks = 10,
 				       .waiting = say_waiting,
+				       .quiet_ticks =
+					   20, /* 2 s: a moment after an unmount goes unsaid */
 				       .canceled = canceled,
 				       .arg = c};
 	int rc;

@@ -52,6 +52,7 @@ int ns_lock_note_write(int fd, const char *note)
 int ns_lock_take(int fd, const struct ns_lock_wait *w, char *note, size_t len)
 {
 	char buf[512];
+	unsigned out = 0; /* ticks the holder was seen on its way out */
 	bool said = false;
 
 	if (!note) {
@@ -76,7 +77,7 @@ int ns_lock_take(int fd, const struct ns_lock_wait *w, char *note, size_t len)
 			return NS_LOCK_MOUNTED;
 		if (leaving && (ticks >= w->leaving_ticks || (!note[0] && ticks >= w->empty_ticks)))
 			return NS_LOCK_TIMEOUT;
-		if (leaving && note[0] && !said) {
+		if (leaving && note[0] && !said && out++ >= w->quiet_ticks) {
 			said = true;
 			if (w->waiting)
 				w->waiting(w->arg, note);

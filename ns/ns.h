@@ -181,9 +181,10 @@ struct ns_lock_wait {
 				 * may not have noticed an unmount yet) */
 	unsigned leaving_ticks; /* while the holder is on its way out */
 	unsigned empty_ticks;	/* while the note is empty (being rewritten) */
-	/* Called once, when the wait for a daemon on its way out begins
-	 * (NULL: nothing said). */
+	/* Called once, when the wait for a daemon on its way out has lasted
+	 * quiet_ticks (NULL: nothing said): a short wait goes unsaid. */
 	void (*waiting)(void *arg, const char *note);
+	unsigned quiet_ticks;
 	/* Polled each tick; true ends the wait (NULL: never). */
 	bool (*canceled)(void *arg);
 	void *arg;

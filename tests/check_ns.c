@@ -498,6 +498,11 @@ START_TEST(lock_protocol)
 	pid = holder(dir, "closing\n", 0);
 	ck_assert_int_eq(ns_lock_take(fd, &w, note, sizeof(note)), NS_LOCK_TIMEOUT);
 	ck_assert_uint_eq(waits, 1);
+	/* A wait shorter than quiet_ticks is not said. */
+	w.quiet_ticks = 5;
+	ck_assert_int_eq(ns_lock_take(fd, &w, NULL, 0), NS_LOCK_TIMEOUT);
+	ck_assert_uint_eq(waits, 1);
+	w.quiet_ticks = 0;
 	w.canceled = cancel_now;
 	ck_assert_int_eq(ns_lock_take(fd, &w, NULL, 0), NS_LOCK_CANCELED);
 	w.canceled = NULL;

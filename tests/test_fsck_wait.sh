@@ -23,15 +23,20 @@ hold() { # hold NOTE SECONDS: the lock held by a process of ours, with NOTE in i
 	done
 }
 
-# A daemon committing after its unmount: waited for.
+# A daemon committing after its unmount: waited for, quietly for 2 s,
+# then saying so.
 hold closing 1.5
 t0=$(date +%s%N)
 "$FSCK" -n "$FS_BACKING" >"$FS_TMP/out" 2>&1 || fs_fail "fsck -n after closing: $(cat "$FS_TMP/out")"
 t1=$(date +%s%N)
 wait $HOLDER
-grep -q "waiting for the daemon" "$FS_TMP/out" || fs_fail "fsck did not say it waits"
+grep -q "waiting for the daemon" "$FS_TMP/out" && fs_fail "fsck spoke of a wait under 2 s"
 grep -q "is mounted" "$FS_TMP/out" && fs_fail "fsck took a closing daemon for a mount"
 [ $(((t1 - t0) / 1000000)) -ge 1000 ] || fs_fail "fsck did not wait for the lock"
+hold closing 3
+"$FSCK" -n "$FS_BACKING" >"$FS_TMP/out" 2>&1 || fs_fail "fsck -n after closing: $(cat "$FS_TMP/out")"
+wait $HOLDER
+grep -q "waiting for the daemon" "$FS_TMP/out" || fs_fail "fsck did not say it waits (3 s)"
 hold closing 1
 "$FSCK" -y "$FS_BACKING" >"$FS_TMP/out" 2>&1 || fs_fail "fsck -y after closing: $(cat "$FS_TMP/out")"
 wait $HOLDER
