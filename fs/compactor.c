@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <syslog.h>
 #include <time.h>
@@ -455,12 +454,10 @@ int compactor_ns(struct fs *fs, struct revfs_compact_arg *a)
 	keep.pins = NULL;
 	keep.npins = 0;
 	rc = st_compact_estimate(fs->ns, &o, &cs);
-	/* A rule that keeps every commit (this hour's, by default): a copy
-	 * would be the same size. */
-	if (rc != ST_OK || (a->flags & REVFS_COMPACT_DRY_RUN) ||
-	    cs.versions_kept == cs.versions_before) {
-		cs.lock_hold_ns = 0;
-	} else {
+	/* A rule that keeps every commit (this hour's, by default) needs no
+	 * copy: it would be the same size. */
+	if (rc == ST_OK && !(a->flags & REVFS_COMPACT_DRY_RUN) &&
+	    cs.versions_kept < cs.versions_before) {
 		/* The background compactor may hold it: wait for it. */
 		for (int i = 0; (rc = st_compact(fs->ns, &o, &cs)) == ST_EBUSY && i < 6000; i++)
 			usleep(10000);

@@ -675,15 +675,6 @@ int fs_ns_load(struct fs *fs)
 	return 0;
 }
 
-struct grave {
-	uint64_t ino, seq, time;
-};
-
-struct graves {
-	struct grave *v;
-	size_t n, cap;
-};
-
 static int grave_cb(void *arg, uint64_t ino, uint64_t seq, uint64_t time_ns)
 {
 	struct graves *g = arg;
@@ -701,6 +692,11 @@ static int grave_cb(void *arg, uint64_t ino, uint64_t seq, uint64_t time_ns)
 	g->v[g->n].seq = seq;
 	g->v[g->n++].time = time_ns;
 	return 0;
+}
+
+int fs_graves_locked(struct fs *fs, struct graves *g)
+{
+	return ns_grave_list(fs->ns, grave_cb, g);
 }
 
 /* Unlinks a graveyard store (and any compaction copy of it), then drops
@@ -819,7 +815,7 @@ void fs_grave_purge(struct fs *fs, uint64_t *files, uint64_t *bytes)
 
 	*files = *bytes = 0;
 	pthread_mutex_lock(&fs->ns_lock);
-	rc = ns_grave_list(fs->ns, grave_cb, &g);
+	rc = fs_graves_locked(fs, &g);
 	pthread_mutex_unlock(&fs->ns_lock);
 	for (size_t i = 0; rc == ST_OK && i < g.n; i++) {
 		int64_t f = grave_drop(fs, g.v[i].ino);
@@ -867,7 +863,7 @@ int fs_grave_reap(struct fs *fs)
 		return 0;
 	fs_lineage_thin(fs);
 	pthread_mutex_lock(&fs->ns_lock);
-	rc = ns_grave_list(fs->ns, grave_cb, &g);
+	rc = fs_graves_locked(fs, &g);
 	/* A store a lineage names is a path's history: it stays while the
 	 * retention rule keeps a version of it (fs_lineage_thin), until the
 	 * disk runs short, or a purge. */

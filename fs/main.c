@@ -182,6 +182,21 @@ static int numopt_parse(const struct cmdline *c, int i, double *out)
 	return 0;
 }
 
+/* A size option (-o reserve, -o history_max; NULL: not given) into *out
+ * and *set. 0, or -1 with a message. */
+static int space_opt(const char *name, const char *text, uint64_t *out, bool *set)
+{
+	*set = text != NULL;
+	if (text && ns_space_parse(text, out) != ST_OK) {
+		fprintf(stderr,
+			"revfs: -o %s=%s: give a size (4096, 512M, 2G) or a percentage of the "
+			"backing disk (5%%), 0 for none; see revfs --help\n",
+			name, text);
+		return -1;
+	}
+	return 0;
+}
+
 /* Checks every numeric option and sets what it controls. 0 or -1. */
 static int numopts_apply(struct cmdline *c)
 {
@@ -212,22 +227,9 @@ static int numopts_apply(struct cmdline *c)
 	c->o.settle_ms = (unsigned)v[O_SETTLE_MS];
 	c->o.fence_wait_s = (unsigned)v[O_FENCE_WAIT_S];
 	c->o.space_wait_s = (unsigned)v[O_SPACE_WAIT_S];
-	if (c->reserve && ns_space_parse(c->reserve, &c->o.reserve) != ST_OK) {
-		fprintf(stderr,
-			"revfs: -o reserve=%s: give a size (4096, 512M, 2G) or a percentage of "
-			"the backing disk (5%%); see revfs --help\n",
-			c->reserve);
+	if (space_opt("reserve", c->reserve, &c->o.reserve, &c->o.reserve_set) ||
+	    space_opt("history_max", c->history_max, &c->o.history_max, &c->o.history_max_set))
 		return -1;
-	}
-	if (c->history_max && ns_space_parse(c->history_max, &c->o.history_max) != ST_OK) {
-		fprintf(stderr,
-			"revfs: -o history_max=%s: give a size (4096, 512M, 2G), a percentage of "
-			"the backing disk (20%%), or 0 for no budget; see revfs --help\n",
-			c->history_max);
-		return -1;
-	}
-	c->o.reserve_set = c->reserve != NULL;
-	c->o.history_max_set = c->history_max != NULL;
 	return 0;
 }
 

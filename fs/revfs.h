@@ -374,6 +374,16 @@ void ino_store_idle(struct inode *in);
 void ino_remove(struct fs *fs, struct inode *in);
 void ino_attr(const struct inode *in, struct stat *st); /* in->lock held */
 int fs_ns_load(struct fs *fs);
+/* The graveyard's records, by inode (ns_lock held); free g->v after.
+ * 0 or a store error. */
+struct grave {
+	uint64_t ino, seq, time; /* time: when the file was deleted */
+};
+struct graves {
+	struct grave *v;
+	size_t n, cap;
+};
+int fs_graves_locked(struct fs *fs, struct graves *g);
 /* Removes the stores of deleted files that no namespace version still kept
  * names (ns_lock not held). 0 or -errno. */
 int fs_grave_reap(struct fs *fs);

@@ -115,14 +115,9 @@ static uint64_t free_beyond_dirty(const struct fs *fs, bool root)
 	return a > fs->dirty_bytes ? a - fs->dirty_bytes : 0;
 }
 
-static bool short_locked(const struct fs *fs)
-{
-	return free_beyond_dirty(fs, false) < low_water(fs);
-}
-
 bool space_low_locked(const struct fs *fs)
 {
-	return short_locked(fs);
+	return free_beyond_dirty(fs, false) < low_water(fs);
 }
 
 /* Asks the compactor's thread for a give-back (takes compact_lock, a
@@ -153,7 +148,7 @@ void space_check(struct fs *fs)
 		return;
 	pthread_mutex_lock(&fs->flush_lock);
 	sample_locked(fs);
-	low = short_locked(fs);
+	low = space_low_locked(fs);
 	pthread_mutex_unlock(&fs->flush_lock);
 	/* The budget is checked against a walk of the stores: every minute,
 	 * or every BUDGET_NEAR_NS once history is near it. */
@@ -257,7 +252,7 @@ int space_admit_locked(struct fs *fs, uint64_t len, bool root)
 	int rc = 0;
 
 	for (;;) {
-		bool low = short_locked(fs), fits, over;
+		bool low = space_low_locked(fs), fits, over;
 		/* Below the low-water mark, writes leave room for the copy a
 		 * give-back may need. */
 		uint64_t hold = fs->space_hold;
@@ -347,8 +342,8 @@ struct cand {
 struct scan {
 	struct cand *c;
 	size_t n, cap;
-	struct u64s graves;  /* (ino, time) pairs */
-	struct u64s lineage; /* (ino, pred) pairs */
+	struct graves graves; /* by inode */
+	struct u64s lineage;  /* (ino, pred) pairs */
 };
 
 static int cand_add(struct scan *s, uint64_t ino, uint64_t live, enum cand_kind kind, uint64_t time)
@@ -373,17 +368,6 @@ static int inode_cb(void *arg, uint64_t ino, const struct ns_inode *a)
 	return cand_add(arg, ino, a->store_bytes ? a->store_bytes : a->size, C_LIVE, 0);
 }
 
-static int grave_cb(void *arg, uint64_t ino, uint64_t seq, uint64_t time_ns)
-{
-	struct scan *s = arg;
-	int rc;
-
-	(void)seq;
-	if ((rc = u64s_push(&s->graves, ino)) != 0)
-		return rc;
-	return u64s_push(&s->graves, time_ns);
-}
-
 static int lineage_cb(void *arg, uint64_t ino, uint64_t pred, uint64_t cut_ns)
 {
 	struct scan *s = arg;
@@ -393,6 +377,22 @@ static int lineage_cb(void *arg, uint64_t ino, uint64_t pred, uint64_t cut_ns)
 	if ((rc = u64s_push(&s->lineage, ino)) != 0)
 		return rc;
 	return u64s_push(&s->lineage, pred);
+}
+
+/* Index of the grave of ino in g (by inode), or -1. */
+static ssize_t grave_find(const struct graves *g, uint64_t ino)
+{
+	size_t lo = 0, hi = g->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (g->v[mid].ino < ino)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < g->n && g->v[lo].ino == ino ? (ssize_t)lo : -1;
 }
 
 /* Index of pair key in pairs (sorted by key), or -1. */
@@ -446,7 +446,7 @@ static int scan(struct fs *fs, struct scan *s)
 		}
 	}
 	if (rc == ST_OK)
-		rc = ns_grave_list(fs->ns, grave_cb, s);
+		rc = fs_graves_locked(fs, &s->graves);
 	if (rc == ST_OK)
 		rc = ns_lineage_list(fs->ns, lineage_cb, s);
 	pthread_mutex_unlock(&fs->ns_lock);
@@ -455,7 +455,7 @@ static int scan(struct fs *fs, struct scan *s)
 	/* Graves come by inode, lineage records too: a grave is on a live
 	 * lineage if following preds from a file that is not a grave
 	 * reaches it. */
-	ngraves = s->graves.n / 2;
+	ngraves = s->graves.n;
 	onlive = calloc(ngraves ? ngraves : 1, 1);
 	if (!onlive)
 		return -ENOMEM;
@@ -464,12 +464,12 @@ static int scan(struct fs *fs, struct scan *s)
 		size_t steps = 0;
 		ssize_t g;
 
-		if (pair_find(&s->graves, ino) >= 0)
+		if (grave_find(&s->graves, ino) >= 0)
 			continue; /* a chain that starts in the graveyard */
 		for (uint64_t p = s->lineage.v[2 * i + 1]; p && steps++ < ngraves + 1;) {
 			ssize_t l;
 
-			if ((g = pair_find(&s->graves, p)) < 0 || onlive[g])
+			if ((g = grave_find(&s->graves, p)) < 0 || onlive[g])
 				break;
 			onlive[g] = 1;
 			l = pair_find(&s->lineage, p);
@@ -477,8 +477,8 @@ static int scan(struct fs *fs, struct scan *s)
 		}
 	}
 	for (size_t i = 0; rc == 0 && i < ngraves; i++)
-		rc = cand_add(s, s->graves.v[2 * i], 0, onlive[i] ? C_PRED : C_GRAVE,
-			      s->graves.v[2 * i + 1]);
+		rc = cand_add(s, s->graves.v[i].ino, 0, onlive[i] ? C_PRED : C_GRAVE,
+			      s->graves.v[i].time);
 	free(onlive);
 	if (rc == 0)
 		rc = cand_add(s, 0, 0, C_NS, 0);

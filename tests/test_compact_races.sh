@@ -123,8 +123,9 @@ echo "test_compact_races: truncate and rename ok ($(($(date +%s) - t0)) s)"
 if [ "$(id -u)" = 0 ]; then
 	SMALL=$FS_TMP/small
 	mkdir "$SMALL"
-	# The compactor wants room for the live bytes plus 64 MiB before it
-	# starts: 96 MiB leaves that with a 4 MiB file, and little more.
+	# The compactor wants room for the live bytes plus 16 MiB above the
+	# low-water mark (a tenth of the disk and the file) before it starts:
+	# 96 MiB leaves that with a 4 MiB file, and little more.
 	mount -t tmpfs -o size=96m tmpfs "$SMALL" || fs_fail "tmpfs"
 	saved=$FS_BACKING
 	FS_BACKING=$SMALL/backing
