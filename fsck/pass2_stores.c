@@ -411,7 +411,7 @@ static bool check_store(struct fsck *c, enum st_kind kind, struct fstore *out, s
 	const struct vlist l = d->l;
 	st_store *st = d->st;
 	bool usable = false, changed = false;
-	char t1[32], t2[32];
+	char t1[32], t2[32], torn[160] = "";
 	size_t target;
 
 	if (d->stat_errno) {
@@ -466,6 +466,11 @@ static bool check_store(struct fsck *c, enum st_kind kind, struct fstore *out, s
 			     (unsigned long long)(l.n ? l.v[l.n - 1].seq : cur.seq), d->chain_msg);
 	else if (d->versions_rc != ST_OK)
 		fsck_error(c, "%s: cannot walk its versions: %s", name, d->chain_msg);
+	if (info.torn_at != UINT64_MAX)
+		snprintf(torn, sizeof(torn),
+			 "a commit at offset %llu whose bytes do not match its checksum (a crash "
+			 "came before its sync, or they were damaged)",
+			 (unsigned long long)info.torn_at);
 	if (!d->recovered && d->newest_ok) {
 		usable = true;
 		/* Only if the walk of every version found damage are they checked
@@ -479,9 +484,10 @@ static bool check_store(struct fsck *c, enum st_kind kind, struct fstore *out, s
 						     st_last_error()->msg);
 		if (cur.offset != UINT64_MAX && info.file_bytes > cur.offset + 137 &&
 		    !harmless_tail(c, st) &&
-		    fsck_problem(c, PR_STORE_TAIL, name, "%llu bytes after seq %llu",
+		    fsck_problem(c, PR_STORE_TAIL, name, "%llu bytes after seq %llu%s%s",
 				 (unsigned long long)(info.file_bytes - cur.offset - 137),
-				 (unsigned long long)cur.seq)) {
+				 (unsigned long long)cur.seq,
+				 info.torn_at != UINT64_MAX ? ", among them " : "", torn)) {
 			if (st_rewind(st, cur.seq) == ST_OK) {
 				fsck_fixed(c);
 				changed = true;

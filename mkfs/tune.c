@@ -1,13 +1,13 @@
 /*
  * tune.c - revfs-tune: shows and changes the settings a backing directory's
  * superblock keeps after mkfs.revfs: its label, default retention rule,
- * reserve and history budget (tune2fs does this for ext4). With no option
- * it prints them. A change rewrites the superblock whole (ns_super_write:
- * a temporary file, fsync, rename, directory fsync); a mount reads it at
- * its start, so a mounted directory takes a change at its next mount.
+ * reserve and history budget, and whether its commits take one sync
+ * (tune2fs does this for ext4). With no option it prints them. A change rewrites the superblock
+ * whole (ns_super_write: a temporary file, fsync, rename, directory fsync); a mount reads it at its
+ * start, so a mounted directory takes a change at its next mount.
  *
  *   revfs-tune [-L LABEL] [--keep=RULE] [--reserve=SIZE|N%]
- *              [--history-max=SIZE|N%] [-q] DIR
+ *              [--history-max=SIZE|N%] [--one-sync] [-q] DIR
  */
 #include <errno.h>
 #include <getopt.h>
@@ -30,13 +30,16 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: %s [-L LABEL] [--keep=RULE] [--reserve=SIZE|N%%]\n"
-		"          [--history-max=SIZE|N%%] [-q] DIR\n"
+		"          [--history-max=SIZE|N%%] [--one-sync] [-q] DIR\n"
 		"Show the settings of the revfs backing directory DIR, or change them.\n\n"
 		"  -L, --label=LABEL        a label of up to %u bytes\n"
 		"      --keep=RULE          default retention, e.g. %s or latest\n"
 		"      --reserve=SIZE|N%%    free space history leaves to live data\n"
 		"                           (0: the default, 10%% of the disk, at most 1G)\n"
 		"      --history-max=SIZE|N%% the most history may take (0: no budget)\n"
+		"      --one-sync           commit with one sync from now on (a directory\n"
+		"                           made before mkfs.revfs did so); older revfs\n"
+		"                           programs cannot use it afterwards\n"
 		"  -q, --quiet              print nothing after a change\n"
 		"  -h, --help               this help\n"
 		"  -V, --version            the version\n"
@@ -57,9 +60,10 @@ static void show(const char *dir, const struct ns_super *sb)
 	if (!gmtime_r(&sec, &tm) || !strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm))
 		snprintf(when, sizeof(when), "?");
 	printf("%s\n  uuid:        %s\n  created:     %s\n  label:       %s\n"
-	       "  keep:        %s\n  reserve:     %s\n  history max: %s\n",
+	       "  keep:        %s\n  reserve:     %s\n  history max: %s\n  commits:     %s\n",
 	       dir, uuid, when, sb->label[0] ? sb->label : "(none)", sb->keep,
-	       sb->reserve ? r : "default (10%, at most 1G)", sb->history_max ? h : "none");
+	       sb->reserve ? r : "default (10%, at most 1G)", sb->history_max ? h : "none",
+	       sb->incompat & NS_FEAT_ONESYNC ? "one sync" : "two syncs");
 }
 
 int main(int argc, char **argv)
@@ -68,13 +72,14 @@ int main(int argc, char **argv)
 						 {"keep", required_argument, NULL, 'k'},
 						 {"reserve", required_argument, NULL, 'r'},
 						 {"history-max", required_argument, NULL, 'H'},
+						 {"one-sync", no_argument, NULL, 'O'},
 						 {"quiet", no_argument, NULL, 'q'},
 						 {"help", no_argument, NULL, 'h'},
 						 {"version", no_argument, NULL, 'V'},
 						 {NULL, 0, NULL, 0}};
 	const char *dir, *label = NULL, *keep = NULL;
 	uint64_t reserve = 0, history_max = 0;
-	bool set_reserve = false, set_history = false, quiet = false;
+	bool set_reserve = false, set_history = false, quiet = false, one_sync = false;
 	struct st_retention r;
 	struct ns_super sb;
 	const struct ns_lock_wait no_wait = {0};
@@ -104,6 +109,9 @@ int main(int argc, char **argv)
 				set_reserve = true;
 			else
 				set_history = true;
+			break;
+		case 'O':
+			one_sync = true;
 			break;
 		case 'q':
 			quiet = true;
@@ -147,7 +155,7 @@ int main(int argc, char **argv)
 					     : "; run fsck.revfs on it");
 		return 8;
 	}
-	if (!label && !keep && !set_reserve && !set_history) {
+	if (!label && !keep && !set_reserve && !set_history && !one_sync) {
 		show(dir, &sb);
 		return 0;
 	}
@@ -167,6 +175,8 @@ int main(int argc, char **argv)
 		sb.reserve = reserve;
 	if (set_history)
 		sb.history_max = history_max;
+	if (one_sync)
+		sb.incompat |= NS_FEAT_ONESYNC;
 	rc = ns_super_write(dir, &sb);
 	if (rc) {
 		fprintf(stderr, "%s: cannot write the superblock of %s: %s\n", prog, dir,

@@ -79,6 +79,8 @@ static int open_with_id(const char *path, enum st_kind kind, const struct ns_sup
 	if (opts)
 		o = *opts;
 	o.id = ns_store_id(sb, ino, id);
+	if (sb && (sb->incompat & NS_FEAT_ONESYNC) && !(flags & ST_READONLY))
+		flags |= ST_ONESYNC;
 	return st_open(path, kind, flags, &o, out);
 }
 

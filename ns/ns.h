@@ -63,7 +63,8 @@ struct ns_super;
 const uint8_t *ns_store_id(const struct ns_super *sb, uint64_t ino, uint8_t buf[ST_ID_SIZE]);
 
 /* Opens DIR/ns.rev with st_open's flags (ST_READONLY, ST_CREATE...); sb
- * (may be NULL) gives its identity, opts (may be NULL) the rest. */
+ * (may be NULL) gives its identity and, with NS_FEAT_ONESYNC, adds
+ * ST_ONESYNC to a writable open; opts (may be NULL) the rest. */
 int ns_open(const char *dir, const struct ns_super *sb, int flags, const struct st_open_opts *opts,
 	    st_store **out);
 /* Opens the file store of inode ino in DIR the same way. */
@@ -99,8 +100,12 @@ int ns_folders_make(const char *dir);
 #define NS_FEAT_LINEAGE 0x8u
 /* Lineage records keep the owner, group and mode of each version they
  * keep (their second form, docs/FORMAT.md, section 19). */
-#define NS_FEAT_VATTR		0x10u
-#define NS_SUPER_INCOMPAT_KNOWN (NS_FEAT_DAMAGE | NS_FEAT_LINEAGE | NS_FEAT_VATTR)
+#define NS_FEAT_VATTR 0x10u
+/* Stores may hold one-sync commits (store header incompat bit 0x1, which
+ * a program that does not know it cannot read): ns_open and ns_file_open
+ * open writable stores with ST_ONESYNC. */
+#define NS_FEAT_ONESYNC		0x20u
+#define NS_SUPER_INCOMPAT_KNOWN (NS_FEAT_DAMAGE | NS_FEAT_LINEAGE | NS_FEAT_VATTR | NS_FEAT_ONESYNC)
 /* The fence file revfs.fence says what the next mount must find at least
  * (a vault on a distributed filesystem); programs that do not keep it up
  * to date may only read. */

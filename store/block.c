@@ -86,7 +86,47 @@ void st_writer_init(struct writer *w, struct st_file *f, uint64_t end, bool nosy
 	w->wb_from = end;
 	w->wb_chunk = WB_CHUNK;
 	w->zero_end = end;
+	w->run_from = end;
 	w->nosync = nosync;
+}
+
+void st_writer_rewind(struct writer *w, uint64_t end)
+{
+	w->len = 0;
+	w->end = w->buf_pos = end;
+	w->zero_end = end; /* a rewind's cut takes the reserve too */
+	if (w->wb_from > end)
+		w->wb_from = end;
+	w->run_from = end;
+	w->run_crc = 0;
+	w->run_long = false;
+}
+
+void st_writer_adopt(struct writer *dst, const struct writer *src)
+{
+	if (src->zero_end > dst->end)
+		dst->zero_end = src->zero_end;
+	dst->run_from = src->run_from;
+	dst->run_crc = src->run_crc;
+	dst->run_long = src->run_long;
+}
+
+bool st_writer_onesync_ok(const struct writer *w, uint64_t prev)
+{
+	return !w->run_long && w->run_from == hdr_region_start(prev);
+}
+
+/* Adds physical bytes appended at the end to the commit region's CRC, as
+ * long as the region is short enough for a one-sync commit. */
+static void run_add(struct writer *w, const void *p, size_t n)
+{
+	if (w->run_long)
+		return;
+	if (w->end + n - w->run_from > RUN_CRC_MAX) {
+		w->run_long = true;
+		return;
+	}
+	w->run_crc = st_crc32c(w->run_crc, p, n);
 }
 
 uint64_t st_writer_reserved(const struct writer *w)
@@ -176,6 +216,7 @@ static int buf_put(struct writer *w, const void *p, size_t n)
 	}
 	if (w->len == 0)
 		w->buf_pos = w->end;
+	run_add(w, p, n);
 	memcpy(w->buf + w->len, p, n);
 	w->len += n;
 	w->end += n;
@@ -227,11 +268,13 @@ static int stream_put_direct(struct writer *w, const uint8_t *s, size_t n)
 			if (w->end % BLOCK_SIZE == 0) {
 				iov[cnt].iov_base = &mark;
 				iov[cnt++].iov_len = 1;
+				run_add(w, &mark, 1);
 				w->end++;
 			}
 			room = BLOCK_SIZE - w->end % BLOCK_SIZE;
 			if (room > n)
 				room = n;
+			run_add(w, s, room);
 			iov[cnt].iov_base = (void *)s;
 			iov[cnt++].iov_len = room;
 			w->end += room;
@@ -314,12 +357,25 @@ int st_writer_header(struct writer *w, struct hdr *h, uint8_t marker)
 	}
 	h->pos = w->end;
 	h->self = h->pos;
+	if ((h->incompat & FEAT_IN_ONESYNC) && !st_writer_onesync_ok(w, h->prev))
+		h->incompat &= ~FEAT_IN_ONESYNC; /* the padding made it too long */
+	h->region_crc = 0;
+	if (h->incompat & FEAT_IN_ONESYNC) {
+		h->region_crc = w->run_crc;
+		marker = MARK_HEADER; /* committed as soon as it is durable */
+	}
 	rec[0] = marker;
 	st_put32(rec + 1, HDR_PAYLOAD_SIZE);
 	st_hdr_encode(h, rec + 1 + REC_HDR_SIZE);
 	st_put32(rec + 5,
 		 st_crc32c(st_crc32c(0, rec + 1, 4), rec + 1 + REC_HDR_SIZE, HDR_PAYLOAD_SIZE));
-	return buf_put(w, rec, sizeof(rec));
+	if ((rc = buf_put(w, rec, sizeof(rec))) != ST_OK)
+		return rc;
+	/* The next commit's region begins after this header. */
+	w->run_from = w->end;
+	w->run_crc = 0;
+	w->run_long = false;
+	return ST_OK;
 }
 
 int st_writer_sync(struct writer *w)
@@ -516,6 +572,8 @@ int st_header_read(struct st_file *f, uint64_t pos, uint64_t file_size, struct h
 	if ((h->root && h->root >= pos) || (h->meta && h->meta >= pos) ||
 	    (h->prev != HDR_NONE && (h->prev >= pos || h->prev % BLOCK_SIZE)))
 		return rec_corrupt(f, pos, "header pointer past itself");
+	if ((h->incompat & FEAT_IN_ONESYNC) && pos - hdr_region_start(h->prev) > RUN_CRC_MAX)
+		return rec_corrupt(f, pos, "commit region too long for one sync");
 	/* A well-formed header elsewhere than where it was written is a copy
 	 * (user data that a damaged marker exposes): never a version. */
 	if ((h->ro_compat & FEAT_RO_SELF) && h->self != pos)
@@ -526,10 +584,47 @@ int st_header_read(struct st_file *f, uint64_t pos, uint64_t file_size, struct h
 	return ST_OK;
 }
 
-int st_header_find(struct st_file *f, uint64_t file_size, bool recover, struct hdr *h)
+int st_header_region_check(struct st_file *f, const struct hdr *h)
 {
+	uint64_t off = hdr_region_start(h->prev);
+	uint8_t *buf;
+	uint32_t crc = 0;
+	int rc = ST_OK;
+
+	if (!(h->incompat & FEAT_IN_ONESYNC))
+		return ST_OK;
+	if (off > h->pos || h->pos - off > RUN_CRC_MAX) /* st_header_read checked this */
+		return rec_corrupt(f, h->pos, "commit region too long for one sync");
+	if (!(buf = malloc(h->pos - off > (1u << 20) ? (1u << 20) : h->pos - off + 1)))
+		return st_fail(ST_ENOMEM, ENOMEM, 0, "out of memory");
+	while (off < h->pos) {
+		size_t want = h->pos - off > (1u << 20) ? (1u << 20) : (size_t)(h->pos - off), got;
+
+		if ((rc = st_pread_full(f, buf, want, off, &got)) != ST_OK)
+			goto out;
+		if (got < want) {
+			rc = rec_corrupt(f, h->pos, "commit region past the end of the file");
+			goto out;
+		}
+		crc = st_crc32c(crc, buf, got);
+		off += got;
+	}
+	if (crc != h->region_crc)
+		rc = st_fail(ST_ECORRUPT, 0, h->pos,
+			     "%s: commit region of the header at %llu does not match its checksum",
+			     f->path, (unsigned long long)h->pos);
+out:
+	free(buf);
+	return rc;
+}
+
+int st_header_find(struct st_file *f, uint64_t file_size, bool recover, uint64_t min_seq,
+		   struct hdr *h, uint64_t *torn_at)
+{
+	bool torn_seen = false;
 	uint64_t blk;
 
+	*torn_at = HDR_NONE;
 	if (file_size == 0)
 		return st_fail(ST_ENOTFOUND, 0, 0, "%s: empty file", f->path);
 	for (blk = (file_size - 1) / BLOCK_SIZE + 1; blk-- > 0;) {
@@ -550,6 +645,24 @@ int st_header_find(struct st_file *f, uint64_t file_size, bool recover, struct h
 			return rec_corrupt(f, pos, "unknown block marker");
 		}
 		rc = st_header_read(f, pos, file_size, h);
+		if (rc == ST_OK) {
+			/* A one-sync commit is complete only if its region is: a
+			 * crash may have left the header on disk without it. That
+			 * is a torn commit, like a torn tail, and only the newest
+			 * can be torn (each commit was synced before the next
+			 * began); a second is damage. */
+			rc = st_header_region_check(f, h);
+			if (rc == ST_ECORRUPT && !torn_seen && h->seq > min_seq) {
+				/* Its region may hold anything (stale bytes, bad
+				 * markers): go straight to the header before. */
+				torn_seen = true;
+				*torn_at = h->pos;
+				if (h->prev == HDR_NONE)
+					break;
+				blk = h->prev / BLOCK_SIZE + 1;
+				continue;
+			}
+		}
 		if (rc == ST_OK || rc == ST_EVERSION || rc == ST_EIO || rc == ST_ENOMEM)
 			return rc;
 		if (rc == ST_ENOTFOUND) /* cut short by the end of file: a torn tail */

@@ -2,23 +2,35 @@
  * commit.c - opening a store, committing (one store, or a group of stores
  * that share their syncs), and recovering from a failed commit.
  *
- * Crash-safety invariants, and where each is kept:
+ * Crash-safety invariants, and where each is kept. A commit is two-sync
+ * (a marker flip between two syncs) or, with ST_ONESYNC and a region of
+ * at most RUN_CRC_MAX, one-sync (commit_write decides):
  *
  *  1. Nothing already in the file is rewritten, except one byte per
- *     commit: the marker of the new header's block (st_writer_flip, from
- *     group_flip).
- *  2. Data, tree nodes and the header itself are written and synced
- *     before that marker changes (st_commit_group: group_prepare writes,
- *     the first group_sync makes them durable, a new store's directory
- *     and a compaction's rename included).
- *  3. So a block marked MARK_HEADER always begins a complete header whose
- *     whole tree is on disk; a crash before the flip leaves an unmarked,
- *     ignored tail (st_header_find skips it), a crash after it a new version.
- *  4. A commit is published to readers only after the second sync, so no
- *     reader sees a version a crash could take back (st_commit_group).
+ *     two-sync commit: the marker of the new header's block
+ *     (st_writer_flip, from group_flip).
+ *  2. Two-sync: data, tree nodes and the header itself are written and
+ *     synced before that marker changes (st_commit_group: group_prepare
+ *     writes, the first group_sync makes them durable, a new store's
+ *     directory and a compaction's rename included).
+ *  3. So a two-sync header block marked MARK_HEADER always begins a
+ *     complete header whose whole tree is on disk; a crash before the
+ *     flip leaves an unmarked, ignored tail (st_header_find skips it), a
+ *     crash after it a new version.
+ *  3a. One-sync: the header is written marked, sealing its region (every
+ *     byte since the header before) with a CRC (st_writer_header); the
+ *     first sync makes it all durable, and it is committed then. A crash
+ *     before that may leave the header with part of its region: the
+ *     region's CRC fails and st_header_find takes it for a torn commit.
+ *     Only the newest commit can be torn, because a commit begins only
+ *     after the one before it was published (wlock, invariant 4).
+ *  4. A commit is published to readers only once it is durable (after
+ *     the second sync, or the first for one-sync), so no reader sees a
+ *     version a crash could take back (st_commit_group).
  *  5. A writable open trims everything after the newest committed header
  *     (st_open), and a failed commit trims back to it (rollback, from
- *     group_drop), so the next commit appends after committed bytes only.
+ *     group_drop), so the next commit appends after committed bytes only,
+ *     and its region starts right after that header (st_writer_rewind).
  *
  * A group commit holds the writer locks of all its stores from its writes
  * to its publication; each store's failure is its own (group_drop), so one
@@ -81,9 +93,12 @@ static int store_init(st_store *st)
 
 	head_identity(st, &h);
 	h.time_ns = st_store_time(st);
-	if ((rc = st_writer_header(w, &h, MARK_DATA)) != ST_OK ||
-	    (rc = st_writer_sync(w)) != ST_OK || (rc = st_writer_flip(w, h.pos)) != ST_OK ||
-	    (rc = st_writer_sync(w)) != ST_OK)
+	if (st->flags & ST_ONESYNC)
+		h.incompat |= FEAT_IN_ONESYNC;
+	if ((rc = st_writer_header(w, &h, MARK_DATA)) != ST_OK || (rc = st_writer_sync(w)) != ST_OK)
+		return rc;
+	if (!(h.incompat & FEAT_IN_ONESYNC) &&
+	    ((rc = st_writer_flip(w, h.pos)) != ST_OK || (rc = st_writer_sync(w)) != ST_OK))
 		return rc;
 	st->head = h;
 	return st_store_dir_sync(st);
@@ -145,6 +160,7 @@ st_store *st_store_alloc(enum st_kind kind, const char *path, int flags,
 	st->ctx = opts ? opts->ops_ctx : NULL;
 	st->clock = opts ? opts->clock : NULL;
 	st->trunc_pages = UINT64_MAX;
+	st->torn_at = HDR_NONE;
 	pthread_mutex_init(&st->wlock, NULL);
 	pthread_mutex_init(&st->slock, NULL);
 	pthread_cond_init(&st->switch_cv, NULL);
@@ -184,7 +200,8 @@ int st_open(const char *path, enum st_kind kind, int flags, const struct st_open
 		else if ((rc = store_init(st)) != ST_OK)
 			goto fail;
 	} else {
-		rc = st_header_find(st->file, (uint64_t)sb.st_size, flags & ST_RECOVER, &st->head);
+		rc = st_header_find(st->file, (uint64_t)sb.st_size, flags & ST_RECOVER,
+				    opts ? opts->min_seq : 0, &st->head, &st->torn_at);
 		if (rc == ST_ENOTFOUND && (flags & ST_CREATE) && !(flags & ST_EXCL)) {
 			/* Creation crashed before the first commit: nothing in the
 			 * file was ever committed, so start it again. */
@@ -254,11 +271,7 @@ static void rollback(st_store *st, bool drop_staged)
 	else
 		st_stage_clear(st);
 	pthread_mutex_unlock(&st->slock);
-	st->w.len = 0;
-	st->w.end = st->w.buf_pos = end;
-	st->w.zero_end = end; /* the cut below takes the reserve too */
-	if (st->w.wb_from > end)
-		st->w.wb_from = end;
+	st_writer_rewind(&st->w, end);
 	st_node_cache_forget(st->file, end);
 	if (st->ops->ftruncate(st->ctx, st->file->fd, (off_t)end) < 0)
 		st->broken = true;
@@ -362,6 +375,11 @@ static int commit_write(st_store *st, struct hdr *h)
 		return rc;
 	if (h->meta)
 		h->ro_compat |= FEAT_RO_META;
+	/* One sync if the handle may and the region can be sealed (else the
+	 * header goes out unmarked and is flipped between two syncs). */
+	h->incompat &= ~FEAT_IN_ONESYNC;
+	if ((st->flags & ST_ONESYNC) && st_writer_onesync_ok(&st->w, h->prev))
+		h->incompat |= FEAT_IN_ONESYNC;
 	if ((rc = st_writer_header(&st->w, h, MARK_DATA)) != ST_OK ||
 	    (rc = st_writer_flush(&st->w)) != ST_OK)
 		return rc;
@@ -442,7 +460,14 @@ static int group_flip(st_store *st, bool synced_all)
 	if (st->dir_unsynced) /* cannot happen: the syncs above made it so */
 		return st_fail(ST_EINVAL, 0, 0, "%s: directory not synced before the flip",
 			       st->path);
+	if (st->pending.incompat & FEAT_IN_ONESYNC)
+		return ST_OK; /* its header is marked: durable now, committed */
 	return st_writer_flip(&st->w, st->pending.pos);
+}
+
+static bool group_flipped(const st_store *st)
+{
+	return !(st->pending.incompat & FEAT_IN_ONESYNC);
 }
 
 /* Ends store i's part in the group with err: rollback (invariant 5), unlock. */
@@ -454,21 +479,27 @@ static void group_drop(st_store *st, int *rc, int err)
 }
 
 /* One sync point: a syncfs(2) through the first store still in the group
- * (all share the filesystem), or each store's own syncs. */
-static void group_sync(st_store *const *sts, size_t n, int *rcs, bool *synced_all)
+ * (all share the filesystem), or each store's own syncs. flipped_only:
+ * the second sync point, which one-sync commits do not need. */
+static void group_sync(st_store *const *sts, size_t n, int *rcs, bool *synced_all,
+		       bool flipped_only)
 {
 	st_store *first = NULL;
 
 	for (size_t i = 0; i < n && !first; i++)
-		if (rcs[i] == ST_OK)
+		if (rcs[i] == ST_OK && (!flipped_only || group_flipped(sts[i])))
 			first = sts[i];
+	if (!first)
+		return;
 	if (*synced_all && first && first->ops->syncfs && !(first->flags & ST_NOSYNC)) {
 		int rc = ST_OK;
 
 		if (first->ops->syncfs(first->ctx, first->file->fd) < 0)
 			rc = st_fail_errno(errno, "syncfs of", first->path);
+		/* A one-sync commit is committed once its first sync is done:
+		 * the second one failing is not its failure. */
 		for (size_t i = 0; rc != ST_OK && i < n; i++)
-			if (rcs[i] == ST_OK)
+			if (rcs[i] == ST_OK && (!flipped_only || group_flipped(sts[i])))
 				group_drop(sts[i], &rcs[i], rc);
 		return;
 	}
@@ -476,7 +507,8 @@ static void group_sync(st_store *const *sts, size_t n, int *rcs, bool *synced_al
 	for (size_t i = 0; i < n; i++) {
 		int rc;
 
-		if (rcs[i] == ST_OK && (rc = group_sync_one(sts[i])) != ST_OK)
+		if (rcs[i] == ST_OK && (!flipped_only || group_flipped(sts[i])) &&
+		    (rc = group_sync_one(sts[i])) != ST_OK)
 			group_drop(sts[i], &rcs[i], rc);
 	}
 }
@@ -505,7 +537,7 @@ size_t st_commit_group(st_store *const *sts, size_t n, const struct st_group_opt
 	if (group_hook(sts, n, rcs, o, ST_GROUP_WRITTEN))
 		return 0;
 	/* Invariants 2, 1 and 4, in that order, for every store at once. */
-	group_sync(sts, n, rcs, &synced_all);
+	group_sync(sts, n, rcs, &synced_all, false);
 	if (group_hook(sts, n, rcs, o, ST_GROUP_SYNCED))
 		return 0;
 	for (size_t i = 0; i < n; i++) {
@@ -516,7 +548,7 @@ size_t st_commit_group(st_store *const *sts, size_t n, const struct st_group_opt
 	}
 	if (group_hook(sts, n, rcs, o, ST_GROUP_FLIPPED))
 		return 0;
-	group_sync(sts, n, rcs, &synced_all);
+	group_sync(sts, n, rcs, &synced_all, true);
 	if (group_hook(sts, n, rcs, o, ST_GROUP_DURABLE))
 		return 0;
 	for (size_t i = 0; i < n; i++) {
@@ -564,6 +596,7 @@ int st_info(st_store *st, struct st_info *out)
 	out->entries = h.root_count;
 	out->seq = h.seq;
 	out->has_id = h.ro_compat & FEAT_RO_SELF;
+	out->torn_at = st->torn_at == HDR_NONE ? UINT64_MAX : st->torn_at;
 	memcpy(out->id, h.id, ST_ID_SIZE);
 	/* Garbage is counted in the committed bytes: a tail past the newest
 	 * header (a reserve, a commit under way) is not garbage to compact. */

@@ -410,6 +410,10 @@ static int replay(struct cmp *c, const struct tree *a, const struct hdr *b)
 	if (rc != ST_OK)
 		return rc;
 	h = *b;
+	/* The new file is synced whole before it takes the store's name, so
+	 * its headers are written marked, and none needs its region checked
+	 * at open (which could be the whole file). */
+	h.incompat &= ~FEAT_IN_ONESYNC;
 	if ((rc = remap_meta(c, b, &h.meta)) != ST_OK)
 		return rc;
 	h.root = c->nt.root;
@@ -598,8 +602,7 @@ static int final_switch(struct cmp *c, struct tree *from, uint64_t last_seq, boo
 		memcpy(st->ex, moved, st->nex * sizeof(*moved));
 	st_writer_release(&st->w);
 	st_writer_init(&st->w, c->nf, c->w.end, st->flags & ST_NOSYNC);
-	if (c->w.zero_end > c->w.end)
-		st->w.zero_end = c->w.zero_end;
+	st_writer_adopt(&st->w, &c->w);
 	st->dir_unsynced = true;
 	st_file_unref(old);
 	*switched = true;

@@ -32,7 +32,8 @@ enum {
 	H_SELF = 88,
 	H_ID = 96,
 	H_META = 112,
-	H_END = 120, /* reserved zeros up to HDR_PAYLOAD_SIZE */
+	H_REGION_CRC = 120,
+	H_END = 124, /* reserved zeros up to HDR_PAYLOAD_SIZE */
 };
 _Static_assert(H_END <= HDR_PAYLOAD_SIZE, "header fields fit the payload");
 
@@ -62,6 +63,8 @@ void st_hdr_encode(const struct hdr *h, uint8_t out[HDR_PAYLOAD_SIZE])
 	}
 	if (h->ro_compat & FEAT_RO_META)
 		st_put64(out + H_META, h->meta);
+	if (h->incompat & FEAT_IN_ONESYNC)
+		st_put32(out + H_REGION_CRC, h->region_crc);
 }
 
 int st_hdr_decode(const uint8_t *buf, size_t len, struct hdr *h)
@@ -101,6 +104,7 @@ int st_hdr_decode(const uint8_t *buf, size_t len, struct hdr *h)
 		memset(h->id, 0, ST_ID_SIZE);
 	}
 	h->meta = h->ro_compat & FEAT_RO_META ? st_get64(buf + H_META) : 0;
+	h->region_crc = h->incompat & FEAT_IN_ONESYNC ? st_get32(buf + H_REGION_CRC) : 0;
 	if (h->meta && (h->kind != ST_KIND_FILE || h->meta % BLOCK_SIZE == 0))
 		return ST_ECORRUPT;
 	if (h->size > ST_MAX_FILE_SIZE)

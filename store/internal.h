@@ -35,10 +35,13 @@
 #define HDR_NONE	 UINT64_MAX /* no previous header */
 /* Feature bits. An unknown incompat bit refuses to open, an unknown
  * ro_compat bit opens read-only, compat bits are ignored. */
-#define FEAT_RO_SELF	     0x1u /* the header names its position and store */
-#define FEAT_RO_META	     0x2u /* the header points at the file's attributes */
-#define FEAT_COMPAT_KIND     0x1u /* byte 20 says save (0) or interim (1) */
-#define FEAT_INCOMPAT_KNOWN  0u
+#define FEAT_RO_SELF	 0x1u /* the header names its position and store */
+#define FEAT_RO_META	 0x2u /* the header points at the file's attributes */
+#define FEAT_COMPAT_KIND 0x1u /* byte 20 says save (0) or interim (1) */
+/* Committed by one sync, without a marker flip: the header carries the
+ * CRC32C of its commit region, which recovery checks (docs/FORMAT.md). */
+#define FEAT_IN_ONESYNC	     0x1u
+#define FEAT_INCOMPAT_KNOWN  FEAT_IN_ONESYNC
 #define FEAT_RO_COMPAT_KNOWN (FEAT_RO_SELF | FEAT_RO_META)
 #define META_HEAD	     4u /* type, 3 reserved: then the user's bytes */
 
@@ -84,8 +87,16 @@ struct hdr {
 	uint64_t self;		/* FEAT_RO_SELF: the position it was written at */
 	uint8_t id[ST_ID_SIZE]; /* FEAT_RO_SELF: the store's identity */
 	uint64_t meta;		/* FEAT_RO_META: the attributes record, 0 none */
+	uint32_t region_crc;	/* FEAT_IN_ONESYNC: CRC32C of the commit region */
 	uint64_t pos;		/* where this header's block starts (not stored) */
 };
+
+/* Where the commit region of the header at pos with predecessor prev
+ * begins: right after that predecessor, or at 0. It ends at pos. */
+static inline uint64_t hdr_region_start(uint64_t prev)
+{
+	return prev == HDR_NONE ? 0 : prev + 1 + REC_HDR_SIZE + HDR_PAYLOAD_SIZE;
+}
 
 void st_hdr_encode(const struct hdr *h, uint8_t out[HDR_PAYLOAD_SIZE]);
 /* Returns ST_OK, ST_ECORRUPT (bad type/magic/field) or ST_EVERSION. */
@@ -188,8 +199,16 @@ struct writer {
 	/* The file holds zeros from end up to here, if greater: the reserve
 	 * (st_writer_reserve), which later commits overwrite in place. */
 	uint64_t zero_end;
+	/* The running CRC32C of the physical bytes from run_from to end: the
+	 * commit region a one-sync header seals (st_writer_header). Kept only
+	 * while the run is at most RUN_CRC_MAX long; past that, run_long. */
+	uint64_t run_from;
+	uint32_t run_crc;
+	bool run_long;
 	bool nosync;
 };
+
+#define RUN_CRC_MAX (8u << 20) /* longest commit region committed by one sync */
 
 void st_writer_init(struct writer *w, struct st_file *f, uint64_t end, bool nosync);
 void st_writer_release(struct writer *w);
@@ -199,8 +218,21 @@ struct iovec;
 int st_writer_record(struct writer *w, const struct iovec *iov, int niov, int crc_iov,
 		     uint64_t *pos);
 /* Pads to the next block and appends a header there, marker as given.
- * Sets h->pos. */
+ * Sets h->pos. With FEAT_IN_ONESYNC in h->incompat, seals the commit
+ * region in h->region_crc and marks the block a header, or clears the bit
+ * if the region cannot be sealed (st_writer_onesync_ok, after the
+ * padding) and uses the marker given: the caller looks at the bit
+ * afterwards. The next commit region starts after the header. */
 int st_writer_header(struct writer *w, struct hdr *h, uint8_t marker);
+/* Whether the bytes appended since the header at prev are the whole
+ * commit region of the next header, short enough to be sealed. */
+bool st_writer_onesync_ok(const struct writer *w, uint64_t prev);
+/* Sets the writer back to end (a rollback's cut): nothing buffered, the
+ * next commit region starts there. */
+void st_writer_rewind(struct writer *w, uint64_t end);
+/* Makes dst, a writer just set up at src->end of the same file, go on
+ * where src stopped: its reserve and the commit region under way. */
+void st_writer_adopt(struct writer *dst, const struct writer *src);
 int st_writer_flush(struct writer *w);
 int st_writer_sync(struct writer *w);
 /* Writes the marker byte of the header block at pos (the commit point). */
@@ -233,8 +265,17 @@ int st_meta_read(struct st_file *f, uint64_t pos, uint64_t limit, uint8_t **buf,
 /* Reads and verifies the header whose block starts at pos. */
 int st_header_read(struct st_file *f, uint64_t pos, uint64_t file_size, struct hdr *h);
 /* Scans back from the end for the newest committed header. recover: skip
- * damaged ones. ST_ENOTFOUND if there is none. */
-int st_header_find(struct st_file *f, uint64_t file_size, bool recover, struct hdr *h);
+ * damaged ones. A one-sync header whose commit region fails its CRC is a
+ * torn commit, passed over like a torn tail (*torn_at its position): the
+ * newest such one only, and only if its seq is above min_seq, the newest
+ * commit the caller knows was made (else it is damage). ST_ENOTFOUND if
+ * there is none. */
+int st_header_find(struct st_file *f, uint64_t file_size, bool recover, uint64_t min_seq,
+		   struct hdr *h, uint64_t *torn_at);
+/* Checks the commit region of a one-sync header h: ST_OK (also for a
+ * header without FEAT_IN_ONESYNC), ST_ECORRUPT carrying h->pos on a
+ * mismatch, or an I/O error. */
+int st_header_region_check(struct st_file *f, const struct hdr *h);
 /* Reads pages [first, first + n) of the data record at rec into buf,
  * verifying each page's crc; short last page zero-filled to 4096. */
 int st_data_read_pages(struct st_file *f, uint64_t rec, uint64_t limit, uint32_t first, uint32_t n,
@@ -344,6 +385,7 @@ struct st_store {
 	size_t cur_meta_len;
 	uint64_t cur_meta_pos; /* 0: no copy held */
 
+	uint64_t torn_at;	/* set at open: a torn commit passed over, or HDR_NONE */
 	struct writer w;	/* wlock: appends to file */
 	bool broken;		/* wlock: a failed rollback left the tail unknown */
 	unsigned small_commits; /* wlock: small commits in a row on this handle */

@@ -115,6 +115,12 @@ enum st_kind {
 /* With ST_CREATE: a new store is not synced at creation; its first commit
  * (which syncs the file and its directory) is its first version. */
 #define ST_DEFER 0x20
+/* Commits of this handle of at most 8 MiB need one sync: their header,
+ * written marked, seals its commit region with a checksum that recovery
+ * checks (docs/FORMAT.md, section 3). Such headers carry an incompat
+ * feature bit, which older readers refuse; larger commits, and every
+ * commit without this flag, flip a marker between two syncs. */
+#define ST_ONESYNC 0x40
 
 #define ST_ID_SIZE 16u /* bytes of a store's identity */
 
@@ -131,7 +137,9 @@ struct st_open_opts {
 	 * created without, and headers that have one are checked for their
 	 * position only. */
 	const uint8_t *id;
-	/* The newest commit the caller knows the store has (0: none). A store
+	/* The newest commit the caller knows the store has (0: none). A
+	 * one-sync commit up to it whose region does not match its checksum is
+	 * damage (ST_ECORRUPT), not a commit a crash tore. A store
 	 * whose newest commit is older is refused with ST_EBEHIND before
 	 * anything in the file changes: a writable open would otherwise cut
 	 * what it takes for a torn tail, and on a filesystem whose client
@@ -184,8 +192,11 @@ void st_set_commit_kind(st_store *st, enum st_commit_kind kind);
 /*
  * Commits every change staged since the last commit: appends the tree
  * nodes and the header, fdatasync, flips the header's marker byte,
- * fdatasync (a group commit of one store). Commits even when nothing changed (a new version). On an
- * error before the marker flip, the store stays at its previous version; a
+ * fdatasync (a group commit of one store); with ST_ONESYNC and a commit
+ * of at most 8 MiB, appends the header already marked and makes one
+ * fdatasync. Commits even when nothing changed (a new version). On an
+ * error before the marker flip (one-sync: before its sync returned), the
+ * store stays at its previous version; a
  * file store's staged changes are dropped, a key-value store's are kept so
  * that the next commit retries them (st_rollback drops them). An error at or after the flip (the
  * second fdatasync failed and the flip could not be undone) leaves the
@@ -223,7 +234,9 @@ struct st_group_opts {
  * Commits the changes staged on n stores together, sharing their syncs:
  * each store's commit is written under its writer lock (taken in array
  * order and held to the end), then all are made durable, all markers
- * flipped, all made durable again, and each version published and its
+ * flipped, all made durable again (one-sync commits skip these two
+ * steps, and the second sync point is left out when no store flipped),
+ * and each version published and its
  * lock released. rcs[i] receives store i's result, as st_commit would
  * give it (a store failing at any step is rolled back alone; the others go
  * on; a failed syncfs fails every store still in the group). If out is not
@@ -253,6 +266,10 @@ struct st_info {
 	uint64_t seq;		  /* newest seq */
 	bool has_id;		  /* the newest header names the store's identity */
 	uint8_t id[ST_ID_SIZE];	  /* ... which is this */
+	/* The open passed over a torn one-sync commit whose header is at this
+	 * offset (its region does not match its checksum): a crash came before
+	 * its sync, or its bytes were damaged. UINT64_MAX: none. */
+	uint64_t torn_at;
 };
 int st_info(st_store *st, struct st_info *out);
 
@@ -379,7 +396,8 @@ int st_open_version_at(st_store *st, const struct st_version *v, st_store **out)
 /*
  * Checks the handle's newest version: its header, every tree node (order,
  * levels, reduce values, pointers) and every data record head it
- * references; with ST_CHECK_DATA also every data page's checksum, with
+ * references; with ST_CHECK_DATA also every data page's checksum and each
+ * one-sync commit's region checksum, with
  * ST_CHECK_ALL every version in the chain, not just the newest (subtrees
  * and data that versions share are read and verified once in that walk).
  * Memory, for the call: about 100 bytes per node and data record reached

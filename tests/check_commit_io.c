@@ -26,7 +26,22 @@ struct counting {
 	bool hint_gap;	    /* a hint did not start where the last one ended */
 	bool hint_past;	    /* a hint went past the file's size */
 	bool hint_fails;    /* make every hint fail with EIO */
+	unsigned syncs;	    /* fdatasyncs */
+	unsigned flips;	    /* one-byte writes at a block start: marker flips */
 };
+
+static int co_fdatasync(void *ctx, int fd)
+{
+	((struct counting *)ctx)->syncs++;
+	return st_posix_ops.fdatasync(NULL, fd);
+}
+
+static ssize_t co_pwrite(void *ctx, int fd, const void *buf, size_t len, off_t off)
+{
+	if (len == 1 && off % 4096 == 0)
+		((struct counting *)ctx)->flips++;
+	return st_posix_ops.pwrite(NULL, fd, buf, len, off);
+}
 
 static ssize_t co_pread(void *ctx, int fd, void *buf, size_t len, off_t off)
 {
@@ -59,6 +74,8 @@ static struct st_ops counting_ops(void)
 
 	o.pread = co_pread;
 	o.writeback = co_writeback;
+	o.fdatasync = co_fdatasync;
+	o.pwrite = co_pwrite;
 	return o;
 }
 
@@ -363,8 +380,68 @@ START_TEST(reserve_faults)
 }
 END_TEST
 
+/*
+ * ST_ONESYNC: a commit of up to 8 MiB makes one fdatasync and flips
+ * nothing; a larger one flips its marker between two. A group of one-sync
+ * commits with each store's own syncs makes one per store. Without the
+ * flag every commit makes two.
+ */
+START_TEST(one_sync_commits_sync_once)
+{
+	static uint8_t big[12u << 20];
+	struct st_ops ops = counting_ops();
+	struct counting c = {0};
+	struct st_open_opts oo = {.ops = &ops, .ops_ctx = &c};
+	st_store *sts[3];
+	int rcs[3];
+
+	for (int i = 0; i < 3; i++) {
+		char name[32];
+		char *p;
+
+		snprintf(name, sizeof(name), "o%d.rev", i);
+		p = tu_path(tu_dir, name);
+		ck_assert_int_eq(
+		    st_open(p, ST_KIND_FILE, ST_CREATE | (i < 2 ? ST_ONESYNC : 0), &oo, &sts[i]),
+		    ST_OK);
+		free(p);
+	}
+	c.syncs = c.flips = 0;
+	for (int i = 0; i < 10; i++) {
+		ck_assert_int_eq(st_file_write(sts[0], (uint64_t)i * 4096, big, 4096), ST_OK);
+		ck_assert_int_eq(st_commit(sts[0], NULL), ST_OK);
+	}
+	ck_assert_uint_eq(c.syncs, 10);
+	ck_assert_uint_eq(c.flips, 0);
+	c.syncs = 0;
+	ck_assert_int_eq(st_file_write(sts[0], 0, big, sizeof(big)), ST_OK);
+	ck_assert_int_eq(st_commit(sts[0], NULL), ST_OK);
+	ck_assert_uint_eq(c.syncs, 2);
+	ck_assert_uint_eq(c.flips, 1);
+	c.syncs = c.flips = 0;
+	ck_assert_int_eq(st_file_write(sts[2], 0, big, 4096), ST_OK);
+	ck_assert_int_eq(st_commit(sts[2], NULL), ST_OK);
+	ck_assert_uint_eq(c.syncs, 2);
+	ck_assert_uint_eq(c.flips, 1);
+	c.syncs = c.flips = 0;
+	ck_assert_uint_eq(st_commit_group(sts, 2, NULL, rcs, NULL), 2);
+	ck_assert_uint_eq(c.syncs, 2);
+	ck_assert_uint_eq(c.flips, 0);
+	/* A group with a two-sync store: the second sync point is its alone. */
+	c.syncs = c.flips = 0;
+	ck_assert_uint_eq(st_commit_group(sts, 3, NULL, rcs, NULL), 3);
+	ck_assert_uint_eq(c.syncs, 4);
+	ck_assert_uint_eq(c.flips, 1);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(st_check(sts[i], ST_CHECK_DATA | ST_CHECK_ALL), ST_OK);
+		st_close(sts[i]);
+	}
+}
+END_TEST
+
 static void add(TCase *tc)
 {
+	tcase_add_test(tc, one_sync_commits_sync_once);
 	tcase_add_test(tc, reserve_faults);
 	tcase_add_test(tc, small_commits_keep_a_reserve);
 	tcase_add_test(tc, no_reserve_for_large_or_unsynced_commits);

@@ -5,7 +5,8 @@
  * again, whether the failure is one-off or the disk stays dead.
  *
  * Each case first counts the write-like calls of the operation with no
- * fault, then fails each of them in turn, in every mode.
+ * fault, then fails each of them in turn, in every mode; and runs twice,
+ * with two-sync commits and with one-sync commits (ST_ONESYNC).
  */
 #include <check.h>
 #include <errno.h>
@@ -15,6 +16,9 @@
 #include <unistd.h>
 
 #include "testutil.h"
+
+/* 0 or ST_ONESYNC, from each test's loop index: every open below adds it. */
+static int fault_flags;
 
 /* ---- fault ops that also record what each write-like call was ---------- */
 
@@ -137,7 +141,7 @@ static st_store *open_faulty(const char *path, int kind, struct rec *r)
 	st_store *st;
 
 	arm(r, TU_EIO, 0, false);
-	ck_assert_int_eq(st_open(path, kind, 0, &o, &st), ST_OK);
+	ck_assert_int_eq(st_open(path, kind, fault_flags, &o, &st), ST_OK);
 	return st;
 }
 
@@ -327,7 +331,7 @@ static void fbase_build(struct fbase *b)
 
 	b->path = tu_path(tu_dir, "base.rev");
 	fm_init(&b->v[0]);
-	ck_assert_int_eq(st_open(b->path, ST_KIND_FILE, ST_CREATE, NULL, &st), ST_OK);
+	ck_assert_int_eq(st_open(b->path, ST_KIND_FILE, ST_CREATE | fault_flags, NULL, &st), ST_OK);
 	for (int i = 0; i < NBASE; i++) {
 		size_t n = 0;
 		while (n < 3 && base_ops[i][n].op)
@@ -381,7 +385,7 @@ static void commit_after(const char *path, st_store *st, const struct fmodel *m,
 	ck_assert_uint_eq(ver.seq, seq + 1);
 	fm_verify(st, &next, "after recovery");
 	st_close(st);
-	ck_assert_int_eq(st_open(path, ST_KIND_FILE, 0, NULL, &st), ST_OK);
+	ck_assert_int_eq(st_open(path, ST_KIND_FILE, fault_flags, NULL, &st), ST_OK);
 	fm_verify(st, &next, "after recovery, reopened");
 	ck_assert_int_eq(st_check(st, ST_CHECK_DATA | ST_CHECK_ALL), ST_OK);
 	st_close(st);
@@ -420,6 +424,7 @@ static void file_setup(struct fbase *b, struct fmodel *next, struct fmodel **mod
 
 START_TEST(file_commit_faults)
 {
+	fault_flags = _i ? ST_ONESYNC : 0;
 	struct fbase b;
 	struct fmodel next;
 	struct fmodel *models[NBASE + 2];
@@ -463,7 +468,8 @@ START_TEST(file_commit_faults)
 			}
 			st_close(st);
 
-			ck_assert_int_eq(st_open(path, ST_KIND_FILE, 0, NULL, &st), ST_OK);
+			ck_assert_int_eq(st_open(path, ST_KIND_FILE, fault_flags, NULL, &st),
+					 ST_OK);
 			st_current(st, &cur);
 			if (!want_err || (maybe_new && cur.seq == NBASE + 1)) {
 				/* Once the marker flip is in the file and the disk
@@ -490,6 +496,7 @@ END_TEST
 /* One-off faults: the same handle goes on and commits once they pass. */
 START_TEST(file_commit_faults_transient)
 {
+	fault_flags = _i ? ST_ONESYNC : 0;
 	struct fbase b;
 	struct fmodel next;
 	struct fmodel *models[NBASE + 2];
@@ -538,7 +545,8 @@ START_TEST(file_commit_faults_transient)
 			ck_assert_int_eq(st_check(st, ST_CHECK_DATA | ST_CHECK_ALL), ST_OK);
 			st_close(st);
 
-			ck_assert_int_eq(st_open(path, ST_KIND_FILE, 0, NULL, &st), ST_OK);
+			ck_assert_int_eq(st_open(path, ST_KIND_FILE, fault_flags, NULL, &st),
+					 ST_OK);
 			verify_versions(st, models, NBASE + 1, what);
 			commit_after(path, st, &next, NBASE + 1);
 		}
@@ -646,7 +654,8 @@ static void file_write_faults(bool sticky)
 				ck_assert_int_eq(st_commit(st, &ver), ST_OK);
 				fm_verify(st, &one, what);
 				st_close(st);
-				ck_assert_int_eq(st_open(path, ST_KIND_FILE, 0, NULL, &st), ST_OK);
+				ck_assert_int_eq(
+				    st_open(path, ST_KIND_FILE, fault_flags, NULL, &st), ST_OK);
 				fm_verify(st, &one, what);
 				ck_assert_int_eq(st_check(st, ST_CHECK_DATA | ST_CHECK_ALL), ST_OK);
 				st_close(st);
@@ -654,13 +663,15 @@ static void file_write_faults(bool sticky)
 				continue;
 			}
 			st_close(st);
-			ck_assert_int_eq(st_open(path, ST_KIND_FILE, 0, NULL, &st), ST_OK);
+			ck_assert_int_eq(st_open(path, ST_KIND_FILE, fault_flags, NULL, &st),
+					 ST_OK);
 			verify_versions(st, models, NBASE, what);
 			ck_assert_int_eq(stage_big(st), ST_OK);
 			ck_assert_int_eq(st_commit(st, &ver), ST_OK);
 			ck_assert_uint_eq(ver.seq, NBASE + 1);
 			st_close(st);
-			ck_assert_int_eq(st_open(path, ST_KIND_FILE, 0, NULL, &st), ST_OK);
+			ck_assert_int_eq(st_open(path, ST_KIND_FILE, fault_flags, NULL, &st),
+					 ST_OK);
 			verify_versions(st, models, NBASE + 1, what);
 			st_close(st);
 		}
@@ -674,6 +685,7 @@ static void file_write_faults(bool sticky)
  * nothing staged; "commits even when nothing changed" must hold then. */
 START_TEST(empty_commit_after_failed_write)
 {
+	fault_flags = _i ? ST_ONESYNC : 0;
 	struct fbase b;
 	char *path = tu_path(tu_dir, "e.rev");
 	struct rec r;
@@ -698,12 +710,14 @@ END_TEST
 
 START_TEST(file_write_faults_sticky)
 {
+	fault_flags = _i ? ST_ONESYNC : 0;
 	file_write_faults(true);
 }
 END_TEST
 
 START_TEST(file_write_faults_transient)
 {
+	fault_flags = _i ? ST_ONESYNC : 0;
 	file_write_faults(false);
 }
 END_TEST
@@ -827,7 +841,7 @@ static void kbase_build(struct kbase *b)
 
 	b->path = tu_path(tu_dir, "kbase.rev");
 	memset(&b->v[0], 0, sizeof(b->v[0]));
-	ck_assert_int_eq(st_open(b->path, ST_KIND_KV, ST_CREATE, NULL, &st), ST_OK);
+	ck_assert_int_eq(st_open(b->path, ST_KIND_KV, ST_CREATE | fault_flags, NULL, &st), ST_OK);
 	for (int i = 0; i < KV_NBASE; i++) {
 		b->v[i + 1] = b->v[i];
 		kv_mutate(st, &b->v[i + 1], 100 + (uint64_t)i, kv_batches[i].nput,
@@ -877,7 +891,7 @@ static void kv_commit_after(const char *path, st_store *st, const struct kmodel 
 	ck_assert_uint_eq(ver.seq, seq + 1);
 	km_verify(st, &after, "kv after recovery");
 	st_close(st);
-	ck_assert_int_eq(st_open(path, ST_KIND_KV, 0, NULL, &st), ST_OK);
+	ck_assert_int_eq(st_open(path, ST_KIND_KV, fault_flags, NULL, &st), ST_OK);
 	km_verify(st, &after, "kv after recovery, reopened");
 	ck_assert_int_eq(st_check(st, ST_CHECK_DATA | ST_CHECK_ALL), ST_OK);
 	st_close(st);
@@ -940,7 +954,7 @@ static void kv_commit_faults(bool sticky)
 			}
 			st_close(st);
 
-			ck_assert_int_eq(st_open(path, ST_KIND_KV, 0, NULL, &st), ST_OK);
+			ck_assert_int_eq(st_open(path, ST_KIND_KV, fault_flags, NULL, &st), ST_OK);
 			st_current(st, &cur);
 			if (!want_err || !sticky || (maybe_new && cur.seq == KV_NBASE + 1)) {
 				kv_verify_versions(st, &b, KV_NBASE + 1, what);
@@ -957,25 +971,27 @@ static void kv_commit_faults(bool sticky)
 
 START_TEST(kv_commit_faults_sticky)
 {
+	fault_flags = _i ? ST_ONESYNC : 0;
 	kv_commit_faults(true);
 }
 END_TEST
 
 START_TEST(kv_commit_faults_transient)
 {
+	fault_flags = _i ? ST_ONESYNC : 0;
 	kv_commit_faults(false);
 }
 END_TEST
 
 static void add_tests(TCase *tc)
 {
-	tcase_add_test(tc, file_commit_faults);
-	tcase_add_test(tc, file_commit_faults_transient);
-	tcase_add_test(tc, file_write_faults_sticky);
-	tcase_add_test(tc, file_write_faults_transient);
-	tcase_add_test(tc, empty_commit_after_failed_write);
-	tcase_add_test(tc, kv_commit_faults_sticky);
-	tcase_add_test(tc, kv_commit_faults_transient);
+	tcase_add_loop_test(tc, file_commit_faults, 0, 2);
+	tcase_add_loop_test(tc, file_commit_faults_transient, 0, 2);
+	tcase_add_loop_test(tc, file_write_faults_sticky, 0, 2);
+	tcase_add_loop_test(tc, file_write_faults_transient, 0, 2);
+	tcase_add_loop_test(tc, empty_commit_after_failed_write, 0, 2);
+	tcase_add_loop_test(tc, kv_commit_faults_sticky, 0, 2);
+	tcase_add_loop_test(tc, kv_commit_faults_transient, 0, 2);
 }
 
 int main(void)

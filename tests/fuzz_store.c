@@ -432,12 +432,22 @@ static uint8_t *fix_crcs(const uint8_t *data, size_t size)
 	for (size_t b = 0; b + HDR_REC <= size; b += BS)
 		if (m.b[b] == 0x01)
 			fix_node(&m, be64(m.b + b + 1 + REC_HDR + 56), 0);
-	/* Headers last: a record overlapping one must not undo its fix. */
+	/* Headers last: a record overlapping one must not undo its fix. In
+	 * file order, so that a one-sync header's region (incompat 0x1),
+	 * which may hold earlier headers, has them fixed already. */
 	for (size_t b = 0; b + HDR_REC <= size; b += BS) {
-		uint8_t *r = m.b + b;
+		uint8_t *r = m.b + b, *pl = r + 1 + REC_HDR;
 
-		if (r[0] == 0x01)
-			put32(r + 5, crc32c(crc32c(0, r + 1, 4), r + 1 + REC_HDR, 128));
+		if (r[0] != 0x01)
+			continue;
+		if (pl[19] & 0x1) {
+			uint64_t prev = be64(pl + 80);
+			uint64_t start = prev == UINT64_MAX ? 0 : prev + HDR_REC;
+
+			if (start <= b && b - start <= (8u << 20))
+				put32(pl + 120, crc32c(0, m.b + start, b - start));
+		}
+		put32(r + 5, crc32c(crc32c(0, r + 1, 4), pl, 128));
 	}
 	return m.b;
 }

@@ -59,17 +59,37 @@ fs_mount
 [ "$(cat "$H"/g/* | tr '\n' ' ')" = "g1 g2 g3 " ] || fs_fail "lineage1: g after a save"
 fs_umount
 [ "$(features)" = 00000000000000000000000a ] || fs_fail "lineage1 got feature bits: $(features)"
-# No store took the attributes feature: in every header block (marker
-# 01), ro_compat (payload bytes 12..15, block bytes 21..24) is 1.
+# No store took the attributes feature nor one-sync commits: in every
+# header block (marker 01), ro_compat (payload bytes 12..15, block bytes
+# 21..24) is 1 and incompat (block bytes 25..28) is 0.
 for s in "$FS_BACKING"/ino/*/*.rev; do
 	b=0
 	while [ $((b * 4096)) -lt "$(stat -c %s "$s")" ]; do
 		if [ "$(od -An -tx1 -j $((b * 4096)) -N 1 "$s" | tr -d ' ')" = 01 ]; then
-			rc=$(od -An -tx1 -j $((b * 4096 + 21)) -N 4 "$s" | tr -d ' ')
-			[ "$rc" = 00000001 ] || fs_fail "lineage1: $s block $b has ro_compat $rc"
+			rc=$(od -An -tx1 -j $((b * 4096 + 21)) -N 8 "$s" | tr -d ' ')
+			[ "$rc" = 0000000100000000 ] ||
+				fs_fail "lineage1: $s block $b has ro_compat, incompat $rc"
 		fi
 		b=$((b + 1))
 	done
 done
 "$FSCK" -f -n "$FS_BACKING" >"$FS_TMP/out" 2>&1 || { cat "$FS_TMP/out"; fs_fail "fsck of lineage1 after use"; }
+
+# revfs-tune --one-sync turns one-sync commits on for such a vault: the
+# superblock gets incompat 0x20, new commits are one-sync headers
+# (incompat 0x1), the old ones stay, and all of it reads and checks clean.
+"$REVFS_BIN/revfs-tune" --one-sync "$FS_BACKING" >"$FS_TMP/out" || fs_fail "revfs-tune --one-sync"
+grep -q "commits: *one sync" "$FS_TMP/out" || fs_fail "revfs-tune: $(cat "$FS_TMP/out")"
+[ "$(features)" = 00000000000000000000002a ] || fs_fail "one-sync: features $(features)"
+fs_mount
+echo g4 >>"$FS_MNT/g" && sync "$FS_MNT/g"
+fs_umount
+fs_mount
+[ "$(cat "$H"/g/* | tr '\n' ' ')" = "g1 g2 g3 g3 g4 " ] || fs_fail "one-sync: g's history: $(cat "$H"/g/*)"
+fs_umount
+g=$(ls -t "$FS_BACKING"/ino/*/*.rev | head -n 1)
+last=$("$REVFS_BIN/tests/fsck_damage" versions "$g" | awk 'NR == 1 {print $2}')
+[ "$(od -An -tx1 -j $((last + 25)) -N 4 "$g" | tr -d ' ')" = 00000001 ] ||
+	fs_fail "one-sync: the newest commit of $g is not a one-sync commit"
+"$FSCK" -f -n "$FS_BACKING" >"$FS_TMP/out" 2>&1 || { cat "$FS_TMP/out"; fs_fail "fsck after one-sync"; }
 echo "test_compat: ok"

@@ -1,7 +1,9 @@
 #!/bin/sh
 # Damage reads as damage: stores that lost their newest versions while the
 # daemon was stopped (the last 4 KiB zeroed, the newest header cut off, the
-# store emptied, deleted, or its only header torn), and a copy of a header
+# store emptied, deleted, or its only header torn, a byte of the newest
+# commit flipped, which a one-sync commit's checksum finds but which must
+# not pass for a commit a crash tore), and a copy of a header
 # that a damaged marker exposes. Before the namespace carried each store's
 # newest seq, these files read as an older version (padded with NUL bytes
 # to the namespace's size) or as an empty file, and the torn store was
@@ -32,13 +34,13 @@ fs_mkfs
 fs_mount -o compact=0
 head -c 5000000 /dev/urandom >"$FS_TMP/v1"
 head -c 6000 /dev/urandom >"$FS_TMP/v2"
-for f in zeroed cut emptied deleted forged ok; do
+for f in zeroed cut emptied deleted forged flipped ok; do
 	cp "$FS_TMP/v1" "$FS_MNT/$f" && sync "$FS_MNT/$f"
 	cat "$FS_TMP/v2" >>"$FS_MNT/$f" && sync "$FS_MNT/$f"
 done
 head -c 5000 /dev/urandom >"$FS_MNT/torn" && sync "$FS_MNT/torn"
 cat "$FS_TMP/v1" "$FS_TMP/v2" >"$FS_TMP/v12"
-for f in zeroed cut emptied deleted forged torn ok; do
+for f in zeroed cut emptied deleted forged flipped torn ok; do
 	eval "S_$f=\$(store_of \"\$FS_MNT/\$f\")"
 	eval "I_$f=\$(stat -c %i \"\$FS_MNT/\$f\")"
 done
@@ -51,6 +53,10 @@ truncate -s $(($(newest_header "$S_cut") + 1)) "$S_cut"
 : >"$S_emptied"
 rm "$S_deleted"
 truncate -s $(($(newest_header "$S_torn") + 60)) "$S_torn"
+at=$(($(newest_header "$S_flipped") - 3000)) # the appended data, in its region
+b=$(dd if="$S_flipped" bs=1 skip=$at count=1 status=none | od -An -tu1 | tr -d ' ')
+printf "\\$(printf %03o $((b ^ 1)))" | dd of="$S_flipped" bs=1 seek=$at conv=notrunc status=none
+flipped_sum=$(cksum <"$S_flipped")
 torn_size=$(stat -c %s "$S_torn")
 # The forgery: a copy of the store's own first header, in a block after its
 # newest commit, behind a marker that reads "header" (one bit flipped).
@@ -64,7 +70,7 @@ cat "$FS_TMP/hdr" >>"$S_forged"
 forged_size=$(stat -c %s "$S_forged")
 
 fs_mount -o compact=0
-for f in zeroed cut emptied deleted torn forged; do
+for f in zeroed cut emptied deleted torn forged flipped; do
 	cat "$FS_MNT/$f" >/dev/null 2>"$OUT" && fs_fail "$f: read as data"
 	grep -q "Input/output error" "$OUT" || fs_fail "$f: read: $(cat "$OUT")"
 	(echo more >>"$FS_MNT/$f") 2>"$OUT" && fs_fail "$f: appended to"
@@ -80,6 +86,7 @@ fs_umount
 # Nothing was committed on top, nothing cut or removed.
 [ "$(stat -c %s "$S_torn")" = "$torn_size" ] || fs_fail "the torn store was changed"
 [ "$(stat -c %s "$S_forged")" = "$forged_size" ] || fs_fail "the forged store was changed"
+[ "$(cksum <"$S_flipped")" = "$flipped_sum" ] || fs_fail "the flipped store was changed"
 [ ! -e "$S_deleted" ] || fs_fail "the deleted store was made again"
 [ ! -s "$S_emptied" ] || fs_fail "the emptied store was written"
 
@@ -94,6 +101,9 @@ expect 313 "$I_deleted"
 expect 205 "$I_emptied"
 expect 204 "$I_torn"
 expect 201 "$I_forged"
+expect 323 "$I_flipped"
+grep -q "^\[203\] .*/$I_flipped\.rev: .*do not match its checksum" "$OUT" ||
+	{ cat "$OUT"; fs_fail "flipped: the commit not named"; }
 grep -q "inode $I_ok\b" "$OUT" && fs_fail "the undamaged file reported"
 "$FSCK" -y "$FS_BACKING" >"$OUT" 2>&1
 [ $? = 1 ] || { cat "$OUT"; fs_fail "fsck -y: exit not 1"; }
@@ -105,7 +115,7 @@ grep -q "^\[323\] inode $I_torn\b\|^\[313\] inode $I_torn\b" "$OUT" ||
 
 # What the stores really hold: the first version, or nothing.
 fs_mount
-for f in zeroed cut; do
+for f in zeroed cut flipped; do
 	cmp "$FS_TMP/v1" "$FS_MNT/$f" || fs_fail "$f: not its first version after repair"
 done
 for f in emptied deleted torn; do
