@@ -50,6 +50,10 @@ static void io_class(int prio)
 	(void)syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, prio);
 }
 
+/* A store whose compaction was not worth making is not estimated again
+ * for this long. */
+#define SKIP_QUIET_NS (60ull * 1000000000ull)
+
 void compactor_consider(struct fs *fs, uint64_t ino, st_store *st)
 {
 	struct st_info info;
@@ -217,7 +221,10 @@ static int compact_store(struct fs *fs, st_store *st, uint64_t ino, uint64_t *se
 		 * but the rule may keep them (all of this hour's, by default):
 		 * a copy that would give back less than half of compact_frag
 		 * is not made, and the store is looked at again once it grew
-		 * by compact_frag. */
+		 * by compact_frag, and not within a minute, or before the rule
+		 * could drop a version if it keeps them all (an estimate walks
+		 * every header: a file fsynced thousands of times had them all
+		 * read again every few seconds, a tenth of its fsync rate). */
 		if (fs->o.compact_frag > 0 && st_compact_estimate(st, &o, &cs) == ST_OK &&
 		    (double)(cs.bytes_before > cs.bytes_after
 				 ? cs.bytes_before - cs.bytes_after
@@ -228,7 +235,9 @@ static int compact_store(struct fs *fs, st_store *st, uint64_t ino, uint64_t *se
 			fs->compact_skipped++;
 			fs->compact_floor[ino % COMPACT_FLOORS].ino = ino;
 			fs->compact_floor[ino % COMPACT_FLOORS].bytes = cs.bytes_before;
-			fs->compact_floor[ino % COMPACT_FLOORS].quiet_until = 0;
+			fs->compact_floor[ino % COMPACT_FLOORS].quiet_until =
+			    st_monotonic_ns() +
+			    (cs.quiet_ns > SKIP_QUIET_NS ? cs.quiet_ns : SKIP_QUIET_NS);
 			pthread_mutex_unlock(&fs->compact_lock);
 			return ST_OK;
 		}

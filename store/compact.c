@@ -796,6 +796,7 @@ int st_compact_estimate(st_store *st, const struct st_compact_opts *opts,
 		goto out;
 	}
 	st_retention_apply(c.o->keep, compact_now(&c), v, n, keep);
+	stats->quiet_ns = quiet_for(c.o->keep, compact_now(&c), v, n, keep);
 	for (size_t i = 0; i < n; i++) {
 		nkept += keep[i];
 		/* What history/ lists: the saves and the newest. */

@@ -500,7 +500,8 @@ struct st_compact_stats {
 	/* When the rule kept every version there was at the start: how long
 	 * from then on it will go on keeping every version, so that another
 	 * compaction could drop none (the oldest is younger than its "all"
-	 * window until then). 0 if it dropped some, or cannot say. */
+	 * window until then). 0 if it dropped some, or cannot say. Set by
+	 * st_compact_estimate too. */
 	uint64_t quiet_ns;
 	/* st_compact_estimate: dropped versions that history/ lists (saves,
 	 * the newest). */
