@@ -9,15 +9,19 @@
 # timed and reported separately for the workloads that write.
 #
 # Usage: tests/bench_fs.sh [-s SCALE] [-t SECONDS] [-w WORKLOADS] [-T TARGETS]
-#                          [-L LOGDIR]
+#                          [-r ROUNDS] [-L LOGDIR]
 #   -s SCALE      size multiplier of every workload (env BENCH_SCALE, 1.0)
 #   -t SECONDS    time limit of one workload on one target, after which it
 #                 is reported as "timeout" (env BENCH_TIMEOUT, 60; the
 #                 sequential write+read workload gets 1.5 times that)
 #   -w WORKLOADS  comma list of workloads 1-6 to run (env BENCH_WORKLOADS, all;
 #                 1 and 2 run together)
-#   -T TARGETS    comma list of ext4,passthrough_ll,revfs (env BENCH_TARGETS;
-#                 "ext4" is the plain temp dir, whatever its filesystem)
+#   -T TARGETS    comma list of ext4,passthrough_ll,revfs,revfs0 (env
+#                 BENCH_TARGETS, all but revfs0; "ext4" is the plain temp dir,
+#                 whatever its filesystem; revfs0 is revfs -o writeback=0)
+#   -r ROUNDS     rounds of every workload (env BENCH_ROUNDS, 3); each round
+#                 runs the targets in another order, and the table gives the
+#                 median of the rounds
 #   -L LOGDIR     keep the daemon's log of each failed workload there
 # Binaries of revfs come from $REVFS_BIN (default build/ of this repository);
 # without them the revfs column reads "n/a". Cold-cache figures need root
@@ -36,14 +40,16 @@ SCALE=${BENCH_SCALE:-1.0}
 TIMEOUT=${BENCH_TIMEOUT:-60}
 WORKLOADS=${BENCH_WORKLOADS:-1,2,3,4,5,6}
 TARGETS=${BENCH_TARGETS:-ext4,passthrough_ll,revfs}
+ROUNDS=${BENCH_ROUNDS:-3}
 LOGDIR=""
 
-while getopts s:t:w:T:L:h opt; do
+while getopts s:t:w:T:r:L:h opt; do
 	case $opt in
 	s) SCALE=$OPTARG ;;
 	t) TIMEOUT=$OPTARG ;;
 	w) WORKLOADS=$OPTARG ;;
 	T) TARGETS=$OPTARG ;;
+	r) ROUNDS=$OPTARG ;;
 	L) LOGDIR=$OPTARG ;;
 	*)
 		sed -n '2,/^$/s/^# \{0,1\}//p' "$0" >&2
@@ -53,6 +59,7 @@ while getopts s:t:w:T:L:h opt; do
 done
 case $SCALE in '' | *[!0-9.]* | *.*.*) fs_fail "bad scale '$SCALE'" ;; esac
 case $TIMEOUT in '' | *[!0-9]*) fs_fail "bad timeout '$TIMEOUT'" ;; esac
+case $ROUNDS in '' | *[!0-9]* | 0) fs_fail "bad number of rounds '$ROUNDS'" ;; esac
 awk -v s="$SCALE" 'BEGIN { exit !(s > 0) }' || fs_fail "scale must be > 0"
 
 # --- small helpers ----------------------------------------------------------
@@ -102,7 +109,7 @@ drop_caches() {
 
 # --- results ------------------------------------------------------------------
 
-declare -A RES      # RES[row,target] = figure, "timeout", "FAIL" or "n/a"
+declare -A RES      # RES[row,target,round] = figure, "timeout", "FAIL" or "n/a"
 declare -a ROWS=()  # row ids in print order
 declare -A ROW_W    # row -> workload number
 declare -A ROW_LABEL ROW_UNIT ROW_BETTER ROW_FMT
@@ -117,8 +124,8 @@ row() { # row ID WORKLOAD LABEL UNIT BETTER(higher|lower) PRINTF-FORMAT
 	ROW_FMT[$1]=$6
 }
 
-put() { # put ROW VALUE: for the current target
-	RES[$1,$CUR_T]=$2
+put() { # put ROW VALUE: for the current target and round
+	RES[$1,$CUR_T,$ROUND]=$2
 }
 
 note() {
@@ -193,7 +200,7 @@ t_fresh() {
 	d=$(t_dir)
 	rm -rf "$d" "$d.log"
 	mkdir -p "$d/back" "$d/mnt" || return 1
-	if [ "$CUR_T" = revfs ]; then
+	if [ "$CUR_T" = revfs ] || [ "$CUR_T" = revfs0 ]; then
 		rmdir "$d/back"
 		brun "$REVFS_BIN/mkfs.revfs" "$d/back" || return 1
 	fi
@@ -214,10 +221,11 @@ t_mount() {
 			exec "$PT_BIN" -f -o source="$d/back" "$d/mnt"
 		) >>"$d.log" 2>&1 &
 		;;
-	revfs)
+	revfs | revfs0)
 		(
 			ulimit -n "$NOFILE"
-			exec "$REVFS_BIN/revfs" -f "$d/back" "$d/mnt"
+			[ "$CUR_T" = revfs0 ] && set -- -o writeback=0
+			exec "$REVFS_BIN/revfs" -f "$@" "$d/back" "$d/mnt"
 		) >>"$d.log" 2>&1 &
 		;;
 	esac
@@ -388,17 +396,22 @@ w_append() { # workload 6
 	put a_um "$LAST_SECS"
 }
 
-# run_workload N FUNCTION LIMIT: on every target.
+# run_workload N FUNCTION LIMIT: on every target, ROUNDS times, each round
+# starting at another target.
 run_workload() {
-	local w=$1 fn=$2 limit=$3 t r st
+	local w=$1 fn=$2 limit=$3 t r st k
+	local -a order
 	CUR_W=$w
-	for t in ${TARGETS//,/ }; do
+	read -r -a order <<<"${TARGETS//,/ }"
+	for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+	for ((k = 0; k < ${#order[@]}; k++)); do
+		t=${order[$(((k + ROUND - 1) % ${#order[@]}))]}
 		CUR_T=$t
 		STATUS=ok
 		if [ "${AVAIL[$t]}" != yes ]; then
 			STATUS=n/a
 		else
-			echo "workload $w on $t..." >&2
+			echo "workload $w on $t, round $ROUND of $ROUNDS..." >&2
 			drop_caches
 			DEADLINE=$(calc "$(now) + $limit")
 			if ! $fn; then
@@ -414,11 +427,29 @@ run_workload() {
 		fi
 		st=$STATUS
 		for r in "${ROWS[@]}"; do
-			if [ "${ROW_W[$r]}" = "$w" ] && [ -z "${RES[$r,$t]:-}" ]; then
-				RES[$r,$t]=$st
+			if [ "${ROW_W[$r]}" = "$w" ] && [ -z "${RES[$r,$t,$ROUND]:-}" ]; then
+				RES[$r,$t,$ROUND]=$st
 			fi
 		done
 	done
+	done
+}
+
+# median ROW TARGET: the median of the rounds' figures; without any, what
+# the first round says (timeout, FAIL, n/a).
+median() {
+	local i v
+	local -a vals=()
+	for ((i = 1; i <= ROUNDS; i++)); do
+		v=${RES[$1,$2,$i]:-n/a}
+		case $v in '' | *[!0-9.]*) ;; *) vals+=("$v") ;; esac
+	done
+	if [ ${#vals[@]} -eq 0 ]; then
+		printf '%s' "${RES[$1,$2,1]:-n/a}"
+		return
+	fi
+	printf '%s\n' "${vals[@]}" | sort -g |
+		awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 # --- setup --------------------------------------------------------------------
@@ -430,9 +461,9 @@ trap bench_cleanup EXIT
 mkdir -p "$FS_TMP/out" "$FS_TMP/bin"
 BASE_FS=$(findmnt -n -o FSTYPE -T "$FS_TMP" 2>/dev/null || echo plain)
 
-declare -A AVAIL=([ext4]=yes [passthrough_ll]=no [revfs]=no)
+declare -A AVAIL=([ext4]=yes [passthrough_ll]=no [revfs]=no [revfs0]=no)
 for t in ${TARGETS//,/ }; do
-	case $t in ext4 | passthrough_ll | revfs) ;; *) fs_fail "unknown target '$t'" ;; esac
+	case $t in ext4 | passthrough_ll | revfs | revfs0) ;; *) fs_fail "unknown target '$t'" ;; esac
 done
 
 FSIO=$FS_TMP/bin/bench_fsio
@@ -463,6 +494,7 @@ fi
 
 if [ -x "$REVFS_BIN/revfs" ] && [ -x "$REVFS_BIN/mkfs.revfs" ]; then
 	AVAIL[revfs]=yes
+	AVAIL[revfs0]=yes
 else
 	note "revfs: no $REVFS_BIN/revfs and $REVFS_BIN/mkfs.revfs, its column is n/a"
 fi
@@ -578,25 +610,29 @@ echo "revfs filesystem benchmark: scale $SCALE, $(uname -sr), $(nproc) cpus," \
 	"per-workload limit ${TIMEOUT} s, cold caches: $CAN_DROP, daemons' open file limit $NOFILE"
 echo "Disk: $BASE_FS ($(findmnt -n -o OPTIONS -T "$FS_TMP")) under ${TMPDIR:-/tmp}"
 echo "Load average at the start: $LOAD0; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "Each figure is the median of $ROUNDS rounds; each round ran the targets in another order."
 echo "Ratios are revfs/passthrough_ll and revfs/$BASE_FS of the raw figures: where higher is" \
 	"better, >1 means revfs is faster; where lower is better (s, us), <1 means revfs is faster."
+has "$TARGETS" revfs0 && echo "revfs0 is revfs with -o writeback=0 (no kernel writeback cache)."
 echo
-fmt_line='%-48s %-8s %-6s %12s %14s %12s %10s %10s\n'
+fmt_line='%-48s %-8s %-6s %12s %14s %12s %12s %10s %10s\n'
 # shellcheck disable=SC2059
-printf "$fmt_line" workload unit better "$BASE_FS" passthrough_ll revfs rv/pt "rv/$BASE_FS"
+printf "$fmt_line" workload unit better "$BASE_FS" passthrough_ll revfs revfs0 rv/pt "rv/$BASE_FS"
 dashes=------------------------------------------------
 # shellcheck disable=SC2059
 printf "$fmt_line" "$dashes" "${dashes:0:8}" "${dashes:0:6}" "${dashes:0:12}" "${dashes:0:14}" \
-	"${dashes:0:12}" "${dashes:0:10}" "${dashes:0:10}"
+	"${dashes:0:12}" "${dashes:0:12}" "${dashes:0:10}" "${dashes:0:10}"
 for r in "${ROWS[@]}"; do
 	has "$WORKLOADS" "${ROW_W[$r]}" || { [ "${ROW_W[$r]}" = 1 ] && has "$WORKLOADS" 2; } || continue
-	e=${RES[$r,ext4]:-n/a}
-	p=${RES[$r,passthrough_ll]:-n/a}
-	v=${RES[$r,revfs]:-n/a}
+	e=$(median "$r" ext4)
+	p=$(median "$r" passthrough_ll)
+	v=$(median "$r" revfs)
+	v0=$(median "$r" revfs0)
 	# shellcheck disable=SC2059
 	printf "$fmt_line" "${ROW_LABEL[$r]}" "${ROW_UNIT[$r]}" "${ROW_BETTER[$r]}" \
 		"$(fmt "$e" "${ROW_FMT[$r]}")" "$(fmt "$p" "${ROW_FMT[$r]}")" \
-		"$(fmt "$v" "${ROW_FMT[$r]}")" "$(ratio "$v" "$p")" "$(ratio "$v" "$e")"
+		"$(fmt "$v" "${ROW_FMT[$r]}")" "$(fmt "$v0" "${ROW_FMT[$r]}")" \
+		"$(ratio "$v" "$p")" "$(ratio "$v" "$e")"
 done
 if [ ${#NOTES[@]} -gt 0 ]; then
 	echo
