@@ -52,7 +52,7 @@ TESTLIB   = $(BUILD)/tests/testutil.o
 TSAN_TESTS = check_compact
 TSAN_FS_TESTS = test_fsx.sh test_fsx_compact.sh test_posix.sh test_recover.sh test_compact.sh \
 	test_history.sh test_at.sh test_compact_races.sh test_flush.sh test_lineage.sh \
-	test_history_perms.sh test_purge.sh test_space.sh
+	test_history_perms.sh test_purge.sh test_space.sh test_writeback.sh
 # Plain programs the shell tests (tests/test_*.sh) drive inside a mount.
 FSTEST_BIN = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/posix_ops.c \
 	tests/fsx.c tests/crash_writer.c tests/fsck_damage.c tests/syslog_sink.c tests/smallfiles.c))

@@ -102,7 +102,14 @@ void fsop_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		in->a.ctime_ns = (int64_t)attr->st_ctim.tv_sec * 1000000000 + attr->st_ctim.tv_nsec;
 	else
 		in->a.ctime_ns = now;
-	rc = ino_persist(fs, in);
+	/* Times alone (the kernel's own, with the writeback cache, before
+	 * each fsync and close) wait for the interval like a write's: the
+	 * store records the mtime, and it is committed there. */
+	if (S_ISREG(in->a.mode) && !(to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MODE |
+					       FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
+		rc = ino_persist_lazy(fs, in);
+	else
+		rc = ino_persist(fs, in);
 	/* The store records the mtime too: commit it there as well. */
 	if (S_ISREG(in->a.mode) && in->a.mtime_ns != in->committed_mtime)
 		resized = true;
@@ -140,6 +147,7 @@ void fsop_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs *fs = FS(req);
 	struct inode *in = ino_get(fs, ino);
 	bool save_first = false;
+	uint32_t mode, gid;
 	int rc;
 
 	if (!in) {
@@ -157,6 +165,8 @@ void fsop_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	rc = S_ISREG(in->a.mode) ? ino_store(fs, in) : 0;
 	if (rc == -ENODATA)
 		rc = 0;
+	mode = in->a.mode;
+	gid = in->a.gid;
 	if (rc == 0) {
 		in->nopen++;
 		if ((fi->flags & O_ACCMODE) != O_RDONLY) {
@@ -179,6 +189,12 @@ void fsop_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* Every change reaches the file through this kernel, so its page
 	 * cache stays right across opens. */
 	fi->keep_cache = 1;
+	/* A write by someone outside the group clears setgid without
+	 * group-execute (fsop_write), which the writeback cache's writes, sent
+	 * later and as root, cannot tell: such a writer writes through. */
+	if (fs->writeback && (fi->flags & O_ACCMODE) != O_RDONLY &&
+	    (mode & (S_ISGID | S_IXGRP)) == S_ISGID && !in_group(req, gid))
+		fi->direct_io = 1;
 	if (fuse_reply_open(req, fi) == -ENOENT) {
 		pthread_mutex_lock(&in->lock);
 		in->nopen--;
@@ -272,10 +288,9 @@ void fsop_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, of
 	struct inode *in;
 	uint64_t before, added;
 	uint32_t mode, gid;
-	bool killed, big = false;
+	bool killed, root, big = false;
 	int rc;
 
-	(void)fi;
 	if (fs->o.ro) {
 		fuse_reply_err(req, EROFS);
 		return;
@@ -290,8 +305,17 @@ void fsop_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, of
 		return;
 	}
 	/* A user's write stops where the disk's blocks reserved for root
-	 * begin; root's may use them (the daemon writes as root). */
-	rc = flusher_reserve(fs, size, fuse_req_ctx(req)->uid == 0);
+	 * begin; root's may use them (the daemon writes as root). The kernel's
+	 * writeback (the writeback cache) comes as root, whoever wrote: it is
+	 * judged by the file's owner. */
+	if (fi->writepage) {
+		pthread_mutex_lock(&in->lock);
+		root = in->a.uid == 0;
+		pthread_mutex_unlock(&in->lock);
+	} else {
+		root = fuse_req_ctx(req)->uid == 0;
+	}
+	rc = flusher_reserve(fs, size, root);
 	if (rc) {
 		ino_put(fs, in);
 		fuse_reply_err(req, -rc);
@@ -316,7 +340,11 @@ void fsop_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, of
 	if (rc == 0) {
 		if ((uint64_t)off + size > in->a.size)
 			in->a.size = (uint64_t)off + size;
-		in->a.mtime_ns = in->a.ctime_ns = (int64_t)st_realtime_ns();
+		/* With the writeback cache this write is the kernel's writeback,
+		 * later than the write(2): the kernel keeps the times and sends
+		 * them in a setattr of its own. */
+		if (!fs->writeback)
+			in->a.mtime_ns = in->a.ctime_ns = (int64_t)st_realtime_ns();
 		in->attr_dirty = true;
 		big = in->dirty.bytes >= FLUSH_STREAM_BYTES;
 	}
@@ -482,6 +510,7 @@ void fsop_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fu
 {
 	struct fs *fs = FS(req);
 	struct inode *in = ino_get(fs, ino);
+	bool writing;
 	uint64_t p = 0;
 	int rc;
 
@@ -494,6 +523,18 @@ void fsop_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fu
 		ino_put(fs, in);
 		fuse_reply_err(req, EINVAL);
 		return;
+	}
+	/* The kernel may hold written pages of a file open for writing that
+	 * the daemon has not seen. Invalidating its cache of the file makes
+	 * it write them back and wait for their replies (a syncfs does not
+	 * wait for a FUSE writeback): then they are data here too. No lock is
+	 * held meanwhile, so the writes can be served. */
+	if (fs->writeback) {
+		pthread_mutex_lock(&in->lock);
+		writing = in->nwrite > 0;
+		pthread_mutex_unlock(&in->lock);
+		if (writing)
+			(void)fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
 	}
 	pthread_mutex_lock(&in->lock);
 	rc = off < 0 ? -ENXIO : fs_view_seek(fs, in, (uint64_t)off, whence, &p);

@@ -50,6 +50,7 @@ enum {
 	O_SETTLE_MS,
 	O_FENCE_WAIT_S,
 	O_SPACE_WAIT_S,
+	O_WRITEBACK,
 	O_NUMERIC
 };
 
@@ -80,6 +81,7 @@ static const struct fuse_opt opt_spec[] = {
     OPT("settle_ms=%s", num[O_SETTLE_MS]),
     OPT("fence_wait_s=%s", num[O_FENCE_WAIT_S]),
     OPT("space_wait_s=%s", num[O_SPACE_WAIT_S]),
+    OPT("writeback=%s", num[O_WRITEBACK]),
     OPT("keep=%s", keep),
     OPT("reserve=%s", reserve),
     OPT("history_max=%s", history_max),
@@ -130,6 +132,8 @@ static void usage(FILE *f)
 		   "                     superblock's, else no budget; 0: none)\n"
 		   "  -o space_wait_s=N  a write waits at most N s for history to give way\n"
 		   "                     before it fails with ENOSPC (default 30)\n"
+		   "  -o writeback=0|1   the kernel's writeback cache, pushed each flush\n"
+		   "                     interval where the daemon may (as root); default 0\n"
 		   "  -o ro              mount read-only\n"
 		   "  -o allow_other     let other users in (see mount.fuse3(8))\n"
 		   "  -h, --help         this help\n"
@@ -155,6 +159,7 @@ static const struct numopt {
     [O_SETTLE_MS] = {"settle_ms", 0, 600000, true},
     [O_FENCE_WAIT_S] = {"fence_wait_s", 0, 86400, true},
     [O_SPACE_WAIT_S] = {"space_wait_s", 0, 3600, true},
+    [O_WRITEBACK] = {"writeback", 0, 1, true},
 };
 
 /* Option i's value into *out (untouched if it was not given). 0, or -1
@@ -213,6 +218,7 @@ static int numopts_apply(struct cmdline *c)
 	v[O_SETTLE_MS] = 2000;
 	v[O_FENCE_WAIT_S] = 30;
 	v[O_SPACE_WAIT_S] = 30;
+	v[O_WRITEBACK] = 0; /* off: it won nothing in make bench-fs (revfs.8) */
 	for (int i = 0; i < O_NUMERIC; i++)
 		if (numopt_parse(c, i, &v[i]))
 			return -1;
@@ -227,6 +233,7 @@ static int numopts_apply(struct cmdline *c)
 	c->o.settle_ms = (unsigned)v[O_SETTLE_MS];
 	c->o.fence_wait_s = (unsigned)v[O_FENCE_WAIT_S];
 	c->o.space_wait_s = (unsigned)v[O_SPACE_WAIT_S];
+	c->o.writeback = (int)v[O_WRITEBACK];
 	if (space_opt("reserve", c->reserve, &c->o.reserve, &c->o.reserve_set) ||
 	    space_opt("history_max", c->history_max, &c->o.history_max, &c->o.history_max_set))
 		return -1;
@@ -534,6 +541,7 @@ int main(int argc, char **argv)
 	}
 	fs.o = c.o;
 	fs.lock_fd = fs.backing_fd = -1;
+	fs.push_clone = fs.push_wake[0] = fs.push_wake[1] = -1;
 	fs.dirty_limit = (uint64_t)c.o.dirty_mb << 20;
 	pthread_mutex_init(&fs.ns_lock, NULL);
 	pthread_mutex_init(&fs.flush_lock, NULL);
@@ -577,6 +585,23 @@ int main(int argc, char **argv)
 		goto out_signals;
 	if (fuse_daemonize(fo.foreground) != 0)
 		goto out_unmount;
+	/* The writeback cache, pushed each interval where it can be; decided
+	 * before the loop's INIT asks. One request thread could not serve the
+	 * writeback that SEEK_DATA waits for (fsop_lseek): no cache then. */
+	if (fo.singlethread && fs.o.writeback == 1) {
+		fs_log(LOG_WARNING, "writeback cache off: -s serves requests from one thread");
+		fs.o.writeback = 0;
+	}
+	if (!fs.o.ro && fs.o.writeback == 1) {
+		int e = push_prepare(&fs, fo.mountpoint);
+
+		fs.writeback = true;
+		if (e)
+			fs_log(LOG_WARNING,
+			       "writeback cache on, but it cannot be pushed (%s): writes that are "
+			       "not fsynced may wait in the kernel for its dirty expiry",
+			       strerror(-e));
+	}
 	{
 		char note[4200];
 
@@ -590,6 +615,10 @@ int main(int argc, char **argv)
 	}
 	if (!fs.o.ro && compactor_start(&fs) != 0) {
 		fs_log(LOG_ERR, "cannot start the compactor");
+		goto out_unmount;
+	}
+	if (push_start(&fs) != 0) {
+		fs_log(LOG_ERR, "cannot start the push thread");
 		goto out_unmount;
 	}
 	fuse_msgs_started = true;
@@ -608,6 +637,7 @@ int main(int argc, char **argv)
 	}
 	lock_note(&fs, "closing\n");
 out_unmount:
+	push_stop(&fs);
 	fuse_session_unmount(fs.se);
 	compactor_stop(&fs);
 	flusher_stop(&fs);
@@ -628,7 +658,9 @@ out_unmount:
 out_signals:
 	fuse_remove_signal_handlers(fs.se);
 out_session:
+	/* The session's end aborts a syncfs the push thread may wait in. */
 	fuse_session_destroy(fs.se);
+	push_join(&fs);
 out_fs:
 	fs_dirs_release(&fs);
 	vt_release_all();

@@ -179,6 +179,7 @@ struct fs_opts {
 	bool reserve_set, history_max_set;
 	double attr_timeout;
 	int ro;
+	int writeback; /* -o writeback: the kernel's writeback cache, 1 on, 0 off */
 	int foreground, debug;
 	int verbose; /* -v: the daemon's own debug messages are logged too */
 };
@@ -257,6 +258,18 @@ struct fs {
 	bool stop;
 	bool flusher_running;
 	pthread_t flusher;
+	/* flush_lock: the push thread's syncfs calls (push.c) */
+	uint64_t pushes, push_failures, push_ns, push_max_ns;
+
+	/* push.c, set at mount: the kernel's writeback cache is on; the push
+	 * thread's copy of the mount (-1: none) and its wake-up pipe */
+	bool writeback;
+	bool push_ok; /* there is a copy to push through */
+	int push_clone;
+	int push_wake[2];
+	bool push_stop; /* atomic: the push thread ends */
+	bool push_running;
+	pthread_t push_thread;
 
 	struct st_retention keep; /* which versions compaction keeps */
 	uint64_t reserve;	  /* bytes: history gives way below this much free (set at mount) */
@@ -527,6 +540,15 @@ struct dirh;
 void fs_dirs_release(struct fs *fs); /* at exit: handles never released */
 int fs_dirh_add(struct dirh *d, const char *name, size_t nlen, uint64_t ino, uint8_t type);
 void fs_xattr_clear(struct fs *fs, uint64_t ino); /* ns_lock held */
+
+/* push.c: the kernel's writeback cache, pushed each flush interval */
+/* Makes the thread's copy of the mount at mountpoint: 0, or -errno if
+ * there can be none (then the writeback cache waits for the kernel). */
+int push_prepare(struct fs *fs, const char *mountpoint);
+int push_start(struct fs *fs); /* 0 or -errno; nothing without a copy */
+
+void push_stop(struct fs *fs); /* asks it to end; does not wait */
+void push_join(struct fs *fs); /* waits for it; after the session ends */
 
 /* flusher.c */
 int flusher_start(struct fs *fs);

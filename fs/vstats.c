@@ -47,6 +47,7 @@ static char *stats_text(struct fs *fs, size_t *len)
 	struct {
 		uint64_t dirty, rounds, busy, round_ns, round_max, stalls, stall_ns, waits, wait_ns;
 		uint64_t user, root, need, swaits, enospc;
+		uint64_t pushes, push_fail, push_ns, push_max;
 		struct stat_ring ring, sring;
 	} * w;
 	struct {
@@ -91,6 +92,10 @@ static char *stats_text(struct fs *fs, size_t *len)
 	w->swaits = fs->space_waits;
 	w->enospc = fs->space_enospc;
 	w->sring = fs->space_wait_ring;
+	w->pushes = fs->pushes;
+	w->push_fail = fs->push_failures;
+	w->push_ns = fs->push_ns;
+	w->push_max = fs->push_max_ns;
 	pthread_mutex_unlock(&fs->flush_lock);
 	pthread_mutex_lock(&fs->compact_lock);
 	c->n = fs->compactions;
@@ -124,6 +129,13 @@ static char *stats_text(struct fs *fs, size_t *len)
 	line(f, "writer_stall_us", w->stall_ns / 1000);
 	line(f, "dirty_bytes", w->dirty);
 	line(f, "dirty_limit_bytes", fs->dirty_limit);
+	/* The kernel's writeback cache (push.c): on or off, and the syncfs
+	 * calls that push its pages each flush interval. */
+	fprintf(f, "writeback %s\n", !fs->writeback ? "off" : fs->push_ok ? "pushed" : "kernel");
+	line(f, "writeback_pushes", w->pushes);
+	line(f, "writeback_push_failures", w->push_fail);
+	line(f, "writeback_push_total_us", w->push_ns / 1000);
+	line(f, "writeback_push_max_us", w->push_max / 1000);
 	line(f, "inodes_loaded", loaded);
 	fprintf(f, "compactor %s\n", !c->on ? "off" : c->paused ? "paused" : "running");
 	if (st_retention_format(&fs->keep, rule, sizeof(rule)) == ST_OK)

@@ -63,9 +63,11 @@ fs_mkfs() {
 }
 
 # Runs the daemon in the foreground in the background, so that the test knows
-# its pid (for fs_kill) and sees its stderr in $FS_TMP/revfs.log.
+# its pid (for fs_kill) and sees its stderr in $FS_TMP/revfs.log. FS_MOUNT_OPTS,
+# if set, are -o options every mount of the test gets first.
 fs_mount() {
-	"$REVFS_BIN/revfs" -f "$@" "$FS_BACKING" "$FS_MNT" 2>>"$FS_TMP/revfs.log" &
+	"$REVFS_BIN/revfs" -f ${FS_MOUNT_OPTS:+-o "$FS_MOUNT_OPTS"} "$@" "$FS_BACKING" "$FS_MNT" \
+		2>>"$FS_TMP/revfs.log" &
 	FS_PID=$!
 	i=0
 	while ! mountpoint -q "$FS_MNT"; do

@@ -42,6 +42,7 @@ crash_kill_before() {
 echo "test_compact_kill: $KILLS kills, CRASH_SEED=$SEED, compact_mbps=$MBPS"
 t0=$(date +%s)
 fs_mkfs --keep=latest
+FS_MOUNT_OPTS=writeback=1 # odd iterations: on
 fs_mount -o "$OPTS"
 crash_init
 iter=1
@@ -49,6 +50,8 @@ while [ "$iter" -le "$KILLS" ]; do
 	crash_kill_after "$(rnd 150 1200)"
 	# The namespace's copy is short and seldom cut: leave one now and then.
 	[ $((iter % 10)) = 0 ] && echo stale >"$FS_BACKING/ns.rev.compact"
+	# The writer's mounts alternate: the kernel's writeback cache on, off.
+	FS_MOUNT_OPTS=writeback=$(((iter + 1) % 2))
 	crash_check -o compact=0
 	[ "$(leftovers)" = 0 ] || crash_fail "a stale *.compact survived the mount: $(find "$FS_BACKING" -name '*.compact')"
 	fs_umount

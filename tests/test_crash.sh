@@ -21,6 +21,11 @@
 #                     (by default half the fsyncs rely on the file alone)
 # On a failure the backing directory, the writer logs and states and the
 # daemon's stderr are kept in a directory whose name is printed.
+#
+# The iterations alternate between the kernel's writeback cache on
+# (-o writeback=1: the writes of the writer wait in the kernel's page
+# cache until its writeback, at fsync, close or a push) and off, the long
+# ones too (iteration i has it on if i + i/10 is odd).
 set -u
 . "$(dirname "$0")/fslib.sh"
 . "$(dirname "$0")/crashlib.sh"
@@ -31,6 +36,10 @@ crash_start crash
 echo "crash test: $ITERS iterations, CRASH_SEED=$SEED"
 t0=$(date +%s)
 fs_mkfs
+wb_of() { # ITERATION: 1 if its writer has the writeback cache
+	echo $((($1 + $1 / 10) % 2))
+}
+FS_MOUNT_OPTS=writeback=$(wb_of 1)
 fs_mount
 crash_init
 
@@ -42,8 +51,10 @@ while [ "$iter" -le "$ITERS" ]; do
 		ms=$(rnd 50 800)
 	fi
 	crash_kill_after "$ms"
+	# The mount the check makes is the next iteration's.
+	FS_MOUNT_OPTS=writeback=$(wb_of $((iter + 1)))
 	crash_check
-	printf '%3d: kill at %4d ms; %s; %s\n' "$iter" "$ms" \
+	printf '%3d: writeback %d, kill at %4d ms; %s; %s\n' "$iter" "$(wb_of "$iter")" "$ms" \
 		"$(sed -n 's/^crash_writer: stopped after \([^:]*\):.*/\1/p' "$FS_TMP/writer.out")" \
 		"$(sed -n 's/^crash check: \([0-9].*\)/\1/p' "$FS_TMP/check.out")"
 	iter=$((iter + 1))

@@ -1,0 +1,88 @@
+#!/bin/sh
+# The kernel's writeback cache (push.c). With it on, a write(2) stays in the
+# kernel until its writeback; the daemon's push thread bounds that:
+#
+# - bound: bytes written to a file kept open, never fsynced nor closed,
+#   are committed within about two flush intervals: after four, kill -9 of
+#   the daemon loses none of them (five files, flush_ms=300);
+# - unmount: the push thread's copy of the mount never makes umount fail
+#   (EBUSY), and the daemon still exits once the mount is gone, with
+#   everything committed: 20 rounds of mount, write, close, umount at once;
+# - times: the kernel keeps the mtime of a write, not of its writeback, and
+#   an fsync commits that mtime to the store (it survives kill -9);
+# - the cache is off by default, and -o writeback=0 turns it off.
+set -u
+. "$(dirname "$0")/fslib.sh"
+fs_setup
+fs_mkfs
+FS_MOUNT_OPTS=writeback=1 # every mount below but the last
+
+stat_of() { # NAME: a line of .revfs/stats
+	sed -n "s/^$1 //p" "$FS_MNT/.revfs/stats"
+}
+
+# --- bound --------------------------------------------------------------------
+fs_mount -o flush_ms=300
+[ "$(stat_of writeback)" = pushed ] || fs_fail "writeback cache: $(stat_of writeback)"
+for n in 1 2 3 4 5; do
+	head -c $((n * 7000 + 123)) /dev/urandom >"$FS_TMP/ref$n"
+done
+# Five writers that keep their files open (and never fsync), until killed.
+for n in 1 2 3 4 5; do
+	sh -c 'exec 3>"$1"; cat "$2" >&3; sleep 30' sh "$FS_MNT/open$n" "$FS_TMP/ref$n" &
+	eval "W$n=\$!"
+done
+sleep 1.2 # four flush intervals
+[ "$(stat_of writeback_pushes)" -ge 2 ] || fs_fail "pushes: $(stat_of writeback_pushes)"
+fs_kill
+for n in 1 2 3 4 5; do
+	eval "kill \$W$n" 2>/dev/null
+done
+wait 2>/dev/null
+fs_mount
+for n in 1 2 3 4 5; do
+	cmp "$FS_TMP/ref$n" "$FS_MNT/open$n" ||
+		fs_fail "open$n: not committed within four flush intervals"
+done
+fs_umount
+
+# --- unmount --------------------------------------------------------------------
+head -c 1000000 /dev/urandom >"$FS_TMP/big"
+# (fs_mount uses $i of its own)
+for n in $(seq 1 20); do
+	fs_mount
+	cp "$FS_TMP/big" "$FS_MNT/f$n" || fs_fail "round $n: cp"
+	fs_umount # fails on EBUSY, or if the daemon exits with an error
+done
+fs_mount
+for n in $(seq 1 20); do
+	cmp "$FS_TMP/big" "$FS_MNT/f$n" || fs_fail "f$n after its unmount"
+done
+fs_umount
+
+# --- times ------------------------------------------------------------------------
+fs_mount
+exec 4>"$FS_MNT/timed"
+printf 'written' >&4
+before=$(stat -c %Y.%y "$FS_MNT/timed")
+sleep 1.1
+sync "$FS_MNT/timed" # fsync: the writeback, the kernel's times, the commit
+after=$(stat -c %Y.%y "$FS_MNT/timed")
+[ "$before" = "$after" ] || fs_fail "mtime moved from $before to $after at fsync"
+fs_kill
+exec 4>&-
+fs_mount
+[ "$(stat -c %Y.%y "$FS_MNT/timed")" = "$after" ] ||
+	fs_fail "mtime after kill -9: $(stat -c %Y.%y "$FS_MNT/timed"), not $after"
+[ "$(cat "$FS_MNT/timed")" = written ] || fs_fail "timed: content"
+fs_umount
+
+# --- off -----------------------------------------------------------------------------
+FS_MOUNT_OPTS=
+fs_mount
+[ "$(stat_of writeback)" = off ] || fs_fail "the default: $(stat_of writeback)"
+fs_umount
+fs_mount -o writeback=1,writeback=0
+[ "$(stat_of writeback)" = off ] || fs_fail "-o writeback=0: $(stat_of writeback)"
+fs_umount
+echo "test_writeback: ok"
