@@ -85,7 +85,11 @@ fs_mount() {
 fs_umount() {
 	fusermount3 -u "$FS_MNT" || fs_fail "fusermount3 -u"
 	if [ -n "$FS_PID" ]; then
-		wait "$FS_PID" || fs_fail "revfs exited with an error"
+		wait "$FS_PID" || {
+			rc=$?
+			tail -n 20 "$FS_TMP/revfs.log" >&2
+			fs_fail "revfs exited with status $rc (its log's last lines above)"
+		}
 		FS_PID=""
 	fi
 }
