@@ -90,6 +90,14 @@ void st_writer_init(struct writer *w, struct st_file *f, uint64_t end, bool nosy
 	w->nosync = nosync;
 }
 
+/* A new commit region begins at the writer's end. */
+static void run_restart(struct writer *w)
+{
+	w->run_from = w->end;
+	w->run_crc = 0;
+	w->run_long = false;
+}
+
 void st_writer_rewind(struct writer *w, uint64_t end)
 {
 	w->len = 0;
@@ -97,9 +105,7 @@ void st_writer_rewind(struct writer *w, uint64_t end)
 	w->zero_end = end; /* a rewind's cut takes the reserve too */
 	if (w->wb_from > end)
 		w->wb_from = end;
-	w->run_from = end;
-	w->run_crc = 0;
-	w->run_long = false;
+	run_restart(w);
 }
 
 void st_writer_adopt(struct writer *dst, const struct writer *src)
@@ -371,10 +377,7 @@ int st_writer_header(struct writer *w, struct hdr *h, uint8_t marker)
 		 st_crc32c(st_crc32c(0, rec + 1, 4), rec + 1 + REC_HDR_SIZE, HDR_PAYLOAD_SIZE));
 	if ((rc = buf_put(w, rec, sizeof(rec))) != ST_OK)
 		return rc;
-	/* The next commit's region begins after this header. */
-	w->run_from = w->end;
-	w->run_crc = 0;
-	w->run_long = false;
+	run_restart(w); /* the next commit's region begins after this header */
 	return ST_OK;
 }
 
@@ -587,6 +590,7 @@ int st_header_read(struct st_file *f, uint64_t pos, uint64_t file_size, struct h
 int st_header_region_check(struct st_file *f, const struct hdr *h)
 {
 	uint64_t off = hdr_region_start(h->prev);
+	const size_t chunk = 1u << 20;
 	uint8_t *buf;
 	uint32_t crc = 0;
 	int rc = ST_OK;
@@ -595,10 +599,10 @@ int st_header_region_check(struct st_file *f, const struct hdr *h)
 		return ST_OK;
 	if (off > h->pos || h->pos - off > RUN_CRC_MAX) /* st_header_read checked this */
 		return rec_corrupt(f, h->pos, "commit region too long for one sync");
-	if (!(buf = malloc(h->pos - off > (1u << 20) ? (1u << 20) : h->pos - off + 1)))
+	if (!(buf = malloc(chunk)))
 		return st_fail(ST_ENOMEM, ENOMEM, 0, "out of memory");
 	while (off < h->pos) {
-		size_t want = h->pos - off > (1u << 20) ? (1u << 20) : (size_t)(h->pos - off), got;
+		size_t want = h->pos - off > chunk ? chunk : (size_t)(h->pos - off), got;
 
 		if ((rc = st_pread_full(f, buf, want, off, &got)) != ST_OK)
 			goto out;

@@ -120,7 +120,7 @@ static void store_virgin(st_store *st)
 
 uint64_t st_head_end(const struct hdr *h)
 {
-	return h->pos == HDR_NONE ? 0 : h->pos + HDR_REC_END;
+	return hdr_region_start(h->pos);
 }
 
 static void store_free(st_store *st)

@@ -91,11 +91,15 @@ struct hdr {
 	uint64_t pos;		/* where this header's block starts (not stored) */
 };
 
-/* Where the commit region of the header at pos with predecessor prev
- * begins: right after that predecessor, or at 0. It ends at pos. */
-static inline uint64_t hdr_region_start(uint64_t prev)
+/* Physical end of the header record whose block starts at pos. */
+#define HDR_REC_END (1 + REC_HDR_SIZE + HDR_PAYLOAD_SIZE)
+
+/* The end of the header at pos (HDR_NONE: none, 0): where appends after it
+ * go, and where the commit region of the header that follows it begins
+ * (that region ends at the later header's block). */
+static inline uint64_t hdr_region_start(uint64_t pos)
 {
-	return prev == HDR_NONE ? 0 : prev + 1 + REC_HDR_SIZE + HDR_PAYLOAD_SIZE;
+	return pos == HDR_NONE ? 0 : pos + HDR_REC_END;
 }
 
 void st_hdr_encode(const struct hdr *h, uint8_t out[HDR_PAYLOAD_SIZE]);
@@ -432,8 +436,6 @@ st_store *st_store_alloc(enum st_kind kind, const char *path, int flags,
 /* Drops staged changes and trims the file to the last commit; returns rc.
  * wlock held, slock not. */
 int st_store_fail_rollback(st_store *st, int rc);
-/* Physical end of the header record whose block starts at pos. */
-#define HDR_REC_END (1 + REC_HDR_SIZE + HDR_PAYLOAD_SIZE)
 /* Where appends after header h go: its end, or 0 before a deferred store's
  * first commit (h->pos == HDR_NONE). */
 uint64_t st_head_end(const struct hdr *h);
