@@ -366,6 +366,7 @@ static void commit_namespace(struct fs *fs, struct job *jobs, size_t n, bool las
 	} else if (dirty) {
 		fs->ns_err = 0;
 		compactor_consider(fs, 0, fs->ns);
+		fence_kick(fs);
 	}
 	/* The round lets go of its inodes; idle ones leave the table. */
 	for (size_t i = 0; i < n; i++) {

@@ -122,7 +122,8 @@ static void usage(FILE *f)
 		   "                     written, no limit when idle)\n"
 		   "  -o settle_ms=N     on a network or distributed filesystem, wait N ms\n"
 		   "                     at mount for its client's caches to expire\n"
-		   "                     (default 2000; 0 for none)\n"
+		   "                     (default 2000, or 0 for a GlusterFS client seen\n"
+		   "                     to cache nothing; 0 for none)\n"
 		   "  -o fence_wait_s=N  wait at most N s for the storage to show what the\n"
 		   "                     last unmount left, then refuse (default 30)\n"
 		   "  -o reserve=SIZE|N%%  history gives way to live data when the backing\n"
@@ -215,7 +216,7 @@ static int numopts_apply(struct cmdline *c)
 	v[O_COMPACT_FRAG] = 30;
 	v[O_COMPACT_MIN_MB] = 1;
 	v[O_COMPACT_MBPS] = 0;
-	v[O_SETTLE_MS] = 2000;
+	v[O_SETTLE_MS] = SETTLE_UNSET; /* not given: fence.c decides */
 	v[O_FENCE_WAIT_S] = 30;
 	v[O_SPACE_WAIT_S] = 30;
 	v[O_WRITEBACK] = 0; /* off: it won nothing in make bench-fs (revfs.8) */
@@ -547,6 +548,7 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&fs.flush_lock, NULL);
 	pthread_mutex_init(&fs.dir_lock, NULL);
 	pthread_mutex_init(&fs.compact_lock, NULL);
+	pthread_mutex_init(&fs.fence_lock, NULL);
 	pthread_cond_init(&fs.compact_cv, NULL);
 	fs.keep_text = c.keep;
 	pthread_cond_init(&fs.done_cv, NULL);
@@ -608,7 +610,12 @@ int main(int argc, char **argv)
 		snprintf(note, sizeof(note), "pid %ld on %s\n", (long)getpid(), fo.mountpoint);
 		lock_note(&fs, note);
 	}
-	/* After fuse_daemonize: a thread does not survive its fork. */
+	/* After fuse_daemonize: a thread does not survive its fork. The
+	 * fence thread first: the flusher kicks it. */
+	if (fence_start(&fs) != 0) {
+		fs_log(LOG_ERR, "cannot start the fence thread");
+		goto out_unmount;
+	}
 	if (!fs.o.ro && flusher_start(&fs) != 0) {
 		fs_log(LOG_ERR, "cannot start the flusher");
 		goto out_unmount;
@@ -641,6 +648,7 @@ out_unmount:
 	fuse_session_unmount(fs.se);
 	compactor_stop(&fs);
 	flusher_stop(&fs);
+	fence_stop(&fs);
 	if (!fs.o.ro) {
 		bool lost;
 

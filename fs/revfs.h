@@ -19,6 +19,7 @@
 #define FUSE_USE_VERSION 312 /* 3.12: the loop config API */
 
 #include <fuse_lowlevel.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -163,6 +164,8 @@ static inline void stat_ring_add(struct stat_ring *r, uint64_t ns)
 		r->n++;
 }
 
+#define SETTLE_UNSET UINT_MAX
+
 struct fs_opts {
 	unsigned flush_ms;     /* flush interval */
 	unsigned save_s;       /* a file kept open and written: a version this often */
@@ -171,7 +174,8 @@ struct fs_opts {
 	double compact_frag;   /* compact at this fragmentation (0..1) */
 	uint64_t compact_min;  /* ... and this many bytes of store file */
 	uint64_t compact_bps;  /* rate limit of the copy; 0: none */
-	unsigned settle_ms;    /* network filesystems: wait at mount for caches */
+	unsigned settle_ms;    /* network filesystems: wait at mount for caches;
+				* SETTLE_UNSET: not given */
 	unsigned fence_wait_s; /* wait for the storage to catch up, then refuse */
 	unsigned space_wait_s; /* a write waits this long for history to give way */
 	uint64_t reserve;      /* -o reserve (ns_space_* form), if reserve_set */
@@ -261,6 +265,18 @@ struct fs {
 	/* flush_lock: the push thread's syncfs calls (push.c) */
 	uint64_t pushes, push_failures, push_ns, push_max_ns;
 
+	/* fence.c: the fence thread records each namespace commit in the
+	 * fence, at most once per flush interval */
+	pthread_mutex_t fence_lock;
+	pthread_cond_t fence_cv;
+	/* fence_lock */
+	bool fence_kicked; /* a namespace commit since the thread last looked */
+	bool fence_stop;
+	bool fence_running;
+	uint64_t fence_seq;		    /* the namespace commit the fence records */
+	uint64_t fence_writes, fence_fails; /* by the thread */
+	pthread_t fence_thread;
+
 	/* push.c, set at mount: the kernel's writeback cache is on; the push
 	 * thread's copy of the mount (-1: none) and its wake-up pipe */
 	bool writeback;
@@ -331,6 +347,13 @@ int fence_open_ns(struct fs *fs);
 /* Writes the fence: not clean at mount, clean with the namespace's newest
  * commit at a clean unmount. 0 or -errno (logged). */
 int fence_mark(struct fs *fs, bool clean);
+/* The fence thread: started once the mount wrote its fence; kicked after
+ * each namespace commit; stopped before the clean unmount's fence_mark.
+ * fence_start: 0 or -errno (nothing to start on a read-only mount or a
+ * vault without a fence). */
+int fence_start(struct fs *fs);
+void fence_kick(struct fs *fs);
+void fence_stop(struct fs *fs);
 
 /* meta.c: a version's attributes (ns_meta), kept with it in its store */
 /* Encodes what a commit of file ino records: self, the directories from

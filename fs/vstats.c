@@ -43,7 +43,7 @@ static char *stats_text(struct fs *fs, size_t *len)
 {
 	char *s = NULL;
 	FILE *f;
-	uint64_t loaded;
+	uint64_t loaded, fence_writes, fence_fails;
 	struct {
 		uint64_t dirty, rounds, busy, round_ns, round_max, stalls, stall_ns, waits, wait_ns;
 		uint64_t user, root, need, swaits, enospc;
@@ -136,6 +136,12 @@ static char *stats_text(struct fs *fs, size_t *len)
 	line(f, "writeback_push_failures", w->push_fail);
 	line(f, "writeback_push_total_us", w->push_ns / 1000);
 	line(f, "writeback_push_max_us", w->push_max / 1000);
+	pthread_mutex_lock(&fs->fence_lock);
+	fence_writes = fs->fence_writes;
+	fence_fails = fs->fence_fails;
+	pthread_mutex_unlock(&fs->fence_lock);
+	line(f, "fence_writes", fence_writes);
+	line(f, "fence_write_failures", fence_fails);
 	line(f, "inodes_loaded", loaded);
 	fprintf(f, "compactor %s\n", !c->on ? "off" : c->paused ? "paused" : "running");
 	if (st_retention_format(&fs->keep, rule, sizeof(rule)) == ST_OK)

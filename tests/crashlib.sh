@@ -2,6 +2,8 @@
 # (test_crash.sh, test_compact_kill.sh). Source it after fslib.sh, then:
 #
 #   crash_start NAME        # fs_setup; SEED, W and the cleanup trap
+#   crash_vars NAME         # SEED, W... only (the caller's own setup and
+#                           # trap, which calls crash_stop_writer)
 #   crash_init              # (mounted) crash_writer init: the first state
 #   crash_kill_after MS     # the writer works MS ms, then SIGKILL of the
 #                           # daemon; the writer must stop with "dead fs"
@@ -21,11 +23,15 @@ rnd() {
 		'BEGIN { srand((s * 7919 + i) % 2147483647); print lo + int(rand() * (hi - lo + 1)) }'
 }
 
-crash_cleanup() {
-	if [ -n "$WPID" ]; then
+crash_stop_writer() {
+	if [ -n "${WPID:-}" ]; then
 		kill -9 "$WPID" 2>/dev/null
 		wait "$WPID" 2>/dev/null
 	fi
+}
+
+crash_cleanup() {
+	crash_stop_writer
 	fs_cleanup
 }
 
@@ -40,7 +46,9 @@ crash_fail() {
 	exit 1
 }
 
-crash_start() {
+# The harness's variables alone, for a test that sets up (and traps) its
+# own world: its trap must call crash_stop_writer.
+crash_vars() {
 	CRASH_NAME=$1
 	SEED=${CRASH_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
 	AGE_MS=${CRASH_AGE_MS:-2500}
@@ -48,6 +56,10 @@ crash_start() {
 	WPID=""
 	iter=0
 	[ -x "$W" ] || fs_fail "$W is not built"
+}
+
+crash_start() {
+	crash_vars "$1"
 	fs_setup
 	trap crash_cleanup EXIT
 }

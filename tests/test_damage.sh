@@ -157,5 +157,31 @@ rm "$FS_BACKING/revfs.fence"
 "$FSCK" -f -n "$FS_BACKING" >"$OUT" 2>&1 || fs_fail "after the fence was written: $(cat "$OUT")"
 fs_mount
 [ "$(cat "$FS_MNT/later")" = later ] || fs_fail "the vault back as it was"
+
+# After an unclean end, too: the fence follows the namespace's commits (at
+# most once a flush interval), not only the mount's first one. A namespace
+# of the mount's start is older than the fence once the mount committed
+# and the fence thread recorded it.
+cp "$FS_BACKING/ns.rev" "$FS_TMP/ns.start"
+before=$(sed -n 's/^fence_writes //p' "$FS_MNT/.revfs/stats")
+echo sooner >"$FS_MNT/sooner" && sync "$FS_MNT/sooner"
+n=0
+while [ "$(sed -n 's/^fence_writes //p' "$FS_MNT/.revfs/stats")" = "$before" ]; do
+	n=$((n + 1))
+	[ $n -le 100 ] || fs_fail "the fence did not follow a namespace commit in 5 s"
+	sleep 0.05
+done
+fs_kill
+cp "$FS_BACKING/ns.rev" "$FS_TMP/ns.later"
+cp "$FS_TMP/ns.start" "$FS_BACKING/ns.rev"
+"$FSCK" -f -n "$FS_BACKING" >"$OUT" 2>&1
+[ $? = 4 ] && grep -q "^\[326\] ns.rev" "$OUT" ||
+	fs_fail "rolled back after a kill: fsck: $(cat "$OUT")"
+"$REVFS_BIN/revfs" -o fence_wait_s=1 "$FS_BACKING" "$FS_MNT" 2>"$OUT" &&
+	fs_fail "rolled back after a kill: mounted"
+grep -q "older view of the vault" "$OUT" || fs_fail "rolled back after a kill: $(cat "$OUT")"
+cp "$FS_TMP/ns.later" "$FS_BACKING/ns.rev"
+fs_mount
+[ "$(cat "$FS_MNT/sooner")" = sooner ] || fs_fail "after a kill: the vault back as it was"
 fs_umount
 echo "test_damage: ok"

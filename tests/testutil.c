@@ -35,8 +35,20 @@ int tu_main(const char *name, unsigned timeout, void (*add)(TCase *tc), void (*c
 {
 	Suite *s = suite_create(name);
 	TCase *tc = tcase_create(name);
+	const char *tmp = getenv("TMPDIR");
+	char *base = NULL;
 	SRunner *sr;
 	int failed;
+
+	/* Each test's directory is made in the child (tu_setup), whose
+	 * teardown does not run when it fails or times out: all of them go
+	 * in one directory of the run's, removed here whatever happened. */
+	if (asprintf(&base, "%s/revfs-check.XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0 ||
+	    !mkdtemp(base) || setenv("TMPDIR", base, 1) != 0) {
+		fprintf(stderr, "%s: cannot make a temporary directory: %s\n", name,
+			strerror(errno));
+		return EXIT_FAILURE;
+	}
 
 	tu_cleanup = cleanup;
 	tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
@@ -47,6 +59,8 @@ int tu_main(const char *name, unsigned timeout, void (*add)(TCase *tc), void (*c
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	tu_rmdir(base);
+	free(base);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
