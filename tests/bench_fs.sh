@@ -14,8 +14,9 @@
 #   -t SECONDS    time limit of one workload on one target, after which it
 #                 is reported as "timeout" (env BENCH_TIMEOUT, 60; the
 #                 sequential write+read workload gets 1.5 times that)
-#   -w WORKLOADS  comma list of workloads 1-6 to run (env BENCH_WORKLOADS, all;
-#                 1 and 2 run together)
+#   -w WORKLOADS  comma list of workloads 1-7 to run (env BENCH_WORKLOADS, all;
+#                 1 and 2 run together; 7 is 6 with another file written
+#                 meanwhile, never fsynced: an fsync should not wait for it)
 #   -T TARGETS    comma list of ext4,passthrough_ll,revfs,revfs0 (env
 #                 BENCH_TARGETS, all but revfs0; "ext4" is the plain temp dir,
 #                 whatever its filesystem; revfs0 is revfs -o writeback=0)
@@ -38,7 +39,7 @@ REVFS_BIN=${REVFS_BIN:-$ROOT/build}
 
 SCALE=${BENCH_SCALE:-1.0}
 TIMEOUT=${BENCH_TIMEOUT:-60}
-WORKLOADS=${BENCH_WORKLOADS:-1,2,3,4,5,6}
+WORKLOADS=${BENCH_WORKLOADS:-1,2,3,4,5,6,7}
 TARGETS=${BENCH_TARGETS:-ext4,passthrough_ll,revfs}
 ROUNDS=${BENCH_ROUNDS:-3}
 LOGDIR=""
@@ -396,6 +397,27 @@ w_append() { # workload 6
 	put a_um "$LAST_SECS"
 }
 
+w_busy() { # workload 7: workload 6 beside a writer that never fsyncs
+	local bg rc=0 stop=$FS_TMP/busy.stop
+	t_fresh && t_mount || return 1
+	rm -f "$stop"
+	(
+		while [ ! -e "$stop" ]; do
+			dd if=/dev/zero of="$DATA/big" bs=1M count=32 conv=notrunc status=none || exit
+			sleep 0.05
+		done
+	) &
+	bg=$!
+	sleep 0.5
+	brun "$FSIO" append "$DATA/log" "$NAPPEND" 512 || rc=1
+	: >"$stop"
+	wait "$bg" 2>/dev/null
+	[ $rc = 0 ] || return 1
+	put b_p50 "$(kv p50_us "$OUT")"
+	put b_p99 "$(kv p99_us "$OUT")"
+	t_umount || return 1
+}
+
 # run_workload N FUNCTION LIMIT: on every target, ROUNDS times, each round
 # starting at another target.
 run_workload() {
@@ -575,6 +597,8 @@ row a_p50 6 "6 $NAPPEND appends of 512 B + fdatasync, p50" us lower %.0f
 row a_p99 6 "  p99" us lower %.0f
 row a_max 6 "  max" us lower %.0f
 row a_um 6 "  unmount + sync" s lower %.3f
+row b_p50 7 "7 the same beside 32 MiB writes, p50" us lower %.0f
+row b_p99 7 "  p99" us lower %.0f
 
 # --- run ------------------------------------------------------------------------
 
@@ -585,6 +609,7 @@ has "$WORKLOADS" 3 && run_workload 3 w_rand "$TIMEOUT"
 has "$WORKLOADS" 4 && run_workload 4 w_files "$TIMEOUT"
 has "$WORKLOADS" 5 && run_workload 5 w_tree "$TIMEOUT"
 has "$WORKLOADS" 6 && run_workload 6 w_append "$TIMEOUT"
+has "$WORKLOADS" 7 && run_workload 7 w_busy "$TIMEOUT"
 
 # --- report -----------------------------------------------------------------------
 
