@@ -21,7 +21,7 @@ CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -g $(OPT) -pthread \
 	-Wall -Wextra -Werror -Wshadow -Wvla -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS  ?=
 ALL_CFLAGS = $(CFLAGS_BASE) $(SAN) $(CFLAGS)
-LDLIBS  = -pthread
+LDLIBS  = -lcrypto -pthread
 FUSE_CFLAGS = $(shell pkg-config --cflags fuse3 2>/dev/null)
 FUSE_LIBS   = $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3)
 
@@ -134,7 +134,7 @@ $(FSTEST_BIN): $(BUILD)/tests/%: tests/%.c
 
 # fsck_damage forges namespace records through the namespace library.
 $(BUILD)/tests/fsck_damage: $(LIBS)
-$(BUILD)/tests/fsck_damage: LDLIBS += $(LIBS)
+$(BUILD)/tests/fsck_damage: LDLIBS := $(LIBS) $(LDLIBS)
 $(BUILD)/tests/fsck_damage: CFLAGS += $(INC)
 
 $(BUILD)/tests/%: tests/%.c $(TESTLIB) $(LIBS) tests/testutil.h $(BUILD)/fs/dirty.o
@@ -192,7 +192,7 @@ fuzz:
 		extra=""; [ $$t != fsck ] || extra="-DFSCK_NO_MAIN -Ifsck $(FSCK_SRC)"; \
 		clang -std=c11 -D_GNU_SOURCE -g -O1 $(INC) -fsanitize=fuzzer,address,undefined \
 			-o build/fuzz/fuzz_$$t tests/fuzz_$$t.c $$extra build/fuzz/libns.a \
-			build/fuzz/libstore.a -pthread; \
+			build/fuzz/libstore.a -lcrypto -pthread; \
 		echo "== fuzz $$t for $(FUZZ_SECONDS)s"; \
 		build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
 			build/fuzz/corpus-$$t tests/corpus/$$t; \

@@ -119,7 +119,7 @@ void st_writer_adopt(struct writer *dst, const struct writer *src)
 
 bool st_writer_onesync_ok(const struct writer *w, uint64_t prev)
 {
-	return !w->run_long && w->run_from == hdr_region_start(prev);
+	return !w->run_long && w->run_from == hdr_region_start(prev, w->f->sealed);
 }
 
 /* Adds physical bytes appended at the end to the commit region's CRC, as
@@ -320,8 +320,8 @@ static int stream_put(struct writer *w, const void *p, size_t n)
 	return ST_OK;
 }
 
-int st_writer_record(struct writer *w, const struct iovec *iov, int niov, int crc_iov,
-		     uint64_t *pos)
+static int record_put(struct writer *w, const struct iovec *iov, int niov, int crc_iov,
+		      uint64_t *pos)
 {
 	static const uint8_t mark = MARK_DATA;
 	uint8_t rh[REC_HDR_SIZE];
@@ -350,10 +350,68 @@ int st_writer_record(struct writer *w, const struct iovec *iov, int niov, int cr
 	return ST_OK;
 }
 
+/* Where the next record will start: after the marker, at a block start. */
+static uint64_t next_record_pos(const struct writer *w)
+{
+	return w->end % BLOCK_SIZE == 0 ? w->end + 1 : w->end;
+}
+
+/* A sealed store's node or attributes record: its type byte, then the
+ * rest of the payload sealed, bound to the type and the position. */
+static int sealed_put(struct writer *w, const struct iovec *iov, int niov, uint64_t *pos)
+{
+	uint8_t aad[SEAL_AAD_SIZE], *plain, *out;
+	struct iovec one;
+	size_t len = 0, at = 0;
+	int rc;
+
+	for (int i = 0; i < niov; i++)
+		len += iov[i].iov_len;
+	if (len == 0 || len + ST_SEAL_OVERHEAD > REC_MAX_LEN)
+		return st_fail(ST_EINVAL, 0, 0, "record of %zu bytes", len);
+	plain = malloc(len);
+	out = malloc(len + ST_SEAL_OVERHEAD);
+	if (!plain || !out) {
+		rc = st_fail_oom();
+		goto out_free;
+	}
+	for (int i = 0; i < niov; i++) {
+		memcpy(plain + at, iov[i].iov_base, iov[i].iov_len);
+		at += iov[i].iov_len;
+	}
+	out[0] = plain[0];
+	seal_aad(aad, plain[0], next_record_pos(w), 0, 0, 0);
+	if ((rc = st_seal(&w->f->key, aad, sizeof(aad), plain + 1, len - 1, out + 1)) != ST_OK)
+		goto out_free;
+	one.iov_base = out;
+	one.iov_len = len + ST_SEAL_OVERHEAD;
+	rc = record_put(w, &one, 1, 1, pos);
+out_free:
+	free(plain);
+	free(out);
+	return rc;
+}
+
+int st_writer_record(struct writer *w, const struct iovec *iov, int niov, int crc_iov,
+		     uint64_t *pos)
+{
+	/* A data record comes sealed page by page (st_data_append). */
+	if (w->f->sealed && niov > 0 && iov[0].iov_len > 0 &&
+	    *(const uint8_t *)iov[0].iov_base != REC_DATA)
+		return sealed_put(w, iov, niov, pos);
+	return record_put(w, iov, niov, crc_iov, pos);
+}
+
+uint64_t st_writer_next_pos(const struct writer *w)
+{
+	return next_record_pos(w);
+}
+
 int st_writer_header(struct writer *w, struct hdr *h, uint8_t marker)
 {
 	static const uint8_t zeros[BLOCK_SIZE];
-	uint8_t rec[1 + REC_HDR_SIZE + HDR_PAYLOAD_SIZE];
+	uint8_t rec[HDR_SEALED_END], plain[HDR_PAYLOAD_SIZE], *payload = rec + 1 + REC_HDR_SIZE;
+	uint32_t plen = HDR_PAYLOAD_SIZE;
 	int rc;
 
 	if (w->end % BLOCK_SIZE) {
@@ -370,12 +428,26 @@ int st_writer_header(struct writer *w, struct hdr *h, uint8_t marker)
 		h->region_crc = w->run_crc;
 		marker = MARK_HEADER; /* committed as soon as it is durable */
 	}
+	/* The file decides: a sealed store's headers all say so. */
+	h->incompat = w->f->sealed ? h->incompat | FEAT_IN_SEALED : h->incompat & ~FEAT_IN_SEALED;
 	rec[0] = marker;
-	st_put32(rec + 1, HDR_PAYLOAD_SIZE);
-	st_hdr_encode(h, rec + 1 + REC_HDR_SIZE);
-	st_put32(rec + 5,
-		 st_crc32c(st_crc32c(0, rec + 1, 4), rec + 1 + REC_HDR_SIZE, HDR_PAYLOAD_SIZE));
-	if ((rc = buf_put(w, rec, sizeof(rec))) != ST_OK)
+	st_hdr_encode(h, plain);
+	if (w->f->sealed) {
+		uint8_t aad[SEAL_AAD_SIZE];
+
+		plen = HDR_SEALED_SIZE;
+		payload[0] = plain[0];
+		seal_aad(aad, REC_HEADER, h->pos, 0, 0, 0);
+		rc = st_seal(&w->f->key, aad, sizeof(aad), plain + 1, HDR_PAYLOAD_SIZE - 1,
+			     payload + 1);
+		if (rc != ST_OK)
+			return rc;
+	} else {
+		memcpy(payload, plain, HDR_PAYLOAD_SIZE);
+	}
+	st_put32(rec + 1, plen);
+	st_put32(rec + 5, st_crc32c(st_crc32c(0, rec + 1, 4), payload, plen));
+	if ((rc = buf_put(w, rec, 1 + REC_HDR_SIZE + plen)) != ST_OK)
 		return rc;
 	run_restart(w); /* the next commit's region begins after this header */
 	return ST_OK;
@@ -524,7 +596,7 @@ int st_record_read(struct st_file *f, uint64_t pos, uint64_t limit, unsigned typ
 		if (rc != ST_OK)
 			return rc;
 		if (st_data_head_decode(first + REC_HDR_SIZE, len, &d) != ST_OK ||
-		    len != data_payload_len(d.npages, d.tail))
+		    len != data_payload_len(d.npages, d.tail, f->sealed))
 			return rec_corrupt(f, pos, "bad data record head");
 		want = DATA_HEAD_FIXED + 4 * d.npages;
 	}
@@ -537,6 +609,31 @@ int st_record_read(struct st_file *f, uint64_t pos, uint64_t limit, unsigned typ
 		rc = rec_corrupt(f, pos, "checksum mismatch");
 		goto fail;
 	}
+	if (f->sealed && buf[REC_HDR_SIZE] != REC_DATA) {
+		uint8_t aad[SEAL_AAD_SIZE], *plain;
+
+		if (want <= ST_SEAL_OVERHEAD + 1) {
+			rc = rec_corrupt(f, pos, "sealed record too short");
+			goto fail;
+		}
+		if (!(plain = malloc(want - ST_SEAL_OVERHEAD))) {
+			rc = st_fail_oom();
+			goto fail;
+		}
+		plain[0] = buf[REC_HDR_SIZE];
+		seal_aad(aad, plain[0], pos, 0, 0, 0);
+		rc = st_unseal(&f->key, aad, sizeof(aad), buf + REC_HDR_SIZE + 1, want - 1,
+			       plain + 1);
+		free(buf);
+		if (rc != ST_OK) {
+			free(plain);
+			return rc == ST_ECORRUPT ? rec_corrupt(f, pos, "authentication failure")
+						 : rc;
+		}
+		*payload = plain;
+		*lenp = want - ST_SEAL_OVERHEAD;
+		return ST_OK;
+	}
 	memmove(buf, buf + REC_HDR_SIZE, want);
 	*payload = buf;
 	*lenp = want;
@@ -548,7 +645,8 @@ fail:
 
 int st_header_read(struct st_file *f, uint64_t pos, uint64_t file_size, struct hdr *h)
 {
-	uint8_t rec[1 + REC_HDR_SIZE + HDR_PAYLOAD_SIZE];
+	uint8_t rec[HDR_SEALED_END], plain[HDR_PAYLOAD_SIZE], *payload = rec + 1 + REC_HDR_SIZE;
+	uint32_t plen;
 	size_t got;
 	int rc;
 
@@ -556,17 +654,38 @@ int st_header_read(struct st_file *f, uint64_t pos, uint64_t file_size, struct h
 		return rec_corrupt(f, pos, "bad header pointer");
 	if ((rc = st_pread_full(f, rec, sizeof(rec), pos, &got)) != ST_OK)
 		return rc;
-	if (got < sizeof(rec) || pos + sizeof(rec) > file_size)
+	if (got < 1 + REC_HDR_SIZE || pos + 1 + REC_HDR_SIZE > file_size)
 		return st_fail(ST_ENOTFOUND, 0, pos, "%s: torn header at %llu", f->path,
 			       (unsigned long long)pos);
 	if (rec[0] != MARK_HEADER)
 		return rec_corrupt(f, pos, "not a header block");
-	if (st_get32(rec + 1) != HDR_PAYLOAD_SIZE)
+	plen = st_get32(rec + 1);
+	if (plen != HDR_PAYLOAD_SIZE && plen != HDR_SEALED_SIZE)
 		return rec_corrupt(f, pos, "bad header length");
-	if (st_crc32c(st_crc32c(0, rec + 1, 4), rec + 1 + REC_HDR_SIZE, HDR_PAYLOAD_SIZE) !=
-	    st_get32(rec + 5))
+	if (got < 1 + REC_HDR_SIZE + plen || pos + 1 + REC_HDR_SIZE + plen > file_size)
+		return st_fail(ST_ENOTFOUND, 0, pos, "%s: torn header at %llu", f->path,
+			       (unsigned long long)pos);
+	if (st_crc32c(st_crc32c(0, rec + 1, 4), payload, plen) != st_get32(rec + 5))
 		return rec_corrupt(f, pos, "header checksum mismatch");
-	rc = st_hdr_decode(rec + 1 + REC_HDR_SIZE, HDR_PAYLOAD_SIZE, h);
+	if ((plen == HDR_SEALED_SIZE) != f->sealed)
+		return st_fail(ST_EKEY, 0, pos,
+			       f->sealed ? "%s: header at %llu is not sealed, in a sealed store"
+					 : "%s: header at %llu is sealed: the store needs its key",
+			       f->path, (unsigned long long)pos);
+	if (f->sealed) {
+		uint8_t aad[SEAL_AAD_SIZE];
+
+		plain[0] = payload[0];
+		seal_aad(aad, REC_HEADER, pos, 0, 0, 0);
+		rc = st_unseal(&f->key, aad, sizeof(aad), payload + 1, HDR_SEALED_SIZE - 1,
+			       plain + 1);
+		if (rc == ST_ECORRUPT)
+			return rec_corrupt(f, pos, "header authentication failure");
+		if (rc != ST_OK)
+			return rc;
+		payload = plain;
+	}
+	rc = st_hdr_decode(payload, HDR_PAYLOAD_SIZE, h);
 	if (rc == ST_EVERSION)
 		return st_fail(rc, 0, pos, "%s: header at %llu is of a newer format", f->path,
 			       (unsigned long long)pos);
@@ -575,7 +694,10 @@ int st_header_read(struct st_file *f, uint64_t pos, uint64_t file_size, struct h
 	if ((h->root && h->root >= pos) || (h->meta && h->meta >= pos) ||
 	    (h->prev != HDR_NONE && (h->prev >= pos || h->prev % BLOCK_SIZE)))
 		return rec_corrupt(f, pos, "header pointer past itself");
-	if ((h->incompat & FEAT_IN_ONESYNC) && pos - hdr_region_start(h->prev) > RUN_CRC_MAX)
+	if (!(h->incompat & FEAT_IN_SEALED) != !f->sealed)
+		return rec_corrupt(f, pos, "header's sealed bit does not match its form");
+	if ((h->incompat & FEAT_IN_ONESYNC) &&
+	    pos - hdr_region_start(h->prev, f->sealed) > RUN_CRC_MAX)
 		return rec_corrupt(f, pos, "commit region too long for one sync");
 	/* A well-formed header elsewhere than where it was written is a copy
 	 * (user data that a damaged marker exposes): never a version. */
@@ -589,7 +711,7 @@ int st_header_read(struct st_file *f, uint64_t pos, uint64_t file_size, struct h
 
 int st_header_region_check(struct st_file *f, const struct hdr *h)
 {
-	uint64_t off = hdr_region_start(h->prev);
+	uint64_t off = hdr_region_start(h->prev, f->sealed);
 	const size_t chunk = 1u << 20;
 	uint8_t *buf;
 	uint32_t crc = 0;
@@ -667,7 +789,8 @@ int st_header_find(struct st_file *f, uint64_t file_size, bool recover, uint64_t
 				continue;
 			}
 		}
-		if (rc == ST_OK || rc == ST_EVERSION || rc == ST_EIO || rc == ST_ENOMEM)
+		if (rc == ST_OK || rc == ST_EVERSION || rc == ST_EIO || rc == ST_ENOMEM ||
+		    rc == ST_EKEY)
 			return rc;
 		if (rc == ST_ENOTFOUND) /* cut short by the end of file: a torn tail */
 			continue;
@@ -675,6 +798,50 @@ int st_header_find(struct st_file *f, uint64_t file_size, bool recover, uint64_t
 			return rc;
 	}
 	return st_fail(ST_ENOTFOUND, 0, 0, "%s: no valid header", f->path);
+}
+
+/*
+ * st_data_read_pages of a sealed store: page i of the record is its
+ * nonce, its ciphertext (4096 bytes, the last one tail) and its tag, and
+ * the record's crc table covers these sealed bytes.
+ */
+static int sealed_pages_read(struct st_file *f, uint64_t rec, uint64_t limit,
+			     const struct data_head *d, uint32_t first, uint32_t n, uint8_t *buf)
+{
+	const uint64_t stride = BLOCK_SIZE + ST_SEAL_OVERHEAD;
+	uint32_t last_len = first + n == d->npages ? d->tail : BLOCK_SIZE;
+	uint64_t off = DATA_HEAD_FIXED + 4ull * d->npages + first * stride;
+	size_t total = (size_t)(n - 1) * stride + last_len + ST_SEAL_OVERHEAD;
+	uint8_t *sealed = malloc(total), aad[SEAL_AAD_SIZE];
+	int rc;
+
+	if (!sealed)
+		return st_fail_oom();
+	rc = st_stream_read(f, st_stream_end(rec, REC_HDR_SIZE + off), sealed, total, limit);
+	for (uint32_t i = 0; rc == ST_OK && i < n; i++) {
+		uint32_t plen = (i == n - 1 ? last_len : BLOCK_SIZE) + ST_SEAL_OVERHEAD;
+		uint8_t *pg = sealed + (size_t)i * stride;
+		uint64_t at = st_stream_end(rec, REC_HDR_SIZE + off + i * stride);
+
+		if (st_crc32c(0, pg, plen) != st_get32(d->crcs + 4 * (first + i)))
+			rc = st_fail(
+			    ST_ECORRUPT, 0, at,
+			    "%s: checksum mismatch in data page at offset %llu (record %llu)",
+			    f->path, (unsigned long long)at, (unsigned long long)rec);
+		if (rc != ST_OK)
+			break;
+		seal_aad(aad, REC_DATA, rec, first + i, d->npages, d->tail);
+		rc = st_unseal(&f->key, aad, sizeof(aad), pg, plen, buf + (size_t)i * BLOCK_SIZE);
+		if (rc == ST_ECORRUPT)
+			rc = st_fail(ST_ECORRUPT, 0, at,
+				     "%s: authentication failure of data page at offset %llu "
+				     "(record %llu)",
+				     f->path, (unsigned long long)at, (unsigned long long)rec);
+	}
+	if (rc == ST_OK)
+		memset(buf + (size_t)(n - 1) * BLOCK_SIZE + last_len, 0, BLOCK_SIZE - last_len);
+	free(sealed);
+	return rc;
 }
 
 int st_data_read_pages(struct st_file *f, uint64_t rec, uint64_t limit, uint32_t first, uint32_t n,
@@ -694,6 +861,10 @@ int st_data_read_pages(struct st_file *f, uint64_t rec, uint64_t limit, uint32_t
 		goto out;
 	}
 	last_len = first + n == d.npages ? d.tail : BLOCK_SIZE;
+	if (f->sealed) {
+		rc = sealed_pages_read(f, rec, limit, &d, first, n, buf);
+		goto out;
+	}
 	off = DATA_HEAD_FIXED + 4ull * d.npages + (uint64_t)first * BLOCK_SIZE;
 	pos = st_stream_end(rec, REC_HDR_SIZE + off);
 	rc = st_stream_read(f, pos, buf, (size_t)(n - 1) * BLOCK_SIZE + last_len, limit);

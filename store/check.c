@@ -167,7 +167,8 @@ static int rec_get(struct chk *c, uint64_t pos, uint64_t limit, struct rec_memo 
 		return st_fail_oom();
 	}
 	r->pos = pos;
-	r->end = st_stream_end(pos, REC_HDR_SIZE + data_payload_len(d.npages, d.tail));
+	r->end =
+	    st_stream_end(pos, REC_HDR_SIZE + data_payload_len(d.npages, d.tail, c->f->sealed));
 	r->npages = d.npages;
 	r->tail = d.tail;
 	r->head = head;
@@ -188,7 +189,8 @@ static bool page_done(const struct rec_memo *r, uint32_t i)
 /*
  * Verifies pages [a, b) of record r: every block marker they cross says
  * data, and each page's crc matches its head. One pread into the memo's
- * buffer; crcs run over the bytes where they lie, markers skipped.
+ * buffer; crcs run over the bytes where they lie, markers skipped. A
+ * sealed store's pages are read, and so authenticated, too.
  */
 static int verify_pages(struct chk *c, struct rec_memo *r, uint32_t a, uint32_t b)
 {
@@ -201,6 +203,18 @@ static int verify_pages(struct chk *c, struct rec_memo *r, uint32_t a, uint32_t 
 	size_t plen = (size_t)(pe - ps), got;
 	int rc;
 
+	/* Sealed pages: the read checks their crcs and authenticates them. */
+	if (c->f->sealed) {
+		uint8_t *pages = malloc((size_t)(b - a) * BLOCK_SIZE);
+
+		if (!pages)
+			return st_fail_oom();
+		rc = st_data_read_pages(c->f, r->pos, r->end, a, b - a, pages);
+		free(pages);
+		if (rc != ST_OK)
+			return rc;
+		goto out_done;
+	}
 	if (plen > c->m->cap) {
 		uint8_t *nb = realloc(c->m->buf, plen);
 		if (!nb)
@@ -243,6 +257,7 @@ static int verify_pages(struct chk *c, struct rec_memo *r, uint32_t a, uint32_t 
 			    "%s: checksum mismatch in data page at offset %llu (record %llu)",
 			    c->f->path, (unsigned long long)at, (unsigned long long)r->pos);
 	}
+out_done:
 	for (uint32_t i = a; i < b; i++)
 		r->done[i / 64] |= 1ull << (i % 64);
 	return ST_OK;

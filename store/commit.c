@@ -120,7 +120,7 @@ static void store_virgin(st_store *st)
 
 uint64_t st_head_end(const struct hdr *h)
 {
-	return hdr_region_start(h->pos);
+	return hdr_region_start(h->pos, h->incompat & FEAT_IN_SEALED);
 }
 
 static void store_free(st_store *st)
@@ -189,6 +189,10 @@ int st_open(const char *path, enum st_kind kind, int flags, const struct st_open
 		st->file->has_sid = true;
 		memcpy(st->file->sid, opts->id, ST_ID_SIZE);
 	}
+	if (opts && opts->key) {
+		st->file->sealed = true;
+		st->file->key = *opts->key;
+	}
 	if (st->ops->fstat(st->ctx, st->file->fd, &sb) < 0) {
 		rc = st_fail_errno(errno, "fstat", path);
 		goto fail;
@@ -234,7 +238,7 @@ int st_open(const char *path, enum st_kind kind, int flags, const struct st_open
 		}
 		if (st->head.ro_compat & ~FEAT_RO_COMPAT_KNOWN)
 			st->readonly = true;
-		st_writer_init(&st->w, st->file, st->head.pos + HDR_REC_END, flags & ST_NOSYNC);
+		st_writer_init(&st->w, st->file, st_head_end(&st->head), flags & ST_NOSYNC);
 		if (!st->readonly && (uint64_t)sb.st_size > st->w.end &&
 		    st->ops->ftruncate(st->ctx, st->file->fd, (off_t)st->w.end) < 0) {
 			rc = st_fail_errno(errno, "trim the torn tail of", path);

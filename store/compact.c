@@ -885,6 +885,8 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 		goto out;
 	c.nf->has_sid = c.old->has_sid; /* the same store, under a new file */
 	memcpy(c.nf->sid, c.old->sid, ST_ID_SIZE);
+	c.nf->sealed = c.old->sealed; /* sealed anew, at the new positions */
+	c.nf->key = c.old->key;
 	/* The new file replaces the old one: it keeps its owner (root may be
 	 * compacting a user's store). Not possible unprivileged, not needed. */
 	if (c.old->ops->fstat(c.old->ctx, c.old->fd, &sb) == 0 &&

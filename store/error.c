@@ -45,6 +45,8 @@ const char *st_strerror(int err)
 		return "compaction aborted";
 	case ST_EBEHIND:
 		return "store is older than its newest known commit";
+	case ST_EKEY:
+		return "sealed store and key do not go together";
 	}
 	return "unknown error";
 }

@@ -40,8 +40,11 @@
 #define FEAT_COMPAT_KIND 0x1u /* byte 20 says save (0) or interim (1) */
 /* Committed by one sync, without a marker flip: the header carries the
  * CRC32C of its commit region, which recovery checks (docs/FORMAT.md). */
-#define FEAT_IN_ONESYNC	     0x1u
-#define FEAT_INCOMPAT_KNOWN  FEAT_IN_ONESYNC
+#define FEAT_IN_ONESYNC 0x1u
+/* Sealed: every record and header is sealed with AES-256-GCM under the
+ * store's key (docs/FORMAT.md, section 20). Every header of the store. */
+#define FEAT_IN_SEALED	     0x2u
+#define FEAT_INCOMPAT_KNOWN  (FEAT_IN_ONESYNC | FEAT_IN_SEALED)
 #define FEAT_RO_COMPAT_KNOWN (FEAT_RO_SELF | FEAT_RO_META)
 #define META_HEAD	     4u /* type, 3 reserved: then the user's bytes */
 
@@ -93,13 +96,18 @@ struct hdr {
 
 /* Physical end of the header record whose block starts at pos. */
 #define HDR_REC_END (1 + REC_HDR_SIZE + HDR_PAYLOAD_SIZE)
+/* A sealed header's payload: its type byte, then the other 127 bytes
+ * sealed (nonce, ciphertext, tag). */
+#define HDR_SEALED_SIZE (HDR_PAYLOAD_SIZE + ST_SEAL_OVERHEAD)
+#define HDR_SEALED_END	(1 + REC_HDR_SIZE + HDR_SEALED_SIZE)
+_Static_assert(HDR_SEALED_END < BLOCK_SIZE, "a sealed header fits in its block");
 
 /* The end of the header at pos (HDR_NONE: none, 0): where appends after it
  * go, and where the commit region of the header that follows it begins
  * (that region ends at the later header's block). */
-static inline uint64_t hdr_region_start(uint64_t pos)
+static inline uint64_t hdr_region_start(uint64_t pos, bool sealed)
 {
-	return pos == HDR_NONE ? 0 : pos + HDR_REC_END;
+	return pos == HDR_NONE ? 0 : pos + (sealed ? HDR_SEALED_END : HDR_REC_END);
 }
 
 void st_hdr_encode(const struct hdr *h, uint8_t out[HDR_PAYLOAD_SIZE]);
@@ -132,9 +140,25 @@ struct data_head {
 	const uint8_t *crcs;
 };
 int st_data_head_decode(const uint8_t *buf, size_t len, struct data_head *d);
-static inline uint64_t data_payload_len(uint32_t npages, uint32_t tail)
+/* A data record's payload length; sealed, each page has its nonce and tag. */
+static inline uint64_t data_payload_len(uint32_t npages, uint32_t tail, bool sealed)
 {
-	return DATA_HEAD_FIXED + 4ull * npages + (uint64_t)(npages - 1) * BLOCK_SIZE + tail;
+	return DATA_HEAD_FIXED + 4ull * npages + (uint64_t)(npages - 1) * BLOCK_SIZE + tail +
+	       (sealed ? (uint64_t)npages * ST_SEAL_OVERHEAD : 0);
+}
+
+/* The associated data of a sealed record, header or data page: what it
+ * is and where (docs/FORMAT.md, section 20). */
+#define SEAL_AAD_SIZE 24u
+static inline void seal_aad(uint8_t out[SEAL_AAD_SIZE], uint8_t role, uint64_t pos, uint32_t index,
+			    uint32_t npages, uint32_t tail)
+{
+	out[0] = role;
+	out[1] = out[2] = out[3] = 0;
+	st_put64(out + 4, pos);
+	st_put32(out + 12, index);
+	st_put32(out + 16, npages);
+	st_put32(out + 20, tail);
 }
 
 /* Reduce values of a subtree. */
@@ -185,6 +209,10 @@ struct st_file {
 	 * every header read from the file must carry it. Set once at open. */
 	bool has_sid;
 	uint8_t sid[ST_ID_SIZE];
+	/* Sealed (st_open_opts.key): records are sealed under key, and a
+	 * store that is not is refused. Set once at open. */
+	bool sealed;
+	struct st_key key;
 };
 
 struct st_file *st_file_ref(struct st_file *f);
@@ -221,6 +249,8 @@ void st_writer_release(struct writer *w);
 struct iovec;
 int st_writer_record(struct writer *w, const struct iovec *iov, int niov, int crc_iov,
 		     uint64_t *pos);
+/* Where the next record appended will start (past a block's marker). */
+uint64_t st_writer_next_pos(const struct writer *w);
 /* Pads to the next block and appends a header there, marker as given.
  * Sets h->pos. With FEAT_IN_ONESYNC in h->incompat, seals the commit
  * region in h->region_crc and marks the block a header, or clears the bit

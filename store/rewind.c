@@ -119,7 +119,7 @@ int st_rewind(st_store *st, uint64_t seq)
 		rc = st_fail(ST_ENOMEM, ENOMEM, 0, "out of memory");
 		goto out_unref;
 	}
-	rc = copy_prefix(st, f, h.pos + HDR_REC_END, tmp);
+	rc = copy_prefix(st, f, st_head_end(&h), tmp);
 	if (rc != ST_OK)
 		goto out_free_tmp;
 	if (st->ops->rename(st->ctx, tmp, st->path) < 0) {

@@ -53,6 +53,7 @@ enum st_err {
 	ST_ETOOBIG = -13,  /* key, value or file offset past the format's limits */
 	ST_EABORTED = -14, /* compaction stopped by its caller */
 	ST_EBEHIND = -15,  /* the store's newest commit is older than st_open_opts.min_seq */
+	ST_EKEY = -16,	   /* a sealed store opened without its key, or a plain one with */
 };
 
 /* A short English message for an st_err code. Never NULL. */
@@ -146,6 +147,11 @@ struct st_open_opts {
 	 * serves a stale view (a distributed one) that tail is the newer
 	 * commits, there for every other reader. */
 	uint64_t min_seq;
+	/* The store's key (st_key_derive), or NULL. Given, the store is
+	 * sealed: a store this open creates seals every record and header
+	 * (AES-256-GCM), and one found not sealed is refused with ST_EKEY.
+	 * NULL: a sealed store is refused with ST_EKEY. The key is copied. */
+	const struct st_key *key;
 };
 
 /*
@@ -552,6 +558,44 @@ uint64_t st_monotonic_ns(void);
 
 /* CRC32C (Castagnoli) of buf, continuing crc (0 to start). */
 uint32_t st_crc32c(uint32_t crc, const void *buf, size_t len);
+
+/* ---- crypto.c: OpenSSL's EVP, the one home of the project's cryptography */
+
+#define ST_KEY_SIZE	 32u /* AES-256 */
+#define ST_NONCE_SIZE	 12u /* GCM's 96-bit nonce, random per sealing */
+#define ST_TAG_SIZE	 16u
+#define ST_SEAL_OVERHEAD (ST_NONCE_SIZE + ST_TAG_SIZE)
+
+struct st_key {
+	uint8_t k[ST_KEY_SIZE];
+};
+
+/* n bytes from OpenSSL's random generator. ST_OK or ST_EIO. */
+int st_random(void *buf, size_t n);
+/* The key of the store whose identity is id: HKDF-SHA256 with the master
+ * key, the given salt (the vault's uuid) and the info "revfs store key v1"
+ * followed by id (docs/FORMAT.md). ST_OK or ST_EIO. */
+int st_key_derive(const uint8_t master[ST_KEY_SIZE], const uint8_t *salt, size_t saltlen,
+		  const uint8_t id[ST_ID_SIZE], struct st_key *out);
+/* A 32-byte key from a passphrase: scrypt (N, r, p), or PBKDF2 with
+ * HMAC-SHA256 and iter iterations. ST_OK, or ST_EIO (parameters OpenSSL
+ * refuses, such as an N that is not a power of 2, or too much memory). */
+int st_kdf_scrypt(const void *pass, size_t passlen, const uint8_t *salt, size_t saltlen, uint64_t n,
+		  uint32_t r, uint32_t p, uint8_t out[ST_KEY_SIZE]);
+int st_kdf_pbkdf2(const void *pass, size_t passlen, const uint8_t *salt, size_t saltlen,
+		  uint64_t iter, uint8_t out[ST_KEY_SIZE]);
+int st_sha256(const void *buf, size_t len, uint8_t out[32]);
+/* Seals len bytes of in under k, bound to aad (AES-256-GCM with a random
+ * nonce): writes the nonce, the ciphertext and the tag, len +
+ * ST_SEAL_OVERHEAD bytes, to out. ST_OK or ST_EIO. */
+int st_seal(const struct st_key *k, const void *aad, size_t aadlen, const void *in, size_t len,
+	    uint8_t *out);
+/* Opens what st_seal wrote (len bytes) into out (len - ST_SEAL_OVERHEAD
+ * bytes, not overlapping in). ST_OK; ST_ECORRUPT if it fails
+ * authentication (other key, other aad, changed bytes), with no error
+ * recorded: the caller says where; ST_EIO. */
+int st_unseal(const struct st_key *k, const void *aad, size_t aadlen, const uint8_t *in, size_t len,
+	      void *out);
 
 /* Byte order: every integer on disk is big-endian, through these. */
 static inline void st_put16(uint8_t *p, uint16_t v)

@@ -131,7 +131,7 @@ static int open_header(st_store *st, struct st_file *f, const struct hdr *h, st_
 	v->head = *h;
 	v->size = h->size;
 	v->mtime_ns = h->mtime_ns;
-	st_writer_init(&v->w, f, h->pos + HDR_REC_END, true);
+	st_writer_init(&v->w, f, st_head_end(h), true);
 	*out = v;
 	return ST_OK;
 }
@@ -163,8 +163,8 @@ int st_open_version_at(st_store *st, const struct st_version *v, st_store **out)
 	/* A valid header there with that seq is that version: in this file
 	 * or, after a compaction, in the new one, which copies it whole. */
 	if (newest.pos != HDR_NONE && v->offset <= newest.pos &&
-	    st_header_read(f, v->offset, newest.pos + HDR_REC_END, &h) == ST_OK &&
-	    h.seq == v->seq && h.kind == newest.kind)
+	    st_header_read(f, v->offset, st_head_end(&newest), &h) == ST_OK && h.seq == v->seq &&
+	    h.kind == newest.kind)
 		return open_header(st, f, &h, out);
 	st_file_unref(f);
 	return open_found(st, false, v->seq, out);

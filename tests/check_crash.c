@@ -6,7 +6,8 @@
  * Each test runs with two-sync commits (marker flip) and with one-sync
  * commits (ST_ONESYNC), whose header is marked before its region is
  * durable: there a crash may also leave the header with any part of its
- * region missing or stale, which must read as the commit before.
+ * region missing or stale, which must read as the commit before. And each
+ * again in a sealed store (every record sealed with AES-256-GCM).
  */
 #include <check.h>
 #include <stdio.h>
@@ -16,8 +17,7 @@
 
 #include "testutil.h"
 
-#define NVER	24
-#define HDR_END 137 /* marker + record header + header payload */
+#define NVER 24
 
 struct ver {
 	uint64_t seq, end; /* end: file offset just past the header */
@@ -27,7 +27,20 @@ struct ver {
 
 static struct ver vers[NVER + 1];
 static int nvers;
-static int sync_flag; /* 0 or ST_ONESYNC: the loop index of each test */
+/* The mode of each test, from its loop index: bit 0 one-sync commits
+ * (ST_ONESYNC), bit 1 a sealed store (st_open_opts.key). */
+static int sync_flag; /* 0 or ST_ONESYNC */
+static struct st_key key = {{1, 2, 3}};
+static const struct st_open_opts sealed = {.key = &key};
+static const struct st_open_opts *sopts; /* NULL or &sealed */
+static uint64_t hdr_end;		 /* marker + record header + header payload */
+
+static void mode(int loop)
+{
+	sync_flag = loop & 1 ? ST_ONESYNC : 0;
+	sopts = loop & 2 ? &sealed : NULL;
+	hdr_end = loop & 2 ? 1 + 8 + 128 + 28 : 1 + 8 + 128;
+}
 
 /* Runs before the temporary directory goes. */
 static void cleanup(void)
@@ -43,7 +56,7 @@ static void record(st_store *st, const uint8_t *m, size_t size)
 
 	st_current(st, &v);
 	vers[nvers].seq = v.seq;
-	vers[nvers].end = v.offset + HDR_END;
+	vers[nvers].end = v.offset + hdr_end;
 	vers[nvers].data = malloc(size ? size : 1);
 	memcpy(vers[nvers].data, m, size);
 	vers[nvers].size = size;
@@ -59,8 +72,8 @@ static char *build(int loop)
 	size_t size = 0;
 	st_store *st;
 
-	sync_flag = loop ? ST_ONESYNC : 0;
-	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_CREATE | ST_NOSYNC | sync_flag, NULL, &st),
+	mode(loop);
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_CREATE | ST_NOSYNC | sync_flag, sopts, &st),
 			 ST_OK);
 	record(st, m, 0);
 	for (int i = 1; i < NVER; i++) {
@@ -123,12 +136,12 @@ static void commit_after(const char *cutfile, int k)
 	struct st_version v;
 
 	tu_copy_file(cutfile, q);
-	ck_assert_int_eq(st_open(q, ST_KIND_FILE, ST_NOSYNC | sync_flag, NULL, &st), ST_OK);
+	ck_assert_int_eq(st_open(q, ST_KIND_FILE, ST_NOSYNC | sync_flag, sopts, &st), ST_OK);
 	ck_assert_int_eq(st_file_write(st, 3, "after", 5), ST_OK);
 	ck_assert_int_eq(st_commit(st, &v), ST_OK);
 	ck_assert_uint_eq(v.seq, vers[k].seq + 1);
 	st_close(st);
-	ck_assert_int_eq(st_open(q, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_OK);
+	ck_assert_int_eq(st_open(q, ST_KIND_FILE, ST_READONLY, sopts, &st), ST_OK);
 	ck_assert_int_eq(st_check(st, ST_CHECK_DATA | ST_CHECK_ALL), ST_OK);
 	expect_all_before(st, k);
 	st_close(st);
@@ -150,7 +163,7 @@ START_TEST(cut_every_byte_of_last_commit)
 		int k = version_at(cut);
 
 		tu_truncate(w, cut);
-		ck_assert_int_eq(st_open(w, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_OK);
+		ck_assert_int_eq(st_open(w, ST_KIND_FILE, ST_READONLY, sopts, &st), ST_OK);
 		ck_assert_int_eq(k, nvers - 2);
 		expect_version(st, k);
 		if (n % 512 == 0 || cut % 4096 < 2)
@@ -185,7 +198,7 @@ START_TEST(cut_earlier_commits)
 		int k = version_at(cuts[i]);
 
 		tu_truncate(w, cuts[i]);
-		ck_assert_int_eq(st_open(w, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_OK);
+		ck_assert_int_eq(st_open(w, ST_KIND_FILE, ST_READONLY, sopts, &st), ST_OK);
 		expect_version(st, k);
 		if (i % 10 == 0)
 			expect_all_before(st, k);
@@ -213,10 +226,13 @@ START_TEST(store_image_in_user_data)
 	st_store *st;
 	FILE *f;
 
-	int flag = _i ? ST_ONESYNC : 0;
+	int flag;
+
+	mode(_i);
+	flag = sync_flag;
 
 	/* The image: a small but perfectly valid store with two versions. */
-	ck_assert_int_eq(st_open(img, ST_KIND_FILE, ST_CREATE | ST_NOSYNC | flag, NULL, &st),
+	ck_assert_int_eq(st_open(img, ST_KIND_FILE, ST_CREATE | ST_NOSYNC | flag, sopts, &st),
 			 ST_OK);
 	ck_assert_int_eq(st_file_write(st, 0, "inner version", 13), ST_OK);
 	ck_assert_int_eq(st_commit(st, NULL), ST_OK);
@@ -227,7 +243,7 @@ START_TEST(store_image_in_user_data)
 	ck_assert(ilen > 4096 && ilen < sizeof(image));
 	ck_assert(image[0] == 1 && image[4096] == 1); /* header-marked blocks */
 
-	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_CREATE | ST_NOSYNC | flag, NULL, &st), ST_OK);
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_CREATE | ST_NOSYNC | flag, sopts, &st), ST_OK);
 	for (unsigned shift = 0; shift < 4096; shift++) {
 		struct st_version v;
 		ck_assert_int_eq(st_file_write(st, shift, image, ilen), ST_OK);
@@ -239,7 +255,7 @@ START_TEST(store_image_in_user_data)
 		struct st_version v;
 
 		tu_truncate(p, hdr_pos[k]); /* the data of commit k, not its header */
-		ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_OK);
+		ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_READONLY, sopts, &st), ST_OK);
 		st_current(st, &v);
 		ck_assert_uint_eq(v.seq, k - 1);
 		ck_assert_uint_eq(v.offset, hdr_pos[k - 1]);
@@ -262,8 +278,8 @@ END_TEST
  */
 START_TEST(torn_region_of_last_commit)
 {
-	char *p = build(1), *w = tu_path(tu_dir, "torn.rev");
-	uint64_t hdr = vers[nvers - 1].end - HDR_END, start = vers[nvers - 2].end;
+	char *p = build(1 | _i << 1), *w = tu_path(tu_dir, "torn.rev");
+	uint64_t hdr = vers[nvers - 1].end - hdr_end, start = vers[nvers - 2].end;
 	static uint8_t orig[1 << 20], sector[512];
 	uint64_t seed = 11;
 	unsigned torn = 0;
@@ -298,7 +314,7 @@ START_TEST(torn_region_of_last_commit)
 				ck_assert_uint_eq(fwrite(sector, 1, n, g), n);
 			}
 			fclose(g);
-			ck_assert_int_eq(st_open(w, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_OK);
+			ck_assert_int_eq(st_open(w, ST_KIND_FILE, ST_READONLY, sopts, &st), ST_OK);
 			expect_version(st, differs ? nvers - 2 : nvers - 1);
 			torn += differs;
 			st_close(st);
@@ -316,21 +332,21 @@ END_TEST
  * region under a newer one is damage, which recovery mode passes over. */
 START_TEST(damaged_region_under_newer_commit)
 {
-	char *p = build(1);
+	char *p = build(1 | _i << 1);
 	uint64_t at = vers[nvers - 2].end + 100; /* in the region of the last commit */
 	st_store *st;
 	FILE *f;
 
-	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_OK);
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_READONLY, sopts, &st), ST_OK);
 	ck_assert_int_eq(st_check(st, ST_CHECK_DATA | ST_CHECK_ALL), ST_OK);
 	st_close(st);
 	/* Damage just before an older header (padding, most likely) is not
 	 * looked for at open; a full check finds it. */
 	f = fopen(p, "r+b");
-	ck_assert(fseek(f, (long)(vers[nvers - 5].end - HDR_END - 3), SEEK_SET) == 0);
+	ck_assert(fseek(f, (long)(vers[nvers - 5].end - hdr_end - 3), SEEK_SET) == 0);
 	ck_assert_uint_eq(fwrite("XYZ", 1, 3, f), 3);
 	fclose(f);
-	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_OK);
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_READONLY, sopts, &st), ST_OK);
 	expect_version(st, nvers - 1);
 	ck_assert_int_eq(st_check(st, ST_CHECK_DATA | ST_CHECK_ALL), ST_ECORRUPT);
 	st_close(st);
@@ -342,8 +358,8 @@ START_TEST(damaged_region_under_newer_commit)
 		at = vers[nvers - 3].end + 100;
 	}
 	fclose(f);
-	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_READONLY, NULL, &st), ST_ECORRUPT);
-	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_READONLY | ST_RECOVER, NULL, &st), ST_OK);
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_READONLY, sopts, &st), ST_ECORRUPT);
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_READONLY | ST_RECOVER, sopts, &st), ST_OK);
 	expect_version(st, nvers - 3);
 	st_close(st);
 	free(p);
@@ -352,11 +368,12 @@ END_TEST
 
 static void add_tests(TCase *tc)
 {
-	tcase_add_loop_test(tc, cut_every_byte_of_last_commit, 0, 2);
-	tcase_add_loop_test(tc, cut_earlier_commits, 0, 2);
-	tcase_add_loop_test(tc, store_image_in_user_data, 0, 2);
-	tcase_add_test(tc, torn_region_of_last_commit);
-	tcase_add_test(tc, damaged_region_under_newer_commit);
+	tcase_add_loop_test(tc, cut_every_byte_of_last_commit, 0, 4);
+	tcase_add_loop_test(tc, cut_earlier_commits, 0, 4);
+	tcase_add_loop_test(tc, store_image_in_user_data, 0, 4);
+	/* One-sync only: plain (1) and sealed (3). */
+	tcase_add_loop_test(tc, torn_region_of_last_commit, 0, 2);
+	tcase_add_loop_test(tc, damaged_region_under_newer_commit, 0, 2);
 }
 
 int main(void)

@@ -76,6 +76,15 @@ static void check_range(st_store *st, const char *prefix)
 	ck_assert_uint_eq(r.next, r.nsorted);
 }
 
+/* Loop 1 of each model runs on a sealed store. */
+static const struct st_open_opts *model_opts(int loop)
+{
+	static const struct st_key key = {{0x0d, 0xe1}};
+	static const struct st_open_opts sealed = {.key = &key};
+
+	return loop ? &sealed : NULL;
+}
+
 START_TEST(kv_model)
 {
 	char *p = tu_path(tu_dir, "kv.rev");
@@ -85,7 +94,7 @@ START_TEST(kv_model)
 	st_store *st;
 
 	memset(model, 0, sizeof(model));
-	ck_assert_int_eq(st_open(p, ST_KIND_KV, ST_CREATE | ST_NOSYNC, NULL, &st), ST_OK);
+	ck_assert_int_eq(st_open(p, ST_KIND_KV, ST_CREATE | ST_NOSYNC, model_opts(_i), &st), ST_OK);
 	while (ops < 100000) {
 		unsigned batch = 1 + (unsigned)(tu_rand(&seed) % 200);
 
@@ -132,7 +141,8 @@ START_TEST(kv_model)
 		}
 		if (tu_rand(&seed) % 25 == 0) {
 			st_close(st);
-			ck_assert_int_eq(st_open(p, ST_KIND_KV, ST_NOSYNC, NULL, &st), ST_OK);
+			ck_assert_int_eq(st_open(p, ST_KIND_KV, ST_NOSYNC, model_opts(_i), &st),
+					 ST_OK);
 			reopens++;
 			check_range(st, "");
 		}
@@ -188,7 +198,8 @@ START_TEST(file_model)
 	st_store *st;
 
 	memset(m, 0, sizeof(m));
-	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_CREATE | ST_NOSYNC, NULL, &st), ST_OK);
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_CREATE | ST_NOSYNC, model_opts(_i), &st),
+			 ST_OK);
 	for (int round = 0; round < 400; round++) {
 		int nops = 1 + (int)(tu_rand(&seed) % 12);
 
@@ -238,7 +249,8 @@ START_TEST(file_model)
 		check_file(st, m, size, &seed);
 		if (tu_rand(&seed) % 20 == 0) {
 			st_close(st);
-			ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_NOSYNC, NULL, &st), ST_OK);
+			ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_NOSYNC, model_opts(_i), &st),
+					 ST_OK);
 			check_file(st, m, size, &seed);
 		}
 	}
@@ -250,8 +262,8 @@ END_TEST
 
 static void add_tests(TCase *tc)
 {
-	tcase_add_test(tc, kv_model);
-	tcase_add_test(tc, file_model);
+	tcase_add_loop_test(tc, kv_model, 0, 2);
+	tcase_add_loop_test(tc, file_model, 0, 2);
 }
 
 int main(void)

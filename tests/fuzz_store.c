@@ -209,21 +209,25 @@ static void exercise(void)
 	/* Also as a store with an identity (corpus/store/file-identity has
 	 * this one), so that the identity checks see both outcomes. */
 	static const uint8_t id[ST_ID_SIZE] = "revfs-fuzz-id-0";
-	const struct st_open_opts with_id = {.id = id};
+	/* And sealed, with the key of corpus/store/file-sealed and kv-sealed:
+	 * what is before the seals (lengths, crcs, data heads) and the
+	 * unsealing itself see any bytes. */
+	static const struct st_key key = {"revfs-fuzz-key-0-revfs-fuzz-key"};
+	const struct st_open_opts with_id = {.id = id}, sealed = {.id = id, .key = &key};
+	const struct st_open_opts *const opts[] = {NULL, NULL, &with_id, &sealed, &sealed};
 	uint8_t *buf = malloc(CHUNK);
 	uint64_t budget = READ_BUDGET;
 
 	if (!buf)
 		abort();
 	for (size_t k = 0; k < 2; k++) {
-		for (size_t f = 0; f < 3; f++) {
+		for (size_t f = 0; f < 5; f++) {
 			struct seqs s = {.n = 0};
 			struct st_version cur;
 			struct st_info info;
 			st_store *st, *v_at;
 
-			if (st_open(path, kinds[k], flags[f % 2], f == 2 ? &with_id : NULL, &st) !=
-			    ST_OK)
+			if (st_open(path, kinds[k], flags[f % 2], opts[f], &st) != ST_OK)
 				continue;
 			(void)st_info(st, &info);
 			st_current(st, &cur);
