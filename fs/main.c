@@ -51,6 +51,7 @@ enum {
 	O_FENCE_WAIT_S,
 	O_SPACE_WAIT_S,
 	O_WRITEBACK,
+	O_PASSPHRASE_FD,
 	O_NUMERIC
 };
 
@@ -58,6 +59,7 @@ struct cmdline {
 	struct fs_opts o;
 	char *num[O_NUMERIC];
 	char *keep;
+	char *key_file;
 	char *reserve, *history_max;
 	char *backing;
 	char *mnt; /* the mount point as given: checked before libfuse's own words */
@@ -82,6 +84,8 @@ static const struct fuse_opt opt_spec[] = {
     OPT("fence_wait_s=%s", num[O_FENCE_WAIT_S]),
     OPT("space_wait_s=%s", num[O_SPACE_WAIT_S]),
     OPT("writeback=%s", num[O_WRITEBACK]),
+    OPT("passphrase_fd=%s", num[O_PASSPHRASE_FD]),
+    OPT("key_file=%s", key_file),
     OPT("keep=%s", keep),
     OPT("reserve=%s", reserve),
     OPT("history_max=%s", history_max),
@@ -133,6 +137,9 @@ static void usage(FILE *f)
 		   "                     superblock's, else no budget; 0: none)\n"
 		   "  -o space_wait_s=N  a write waits at most N s for history to give way\n"
 		   "                     before it fails with ENOSPC (default 30)\n"
+		   "  -o passphrase_fd=FD  an encrypted vault's passphrase is read from FD\n"
+		   "                     (default: asked on the terminal)\n"
+		   "  -o key_file=FILE   ... or its key file\n"
 		   "  -o writeback=0|1   the kernel's writeback cache, pushed each flush\n"
 		   "                     interval where the daemon may (as root); default 0\n"
 		   "  -o ro              mount read-only\n"
@@ -161,6 +168,7 @@ static const struct numopt {
     [O_FENCE_WAIT_S] = {"fence_wait_s", 0, 86400, true},
     [O_SPACE_WAIT_S] = {"space_wait_s", 0, 3600, true},
     [O_WRITEBACK] = {"writeback", 0, 1, true},
+    [O_PASSPHRASE_FD] = {"passphrase_fd", 0, 1048576, true},
 };
 
 /* Option i's value into *out (untouched if it was not given). 0, or -1
@@ -219,7 +227,8 @@ static int numopts_apply(struct cmdline *c)
 	v[O_SETTLE_MS] = SETTLE_UNSET; /* not given: fence.c decides */
 	v[O_FENCE_WAIT_S] = 30;
 	v[O_SPACE_WAIT_S] = 30;
-	v[O_WRITEBACK] = 0; /* off: it won nothing in make bench-fs (revfs.8) */
+	v[O_WRITEBACK] = 0;	 /* off: it won nothing in make bench-fs (revfs.8) */
+	v[O_PASSPHRASE_FD] = -1; /* not given: the terminal */
 	for (int i = 0; i < O_NUMERIC; i++)
 		if (numopt_parse(c, i, &v[i]))
 			return -1;
@@ -235,6 +244,8 @@ static int numopts_apply(struct cmdline *c)
 	c->o.fence_wait_s = (unsigned)v[O_FENCE_WAIT_S];
 	c->o.space_wait_s = (unsigned)v[O_SPACE_WAIT_S];
 	c->o.writeback = (int)v[O_WRITEBACK];
+	c->o.passphrase_fd = (int)v[O_PASSPHRASE_FD];
+	c->o.key_file = c->key_file;
 	if (space_opt("reserve", c->reserve, &c->o.reserve, &c->o.reserve_set) ||
 	    space_opt("history_max", c->history_max, &c->o.history_max, &c->o.history_max_set))
 		return -1;
@@ -394,6 +405,26 @@ static int open_backing(struct fs *fs)
 	if (rc) {
 		fprintf(stderr, "revfs: %s: %s; check it with fsck.revfs %s\n", fs->backing,
 			st_last_error()->msg, fs->backing);
+		return -1;
+	}
+	if (fs->sb.incompat & NS_FEAT_SEALED) {
+		struct ns_secret_src src = {.key_file = fs->o.key_file, .fd = fs->o.passphrase_fd};
+
+		/* Before the lock: a person may take a while to type. */
+		rc = ns_key_unlock_from(&fs->sb, &src, fs->backing);
+		/* The descriptor was given for this: the daemon lets it go. */
+		if (fs->o.passphrase_fd > 2)
+			close(fs->o.passphrase_fd);
+		if (rc) {
+			fprintf(stderr, "revfs: %s: %s%s\n", fs->backing, st_last_error()->msg,
+				rc == ST_EKEY ? "; nothing was written" : "");
+			return -1;
+		}
+	} else if (fs->o.key_file || fs->o.passphrase_fd >= 0) {
+		fprintf(stderr,
+			"revfs: %s is not encrypted: -o key_file and -o passphrase_fd "
+			"are for encrypted vaults\n",
+			fs->backing);
 		return -1;
 	}
 	if (!ns_super_writable(&fs->sb) && !fs->o.ro) {
@@ -670,6 +701,7 @@ out_session:
 	fuse_session_destroy(fs.se);
 	push_join(&fs);
 out_fs:
+	ns_key_forget(&fs.sb);
 	fs_dirs_release(&fs);
 	vt_release_all();
 	if (fs.htab)
@@ -692,6 +724,7 @@ out_args:
 	free(c.backing);
 	free(c.mnt);
 	free(c.keep);
+	free(c.key_file);
 	free(c.reserve);
 	free(c.history_max);
 	free(fo.mountpoint);

@@ -739,6 +739,7 @@ static int compact_store(const char *dir, const struct ns_super *sb, const char 
 {
 	struct st_open_opts so = {0};
 	uint8_t id[ST_ID_SIZE];
+	struct st_key key;
 	uint64_t ino = 0; /* 0: the namespace */
 	enum st_kind kind =
 	    ns_store_name_parse(strrchr(rel, '/') + 1, &ino) ? ST_KIND_FILE : ST_KIND_KV;
@@ -753,8 +754,9 @@ static int compact_store(const char *dir, const struct ns_super *sb, const char 
 
 	snprintf(path, sizeof(path), "%s/%s", dir, rel + 2); /* what the user knows */
 	/* A dry run must not even trim a torn tail. */
-	so.id = ns_store_id(sb, ino, id);
-	rc = st_open(rel, kind, o->dry_run ? ST_READONLY : 0, &so, &st);
+	rc = ns_store_opts(sb, ino, &so, id, &key);
+	if (rc == ST_OK)
+		rc = st_open(rel, kind, o->dry_run ? ST_READONLY : 0, &so, &st);
 	if (rc == ST_ENOTFOUND && kind == ST_KIND_FILE)
 		return 0; /* removed since the listing */
 	if (rc)

@@ -185,7 +185,9 @@ struct fs_opts {
 	bool reserve_set, history_max_set;
 	double attr_timeout;
 	int ro;
-	int writeback; /* -o writeback: the kernel's writeback cache, 1 on, 0 off */
+	int writeback;	      /* -o writeback: the kernel's writeback cache, 1 on, 0 off */
+	int passphrase_fd;    /* -o passphrase_fd: an encrypted vault's passphrase; -1 none */
+	const char *key_file; /* -o key_file: ... or its key file; NULL none */
 	int foreground, debug;
 	int verbose; /* -v: the daemon's own debug messages are logged too */
 };

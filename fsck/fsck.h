@@ -42,6 +42,7 @@ enum fsck_code {
 	PR_SUPER_FLUSH = 105,	   /* flush interval 0 */
 	PR_NO_INO_DIR = 106,	   /* ino/ is missing */
 	PR_NS_MISSING = 107,	   /* ns.rev is missing */
+	PR_SUPER_COPY = 108,	   /* an encrypted vault's superblock copy damaged */
 	PR_STORE_HEADER = 201,	   /* newest header(s) damaged; an older one is good */
 	PR_STORE_CONTENT = 202,	   /* newest version's tree or data damaged */
 	PR_STORE_TAIL = 203,	   /* uncommitted bytes after the newest header */
@@ -112,7 +113,8 @@ struct fsck {
 	int lockfd;
 
 	struct ns_super sb;
-	bool sb_ok; /* sb holds a superblock that decoded */
+	bool sb_ok;		      /* sb holds a superblock that decoded */
+	struct ns_secret_src key_src; /* an encrypted vault's passphrase or key file */
 
 	struct fstore *stores; /* sorted by ino */
 	size_t nstores, cap;

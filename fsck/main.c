@@ -45,6 +45,9 @@ static void usage(FILE *f)
 		   "  -f        check every version of every store, not only the newest\n"
 		   "  -v, --verbose  verbose\n"
 		   "  -C [FD]   progress (on a terminal by default; FD > 0: lines for fsck(8))\n"
+		   "  --passphrase-fd=FD  an encrypted vault's passphrase, from FD (default:\n"
+		   "            asked on the terminal)\n"
+		   "  --key-file=FILE  ... or its key file\n"
 		   "  -h        this help;  -V, --version  the version\n"
 		   "Without -n, -y or -p it asks on a terminal, and acts as -n without one.\n"
 		   "Exit status: 0 clean, 1 errors corrected, 4 errors left, 8 operational\n"
@@ -177,8 +180,10 @@ int fsck_run(int argc, char **argv)
 	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
 						 {"version", no_argument, NULL, 'V'},
 						 {"verbose", no_argument, NULL, 'v'},
+						 {"passphrase-fd", required_argument, NULL, 'P'},
+						 {"key-file", required_argument, NULL, 'K'},
 						 {NULL, 0, NULL, 0}};
-	struct fsck c = {.mode = MODE_ASK, .lockfd = -1};
+	struct fsck c = {.mode = MODE_ASK, .lockfd = -1, .key_src = {.fd = -1}};
 	char backing[4096];
 	int opt, nmodes = 0, rc;
 
@@ -203,6 +208,22 @@ int fsck_run(int argc, char **argv)
 			nmodes++;
 			break;
 		case 'r': /* e2fsck's "interactive": the default */
+			break;
+		case 'P': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*end || !*optarg || v < 0 || v > INT32_MAX) {
+				fprintf(stderr,
+					"fsck.revfs: --passphrase-fd=%s: give a descriptor\n",
+					optarg);
+				return FSCK_USAGE;
+			}
+			c.key_src.fd = (int)v;
+			break;
+		}
+		case 'K':
+			c.key_src.key_file = optarg;
 			break;
 		case 'f':
 			c.force = true;

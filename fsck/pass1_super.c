@@ -54,6 +54,30 @@ int pass1_super(struct fsck *c)
 	switch (rc) {
 	case ST_OK:
 		c->sb_ok = true;
+		/* An encrypted vault is checked with its key: every store and
+		 * record is sealed. */
+		if ((c->sb.incompat & NS_FEAT_SEALED) &&
+		    ns_key_unlock_from(&c->sb, &c->key_src, c->dir) != ST_OK) {
+			fsck_error(c,
+				   "%s is encrypted, and its key is needed to check it (asked on "
+				   "the terminal, or --passphrase-fd, --key-file): %s",
+				   c->dir, st_last_error()->msg);
+			c->fatal = true;
+			return -1;
+		}
+		if (c->sb.incompat & NS_FEAT_SEALED) {
+			bool main_ok, copy_ok;
+
+			ns_super_copies(c->dir, &main_ok, &copy_ok);
+			if ((!main_ok || !copy_ok) &&
+			    fsck_problem(c, PR_SUPER_COPY,
+					 main_ok ? NS_SUPER_COPY_NAME : NS_SUPER_NAME, NULL)) {
+				if (ns_super_write(c->dir, &c->sb) == ST_OK)
+					fsck_fixed(c);
+				else
+					fsck_unfixed(c, st_last_error()->msg);
+			}
+		}
 		if (!c->readonly && !ns_super_writable(&c->sb)) {
 			/* A newer revfs's: it may be checked (-n), never repaired. */
 			fsck_problem(c, PR_SUPER_NEWER, NS_SUPER_NAME,

@@ -104,6 +104,7 @@ static int64_t salvage(struct fsck *c, st_store *st, const char *path, uint64_t 
 {
 	struct st_open_opts opts = {0};
 	uint8_t id[ST_ID_SIZE];
+	struct st_key key;
 	char tmp[4200];
 	struct st_version cur;
 	st_store *ns = NULL;
@@ -116,7 +117,7 @@ static int64_t salvage(struct fsck *c, st_store *st, const char *path, uint64_t 
 	unlink(tmp);
 	if (!buf)
 		goto fail;
-	opts.id = ns_store_id(c->sb_ok ? &c->sb : NULL, ino, id);
+	(void)ns_store_opts(c->sb_ok ? &c->sb : NULL, ino, &opts, id, &key);
 	rc = st_open(tmp, ST_KIND_FILE, ST_CREATE | ST_EXCL, &opts, &ns);
 	if (rc != ST_OK)
 		goto fail;
@@ -160,12 +161,13 @@ static void measure(struct fsck *c, const char *path, enum st_kind kind, struct 
 {
 	struct st_open_opts opts = {0};
 	uint8_t id[ST_ID_SIZE];
+	struct st_key key;
 	struct st_version cur;
 	struct st_info info;
 	struct vlist l = {0};
 	st_store *st;
 
-	opts.id = ns_store_id(c->sb_ok ? &c->sb : NULL, out ? out->ino : 0, id);
+	(void)ns_store_opts(c->sb_ok ? &c->sb : NULL, out ? out->ino : 0, &opts, id, &key);
 	if (st_open(path, kind, ST_READONLY, &opts, &st) != ST_OK)
 		return;
 	st_current(st, &cur);
@@ -338,10 +340,11 @@ static void diagnose(const struct fsck *c, enum st_kind kind, struct diag *d)
 	struct st_open_opts opts = {.ops = c->force ? &snap_ops : &st_posix_ops,
 				    .ops_ctx = &d->snap};
 	uint8_t id[ST_ID_SIZE];
+	struct st_key key;
 	struct stat sb;
 	int rc;
 
-	opts.id = ns_store_id(c->sb_ok ? &c->sb : NULL, d->ino, id);
+	(void)ns_store_opts(c->sb_ok ? &c->sb : NULL, d->ino, &opts, id, &key);
 	if (stat(d->path, &sb) != 0) {
 		d->stat_errno = errno;
 		return;

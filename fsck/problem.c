@@ -30,6 +30,8 @@ static const struct problem problems[] = {
     {PR_SUPER_FLUSH, "superblock flush interval is 0", "Reset to 1000 ms", PRF_PREEN},
     {PR_NO_INO_DIR, "ino/ is missing", "Create", PRF_PREEN},
     {PR_NS_MISSING, "the namespace store ns.rev is missing", "", PRF_NOFIX},
+    {PR_SUPER_COPY, "one of the two superblocks of an encrypted vault is missing or damaged",
+     "Write both anew", PRF_PREEN},
     {PR_STORE_HEADER, "newest header damaged", "Fall back to the newest good version", 0},
     {PR_STORE_CONTENT, "newest version damaged", "Fall back to the newest good version", 0},
     {PR_STORE_TAIL, "uncommitted tail after the newest header", "Trim", PRF_PREEN},

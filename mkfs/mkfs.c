@@ -25,7 +25,9 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: %s [-L LABEL] [-f] [--keep=RULE] [--reserve=SIZE|N%%]\n"
-		"          [--history-max=SIZE|N%%] [-q] [-v] DIR\n"
+		"          [--history-max=SIZE|N%%] [--encrypt [--passphrase-fd=FD]\n"
+		"          [--kdf=scrypt|pbkdf2] [--kdf-n=N] [--kdf-r=R] [--kdf-p=P]]\n"
+		"          [--key-file=FILE] [-q] [-v] DIR\n"
 		"Make a new revfs backing directory at DIR (created if missing, else it\n"
 		"must be empty).\n\n"
 		"  -L, --label=LABEL  a label of up to %u bytes\n"
@@ -35,11 +37,19 @@ static void usage(FILE *f)
 		"      --reserve=SIZE|N%%  free space history leaves to live data (default:\n"
 		"                     10%% of the backing filesystem, at most 1G)\n"
 		"      --history-max=SIZE|N%%  the most history may take (default: no cap)\n"
+		"      --encrypt      seal everything with a random master key, kept wrapped\n"
+		"                     by a passphrase, asked on the terminal (twice)\n"
+		"      --passphrase-fd=FD  read the passphrase from descriptor FD instead\n"
+		"      --kdf=scrypt|pbkdf2  the passphrase's KDF (default scrypt)\n"
+		"      --kdf-n=N, --kdf-r=R, --kdf-p=P  its parameters (scrypt: N=%u,\n"
+		"                     r=%u, p=%u; pbkdf2: N iterations, default 600000)\n"
+		"      --key-file=FILE  --encrypt with FILE's bytes (at least %u) as the key\n"
 		"  -q, --quiet        print nothing on success\n"
 		"  -v, --verbose      accepted; no effect\n"
 		"  -h, --help         this help\n"
 		"  -V, --version      the version\n",
-		prog, NS_LABEL_MAX, NS_KEEP_DEFAULT);
+		prog, NS_LABEL_MAX, NS_KEEP_DEFAULT, NS_SCRYPT_N, NS_SCRYPT_R, NS_SCRYPT_P,
+		NS_KEYFILE_MIN);
 }
 
 /* One line for a bad option, instead of getopt's line and then the usage:
@@ -83,6 +93,13 @@ int main(int argc, char **argv)
 						 {"quiet", no_argument, NULL, 'q'},
 						 {"reserve", required_argument, NULL, 'r'},
 						 {"history-max", required_argument, NULL, 'H'},
+						 {"encrypt", no_argument, NULL, 'E'},
+						 {"passphrase-fd", required_argument, NULL, 'P'},
+						 {"key-file", required_argument, NULL, 'K'},
+						 {"kdf", required_argument, NULL, 'D'},
+						 {"kdf-n", required_argument, NULL, 'n'},
+						 {"kdf-r", required_argument, NULL, 'R'},
+						 {"kdf-p", required_argument, NULL, 'p'},
 						 {"verbose", no_argument, NULL, 'v'},
 						 {"help", no_argument, NULL, 'h'},
 						 {"version", no_argument, NULL, 'V'},
@@ -94,6 +111,11 @@ int main(int argc, char **argv)
 	char uuid[37], keepbuf[512], rbuf[32], hbuf[32];
 	uint64_t reserve = 0, history_max = 0;
 	int force = 0, quiet = 0, is_revfs, c, rc, lockfd = -1;
+	struct ns_keyslot kdf = {.kdf = NS_KDF_SCRYPT};
+	struct ns_secret_src src = {.fd = -1};
+	bool encrypt = false, kdf_given[3] = {false, false, false};
+	uint8_t secret[NS_SECRET_MAX];
+	size_t slen = 0;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":L:fqvVh", longopts, NULL)) != -1) {
@@ -116,6 +138,47 @@ int main(int argc, char **argv)
 					prog, c == 'r' ? "reserve" : "history-max", optarg);
 				return 16;
 			}
+			break;
+		case 'E':
+			encrypt = true;
+			break;
+		case 'P':
+		case 'n':
+		case 'R':
+		case 'p': {
+			char *end;
+			unsigned long long v;
+
+			errno = 0;
+			v = strtoull(optarg, &end, 10);
+			if (errno || *end || !*optarg || optarg[0] == '-' ||
+			    (c != 'n' && v > INT32_MAX)) {
+				fprintf(stderr, "%s: %s=%s: give a whole number\n", prog,
+					argv[optind - 1], optarg);
+				return 16;
+			}
+			if (c == 'P')
+				src.fd = (int)v;
+			else if (c == 'n')
+				kdf.n = v, kdf_given[0] = true;
+			else if (c == 'R')
+				kdf.r = (uint32_t)v, kdf_given[1] = true;
+			else
+				kdf.p = (uint32_t)v, kdf_given[2] = true;
+			if (c == 'P')
+				encrypt = true;
+			break;
+		}
+		case 'K':
+			src.key_file = optarg;
+			encrypt = true;
+			break;
+		case 'D':
+			if (strcmp(optarg, "scrypt") && strcmp(optarg, "pbkdf2")) {
+				fprintf(stderr, "%s: --kdf=%s: scrypt or pbkdf2\n", prog, optarg);
+				return 16;
+			}
+			kdf.kdf = strcmp(optarg, "scrypt") ? NS_KDF_PBKDF2 : NS_KDF_SCRYPT;
 			break;
 		case 'q':
 			quiet = 1;
@@ -145,6 +208,39 @@ int main(int argc, char **argv)
 	if (strlen(keep) > NS_KEEP_MAX || st_retention_parse(keep, &r) != ST_OK) {
 		fprintf(stderr, "%s: bad --keep rule '%s' (example: %s, or latest)\n", prog, keep,
 			NS_KEEP_DEFAULT);
+		return 16;
+	}
+
+	if (encrypt) {
+		/* The parameters first: a passphrase is not asked for nothing. */
+		if (src.key_file) {
+			kdf = (struct ns_keyslot){.kdf = NS_KDF_KEYFILE};
+		} else if (kdf.kdf == NS_KDF_SCRYPT) {
+			kdf.n = kdf_given[0] ? kdf.n : NS_SCRYPT_N;
+			kdf.r = kdf_given[1] ? kdf.r : NS_SCRYPT_R;
+			kdf.p = kdf_given[2] ? kdf.p : NS_SCRYPT_P;
+			if (kdf.n < 2 || (kdf.n & (kdf.n - 1)) || !kdf.r || !kdf.p) {
+				fprintf(stderr,
+					"%s: scrypt's N is a power of 2 above 1, r and p at "
+					"least 1\n",
+					prog);
+				return 16;
+			}
+		} else {
+			kdf.n = kdf_given[0] ? kdf.n : 600000;
+			if (!kdf.n || kdf_given[1] || kdf_given[2]) {
+				fprintf(stderr,
+					"%s: pbkdf2 takes --kdf-n=ITERATIONS (at least 1)\n", prog);
+				return 16;
+			}
+		}
+		if (ns_secret_read(&src, "Passphrase for the new vault: ", true, secret, &slen) !=
+		    ST_OK) {
+			fprintf(stderr, "%s: %s\n", prog, st_last_error()->msg);
+			return 8;
+		}
+	} else if (kdf_given[0] || kdf_given[1] || kdf_given[2] || kdf.kdf != NS_KDF_SCRYPT) {
+		fprintf(stderr, "%s: the --kdf options go with --encrypt\n", prog);
 		return 16;
 	}
 
@@ -193,6 +289,15 @@ int main(int argc, char **argv)
 	memcpy(sb.keep, keepbuf, strlen(keepbuf) + 1);
 	sb.reserve = reserve;
 	sb.history_max = history_max;
+	if (encrypt) {
+		rc = ns_key_create(&sb, &kdf, secret, slen);
+		memset(secret, 0, sizeof(secret));
+		if (rc) {
+			fprintf(stderr, "%s: cannot make the key: %s\n", prog,
+				st_last_error()->msg);
+			return 8;
+		}
+	}
 	/* The stores carry identities drawn from the uuid: the namespace is
 	 * made with the superblock it will have, which is written last. */
 	rc = ns_format(dir, &sb, (uint32_t)getuid(), (uint32_t)getgid());
@@ -207,15 +312,31 @@ int main(int argc, char **argv)
 			st_last_error()->msg);
 		return 8;
 	}
+	if (encrypt) {
+		char text[NS_RECOVERY_TEXT];
+
+		/* The one time it is shown: with it, a lost passphrase is not
+		 * a lost vault (revfs-tune --recovery-key-fd). */
+		ns_key_recovery_text(&sb, text);
+		printf("recovery key (keep it safe and apart from the vault; it is not shown "
+		       "again):\n  %s\n",
+		       text);
+		memset(text, 0, sizeof(text));
+		ns_key_forget(&sb);
+	}
 	if (!quiet) {
 		ns_super_uuid_str(&sb, uuid);
 		ns_space_format(sb.reserve, rbuf, sizeof(rbuf));
 		ns_space_format(sb.history_max, hbuf, sizeof(hbuf));
 		printf("revfs made in %s\n  uuid:  %s\n  label: %s\n  keep:  %s\n"
-		       "  reserve:     %s\n  history max: %s\n",
+		       "  reserve:     %s\n  history max: %s\n  encryption:  %s\n",
 		       dir, uuid, sb.label[0] ? sb.label : "(none)", sb.keep,
 		       sb.reserve ? rbuf : "default (10%, at most 1G)",
-		       sb.history_max ? hbuf : "none");
+		       sb.history_max ? hbuf : "none",
+		       !encrypt			  ? "none"
+		       : src.key_file		  ? "AES-256-GCM, key file"
+		       : kdf.kdf == NS_KDF_SCRYPT ? "AES-256-GCM, passphrase (scrypt)"
+						  : "AES-256-GCM, passphrase (PBKDF2-HMAC-SHA256)");
 	}
 	return 0;
 }

@@ -8,11 +8,17 @@
  *
  *   revfs-tune [-L LABEL] [--keep=RULE] [--reserve=SIZE|N%]
  *              [--history-max=SIZE|N%] [--one-sync] [-q] DIR
+ *
+ * It also changes an encrypted vault's passphrase or key file
+ * (--new-passphrase, --new-key-file), unlocked by the old one or by the
+ * recovery key mkfs.revfs printed: the master key is wrapped anew, and
+ * no store is rewritten.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +46,15 @@ static void usage(FILE *f)
 		"      --one-sync           commit with one sync from now on (a directory\n"
 		"                           made before mkfs.revfs did so); older revfs\n"
 		"                           programs cannot use it afterwards\n"
+		"      --new-passphrase     wrap an encrypted vault's key under a new\n"
+		"                           passphrase (asked twice, or from\n"
+		"                           --new-passphrase-fd=FD), with --kdf,\n"
+		"                           --kdf-n, --kdf-r, --kdf-p as mkfs.revfs takes\n"
+		"      --new-key-file=FILE  ... or under a key file\n"
+		"      --passphrase-fd=FD, --key-file=FILE  the current passphrase or key\n"
+		"                           file (default: asked on the terminal)\n"
+		"      --recovery-key-fd=FD  unlock with the recovery key read from FD\n"
+		"                           instead (a forgotten passphrase)\n"
 		"  -q, --quiet              print nothing after a change\n"
 		"  -h, --help               this help\n"
 		"  -V, --version            the version\n"
@@ -64,19 +79,93 @@ static void show(const char *dir, const struct ns_super *sb)
 	       dir, uuid, when, sb->label[0] ? sb->label : "(none)", sb->keep,
 	       sb->reserve ? r : "default (10%, at most 1G)", sb->history_max ? h : "none",
 	       sb->incompat & NS_FEAT_ONESYNC ? "one sync" : "two syncs");
+	if (!(sb->incompat & NS_FEAT_SEALED))
+		printf("  encryption:  none\n");
+	else if (sb->slot.kdf == NS_KDF_SCRYPT)
+		printf("  encryption:  AES-256-GCM, passphrase: scrypt N=%llu r=%u p=%u\n",
+		       (unsigned long long)sb->slot.n, sb->slot.r, sb->slot.p);
+	else if (sb->slot.kdf == NS_KDF_PBKDF2)
+		printf("  encryption:  AES-256-GCM, passphrase: PBKDF2-HMAC-SHA256, %llu "
+		       "iterations\n",
+		       (unsigned long long)sb->slot.n);
+	else
+		printf("  encryption:  AES-256-GCM, key file\n");
+}
+
+/* --new-passphrase, --new-key-file: unlocks sb with the old secret or the
+ * recovery key, wraps the master key under the new one. 0 or an exit
+ * status, said. */
+static int rewrap(const char *dir, struct ns_super *sb, const struct ns_secret_src *old_src,
+		  int recovery_fd, const struct ns_secret_src *new_src, struct ns_keyslot *kdf,
+		  const bool kdf_given[3])
+{
+	uint8_t secret[NS_SECRET_MAX];
+	char prompt[4200];
+	size_t len;
+	int rc;
+
+	if (!(sb->incompat & NS_FEAT_SEALED)) {
+		fprintf(stderr, "%s: %s is not encrypted; it has no passphrase to change\n", prog,
+			dir);
+		return 16;
+	}
+	if (new_src->key_file) {
+		*kdf = (struct ns_keyslot){.kdf = NS_KDF_KEYFILE};
+	} else if (kdf->kdf == NS_KDF_SCRYPT) {
+		kdf->n = kdf_given[0] ? kdf->n : NS_SCRYPT_N;
+		kdf->r = kdf_given[1] ? kdf->r : NS_SCRYPT_R;
+		kdf->p = kdf_given[2] ? kdf->p : NS_SCRYPT_P;
+	} else {
+		kdf->n = kdf_given[0] ? kdf->n : 600000;
+	}
+	if (recovery_fd >= 0) {
+		rc = ns_passphrase_read(recovery_fd, "", (char *)secret, sizeof(secret), &len);
+		if (rc == ST_OK)
+			rc = ns_key_recover(sb, (const char *)secret);
+	} else {
+		rc = ns_key_unlock_from(sb, old_src, dir);
+	}
+	if (rc) {
+		fprintf(stderr, "%s: %s: %s; nothing was changed\n", prog, dir,
+			st_last_error()->msg);
+		return 8;
+	}
+	snprintf(prompt, sizeof(prompt), "New passphrase for %s: ", dir);
+	rc = ns_secret_read(new_src, prompt, true, secret, &len);
+	if (rc == ST_OK)
+		rc = ns_key_rewrap(sb, kdf, secret, len);
+	memset(secret, 0, sizeof(secret));
+	ns_key_forget(sb);
+	if (rc) {
+		fprintf(stderr, "%s: %s: %s; nothing was changed\n", prog, dir,
+			st_last_error()->msg);
+		return rc == ST_EINVAL ? 16 : 8;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {{"label", required_argument, NULL, 'L'},
-						 {"keep", required_argument, NULL, 'k'},
-						 {"reserve", required_argument, NULL, 'r'},
-						 {"history-max", required_argument, NULL, 'H'},
-						 {"one-sync", no_argument, NULL, 'O'},
-						 {"quiet", no_argument, NULL, 'q'},
-						 {"help", no_argument, NULL, 'h'},
-						 {"version", no_argument, NULL, 'V'},
-						 {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {
+	    {"label", required_argument, NULL, 'L'},
+	    {"keep", required_argument, NULL, 'k'},
+	    {"reserve", required_argument, NULL, 'r'},
+	    {"history-max", required_argument, NULL, 'H'},
+	    {"one-sync", no_argument, NULL, 'O'},
+	    {"new-passphrase", no_argument, NULL, 'N'},
+	    {"new-passphrase-fd", required_argument, NULL, 'F'},
+	    {"new-key-file", required_argument, NULL, 'G'},
+	    {"passphrase-fd", required_argument, NULL, 'P'},
+	    {"key-file", required_argument, NULL, 'K'},
+	    {"recovery-key-fd", required_argument, NULL, 'Y'},
+	    {"kdf", required_argument, NULL, 'D'},
+	    {"kdf-n", required_argument, NULL, 'n'},
+	    {"kdf-r", required_argument, NULL, 'R'},
+	    {"kdf-p", required_argument, NULL, 'p'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0}};
 	const char *dir, *label = NULL, *keep = NULL;
 	uint64_t reserve = 0, history_max = 0;
 	bool set_reserve = false, set_history = false, quiet = false, one_sync = false;
@@ -84,8 +173,10 @@ int main(int argc, char **argv)
 	struct ns_super sb;
 	const struct ns_lock_wait no_wait = {0};
 	char keepbuf[512];
-	bool mounted;
-	int c, rc, lockfd;
+	bool mounted, rekey = false, kdf_given[3] = {false, false, false};
+	struct ns_secret_src old_src = {.fd = -1}, new_src = {.fd = -1};
+	struct ns_keyslot kdf = {.kdf = NS_KDF_SCRYPT};
+	int c, rc, lockfd, recovery_fd = -1;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":L:qhV", longopts, NULL)) != -1) {
@@ -113,6 +204,54 @@ int main(int argc, char **argv)
 		case 'O':
 			one_sync = true;
 			break;
+		case 'N':
+			rekey = true;
+			break;
+		case 'G':
+			new_src.key_file = optarg;
+			rekey = true;
+			break;
+		case 'K':
+			old_src.key_file = optarg;
+			break;
+		case 'D':
+			if (strcmp(optarg, "scrypt") && strcmp(optarg, "pbkdf2")) {
+				fprintf(stderr, "%s: --kdf=%s: scrypt or pbkdf2\n", prog, optarg);
+				return 16;
+			}
+			kdf.kdf = strcmp(optarg, "scrypt") ? NS_KDF_PBKDF2 : NS_KDF_SCRYPT;
+			break;
+		case 'F':
+		case 'P':
+		case 'Y':
+		case 'n':
+		case 'R':
+		case 'p': {
+			char *end;
+			unsigned long long v;
+
+			errno = 0;
+			v = strtoull(optarg, &end, 10);
+			if (errno || *end || !*optarg || optarg[0] == '-' ||
+			    (c != 'n' && v > INT32_MAX)) {
+				fprintf(stderr, "%s: %s=%s: give a whole number\n", prog,
+					argv[optind - 1], optarg);
+				return 16;
+			}
+			if (c == 'F')
+				new_src.fd = (int)v, rekey = true;
+			else if (c == 'P')
+				old_src.fd = (int)v;
+			else if (c == 'Y')
+				recovery_fd = (int)v;
+			else if (c == 'n')
+				kdf.n = v, kdf_given[0] = true;
+			else if (c == 'R')
+				kdf.r = (uint32_t)v, kdf_given[1] = true;
+			else
+				kdf.p = (uint32_t)v, kdf_given[2] = true;
+			break;
+		}
 		case 'q':
 			quiet = true;
 			break;
@@ -155,10 +294,12 @@ int main(int argc, char **argv)
 					     : "; run fsck.revfs on it");
 		return 8;
 	}
-	if (!label && !keep && !set_reserve && !set_history && !one_sync) {
+	if (!label && !keep && !set_reserve && !set_history && !one_sync && !rekey) {
 		show(dir, &sb);
 		return 0;
 	}
+	if (rekey && (rc = rewrap(dir, &sb, &old_src, recovery_fd, &new_src, &kdf, kdf_given)))
+		return rc;
 	/* The lock says whether a daemon has the directory; held meanwhile
 	 * if not, so that no mount starts half-way. */
 	lockfd = ns_lock_open(dir, true);

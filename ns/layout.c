@@ -69,19 +69,42 @@ const uint8_t *ns_store_id(const struct ns_super *sb, uint64_t ino, uint8_t buf[
 	return buf;
 }
 
-/* st_open with the store's identity added to opts. */
+int ns_store_opts(const struct ns_super *sb, uint64_t ino, struct st_open_opts *o,
+		  uint8_t id[ST_ID_SIZE], struct st_key *key)
+{
+	int rc;
+
+	o->id = ns_store_id(sb, ino, id);
+	o->key = NULL;
+	if (!sb || !(sb->incompat & NS_FEAT_SEALED))
+		return ST_OK;
+	/* An encrypted vault: each store sealed under its own key. */
+	if (!o->id)
+		return st_fail(ST_ECORRUPT, 0, 0, "encrypted vault without store identities");
+	if ((rc = ns_key_store(sb, o->id, key)) != ST_OK)
+		return rc;
+	o->key = key;
+	return ST_OK;
+}
+
+/* st_open with the store's identity and key added to opts. */
 static int open_with_id(const char *path, enum st_kind kind, const struct ns_super *sb,
 			uint64_t ino, int flags, const struct st_open_opts *opts, st_store **out)
 {
 	struct st_open_opts o = {0};
 	uint8_t id[ST_ID_SIZE];
+	struct st_key key = {{0}};
+	int rc;
 
 	if (opts)
 		o = *opts;
-	o.id = ns_store_id(sb, ino, id);
 	if (sb && (sb->incompat & NS_FEAT_ONESYNC) && !(flags & ST_READONLY))
 		flags |= ST_ONESYNC;
-	return st_open(path, kind, flags, &o, out);
+	rc = ns_store_opts(sb, ino, &o, id, &key);
+	if (rc == ST_OK)
+		rc = st_open(path, kind, flags, &o, out);
+	memset(&key, 0, sizeof(key));
+	return rc;
 }
 
 int ns_open(const char *dir, const struct ns_super *sb, int flags, const struct st_open_opts *opts,
@@ -184,7 +207,8 @@ int ns_wipe(const char *dir)
 {
 	static const char *files[] = {NS_SUPER_NAME,	     NS_FENCE_NAME,
 				      NS_STORE_NAME,	     NS_STORE_NAME ".compact",
-				      NS_STORE_NAME ".fsck", NS_SUPER_NAME ".tmp"};
+				      NS_STORE_NAME ".fsck", NS_SUPER_NAME ".tmp",
+				      NS_SUPER_COPY_NAME,    NS_SUPER_COPY_NAME ".tmp"};
 	char path[4096];
 
 	snprintf(path, sizeof(path), "%s/%s", dir, NS_INO_DIR);

@@ -34,12 +34,15 @@
 /* ---- the backing directory's files ------------------------------------ */
 
 #define NS_SUPER_NAME "revfs.super" /* the superblock */
-#define NS_STORE_NAME "ns.rev"	    /* the namespace store */
-#define NS_LOCK_NAME  ".lock"	    /* flock()ed by the mounted daemon */
-#define NS_FENCE_NAME "revfs.fence" /* what the next mount must find (ns_fence_*) */
-#define NS_INO_DIR    "ino"	    /* ino/XX/<ino>.rev: one store per regular file */
-#define NS_ROOT_INO   1u	    /* the root directory's inode */
-#define NS_NAME_MAX   255u	    /* longest directory entry or xattr name */
+/* An encrypted vault's copy of it (the wrapped key must survive one
+ * damaged block). */
+#define NS_SUPER_COPY_NAME "revfs.super.2"
+#define NS_STORE_NAME	   "ns.rev"	 /* the namespace store */
+#define NS_LOCK_NAME	   ".lock"	 /* flock()ed by the mounted daemon */
+#define NS_FENCE_NAME	   "revfs.fence" /* what the next mount must find (ns_fence_*) */
+#define NS_INO_DIR	   "ino"	 /* ino/XX/<ino>.rev: one store per regular file */
+#define NS_ROOT_INO	   1u		 /* the root directory's inode */
+#define NS_NAME_MAX	   255u		 /* longest directory entry or xattr name */
 
 #define NS_FOLDERS 256u /* ino/00 .. ino/ff: a store is in folder ino & 0xff */
 
@@ -61,6 +64,16 @@ struct ns_super;
  * or the backing directory predates identities (no NS_FEAT_DAMAGE).
  */
 const uint8_t *ns_store_id(const struct ns_super *sb, uint64_t ino, uint8_t buf[ST_ID_SIZE]);
+
+/*
+ * What st_open needs to open the store of inode ino (0: the namespace) of
+ * the backing directory sb describes: o->id (ns_store_id, in id) and, for
+ * an encrypted vault, o->key (its key, in key). ST_OK, or ST_EKEY if the
+ * vault is encrypted and sb is not unlocked. For a program that opens a
+ * store by its own path (fsck's copies); ns_open and ns_file_open use it.
+ */
+int ns_store_opts(const struct ns_super *sb, uint64_t ino, struct st_open_opts *o,
+		  uint8_t id[ST_ID_SIZE], struct st_key *key);
 
 /* Opens DIR/ns.rev with st_open's flags (ST_READONLY, ST_CREATE...); sb
  * (may be NULL) gives its identity and, with NS_FEAT_ONESYNC, adds
@@ -104,8 +117,14 @@ int ns_folders_make(const char *dir);
 /* Stores may hold one-sync commits (store header incompat bit 0x1, which
  * a program that does not know it cannot read): ns_open and ns_file_open
  * open writable stores with ST_ONESYNC. */
-#define NS_FEAT_ONESYNC		0x20u
-#define NS_SUPER_INCOMPAT_KNOWN (NS_FEAT_DAMAGE | NS_FEAT_LINEAGE | NS_FEAT_VATTR | NS_FEAT_ONESYNC)
+#define NS_FEAT_ONESYNC 0x20u
+/* Encrypted: every store is sealed (store header incompat 0x2) under a key
+ * derived from the master key, which the superblock keeps wrapped
+ * (ns_key_*; docs/FORMAT.md, sections 19 and 20). Needs NS_FEAT_DAMAGE:
+ * each store's key comes from its identity. */
+#define NS_FEAT_SEALED 0x1u
+#define NS_SUPER_INCOMPAT_KNOWN                                                                    \
+	(NS_FEAT_SEALED | NS_FEAT_DAMAGE | NS_FEAT_LINEAGE | NS_FEAT_VATTR | NS_FEAT_ONESYNC)
 /* The fence file revfs.fence says what the next mount must find at least
  * (a vault on a distributed filesystem); programs that do not keep it up
  * to date may only read. */
@@ -118,6 +137,22 @@ int ns_folders_make(const char *dir);
 #define NS_KEEP_MAX	127u
 #define NS_KEEP_DEFAULT "all:1h,hourly:1d,daily:30d,min:10"
 
+/* How the master key is wrapped: the key-encryption key comes from a
+ * passphrase (scrypt or PBKDF2-HMAC-SHA256) or a key file. */
+enum ns_kdf { NS_KDF_SCRYPT = 1, NS_KDF_PBKDF2 = 2, NS_KDF_KEYFILE = 3 };
+#define NS_SALT_SIZE  32u
+#define NS_CHECK_SIZE 16u
+struct ns_keyslot {
+	uint8_t kdf;   /* enum ns_kdf */
+	uint64_t n;    /* scrypt's N, or PBKDF2's iterations */
+	uint32_t r, p; /* scrypt's r and p */
+	uint8_t salt[NS_SALT_SIZE];
+	uint8_t nonce[ST_NONCE_SIZE];
+	uint8_t wrapped[ST_KEY_SIZE]; /* the master key, sealed with AES-256-GCM */
+	uint8_t tag[ST_TAG_SIZE];
+	uint8_t check[NS_CHECK_SIZE]; /* tells a recovery key right from wrong */
+};
+
 struct ns_super {
 	uint32_t version;		      /* format version of the backing directory */
 	uint32_t compat, ro_compat, incompat; /* feature bits; none defined yet */
@@ -128,6 +163,12 @@ struct ns_super {
 	char keep[NS_KEEP_MAX + 1];	      /* default retention rule, st_retention_parse text */
 	uint64_t reserve;		      /* NS_FEAT_SPACE: free space kept for live data */
 	uint64_t history_max;		      /* ... the most history may take (ns_space_*) */
+	struct ns_keyslot slot;		      /* NS_FEAT_SEALED: the wrapped master key */
+	/* In memory only: the master key, once ns_key_unlock (or
+	 * ns_key_create) found it. Every store opened through ns_open and
+	 * ns_file_open is then sealed with its own key. */
+	bool unlocked;
+	uint8_t master[ST_KEY_SIZE];
 };
 
 /*
@@ -161,6 +202,10 @@ int ns_super_encode(const struct ns_super *sb, uint8_t *buf, size_t len);
 int ns_super_decode(const uint8_t *buf, size_t len, struct ns_super *sb);
 /* Reads DIR/revfs.super: the errors of ns_super_decode, ST_EIO. */
 int ns_super_read(const char *dir, struct ns_super *sb);
+/* An encrypted vault's two copies (revfs.super, revfs.super.2): whether
+ * each reads whole, and the copy also whether its key slot is the
+ * superblock's. fsck writes both anew when one is not. */
+int ns_super_copies(const char *dir, bool *main_ok, bool *copy_ok);
 /* Writes DIR/revfs.super durably (temp file, fsync, rename, directory fsync). */
 int ns_super_write(const char *dir, const struct ns_super *sb);
 /*
@@ -242,6 +287,67 @@ int ns_mounts(int (*cb)(void *arg, const struct ns_mount *m), void *arg);
 /* Whether path is the mount point of a revfs mount (the top one if
  * several are stacked); if so, *backing receives its backing directory. */
 bool ns_revfs_mount(const char *path, char *backing, size_t len);
+
+/* ---- encryption: the master key (key.c) ----------------------------------- */
+
+/* The default passphrase KDF: scrypt with N = 2^17, r = 8, p = 1 (128 MiB,
+ * about a third of a second here). */
+#define NS_SCRYPT_N    131072u
+#define NS_SCRYPT_R    8u
+#define NS_SCRYPT_P    1u
+#define NS_KEYFILE_MIN 32u /* a key file holds at least this many bytes */
+/* The recovery key's text: 64 hex digits in 8 groups of 8, and a NUL. */
+#define NS_RECOVERY_TEXT 72u
+
+/*
+ * Makes sb an encrypted vault's: a random master key, wrapped under the
+ * key derived from secret (len bytes) as slot->kdf, n, r and p say (its
+ * salt made here); sets NS_FEAT_SEALED and leaves sb unlocked. ST_OK,
+ * ST_EINVAL (parameters), ST_EIO.
+ */
+int ns_key_create(struct ns_super *sb, const struct ns_keyslot *params, const void *secret,
+		  size_t len);
+/* Unwraps the master key with secret: ST_OK (sb unlocked), ST_EKEY (the
+ * wrong passphrase or key file), ST_EINVAL (not encrypted), ST_EIO. */
+int ns_key_unlock(struct ns_super *sb, const void *secret, size_t len);
+/* Wraps the (unlocked) master key anew under secret, with params' KDF and
+ * a fresh salt: a passphrase change that rewrites no data. The caller
+ * writes the superblock. */
+int ns_key_rewrap(struct ns_super *sb, const struct ns_keyslot *params, const void *secret,
+		  size_t len);
+/* The recovery key: the master key as text, and back. ns_key_recover
+ * unlocks sb with it (ST_EKEY if it is not this vault's). */
+void ns_key_recovery_text(const struct ns_super *sb, char out[NS_RECOVERY_TEXT]);
+int ns_key_recover(struct ns_super *sb, const char *text);
+/* The key of the store whose identity is id (sb unlocked). */
+int ns_key_store(const struct ns_super *sb, const uint8_t id[ST_ID_SIZE], struct st_key *out);
+/* Forgets the master key. */
+void ns_key_forget(struct ns_super *sb);
+
+/*
+ * A passphrase into buf (at most cap - 1 bytes, NUL-terminated, the
+ * newline dropped): from fd if fd >= 0 (its first line), else from the
+ * terminal without echo, after prompt. ST_OK, ST_EINVAL (empty, too long,
+ * or no terminal), ST_EIO.
+ */
+int ns_passphrase_read(int fd, const char *prompt, char *buf, size_t cap, size_t *len);
+/* A key file's bytes (at least NS_KEYFILE_MIN, at most cap). */
+int ns_keyfile_read(const char *path, uint8_t *buf, size_t cap, size_t *len);
+
+/* Where a program gets the secret that wraps the master key. */
+struct ns_secret_src {
+	const char *key_file; /* a key file, or NULL: a passphrase ... */
+	int fd;		      /* ... read from this descriptor, or -1: the terminal */
+};
+#define NS_SECRET_MAX 1024u
+/* The secret from src into buf (NS_SECRET_MAX bytes): a key file's bytes,
+ * or a passphrase, asked on the terminal after prompt (and asked again to
+ * confirm if confirm). ST_OK, or ST_EINVAL / ST_EIO with the reason. */
+int ns_secret_read(const struct ns_secret_src *src, const char *prompt, bool confirm, uint8_t *buf,
+		   size_t *len);
+/* Unlocks sb with the secret from src: its kind (key file or passphrase)
+ * must be the slot's. ST_OK, ST_EKEY (wrong), ST_EINVAL, ST_EIO. */
+int ns_key_unlock_from(struct ns_super *sb, const struct ns_secret_src *src, const char *dir);
 
 /* ---- the fence: what the next mount must find ----------------------------- */
 

@@ -22,11 +22,22 @@
 #define SB_UUID	    24u
 #define SB_LABEL    56u
 #define SB_KEEP	    120u
+#define SB_KDF	    248u /* the key slot (NS_FEAT_SEALED): 248..359 */
+#define SB_KDF_N    252u
+#define SB_KDF_R    260u
+#define SB_KDF_P    264u
+#define SB_SALT	    268u
+#define SB_NONCE    300u
+#define SB_WRAPPED  312u
+#define SB_TAG	    344u
 #define SB_RESERVE  360u
 #define SB_HISTMAX  368u
+#define SB_CHECK    376u /* ... and its check value, 376..391 */
 #define SB_CRC	    (SB_SIZE - 4u)
 
-_Static_assert(SB_KEEP + NS_KEEP_MAX + 1 <= SB_CRC, "superblock fields fit");
+_Static_assert(SB_KEEP + NS_KEEP_MAX + 1 <= SB_KDF, "superblock fields fit");
+_Static_assert(SB_TAG + ST_TAG_SIZE == SB_RESERVE, "the key slot fits before the reserve");
+_Static_assert(SB_CHECK + NS_CHECK_SIZE <= SB_CRC, "the check value fits");
 _Static_assert(SB_LABEL + NS_LABEL_MAX + 1 <= SB_KEEP, "label fits before keep");
 
 void ns_super_init(struct ns_super *sb)
@@ -157,6 +168,19 @@ int ns_super_encode(const struct ns_super *sb, uint8_t *buf, size_t len)
 		st_put64(buf + SB_RESERVE, sb->reserve);
 		st_put64(buf + SB_HISTMAX, sb->history_max);
 	}
+	if (sb->incompat & NS_FEAT_SEALED) {
+		const struct ns_keyslot *ks = &sb->slot;
+
+		buf[SB_KDF] = ks->kdf;
+		st_put64(buf + SB_KDF_N, ks->n);
+		st_put32(buf + SB_KDF_R, ks->r);
+		st_put32(buf + SB_KDF_P, ks->p);
+		memcpy(buf + SB_SALT, ks->salt, NS_SALT_SIZE);
+		memcpy(buf + SB_NONCE, ks->nonce, ST_NONCE_SIZE);
+		memcpy(buf + SB_WRAPPED, ks->wrapped, ST_KEY_SIZE);
+		memcpy(buf + SB_TAG, ks->tag, ST_TAG_SIZE);
+		memcpy(buf + SB_CHECK, ks->check, NS_CHECK_SIZE);
+	}
 	st_put32(buf + SB_CRC, st_crc32c(0, buf, SB_CRC));
 	return (int)SB_SIZE;
 }
@@ -193,6 +217,19 @@ int ns_super_decode(const uint8_t *buf, size_t len, struct ns_super *sb)
 		sb->reserve = st_get64(buf + SB_RESERVE);
 		sb->history_max = st_get64(buf + SB_HISTMAX);
 	}
+	if (sb->incompat & NS_FEAT_SEALED) {
+		struct ns_keyslot *k = &sb->slot;
+
+		k->kdf = buf[SB_KDF];
+		k->n = st_get64(buf + SB_KDF_N);
+		k->r = st_get32(buf + SB_KDF_R);
+		k->p = st_get32(buf + SB_KDF_P);
+		memcpy(k->salt, buf + SB_SALT, NS_SALT_SIZE);
+		memcpy(k->nonce, buf + SB_NONCE, ST_NONCE_SIZE);
+		memcpy(k->wrapped, buf + SB_WRAPPED, ST_KEY_SIZE);
+		memcpy(k->tag, buf + SB_TAG, ST_TAG_SIZE);
+		memcpy(k->check, buf + SB_CHECK, NS_CHECK_SIZE);
+	}
 	if (field_str(buf + SB_LABEL, NS_LABEL_MAX, sb->label) ||
 	    field_str(buf + SB_KEEP, NS_KEEP_MAX, sb->keep))
 		return st_fail(ST_ECORRUPT, 0, SB_LABEL, "superblock string field not terminated");
@@ -204,14 +241,15 @@ int ns_super_decode(const uint8_t *buf, size_t len, struct ns_super *sb)
 	return ST_OK;
 }
 
-int ns_super_read(const char *dir, struct ns_super *sb)
+/* Reads and decodes the superblock file name in dir. */
+static int super_read_file(const char *dir, const char *name, struct ns_super *sb)
 {
 	char path[4096];
 	uint8_t buf[SB_SIZE + 1];
 	ssize_t n;
 	int fd, rc;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, NS_SUPER_NAME);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT)
@@ -226,17 +264,43 @@ int ns_super_read(const char *dir, struct ns_super *sb)
 	return ns_super_decode(buf, (size_t)n, sb);
 }
 
-int ns_super_write(const char *dir, const struct ns_super *sb)
+int ns_super_read(const char *dir, struct ns_super *sb)
+{
+	int rc = super_read_file(dir, NS_SUPER_NAME, sb);
+	struct st_error first;
+
+	if (rc != ST_ECORRUPT)
+		return rc;
+	/* An encrypted vault keeps a copy: the wrapped key must not be lost
+	 * with one damaged block. The first error is the one said. */
+	first = *st_last_error();
+	if (super_read_file(dir, NS_SUPER_COPY_NAME, sb) == ST_OK &&
+	    (sb->incompat & NS_FEAT_SEALED))
+		return ST_OK;
+	memset(sb, 0, sizeof(*sb));
+	return st_fail(ST_ECORRUPT, first.sys_errno, first.offset, "%s", first.msg);
+}
+
+int ns_super_copies(const char *dir, bool *main_ok, bool *copy_ok)
+{
+	struct ns_super a, b;
+
+	*main_ok = super_read_file(dir, NS_SUPER_NAME, &a) == ST_OK;
+	*copy_ok = super_read_file(dir, NS_SUPER_COPY_NAME, &b) == ST_OK;
+	/* Two whole copies that differ: the newer write did not finish. */
+	if (*main_ok && *copy_ok && memcmp(&a.slot, &b.slot, sizeof(a.slot)) != 0)
+		*copy_ok = false;
+	return ST_OK;
+}
+
+/* Writes the superblock's bytes as dir/name, whole or not at all. */
+static int super_write_file(const char *dir, const char *name, const uint8_t *buf)
 {
 	char path[4096], tmp[4096];
-	uint8_t buf[SB_SIZE];
 	int fd, rc;
 
-	rc = ns_super_encode(sb, buf, sizeof(buf));
-	if (rc < 0)
-		return rc;
-	snprintf(path, sizeof(path), "%s/%s", dir, NS_SUPER_NAME);
-	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, NS_SUPER_NAME);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return st_fail_errno(errno, "create", tmp);
@@ -263,6 +327,20 @@ int ns_super_write(const char *dir, const struct ns_super *sb)
 	return ST_OK;
 }
 
+int ns_super_write(const char *dir, const struct ns_super *sb)
+{
+	uint8_t buf[SB_SIZE];
+	int rc = ns_super_encode(sb, buf, sizeof(buf));
+
+	if (rc < 0)
+		return rc;
+	/* The copy first: while the superblock is replaced, the copy is whole. */
+	if ((sb->incompat & NS_FEAT_SEALED) &&
+	    (rc = super_write_file(dir, NS_SUPER_COPY_NAME, buf)) != ST_OK)
+		return rc;
+	return super_write_file(dir, NS_SUPER_NAME, buf);
+}
+
 /* A C string of fewer than field bytes, all printable. */
 static bool sane_text(const uint8_t *p, size_t field)
 {
@@ -287,6 +365,11 @@ void ns_super_salvage(const char *dir, struct ns_super *sb)
 	ssize_t n;
 	int fd;
 
+	/* An encrypted vault's copy is the superblock, whole: the key slot
+	 * can be found nowhere else. */
+	if (super_read_file(dir, NS_SUPER_COPY_NAME, sb) == ST_OK &&
+	    (sb->incompat & NS_FEAT_SEALED))
+		return;
 	ns_super_init(sb);
 	/* The namespace store says whether the stores have identities, and
 	 * its own is the uuid (ns_store_id of inode 0): the features must be

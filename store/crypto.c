@@ -47,21 +47,28 @@ static int kdf_derive(const char *name, OSSL_PARAM *params, uint8_t *out, size_t
 	return rc;
 }
 
+int st_hkdf(const uint8_t *ikm, size_t ikmlen, const uint8_t *salt, size_t saltlen,
+	    const void *info, size_t infolen, uint8_t *out, size_t outlen)
+{
+	char digest[] = "SHA256";
+	OSSL_PARAM p[5];
+
+	p[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0);
+	p[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)ikm, ikmlen);
+	p[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, saltlen);
+	p[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, infolen);
+	p[4] = OSSL_PARAM_construct_end();
+	return kdf_derive("HKDF", p, out, outlen);
+}
+
 int st_key_derive(const uint8_t master[ST_KEY_SIZE], const uint8_t *salt, size_t saltlen,
 		  const uint8_t id[ST_ID_SIZE], struct st_key *out)
 {
 	uint8_t info[sizeof(store_info) - 1 + ST_ID_SIZE];
-	char digest[] = "SHA256";
-	OSSL_PARAM p[5];
 
 	memcpy(info, store_info, sizeof(store_info) - 1);
 	memcpy(info + sizeof(store_info) - 1, id, ST_ID_SIZE);
-	p[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0);
-	p[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)master, ST_KEY_SIZE);
-	p[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, saltlen);
-	p[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, sizeof(info));
-	p[4] = OSSL_PARAM_construct_end();
-	return kdf_derive("HKDF", p, out->k, ST_KEY_SIZE);
+	return st_hkdf(master, ST_KEY_SIZE, salt, saltlen, info, sizeof(info), out->k, ST_KEY_SIZE);
 }
 
 int st_kdf_scrypt(const void *pass, size_t passlen, const uint8_t *salt, size_t saltlen, uint64_t n,

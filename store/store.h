@@ -572,6 +572,9 @@ struct st_key {
 
 /* n bytes from OpenSSL's random generator. ST_OK or ST_EIO. */
 int st_random(void *buf, size_t n);
+/* HKDF-SHA256 (RFC 5869) of ikm with salt and info: outlen bytes. */
+int st_hkdf(const uint8_t *ikm, size_t ikmlen, const uint8_t *salt, size_t saltlen,
+	    const void *info, size_t infolen, uint8_t *out, size_t outlen);
 /* The key of the store whose identity is id: HKDF-SHA256 with the master
  * key, the given salt (the vault's uuid) and the info "revfs store key v1"
  * followed by id (docs/FORMAT.md). ST_OK or ST_EIO. */

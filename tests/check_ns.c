@@ -902,6 +902,62 @@ START_TEST(mounts_has_root)
 }
 END_TEST
 
+/* The key slot: made, written, read back and unwrapped; a wrong secret,
+ * a rewrap, the recovery key; every open store sealed. */
+START_TEST(key_slot)
+{
+	const struct ns_keyslot quick = {.kdf = NS_KDF_SCRYPT, .n = 1024, .r = 8, .p = 1};
+	const struct ns_keyslot pb = {.kdf = NS_KDF_PBKDF2, .n = 10};
+	struct ns_super sb, back;
+	char text[NS_RECOVERY_TEXT];
+	uint8_t master[ST_KEY_SIZE];
+	st_store *st;
+
+	ns_super_init(&sb);
+	ck_assert_int_eq(ns_key_create(&sb, &quick, "pass one", 8), ST_OK);
+	ck_assert(sb.unlocked && (sb.incompat & NS_FEAT_SEALED));
+	memcpy(master, sb.master, sizeof(master));
+	ns_key_recovery_text(&sb, text);
+	ck_assert_uint_eq(strlen(text), 71);
+	ck_assert_int_eq(ns_format(tu_dir, &sb, 0, 0), ST_OK);
+	ck_assert_int_eq(ns_super_write(tu_dir, &sb), ST_OK);
+	ck_assert_int_eq(ns_super_read(tu_dir, &back), ST_OK);
+	ck_assert(!back.unlocked);
+	ck_assert_mem_eq(&back.slot, &sb.slot, sizeof(sb.slot));
+	/* Locked: no store opens. */
+	ck_assert_int_eq(ns_open(tu_dir, &back, ST_READONLY, NULL, &st), ST_EKEY);
+	ck_assert_int_eq(ns_key_unlock(&back, "pass two", 8), ST_EKEY);
+	ck_assert_int_eq(ns_key_unlock(&back, "pass one", 8), ST_OK);
+	ck_assert_mem_eq(back.master, master, sizeof(master));
+	ck_assert_int_eq(ns_open(tu_dir, &back, ST_READONLY, NULL, &st), ST_OK);
+	st_close(st);
+	/* Rewrapped: the old secret no longer opens it, the new one does,
+	 * and the master key is the same. */
+	ck_assert_int_eq(ns_key_rewrap(&back, &pb, "pass three", 10), ST_OK);
+	ns_key_forget(&back);
+	ck_assert_int_eq(ns_key_unlock(&back, "pass one", 8), ST_EKEY);
+	ck_assert_int_eq(ns_key_unlock(&back, "pass three", 10), ST_OK);
+	ck_assert_mem_eq(back.master, master, sizeof(master));
+	/* The recovery key, and a wrong one. */
+	ns_key_forget(&back);
+	ck_assert_int_eq(ns_key_recover(&back, text), ST_OK);
+	ck_assert_mem_eq(back.master, master, sizeof(master));
+	text[0] = text[0] == '0' ? '1' : '0';
+	ck_assert_int_eq(ns_key_recover(&back, text), ST_EKEY);
+	ck_assert_int_eq(ns_key_recover(&back, "12-34"), ST_EINVAL);
+	/* A damaged superblock: the copy keeps the slot. */
+	{
+		char *p = tu_path(tu_dir, NS_SUPER_NAME);
+
+		tu_flip_bit(p, 320, 3);
+		ck_assert_int_eq(ns_super_read(tu_dir, &back), ST_OK);
+		ck_assert_mem_eq(&back.slot, &sb.slot, sizeof(sb.slot));
+		free(p);
+	}
+	ns_key_forget(&sb);
+}
+END_TEST
+
 static void add_tests(TCase *tc)
 {
 	tcase_add_test(tc, format_makes_root);
@@ -915,6 +971,7 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, version_attributes);
 	tcase_add_test(tc, fence_file);
 	tcase_add_test(tc, mounts_has_root);
+	tcase_add_test(tc, key_slot);
 }
 
 int main(void)

@@ -58,7 +58,13 @@ fs_user_add() {
 	FS_USERS="${FS_USERS:-} $1"
 }
 
+# FS_ENCRYPT=1: the vault is encrypted, with a key file of the test's
+# (every fs_mkfs and fs_mount of the test use it): any test runs sealed.
 fs_mkfs() {
+	if [ -n "${FS_ENCRYPT:-}" ]; then
+		[ -s "$FS_TMP/vault.key" ] || head -c 64 /dev/urandom >"$FS_TMP/vault.key"
+		set -- --key-file="$FS_TMP/vault.key" "$@"
+	fi
 	"$REVFS_BIN/mkfs.revfs" "$@" "$FS_BACKING" >/dev/null || fs_fail "mkfs.revfs $*"
 }
 
@@ -66,7 +72,8 @@ fs_mkfs() {
 # its pid (for fs_kill) and sees its stderr in $FS_TMP/revfs.log. FS_MOUNT_OPTS,
 # if set, are -o options every mount of the test gets first.
 fs_mount() {
-	"$REVFS_BIN/revfs" -f ${FS_MOUNT_OPTS:+-o "$FS_MOUNT_OPTS"} "$@" "$FS_BACKING" "$FS_MNT" \
+	"$REVFS_BIN/revfs" -f ${FS_ENCRYPT:+-o key_file="$FS_TMP/vault.key"} \
+		${FS_MOUNT_OPTS:+-o "$FS_MOUNT_OPTS"} "$@" "$FS_BACKING" "$FS_MNT" \
 		2>>"$FS_TMP/revfs.log" &
 	FS_PID=$!
 	i=0
