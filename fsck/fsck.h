@@ -49,6 +49,7 @@ enum fsck_code {
 	PR_STORE_LOST = 204,	   /* no version checks out: contents salvaged */
 	PR_STORE_EMPTY = 205,	   /* a store never committed (empty file) */
 	PR_STORE_OLD = 206,	   /* an older version is damaged (reported by seq) */
+	PR_SEALED_DAMAGE = 212,	   /* a sealed store's bytes damaged, seen without the key */
 	PR_STORE_CHAIN = 207,	   /* the version chain breaks below some seq */
 	PR_STORE_NEWER = 208,	   /* a store of a newer format */
 	PR_STORE_KIND = 209,	   /* a store of the wrong kind */
@@ -115,6 +116,7 @@ struct fsck {
 	struct ns_super sb;
 	bool sb_ok;		      /* sb holds a superblock that decoded */
 	struct ns_secret_src key_src; /* an encrypted vault's passphrase or key file */
+	bool no_key;		      /* --no-key, or no key and no terminal: see nokey_check */
 
 	struct fstore *stores; /* sorted by ino */
 	size_t nstores, cap;

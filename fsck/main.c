@@ -48,6 +48,8 @@ static void usage(FILE *f)
 		   "  --passphrase-fd=FD  an encrypted vault's passphrase, from FD (default:\n"
 		   "            asked on the terminal)\n"
 		   "  --key-file=FILE  ... or its key file\n"
+		   "  --no-key  check an encrypted vault's structure only, without its key\n"
+		   "            (also without a terminal and no key given)\n"
 		   "  -h        this help;  -V, --version  the version\n"
 		   "Without -n, -y or -p it asks on a terminal, and acts as -n without one.\n"
 		   "Exit status: 0 clean, 1 errors corrected, 4 errors left, 8 operational\n"
@@ -182,6 +184,7 @@ int fsck_run(int argc, char **argv)
 						 {"verbose", no_argument, NULL, 'v'},
 						 {"passphrase-fd", required_argument, NULL, 'P'},
 						 {"key-file", required_argument, NULL, 'K'},
+						 {"no-key", no_argument, NULL, 'N'},
 						 {NULL, 0, NULL, 0}};
 	struct fsck c = {.mode = MODE_ASK, .lockfd = -1, .key_src = {.fd = -1}};
 	char backing[4096];
@@ -224,6 +227,9 @@ int fsck_run(int argc, char **argv)
 		}
 		case 'K':
 			c.key_src.key_file = optarg;
+			break;
+		case 'N':
+			c.no_key = true;
 			break;
 		case 'f':
 			c.force = true;

@@ -56,15 +56,23 @@ int pass1_super(struct fsck *c)
 		c->sb_ok = true;
 		/* An encrypted vault is checked with its key: every store and
 		 * record is sealed. */
-		if ((c->sb.incompat & NS_FEAT_SEALED) &&
+		if ((c->sb.incompat & NS_FEAT_SEALED) && !c->no_key &&
 		    ns_key_unlock_from(&c->sb, &c->key_src, c->dir) != ST_OK) {
-			fsck_error(c,
-				   "%s is encrypted, and its key is needed to check it (asked on "
-				   "the terminal, or --passphrase-fd, --key-file): %s",
-				   c->dir, st_last_error()->msg);
-			c->fatal = true;
-			return -1;
+			/* No key given and no terminal to ask on: what can be
+			 * checked without it is. A key given and refused is
+			 * an error. */
+			if (c->key_src.key_file || c->key_src.fd >= 0 ||
+			    st_last_error()->code != ST_EINVAL) {
+				fsck_error(c, "%s is encrypted: %s", c->dir, st_last_error()->msg);
+				c->fatal = true;
+				return -1;
+			}
+			c->no_key = true;
 		}
+		if ((c->sb.incompat & NS_FEAT_SEALED) && c->no_key)
+			printf("%s is encrypted and no key was given (--passphrase-fd, "
+			       "--key-file): only its stores' structure is checked\n",
+			       c->dir);
 		if (c->sb.incompat & NS_FEAT_SEALED) {
 			bool main_ok, copy_ok;
 

@@ -33,6 +33,7 @@ static const struct problem problems[] = {
     {PR_SUPER_COPY, "one of the two superblocks of an encrypted vault is missing or damaged",
      "Write both anew", PRF_PREEN},
     {PR_STORE_HEADER, "newest header damaged", "Fall back to the newest good version", 0},
+    {PR_SEALED_DAMAGE, "sealed store damaged (seen without the key)", "", PRF_NOFIX},
     {PR_STORE_CONTENT, "newest version damaged", "Fall back to the newest good version", 0},
     {PR_STORE_TAIL, "uncommitted tail after the newest header", "Trim", PRF_PREEN},
     {PR_STORE_LOST, "no version checks out", "Salvage the readable pages", 0},

@@ -15,6 +15,7 @@
  * exactly as a check with no memo would report it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -468,5 +469,199 @@ int st_check(st_store *st, int flags)
 	}
 	st_file_unref(c.f);
 	memo_free(c.m);
+	return rc;
+}
+
+/* ---- a sealed store without its key ----------------------------------- */
+
+/* The newest block whose marker says header and whose record checks out
+ * (length and crc; its payload is sealed), or HDR_NONE. */
+static int raw_newest_header(struct st_file *f, uint64_t size, uint64_t *at)
+{
+	uint8_t rec[HDR_SEALED_END];
+	size_t got;
+	int rc;
+
+	*at = HDR_NONE;
+	for (uint64_t blk = size ? (size - 1) / BLOCK_SIZE + 1 : 0; blk-- > 0;) {
+		if ((rc = st_pread_full(f, rec, sizeof(rec), blk * BLOCK_SIZE, &got)) != ST_OK)
+			return rc;
+		if (got < sizeof(rec) || rec[0] != MARK_HEADER ||
+		    st_get32(rec + 1) != HDR_SEALED_SIZE ||
+		    st_crc32c(st_crc32c(0, rec + 1, 4), rec + 1 + REC_HDR_SIZE, HDR_SEALED_SIZE) !=
+			st_get32(rec + 5))
+			continue;
+		*at = blk * BLOCK_SIZE;
+		return ST_OK;
+	}
+	return ST_OK;
+}
+
+static int raw_damage(struct st_file *f, uint64_t pos, const char *what)
+{
+	return st_fail(ST_ECORRUPT, 0, pos, "%s: %s at offset %llu", f->path, what,
+		       (unsigned long long)pos);
+}
+
+/* Checks one record of the stream at pos (its crcs; a data record's page
+ * crcs); *next is where the next one starts. */
+static int raw_record(struct st_file *f, uint64_t pos, uint64_t limit, struct st_raw_report *r,
+		      uint64_t *next)
+{
+	uint8_t head[REC_HDR_SIZE], *buf;
+	uint32_t len;
+	int rc;
+
+	if ((rc = st_stream_read(f, pos, head, sizeof(head), limit)) != ST_OK)
+		return rc;
+	len = st_get32(head);
+	if (len == 0 || len > REC_MAX_LEN + ST_SEAL_OVERHEAD ||
+	    st_stream_end(pos, REC_HDR_SIZE + (uint64_t)len) > limit)
+		return raw_damage(f, pos, "bad record length");
+	if (!(buf = malloc(REC_HDR_SIZE + (size_t)len)))
+		return st_fail_oom();
+	if ((rc = st_stream_read(f, pos, buf, REC_HDR_SIZE + (size_t)len, limit)) != ST_OK)
+		goto out;
+	switch (buf[REC_HDR_SIZE]) {
+	case REC_DATA: {
+		struct data_head d;
+		const uint8_t *pg;
+
+		if (st_data_head_decode(buf + REC_HDR_SIZE, len, &d) != ST_OK ||
+		    len != data_payload_len(d.npages, d.tail, true)) {
+			rc = raw_damage(f, pos, "bad data record head");
+			break;
+		}
+		if (st_crc32c(st_crc32c(0, buf, 4), buf + REC_HDR_SIZE,
+			      DATA_HEAD_FIXED + 4ull * d.npages) != st_get32(buf + 4)) {
+			rc = raw_damage(f, pos, "checksum mismatch in the record");
+			break;
+		}
+		pg = buf + REC_HDR_SIZE + DATA_HEAD_FIXED + 4ull * d.npages;
+		for (uint32_t i = 0; i < d.npages && rc == ST_OK; i++) {
+			size_t n = (i + 1 == d.npages ? d.tail : BLOCK_SIZE) + ST_SEAL_OVERHEAD;
+
+			if (st_crc32c(0, pg, n) != st_get32(d.crcs + 4 * i))
+				rc = raw_damage(f, pos,
+						"checksum mismatch in a data page of the record");
+			pg += n;
+		}
+		r->pages += d.npages;
+		break;
+	}
+	case REC_LEAF:
+	case REC_INTERIOR:
+	case REC_META:
+		if (st_crc32c(st_crc32c(0, buf, 4), buf + REC_HDR_SIZE, len) != st_get32(buf + 4))
+			rc = raw_damage(f, pos, "checksum mismatch in the record");
+		break;
+	default:
+		rc = raw_damage(f, pos, "unknown record type");
+	}
+	if (rc == ST_OK) {
+		r->records++;
+		*next = st_stream_end(pos, REC_HDR_SIZE + (uint64_t)len);
+	}
+out:
+	free(buf);
+	return rc;
+}
+
+int st_check_sealed_file(const char *path, struct st_raw_report *r)
+{
+	struct st_file *f;
+	struct stat sb;
+	uint64_t newest, end, pos = 0;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	if ((rc = st_file_open(&st_posix_ops, NULL, path, O_RDONLY, 0, &f)) != ST_OK)
+		return rc;
+	if (fstat(f->fd, &sb) != 0) {
+		rc = st_fail_errno(errno, "fstat", path);
+		goto out;
+	}
+	r->file_bytes = (uint64_t)sb.st_size;
+	if ((rc = raw_newest_header(f, r->file_bytes, &newest)) != ST_OK)
+		goto out;
+	if (newest == HDR_NONE) {
+		rc = st_fail(ST_ECORRUPT, 0, 0, "%s: no sealed header", path);
+		goto out;
+	}
+	end = newest + HDR_SEALED_END;
+	r->end = end;
+	/* The stream from the start to the newest header's end: records,
+	 * zeros up to a header's block, headers. Past it is a tail. */
+	while (pos < end && rc == ST_OK) {
+		uint8_t b[1 + REC_HDR_SIZE];
+		size_t got;
+
+		if (pos % BLOCK_SIZE == 0) {
+			if ((rc = st_pread_full(f, b, sizeof(b), pos, &got)) != ST_OK)
+				break;
+			if (got < sizeof(b)) {
+				rc = raw_damage(f, pos, "file ends inside a block");
+				break;
+			}
+			if (b[0] == MARK_HEADER) {
+				if (st_get32(b + 1) != HDR_SEALED_SIZE) {
+					rc = raw_damage(f, pos,
+							st_get32(b + 1) == HDR_PAYLOAD_SIZE
+							    ? "plain header in a sealed store"
+							    : "bad header length");
+					break;
+				}
+				/* Its crc: raw_newest_header's read, for the newest. */
+				if (pos != newest) {
+					uint8_t rec[HDR_SEALED_END];
+
+					if ((rc = st_pread_full(f, rec, sizeof(rec), pos, &got)) !=
+					    ST_OK)
+						break;
+					if (got < sizeof(rec) ||
+					    st_crc32c(st_crc32c(0, rec + 1, 4),
+						      rec + 1 + REC_HDR_SIZE,
+						      HDR_SEALED_SIZE) != st_get32(rec + 5)) {
+						rc = raw_damage(f, pos, "header checksum mismatch");
+						break;
+					}
+				}
+				r->headers++;
+				pos += HDR_SEALED_END;
+				continue;
+			}
+			if (b[0] != MARK_DATA) {
+				rc = raw_damage(f, pos, "unknown block marker");
+				break;
+			}
+		}
+		{
+			uint8_t lenb[4];
+
+			if ((rc = st_stream_read(f, pos, lenb, 4, end)) != ST_OK)
+				break;
+			/* Zeros: the padding before a header's block, which
+			 * must be zeros to its end. */
+			if (st_get32(lenb) == 0) {
+				uint64_t blk_end = (pos / BLOCK_SIZE + 1) * BLOCK_SIZE;
+				uint8_t pad[BLOCK_SIZE];
+
+				if ((rc = st_pread_full(f, pad, (size_t)(blk_end - pos), pos,
+							&got)) != ST_OK)
+					break;
+				for (size_t i = 0; i < got; i++)
+					if (pad[i]) {
+						rc = raw_damage(f, pos + i,
+								"bytes in a header's padding");
+						break;
+					}
+				pos = blk_end;
+				continue;
+			}
+		}
+		rc = raw_record(f, pos, end, r, &pos);
+	}
+out:
+	st_file_unref(f);
 	return rc;
 }

@@ -414,6 +414,21 @@ int st_open_version_at(st_store *st, const struct st_version *v, st_store **out)
 #define ST_CHECK_ALL  0x2
 int st_check(st_store *st, int flags);
 
+/* What st_check_sealed_file saw. */
+struct st_raw_report {
+	uint64_t headers, records, pages; /* checked, up to the newest header */
+	uint64_t end;			  /* the newest header's end: after it, a tail */
+	uint64_t file_bytes;
+};
+/*
+ * Checks a sealed store without its key: the markers, the record lengths
+ * and the crcs over the sealed bytes (every header's, record's and data
+ * page's) from the start of the file to the end of its newest header.
+ * Nothing is authenticated, and a torn one-sync commit (whose checksum is
+ * sealed) looks like damage. ST_OK; ST_ECORRUPT with the offset; ST_EIO.
+ */
+int st_check_sealed_file(const char *path, struct st_raw_report *r);
+
 /*
  * Makes version seq the newest version of the store (fsck's repair of a
  * store whose newer versions or tail are damaged). The file's bytes up to

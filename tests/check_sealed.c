@@ -251,11 +251,34 @@ START_TEST(moved_bytes_fail)
 }
 END_TEST
 
+/* Without the key: crcs and lengths over the sealed bytes. */
+START_TEST(check_without_key)
+{
+	char *f = make_file("f.rev", &key_a, 'x', 'y'), *plain = make_file("p.rev", NULL, 'x', 'y');
+	struct st_raw_report r;
+	uint64_t rec[4];
+
+	ck_assert_int_eq(st_check_sealed_file(f, &r), ST_OK);
+	ck_assert_uint_eq(r.headers, 3); /* the empty store's, then two commits */
+	ck_assert_uint_eq(r.pages, 2);
+	ck_assert_uint_ge(r.records, 4); /* two data records, two leaves at least */
+	ck_assert_int_eq(st_check_sealed_file(plain, &r), ST_ECORRUPT);
+	/* A bit of the second page's ciphertext: its crc says so, and where. */
+	ck_assert_uint_eq(find_page_records(f, rec, 4), 2);
+	tu_flip_bit(f, rec[1] + phys_len(rec[1], 8 + 12 + 4 + 100) - 1, 5);
+	ck_assert_int_eq(st_check_sealed_file(f, &r), ST_ECORRUPT);
+	ck_assert_uint_eq(st_last_error()->offset, rec[1]);
+	free(f);
+	free(plain);
+}
+END_TEST
+
 static void add_tests(TCase *tc)
 {
 	tcase_add_test(tc, nothing_shows);
 	tcase_add_test(tc, key_required);
 	tcase_add_test(tc, moved_bytes_fail);
+	tcase_add_test(tc, check_without_key);
 }
 
 int main(void)

@@ -220,6 +220,12 @@ static void exercise(void)
 
 	if (!buf)
 		abort();
+	{
+		/* The check without the key reads any bytes as a sealed store. */
+		struct st_raw_report r;
+
+		(void)st_check_sealed_file(path, &r);
+	}
 	for (size_t k = 0; k < 2; k++) {
 		for (size_t f = 0; f < 5; f++) {
 			struct seqs s = {.n = 0};
