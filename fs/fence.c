@@ -287,7 +287,7 @@ int fence_open_ns(struct fs *fs)
 	sleep_ms(settle_time(fs));
 	if (!(fs->sb.ro_compat & NS_FEAT_FENCE))
 		return open_ns(fs, 0, &seq) ? -1 : 0;
-	rc = ns_fence_read(fs->backing, &f);
+	rc = ns_fence_read(fs->backing, &fs->sb, &f);
 	if (rc == ST_ENOTFOUND) {
 		fs_log(LOG_WARNING, "%s has no %s; this mount makes one", fs->backing,
 		       NS_FENCE_NAME);
@@ -346,7 +346,7 @@ int fence_mark(struct fs *fs, bool clean)
 	f.gen = fs->fence_gen;
 	f.ns_seq = v.seq;
 	memcpy(f.uuid, fs->sb.uuid, sizeof(f.uuid));
-	rc = ns_fence_write(fs->backing, &f);
+	rc = ns_fence_write(fs->backing, &fs->sb, &f);
 	if (rc) {
 		fs_log(LOG_ERR, "cannot write the fence: %s", st_last_error()->msg);
 		return -fs_errno(rc);
@@ -385,7 +385,7 @@ static void *fence_main(void *arg)
 
 			f.time_ns = st_realtime_ns();
 			memcpy(f.uuid, fs->sb.uuid, sizeof(f.uuid));
-			rc = ns_fence_write(fs->backing, &f);
+			rc = ns_fence_write(fs->backing, &fs->sb, &f);
 			/* A failure is said once; the next commit tries again. */
 			if (rc && !failed)
 				fs_log(LOG_ERR, "cannot write the fence: %s", st_last_error()->msg);

@@ -972,7 +972,7 @@ static uint64_t fence_floor(struct fsck *c, bool *bad, char *why, size_t len)
 	*bad = false;
 	if (!c->sb_ok || !(c->sb.ro_compat & NS_FEAT_FENCE))
 		return 0;
-	rc = ns_fence_read(c->dir, &f);
+	rc = ns_fence_read(c->dir, c->sb_ok ? &c->sb : NULL, &f);
 	if (rc == ST_OK && memcmp(f.uuid, c->sb.uuid, sizeof(f.uuid)) == 0)
 		return f.ns_seq;
 	*bad = true;
@@ -991,7 +991,7 @@ static void fence_rewrite(struct fsck *c, st_store *ns, const char *why)
 	st_current(ns, &v);
 	f.ns_seq = v.seq;
 	memcpy(f.uuid, c->sb.uuid, sizeof(f.uuid));
-	if (ns_fence_write(c->dir, &f) == ST_OK)
+	if (ns_fence_write(c->dir, c->sb_ok ? &c->sb : NULL, &f) == ST_OK)
 		fsck_fixed(c);
 	else
 		fsck_unfixed(c, st_last_error()->msg);

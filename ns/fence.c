@@ -18,7 +18,9 @@
 #define FENCE_BLOCK	4096u
 #define FENCE_FILE_SIZE ((2u << 20) + FENCE_BLOCK) /* past any quick-read limit */
 #define FENCE_CLEAN	0x1u
+#define FENCE_SEALED	0x2u /* an encrypted vault's: bytes 60..87 authenticate 0..59 */
 #define FENCE_CRC_AT	56u
+#define FENCE_SEAL_AT	60u
 
 static int fence_path(const char *dir, char *buf, size_t len)
 {
@@ -39,7 +41,21 @@ static void *block_alloc(void)
 	return b;
 }
 
-int ns_fence_read(const char *dir, struct ns_fence *f)
+/* The key an encrypted vault's fence is authenticated with (sb unlocked). */
+static int fence_key(const struct ns_super *sb, struct st_key *k)
+{
+	static const char label[] = "revfs fence key v1";
+
+	return st_hkdf(sb->master, ST_KEY_SIZE, sb->uuid, 16, label, sizeof(label) - 1, k->k,
+		       ST_KEY_SIZE);
+}
+
+static bool sealed_vault(const struct ns_super *sb)
+{
+	return sb && (sb->incompat & NS_FEAT_SEALED);
+}
+
+int ns_fence_read(const char *dir, const struct ns_super *sb, struct ns_fence *f)
 {
 	char path[4096];
 	uint8_t *b;
@@ -68,7 +84,21 @@ int ns_fence_read(const char *dir, struct ns_fence *f)
 		rc = st_fail(ST_ECORRUPT, 0, 0, "%s: not a valid fence", path);
 	else if (st_get32(b + 4) != FENCE_VERSION)
 		rc = st_fail(ST_EVERSION, 0, 0, "%s: fence of version %u", path, st_get32(b + 4));
-	else {
+	else if (sealed_vault(sb) && !(st_get32(b + 8) & FENCE_SEALED))
+		/* Else anyone could write one that lets an older vault in. */
+		rc = st_fail(ST_ECORRUPT, 0, 0, "%s: an encrypted vault's fence without its seal",
+			     path);
+	else if (sealed_vault(sb) && sb->unlocked) {
+		struct st_key k;
+		uint8_t none[1];
+
+		rc = fence_key(sb, &k);
+		if (rc == ST_OK && st_unseal(&k, b, FENCE_SEAL_AT, b + FENCE_SEAL_AT,
+					     ST_SEAL_OVERHEAD, none) != ST_OK)
+			rc = st_fail(ST_ECORRUPT, 0, 0, "%s: the fence fails authentication", path);
+		memset(&k, 0, sizeof(k));
+	}
+	if (rc == ST_OK) {
 		f->clean = st_get32(b + 8) & FENCE_CLEAN;
 		f->gen = st_get64(b + 16);
 		f->ns_seq = st_get64(b + 24);
@@ -80,10 +110,10 @@ int ns_fence_read(const char *dir, struct ns_fence *f)
 	return rc;
 }
 
-int ns_fence_write(const char *dir, const struct ns_fence *f)
+int ns_fence_write(const char *dir, const struct ns_super *sb, const struct ns_fence *f)
 {
 	char path[4096];
-	struct stat sb;
+	struct stat st;
 	uint8_t *b;
 	bool made;
 	int fd, rc = fence_path(dir, path, sizeof(path));
@@ -102,15 +132,29 @@ int ns_fence_write(const char *dir, const struct ns_fence *f)
 	}
 	st_put32(b, FENCE_MAGIC);
 	st_put32(b + 4, FENCE_VERSION);
-	st_put32(b + 8, f->clean ? FENCE_CLEAN : 0);
+	st_put32(b + 8, (f->clean ? FENCE_CLEAN : 0) | (sealed_vault(sb) ? FENCE_SEALED : 0));
 	st_put64(b + 16, f->gen);
 	st_put64(b + 24, f->ns_seq);
 	st_put64(b + 32, f->time_ns);
 	memcpy(b + 40, f->uuid, 16);
 	st_put32(b + FENCE_CRC_AT, st_crc32c(0, b, FENCE_CRC_AT));
-	if (fstat(fd, &sb) != 0)
+	if (sealed_vault(sb)) {
+		struct st_key k;
+
+		rc = sb->unlocked ? fence_key(sb, &k)
+				  : st_fail(ST_EKEY, 0, 0, "%s: the vault's key is needed", path);
+		if (rc == ST_OK)
+			rc = st_seal(&k, b, FENCE_SEAL_AT, NULL, 0, b + FENCE_SEAL_AT);
+		memset(&k, 0, sizeof(k));
+		if (rc != ST_OK) {
+			free(b);
+			close(fd);
+			return rc;
+		}
+	}
+	if (fstat(fd, &st) != 0)
 		rc = st_fail_errno(errno, "stat", path);
-	else if (sb.st_size < (off_t)FENCE_FILE_SIZE && ftruncate(fd, FENCE_FILE_SIZE) != 0)
+	else if (st.st_size < (off_t)FENCE_FILE_SIZE && ftruncate(fd, FENCE_FILE_SIZE) != 0)
 		rc = st_fail_errno(errno, "extend", path);
 	else if (pwrite(fd, b, FENCE_BLOCK, 0) != (ssize_t)FENCE_BLOCK)
 		rc = st_fail_errno(errno ? errno : EIO, "write", path);

@@ -189,7 +189,7 @@ int ns_format(const char *dir, const struct ns_super *sb, uint32_t uid, uint32_t
 		st_current(ns, &v);
 		f.ns_seq = v.seq;
 		memcpy(f.uuid, sb->uuid, sizeof(f.uuid));
-		rc = ns_fence_write(dir, &f);
+		rc = ns_fence_write(dir, sb, &f);
 	}
 	st_close(ns);
 	return rc;

@@ -367,10 +367,10 @@ struct ns_fence {
 	uint8_t uuid[16]; /* the superblock's */
 };
 /* ST_OK, ST_ENOTFOUND (no fence), ST_ECORRUPT, or an I/O error. */
-int ns_fence_read(const char *dir, struct ns_fence *f);
+int ns_fence_read(const char *dir, const struct ns_super *sb, struct ns_fence *f);
 /* Writes and syncs it in place (made whole, and the directory synced, the
  * first time). */
-int ns_fence_write(const char *dir, const struct ns_fence *f);
+int ns_fence_write(const char *dir, const struct ns_super *sb, const struct ns_fence *f);
 
 /* ---- records of the namespace store ------------------------------------- */
 

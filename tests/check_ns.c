@@ -864,12 +864,12 @@ START_TEST(fence_file)
 	int fd;
 
 	st_current(ns, &v);
-	EXPECT_RC(ns_fence_read(dir, &f), ST_OK);
+	EXPECT_RC(ns_fence_read(dir, NULL, &f), ST_OK);
 	ck_assert(f.clean && f.gen == 0 && f.ns_seq == v.seq);
 	ck_assert(memcmp(f.uuid, g_sb.uuid, 16) == 0);
 	memcpy(g.uuid, g_sb.uuid, 16);
-	EXPECT_RC(ns_fence_write(dir, &g), ST_OK);
-	EXPECT_RC(ns_fence_read(dir, &f), ST_OK);
+	EXPECT_RC(ns_fence_write(dir, NULL, &g), ST_OK);
+	EXPECT_RC(ns_fence_read(dir, NULL, &f), ST_OK);
 	ck_assert(!f.clean && f.gen == 7 && f.ns_seq == 42 && f.time_ns == 99);
 	snprintf(path, sizeof(path), "%s/%s", dir, NS_FENCE_NAME);
 	ck_assert_int_eq(stat(path, &sb), 0);
@@ -880,9 +880,9 @@ START_TEST(fence_file)
 	b ^= 1;
 	ck_assert_int_eq(pwrite(fd, &b, 1, 24 + 7), 1);
 	close(fd);
-	EXPECT_RC(ns_fence_read(dir, &f), ST_ECORRUPT);
+	EXPECT_RC(ns_fence_read(dir, NULL, &f), ST_ECORRUPT);
 	ck_assert_int_eq(unlink(path), 0);
-	EXPECT_RC(ns_fence_read(dir, &f), ST_ENOTFOUND);
+	EXPECT_RC(ns_fence_read(dir, NULL, &f), ST_ENOTFOUND);
 	st_close(ns);
 	free(dir);
 }
@@ -945,6 +945,34 @@ START_TEST(key_slot)
 	text[0] = text[0] == '0' ? '1' : '0';
 	ck_assert_int_eq(ns_key_recover(&back, text), ST_EKEY);
 	ck_assert_int_eq(ns_key_recover(&back, "12-34"), ST_EINVAL);
+	/* The fence is sealed too: one rewritten to let an older namespace
+	 * in (its crc made right) fails authentication. */
+	{
+		char *p = tu_path(tu_dir, NS_FENCE_NAME);
+		struct ns_fence f;
+		uint8_t blk[64];
+		FILE *fp;
+
+		ck_assert_int_eq(ns_fence_read(tu_dir, &back, &f), ST_OK);
+		fp = fopen(p, "r+b");
+		ck_assert(fp && fread(blk, 1, sizeof(blk), fp) == sizeof(blk));
+		st_put64(blk + 24, 0);
+		st_put32(blk + 56, st_crc32c(0, blk, 56));
+		ck_assert(fseek(fp, 0, SEEK_SET) == 0 &&
+			  fwrite(blk, 1, sizeof(blk), fp) == sizeof(blk));
+		fclose(fp);
+		ck_assert_int_eq(ns_fence_read(tu_dir, &back, &f), ST_ECORRUPT);
+		ck_assert_int_eq(ns_fence_read(tu_dir, NULL, &f), ST_OK); /* no key: crc only */
+		/* Its seal stripped: refused even without the key. */
+		st_put32(blk + 8, st_get32(blk + 8) & ~2u);
+		st_put32(blk + 56, st_crc32c(0, blk, 56));
+		fp = fopen(p, "r+b");
+		ck_assert(fp && fwrite(blk, 1, sizeof(blk), fp) == sizeof(blk));
+		fclose(fp);
+		ns_key_forget(&back);
+		ck_assert_int_eq(ns_fence_read(tu_dir, &back, &f), ST_ECORRUPT);
+		free(p);
+	}
 	/* A damaged superblock: the copy keeps the slot. */
 	{
 		char *p = tu_path(tu_dir, NS_SUPER_NAME);
