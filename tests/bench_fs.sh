@@ -17,9 +17,10 @@
 #   -w WORKLOADS  comma list of workloads 1-7 to run (env BENCH_WORKLOADS, all;
 #                 1 and 2 run together; 7 is 6 with another file written
 #                 meanwhile, never fsynced: an fsync should not wait for it)
-#   -T TARGETS    comma list of ext4,passthrough_ll,revfs,revfs0 (env
-#                 BENCH_TARGETS, all but revfs0; "ext4" is the plain temp dir,
-#                 whatever its filesystem; revfs0 is revfs -o writeback=0)
+#   -T TARGETS    comma list of ext4,passthrough_ll,revfs,revfs0,revfsenc (env
+#                 BENCH_TARGETS, all but revfs0 and revfsenc; "ext4" is the
+#                 plain temp dir, whatever its filesystem; revfs0 is revfs -o
+#                 writeback=0; revfsenc an encrypted vault, with a key file)
 #   -r ROUNDS     rounds of every workload (env BENCH_ROUNDS, 3); each round
 #                 runs the targets in another order, and the table gives the
 #                 median of the rounds
@@ -205,6 +206,11 @@ t_fresh() {
 		rmdir "$d/back"
 		brun "$REVFS_BIN/mkfs.revfs" "$d/back" || return 1
 	fi
+	if [ "$CUR_T" = revfsenc ]; then
+		rmdir "$d/back"
+		head -c 64 /dev/urandom >"$d.key"
+		brun "$REVFS_BIN/mkfs.revfs" --key-file="$d.key" "$d/back" || return 1
+	fi
 	return 0
 }
 
@@ -222,10 +228,11 @@ t_mount() {
 			exec "$PT_BIN" -f -o source="$d/back" "$d/mnt"
 		) >>"$d.log" 2>&1 &
 		;;
-	revfs | revfs0)
+	revfs | revfs0 | revfsenc)
 		(
 			ulimit -n "$NOFILE"
 			[ "$CUR_T" = revfs0 ] && set -- -o writeback=0
+			[ "$CUR_T" = revfsenc ] && set -- -o key_file="$d.key"
 			exec "$REVFS_BIN/revfs" -f "$@" "$d/back" "$d/mnt"
 		) >>"$d.log" 2>&1 &
 		;;
@@ -483,9 +490,9 @@ trap bench_cleanup EXIT
 mkdir -p "$FS_TMP/out" "$FS_TMP/bin"
 BASE_FS=$(findmnt -n -o FSTYPE -T "$FS_TMP" 2>/dev/null || echo plain)
 
-declare -A AVAIL=([ext4]=yes [passthrough_ll]=no [revfs]=no [revfs0]=no)
+declare -A AVAIL=([ext4]=yes [passthrough_ll]=no [revfs]=no [revfs0]=no [revfsenc]=no)
 for t in ${TARGETS//,/ }; do
-	case $t in ext4 | passthrough_ll | revfs | revfs0) ;; *) fs_fail "unknown target '$t'" ;; esac
+	case $t in ext4 | passthrough_ll | revfs | revfs0 | revfsenc) ;; *) fs_fail "unknown target '$t'" ;; esac
 done
 
 FSIO=$FS_TMP/bin/bench_fsio
@@ -517,6 +524,7 @@ fi
 if [ -x "$REVFS_BIN/revfs" ] && [ -x "$REVFS_BIN/mkfs.revfs" ]; then
 	AVAIL[revfs]=yes
 	AVAIL[revfs0]=yes
+	AVAIL[revfsenc]=yes
 else
 	note "revfs: no $REVFS_BIN/revfs and $REVFS_BIN/mkfs.revfs, its column is n/a"
 fi
@@ -639,25 +647,30 @@ echo "Each figure is the median of $ROUNDS rounds; each round ran the targets in
 echo "Ratios are revfs/passthrough_ll and revfs/$BASE_FS of the raw figures: where higher is" \
 	"better, >1 means revfs is faster; where lower is better (s, us), <1 means revfs is faster."
 has "$TARGETS" revfs0 && echo "revfs0 is revfs with -o writeback=0 (no kernel writeback cache)."
+has "$TARGETS" revfsenc && echo "revfsenc is revfs on an encrypted vault (a key file); enc/rv is revfsenc/revfs."
 echo
-fmt_line='%-48s %-8s %-6s %12s %14s %12s %12s %10s %10s\n'
+fmt_line='%-48s %-8s %-6s %12s %14s %12s %12s %12s %10s %10s %8s\n'
 # shellcheck disable=SC2059
-printf "$fmt_line" workload unit better "$BASE_FS" passthrough_ll revfs revfs0 rv/pt "rv/$BASE_FS"
+printf "$fmt_line" workload unit better "$BASE_FS" passthrough_ll revfs revfs0 revfsenc rv/pt \
+	"rv/$BASE_FS" enc/rv
 dashes=------------------------------------------------
 # shellcheck disable=SC2059
 printf "$fmt_line" "$dashes" "${dashes:0:8}" "${dashes:0:6}" "${dashes:0:12}" "${dashes:0:14}" \
-	"${dashes:0:12}" "${dashes:0:12}" "${dashes:0:10}" "${dashes:0:10}"
+	"${dashes:0:12}" "${dashes:0:12}" "${dashes:0:12}" "${dashes:0:10}" "${dashes:0:10}" \
+	"${dashes:0:8}"
 for r in "${ROWS[@]}"; do
 	has "$WORKLOADS" "${ROW_W[$r]}" || { [ "${ROW_W[$r]}" = 1 ] && has "$WORKLOADS" 2; } || continue
 	e=$(median "$r" ext4)
 	p=$(median "$r" passthrough_ll)
 	v=$(median "$r" revfs)
 	v0=$(median "$r" revfs0)
+	ve=$(median "$r" revfsenc)
 	# shellcheck disable=SC2059
 	printf "$fmt_line" "${ROW_LABEL[$r]}" "${ROW_UNIT[$r]}" "${ROW_BETTER[$r]}" \
 		"$(fmt "$e" "${ROW_FMT[$r]}")" "$(fmt "$p" "${ROW_FMT[$r]}")" \
 		"$(fmt "$v" "${ROW_FMT[$r]}")" "$(fmt "$v0" "${ROW_FMT[$r]}")" \
-		"$(ratio "$v" "$p")" "$(ratio "$v" "$e")"
+		"$(fmt "$ve" "${ROW_FMT[$r]}")" "$(ratio "$v" "$p")" "$(ratio "$v" "$e")" \
+		"$(ratio "$ve" "$v")"
 done
 if [ ${#NOTES[@]} -gt 0 ]; then
 	echo
