@@ -49,7 +49,8 @@ static const char *prog = "revfs-compact";
 
 struct opts {
 	bool dry_run, quiet, verbose, pause, resume, purge, purge_deleted;
-	const char *keep; /* --keep, or NULL */
+	const char *keep;	  /* --keep, or NULL */
+	struct ns_secret_src key; /* an encrypted backing directory's passphrase or key file */
 };
 
 struct totals {
@@ -86,6 +87,8 @@ static void usage(FILE *f)
 		"every regular file under it) is compacted by the running daemon; a PATH\n"
 		"that is an unmounted backing directory has every store compacted here.\n\n"
 		"  -n, --dry-run    say what would be reclaimed; change nothing\n"
+		"      --passphrase-fd=FD, --key-file=FILE  an encrypted backing directory's\n"
+		"                   passphrase or key file (default: asked on the terminal)\n"
 		"      --keep=RULE  versions to keep (backing directories only), e.g.\n"
 		"                   %s or latest; default: the superblock's\n"
 		"      --purge      remove the past versions of each file and its lineage\n"
@@ -841,6 +844,10 @@ static int compact_backing(const char *dir, const struct opts *o, struct totals 
 					  : "; run fsck.revfs on it");
 		return EXIT_FAILED;
 	}
+	if ((sb.incompat & NS_FEAT_SEALED) && ns_key_unlock_from(&sb, &o->key, dir) != ST_OK) {
+		fprintf(stderr, "%s: %s: %s; nothing compacted\n", prog, dir, st_last_error()->msg);
+		return EXIT_FAILED;
+	}
 	if (!o->dry_run && !ns_super_writable(&sb)) {
 		fprintf(stderr,
 			"%s: %s has features this revfs-compact can only read; use a newer "
@@ -969,10 +976,20 @@ static void print_total(const struct opts *o, const struct totals *tot, bool fai
 
 int main(int argc, char **argv)
 {
-	enum { OPT_KEEP = 256, OPT_PAUSE, OPT_RESUME, OPT_PURGE, OPT_PURGE_DELETED };
+	enum {
+		OPT_KEEP = 256,
+		OPT_PAUSE,
+		OPT_RESUME,
+		OPT_PURGE,
+		OPT_PURGE_DELETED,
+		OPT_PASS_FD,
+		OPT_KEY_FILE
+	};
 	static const struct option longopts[] = {
 	    {"dry-run", no_argument, NULL, 'n'},
 	    {"keep", required_argument, NULL, OPT_KEEP},
+	    {"passphrase-fd", required_argument, NULL, OPT_PASS_FD},
+	    {"key-file", required_argument, NULL, OPT_KEY_FILE},
 	    {"pause", no_argument, NULL, OPT_PAUSE},
 	    {"resume", no_argument, NULL, OPT_RESUME},
 	    {"purge", no_argument, NULL, OPT_PURGE},
@@ -982,7 +999,7 @@ int main(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0}};
-	struct opts o = {0};
+	struct opts o = {.key = {.fd = -1}};
 	struct totals tot = {0};
 	struct targets t = {0};
 	struct progress p = {0};
@@ -995,6 +1012,21 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'n':
 			o.dry_run = true;
+			break;
+		case OPT_PASS_FD: {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*end || !*optarg || v < 0 || v > INT32_MAX) {
+				fprintf(stderr, "%s: --passphrase-fd=%s: give a descriptor\n", prog,
+					optarg);
+				return EXIT_USAGE;
+			}
+			o.key.fd = (int)v;
+			break;
+		}
+		case OPT_KEY_FILE:
+			o.key.key_file = optarg;
 			break;
 		case OPT_KEEP:
 			o.keep = optarg;

@@ -73,6 +73,11 @@ v=$(getfattr --only-values -n user.deltaxattrsecret "$M/alphadirsecret/hotelrena
 cat "$M/.revfs/history/alphadirsecret/hotelrenamedsecret"/* | grep -qx bravocontentsecret ||
 	fs_fail "the replaced version is not in the history"
 fs_umount
+# Offline, the backing directory's stores compacted with the key.
+"$REVFS_BIN/revfs-compact" --passphrase-fd=3 "$FS_BACKING" 3<"$PASS" >"$OUT" 2>&1 ||
+	fs_fail "revfs-compact of the backing directory: $(cat "$OUT")"
+"$FSCK" -f -n --passphrase-fd=3 "$FS_BACKING" 3<"$PASS" >"$OUT" 2>&1 ||
+	fs_fail "fsck after revfs-compact: $(cat "$OUT")"
 for w in alphadirsecret bravocontentsecret charlienamesecret deltaxattrsecret echovaluesecret \
 	foxtrottargetsecret golflinksecret hotelrenamedsecret indiasavedsecret julietsecret \
 	kilocompactsecret; do
