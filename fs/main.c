@@ -407,6 +407,12 @@ static int open_backing(struct fs *fs)
 			st_last_error()->msg, fs->backing);
 		return -1;
 	}
+	if (fs->sb.incompat & NS_FEAT_SEALING) {
+		fprintf(stderr,
+			"revfs: %s is being encrypted; finish it with revfs-tune --encrypt %s\n",
+			fs->backing, fs->backing);
+		return -1;
+	}
 	if (fs->sb.incompat & NS_FEAT_SEALED) {
 		struct ns_secret_src src = {.key_file = fs->o.key_file, .fd = fs->o.passphrase_fd};
 

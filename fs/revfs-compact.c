@@ -844,6 +844,11 @@ static int compact_backing(const char *dir, const struct opts *o, struct totals 
 					  : "; run fsck.revfs on it");
 		return EXIT_FAILED;
 	}
+	if (sb.incompat & NS_FEAT_SEALING) {
+		fprintf(stderr, "%s: %s is being encrypted; finish it with revfs-tune --encrypt\n",
+			prog, dir);
+		return EXIT_FAILED;
+	}
 	if ((sb.incompat & NS_FEAT_SEALED) && ns_key_unlock_from(&sb, &o->key, dir) != ST_OK) {
 		fprintf(stderr, "%s: %s: %s; nothing compacted\n", prog, dir, st_last_error()->msg);
 		return EXIT_FAILED;

@@ -54,6 +54,14 @@ int pass1_super(struct fsck *c)
 	switch (rc) {
 	case ST_OK:
 		c->sb_ok = true;
+		if (c->sb.incompat & NS_FEAT_SEALING) {
+			fsck_error(c,
+				   "%s is being encrypted, some stores sealed and some not: "
+				   "finish it with revfs-tune --encrypt",
+				   c->dir);
+			c->fatal = true;
+			return -1;
+		}
 		/* An encrypted vault is checked with its key: every store and
 		 * record is sealed. */
 		if ((c->sb.incompat & NS_FEAT_SEALED) && !c->no_key &&

@@ -12,8 +12,10 @@
  * It also changes an encrypted vault's passphrase or key file
  * (--new-passphrase, --new-key-file), unlocked by the old one or by the
  * recovery key mkfs.revfs printed: the master key is wrapped anew, and
- * no store is rewritten.
+ * no store is rewritten. And it encrypts an unencrypted one, offline,
+ * history included (--encrypt).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
@@ -46,6 +48,9 @@ static void usage(FILE *f)
 		"      --one-sync           commit with one sync from now on (a directory\n"
 		"                           made before mkfs.revfs did so); older revfs\n"
 		"                           programs cannot use it afterwards\n"
+		"      --encrypt            encrypt an unencrypted directory, history\n"
+		"                           included (offline; its new passphrase as\n"
+		"                           --new-passphrase takes it)\n"
 		"      --new-passphrase     wrap an encrypted vault's key under a new\n"
 		"                           passphrase (asked twice, or from\n"
 		"                           --new-passphrase-fd=FD), with --kdf,\n"
@@ -92,6 +97,155 @@ static void show(const char *dir, const struct ns_super *sb)
 		printf("  encryption:  AES-256-GCM, key file\n");
 }
 
+/* The KDF parameters of a new wrapping, from the options given. */
+static void kdf_defaults(const struct ns_secret_src *new_src, struct ns_keyslot *kdf,
+			 const bool kdf_given[3])
+{
+	if (new_src->key_file) {
+		*kdf = (struct ns_keyslot){.kdf = NS_KDF_KEYFILE};
+	} else if (kdf->kdf == NS_KDF_SCRYPT) {
+		kdf->n = kdf_given[0] ? kdf->n : NS_SCRYPT_N;
+		kdf->r = kdf_given[1] ? kdf->r : NS_SCRYPT_R;
+		kdf->p = kdf_given[2] ? kdf->p : NS_SCRYPT_P;
+	} else {
+		kdf->n = kdf_given[0] ? kdf->n : 600000;
+	}
+}
+
+/* Seals every store of dir (sb unlocked): the namespace, then ino/. */
+static int seal_stores(const char *dir, const struct ns_super *sb, uint64_t *stores,
+		       uint64_t *sealed)
+{
+	char path[4096];
+	bool did;
+	int rc;
+
+	if ((rc = ns_seal_store(dir, sb, 0, &did)) != ST_OK)
+		return rc;
+	*stores = 1;
+	*sealed = did;
+	for (unsigned x = 0; x < NS_FOLDERS; x++) {
+		struct dirent *e;
+		DIR *d;
+
+		ns_folder_path(dir, x, path, sizeof(path));
+		if (!(d = opendir(path)))
+			continue;
+		while ((e = readdir(d))) {
+			uint64_t ino;
+
+			if (!ns_store_name_parse(e->d_name, &ino))
+				continue;
+			if ((rc = ns_seal_store(dir, sb, ino, &did)) != ST_OK)
+				break;
+			(*stores)++;
+			*sealed += did;
+		}
+		closedir(d);
+		if (rc)
+			return rc;
+	}
+	return ST_OK;
+}
+
+/*
+ * --encrypt: converts a plain vault, history included, offline. The
+ * superblock goes first (the key, and NS_FEAT_SEALING: nothing else opens
+ * the vault meanwhile), then each store is compacted into a sealed file
+ * keeping every save, then the fence is sealed and the flag cleared. An
+ * interrupted run is finished by running it again (with the passphrase
+ * now set): stores already sealed are left as they are.
+ */
+static int encrypt_vault(const char *dir, struct ns_super *sb, const struct ns_secret_src *old_src,
+			 const struct ns_secret_src *new_src, struct ns_keyslot *kdf,
+			 const bool kdf_given[3], bool quiet)
+{
+	const struct ns_lock_wait no_wait = {0};
+	uint8_t secret[NS_SECRET_MAX];
+	char prompt[4200];
+	uint64_t sealed = 0, stores = 0;
+	struct ns_fence f;
+	size_t len;
+	int rc, lockfd, status = 8;
+
+	if ((sb->incompat & NS_FEAT_SEALED) && !(sb->incompat & NS_FEAT_SEALING)) {
+		fprintf(stderr, "%s: %s is encrypted already\n", prog, dir);
+		return 16;
+	}
+	if (!(sb->incompat & NS_FEAT_DAMAGE)) {
+		fprintf(stderr,
+			"%s: %s was made before stores had identities, from which their keys "
+			"come: copy its files into a vault made by mkfs.revfs --encrypt\n",
+			prog, dir);
+		return 8;
+	}
+	if (!ns_super_writable(sb)) {
+		fprintf(stderr, "%s: %s has features this revfs-tune can only read\n", prog, dir);
+		return 8;
+	}
+	/* Offline only: every store is rewritten. */
+	lockfd = ns_lock_open(dir, true);
+	if (lockfd < 0 || ns_lock_take(lockfd, &no_wait, NULL, 0) != NS_LOCK_TAKEN) {
+		fprintf(stderr,
+			"%s: %s is mounted (or its lock cannot be taken): unmount it first\n", prog,
+			dir);
+		goto out_close;
+	}
+	if (!(sb->incompat & NS_FEAT_SEALED)) {
+		char text[NS_RECOVERY_TEXT];
+
+		kdf_defaults(new_src, kdf, kdf_given);
+		snprintf(prompt, sizeof(prompt), "Passphrase for %s: ", dir);
+		rc = ns_secret_read(new_src, prompt, true, secret, &len);
+		if (rc == ST_OK)
+			rc = ns_key_create(sb, kdf, secret, len);
+		memset(secret, 0, sizeof(secret));
+		sb->incompat |= NS_FEAT_SEALING;
+		if (rc == ST_OK)
+			rc = ns_super_write(dir, sb);
+		if (rc) {
+			fprintf(stderr, "%s: %s: %s; nothing was changed\n", prog, dir,
+				st_last_error()->msg);
+			goto out_close;
+		}
+		/* Shown before the stores are touched: a run cut short has
+		 * shown it already. */
+		ns_key_recovery_text(sb, text);
+		printf("recovery key (keep it safe and apart from the vault; it is not shown "
+		       "again):\n  %s\n",
+		       text);
+		memset(text, 0, sizeof(text));
+		fflush(stdout);
+	} else if (ns_key_unlock_from(sb, old_src, dir) != ST_OK) {
+		fprintf(stderr, "%s: %s: %s\n", prog, dir, st_last_error()->msg);
+		goto out_close;
+	}
+	if ((rc = seal_stores(dir, sb, &stores, &sealed)) != ST_OK)
+		goto out_fail;
+	/* The fence, sealed too (read as it was: plain). */
+	if ((sb->ro_compat & NS_FEAT_FENCE) && ns_fence_read(dir, NULL, &f) == ST_OK &&
+	    (rc = ns_fence_write(dir, sb, &f)) != ST_OK)
+		goto out_fail;
+	sb->incompat &= ~NS_FEAT_SEALING;
+	if ((rc = ns_super_write(dir, sb)) != ST_OK)
+		goto out_fail;
+	if (!quiet)
+		printf("%s encrypted: %llu stores, %llu sealed by this run\n", dir,
+		       (unsigned long long)stores, (unsigned long long)sealed);
+	status = 0;
+	goto out_close;
+out_fail:
+	fprintf(stderr,
+		"%s: %s: %s; run %s --encrypt again to finish (nothing else opens the "
+		"vault until then)\n",
+		prog, dir, st_last_error()->msg, prog);
+out_close:
+	ns_key_forget(sb);
+	if (lockfd >= 0)
+		close(lockfd);
+	return status;
+}
+
 /* --new-passphrase, --new-key-file: unlocks sb with the old secret or the
  * recovery key, wraps the master key under the new one. 0 or an exit
  * status, said. */
@@ -109,15 +263,7 @@ static int rewrap(const char *dir, struct ns_super *sb, const struct ns_secret_s
 			dir);
 		return 16;
 	}
-	if (new_src->key_file) {
-		*kdf = (struct ns_keyslot){.kdf = NS_KDF_KEYFILE};
-	} else if (kdf->kdf == NS_KDF_SCRYPT) {
-		kdf->n = kdf_given[0] ? kdf->n : NS_SCRYPT_N;
-		kdf->r = kdf_given[1] ? kdf->r : NS_SCRYPT_R;
-		kdf->p = kdf_given[2] ? kdf->p : NS_SCRYPT_P;
-	} else {
-		kdf->n = kdf_given[0] ? kdf->n : 600000;
-	}
+	kdf_defaults(new_src, kdf, kdf_given);
 	if (recovery_fd >= 0) {
 		rc = ns_passphrase_read(recovery_fd, "", (char *)secret, sizeof(secret), &len);
 		if (rc == ST_OK)
@@ -153,6 +299,7 @@ int main(int argc, char **argv)
 	    {"history-max", required_argument, NULL, 'H'},
 	    {"one-sync", no_argument, NULL, 'O'},
 	    {"new-passphrase", no_argument, NULL, 'N'},
+	    {"encrypt", no_argument, NULL, 'E'},
 	    {"new-passphrase-fd", required_argument, NULL, 'F'},
 	    {"new-key-file", required_argument, NULL, 'G'},
 	    {"passphrase-fd", required_argument, NULL, 'P'},
@@ -173,7 +320,7 @@ int main(int argc, char **argv)
 	struct ns_super sb;
 	const struct ns_lock_wait no_wait = {0};
 	char keepbuf[512];
-	bool mounted, rekey = false, kdf_given[3] = {false, false, false};
+	bool mounted, rekey = false, encrypt = false, kdf_given[3] = {false, false, false};
 	struct ns_secret_src old_src = {.fd = -1}, new_src = {.fd = -1};
 	struct ns_keyslot kdf = {.kdf = NS_KDF_SCRYPT};
 	int c, rc, lockfd, recovery_fd = -1;
@@ -206,6 +353,9 @@ int main(int argc, char **argv)
 			break;
 		case 'N':
 			rekey = true;
+			break;
+		case 'E':
+			encrypt = true;
 			break;
 		case 'G':
 			new_src.key_file = optarg;
@@ -292,6 +442,13 @@ int main(int argc, char **argv)
 			rc == ST_EVERSION    ? "; use a newer revfs-tune"
 			: rc == ST_ENOTFOUND ? ""
 					     : "; run fsck.revfs on it");
+		return 8;
+	}
+	if (encrypt)
+		return encrypt_vault(dir, &sb, &old_src, &new_src, &kdf, kdf_given, quiet);
+	if (sb.incompat & NS_FEAT_SEALING) {
+		fprintf(stderr, "%s: %s is being encrypted: finish it with %s --encrypt\n", prog,
+			dir, prog);
 		return 8;
 	}
 	if (!label && !keep && !set_reserve && !set_history && !one_sync && !rekey) {

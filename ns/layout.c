@@ -125,6 +125,48 @@ int ns_file_open(const char *dir, const struct ns_super *sb, uint64_t ino, int f
 	return rc ? rc : open_with_id(path, ST_KIND_FILE, sb, ino, flags, opts, out);
 }
 
+int ns_seal_store(const char *dir, const struct ns_super *sb, uint64_t ino, bool *did)
+{
+	const struct st_retention all = {.min_count = UINT32_MAX};
+	struct st_open_opts o = {0};
+	struct st_compact_opts co = {.keep = &all};
+	uint8_t id[ST_ID_SIZE];
+	struct st_key key;
+	char path[4096];
+	st_store *st;
+	int rc = ino ? ns_store_path(dir, ino, path, sizeof(path))
+		     : path_fits(snprintf(path, sizeof(path), "%s/%s", dir, NS_STORE_NAME),
+				 sizeof(path));
+
+	*did = false;
+	if (rc)
+		return rc;
+	o.id = ns_store_id(sb, ino, id);
+	if (!o.id)
+		return st_fail(ST_EINVAL, EINVAL, 0, "stores without identities cannot be sealed");
+	{
+		struct stat sb_file;
+
+		/* Never committed: nothing in it to seal. */
+		if (stat(path, &sb_file) == 0 && sb_file.st_size == 0)
+			return ST_OK;
+	}
+	/* Opened as a plain store: a sealed one says so (ST_EKEY). */
+	rc = st_open(path, ino ? ST_KIND_FILE : ST_KIND_KV, 0, &o, &st);
+	if (rc == ST_EKEY || (rc == ST_ENOTFOUND && ino))
+		return ST_OK;
+	if (rc)
+		return rc;
+	rc = ns_key_store(sb, o.id, &key);
+	co.seal = &key;
+	if (rc == ST_OK)
+		rc = st_compact(st, &co, NULL);
+	memset(&key, 0, sizeof(key));
+	st_close(st);
+	*did = rc == ST_OK;
+	return rc;
+}
+
 static int sync_dir(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;

@@ -80,6 +80,14 @@ int ns_store_opts(const struct ns_super *sb, uint64_t ino, struct st_open_opts *
  * ST_ONESYNC to a writable open; opts (may be NULL) the rest. */
 int ns_open(const char *dir, const struct ns_super *sb, int flags, const struct st_open_opts *opts,
 	    st_store **out);
+/*
+ * Seals the store of inode ino (0: the namespace) of a vault being
+ * encrypted (sb unlocked, NS_FEAT_SEALING): a plain store is compacted
+ * into a sealed file keeping every save (st_compact_opts.seal); a sealed
+ * one is left as it is. *did says whether it was sealed here. ST_OK (also
+ * for a store that is gone), or the store's error.
+ */
+int ns_seal_store(const char *dir, const struct ns_super *sb, uint64_t ino, bool *did);
 /* Opens the file store of inode ino in DIR the same way. */
 int ns_file_open(const char *dir, const struct ns_super *sb, uint64_t ino, int flags,
 		 const struct st_open_opts *opts, st_store **out);
@@ -123,8 +131,13 @@ int ns_folders_make(const char *dir);
  * (ns_key_*; docs/FORMAT.md, sections 19 and 20). Needs NS_FEAT_DAMAGE:
  * each store's key comes from its identity. */
 #define NS_FEAT_SEALED 0x1u
+/* Being encrypted (revfs-tune --encrypt): with NS_FEAT_SEALED, some
+ * stores may still be plain. Nothing but revfs-tune --encrypt, which
+ * finishes the job, opens the vault meanwhile. */
+#define NS_FEAT_SEALING 0x40u
 #define NS_SUPER_INCOMPAT_KNOWN                                                                    \
-	(NS_FEAT_SEALED | NS_FEAT_DAMAGE | NS_FEAT_LINEAGE | NS_FEAT_VATTR | NS_FEAT_ONESYNC)
+	(NS_FEAT_SEALED | NS_FEAT_DAMAGE | NS_FEAT_LINEAGE | NS_FEAT_VATTR | NS_FEAT_ONESYNC |     \
+	 NS_FEAT_SEALING)
 /* The fence file revfs.fence says what the next mount must find at least
  * (a vault on a distributed filesystem); programs that do not keep it up
  * to date may only read. */

@@ -841,6 +841,8 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 		memset(stats, 0, sizeof(*stats));
 	if (st->readonly)
 		return st_fail(ST_EROFS, EROFS, 0, "%s: read-only", st->path);
+	if (c.o->seal && st->file->sealed)
+		return st_fail(ST_EINVAL, EINVAL, 0, "%s: already sealed", st->path);
 	pthread_mutex_lock(&st->wlock);
 	rc = st->compacting ? st_fail(ST_EBUSY, EBUSY, 0, "%s: already compacting", st->path)
 			    : ST_OK;
@@ -887,6 +889,10 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 	memcpy(c.nf->sid, c.old->sid, ST_ID_SIZE);
 	c.nf->sealed = c.old->sealed; /* sealed anew, at the new positions */
 	c.nf->key = c.old->key;
+	if (c.o->seal) { /* a plain store (checked at the start), sealed from now on */
+		c.nf->sealed = true;
+		c.nf->key = *c.o->seal;
+	}
 	/* The new file replaces the old one: it keeps its owner (root may be
 	 * compacting a user's store). Not possible unprivileged, not needed. */
 	if (c.old->ops->fstat(c.old->ctx, c.old->fd, &sb) == 0 &&

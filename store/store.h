@@ -508,6 +508,10 @@ struct st_compact_opts {
 	 * at the start; 0: none. The catch-up, which copies what writers
 	 * wrote meanwhile, is not limited: it might never catch up. */
 	uint64_t rate_bps;
+	/* Seal the new file under this key: a plain store comes out sealed,
+	 * every kept version with it (ST_EINVAL if it is sealed already).
+	 * NULL: as it was. */
+	const struct st_key *seal;
 };
 
 struct st_compact_stats {

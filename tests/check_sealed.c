@@ -273,12 +273,46 @@ START_TEST(check_without_key)
 }
 END_TEST
 
+/* A plain store sealed by a compaction: every save kept, none in the clear. */
+START_TEST(sealed_by_compaction)
+{
+	char *p = make_file("p.rev", NULL, 'x', 'y');
+	const struct st_retention all = {.min_count = UINT32_MAX};
+	struct st_compact_opts co = {.keep = &all, .seal = &key_a};
+	struct st_open_opts o = {.key = &key_a};
+	struct st_compact_stats cs;
+	uint8_t buf[8192];
+	st_store *st;
+
+	ck_assert(file_has(p, SECRET));
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_NOSYNC, NULL, &st), ST_OK);
+	ck_assert_int_eq(st_compact(st, &co, &cs), ST_OK);
+	ck_assert_uint_eq(cs.versions_kept, cs.versions_before);
+	/* The handle goes on, sealed: a commit after the switch. */
+	memset(buf, 'z', 4096);
+	ck_assert_int_eq(st_file_write(st, 8192, buf, 4096), ST_OK);
+	ck_assert_int_eq(st_commit(st, NULL), ST_OK);
+	st_close(st);
+	ck_assert(!file_has(p, SECRET));
+	ck_assert_int_eq(read_back(p, NULL, buf, sizeof(buf)), ST_EKEY);
+	ck_assert_int_eq(read_back(p, &key_a, buf, sizeof(buf)), ST_OK);
+	ck_assert_mem_eq(buf, SECRET, sizeof(SECRET) - 1);
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_NOSYNC, &o, &st), ST_OK);
+	ck_assert_int_eq(st_check(st, ST_CHECK_DATA | ST_CHECK_ALL), ST_OK);
+	ck_assert_uint_eq(cs.versions_kept, 3);
+	ck_assert_int_eq(st_compact(st, &co, NULL), ST_EINVAL); /* sealed already */
+	st_close(st);
+	free(p);
+}
+END_TEST
+
 static void add_tests(TCase *tc)
 {
 	tcase_add_test(tc, nothing_shows);
 	tcase_add_test(tc, key_required);
 	tcase_add_test(tc, moved_bytes_fail);
 	tcase_add_test(tc, check_without_key);
+	tcase_add_test(tc, sealed_by_compaction);
 }
 
 int main(void)

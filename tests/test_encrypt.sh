@@ -195,6 +195,38 @@ fs_umount
 grep -rqa mikekeyfilesecret "$FS_BACKING" && fs_fail "key-file vault: content in the clear"
 echo "test_encrypt: key file, superblock copy: ok"
 
+# A plain vault converted, history included (revfs-tune --encrypt).
+fs_cleanup_backing
+fs_mkfs
+fs_mount
+echo "novemberfirstsecret" >"$M/oscarnamesecret" && sync "$M/oscarnamesecret"
+echo "novembersecondsecret" >"$M/oscarnamesecret" && sync "$M/oscarnamesecret"
+setfattr -n user.papaxattr -v quebecvaluesecret "$M/oscarnamesecret" || fs_fail setfattr
+mkdir "$M/romeodirsecret" && echo y >"$M/romeodirsecret/f"
+fs_umount
+grep -rqa oscarnamesecret "$FS_BACKING" || fs_fail "the plain vault does not show its names"
+"$TUNE" --encrypt --new-passphrase-fd=3 $KDF "$FS_BACKING" 3<"$PASS" >"$OUT" 2>&1 ||
+	fs_fail "revfs-tune --encrypt: $(cat "$OUT")"
+grep -q "recovery key" "$OUT" || fs_fail "no recovery key from the conversion: $(cat "$OUT")"
+for w in novemberfirstsecret novembersecondsecret oscarnamesecret papaxattr quebecvaluesecret \
+	romeodirsecret; do
+	grep -rqa "$w" "$FS_BACKING" && fs_fail "'$w' is still in the converted vault"
+done
+"$REVFS_BIN/revfs" "$FS_BACKING" "$FS_MNT" </dev/null 2>/dev/null &&
+	fs_fail "the converted vault mounted without its passphrase"
+mount_pass "$PASS"
+[ "$(cat "$M/oscarnamesecret")" = novembersecondsecret ] || fs_fail "converted: content"
+cat "$M/.revfs/history/oscarnamesecret"/* | grep -qx novemberfirstsecret ||
+	fs_fail "converted: the first version is gone"
+[ "$(getfattr --only-values -n user.papaxattr "$M/oscarnamesecret" 2>/dev/null)" = \
+	quebecvaluesecret ] || fs_fail "converted: xattr"
+fs_umount
+"$FSCK" -f -n --passphrase-fd=3 "$FS_BACKING" 3<"$PASS" >"$OUT" 2>&1 ||
+	fs_fail "fsck of the converted vault: $(cat "$OUT")"
+"$TUNE" --encrypt --passphrase-fd=3 "$FS_BACKING" 3<"$PASS" >"$OUT" 2>&1 &&
+	fs_fail "an encrypted vault encrypted again"
+echo "test_encrypt: a plain vault converted with its history"
+
 # The crash test and fsx, sealed.
 FS_ENCRYPT=1 CRASH_ITERS=${ENCRYPT_CRASH_ITERS:-12} sh "$(dirname "$0")/test_crash.sh" \
 	>"$OUT" 2>&1 || { cat "$OUT"; fs_fail "the crash test in an encrypted mount"; }
