@@ -588,6 +588,8 @@ static void *flusher_main(void *arg)
 				fs->flush_store_wait_ns += jobs[i].wait_ns;
 			}
 		fs->done_gen = gen;
+		if (!sync_only)
+			fs->full_done_gen = gen;
 		pthread_cond_broadcast(&fs->done_cv);
 		if (fs->stop && idle && !fs->dirty_head)
 			break;

@@ -246,6 +246,8 @@ struct fs {
 	uint64_t started_gen;	/* flush rounds started */
 	uint64_t wanted_gen;	/* the round an fsync waits for */
 	uint64_t done_gen;	/* rounds completed */
+	uint64_t full_done_gen; /* the last whole round completed (one of the
+				 * sync list commits only the files fsynced) */
 	uint64_t dirty_bytes;	/* in every dirty and flush set */
 	uint64_t dirty_limit;
 	bool kicked;  /* flusher_kick() since the last round started */
