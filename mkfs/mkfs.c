@@ -213,26 +213,10 @@ int main(int argc, char **argv)
 
 	if (encrypt) {
 		/* The parameters first: a passphrase is not asked for nothing. */
-		if (src.key_file) {
-			kdf = (struct ns_keyslot){.kdf = NS_KDF_KEYFILE};
-		} else if (kdf.kdf == NS_KDF_SCRYPT) {
-			kdf.n = kdf_given[0] ? kdf.n : NS_SCRYPT_N;
-			kdf.r = kdf_given[1] ? kdf.r : NS_SCRYPT_R;
-			kdf.p = kdf_given[2] ? kdf.p : NS_SCRYPT_P;
-			if (kdf.n < 2 || (kdf.n & (kdf.n - 1)) || !kdf.r || !kdf.p) {
-				fprintf(stderr,
-					"%s: scrypt's N is a power of 2 above 1, r and p at "
-					"least 1\n",
-					prog);
-				return 16;
-			}
-		} else {
-			kdf.n = kdf_given[0] ? kdf.n : 600000;
-			if (!kdf.n || kdf_given[1] || kdf_given[2]) {
-				fprintf(stderr,
-					"%s: pbkdf2 takes --kdf-n=ITERATIONS (at least 1)\n", prog);
-				return 16;
-			}
+		if (ns_kdf_params(src.key_file != NULL, kdf.kdf, kdf.n, kdf.r, kdf.p, kdf_given,
+				  &kdf) != ST_OK) {
+			fprintf(stderr, "%s: %s\n", prog, st_last_error()->msg);
+			return 16;
 		}
 		if (ns_secret_read(&src, "Passphrase for the new vault: ", true, secret, &slen) !=
 		    ST_OK) {

@@ -97,21 +97,6 @@ static void show(const char *dir, const struct ns_super *sb)
 		printf("  encryption:  AES-256-GCM, key file\n");
 }
 
-/* The KDF parameters of a new wrapping, from the options given. */
-static void kdf_defaults(const struct ns_secret_src *new_src, struct ns_keyslot *kdf,
-			 const bool kdf_given[3])
-{
-	if (new_src->key_file) {
-		*kdf = (struct ns_keyslot){.kdf = NS_KDF_KEYFILE};
-	} else if (kdf->kdf == NS_KDF_SCRYPT) {
-		kdf->n = kdf_given[0] ? kdf->n : NS_SCRYPT_N;
-		kdf->r = kdf_given[1] ? kdf->r : NS_SCRYPT_R;
-		kdf->p = kdf_given[2] ? kdf->p : NS_SCRYPT_P;
-	} else {
-		kdf->n = kdf_given[0] ? kdf->n : 600000;
-	}
-}
-
 /* Seals every store of dir (sb unlocked): the namespace, then ino/. */
 static int seal_stores(const char *dir, const struct ns_super *sb, uint64_t *stores,
 		       uint64_t *sealed)
@@ -194,7 +179,12 @@ static int encrypt_vault(const char *dir, struct ns_super *sb, const struct ns_s
 	if (!(sb->incompat & NS_FEAT_SEALED)) {
 		char text[NS_RECOVERY_TEXT];
 
-		kdf_defaults(new_src, kdf, kdf_given);
+		if (ns_kdf_params(new_src->key_file != NULL, kdf->kdf, kdf->n, kdf->r, kdf->p,
+				  kdf_given, kdf) != ST_OK) {
+			fprintf(stderr, "%s: %s\n", prog, st_last_error()->msg);
+			status = 16;
+			goto out_close;
+		}
 		snprintf(prompt, sizeof(prompt), "Passphrase for %s: ", dir);
 		rc = ns_secret_read(new_src, prompt, true, secret, &len);
 		if (rc == ST_OK)
@@ -263,7 +253,11 @@ static int rewrap(const char *dir, struct ns_super *sb, const struct ns_secret_s
 			dir);
 		return 16;
 	}
-	kdf_defaults(new_src, kdf, kdf_given);
+	if (ns_kdf_params(new_src->key_file != NULL, kdf->kdf, kdf->n, kdf->r, kdf->p, kdf_given,
+			  kdf) != ST_OK) {
+		fprintf(stderr, "%s: %s\n", prog, st_last_error()->msg);
+		return 16;
+	}
 	if (recovery_fd >= 0) {
 		rc = ns_passphrase_read(recovery_fd, "", (char *)secret, sizeof(secret), &len);
 		if (rc == ST_OK)

@@ -94,6 +94,32 @@ static int wrap(struct ns_super *sb, const struct ns_keyslot *params, const void
 	return rc;
 }
 
+int ns_kdf_params(bool key_file, enum ns_kdf kdf, uint64_t n, uint32_t r, uint32_t p,
+		  const bool given[3], struct ns_keyslot *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (key_file) {
+		out->kdf = NS_KDF_KEYFILE;
+		return ST_OK;
+	}
+	out->kdf = (uint8_t)kdf;
+	if (kdf == NS_KDF_PBKDF2) {
+		out->n = given[0] ? n : 600000;
+		if (!out->n || given[1] || given[2])
+			return st_fail(ST_EINVAL, EINVAL, 0,
+				       "PBKDF2 takes its iteration count (--kdf-n), at least 1");
+		return ST_OK;
+	}
+	out->kdf = NS_KDF_SCRYPT;
+	out->n = given[0] ? n : NS_SCRYPT_N;
+	out->r = given[1] ? r : NS_SCRYPT_R;
+	out->p = given[2] ? p : NS_SCRYPT_P;
+	if (out->n < 2 || (out->n & (out->n - 1)) || !out->r || !out->p)
+		return st_fail(ST_EINVAL, EINVAL, 0,
+			       "scrypt's N is a power of 2 above 1, r and p at least 1");
+	return ST_OK;
+}
+
 int ns_key_create(struct ns_super *sb, const struct ns_keyslot *params, const void *secret,
 		  size_t len)
 {

@@ -313,6 +313,16 @@ bool ns_revfs_mount(const char *path, char *backing, size_t len);
 #define NS_RECOVERY_TEXT 72u
 
 /*
+ * The KDF of a new wrapping, from a program's options: a key file's, else
+ * kdf's (NS_KDF_SCRYPT or NS_KDF_PBKDF2) with the parameters given (a
+ * false given[i]: n, r, p take the default) into *out. ST_OK, or ST_EINVAL
+ * with what is wrong (scrypt's N not a power of 2, r or p 0; PBKDF2 with
+ * r or p, or no iterations).
+ */
+int ns_kdf_params(bool key_file, enum ns_kdf kdf, uint64_t n, uint32_t r, uint32_t p,
+		  const bool given[3], struct ns_keyslot *out);
+
+/*
  * Makes sb an encrypted vault's: a random master key, wrapped under the
  * key derived from secret (len bytes) as slot->kdf, n, r and p say (its
  * salt made here); sets NS_FEAT_SEALED and leaves sb unlocked. ST_OK,
