@@ -16,7 +16,7 @@
 #   - 10 kills (-9) of the daemon, each remounted through the other client;
 #   - the crash test's writer (tests/crash_writer: many files, renames,
 #     fsyncs, every fsynced byte checked) killed with the daemon at random
-#     moments, GLUSTER_CRASH_ITERS times (default 12), each check mounted
+#     moments, GLUSTER_CRASH_ITERS times (default 8), each check mounted
 #     through the other client;
 #   - the machine lost: the daemon killed and its client gone (umount -l),
 #     then a mount through the other client: how long, nothing lost;
@@ -90,7 +90,7 @@ fs_umount
 echo "test_gluster: 10 kills, each remounted through the other client, nothing lost"
 
 # The fsync contract across clients, with the crash test's writer.
-ITERS=${GLUSTER_CRASH_ITERS:-12}
+ITERS=${GLUSTER_CRASH_ITERS:-8}
 FS_BACKING=$V1
 fs_mount
 crash_init
