@@ -304,7 +304,7 @@ bool ns_revfs_mount(const char *path, char *backing, size_t len);
 /* ---- encryption: the master key (key.c) ----------------------------------- */
 
 /* The default passphrase KDF: scrypt with N = 2^17, r = 8, p = 1 (128 MiB,
- * about a third of a second here). */
+ * about three quarters of a second on a 2-core machine). */
 #define NS_SCRYPT_N    131072u
 #define NS_SCRYPT_R    8u
 #define NS_SCRYPT_P    1u
