@@ -228,7 +228,7 @@ fs_umount
 echo "test_encrypt: a plain vault converted with its history"
 
 # The crash test and fsx, sealed.
-FS_ENCRYPT=1 CRASH_ITERS=${ENCRYPT_CRASH_ITERS:-10} sh "$(dirname "$0")/test_crash.sh" \
+FS_ENCRYPT=1 CRASH_ITERS=${ENCRYPT_CRASH_ITERS:-6} sh "$(dirname "$0")/test_crash.sh" \
 	>"$OUT" 2>&1 || { cat "$OUT"; fs_fail "the crash test in an encrypted mount"; }
 tail -1 "$OUT"
 FS_ENCRYPT=1 FSX_OPS=${ENCRYPT_FSX_OPS:-10000} sh "$(dirname "$0")/test_fsx.sh" >"$OUT" 2>&1 ||
