@@ -400,13 +400,7 @@ static void *fence_main(void *arg)
 		} else {
 			pthread_mutex_lock(&fs->fence_lock);
 		}
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += fs->o.flush_ms / 1000;
-		until.tv_nsec += (long)(fs->o.flush_ms % 1000) * 1000000;
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
-		}
+		deadline_in_ms(&until, fs->o.flush_ms);
 		while (!fs->fence_stop &&
 		       pthread_cond_timedwait(&fs->fence_cv, &fs->fence_lock, &until) == 0)
 			;
@@ -417,7 +411,6 @@ static void *fence_main(void *arg)
 
 int fence_start(struct fs *fs)
 {
-	pthread_condattr_t ca;
 	struct st_version v;
 	int rc;
 
@@ -425,10 +418,7 @@ int fence_start(struct fs *fs)
 		return 0;
 	st_current(fs->ns, &v);
 	fs->fence_seq = v.seq; /* what fence_mark wrote at the mount */
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&fs->fence_cv, &ca);
-	pthread_condattr_destroy(&ca);
+	cond_init_monotonic(&fs->fence_cv);
 	rc = pthread_create(&fs->fence_thread, NULL, fence_main, fs);
 	if (rc) {
 		pthread_cond_destroy(&fs->fence_cv);

@@ -448,13 +448,7 @@ static void *flusher_main(void *arg)
 
 	pthread_mutex_lock(&fs->flush_lock);
 	for (;;) {
-		clock_gettime(CLOCK_MONOTONIC, &deadline);
-		deadline.tv_sec += fs->o.flush_ms / 1000;
-		deadline.tv_nsec += (long)(fs->o.flush_ms % 1000) * 1000000;
-		if (deadline.tv_nsec >= 1000000000) {
-			deadline.tv_sec++;
-			deadline.tv_nsec -= 1000000000;
-		}
+		deadline_in_ms(&deadline, fs->o.flush_ms);
 		while (!fs->stop && fs->wanted_gen <= fs->started_gen && !fs->kicked &&
 		       fs->dirty_bytes <= fs->dirty_limit / 2 &&
 		       pthread_cond_timedwait(&fs->flush_cv, &fs->flush_lock, &deadline) == 0)
@@ -532,13 +526,9 @@ static void *flusher_main(void *arg)
 
 int flusher_start(struct fs *fs)
 {
-	pthread_condattr_t ca;
 	int rc;
 
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&fs->flush_cv, &ca);
-	pthread_condattr_destroy(&ca);
+	cond_init_monotonic(&fs->flush_cv);
 	fs->flusher_running = true;
 	rc = pthread_create(&fs->flusher, NULL, flusher_main, fs);
 	if (rc) {

@@ -20,6 +20,7 @@
 
 #include <fuse_lowlevel.h>
 #include <limits.h>
+#include <time.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -165,6 +166,31 @@ static inline void stat_ring_add(struct stat_ring *r, uint64_t ns)
 }
 
 #define SETTLE_UNSET UINT_MAX
+
+/* A condition variable whose timed waits count on CLOCK_MONOTONIC (a
+ * change of the wall clock does not cut them short or stretch them). */
+static inline void cond_init_monotonic(pthread_cond_t *cv)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+/* ms from now on CLOCK_MONOTONIC: the deadline of a timed wait on such a
+ * condition variable. */
+static inline void deadline_in_ms(struct timespec *t, unsigned ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, t);
+	t->tv_sec += ms / 1000;
+	t->tv_nsec += (long)(ms % 1000) * 1000000;
+	if (t->tv_nsec >= 1000000000) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000;
+	}
+}
 
 struct fs_opts {
 	unsigned flush_ms;     /* flush interval */

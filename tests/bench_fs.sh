@@ -16,7 +16,8 @@
 #                 sequential write+read workload gets 1.5 times that)
 #   -w WORKLOADS  comma list of workloads 1-7 to run (env BENCH_WORKLOADS, all;
 #                 1 and 2 run together; 7 is 6 with another file written
-#                 meanwhile, never fsynced: an fsync should not wait for it)
+#                 meanwhile, never fsynced: what an fsync pays for another
+#                 file's dirty data)
 #   -T TARGETS    comma list of ext4,passthrough_ll,revfs,revfs0,revfsenc (env
 #                 BENCH_TARGETS, all but revfs0 and revfsenc; "ext4" is the
 #                 plain temp dir, whatever its filesystem; revfs0 is revfs -o
