@@ -2,12 +2,13 @@
  * tune.c - revfs-tune: shows and changes the settings a backing directory's
  * superblock keeps after mkfs.revfs: its label, default retention rule,
  * reserve and history budget, and whether its commits take one sync
- * (tune2fs does this for ext4). With no option it prints them. A change rewrites the superblock
- * whole (ns_super_write: a temporary file, fsync, rename, directory fsync); a mount reads it at its
- * start, so a mounted directory takes a change at its next mount.
+ * and whether a small file lives in its store's header (tune2fs does this for ext4). With no option
+ * it prints them. A change rewrites the superblock whole (ns_super_write: a temporary file, fsync,
+ * rename, directory fsync); a mount reads it at its start, so a mounted directory takes a change at
+ * its next mount.
  *
  *   revfs-tune [-L LABEL] [--keep=RULE] [--reserve=SIZE|N%]
- *              [--history-max=SIZE|N%] [--one-sync] [-q] DIR
+ *              [--history-max=SIZE|N%] [--one-sync] [--inline] [-q] DIR
  *
  * It also changes an encrypted vault's passphrase or key file
  * (--new-passphrase, --new-key-file), unlocked by the old one or by the
@@ -38,7 +39,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: %s [-L LABEL] [--keep=RULE] [--reserve=SIZE|N%%]\n"
-		"          [--history-max=SIZE|N%%] [--one-sync] [-q] DIR\n"
+		"          [--history-max=SIZE|N%%] [--one-sync] [--inline] [-q] DIR\n"
 		"Show the settings of the revfs backing directory DIR, or change them.\n\n"
 		"  -L, --label=LABEL        a label of up to %u bytes\n"
 		"      --keep=RULE          default retention, e.g. %s or latest\n"
@@ -48,6 +49,9 @@ static void usage(FILE *f)
 		"      --one-sync           commit with one sync from now on (a directory\n"
 		"                           made before mkfs.revfs did so); older revfs\n"
 		"                           programs cannot use it afterwards\n"
+		"      --inline             keep a small file (up to 3891 bytes) in its\n"
+		"                           store's header from now on, one block a file;\n"
+		"                           older revfs programs cannot use it afterwards\n"
 		"      --encrypt            encrypt an unencrypted directory, history\n"
 		"                           included (offline; its new passphrase as\n"
 		"                           --new-passphrase takes it)\n"
@@ -84,6 +88,8 @@ static void show(const char *dir, const struct ns_super *sb)
 	       dir, uuid, when, sb->label[0] ? sb->label : "(none)", sb->keep,
 	       sb->reserve ? r : "default (10%, at most 1G)", sb->history_max ? h : "none",
 	       sb->incompat & NS_FEAT_ONESYNC ? "one sync" : "two syncs");
+	printf("  small files: %s\n",
+	       sb->incompat & NS_FEAT_INLINE ? "inline, in their store's header" : "not inline");
 	if (!(sb->incompat & NS_FEAT_SEALED))
 		printf("  encryption:  none\n");
 	else if (sb->slot.kdf == NS_KDF_SCRYPT)
@@ -292,6 +298,7 @@ int main(int argc, char **argv)
 	    {"reserve", required_argument, NULL, 'r'},
 	    {"history-max", required_argument, NULL, 'H'},
 	    {"one-sync", no_argument, NULL, 'O'},
+	    {"inline", no_argument, NULL, 'I'},
 	    {"new-passphrase", no_argument, NULL, 'N'},
 	    {"encrypt", no_argument, NULL, 'E'},
 	    {"new-passphrase-fd", required_argument, NULL, 'F'},
@@ -310,6 +317,7 @@ int main(int argc, char **argv)
 	const char *dir, *label = NULL, *keep = NULL;
 	uint64_t reserve = 0, history_max = 0;
 	bool set_reserve = false, set_history = false, quiet = false, one_sync = false;
+	bool inline_files = false;
 	struct st_retention r;
 	struct ns_super sb;
 	const struct ns_lock_wait no_wait = {0};
@@ -344,6 +352,9 @@ int main(int argc, char **argv)
 			break;
 		case 'O':
 			one_sync = true;
+			break;
+		case 'I':
+			inline_files = true;
 			break;
 		case 'N':
 			rekey = true;
@@ -445,7 +456,8 @@ int main(int argc, char **argv)
 			dir, prog);
 		return 8;
 	}
-	if (!label && !keep && !set_reserve && !set_history && !one_sync && !rekey) {
+	if (!label && !keep && !set_reserve && !set_history && !one_sync && !inline_files &&
+	    !rekey) {
 		show(dir, &sb);
 		return 0;
 	}
@@ -469,6 +481,8 @@ int main(int argc, char **argv)
 		sb.history_max = history_max;
 	if (one_sync)
 		sb.incompat |= NS_FEAT_ONESYNC;
+	if (inline_files)
+		sb.incompat |= NS_FEAT_INLINE;
 	rc = ns_super_write(dir, &sb);
 	if (rc) {
 		fprintf(stderr, "%s: cannot write the superblock of %s: %s\n", prog, dir,

@@ -100,6 +100,8 @@ static int open_with_id(const char *path, enum st_kind kind, const struct ns_sup
 		o = *opts;
 	if (sb && (sb->incompat & NS_FEAT_ONESYNC) && !(flags & ST_READONLY))
 		flags |= ST_ONESYNC;
+	if (sb && (sb->incompat & NS_FEAT_INLINE) && kind == ST_KIND_FILE && !(flags & ST_READONLY))
+		flags |= ST_INLINE;
 	rc = ns_store_opts(sb, ino, &o, id, &key);
 	if (rc == ST_OK)
 		rc = st_open(path, kind, flags, &o, out);

@@ -77,7 +77,8 @@ int ns_store_opts(const struct ns_super *sb, uint64_t ino, struct st_open_opts *
 
 /* Opens DIR/ns.rev with st_open's flags (ST_READONLY, ST_CREATE...); sb
  * (may be NULL) gives its identity and, with NS_FEAT_ONESYNC, adds
- * ST_ONESYNC to a writable open; opts (may be NULL) the rest. */
+ * ST_ONESYNC to a writable open (NS_FEAT_INLINE: ST_INLINE to a file
+ * store's); opts (may be NULL) the rest. */
 int ns_open(const char *dir, const struct ns_super *sb, int flags, const struct st_open_opts *opts,
 	    st_store **out);
 /*
@@ -135,9 +136,13 @@ int ns_folders_make(const char *dir);
  * stores may still be plain. Nothing but revfs-tune --encrypt, which
  * finishes the job, opens the vault meanwhile. */
 #define NS_FEAT_SEALING 0x40u
+/* File stores may keep a small file's content and attributes in their
+ * headers (store header incompat bit 0x4, which a program that does not
+ * know it cannot read): ns_file_open opens writable ones with ST_INLINE. */
+#define NS_FEAT_INLINE 0x4u
 #define NS_SUPER_INCOMPAT_KNOWN                                                                    \
 	(NS_FEAT_SEALED | NS_FEAT_DAMAGE | NS_FEAT_LINEAGE | NS_FEAT_VATTR | NS_FEAT_ONESYNC |     \
-	 NS_FEAT_SEALING)
+	 NS_FEAT_SEALING | NS_FEAT_INLINE)
 /* The fence file revfs.fence says what the next mount must find at least
  * (a vault on a distributed filesystem); programs that do not keep it up
  * to date may only read. */

@@ -53,7 +53,8 @@ void ns_super_init(struct ns_super *sb)
 	sb->uuid[6] = (uint8_t)((sb->uuid[6] & 0x0f) | 0x40); /* RFC 4122 version 4 */
 	sb->uuid[8] = (uint8_t)((sb->uuid[8] & 0x3f) | 0x80);
 	sb->flush_ms = 1000;
-	sb->incompat = NS_FEAT_DAMAGE | NS_FEAT_LINEAGE | NS_FEAT_VATTR | NS_FEAT_ONESYNC;
+	sb->incompat =
+	    NS_FEAT_DAMAGE | NS_FEAT_LINEAGE | NS_FEAT_VATTR | NS_FEAT_ONESYNC | NS_FEAT_INLINE;
 	sb->ro_compat = NS_FEAT_FENCE;
 	snprintf(sb->keep, sizeof(sb->keep), "%s", NS_KEEP_DEFAULT);
 }

@@ -117,9 +117,9 @@ void st_writer_adopt(struct writer *dst, const struct writer *src)
 	dst->run_long = src->run_long;
 }
 
-bool st_writer_onesync_ok(const struct writer *w, uint64_t prev)
+bool st_writer_onesync_ok(const struct writer *w, uint64_t prev_end)
 {
-	return !w->run_long && w->run_from == hdr_region_start(prev, w->f->sealed);
+	return !w->run_long && w->run_from == prev_end;
 }
 
 /* Adds physical bytes appended at the end to the commit region's CRC, as
@@ -407,13 +407,63 @@ uint64_t st_writer_next_pos(const struct writer *w)
 	return next_record_pos(w);
 }
 
-int st_writer_header(struct writer *w, struct hdr *h, uint8_t marker)
+/* The AAD of a header's sealed area body: bound to its header's position
+ * and commit, so that no body of another header passes for it. */
+static void area_aad(uint8_t aad[SEAL_AAD_SIZE], const struct hdr *h)
+{
+	seal_aad(aad, REC_HEADER, h->pos, 1, (uint32_t)h->seq, (uint32_t)(h->seq >> 32));
+}
+
+/* Encodes area a of header h (its pos and seq set) into out: the head,
+ * then the body, sealed in a sealed store; sets h's area fields. Returns
+ * the bytes, 0 on failure (rc set). */
+static size_t area_encode(const struct writer *w, struct hdr *h, const struct st_area *a,
+			  uint8_t *out, int *rc)
+{
+	uint8_t plain[BLOCK_SIZE], *body = out + AREA_HEAD;
+	size_t n = a->attr_len + a->content_len, disk = n;
+
+	*rc = ST_OK;
+	memcpy(plain, a->attrs, a->attr_len);
+	memcpy(plain + a->attr_len, a->content, a->content_len);
+	if (w->f->sealed) {
+		uint8_t aad[SEAL_AAD_SIZE];
+
+		area_aad(aad, h);
+		if ((*rc = st_seal(&w->f->key, aad, sizeof(aad), plain, n, body)) != ST_OK)
+			return 0;
+		disk += ST_SEAL_OVERHEAD;
+	} else {
+		memcpy(body, plain, n);
+	}
+	h->area_flags = (uint8_t)a->flags;
+	h->attr_len = (uint32_t)a->attr_len;
+	h->area_crc = st_crc32c(0, body, disk);
+	h->area_len = (uint16_t)(AREA_HEAD + disk);
+	st_area_head(out, a->flags, h->attr_len, h->area_crc);
+	return h->area_len;
+}
+
+bool st_area_fits(const struct st_file *f, size_t attr_len, size_t content_len)
+{
+	size_t fixed = f->sealed ? HDR_SEALED_SIZE : HDR_PAYLOAD_SIZE;
+
+	return content_len <= INLINE_MAX &&
+	       AREA_HEAD + attr_len + content_len + (f->sealed ? ST_SEAL_OVERHEAD : 0) <=
+		   AREA_MAX(fixed);
+}
+
+int st_writer_header(struct writer *w, struct hdr *h, uint8_t marker, const struct st_area *a)
 {
 	static const uint8_t zeros[BLOCK_SIZE];
-	uint8_t rec[HDR_SEALED_END], plain[HDR_PAYLOAD_SIZE], *payload = rec + 1 + REC_HDR_SIZE;
+	uint8_t rec[BLOCK_SIZE], plain[HDR_PAYLOAD_SIZE], *payload = rec + 1 + REC_HDR_SIZE;
+	uint8_t area[BLOCK_SIZE];
 	uint32_t plen = HDR_PAYLOAD_SIZE;
+	size_t alen = 0;
 	int rc;
 
+	if (a && (!a->flags || !st_area_fits(w->f, a->attr_len, a->content_len)))
+		return st_fail(ST_EINVAL, EINVAL, 0, "%s: inline area too large", w->f->path);
 	if (w->end % BLOCK_SIZE) {
 		size_t pad = BLOCK_SIZE - w->end % BLOCK_SIZE;
 		if ((rc = buf_put(w, zeros, pad)) != ST_OK)
@@ -421,7 +471,8 @@ int st_writer_header(struct writer *w, struct hdr *h, uint8_t marker)
 	}
 	h->pos = w->end;
 	h->self = h->pos;
-	if ((h->incompat & FEAT_IN_ONESYNC) && !st_writer_onesync_ok(w, h->prev))
+	if ((h->incompat & FEAT_IN_ONESYNC) &&
+	    !st_writer_onesync_ok(w, hdr_prev_end(h, w->f->sealed)))
 		h->incompat &= ~FEAT_IN_ONESYNC; /* the padding made it too long */
 	h->region_crc = 0;
 	if (h->incompat & FEAT_IN_ONESYNC) {
@@ -430,7 +481,20 @@ int st_writer_header(struct writer *w, struct hdr *h, uint8_t marker)
 	}
 	/* The file decides: a sealed store's headers all say so. */
 	h->incompat = w->f->sealed ? h->incompat | FEAT_IN_SEALED : h->incompat & ~FEAT_IN_SEALED;
+	h->area_len = 0;
+	h->area_flags = 0;
+	h->attr_len = 0;
+	h->area_crc = 0;
+	if (a || h->prev_area)
+		h->incompat |= FEAT_IN_INLINE;
+	if (a && (a->flags & AREA_ATTRS)) {
+		h->meta = h->pos | META_AREA; /* the attributes are the area's */
+		h->ro_compat |= FEAT_RO_META;
+	}
 	rec[0] = marker;
+	/* The area first: the fixed payload names its length. */
+	if (a && !(alen = area_encode(w, h, a, area, &rc)))
+		return rc;
 	st_hdr_encode(h, plain);
 	if (w->f->sealed) {
 		uint8_t aad[SEAL_AAD_SIZE];
@@ -445,9 +509,13 @@ int st_writer_header(struct writer *w, struct hdr *h, uint8_t marker)
 	} else {
 		memcpy(payload, plain, HDR_PAYLOAD_SIZE);
 	}
-	st_put32(rec + 1, plen);
-	st_put32(rec + 5, st_crc32c(st_crc32c(0, rec + 1, 4), payload, plen));
-	if ((rc = buf_put(w, rec, 1 + REC_HDR_SIZE + plen)) != ST_OK)
+	memcpy(payload + plen, area, alen);
+	/* The crc covers the fixed payload and the area's head, all in the
+	 * block's first sector; the area's body has its own. */
+	st_put32(rec + 1, plen + (uint32_t)alen);
+	st_put32(rec + 5,
+		 st_crc32c(st_crc32c(0, rec + 1, 4), payload, plen + (alen ? AREA_HEAD : 0)));
+	if ((rc = buf_put(w, rec, 1 + REC_HDR_SIZE + plen + alen)) != ST_OK)
 		return rc;
 	run_restart(w); /* the next commit's region begins after this header */
 	return ST_OK;
@@ -643,10 +711,44 @@ fail:
 	return rc;
 }
 
+/* Opens the fixed payload at payload (sealed or not) into plain, unchecked
+ * by any crc. ST_OK, or the seal's failure. */
+static int fixed_open(struct st_file *f, uint64_t pos, const uint8_t *payload,
+		      uint8_t plain[HDR_PAYLOAD_SIZE])
+{
+	uint8_t aad[SEAL_AAD_SIZE];
+	int rc;
+
+	if (!f->sealed) {
+		memcpy(plain, payload, HDR_PAYLOAD_SIZE);
+		return ST_OK;
+	}
+	plain[0] = payload[0];
+	seal_aad(aad, REC_HEADER, pos, 0, 0, 0);
+	rc = st_unseal(&f->key, aad, sizeof(aad), payload + 1, HDR_SEALED_SIZE - 1, plain + 1);
+	return rc == ST_ECORRUPT ? rec_corrupt(f, pos, "header authentication failure") : rc;
+}
+
+/* A header whose area the end of the file cuts: ST_OK if its fixed
+ * payload names that area's length (a torn header), else corrupt. */
+static int declared_area(struct st_file *f, uint64_t pos, const uint8_t *payload, uint32_t alen)
+{
+	uint8_t plain[HDR_PAYLOAD_SIZE];
+	struct hdr h;
+	int rc = fixed_open(f, pos, payload, plain);
+
+	if (rc != ST_OK)
+		return rc;
+	if (st_hdr_decode(plain, HDR_PAYLOAD_SIZE, &h) != ST_OK || h.area_len != alen)
+		return rec_corrupt(f, pos, "bad header length");
+	return ST_OK;
+}
+
 int st_header_read(struct st_file *f, uint64_t pos, uint64_t file_size, struct hdr *h)
 {
-	uint8_t rec[HDR_SEALED_END], plain[HDR_PAYLOAD_SIZE], *payload = rec + 1 + REC_HDR_SIZE;
-	uint32_t plen;
+	uint8_t rec[1 + REC_HDR_SIZE + HDR_SEALED_SIZE + AREA_HEAD], plain[HDR_PAYLOAD_SIZE];
+	uint8_t *payload = rec + 1 + REC_HDR_SIZE;
+	uint32_t plen, fixed = f->sealed ? HDR_SEALED_SIZE : HDR_PAYLOAD_SIZE, covered, crc;
 	size_t got;
 	int rc;
 
@@ -660,44 +762,61 @@ int st_header_read(struct st_file *f, uint64_t pos, uint64_t file_size, struct h
 	if (rec[0] != MARK_HEADER)
 		return rec_corrupt(f, pos, "not a header block");
 	plen = st_get32(rec + 1);
-	if (plen != HDR_PAYLOAD_SIZE && plen != HDR_SEALED_SIZE)
+	if (plen < HDR_PAYLOAD_SIZE || plen > BLOCK_SIZE - 1 - REC_HDR_SIZE)
 		return rec_corrupt(f, pos, "bad header length");
-	if (got < 1 + REC_HDR_SIZE + plen || pos + 1 + REC_HDR_SIZE + plen > file_size)
+	/* The crc covers the fixed payload and, if any, the area's head. */
+	covered = plen > fixed ? fixed + AREA_HEAD : fixed;
+	if (pos + 1 + REC_HDR_SIZE + plen > file_size || got < 1 + REC_HDR_SIZE + covered) {
+		/* Cut short by the end of the file: torn, if the length is the
+		 * one the fixed payload names (a damaged length is not). */
+		if (plen > fixed && got >= 1 + REC_HDR_SIZE + fixed &&
+		    (rc = declared_area(f, pos, payload, plen - fixed)) != ST_OK)
+			return rc;
 		return st_fail(ST_ENOTFOUND, 0, pos, "%s: torn header at %llu", f->path,
 			       (unsigned long long)pos);
-	if (st_crc32c(st_crc32c(0, rec + 1, 4), payload, plen) != st_get32(rec + 5))
-		return rec_corrupt(f, pos, "header checksum mismatch");
-	if ((plen == HDR_SEALED_SIZE) != f->sealed)
-		return st_fail(ST_EKEY, 0, pos,
-			       f->sealed ? "%s: header at %llu is not sealed, in a sealed store"
-					 : "%s: header at %llu is sealed: the store needs its key",
-			       f->path, (unsigned long long)pos);
-	if (f->sealed) {
-		uint8_t aad[SEAL_AAD_SIZE];
-
-		plain[0] = payload[0];
-		seal_aad(aad, REC_HEADER, pos, 0, 0, 0);
-		rc = st_unseal(&f->key, aad, sizeof(aad), payload + 1, HDR_SEALED_SIZE - 1,
-			       plain + 1);
-		if (rc == ST_ECORRUPT)
-			return rec_corrupt(f, pos, "header authentication failure");
-		if (rc != ST_OK)
-			return rc;
-		payload = plain;
 	}
-	rc = st_hdr_decode(payload, HDR_PAYLOAD_SIZE, h);
+	crc = st_crc32c(0, rec + 1, 4);
+	if (plen < covered || st_crc32c(crc, payload, covered) != st_get32(rec + 5)) {
+		/* Whole as the other form of header: the key is the matter. */
+		uint32_t other = f->sealed ? HDR_PAYLOAD_SIZE : HDR_SEALED_SIZE;
+		uint32_t ocov = plen > other ? other + AREA_HEAD : other;
+
+		if (plen >= ocov && (plen == other || plen >= other + AREA_HEAD) &&
+		    got >= 1 + REC_HDR_SIZE + ocov &&
+		    st_crc32c(crc, payload, ocov) == st_get32(rec + 5))
+			return st_fail(
+			    ST_EKEY, 0, pos,
+			    f->sealed ? "%s: header at %llu is not sealed, in a sealed store"
+				      : "%s: header at %llu is sealed: the store needs its key",
+			    f->path, (unsigned long long)pos);
+		return rec_corrupt(
+		    f, pos, plen < covered ? "bad header length" : "header checksum mismatch");
+	}
+	if ((rc = fixed_open(f, pos, payload, plain)) != ST_OK)
+		return rc;
+	rc = st_hdr_decode(plain, HDR_PAYLOAD_SIZE, h);
 	if (rc == ST_EVERSION)
 		return st_fail(rc, 0, pos, "%s: header at %llu is of a newer format", f->path,
 			       (unsigned long long)pos);
+	if (rc == ST_OK && h->area_len != plen - fixed)
+		rc = ST_ECORRUPT;
+	if (rc == ST_OK && plen > fixed)
+		rc = st_area_decode(payload + fixed, plen - fixed, f->sealed, h);
 	if (rc != ST_OK)
 		return rec_corrupt(f, pos, "bad header field");
-	if ((h->root && h->root >= pos) || (h->meta && h->meta >= pos) ||
+	/* Attributes in the area leave meta 0 on disk; any other are a
+	 * record before the header. */
+	if ((h->area_flags & AREA_ATTRS) ? h->meta != 0 : (h->meta && h->meta >= pos))
+		return rec_corrupt(f, pos, "bad attributes pointer");
+	if (h->area_flags & AREA_ATTRS)
+		h->meta = pos | META_AREA;
+	if ((h->root && h->root >= pos) ||
 	    (h->prev != HDR_NONE && (h->prev >= pos || h->prev % BLOCK_SIZE)))
 		return rec_corrupt(f, pos, "header pointer past itself");
 	if (!(h->incompat & FEAT_IN_SEALED) != !f->sealed)
 		return rec_corrupt(f, pos, "header's sealed bit does not match its form");
 	if ((h->incompat & FEAT_IN_ONESYNC) &&
-	    pos - hdr_region_start(h->prev, f->sealed) > RUN_CRC_MAX)
+	    (hdr_prev_end(h, f->sealed) > pos || pos - hdr_prev_end(h, f->sealed) > RUN_CRC_MAX))
 		return rec_corrupt(f, pos, "commit region too long for one sync");
 	/* A well-formed header elsewhere than where it was written is a copy
 	 * (user data that a damaged marker exposes): never a version. */
@@ -709,9 +828,43 @@ int st_header_read(struct st_file *f, uint64_t pos, uint64_t file_size, struct h
 	return ST_OK;
 }
 
+int st_header_area(struct st_file *f, const struct hdr *h, uint8_t *out, size_t *len)
+{
+	uint32_t fixed = f->sealed ? HDR_SEALED_SIZE : HDR_PAYLOAD_SIZE;
+	size_t disk = h->area_len - AREA_HEAD, got;
+	uint8_t body[BLOCK_SIZE];
+	int rc;
+
+	*len = 0;
+	if (!h->area_len)
+		return ST_OK;
+	rc = st_pread_full(f, body, disk, h->pos + 1 + REC_HDR_SIZE + fixed + AREA_HEAD, &got);
+	if (rc != ST_OK)
+		return rc;
+	if (got < disk || st_crc32c(0, body, disk) != h->area_crc)
+		return st_fail(ST_ECORRUPT, 0, h->pos,
+			       "%s: inline area of the header at %llu does not match its checksum",
+			       f->path, (unsigned long long)h->pos);
+	if (f->sealed) {
+		uint8_t aad[SEAL_AAD_SIZE];
+
+		area_aad(aad, h);
+		rc = st_unseal(&f->key, aad, sizeof(aad), body, disk, out);
+		if (rc == ST_ECORRUPT)
+			return rec_corrupt(f, h->pos, "inline area authentication failure");
+		if (rc != ST_OK)
+			return rc;
+		disk -= ST_SEAL_OVERHEAD;
+	} else {
+		memcpy(out, body, disk);
+	}
+	*len = disk;
+	return ST_OK;
+}
+
 int st_header_region_check(struct st_file *f, const struct hdr *h)
 {
-	uint64_t off = hdr_region_start(h->prev, f->sealed);
+	uint64_t off = hdr_prev_end(h, f->sealed);
 	const size_t chunk = 1u << 20;
 	uint8_t *buf;
 	uint32_t crc = 0;
@@ -778,6 +931,12 @@ int st_header_find(struct st_file *f, uint64_t file_size, bool recover, uint64_t
 			 * can be torn (each commit was synced before the next
 			 * began); a second is damage. */
 			rc = st_header_region_check(f, h);
+			if (rc == ST_OK && h->area_len) { /* so is one whose area is torn */
+				uint8_t body[BLOCK_SIZE];
+				size_t n;
+
+				rc = st_header_area(f, h, body, &n);
+			}
 			if (rc == ST_ECORRUPT && !torn_seen && h->seq > min_seq) {
 				/* Its region may hold anything (stale bytes, bad
 				 * markers): go straight to the header before. */

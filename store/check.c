@@ -453,7 +453,14 @@ int st_check(st_store *st, int flags)
 		 * markers too: damage there shows nowhere else. */
 		if (rc == ST_OK && c.deep)
 			rc = st_header_region_check(c.f, &h);
-		if (rc == ST_OK && h.meta && h.meta != meta_seen) { /* its crc */
+		if (rc == ST_OK && h.area_len) { /* its crc and seal */
+			uint8_t body[BLOCK_SIZE];
+			size_t n;
+
+			rc = st_header_area(c.f, &h, body, &n);
+		}
+		if (rc == ST_OK && h.meta && !(h.meta & META_AREA) &&
+		    h.meta != meta_seen) { /* its crc */
 			uint8_t *buf;
 			size_t len;
 
@@ -474,22 +481,70 @@ int st_check(st_store *st, int flags)
 
 /* ---- a sealed store without its key ----------------------------------- */
 
-/* The newest block whose marker says header and whose record checks out
- * (length and crc; its payload is sealed), or HDR_NONE. */
-static int raw_newest_header(struct st_file *f, uint64_t size, uint64_t *at)
+/* Checks the sealed header at pos without the key: its length, the crc
+ * of its fixed part and area head, and its area body's crc. *len is its
+ * record's length from pos, marker included. NULL what: it checks out;
+ * else what is wrong. */
+static int raw_header(struct st_file *f, uint64_t pos, uint64_t *len, const char **what)
 {
-	uint8_t rec[HDR_SEALED_END];
+	uint8_t rec[BLOCK_SIZE];
+	uint32_t plen, covered;
 	size_t got;
+	int rc;
+
+	*what = NULL;
+	if ((rc = st_pread_full(f, rec, sizeof(rec), pos, &got)) != ST_OK)
+		return rc;
+	plen = got >= 1 + REC_HDR_SIZE ? st_get32(rec + 1) : 0;
+	if (got < 1 + REC_HDR_SIZE || rec[0] != MARK_HEADER) {
+		*what = "not a header";
+		return ST_OK;
+	}
+	if (plen != HDR_SEALED_SIZE &&
+	    (plen == HDR_PAYLOAD_SIZE ||
+	     (plen > HDR_PAYLOAD_SIZE + AREA_HEAD && plen < HDR_SEALED_SIZE + AREA_HEAD))) {
+		*what = "plain header in a sealed store";
+		return ST_OK;
+	}
+	if (plen != HDR_SEALED_SIZE && (plen < HDR_SEALED_SIZE + AREA_HEAD || plen > AREA_MAX(0))) {
+		*what = "bad header length";
+		return ST_OK;
+	}
+	covered = plen > HDR_SEALED_SIZE ? HDR_SEALED_SIZE + AREA_HEAD : HDR_SEALED_SIZE;
+	if (got < 1 + REC_HDR_SIZE + plen) {
+		*what = "file ends inside a header";
+		return ST_OK;
+	}
+	if (st_crc32c(st_crc32c(0, rec + 1, 4), rec + 1 + REC_HDR_SIZE, covered) !=
+	    st_get32(rec + 5)) {
+		*what = "header checksum mismatch";
+		return ST_OK;
+	}
+	if (plen > HDR_SEALED_SIZE) {
+		const uint8_t *ah = rec + 1 + REC_HDR_SIZE + HDR_SEALED_SIZE;
+
+		if (st_crc32c(0, ah + AREA_HEAD, plen - HDR_SEALED_SIZE - AREA_HEAD) !=
+		    st_get32(ah + 8)) {
+			*what = "inline area checksum mismatch";
+			return ST_OK;
+		}
+	}
+	*len = 1 + REC_HDR_SIZE + plen;
+	return ST_OK;
+}
+
+/* The newest block whose marker says header and whose record checks out
+ * (raw_header; its payload is sealed), or HDR_NONE; *len its length. */
+static int raw_newest_header(struct st_file *f, uint64_t size, uint64_t *at, uint64_t *len)
+{
+	const char *what;
 	int rc;
 
 	*at = HDR_NONE;
 	for (uint64_t blk = size ? (size - 1) / BLOCK_SIZE + 1 : 0; blk-- > 0;) {
-		if ((rc = st_pread_full(f, rec, sizeof(rec), blk * BLOCK_SIZE, &got)) != ST_OK)
+		if ((rc = raw_header(f, blk * BLOCK_SIZE, len, &what)) != ST_OK)
 			return rc;
-		if (got < sizeof(rec) || rec[0] != MARK_HEADER ||
-		    st_get32(rec + 1) != HDR_SEALED_SIZE ||
-		    st_crc32c(st_crc32c(0, rec + 1, 4), rec + 1 + REC_HDR_SIZE, HDR_SEALED_SIZE) !=
-			st_get32(rec + 5))
+		if (what)
 			continue;
 		*at = blk * BLOCK_SIZE;
 		return ST_OK;
@@ -571,7 +626,7 @@ int st_check_sealed_file(const char *path, struct st_raw_report *r)
 {
 	struct st_file *f;
 	struct stat sb;
-	uint64_t newest, end, pos = 0;
+	uint64_t newest, end, pos = 0, hlen;
 	int rc;
 
 	memset(r, 0, sizeof(*r));
@@ -582,13 +637,13 @@ int st_check_sealed_file(const char *path, struct st_raw_report *r)
 		goto out;
 	}
 	r->file_bytes = (uint64_t)sb.st_size;
-	if ((rc = raw_newest_header(f, r->file_bytes, &newest)) != ST_OK)
+	if ((rc = raw_newest_header(f, r->file_bytes, &newest, &hlen)) != ST_OK)
 		goto out;
 	if (newest == HDR_NONE) {
 		rc = st_fail(ST_ECORRUPT, 0, 0, "%s: no sealed header", path);
 		goto out;
 	}
-	end = newest + HDR_SEALED_END;
+	end = newest + hlen;
 	r->end = end;
 	/* The stream from the start to the newest header's end: records,
 	 * zeros up to a header's block, headers. Past it is a tail. */
@@ -604,30 +659,16 @@ int st_check_sealed_file(const char *path, struct st_raw_report *r)
 				break;
 			}
 			if (b[0] == MARK_HEADER) {
-				if (st_get32(b + 1) != HDR_SEALED_SIZE) {
-					rc = raw_damage(f, pos,
-							st_get32(b + 1) == HDR_PAYLOAD_SIZE
-							    ? "plain header in a sealed store"
-							    : "bad header length");
+				const char *what;
+
+				if ((rc = raw_header(f, pos, &hlen, &what)) != ST_OK)
+					break;
+				if (what) {
+					rc = raw_damage(f, pos, what);
 					break;
 				}
-				/* Its crc: raw_newest_header's read, for the newest. */
-				if (pos != newest) {
-					uint8_t rec[HDR_SEALED_END];
-
-					if ((rc = st_pread_full(f, rec, sizeof(rec), pos, &got)) !=
-					    ST_OK)
-						break;
-					if (got < sizeof(rec) ||
-					    st_crc32c(st_crc32c(0, rec + 1, 4),
-						      rec + 1 + REC_HDR_SIZE,
-						      HDR_SEALED_SIZE) != st_get32(rec + 5)) {
-						rc = raw_damage(f, pos, "header checksum mismatch");
-						break;
-					}
-				}
 				r->headers++;
-				pos += HDR_SEALED_END;
+				pos += hlen;
 				continue;
 			}
 			if (b[0] != MARK_DATA) {

@@ -95,7 +95,8 @@ static int store_init(st_store *st)
 	h.time_ns = st_store_time(st);
 	if (st->flags & ST_ONESYNC)
 		h.incompat |= FEAT_IN_ONESYNC;
-	if ((rc = st_writer_header(w, &h, MARK_DATA)) != ST_OK || (rc = st_writer_sync(w)) != ST_OK)
+	if ((rc = st_writer_header(w, &h, MARK_DATA, NULL)) != ST_OK ||
+	    (rc = st_writer_sync(w)) != ST_OK)
 		return rc;
 	if (!(h.incompat & FEAT_IN_ONESYNC) &&
 	    ((rc = st_writer_flip(w, h.pos)) != ST_OK || (rc = st_writer_sync(w)) != ST_OK))
@@ -120,7 +121,7 @@ static void store_virgin(st_store *st)
 
 uint64_t st_head_end(const struct hdr *h)
 {
-	return hdr_region_start(h->pos, h->incompat & FEAT_IN_SEALED);
+	return hdr_region_start(h->pos, h->incompat & FEAT_IN_SEALED, h->area_len);
 }
 
 static void store_free(st_store *st)
@@ -331,10 +332,75 @@ static void commit_reserve(st_store *st, uint64_t bytes)
 	(void)st_writer_reserve(&st->w, want);
 }
 
+/*
+ * What a file store's commit puts in its header's inline area (wlock held):
+ * the content, while it is inline and fits beside the attributes; the
+ * attributes, new or those of the commit before, when they fit too.
+ * Content that does not fit becomes a staged extent here. Attributes left
+ * out of the area are in a->attrs with no AREA_ATTRS: to be written as a
+ * record, unless the newest commit's record still holds them (NULL).
+ */
+static int inline_choose(st_store *st, struct st_area *a)
+{
+	const uint8_t *attrs = st->meta;
+	size_t alen = st->meta_len;
+	int rc;
+
+	memset(a, 0, sizeof(*a));
+	if ((rc = st_inline_enter(st)) != ST_OK)
+		return rc;
+	/* Attributes in the newest header's area: not a record to point at. */
+	if (!attrs && (st->head.area_flags & AREA_ATTRS)) {
+		if (st->cur_meta_pos != st->head.meta) {
+			free(st->cur_meta);
+			st->cur_meta = NULL;
+			st->cur_meta_pos = 0;
+			if ((rc = st_meta_get(st->file, st->head.meta, st->head.pos, &st->cur_meta,
+					      &st->cur_meta_len)) != ST_OK)
+				return rc;
+			st->cur_meta_pos = st->head.meta;
+		}
+		attrs = st->cur_meta;
+		alen = st->cur_meta_len;
+	}
+	a->attrs = attrs;
+	a->attr_len = alen;
+	if (!st->inline_on)
+		return ST_OK;
+	if (!st_area_fits(st->file, 0, (size_t)st->size))
+		return st_inline_spill(st);
+	if (st->size) {
+		a->flags |= AREA_CONTENT;
+		a->content = st->ibuf;
+		a->content_len = (size_t)st->size;
+	}
+	if (attrs && alen && st_area_fits(st->file, alen, (size_t)st->size))
+		a->flags |= AREA_ATTRS;
+	return ST_OK;
+}
+
+/* Writes the attributes that inline_choose left out of the area as a
+ * record; h->meta names them (wlock held). */
+static int attrs_record(st_store *st, struct st_area *a, struct hdr *h)
+{
+	int rc = ST_OK;
+
+	if (a->flags & AREA_ATTRS)
+		h->meta = 0; /* st_writer_header names its own position */
+	else if (a->attrs)
+		rc = st_meta_append(&st->w, a->attrs, a->attr_len, &h->meta);
+	if (!(a->flags & AREA_ATTRS)) {
+		a->attrs = NULL;
+		a->attr_len = 0;
+	}
+	return rc;
+}
+
 /* Appends the staged changes, the tree and a header still marked data
  * (invariant 2's writes) and puts it all in the file; no sync. wlock held. */
 static int commit_write(st_store *st, struct hdr *h)
 {
+	struct st_area area = {0};
 	struct tree t, nt;
 	struct action *acts = NULL;
 	uint8_t *arena = NULL;
@@ -353,13 +419,19 @@ static int commit_write(st_store *st, struct hdr *h)
 		st_kv_take(st);
 		pthread_mutex_unlock(&st->slock);
 	}
-	rc = st_stage_actions(st, &t, &acts, &nacts, &arena);
-	if (rc == ST_OK)
-		rc = st_tree_modify(st->file, &st->w, st->kind, &t, acts, nacts, &nt);
-	free(acts);
-	free(arena);
-	if (rc != ST_OK)
+	if (st->kind == ST_KIND_FILE && (rc = inline_choose(st, &area)) != ST_OK)
 		return rc;
+	if (st->inline_on) { /* the content is the area's: an empty tree */
+		memset(&nt, 0, sizeof(nt));
+	} else {
+		rc = st_stage_actions(st, &t, &acts, &nacts, &arena);
+		if (rc == ST_OK)
+			rc = st_tree_modify(st->file, &st->w, st->kind, &t, acts, nacts, &nt);
+		free(acts);
+		free(arena);
+		if (rc != ST_OK)
+			return rc;
+	}
 	*h = st->head;
 	h->seq = st->head.seq + 1;
 	h->time_ns = st_store_time(st);
@@ -374,17 +446,19 @@ static int commit_write(st_store *st, struct hdr *h)
 	h->commit_kind = st->commit_kind;
 	if (h->commit_kind == ST_INTERIM)
 		h->compat |= FEAT_COMPAT_KIND;
-	/* New attributes, or those of the commit before (copied above). */
-	if (st->meta && (rc = st_meta_append(&st->w, st->meta, st->meta_len, &h->meta)) != ST_OK)
+	h->prev_area = st->head.pos == HDR_NONE ? 0 : st->head.area_len;
+	/* New attributes, or those of the commit before (copied above); those
+	 * of a header's area are written again, in this one's or as a record. */
+	if ((rc = attrs_record(st, &area, h)) != ST_OK)
 		return rc;
 	if (h->meta)
 		h->ro_compat |= FEAT_RO_META;
 	/* One sync if the handle may and the region can be sealed (else the
 	 * header goes out unmarked and is flipped between two syncs). */
 	h->incompat &= ~FEAT_IN_ONESYNC;
-	if ((st->flags & ST_ONESYNC) && st_writer_onesync_ok(&st->w, h->prev))
+	if ((st->flags & ST_ONESYNC) && st_writer_onesync_ok(&st->w, st_head_end(&st->head)))
 		h->incompat |= FEAT_IN_ONESYNC;
-	if ((rc = st_writer_header(&st->w, h, MARK_DATA)) != ST_OK ||
+	if ((rc = st_writer_header(&st->w, h, MARK_DATA, area.flags ? &area : NULL)) != ST_OK ||
 	    (rc = st_writer_flush(&st->w)) != ST_OK)
 		return rc;
 	commit_reserve(st, st->w.end - st_head_end(&st->head));

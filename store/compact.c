@@ -387,6 +387,34 @@ static int remap_meta(struct cmp *c, const struct hdr *b, uint64_t *out)
 	return ST_OK;
 }
 
+/* Version b's inline area for its copy: read into body, described in *a.
+ * Attributes that would not fit the new file's header (a plain store
+ * sealed by this compaction) go in a record, named in *meta. */
+static int area_copy(struct cmp *c, const struct hdr *b, uint8_t *body, struct st_area *a,
+		     uint64_t *meta)
+{
+	size_t n;
+	int rc = st_header_area(c->old, b, body, &n);
+
+	if (rc != ST_OK)
+		return rc;
+	a->flags = b->area_flags;
+	a->attrs = body;
+	a->attr_len = b->attr_len;
+	a->content = body + b->attr_len;
+	a->content_len = (b->area_flags & AREA_CONTENT) ? (size_t)b->size : 0;
+	if (!(a->flags & AREA_ATTRS))
+		return remap_meta(c, b, meta); /* a record, if any */
+	*meta = 0;
+	if ((a->flags & AREA_ATTRS) && !st_area_fits(c->w.f, a->attr_len, a->content_len)) {
+		if ((rc = st_meta_append(&c->w, a->attrs, a->attr_len, meta)) != ST_OK)
+			return rc;
+		a->flags &= ~AREA_ATTRS;
+		a->attr_len = 0;
+	}
+	return ST_OK;
+}
+
 static struct tree tree_of(const struct hdr *h)
 {
 	struct tree t = {h->root, {h->root_count, h->root_bytes}};
@@ -398,6 +426,8 @@ static struct tree tree_of(const struct hdr *h)
 static int replay(struct cmp *c, const struct tree *a, const struct hdr *b)
 {
 	struct tree tb = tree_of(b);
+	uint8_t body[BLOCK_SIZE];
+	struct st_area ar = {0};
 	struct hdr h;
 	int rc;
 
@@ -414,13 +444,18 @@ static int replay(struct cmp *c, const struct tree *a, const struct hdr *b)
 	 * its headers are written marked, and none needs its region checked
 	 * at open (which could be the whole file). */
 	h.incompat &= ~FEAT_IN_ONESYNC;
-	if ((rc = remap_meta(c, b, &h.meta)) != ST_OK)
+	if (b->area_len) {
+		if ((rc = area_copy(c, b, body, &ar, &h.meta)) != ST_OK)
+			return rc;
+	} else if ((rc = remap_meta(c, b, &h.meta)) != ST_OK) {
 		return rc;
+	}
 	h.root = c->nt.root;
 	h.root_count = c->nt.r.count;
 	h.root_bytes = c->nt.r.bytes;
 	h.prev = c->last_new;
-	if ((rc = st_writer_header(&c->w, &h, MARK_HEADER)) != ST_OK)
+	h.prev_area = c->last_new == HDR_NONE ? 0 : c->newest.area_len;
+	if ((rc = st_writer_header(&c->w, &h, MARK_HEADER, ar.flags ? &ar : NULL)) != ST_OK)
 		return rc;
 	c->last_new = h.pos;
 	c->newest = h;

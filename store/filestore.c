@@ -40,6 +40,9 @@ void st_stage_clear(st_store *st)
 	free(st->meta);
 	st->meta = NULL;
 	st->meta_len = 0;
+	free(st->ibuf);
+	st->ibuf = NULL;
+	st->inline_on = false;
 }
 
 void st_set_commit_kind(st_store *st, enum st_commit_kind kind)
@@ -249,6 +252,73 @@ static int write_partial(st_store *st, uint64_t page, size_t from, size_t to, co
 	return stage_extent(st, &e);
 }
 
+/* ---- inline content: a small file's bytes in its header --------------- */
+
+int st_inline_content(struct st_file *f, const struct hdr *h, uint8_t *out)
+{
+	size_t n;
+	int rc = st_header_area(f, h, out, &n);
+
+	if (rc != ST_OK)
+		return rc;
+	if (!(h->area_flags & AREA_CONTENT) || n != h->attr_len + h->size)
+		return st_fail(ST_ECORRUPT, 0, h->pos, "%s: header at %llu has no inline content",
+			       f->path, (unsigned long long)h->pos);
+	memmove(out, out + h->attr_len, (size_t)h->size);
+	memset(out + h->size, 0, h->attr_len); /* what moved leaves no trace */
+	return ST_OK;
+}
+
+int st_inline_enter(st_store *st)
+{
+	/* The newest commit's content still shows unless a truncate to 0 is
+	 * staged; it can be inline only if it is not in the tree. */
+	bool from_head = st->trunc_pages != 0;
+	int rc;
+
+	if (st->inline_on || st->kind != ST_KIND_FILE || st->nex || st->size > INLINE_MAX ||
+	    (from_head && st->head.root))
+		return ST_OK;
+	/* Content already inline stays so, whatever this handle's flags. */
+	if (!(from_head && (st->head.area_flags & AREA_CONTENT)) && !(st->flags & ST_INLINE) &&
+	    !(st->head.incompat & FEAT_IN_INLINE))
+		return ST_OK;
+	if (!(st->ibuf = calloc(1, BLOCK_SIZE)))
+		return st_fail_oom();
+	if (from_head && (st->head.area_flags & AREA_CONTENT)) {
+		if ((rc = st_inline_content(st->file, &st->head, st->ibuf)) != ST_OK) {
+			free(st->ibuf);
+			st->ibuf = NULL;
+			return rc;
+		}
+		if (st->size < st->head.size) /* a staged truncate */
+			memset(st->ibuf + st->size, 0, (size_t)(st->head.size - st->size));
+	}
+	st->inline_on = true;
+	return ST_OK;
+}
+
+int st_inline_spill(st_store *st)
+{
+	struct ext e = {.page = 0, .rec_npages = 1, .npages = 1};
+	int rc = ST_OK;
+
+	if (!st->inline_on)
+		return ST_OK;
+	/* The tree then says everything: nothing of the newest commit's
+	 * tree or area shows through. */
+	st->trunc_pages = 0;
+	if (st->size) {
+		e.tail = (uint32_t)st->size;
+		if ((rc = st_data_append(&st->w, st->ibuf, 1, e.tail, &e.rec)) == ST_OK)
+			rc = stage_extent(st, &e);
+	}
+	free(st->ibuf);
+	st->ibuf = NULL;
+	st->inline_on = false;
+	return rc;
+}
+
 static int check_writable(st_store *st)
 {
 	if (st->readonly)
@@ -290,6 +360,17 @@ int st_file_write(st_store *st, uint64_t off, const void *buf, size_t len)
 		return ST_OK;
 	pthread_mutex_lock(&st->wlock);
 	new_size = end > st->size ? end : st->size;
+	if ((rc = st_inline_enter(st)) != ST_OK)
+		goto out;
+	if (st->inline_on && end <= INLINE_MAX) {
+		memcpy(st->ibuf + off, src, len);
+		st->size = new_size;
+		goto out;
+	}
+	if ((rc = st_inline_spill(st)) != ST_OK) {
+		rc = st_store_fail_rollback(st, rc);
+		goto out;
+	}
 	while (pos < end) {
 		uint64_t page;
 		size_t in, to;
@@ -331,6 +412,15 @@ int st_file_truncate(st_store *st, uint64_t size)
 		return st_fail(ST_ETOOBIG, EFBIG, 0, "%s: size past the largest file size",
 			       st->path);
 	pthread_mutex_lock(&st->wlock);
+	if ((rc = st_inline_enter(st)) != ST_OK)
+		goto fail;
+	if (st->inline_on && size <= INLINE_MAX) {
+		if (size < st->size)
+			memset(st->ibuf + size, 0, (size_t)(st->size - size));
+		goto done;
+	}
+	if ((rc = st_inline_spill(st)) != ST_OK)
+		goto fail;
 	if (size < st->size) {
 		uint64_t keep = (size + BLOCK_SIZE - 1) / BLOCK_SIZE;
 		size_t i = staged_find(st, keep);
@@ -355,6 +445,7 @@ int st_file_truncate(st_store *st, uint64_t size)
 				goto fail;
 		}
 	}
+done:
 	st->size = size;
 	pthread_mutex_unlock(&st->wlock);
 	return ST_OK;
@@ -377,7 +468,13 @@ int st_file_punch(st_store *st, uint64_t off, uint64_t len)
 			       st->path);
 	pthread_mutex_lock(&st->wlock);
 	end = len > st->size - (off < st->size ? off : st->size) ? st->size : off + len;
-	rc = ST_OK;
+	if ((rc = st_inline_enter(st)) != ST_OK)
+		goto out;
+	if (st->inline_on) {
+		if (pos < end)
+			memset(st->ibuf + pos, 0, (size_t)(end - pos));
+		goto out;
+	}
 	while (pos < end && rc == ST_OK) {
 		uint64_t page;
 		size_t in, to;
@@ -397,6 +494,7 @@ int st_file_punch(st_store *st, uint64_t off, uint64_t len)
 	}
 	if (rc != ST_OK)
 		rc = st_store_fail_rollback(st, rc);
+out:
 	pthread_mutex_unlock(&st->wlock);
 	return rc;
 }
@@ -442,6 +540,30 @@ int st_meta_read(struct st_file *f, uint64_t pos, uint64_t limit, uint8_t **buf,
 	return ST_OK;
 }
 
+int st_meta_get(struct st_file *f, uint64_t meta, uint64_t hpos, uint8_t **buf, size_t *len)
+{
+	uint8_t body[BLOCK_SIZE];
+	struct hdr h;
+	size_t n;
+	int rc;
+
+	if (!(meta & META_AREA))
+		return st_meta_read(f, meta, hpos, buf, len);
+	if (meta != (hpos | META_AREA))
+		return st_fail(ST_ECORRUPT, 0, hpos, "%s: attributes of another header", f->path);
+	if ((rc = st_header_read(f, hpos, UINT64_MAX, &h)) != ST_OK ||
+	    (rc = st_header_area(f, &h, body, &n)) != ST_OK)
+		return rc;
+	if (!(h.area_flags & AREA_ATTRS) || n < h.attr_len)
+		return st_fail(ST_ECORRUPT, 0, hpos, "%s: header at %llu has no attributes",
+			       f->path, (unsigned long long)hpos);
+	if (!(*buf = malloc(h.attr_len)))
+		return st_fail_oom();
+	memcpy(*buf, body, h.attr_len);
+	*len = h.attr_len;
+	return ST_OK;
+}
+
 int st_file_set_meta(st_store *st, const void *buf, size_t len)
 {
 	uint8_t *copy;
@@ -458,8 +580,8 @@ int st_file_set_meta(st_store *st, const void *buf, size_t len)
 		free(st->cur_meta);
 		st->cur_meta = NULL;
 		st->cur_meta_pos = 0;
-		rc = st_meta_read(st->file, st->head.meta, st->head.pos, &st->cur_meta,
-				  &st->cur_meta_len);
+		rc = st_meta_get(st->file, st->head.meta, st->head.pos, &st->cur_meta,
+				 &st->cur_meta_len);
 		if (rc == ST_OK)
 			st->cur_meta_pos = st->head.meta;
 	}
@@ -492,7 +614,7 @@ static int meta_of(st_store *st, struct st_file *f, uint64_t pos, uint64_t limit
 	*len = 0;
 	if (st->kind != ST_KIND_FILE)
 		return st_fail(ST_EKIND, 0, 0, "%s: not a file store", st->path);
-	if (pos && (rc = st_meta_read(f, pos, limit, &p, len)) == ST_OK)
+	if (pos && (rc = st_meta_get(f, pos, limit, &p, len)) == ST_OK)
 		*buf = p;
 	return rc;
 }
@@ -598,6 +720,16 @@ ssize_t st_file_read(st_store *st, uint64_t off, void *buf, size_t len)
 		len = (size_t)(h.size - off);
 	if (len > SSIZE_MAX)
 		len = SSIZE_MAX & ~(size_t)(BLOCK_SIZE - 1);
+	if (h.area_flags & AREA_CONTENT) {
+		uint8_t content[BLOCK_SIZE];
+
+		rc = st_inline_content(f, &h, content);
+		st_file_unref(f);
+		if (rc != ST_OK)
+			return rc;
+		memcpy(buf, content + off, len);
+		return (ssize_t)len;
+	}
 	memset(buf, 0, len);
 	c.f = f;
 	c.limit = h.pos;
@@ -679,6 +811,10 @@ int64_t st_file_seek(st_store *st, uint64_t off, int whence)
 	if (off >= h.size) {
 		st_file_unref(f);
 		return ST_ENOTFOUND;
+	}
+	if (h.area_flags & AREA_CONTENT) { /* one run of data */
+		st_file_unref(f);
+		return whence == SEEK_DATA ? (int64_t)off : (int64_t)h.size;
 	}
 	t.root = h.root;
 	t.r.count = h.root_count;

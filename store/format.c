@@ -33,7 +33,9 @@ enum {
 	H_ID = 96,
 	H_META = 112,
 	H_REGION_CRC = 120,
-	H_END = 124, /* reserved zeros up to HDR_PAYLOAD_SIZE */
+	H_PREV_AREA = 124,
+	H_AREA = 126,
+	H_END = 128,
 };
 _Static_assert(H_END <= HDR_PAYLOAD_SIZE, "header fields fit the payload");
 
@@ -61,10 +63,14 @@ void st_hdr_encode(const struct hdr *h, uint8_t out[HDR_PAYLOAD_SIZE])
 		st_put64(out + H_SELF, h->self);
 		memcpy(out + H_ID, h->id, ST_ID_SIZE);
 	}
-	if (h->ro_compat & FEAT_RO_META)
-		st_put64(out + H_META, h->meta);
+	if (h->ro_compat & FEAT_RO_META) /* 0 for attributes in the area */
+		st_put64(out + H_META, h->meta & META_AREA ? 0 : h->meta);
 	if (h->incompat & FEAT_IN_ONESYNC)
 		st_put32(out + H_REGION_CRC, h->region_crc);
+	if (h->incompat & FEAT_IN_INLINE) {
+		st_put16(out + H_PREV_AREA, h->prev_area);
+		st_put16(out + H_AREA, h->area_len);
+	}
 }
 
 int st_hdr_decode(const uint8_t *buf, size_t len, struct hdr *h)
@@ -105,12 +111,58 @@ int st_hdr_decode(const uint8_t *buf, size_t len, struct hdr *h)
 	}
 	h->meta = h->ro_compat & FEAT_RO_META ? st_get64(buf + H_META) : 0;
 	h->region_crc = h->incompat & FEAT_IN_ONESYNC ? st_get32(buf + H_REGION_CRC) : 0;
+	h->prev_area = h->incompat & FEAT_IN_INLINE ? st_get16(buf + H_PREV_AREA) : 0;
+	/* The area's length as the fixed payload names it; the area's own
+	 * fields are filled by st_area_decode. */
+	h->area_len = h->incompat & FEAT_IN_INLINE ? st_get16(buf + H_AREA) : 0;
+	h->area_flags = 0;
+	h->attr_len = 0;
+	h->area_crc = 0;
 	if (h->meta && (h->kind != ST_KIND_FILE || h->meta % BLOCK_SIZE == 0))
+		return ST_ECORRUPT;
+	if (h->prev_area > AREA_MAX(HDR_PAYLOAD_SIZE) || (h->prev == HDR_NONE && h->prev_area) ||
+	    h->area_len > AREA_MAX(HDR_PAYLOAD_SIZE))
 		return ST_ECORRUPT;
 	if (h->size > ST_MAX_FILE_SIZE)
 		return ST_ECORRUPT;
 	if (h->root == 0 && (h->root_count || h->root_bytes))
 		return ST_ECORRUPT;
+	return ST_OK;
+}
+
+void st_area_head(uint8_t out[AREA_HEAD], unsigned flags, uint32_t attr_len, uint32_t crc)
+{
+	out[0] = (uint8_t)flags;
+	out[1] = out[2] = out[3] = 0;
+	st_put32(out + 4, attr_len);
+	st_put32(out + 8, crc);
+}
+
+int st_area_decode(const uint8_t *a, size_t len, bool sealed, struct hdr *h)
+{
+	size_t fixed = sealed ? HDR_SEALED_SIZE : HDR_PAYLOAD_SIZE, body;
+	unsigned flags = a[0];
+	uint32_t attr_len = st_get32(a + 4);
+
+	if (!(h->incompat & FEAT_IN_INLINE) || h->kind != ST_KIND_FILE || len < AREA_HEAD ||
+	    len > AREA_MAX(fixed))
+		return ST_ECORRUPT;
+	if (!flags || (flags & ~(AREA_CONTENT | AREA_ATTRS)) || a[1] || a[2] || a[3])
+		return ST_ECORRUPT;
+	if (!(flags & AREA_ATTRS) != !attr_len || attr_len > len)
+		return ST_ECORRUPT;
+	body = attr_len;
+	if (flags & AREA_CONTENT) {
+		if (h->root || h->size > INLINE_MAX)
+			return ST_ECORRUPT;
+		body += (size_t)h->size;
+	}
+	if (AREA_HEAD + body + (sealed ? ST_SEAL_OVERHEAD : 0) != len)
+		return ST_ECORRUPT;
+	h->area_len = (uint16_t)len;
+	h->area_flags = (uint8_t)flags;
+	h->attr_len = attr_len;
+	h->area_crc = st_get32(a + 8);
 	return ST_OK;
 }
 

@@ -43,8 +43,12 @@
 #define FEAT_IN_ONESYNC 0x1u
 /* Sealed: every record and header is sealed with AES-256-GCM under the
  * store's key (docs/FORMAT.md, section 20). Every header of the store. */
-#define FEAT_IN_SEALED	     0x2u
-#define FEAT_INCOMPAT_KNOWN  (FEAT_IN_ONESYNC | FEAT_IN_SEALED)
+#define FEAT_IN_SEALED 0x2u
+/* Inline: a header may carry an inline area after its 128 bytes (a small
+ * file's content, its attributes), and names the previous header's area
+ * length (docs/FORMAT.md, section 7). Once set, every later header. */
+#define FEAT_IN_INLINE	     0x4u
+#define FEAT_INCOMPAT_KNOWN  (FEAT_IN_ONESYNC | FEAT_IN_SEALED | FEAT_IN_INLINE)
 #define FEAT_RO_COMPAT_KNOWN (FEAT_RO_SELF | FEAT_RO_META)
 #define META_HEAD	     4u /* type, 3 reserved: then the user's bytes */
 
@@ -89,10 +93,30 @@ struct hdr {
 	uint8_t commit_kind;	/* ST_SAVE or ST_INTERIM (FEAT_COMPAT_KIND) */
 	uint64_t self;		/* FEAT_RO_SELF: the position it was written at */
 	uint8_t id[ST_ID_SIZE]; /* FEAT_RO_SELF: the store's identity */
-	uint64_t meta;		/* FEAT_RO_META: the attributes record, 0 none */
+	uint64_t meta;		/* FEAT_RO_META: the attributes record, 0 none, or
+				 * pos | META_AREA: in the header's area */
 	uint32_t region_crc;	/* FEAT_IN_ONESYNC: CRC32C of the commit region */
+	uint16_t prev_area;	/* FEAT_IN_INLINE: area_len of the header at prev */
 	uint64_t pos;		/* where this header's block starts (not stored) */
+	/* Its inline area (FEAT_IN_INLINE), as read: not part of the fixed
+	 * payload. The body's bytes are read with st_header_area. */
+	uint16_t area_len;  /* bytes on disk after the fixed payload; 0: none */
+	uint8_t area_flags; /* AREA_CONTENT, AREA_ATTRS */
+	uint32_t attr_len;  /* AREA_ATTRS: bytes of attributes in the body */
+	uint32_t area_crc;  /* CRC32C of the body as on disk */
 };
+
+/* The inline area: a head in the clear, then the body: the attributes and
+ * the content, sealed as one in a sealed store. The header's crc covers
+ * the head, which lies in the block's first sector with the fixed payload;
+ * the body has its own crc, so a body torn by a crash is told from damage
+ * the way a one-sync commit region is. */
+#define AREA_HEAD    12u  /* u8 flags, 3 reserved, u32 attr_len, u32 body crc */
+#define AREA_CONTENT 0x1u /* the file's content: `size` bytes; root is 0 */
+#define AREA_ATTRS   0x2u /* the attributes in effect; meta is 0 on disk */
+/* In memory, a header's meta for attributes in its own area: its position
+ * with this bit, never 0 and never a record's position. */
+#define META_AREA (1ull << 63)
 
 /* Physical end of the header record whose block starts at pos. */
 #define HDR_REC_END (1 + REC_HDR_SIZE + HDR_PAYLOAD_SIZE)
@@ -105,14 +129,32 @@ _Static_assert(HDR_SEALED_END < BLOCK_SIZE, "a sealed header fits in its block")
 /* The end of the header at pos (HDR_NONE: none, 0): where appends after it
  * go, and where the commit region of the header that follows it begins
  * (that region ends at the later header's block). */
-static inline uint64_t hdr_region_start(uint64_t pos, bool sealed)
+static inline uint64_t hdr_region_start(uint64_t pos, bool sealed, uint16_t area_len)
 {
-	return pos == HDR_NONE ? 0 : pos + (sealed ? HDR_SEALED_END : HDR_REC_END);
+	return pos == HDR_NONE ? 0 : pos + (sealed ? HDR_SEALED_END : HDR_REC_END) + area_len;
 }
+/* Where h's own commit region begins: the end of the header before it. */
+static inline uint64_t hdr_prev_end(const struct hdr *h, bool sealed)
+{
+	return hdr_region_start(h->prev, sealed, h->prev_area);
+}
+/* The largest content kept inline: a header with its area head and
+ * sealed body fits its block. A file of at most this many bytes, whose
+ * attributes fit beside it, is committed in its header. */
+#define INLINE_MAX (BLOCK_SIZE - HDR_SEALED_END - AREA_HEAD - ST_SEAL_OVERHEAD)
+_Static_assert(INLINE_MAX == 3891, "store.h says ST_INLINE keeps up to 3891 bytes");
+/* The longest area on disk after a fixed payload of fixed bytes. */
+#define AREA_MAX(fixed) (BLOCK_SIZE - 1 - REC_HDR_SIZE - (fixed))
 
 void st_hdr_encode(const struct hdr *h, uint8_t out[HDR_PAYLOAD_SIZE]);
 /* Returns ST_OK, ST_ECORRUPT (bad type/magic/field) or ST_EVERSION. */
 int st_hdr_decode(const uint8_t *buf, size_t len, struct hdr *h);
+/* Checks the area head a (AREA_HEAD bytes) of header h (decoded), whose
+ * area takes len bytes on disk in a store sealed or not, and fills h's
+ * area fields. ST_OK or ST_ECORRUPT. */
+int st_area_decode(const uint8_t *a, size_t len, bool sealed, struct hdr *h);
+/* Writes an area head. */
+void st_area_head(uint8_t out[AREA_HEAD], unsigned flags, uint32_t attr_len, uint32_t crc);
 
 /* A file-store extent: pages [page, page + npages) of the file live in
  * pages [rec_first, rec_first + npages) of the data record at rec. */
@@ -257,10 +299,25 @@ uint64_t st_writer_next_pos(const struct writer *w);
  * if the region cannot be sealed (st_writer_onesync_ok, after the
  * padding) and uses the marker given: the caller looks at the bit
  * afterwards. The next commit region starts after the header. */
-int st_writer_header(struct writer *w, struct hdr *h, uint8_t marker);
-/* Whether the bytes appended since the header at prev are the whole
- * commit region of the next header, short enough to be sealed. */
-bool st_writer_onesync_ok(const struct writer *w, uint64_t prev);
+/* The header's inline area to write, if any (FEAT_IN_INLINE): flags,
+ * attributes (AREA_ATTRS: h->meta becomes the header's position) and
+ * content (AREA_CONTENT: size bytes, root 0). The caller sets h->prev_area
+ * to the previous header's area_len; a header with an area or after one
+ * gets FEAT_IN_INLINE. */
+struct st_area {
+	unsigned flags;
+	const uint8_t *attrs;
+	size_t attr_len;
+	const uint8_t *content;
+	size_t content_len;
+};
+int st_writer_header(struct writer *w, struct hdr *h, uint8_t marker, const struct st_area *a);
+/* Whether an area of these parts fits a header of file f's block. */
+bool st_area_fits(const struct st_file *f, size_t attr_len, size_t content_len);
+/* Whether the bytes appended since prev_end (the end of the header before)
+ * are the whole commit region of the next header, short enough to be
+ * sealed. */
+bool st_writer_onesync_ok(const struct writer *w, uint64_t prev_end);
 /* Sets the writer back to end (a rollback's cut): nothing buffered, the
  * next commit region starts there. */
 void st_writer_rewind(struct writer *w, uint64_t end);
@@ -296,8 +353,24 @@ int st_record_read(struct st_file *f, uint64_t pos, uint64_t limit, unsigned typ
 int st_meta_append(struct writer *w, const uint8_t *buf, size_t len, uint64_t *pos);
 /* Reads the attributes record at pos (ending by limit): *buf malloc()ed. */
 int st_meta_read(struct st_file *f, uint64_t pos, uint64_t limit, uint8_t **buf, size_t *len);
+/* The attributes named by meta in the header at hpos: a record before it,
+ * or (meta == hpos | META_AREA) the header's inline area. *buf malloc()ed. */
+int st_meta_get(struct st_file *f, uint64_t meta, uint64_t hpos, uint8_t **buf, size_t *len);
+/* The inline content of header h (AREA_CONTENT): h->size bytes to out
+ * (BLOCK_SIZE bytes). */
+int st_inline_content(struct st_file *f, const struct hdr *h, uint8_t *out);
+/* filestore.c, wlock held: makes the staged content inline if it may be
+ * (nothing staged past INLINE_MAX, no tree content showing), loading the
+ * newest commit's inline content; a no-op if it may not. */
+int st_inline_enter(st_store *st);
+/* ... and the reverse: the inline content becomes a staged extent. */
+int st_inline_spill(st_store *st);
 /* Reads and verifies the header whose block starts at pos. */
 int st_header_read(struct st_file *f, uint64_t pos, uint64_t file_size, struct hdr *h);
+/* Reads the body of h's inline area (attributes, then content) into out
+ * (BLOCK_SIZE bytes): *len bytes, 0 if it has none. Verifies its crc and
+ * seal: ST_ECORRUPT if it does not match. */
+int st_header_area(struct st_file *f, const struct hdr *h, uint8_t *out, size_t *len);
 /* Scans back from the end for the newest committed header. recover: skip
  * damaged ones. A one-sync header whose commit region fails its CRC is a
  * torn commit, passed over like a torn tail (*torn_at its position): the
@@ -418,6 +491,11 @@ struct st_store {
 	uint8_t *cur_meta;
 	size_t cur_meta_len;
 	uint64_t cur_meta_pos; /* 0: no copy held */
+	/* wlock: the staged content of a small file, kept for its header's
+	 * inline area (BLOCK_SIZE bytes; [0, size) valid) while inline; the
+	 * file then has no staged extent and shows nothing of the tree */
+	uint8_t *ibuf;
+	bool inline_on;
 
 	uint64_t torn_at;	/* set at open: a torn commit passed over, or HDR_NONE */
 	struct writer w;	/* wlock: appends to file */

@@ -122,6 +122,11 @@ enum st_kind {
  * feature bit, which older readers refuse; larger commits, and every
  * commit without this flag, flip a marker between two syncs. */
 #define ST_ONESYNC 0x40
+/* A file store's commits keep a small file's content (at most 3891 bytes)
+ * and its attributes in the header, so that such a file takes one block.
+ * Such headers carry an incompat feature bit, which older readers refuse;
+ * a store that has one keeps writing them, whatever the flags. */
+#define ST_INLINE 0x80
 
 #define ST_ID_SIZE 16u /* bytes of a store's identity */
 

@@ -57,7 +57,9 @@ int st_header_prev(struct st_file *f, const struct hdr *h, struct hdr *prev)
 	if (rc == ST_OK &&
 	    (prev->seq >= h->seq || prev->time_ns > h->time_ns || prev->kind != h->kind ||
 	     (prev->ro_compat & FEAT_RO_SELF) != (h->ro_compat & FEAT_RO_SELF) ||
-	     memcmp(prev->id, h->id, ST_ID_SIZE)))
+	     memcmp(prev->id, h->id, ST_ID_SIZE) ||
+	     (prev->incompat & FEAT_IN_INLINE && !(h->incompat & FEAT_IN_INLINE)) ||
+	     prev->area_len != h->prev_area))
 		rc = st_fail(ST_ECORRUPT, 0, h->prev,
 			     "%s: header at offset %llu is out of order in the chain", f->path,
 			     (unsigned long long)h->prev);

@@ -1456,8 +1456,8 @@ START_TEST(super_init_and_uuid)
 	EXPECT_UEQ(a.version, NS_SUPER_VERSION);
 	EXPECT_UEQ(a.compat, 0);
 	EXPECT_UEQ(a.ro_compat, NS_FEAT_FENCE);
-	EXPECT_UEQ(a.incompat, NS_FEAT_DAMAGE | NS_FEAT_LINEAGE | NS_FEAT_VATTR |
-				   NS_FEAT_ONESYNC); /* a new vault has all */
+	EXPECT_UEQ(a.incompat, NS_FEAT_DAMAGE | NS_FEAT_LINEAGE | NS_FEAT_VATTR | NS_FEAT_ONESYNC |
+				   NS_FEAT_INLINE); /* a new vault has all */
 	EXPECT_UEQ(a.flush_ms, 1000);
 	ck_assert_str_eq(a.label, "");
 	ck_assert_str_eq(a.keep, NS_KEEP_DEFAULT);

@@ -8,7 +8,10 @@
  * durable: there a crash may also leave the header with any part of its
  * region missing or stale, which must read as the commit before. The cuts
  * and torn regions again in a sealed store with one-sync commits (every
- * record sealed with AES-256-GCM).
+ * record sealed with AES-256-GCM). And all of it again for a small file
+ * whose content is inline in its headers (ST_INLINE), which also grows
+ * past the limit and comes back: a cut or a torn sector inside the last
+ * header's inline area reads as the commit before.
  */
 #include <check.h>
 #include <stdio.h>
@@ -21,7 +24,7 @@
 #define NVER 24
 
 struct ver {
-	uint64_t seq, end; /* end: file offset just past the header */
+	uint64_t seq, hdr, end; /* the header's position; the offset just past it */
 	uint8_t *data;
 	size_t size;
 };
@@ -29,18 +32,20 @@ struct ver {
 static struct ver vers[NVER + 1];
 static int nvers;
 /* The mode of each test, from its loop index: bit 0 one-sync commits
- * (ST_ONESYNC), bit 1 a sealed store (st_open_opts.key). */
-static int sync_flag; /* 0 or ST_ONESYNC */
+ * (ST_ONESYNC), bit 1 a sealed store (st_open_opts.key), bit 2 a small
+ * file inline (ST_INLINE, created deferred: no version before the first
+ * commit). */
+static int sync_flag; /* 0 or ST_ONESYNC, with ST_INLINE | ST_DEFER */
 static struct st_key key = {{1, 2, 3}};
 static const struct st_open_opts sealed = {.key = &key};
 static const struct st_open_opts *sopts; /* NULL or &sealed */
-static uint64_t hdr_end;		 /* marker + record header + header payload */
+static bool inline_mode;
 
 static void mode(int loop)
 {
 	sync_flag = loop & 1 ? ST_ONESYNC : 0;
 	sopts = loop & 2 ? &sealed : NULL;
-	hdr_end = loop & 2 ? 1 + 8 + 128 + 28 : 1 + 8 + 128;
+	inline_mode = loop & 4;
 }
 
 /* Runs before the temporary directory goes. */
@@ -51,20 +56,24 @@ static void cleanup(void)
 	nvers = 0;
 }
 
-static void record(st_store *st, const uint8_t *m, size_t size)
+static void record(st_store *st, const char *path, const uint8_t *m, size_t size)
 {
 	struct st_version v;
 
 	st_current(st, &v);
 	vers[nvers].seq = v.seq;
-	vers[nvers].end = v.offset + hdr_end;
+	vers[nvers].hdr = v.offset;
+	/* No reserve without syncs: the file ends with the header. */
+	vers[nvers].end = tu_file_size(path);
 	vers[nvers].data = malloc(size ? size : 1);
 	memcpy(vers[nvers].data, m, size);
 	vers[nvers].size = size;
 	nvers++;
 }
 
-/* Builds a store of NVER commits of mixed writes; the last one small. */
+/* Builds a store of NVER commits of mixed writes; the last one small.
+ * Inline: writes around the limit, growing past it now and then and
+ * truncated to 0 now and then; the last commit a small file again. */
 static char *build(int loop)
 {
 	char *p = tu_path(tu_dir, "s.rev");
@@ -72,15 +81,26 @@ static char *build(int loop)
 	uint64_t seed = 99;
 	size_t size = 0;
 	st_store *st;
+	int flags;
 
 	mode(loop);
-	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_CREATE | ST_NOSYNC | sync_flag, sopts, &st),
-			 ST_OK);
-	record(st, m, 0);
+	flags = ST_CREATE | ST_NOSYNC | sync_flag | (inline_mode ? ST_INLINE | ST_DEFER : 0);
+	ck_assert_int_eq(st_open(p, ST_KIND_FILE, flags, sopts, &st), ST_OK);
+	if (!inline_mode)
+		record(st, p, m, 0);
 	for (int i = 1; i < NVER; i++) {
 		size_t off = tu_rand(&seed) % (sizeof(m) / 2), len;
 
 		len = i == NVER - 1 ? 5000 : tu_rand(&seed) % sizeof(buf);
+		if (inline_mode) {
+			off = tu_rand(&seed) % (i == NVER - 1 ? 2000 : 3000);
+			len = i % 9 == 0 ? 5000 : tu_rand(&seed) % 900;
+			if (i % 10 == 0 || i == NVER - 1) {
+				ck_assert_int_eq(st_file_truncate(st, 0), ST_OK);
+				memset(m, 0, size);
+				size = 0;
+			}
+		}
 		tu_fill(&seed, buf, len);
 		ck_assert_int_eq(st_file_write(st, off, buf, len), ST_OK);
 		memcpy(m + off, buf, len);
@@ -92,9 +112,12 @@ static char *build(int loop)
 			ck_assert_int_eq(st_file_truncate(st, size), ST_OK);
 		}
 		ck_assert_int_eq(st_commit(st, NULL), ST_OK);
-		record(st, m, size);
+		record(st, p, m, size);
 	}
 	st_close(st);
+	/* The last commit is a small file in its header: an area. */
+	if (inline_mode)
+		ck_assert_uint_gt(vers[nvers - 1].end - vers[nvers - 1].hdr, 1 + 8 + 156);
 	return p;
 }
 
@@ -279,21 +302,33 @@ END_TEST
  */
 START_TEST(torn_region_of_last_commit)
 {
-	char *p = build(1 | _i << 1), *w = tu_path(tu_dir, "torn.rev");
-	uint64_t hdr = vers[nvers - 1].end - hdr_end, start = vers[nvers - 2].end;
+	char *p = build(_i), *w = tu_path(tu_dir, "torn.rev");
+	uint64_t hdr = vers[nvers - 1].hdr, start = vers[nvers - 2].end, end = vers[nvers - 1].end;
 	static uint8_t orig[1 << 20], sector[512];
+	static uint64_t from[4096], to[4096];
 	uint64_t seed = 11;
-	unsigned torn = 0;
+	unsigned torn = 0, n = 0;
 	FILE *f;
 
-	ck_assert(hdr - start <= sizeof(orig));
+	ck_assert(end - start <= sizeof(orig));
 	f = fopen(p, "rb");
 	ck_assert(fseek(f, (long)start, SEEK_SET) == 0);
-	ck_assert_uint_eq(fread(orig, 1, hdr - start, f), hdr - start);
+	ck_assert_uint_eq(fread(orig, 1, end - start, f), end - start);
 	fclose(f);
-	for (uint64_t off = start; off < hdr + 512; off += 512) {
-		uint64_t to = off < hdr ? (off + 512 < hdr ? off + 512 : hdr) : hdr;
-		uint64_t from = off < hdr ? off : start; /* the last round: all of it */
+	/* Each sector of the region; (inline) each of the header's area past
+	 * its first sector, which holds the parts its crc covers; then the
+	 * whole region. */
+	for (uint64_t o = start; o < hdr; o += 512) {
+		from[n] = o;
+		to[n++] = o + 512 < hdr ? o + 512 : hdr;
+	}
+	for (uint64_t o = hdr + 512; inline_mode && o < end; o += 512) {
+		from[n] = o;
+		to[n++] = o + 512 < end ? o + 512 : end;
+	}
+	from[n] = start;
+	to[n++] = hdr;
+	for (unsigned r = 0; r < n; r++) {
 		bool differs = false;
 		st_store *st;
 
@@ -302,24 +337,24 @@ START_TEST(torn_region_of_last_commit)
 
 			tu_copy_file(p, w);
 			g = fopen(w, "r+b");
-			for (uint64_t o = from; o < to; o += sizeof(sector)) {
-				size_t n =
-				    to - o < sizeof(sector) ? (size_t)(to - o) : sizeof(sector);
+			for (uint64_t o = from[r]; o < to[r]; o += sizeof(sector)) {
+				size_t k = to[r] - o < sizeof(sector) ? (size_t)(to[r] - o)
+								      : sizeof(sector);
 
 				memset(sector, 0, sizeof(sector));
 				if (garbage)
-					tu_fill(&seed, sector, n);
-				if (memcmp(sector, orig + (o - start), n))
+					tu_fill(&seed, sector, k);
+				if (memcmp(sector, orig + (o - start), k))
 					differs = true;
 				ck_assert(fseek(g, (long)o, SEEK_SET) == 0);
-				ck_assert_uint_eq(fwrite(sector, 1, n, g), n);
+				ck_assert_uint_eq(fwrite(sector, 1, k, g), k);
 			}
 			fclose(g);
 			ck_assert_int_eq(st_open(w, ST_KIND_FILE, ST_READONLY, sopts, &st), ST_OK);
 			expect_version(st, differs ? nvers - 2 : nvers - 1);
 			torn += differs;
 			st_close(st);
-			if (garbage && (off - start) % 8192 == 0)
+			if (garbage && (r % 16 == 0 || r == n - 1))
 				commit_after(w, differs ? nvers - 2 : nvers - 1);
 		}
 	}
@@ -333,7 +368,7 @@ END_TEST
  * region under a newer one is damage, which recovery mode passes over. */
 START_TEST(damaged_region_under_newer_commit)
 {
-	char *p = build(1 | _i << 1);
+	char *p = build(_i);
 	uint64_t at = vers[nvers - 2].end + 100; /* in the region of the last commit */
 	st_store *st;
 	FILE *f;
@@ -344,7 +379,7 @@ START_TEST(damaged_region_under_newer_commit)
 	/* Damage just before an older header (padding, most likely) is not
 	 * looked for at open; a full check finds it. */
 	f = fopen(p, "r+b");
-	ck_assert(fseek(f, (long)(vers[nvers - 5].end - hdr_end - 3), SEEK_SET) == 0);
+	ck_assert(fseek(f, (long)(vers[nvers - 5].hdr - 3), SEEK_SET) == 0);
 	ck_assert_uint_eq(fwrite("XYZ", 1, 3, f), 3);
 	fclose(f);
 	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_READONLY, sopts, &st), ST_OK);
@@ -377,8 +412,18 @@ static void add_tests(TCase *tc)
 	tcase_add_loop_test(tc, cut_earlier_commits, 3, 4);
 	tcase_add_loop_test(tc, store_image_in_user_data, 0, 2);
 	/* One-sync only: plain (1) and sealed (3). */
-	tcase_add_loop_test(tc, torn_region_of_last_commit, 0, 2);
-	tcase_add_loop_test(tc, damaged_region_under_newer_commit, 0, 2);
+	tcase_add_loop_test(tc, torn_region_of_last_commit, 1, 2);
+	tcase_add_loop_test(tc, torn_region_of_last_commit, 3, 4);
+	tcase_add_loop_test(tc, damaged_region_under_newer_commit, 1, 2);
+	tcase_add_loop_test(tc, damaged_region_under_newer_commit, 3, 4);
+	/* Inline (4..7): cuts with two syncs and one, torn regions and
+	 * areas with one, plain and sealed. */
+	tcase_add_loop_test(tc, cut_every_byte_of_last_commit, 4, 6);
+	tcase_add_loop_test(tc, cut_every_byte_of_last_commit, 7, 8);
+	tcase_add_loop_test(tc, cut_earlier_commits, 5, 6);
+	tcase_add_loop_test(tc, torn_region_of_last_commit, 5, 6);
+	tcase_add_loop_test(tc, torn_region_of_last_commit, 7, 8);
+	tcase_add_loop_test(tc, damaged_region_under_newer_commit, 5, 6);
 }
 
 int main(void)

@@ -1,7 +1,9 @@
 /*
  * check_model.c - the tree and the file store against simple in-memory
  * models: random operations (writes, holes and truncates for files), the store checked after every
- * commit and reopened from disk at random points.
+ * commit and reopened from disk at random points. The file store keeps
+ * small files inline (ST_INLINE): the file shrinks back to small now and
+ * then and stays small a while, and is reopened with the flag or without.
  */
 #include <check.h>
 #include <stdio.h>
@@ -198,10 +200,14 @@ START_TEST(file_model)
 	st_store *st;
 
 	memset(m, 0, sizeof(m));
-	ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_CREATE | ST_NOSYNC, model_opts(_i), &st),
-			 ST_OK);
+	ck_assert_int_eq(
+	    st_open(p, ST_KIND_FILE, ST_CREATE | ST_NOSYNC | ST_INLINE, model_opts(_i), &st),
+	    ST_OK);
 	for (int round = 0; round < 400; round++) {
 		int nops = 1 + (int)(tu_rand(&seed) % 12);
+		/* Rounds of small writes: a file truncated small then stays
+		 * under the inline limit a while, or grows past it. */
+		bool small = round % 40 >= 25 && tu_rand(&seed) % 8;
 
 		for (int k = 0; k < nops; k++) {
 			unsigned op = tu_rand(&seed) % 10;
@@ -218,6 +224,11 @@ START_TEST(file_model)
 					off = size;
 				if (off + len > FMAX)
 					off = FMAX - len;
+				/* A small file stays small for a while (inline). */
+				if (small) {
+					off = tu_rand(&seed) % 3500;
+					len = tu_rand(&seed) % 400;
+				}
 				tu_fill(&seed, data, len);
 				ck_assert_int_eq(st_file_write(st, off, data, len), ST_OK);
 				memcpy(m + off, data, len);
@@ -228,8 +239,11 @@ START_TEST(file_model)
 				uint64_t off = tu_rand(&seed) % FMAX;
 				uint64_t len = tu_rand(&seed) % 2 ? tu_rand(&seed) % 9000
 								  : tu_rand(&seed) % (FMAX / 4);
-				uint64_t end = off + len < size ? off + len : size;
+				uint64_t end;
 
+				if (small)
+					len %= 900;
+				end = off + len < size ? off + len : size;
 				ck_assert_int_eq(st_file_punch(st, off, len), ST_OK);
 				if (off < end)
 					memset(m + off, 0, end - off);
@@ -237,6 +251,8 @@ START_TEST(file_model)
 				uint64_t ns = tu_rand(&seed) % (FMAX / 2);
 				if (tu_rand(&seed) % 2)
 					ns &= ~4095ull;
+				if (small || tu_rand(&seed) % 5 == 0) /* small again */
+					ns = tu_rand(&seed) % 2 ? 0 : tu_rand(&seed) % 3000;
 				ck_assert_int_eq(st_file_truncate(st, ns), ST_OK);
 				if (ns < size)
 					memset(m + ns, 0, size - ns);
@@ -249,7 +265,9 @@ START_TEST(file_model)
 		check_file(st, m, size, &seed);
 		if (tu_rand(&seed) % 20 == 0) {
 			st_close(st);
-			ck_assert_int_eq(st_open(p, ST_KIND_FILE, ST_NOSYNC, model_opts(_i), &st),
+			ck_assert_int_eq(st_open(p, ST_KIND_FILE,
+						 ST_NOSYNC | (tu_rand(&seed) % 2 ? ST_INLINE : 0),
+						 model_opts(_i), &st),
 					 ST_OK);
 			check_file(st, m, size, &seed);
 		}

@@ -667,8 +667,8 @@ START_TEST(store_identity)
 	EXPECT_RC(ns_super_read(dir, &other), ST_ECORRUPT);
 	ns_super_salvage(dir, &other);
 	ck_assert(memcmp(other.uuid, g_sb.uuid, 16) == 0);
-	ck_assert_uint_eq(other.incompat,
-			  NS_FEAT_DAMAGE | NS_FEAT_LINEAGE | NS_FEAT_VATTR | NS_FEAT_ONESYNC);
+	ck_assert_uint_eq(other.incompat, NS_FEAT_DAMAGE | NS_FEAT_LINEAGE | NS_FEAT_VATTR |
+					      NS_FEAT_ONESYNC | NS_FEAT_INLINE);
 	free(dir);
 }
 END_TEST

@@ -7,7 +7,8 @@
  * stop at the first crc and the fuzzer would see little else. Each input
  * is therefore also tried with its checksums recomputed wherever the
  * format says a record is (headers, the trees they point to, data
- * records), which lets mutations reach the decoders behind the crcs.
+ * records, inline areas), which lets mutations reach the decoders behind
+ * the crcs.
  *
  * One more property is checked, not just survival: when st_check (with
  * data) passes on a version, reading that version must not find
@@ -448,16 +449,30 @@ static uint8_t *fix_crcs(const uint8_t *data, size_t size)
 	for (size_t b = 0; b + HDR_REC <= size; b += BS) {
 		uint8_t *r = m.b + b, *pl = r + 1 + REC_HDR;
 
+		uint32_t len = be32(r + 1), area = 0;
+
 		if (r[0] != 0x01)
 			continue;
+		/* An inline area (incompat 0x4): its length named in the fixed
+		 * payload, its body's crc in its head. */
+		if ((pl[19] & 0x4) && len >= 128 + 12 && len <= BS - 1 - REC_HDR &&
+		    b + 1 + REC_HDR + len <= size) {
+			area = len - 128;
+			pl[126] = (uint8_t)(area >> 8);
+			pl[127] = (uint8_t)area;
+			put32(pl + 128 + 8, crc32c(0, pl + 128 + 12, area - 12));
+		}
 		if (pl[19] & 0x1) {
-			uint64_t prev = be64(pl + 80);
-			uint64_t start = prev == UINT64_MAX ? 0 : prev + HDR_REC;
+			uint64_t prev = be64(pl + 80), prev_area = 0;
+			uint64_t start;
 
+			if (pl[19] & 0x4)
+				prev_area = (uint64_t)pl[124] << 8 | pl[125];
+			start = prev == UINT64_MAX ? 0 : prev + HDR_REC + prev_area;
 			if (start <= b && b - start <= (8u << 20))
 				put32(pl + 120, crc32c(0, m.b + start, b - start));
 		}
-		put32(r + 5, crc32c(crc32c(0, r + 1, 4), pl, 128));
+		put32(r + 5, crc32c(crc32c(0, r + 1, 4), pl, 128 + (area ? 12 : 0)));
 	}
 	return m.b;
 }
