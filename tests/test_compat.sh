@@ -92,4 +92,30 @@ last=$("$REVFS_BIN/tests/fsck_damage" versions "$g" | awk 'NR == 1 {print $2}')
 [ "$(od -An -tx1 -j $((last + 25)) -N 4 "$g" | tr -d ' ')" = 00000001 ] ||
 	fs_fail "one-sync: the newest commit of $g is not a one-sync commit"
 "$FSCK" -f -n "$FS_BACKING" >"$FS_TMP/out" 2>&1 || { cat "$FS_TMP/out"; fs_fail "fsck after one-sync"; }
+
+# revfs-tune --inline keeps small files in their headers from then on:
+# superblock incompat 0x4; a new small file is one block whose one
+# header (at offset 0) has incompat 0x4; an old store truncated and
+# written goes inline too (incompat 0x5, one-sync as well); its history
+# reads whole.
+"$REVFS_BIN/revfs-tune" --inline "$FS_BACKING" >"$FS_TMP/out" || fs_fail "revfs-tune --inline"
+grep -q "small files: *inline" "$FS_TMP/out" || fs_fail "revfs-tune: $(cat "$FS_TMP/out")"
+[ "$(features)" = 00000000000000000000002e ] || fs_fail "inline: features $(features)"
+fs_mount
+echo g5 >"$FS_MNT/g" && sync "$FS_MNT/g"
+echo h1 >"$FS_MNT/h" && sync "$FS_MNT/h"
+fs_umount
+fs_mount
+[ "$(cat "$H"/g/* | tr '\n' ' ')" = "g1 g2 g3 g3 g4 g5 " ] || fs_fail "inline: g's history: $(cat "$H"/g/*)"
+[ "$(cat "$FS_MNT/h")" = h1 ] || fs_fail "inline: h reads $(cat "$FS_MNT/h")"
+hino=$(stat -c %i "$FS_MNT/h")
+fs_umount
+hs=$(ls "$FS_BACKING"/ino/*/"$hino".rev)
+[ "$(stat -c %s "$hs")" -le 4096 ] || fs_fail "inline: h's store is $(stat -c %s "$hs") bytes"
+[ "$(od -An -tx1 -j 25 -N 4 "$hs" | tr -d ' ')" = 00000005 ] ||
+	fs_fail "inline: h's header at 0 has incompat $(od -An -tx1 -j 25 -N 4 "$hs")"
+last=$("$REVFS_BIN/tests/fsck_damage" versions "$g" | awk 'NR == 1 {print $2}')
+[ "$(od -An -tx1 -j $((last + 25)) -N 4 "$g" | tr -d ' ')" = 00000005 ] ||
+	fs_fail "inline: the newest commit of $g is not inline"
+"$FSCK" -f -n "$FS_BACKING" >"$FS_TMP/out" 2>&1 || { cat "$FS_TMP/out"; fs_fail "fsck after inline"; }
 echo "test_compat: ok"
