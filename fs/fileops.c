@@ -365,11 +365,18 @@ void fsop_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, of
 		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 }
 
+/*
+ * Nothing happens at a flush: the last writer's close is seen at release,
+ * and with the writeback cache the kernel writes a file's dirty pages back
+ * at every close whether it sends FLUSH or not. ENOSYS tells the kernel to
+ * send no more FLUSH on this connection, which saves a round trip at every
+ * close of a file: a quarter of those it takes to create a small one.
+ */
 void fsop_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
 	(void)fi;
-	fuse_reply_err(req, 0);
+	fuse_reply_err(req, ENOSYS);
 }
 
 void fsop_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
