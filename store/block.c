@@ -424,8 +424,10 @@ static size_t area_encode(const struct writer *w, struct hdr *h, const struct st
 	size_t n = a->attr_len + a->content_len, disk = n;
 
 	*rc = ST_OK;
-	memcpy(plain, a->attrs, a->attr_len);
-	memcpy(plain + a->attr_len, a->content, a->content_len);
+	if (a->attr_len)
+		memcpy(plain, a->attrs, a->attr_len);
+	if (a->content_len)
+		memcpy(plain + a->attr_len, a->content, a->content_len);
 	if (w->f->sealed) {
 		uint8_t aad[SEAL_AAD_SIZE];
 
