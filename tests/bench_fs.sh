@@ -14,10 +14,11 @@
 #   -t SECONDS    time limit of one workload on one target, after which it
 #                 is reported as "timeout" (env BENCH_TIMEOUT, 60; the
 #                 sequential write+read workload gets 1.5 times that)
-#   -w WORKLOADS  comma list of workloads 1-7 to run (env BENCH_WORKLOADS, all;
-#                 1 and 2 run together; 7 is 6 with another file written
-#                 meanwhile, never fsynced: what an fsync pays for another
-#                 file's dirty data)
+#   -w WORKLOADS  comma list of workloads 1-8 to run (env BENCH_WORKLOADS, all
+#                 but 8; 1 and 2 run together; 7 is 6 with another file
+#                 written meanwhile, never fsynced: what an fsync pays for
+#                 another file's dirty data; 8 is 200,000 files of 100 bytes:
+#                 the space the backing directory takes after the unmount)
 #   -T TARGETS    comma list of ext4,passthrough_ll,revfs,revfs0,revfsenc (env
 #                 BENCH_TARGETS, all but revfs0 and revfsenc; "ext4" is the
 #                 plain temp dir, whatever its filesystem; revfs0 is revfs -o
@@ -405,6 +406,19 @@ w_append() { # workload 6
 	put a_um "$LAST_SECS"
 }
 
+w_small() { # workload 8: many small files, and the space they take
+	t_fresh && t_mount || return 1
+	brun mkdir "$DATA/small" || return 1
+	brun "$FSIO" files create "$DATA/small" "$NSMALL" 200 100 || return 1
+	put s_cr "$(kv fps "$OUT")"
+	t_umount || return 1
+	put s_um "$LAST_SECS"
+	# What the disk gives it: the backing directory whole (for revfs the
+	# namespace, the stores, their folders and the superblock).
+	brun du -sk "$(t_dir)/back" || return 1
+	put s_kib "$(cut -f1 "$OUT")"
+}
+
 w_busy() { # workload 7: workload 6 beside a writer that never fsyncs
 	local bg rc=0 stop=$FS_TMP/busy.stop
 	t_fresh && t_mount || return 1
@@ -551,6 +565,7 @@ SEQ_BYTES=$(($(scaled 1024 16) * 1048576))
 RAND_BYTES=$(($(scaled 256 16) * 1048576))
 RAND_SECS=$(scaled 20 2)
 NFILES=$(scaled 20000 100)
+NSMALL=$(scaled 200000 1000)
 NAPPEND=$(scaled 2000 100)
 # passthrough_ll holds a descriptor per inode it knows: when the limit cannot
 # be raised enough, all targets create fewer files, so that the three agree.
@@ -559,6 +574,12 @@ if has "$TARGETS" passthrough_ll && [ "${AVAIL[passthrough_ll]}" = yes ] &&
 	note "workload 4 creates $((NOFILE - 1100)) files, not $NFILES: passthrough_ll needs a" \
 		"descriptor per file and the open file limit is $NOFILE"
 	NFILES=$((NOFILE - 1100))
+fi
+if has "$TARGETS" passthrough_ll && [ "${AVAIL[passthrough_ll]}" = yes ] &&
+	[ "$NOFILE" != unlimited ] && [ $((NSMALL + 1300)) -gt "$NOFILE" ]; then
+	note "workload 8 creates $((NOFILE - 1300)) files, not $NSMALL: passthrough_ll needs a" \
+		"descriptor per file and the open file limit is $NOFILE"
+	NSMALL=$((NOFILE - 1300))
 fi
 
 # The source tree: /usr/include (a share of its entries when SCALE < 1),
@@ -608,6 +629,9 @@ row a_max 6 "  max" us lower %.0f
 row a_um 6 "  unmount + sync" s lower %.3f
 row b_p50 7 "7 the same beside 32 MiB writes, p50" us lower %.0f
 row b_p99 7 "  p99" us lower %.0f
+row s_cr 8 "8 create $NSMALL 100 B files in 200 dirs" files/s higher %.0f
+row s_um 8 "  unmount + sync" s lower %.3f
+row s_kib 8 "  space taken after the unmount (du -sk)" KiB lower %.0f
 
 # --- run ------------------------------------------------------------------------
 
@@ -619,6 +643,7 @@ has "$WORKLOADS" 4 && run_workload 4 w_files "$TIMEOUT"
 has "$WORKLOADS" 5 && run_workload 5 w_tree "$TIMEOUT"
 has "$WORKLOADS" 6 && run_workload 6 w_append "$TIMEOUT"
 has "$WORKLOADS" 7 && run_workload 7 w_busy "$TIMEOUT"
+has "$WORKLOADS" 8 && run_workload 8 w_small $((TIMEOUT * 3))
 
 # --- report -----------------------------------------------------------------------
 
