@@ -277,6 +277,7 @@ struct fs {
 	uint64_t space_need;		    /* the largest file store's newest version seen: the
 					     * room a give-back's copy may need */
 	uint64_t space_waits, space_enospc; /* writers that waited for room; got ENOSPC */
+	uint64_t space_enospc_logged;	    /* st_monotonic_ns() of the last such log line */
 	struct stat_ring space_wait_ring;   /* ... how long they waited */
 	/* flush_lock: timing, for .revfs/stats */
 	uint64_t writer_stalls;		   /* flusher_reserve() waits for dirty room */

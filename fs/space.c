@@ -252,7 +252,7 @@ int space_admit_locked(struct fs *fs, uint64_t len, bool root)
 	int rc = 0;
 
 	for (;;) {
-		bool low = space_low_locked(fs), fits, over;
+		bool low = space_low_locked(fs), fits, over, giving = false;
 		/* Below the low-water mark, writes leave room for the copy a
 		 * give-back may need. */
 		uint64_t hold = fs->space_hold;
@@ -281,19 +281,25 @@ int space_admit_locked(struct fs *fs, uint64_t len, bool root)
 		if (gen0 != UINT64_MAX) {
 			pthread_mutex_lock(&fs->compact_lock);
 			over = fs->reclaim_dry_gen > gen0;
+			/* A round under way may still drop something, and its
+			 * copy holds room it gives back at its end: no verdict
+			 * before it ends. */
+			giving = fs->reclaim_wanted || fs->reclaim_running;
 			pthread_mutex_unlock(&fs->compact_lock);
 		}
 		if (fs->stop || st_monotonic_ns() - t0 >= (uint64_t)fs->o.space_wait_s * SEC_NS ||
-		    (!fits && over)) {
+		    (!fits && over && !giving)) {
 			/* No give-back can use the room kept for its copy: the
 			 * write may have it. */
 			fits = fits || fits_locked(fs, len, root, fs->space_hold);
 			rc = fits ? 0 : -ENOSPC;
 			break;
 		}
+		/* Once a round found nothing to drop, another is not forced:
+		 * the verdict comes when none is under way. */
 		if (!fits) {
 			pthread_cond_signal(&fs->flush_cv);
-			if (gen0 != UINT64_MAX)
+			if (gen0 != UINT64_MAX && !over)
 				kick(fs, true);
 		}
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -309,6 +315,17 @@ int space_admit_locked(struct fs *fs, uint64_t len, bool root)
 		stat_ring_add(&fs->space_wait_ring, st_monotonic_ns() - t0);
 		if (rc)
 			fs->space_enospc++;
+	}
+	if (rc && st_monotonic_ns() - fs->space_enospc_logged >= SEC_NS) {
+		/* Once a second at most: a writer may try again at once. */
+		fs->space_enospc_logged = st_monotonic_ns();
+		fs_log(LOG_WARNING,
+		       "a write of %" PRIu64 " bytes gets ENOSPC: %" PRIu64
+		       " MiB free for %s, %" PRIu64 " MiB dirty, %" PRIu64
+		       " MiB held for a give-back's copy%s",
+		       len, (root ? fs->space_root : fs->space_user) >> 20, root ? "root" : "users",
+		       fs->dirty_bytes >> 20, fs->space_hold >> 20,
+		       fs->nospace ? "; a commit failed for want of space" : "");
 	}
 	return rc;
 }

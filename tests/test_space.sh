@@ -88,7 +88,11 @@ H=$FS_MNT/.revfs/history/f
 pinned=""
 for i in $(seq 1 "$SAVES"); do
 	printf 'save %04d' "$i" | dd of="$SRC" conv=notrunc status=none
-	cp "$SRC" "$FS_MNT/f" || fs_fail "save $i: cp failed"
+	cp "$SRC" "$FS_MNT/f" || {
+		grep -E "ENOSPC|gave way|full" "$FS_TMP/revfs.log" | tail -n 8 >&2
+		grep space_ "$FS_MNT/.revfs/stats" >&2
+		fs_fail "save $i: cp failed"
+	}
 	sync "$FS_MNT/f" || fs_fail "save $i: sync failed"
 	cmp -s "$SRC" "$FS_MNT/f" || fs_fail "save $i does not read back"
 	if [ "$i" = "$PIN_AT" ]; then
