@@ -153,8 +153,9 @@ run-tests: tests
 	@set -e; m=$${CK_TIMEOUT_MULTIPLIER:-$$(awk -v n=$$(nproc) \
 		'{ m = $$1 / n; print 1 + (m == int(m) ? m : int(m) + 1) }' /proc/loadavg)}; \
 	echo "Check timeouts x$$m (CK_TIMEOUT_MULTIPLIER)"; \
-	for t in $(TEST_BIN); do echo "== $$t"; CK_TIMEOUT_MULTIPLIER=$$m $$t; done
-	@set -e; for t in $(FSTEST_SH); do echo "== $$t"; REVFS_BIN=$(BUILD) sh $$t; done
+	for t in $(TEST_BIN); do echo "== $$t ($$(date +%T))"; CK_TIMEOUT_MULTIPLIER=$$m $$t; done
+	@set -e; for t in $(FSTEST_SH); do echo "== $$t ($$(date +%T))"; REVFS_BIN=$(BUILD) sh $$t; \
+		done; echo "== done ($$(date +%T))"
 
 deps:
 	@./tests/deps.sh
