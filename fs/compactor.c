@@ -505,6 +505,7 @@ int compactor_run(struct fs *fs, uint64_t ino, struct revfs_compact_arg *a, uint
 			pthread_mutex_lock(&in->lock);
 			in->save_wanted = S_ISREG(in->a.mode);
 			pthread_mutex_unlock(&in->lock);
+			flusher_mark(fs, in);
 			rc = flusher_sync(fs, in);
 			ino_put(fs, in);
 			in = NULL;

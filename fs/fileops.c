@@ -180,7 +180,7 @@ void fsop_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	pthread_mutex_unlock(&in->lock);
 	if (save_first)
-		flusher_commit(fs, in);
+		flusher_sync(fs, NULL);
 	ino_put(fs, in);
 	if (rc) {
 		fuse_reply_err(req, -rc);
@@ -434,6 +434,7 @@ void fsop_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_i
 		pthread_mutex_lock(&in->lock);
 		in->save_wanted = S_ISREG(in->a.mode);
 		pthread_mutex_unlock(&in->lock);
+		flusher_mark(fs, in);
 	}
 	rc = fs->o.ro ? 0 : flusher_sync(fs, in);
 	ino_put(fs, in);

@@ -5,18 +5,11 @@
  * under the inode lock (writers go on into a fresh set); stage the flush
  * sets into their stores with no lock held; commit them as one group
  * (st_commit_group: shared syncs, one syncfs for a large batch, per-file
- * fdatasync for a small one); then write the inode records and commit the
- * namespace, so a store is always committed before the namespace record
- * that refers to it. A round starts at the flush interval, when dirty
- * memory passes half its limit, for fsync, and when a writer has
+ * fdatasync for a small one); then write the inode records and commit the namespace, so a store is
+ * always committed before the namespace record that refers to it. fsync waits for a round that
+ * starts after it was called. A round starts at the flush interval, when
+ * dirty memory passes half its limit, for fsync, and when a writer has
  * FLUSH_STREAM_BYTES dirty in one file (flusher_kick).
- *
- * fsync waits for a round that starts after it was called. Such a round
- * takes the sync list (the files fsynced since the last round) instead of
- * the dirty list, so that one file's fsync does not pay for every dirty
- * file; the namespace is committed as in any round. A whole round still
- * comes at each interval and before writers would stall at the dirty
- * limit, and it takes the sync list's files with the rest.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -106,23 +99,12 @@ void flusher_kick(struct fs *fs)
 	pthread_mutex_unlock(&fs->flush_lock);
 }
 
-/* Puts in (if any) on the sync list, asks for a round, and waits for one
- * that starts after the call: it commits in, and the namespace. */
-static void sync_wait(struct fs *fs, struct inode *in)
+int flusher_sync(struct fs *fs, struct inode *in)
 {
 	uint64_t target;
+	int err = 0;
 
 	pthread_mutex_lock(&fs->flush_lock);
-	if (in && !in->listed) {
-		in->listed = true;
-		in->dirty_next = fs->dirty_head;
-		fs->dirty_head = in;
-	}
-	if (in && !in->sync_listed) {
-		in->sync_listed = true;
-		in->sync_next = fs->sync_head;
-		fs->sync_head = in;
-	}
 	target = fs->started_gen + 1;
 	if (fs->wanted_gen < target)
 		fs->wanted_gen = target;
@@ -130,13 +112,6 @@ static void sync_wait(struct fs *fs, struct inode *in)
 	while (fs->done_gen < target && fs->flusher_running)
 		pthread_cond_wait(&fs->done_cv, &fs->flush_lock);
 	pthread_mutex_unlock(&fs->flush_lock);
-}
-
-int flusher_sync(struct fs *fs, struct inode *in)
-{
-	int err = 0;
-
-	sync_wait(fs, in);
 	if (in) {
 		pthread_mutex_lock(&in->lock);
 		err = in->wb_err;
@@ -148,11 +123,6 @@ int flusher_sync(struct fs *fs, struct inode *in)
 		err = fs->ns_err;
 	pthread_mutex_unlock(&fs->ns_lock);
 	return -err;
-}
-
-void flusher_commit(struct fs *fs, struct inode *in)
-{
-	sync_wait(fs, in);
 }
 
 /* Takes the flush set of one file (under its lock). */
@@ -464,24 +434,6 @@ static void check_space(struct fs *fs)
 	pthread_mutex_unlock(&fs->flush_lock);
 }
 
-/* A whole round took the dirty list: the sync list keeps only the files
- * it left for the next round (flush_lock held). */
-static void unlist_taken(struct fs *fs)
-{
-	struct inode **p = &fs->sync_head;
-
-	while (*p) {
-		struct inode *in = *p;
-
-		if (in->listed) {
-			p = &in->sync_next;
-			continue;
-		}
-		in->sync_listed = false;
-		*p = in->sync_next;
-	}
-}
-
 static void *flusher_main(void *arg)
 {
 	struct fs *fs = arg;
@@ -490,17 +442,13 @@ static void *flusher_main(void *arg)
 	struct job *jobs = NULL;
 	size_t n, cap = 0;
 	uint64_t gen, t0, took;
-	bool idle, stopping, sync_only;
+	bool idle, stopping;
 	unsigned failed_rounds = 0;
 	size_t failed;
 
 	pthread_mutex_lock(&fs->flush_lock);
-	fs->full_round_ns = st_monotonic_ns();
 	for (;;) {
-		/* The interval runs from the end of the last whole round, as
-		 * it did before fsync had rounds of its own: those do not put
-		 * the next whole one off. */
-		deadline_at_ns(&deadline, fs->full_round_ns + fs->o.flush_ms * 1000000ull);
+		deadline_in_ms(&deadline, fs->o.flush_ms);
 		while (!fs->stop && fs->wanted_gen <= fs->started_gen && !fs->kicked &&
 		       fs->dirty_bytes <= fs->dirty_limit / 2 &&
 		       pthread_cond_timedwait(&fs->flush_cv, &fs->flush_lock, &deadline) == 0)
@@ -510,17 +458,10 @@ static void *flusher_main(void *arg)
 		space_check(fs);
 		check_space(fs);
 		pthread_mutex_lock(&fs->flush_lock);
-		/* An fsync gets a round of the files fsynced alone, unless the
-		 * interval is up or writers are close to the dirty limit: then
-		 * everything dirty goes, those files with it. */
-		sync_only = fs->wanted_gen > fs->started_gen && !fs->stop &&
-			    st_monotonic_ns() - fs->full_round_ns < fs->o.flush_ms * 1000000ull &&
-			    fs->dirty_bytes <= fs->dirty_limit / 4 * 3;
 		/* The round's own array: once unlisted, an inode may be listed
 		 * again (its dirty_next reused) while the round runs. */
 		n = 0;
-		for (in = sync_only ? fs->sync_head : fs->dirty_head; in;
-		     in = sync_only ? in->sync_next : in->dirty_next)
+		for (in = fs->dirty_head; in; in = in->dirty_next)
 			n++;
 		if (n > cap) {
 			struct job *j = realloc(jobs, n * sizeof(*j));
@@ -530,30 +471,16 @@ static void *flusher_main(void *arg)
 				cap = n;
 			}
 		}
-		n = 0;
-		if (sync_only) {
-			/* They stay on the dirty list: the next whole round finds
-			 * nothing left to commit in them. */
-			for (list = fs->sync_head; list && n < cap; list = list->sync_next) {
-				memset(&jobs[n], 0, sizeof(jobs[n]));
-				jobs[n++].in = list;
-				list->sync_listed = false;
-				list->inflight = true;
-			}
-			fs->sync_head = list;
-			fs->sync_rounds++;
-		} else {
-			for (list = fs->dirty_head; list && n < cap; list = list->dirty_next) {
-				memset(&jobs[n], 0, sizeof(jobs[n]));
-				jobs[n++].in = list;
-				list->listed = false;
-				list->inflight = true;
-			}
-			fs->dirty_head = list; /* what did not fit waits for the next round */
-			unlist_taken(fs);
+		list = fs->dirty_head;
+		for (n = 0; list && n < cap; list = list->dirty_next) {
+			memset(&jobs[n], 0, sizeof(jobs[n]));
+			jobs[n++].in = list;
+			list->listed = false;
+			list->inflight = true;
 		}
+		fs->dirty_head = list; /* what did not fit waits for the next round */
 		gen = ++fs->started_gen;
-		fs->kicked = fs->kicked && sync_only;
+		fs->kicked = false;
 		stopping = fs->stop;
 		pthread_mutex_unlock(&fs->flush_lock);
 
@@ -581,10 +508,6 @@ static void *flusher_main(void *arg)
 				fs->flush_store_wait_ns += jobs[i].wait_ns;
 			}
 		fs->done_gen = gen;
-		if (!sync_only) {
-			fs->full_done_gen = gen;
-			fs->full_round_ns = st_monotonic_ns();
-		}
 		pthread_cond_broadcast(&fs->done_cv);
 		if (fs->stop && idle && !fs->dirty_head)
 			break;

@@ -298,7 +298,7 @@ void ino_put_locked(struct fs *fs, struct inode *in)
 	if (in->nlookup || in->refs || in->ino == NS_ROOT_INO)
 		return;
 	pthread_mutex_lock(&fs->flush_lock);
-	listed = in->listed || in->sync_listed || in->inflight;
+	listed = in->listed || in->inflight;
 	pthread_mutex_unlock(&fs->flush_lock);
 	if (listed)
 		return; /* the flusher still has it; it drops it after the round */

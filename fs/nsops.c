@@ -302,8 +302,10 @@ static void save_before_leaving(struct fs *fs, uint64_t parent, const char *name
 	need = (replaced || in->committed_seq > 0) &&
 	       (in->save_wanted || (in->nwrite == 0 && (!dset_empty(&in->dirty) || in->flushing)));
 	pthread_mutex_unlock(&in->lock);
-	if (need)
-		flusher_commit(fs, in);
+	if (need) {
+		flusher_mark(fs, in);
+		flusher_sync(fs, NULL);
+	}
 	ino_put(fs, in);
 }
 

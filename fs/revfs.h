@@ -144,9 +144,7 @@ struct inode {
 	 * a word with the ones above, which another lock guards: a compiler
 	 * may merge stores to neighbouring bytes. */
 	struct inode *dirty_next; /* dirty list link */
-	struct inode *sync_next;  /* sync list link */
 	bool listed;		  /* on the dirty list */
-	bool sync_listed;	  /* on the sync list: an fsync waits for it */
 	bool inflight;		  /* taken by the running flush round */
 };
 
@@ -181,18 +179,17 @@ static inline void cond_init_monotonic(pthread_cond_t *cv)
 	pthread_condattr_destroy(&ca);
 }
 
-/* The time ns of CLOCK_MONOTONIC (st_monotonic_ns) as the deadline of a
- * timed wait on such a condition variable. */
-static inline void deadline_at_ns(struct timespec *t, uint64_t ns)
-{
-	t->tv_sec = (time_t)(ns / 1000000000);
-	t->tv_nsec = (long)(ns % 1000000000);
-}
-
-/* ms from now on CLOCK_MONOTONIC, as such a deadline. */
+/* ms from now on CLOCK_MONOTONIC: the deadline of a timed wait on such a
+ * condition variable. */
 static inline void deadline_in_ms(struct timespec *t, unsigned ms)
 {
-	deadline_at_ns(t, st_monotonic_ns() + (uint64_t)ms * 1000000);
+	clock_gettime(CLOCK_MONOTONIC, t);
+	t->tv_sec += ms / 1000;
+	t->tv_nsec += (long)(ms % 1000) * 1000000;
+	if (t->tv_nsec >= 1000000000) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000;
+	}
 }
 
 struct fs_opts {
@@ -265,17 +262,10 @@ struct fs {
 	pthread_cond_t room_cv;	 /* dirty memory went below the limit */
 	/* flush_lock */
 	struct inode *dirty_head;
-	/* Files an fsync waits for (each also on the dirty list): a round
-	 * asked for by fsync commits these alone (flusher.c). */
-	struct inode *sync_head;
-	uint64_t full_round_ns; /* st_monotonic_ns() when the last whole round ended */
-	uint64_t sync_rounds;	/* rounds of the sync list alone */
-	uint64_t started_gen;	/* flush rounds started */
-	uint64_t wanted_gen;	/* the round an fsync waits for */
-	uint64_t done_gen;	/* rounds completed */
-	uint64_t full_done_gen; /* the last whole round completed (one of the
-				 * sync list commits only the files fsynced) */
-	uint64_t dirty_bytes;	/* in every dirty and flush set */
+	uint64_t started_gen; /* flush rounds started */
+	uint64_t wanted_gen;  /* the round an fsync waits for */
+	uint64_t done_gen;    /* rounds completed */
+	uint64_t dirty_bytes; /* in every dirty and flush set */
 	uint64_t dirty_limit;
 	bool kicked;  /* flusher_kick() since the last round started */
 	bool nospace; /* a commit got ENOSPC: writes wait until the flusher sees room */
@@ -616,14 +606,8 @@ void push_join(struct fs *fs); /* waits for it; after the session ends */
 int flusher_start(struct fs *fs);
 void flusher_stop(struct fs *fs);		    /* flushes everything first */
 void flusher_mark(struct fs *fs, struct inode *in); /* puts in on the dirty list */
-/* Commits in (NULL: none) and the namespace, and waits for it: a round
- * that starts after the call, of in and the other files fsynced meanwhile
- * (the sync list), not of every dirty file. 0, or -errno: in's failed
- * commit since the last report (which is cleared), else the namespace's. */
+/* Waits for a flush round that starts after the call. 0 or -errno. */
 int flusher_sync(struct fs *fs, struct inode *in);
-/* The same, for a caller that reports nothing: in's failure is left for
- * its next fsync. */
-void flusher_commit(struct fs *fs, struct inode *in);
 /* A file with this much dirty is being streamed: its commit starts now,
  * not at the interval, so the disk works while the writer goes on and an
  * fsync at its end finds little left to do. */

@@ -271,9 +271,8 @@ int space_admit_locked(struct fs *fs, uint64_t len, bool root)
 		/* What is dirty is committed first: the versions it supersedes
 		 * are what a give-back can drop. Then a give-back that began
 		 * after that and could drop nothing means the live data and the
-		 * pins do not fit. A whole round: one of the sync list commits
-		 * only the files fsynced. */
-		if (gen0 == UINT64_MAX && fs->full_done_gen > fgen) {
+		 * pins do not fit. */
+		if (gen0 == UINT64_MAX && fs->done_gen > fgen) {
 			pthread_mutex_lock(&fs->compact_lock);
 			gen0 = fs->reclaim_started;
 			pthread_mutex_unlock(&fs->compact_lock);

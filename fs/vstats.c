@@ -45,8 +45,7 @@ static char *stats_text(struct fs *fs, size_t *len)
 	FILE *f;
 	uint64_t loaded, fence_writes, fence_fails;
 	struct {
-		uint64_t dirty, rounds, sync_rounds, busy, round_ns, round_max, stalls, stall_ns,
-		    waits, wait_ns;
+		uint64_t dirty, rounds, busy, round_ns, round_max, stalls, stall_ns, waits, wait_ns;
 		uint64_t user, root, need, swaits, enospc;
 		uint64_t pushes, push_fail, push_ns, push_max;
 		struct stat_ring ring, sring;
@@ -79,7 +78,6 @@ static char *stats_text(struct fs *fs, size_t *len)
 	pthread_mutex_lock(&fs->flush_lock);
 	w->dirty = fs->dirty_bytes;
 	w->rounds = fs->done_gen;
-	w->sync_rounds = fs->sync_rounds;
 	w->busy = fs->flush_busy_rounds;
 	w->round_ns = fs->flush_round_ns;
 	w->round_max = fs->flush_round_max_ns;
@@ -125,7 +123,6 @@ static char *stats_text(struct fs *fs, size_t *len)
 	line(f, "flush_round_total_us", w->round_ns / 1000);
 	line(f, "flush_round_p99_us", percentile(&w->ring, 99) / 1000);
 	line(f, "flush_round_max_us", w->round_max / 1000);
-	line(f, "flush_sync_rounds", w->sync_rounds);
 	line(f, "flush_compaction_waits", w->waits);
 	line(f, "flush_compaction_wait_us", w->wait_ns / 1000);
 	line(f, "writer_stalls", w->stalls);

@@ -3,9 +3,8 @@
 # a file written past 32 MiB is committed while it is written (a commit
 # appears with no fsync, long before the interval), and several times
 # during a long write, commits that are interim and not listed as versions
-# once a later one exists; a small file waits for its fsync, whose round
-# commits it alone (not another file's dirty data); the streamed file
-# reads back whole after a remount.
+# once a later one exists; a small file waits for its fsync; the streamed
+# file reads back whole after a remount.
 set -u
 . "$(dirname "$0")/fslib.sh"
 
@@ -39,21 +38,6 @@ sleep 1.5
 [ "$(versions small)" -eq 0 ] || fs_fail "a small file was committed before its fsync or the interval"
 sync "$SMALL" || fs_fail "fsync $SMALL"
 [ "$(versions small)" -eq 1 ] || fs_fail "no version of $SMALL after its fsync"
-
-# An fsync commits its file, not every dirty one: 8 MiB written to a file
-# kept open wait for the interval while another file is fsynced.
-exec 3>"$FS_MNT/other"
-head -c $((8 << 20)) /dev/urandom >&3 || fs_fail "write other"
-echo small2 >"$FS_MNT/small2" && sync "$FS_MNT/small2" || fs_fail "fsync small2"
-[ "$(versions small2)" -eq 1 ] || fs_fail "no version of small2 after its fsync"
-[ "$(getfattr --only-values -n user.revfs.version "$FS_MNT/other" 2>/dev/null)" = 0 ] ||
-	fs_fail "the fsync of small2 committed other too"
-[ "$(sed -n 's/^flush_sync_rounds //p' "$FS_MNT/.revfs/stats")" -ge 1 ] ||
-	fs_fail "no round of the fsynced files alone: $(grep flush "$FS_MNT/.revfs/stats")"
-sync "$FS_MNT/other" || fs_fail "fsync other"
-[ "$(getfattr --only-values -n user.revfs.version "$FS_MNT/other" 2>/dev/null)" -gt 0 ] ||
-	fs_fail "other not committed by its own fsync"
-exec 3>&-
 
 # 100 MiB in one stream, no fsync: committed more than once on the way
 # (the store's newest seq counts every commit), but those commits are
