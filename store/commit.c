@@ -351,15 +351,8 @@ static int inline_choose(st_store *st, struct st_area *a)
 		return rc;
 	/* Attributes in the newest header's area: not a record to point at. */
 	if (!attrs && (st->head.area_flags & AREA_ATTRS)) {
-		if (st->cur_meta_pos != st->head.meta) {
-			free(st->cur_meta);
-			st->cur_meta = NULL;
-			st->cur_meta_pos = 0;
-			if ((rc = st_meta_get(st->file, st->head.meta, st->head.pos, &st->cur_meta,
-					      &st->cur_meta_len)) != ST_OK)
-				return rc;
-			st->cur_meta_pos = st->head.meta;
-		}
+		if ((rc = st_cur_meta_load(st)) != ST_OK)
+			return rc;
 		attrs = st->cur_meta;
 		alen = st->cur_meta_len;
 	}

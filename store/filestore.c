@@ -564,6 +564,21 @@ int st_meta_get(struct st_file *f, uint64_t meta, uint64_t hpos, uint8_t **buf, 
 	return ST_OK;
 }
 
+int st_cur_meta_load(st_store *st)
+{
+	int rc;
+
+	if (!st->head.meta || st->cur_meta_pos == st->head.meta)
+		return ST_OK;
+	free(st->cur_meta);
+	st->cur_meta = NULL;
+	st->cur_meta_pos = 0;
+	rc = st_meta_get(st->file, st->head.meta, st->head.pos, &st->cur_meta, &st->cur_meta_len);
+	if (rc == ST_OK)
+		st->cur_meta_pos = st->head.meta;
+	return rc;
+}
+
 int st_file_set_meta(st_store *st, const void *buf, size_t len)
 {
 	uint8_t *copy;
@@ -576,15 +591,7 @@ int st_file_set_meta(st_store *st, const void *buf, size_t len)
 	pthread_mutex_lock(&st->wlock);
 	/* The newest commit's record, read once per position: a commit whose
 	 * attributes did not change writes none. */
-	if (st->head.meta && st->cur_meta_pos != st->head.meta) {
-		free(st->cur_meta);
-		st->cur_meta = NULL;
-		st->cur_meta_pos = 0;
-		rc = st_meta_get(st->file, st->head.meta, st->head.pos, &st->cur_meta,
-				 &st->cur_meta_len);
-		if (rc == ST_OK)
-			st->cur_meta_pos = st->head.meta;
-	}
+	(void)st_cur_meta_load(st);
 	free(st->meta);
 	st->meta = NULL;
 	st->meta_len = 0;

@@ -356,6 +356,9 @@ int st_meta_read(struct st_file *f, uint64_t pos, uint64_t limit, uint8_t **buf,
 /* The attributes named by meta in the header at hpos: a record before it,
  * or (meta == hpos | META_AREA) the header's inline area. *buf malloc()ed. */
 int st_meta_get(struct st_file *f, uint64_t meta, uint64_t hpos, uint8_t **buf, size_t *len);
+/* Keeps in st->cur_meta the newest commit's attributes (wlock held),
+ * read once per position. ST_OK, or the read's error (nothing kept). */
+int st_cur_meta_load(st_store *st);
 /* The inline content of header h (AREA_CONTENT): h->size bytes to out
  * (BLOCK_SIZE bytes). */
 int st_inline_content(struct st_file *f, const struct hdr *h, uint8_t *out);
