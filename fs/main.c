@@ -580,6 +580,7 @@ int main(int argc, char **argv)
 	fs.o = c.o;
 	fs.lock_fd = fs.backing_fd = -1;
 	fs.push_clone = fs.push_wake[0] = fs.push_wake[1] = -1;
+	fs.push_child = -1;
 	fs.dirty_limit = (uint64_t)c.o.dirty_mb << 20;
 	pthread_mutex_init(&fs.ns_lock, NULL);
 	pthread_mutex_init(&fs.flush_lock, NULL);

@@ -25,7 +25,20 @@
  * won 6 to 10% on 4 KiB random writes with an fsync every 32 (each fsync
  * still sends 32 WRITE requests) and lost 10 to 30% on a sequential write.
  *
- * The thread serves no requests, so a syncfs that makes WRITE requests
+ * The syncfs itself runs in a child process, forked by the thread, that
+ * holds the root of the copy and no descriptor of /dev/fuse. A syncfs
+ * waits in the kernel, uninterruptibly, until the writeback it started
+ * is done, which takes the daemon's replies. Were it a thread of the
+ * daemon, a SIGKILL during that wait would leave it there for good: the
+ * connection is only aborted when the last descriptor of /dev/fuse is
+ * closed, which is when the daemon's last thread ends, and that thread
+ * is the one waiting (the process stays a zombie, its mount hangs). In
+ * a child, the daemon's death closes /dev/fuse, the kernel aborts the
+ * connection, the child's syncfs returns, and the child, told by
+ * PR_SET_PDEATHSIG, dies too. The thread only asks and waits for the
+ * answer on a pipe, which a SIGKILL ends.
+ *
+ * The pushing serves no requests, so a syncfs that makes WRITE requests
  * never waits for itself. (On this kernel a syncfs starts a FUSE
  * writeback without waiting for its replies; an answer that must see
  * the pages, SEEK_DATA, invalidates the file's cache instead, fileops.c.)
@@ -36,8 +49,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/sysmacros.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -115,30 +131,128 @@ static bool still_mounted(int mfd, dev_t dev)
 	return found;
 }
 
+/* Closes every descriptor from lo to hi but keep[0..2]. */
+static void close_but(unsigned lo, unsigned hi, const int keep[3])
+{
+	int k[3] = {keep[0], keep[1], keep[2]};
+
+	/* sorted, so that the gaps between them are ranges */
+	for (int i = 0; i < 3; i++)
+		for (int j = i + 1; j < 3; j++)
+			if (k[j] < k[i]) {
+				int t = k[i];
+
+				k[i] = k[j];
+				k[j] = t;
+			}
+	for (int i = 0; i <= 3; i++) {
+		int64_t top = i < 3 ? (int64_t)k[i] - 1 : (int64_t)hi;
+
+		if (top >= (int64_t)lo)
+			(void)syscall(SYS_close_range, lo, (unsigned)top, 0);
+		if (i < 3 && (unsigned)k[i] + 1 > lo)
+			lo = (unsigned)k[i] + 1;
+	}
+}
+
+/* The child (forked by a thread of a threaded process: only calls that are
+ * safe after such a fork). Each byte read from req is a syncfs of rfd, its
+ * answer one byte on ans: 0, or the errno (255 for a larger one). The end
+ * of req, or the death of the thread that forked it, ends it. */
+static void __attribute__((noreturn)) push_child(int rfd, int req, int ans, pid_t parent)
+{
+	const int keep[3] = {rfd, req, ans};
+	struct sigaction sa = {.sa_handler = SIG_DFL};
+	int sigs[] = {SIGHUP, SIGINT, SIGTERM, SIGPIPE};
+
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		(void)sigaction(sigs[i], &sa, NULL);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+		_exit(0);
+	/* Above all /dev/fuse: the daemon's death must close the last one. */
+	close_but(3, ~0U, keep);
+	for (;;) {
+		unsigned char c;
+		ssize_t r = read(req, &c, 1);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r != 1)
+			_exit(0);
+		c = syncfs(rfd) == 0 ? 0 : errno > 255 ? 255 : (unsigned char)errno;
+		if (write(ans, &c, 1) != 1)
+			_exit(0);
+	}
+}
+
+/* Starts the child on rfd; req[1] and ans[0] are the thread's ends. */
+static pid_t push_fork(int rfd, int req[2], int ans[2])
+{
+	pid_t parent = getpid(), pid;
+
+	if (pipe2(req, O_CLOEXEC) != 0)
+		return -1;
+	if (pipe2(ans, O_CLOEXEC) != 0) {
+		close(req[0]);
+		close(req[1]);
+		return -1;
+	}
+	pid = fork();
+	if (pid == 0)
+		push_child(rfd, req[0], ans[1], parent);
+	close(req[0]);
+	close(ans[1]);
+	if (pid < 0) {
+		close(req[1]);
+		close(ans[0]);
+	}
+	return pid;
+}
+
+/* One syncfs by the child: 0, or the errno it answered (EPIPE: it is gone). */
+static int push_once(int req, int ans)
+{
+	unsigned char c = 's';
+	ssize_t r;
+
+	if (write(req, &c, 1) != 1)
+		return EPIPE;
+	do
+		r = read(ans, &c, 1);
+	while (r < 0 && errno == EINTR);
+	return r == 1 ? c : EPIPE;
+}
+
 static void *push_main(void *arg)
 {
 	struct fs *fs = arg;
-	int rfd, mfd;
+	int rfd, mfd, req[2] = {-1, -1}, ans[2] = {-1, -1};
 	struct stat sb;
-	bool gone = false, failed;
+	bool gone = false;
+	pid_t child = -1;
 
 	/* The root of the copy, opened for real (syncfs refuses an O_PATH
 	 * descriptor); the open is a request, served once the loop runs. */
 	rfd = openat(fs->push_clone, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	mfd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
 
-	if (rfd < 0 || fstat(rfd, &sb) != 0 || mfd < 0) {
+	if (rfd < 0 || fstat(rfd, &sb) != 0 || mfd < 0 || (child = push_fork(rfd, req, ans)) < 0) {
 		fs_log(LOG_WARNING,
 		       "writeback cache: cannot watch the mount (%s); written pages wait for "
 		       "the kernel's own writeback",
 		       strerror(errno));
 		goto out;
 	}
+	/* The child's descriptor of the root now pins the filesystem. */
+	close(rfd);
+	rfd = -1;
+	close(fs->push_clone);
+	fs->push_clone = -1;
 	for (;;) {
 		struct pollfd p[2] = {{.fd = mfd, .events = POLLPRI},
 				      {.fd = fs->push_wake[0], .events = POLLIN}};
 		uint64_t t0;
-		int n = poll(p, 2, (int)fs->o.flush_ms);
+		int n = poll(p, 2, (int)fs->o.flush_ms), e;
 
 		if (n < 0 && errno != EINTR)
 			break;
@@ -153,10 +267,15 @@ static void *push_main(void *arg)
 		t0 = st_monotonic_ns();
 		/* A failed writeback is the writers' error (their fsync or
 		 * close reports it); here it is only counted. */
-		failed = syncfs(rfd) != 0;
+		e = push_once(req[1], ans[0]);
 		t0 = st_monotonic_ns() - t0;
+		if (e == EPIPE) {
+			fs_log(LOG_WARNING, "writeback cache: the push process is gone; written "
+					    "pages wait for the kernel's own writeback");
+			break;
+		}
 		pthread_mutex_lock(&fs->flush_lock);
-		fs->push_failures += failed;
+		fs->push_failures += e != 0;
 		fs->pushes++;
 		fs->push_ns += t0;
 		if (t0 > fs->push_max_ns)
@@ -168,10 +287,22 @@ out:
 		close(mfd);
 	if (rfd >= 0)
 		close(rfd);
-	/* The last hold on the filesystem once the user's mounts are gone:
-	 * letting it go ends the session, and the loop returns. */
-	close(fs->push_clone);
-	fs->push_clone = -1;
+	if (fs->push_clone >= 0) {
+		close(fs->push_clone);
+		fs->push_clone = -1;
+	}
+	/* The child's end lets the last hold on the filesystem go once the
+	 * user's mounts are gone: that ends the session, and the loop
+	 * returns. At a stop it may be in a syncfs that the session's end
+	 * aborts (push_join comes after it): it is reaped there. */
+	if (req[1] >= 0)
+		close(req[1]);
+	if (ans[0] >= 0)
+		close(ans[0]);
+	if (child > 0 && gone)
+		(void)waitpid(child, NULL, 0);
+	else
+		fs->push_child = child;
 	if (gone)
 		fs_log(LOG_DEBUG, "writeback cache: the mount is gone");
 	return NULL;
@@ -202,6 +333,10 @@ void push_join(struct fs *fs)
 	if (fs->push_running) {
 		pthread_join(fs->push_thread, NULL);
 		fs->push_running = false;
+	}
+	if (fs->push_child > 0) {
+		(void)waitpid(fs->push_child, NULL, 0);
+		fs->push_child = -1;
 	}
 	if (fs->push_clone >= 0) {
 		close(fs->push_clone);

@@ -307,7 +307,9 @@ struct fs {
 	pthread_t fence_thread;
 
 	/* push.c, set at mount: the kernel's writeback cache is on; the push
-	 * thread's copy of the mount (-1: none) and its wake-up pipe */
+	 * thread's copy of the mount (-1: none, or handed to its child) and
+	 * its wake-up pipe; the child the thread left for push_join to reap
+	 * (the thread's, then push_join's after the join) */
 	bool writeback;
 	bool push_ok; /* there is a copy to push through */
 	int push_clone;
@@ -315,6 +317,7 @@ struct fs {
 	bool push_stop; /* atomic: the push thread ends */
 	bool push_running;
 	pthread_t push_thread;
+	pid_t push_child;
 
 	struct st_retention keep; /* which versions compaction keeps */
 	uint64_t reserve;	  /* bytes: history gives way below this much free (set at mount) */

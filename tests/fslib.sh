@@ -6,6 +6,7 @@
 #   fs_mount [-o opts]  # mounts $FS_BACKING on $FS_MNT, waits until it is up
 #   fs_umount           # unmounts (flushes everything first)
 #   fs_kill             # SIGKILL of the daemon, then detaches the dead mount
+#   fs_reap PID         # waits (bounded) until a killed daemon is gone
 #   fs_user_add NAME    # a system user for the test, removed on exit
 #
 # Binaries come from $REVFS_BIN (default build/). Every mount made here is
@@ -32,6 +33,7 @@ fs_cleanup() {
 	fi
 	if [ -n "$FS_PID" ]; then
 		kill -9 "$FS_PID" 2>/dev/null
+		fs_reap "$FS_PID" || true
 		FS_PID=""
 	fi
 	for u in ${FS_USERS:-}; do
@@ -87,6 +89,9 @@ fs_mount() {
 		[ $i -gt 500 ] && fs_fail "revfs did not mount in 10 s"
 		sleep 0.02
 	done
+	# The connection's number (fusectl's name for it): the device's minor.
+	FS_CONN=$(awk -v m="$FS_MNT" '$5 == m { print $3 }' /proc/self/mountinfo | tail -n 1)
+	FS_CONN=${FS_CONN#*:}
 }
 
 fs_umount() {
@@ -101,11 +106,44 @@ fs_umount() {
 	fi
 }
 
+# fs_reap PID: waits until the daemon PID, sent SIGKILL, has no thread left,
+# then reaps it. A thread stuck in the kernel for 20 s (waiting for its own
+# filesystem, say) would keep the process and its mount forever: then this
+# shows where each thread waits, aborts the FUSE connection of the last
+# fs_mount (FS_CONN; through fusectl, mounted for that moment if it is not)
+# and returns 1.
+fs_reap() {
+	_n=0
+	while [ $_n -lt 200 ]; do
+		_st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+		[ -z "$_st" ] && break
+		[ "$_st" = Z ] && [ "$(ls "/proc/$1/task" 2>/dev/null | wc -l)" -le 1 ] && break
+		sleep 0.1
+		_n=$((_n + 1))
+	done
+	[ $_n -lt 200 ] && { wait "$1" 2>/dev/null; return 0; }
+	echo "the killed daemon $1 still has threads after 20 s:" >&2
+	for _t in /proc/$1/task/*; do
+		echo "thread ${_t##*/}, state $(sed 's/.*) //' "$_t/stat" | cut -d' ' -f1):" >&2
+		cat "$_t/stack" >&2 2>/dev/null
+	done
+	_ctl=/sys/fs/fuse/connections
+	_own=
+	if [ -n "${FS_CONN:-}" ]; then
+		[ -d "$_ctl/$FS_CONN" ] || { mount -t fusectl fusectl "$_ctl" 2>/dev/null && _own=1; }
+		echo 1 >"$_ctl/$FS_CONN/abort" 2>/dev/null && echo "aborted connection $FS_CONN" >&2
+		[ -n "$_own" ] && umount "$_ctl"
+	fi
+	wait "$1" 2>/dev/null
+	return 1
+}
+
 fs_kill() {
 	[ -n "$FS_PID" ] || fs_fail "fs_kill: no daemon"
 	kill -9 "$FS_PID"
-	wait "$FS_PID" 2>/dev/null
+	_p=$FS_PID
 	FS_PID=""
+	fs_reap "$_p" || fs_fail "a daemon killed with SIGKILL did not end"
 	fusermount3 -u "$FS_MNT" 2>/dev/null || fusermount3 -uz "$FS_MNT" 2>/dev/null
 	true
 }

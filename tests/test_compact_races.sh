@@ -28,7 +28,7 @@ fs_cleanup_mnt() {
 	fi
 	if [ -n "$FS_PID" ]; then
 		kill -9 "$FS_PID" 2>/dev/null
-		wait "$FS_PID" 2>/dev/null
+		fs_reap "$FS_PID" || true
 		FS_PID=""
 	fi
 }

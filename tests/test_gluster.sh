@@ -125,7 +125,7 @@ echo "test_gluster: 40 failovers with the strict settings, nothing lost" \
 # The machine lost: the daemon killed and client 1 gone with it.
 failover 1 "" "before the loss"
 kill -9 "$FS_PID"
-wait "$FS_PID" 2>/dev/null
+fs_reap "$FS_PID" || fs_fail "a daemon killed with SIGKILL did not end"
 FS_PID=""
 umount -l "$G/c1"
 fusermount3 -uz "$FS_MNT" 2>/dev/null

@@ -38,7 +38,7 @@ space_cleanup() {
 	fi
 	if [ -n "$FS_PID" ]; then # its files keep the image busy
 		kill -9 "$FS_PID" 2>/dev/null
-		wait "$FS_PID" 2>/dev/null
+		fs_reap "$FS_PID" || true
 		FS_PID=""
 	fi
 	for m in $DISK_MNTS; do

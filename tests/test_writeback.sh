@@ -5,6 +5,10 @@
 # - bound: bytes written to a file kept open, never fsynced nor closed,
 #   are committed within about two flush intervals: after four, kill -9 of
 #   the daemon loses none of them (five files, flush_ms=300);
+# - kill during a push: the daemon, killed with SIGKILL while its pusher
+#   syncs under four writers, ends within fs_reap's bound (a syncfs in a
+#   thread of its own would wait for its own dead connection forever),
+#   its push process too, and the next mount works (6 rounds);
 # - unmount: the push thread's copy of the mount never makes umount fail
 #   (EBUSY), and the daemon still exits once the mount is gone, with
 #   everything committed: 20 rounds of mount, write, close, umount at once;
@@ -45,6 +49,35 @@ for n in 1 2 3 4 5; do
 		fs_fail "open$n: not committed within four flush intervals"
 done
 fs_umount
+
+# --- kill during a push ------------------------------------------------------
+# The push process: the daemon's only child.
+pusher() {
+	cat /proc/"$FS_PID"/task/*/children 2>/dev/null | tr -s ' ' '\n' | grep . | head -n 1
+}
+for n in 1 2 3 4 5 6; do
+	fs_mount -o flush_ms=50
+	for w in 1 2 3 4; do
+		dd if=/dev/zero of="$FS_MNT/big$w" bs=1M count=300 status=none 2>/dev/null &
+	done
+	sleep 0.$((n + 2))
+	child=$(pusher)
+	[ -n "$child" ] || fs_fail "round $n: no push process"
+	[ "$(stat_of writeback_pushes)" -ge 1 ] || fs_fail "round $n: no push yet"
+	fs_kill # fails if the daemon does not end
+	wait 2>/dev/null # the writers, on a dead mount
+	i=0
+	while [ -d "/proc/$child" ] && [ "$(cut -d' ' -f3 "/proc/$child/stat" 2>/dev/null)" != Z ]; do
+		i=$((i + 1))
+		[ $i -gt 250 ] && fs_fail "round $n: the push process outlived the daemon by 5 s"
+		sleep 0.02
+	done
+	fs_mount
+	rm -f "$FS_MNT"/big* || fs_fail "round $n: rm after the kill"
+	child=$(pusher)
+	fs_umount
+	[ -d "/proc/$child" ] && fs_fail "the push process outlived an unmount"
+done
 
 # --- unmount --------------------------------------------------------------------
 head -c 1000000 /dev/urandom >"$FS_TMP/big"
