@@ -867,7 +867,7 @@ int st_header_area(struct st_file *f, const struct hdr *h, uint8_t *out, size_t 
 int st_header_region_check(struct st_file *f, const struct hdr *h)
 {
 	uint64_t off = hdr_prev_end(h, f->sealed);
-	const size_t chunk = 1u << 20;
+	size_t chunk = 256u << 10; /* read in pieces of at most this much */
 	uint8_t *buf;
 	uint32_t crc = 0;
 	int rc = ST_OK;
@@ -876,6 +876,10 @@ int st_header_region_check(struct st_file *f, const struct hdr *h)
 		return ST_OK;
 	if (off > h->pos || h->pos - off > RUN_CRC_MAX) /* st_header_read checked this */
 		return rec_corrupt(f, h->pos, "commit region too long for one sync");
+	/* Most regions are a few pages: a buffer no larger than the region
+	 * (each open checks its newest header's). */
+	if (h->pos - off < chunk)
+		chunk = h->pos - off ? (size_t)(h->pos - off) : 1;
 	if (!(buf = malloc(chunk)))
 		return st_fail(ST_ENOMEM, ENOMEM, 0, "out of memory");
 	while (off < h->pos) {

@@ -35,6 +35,8 @@ struct ver {
 
 static struct ver vers[NVER + 1];
 static int nvers;
+/* The bytes the last commit wrote: where the last two versions differ. */
+static uint64_t last_off, last_len;
 /* The mode of each test, from its loop index: bit 0 one-sync commits
  * (ST_ONESYNC), bit 1 a sealed store (st_open_opts.key), bit 2 a small
  * file inline (ST_INLINE, created deferred: no version before the first
@@ -106,6 +108,8 @@ static char *build(int loop)
 			}
 		}
 		tu_fill(&seed, buf, len);
+		last_off = off;
+		last_len = len;
 		ck_assert_int_eq(st_file_write(st, off, buf, len), ST_OK);
 		memcpy(m + off, buf, len);
 		if (len && off + len > size) /* writing nothing extends nothing */
@@ -134,6 +138,31 @@ static void expect_version(st_store *st, int k)
 	ck_assert_uint_eq(v.seq, vers[k].seq);
 	ck_assert_int_eq(st_file_read(st, 0, buf, sizeof(buf)), (ssize_t)vers[k].size);
 	ck_assert(memcmp(buf, vers[k].data, vers[k].size) == 0);
+}
+
+/* Version k, read only where it differs from the version after it (the
+ * last commit's write, a page either side) and at its end: for the cuts
+ * of the last commit, whose every byte is cut. Reading whole versions of
+ * about 700 KB at each of the 10,000 or so cuts per mode was most of the
+ * sanitized run's time; every 64th cut still reads the whole version. */
+static void expect_version_near_last(st_store *st, int k)
+{
+	static uint8_t buf[16384];
+	struct st_version v;
+	uint64_t size = vers[k].size, lo = last_off > 4096 ? last_off - 4096 : 0;
+	uint64_t hi = last_off + last_len + 4096, tail = size > 4096 ? size - 4096 : 0;
+
+	st_current(st, &v);
+	ck_assert_uint_eq(v.seq, vers[k].seq);
+	ck_assert_uint_eq(st_file_size(st), size);
+	ck_assert_uint_le(hi - lo, sizeof(buf));
+	hi = hi < size ? hi : size;
+	if (lo < hi) {
+		ck_assert_int_eq(st_file_read(st, lo, buf, hi - lo), (ssize_t)(hi - lo));
+		ck_assert(memcmp(buf, vers[k].data + lo, hi - lo) == 0);
+	}
+	ck_assert_int_eq(st_file_read(st, tail, buf, 4096), (ssize_t)(size - tail));
+	ck_assert(memcmp(buf, vers[k].data + tail, size - tail) == 0);
 }
 
 /* The newest version whose header ends at or before cut. */
@@ -193,7 +222,10 @@ START_TEST(cut_every_byte_of_last_commit)
 		tu_truncate(w, cut);
 		ck_assert_int_eq(st_open(w, ST_KIND_FILE, ST_READONLY, sopts, &st), ST_OK);
 		ck_assert_int_eq(k, nvers - 2);
-		expect_version(st, k);
+		if (n % 64 == 0 || cut % 4096 < 2)
+			expect_version(st, k);
+		else
+			expect_version_near_last(st, k);
 		if (n % 512 == 0 || cut % 4096 < 2)
 			expect_all_before(st, k);
 		st_close(st);
