@@ -19,7 +19,8 @@
 #include "internal.h"
 
 #define WRITER_CAP (4u << 20)
-#define WB_CHUNK   (8u << 20) /* bytes written between writeback hints */
+#define WRITER_MIN (64u << 10) /* the buffer's first size */
+#define WB_CHUNK   (8u << 20)  /* bytes written between writeback hints */
 
 static atomic_uint_fast64_t next_file_id = 1;
 
@@ -209,10 +210,18 @@ static int buf_put(struct writer *w, const void *p, size_t n)
 	int rc;
 
 	if (w->len + n > w->cap) {
-		if (w->len && (rc = st_writer_flush(w)) != ST_OK)
-			return rc;
-		if (n > w->cap || !w->buf) {
-			size_t cap = n > WRITER_CAP ? n : WRITER_CAP;
+		/* The buffer doubles up to WRITER_CAP: a small store's commit
+		 * (most are) fills a few pages of it, not megabytes. */
+		size_t cap = w->cap ? w->cap : WRITER_MIN;
+
+		while (cap < w->len + n && cap < WRITER_CAP)
+			cap *= 2;
+		if (w->len + n > cap) { /* full: out with what it holds */
+			if (w->len && (rc = st_writer_flush(w)) != ST_OK)
+				return rc;
+			cap = n > cap ? n : cap;
+		}
+		if (cap > w->cap) {
 			uint8_t *b = realloc(w->buf, cap);
 			if (!b)
 				return st_fail(ST_ENOMEM, ENOMEM, 0, "out of memory");

@@ -88,8 +88,10 @@ struct cmp {
 	uint8_t *vals; /* remapped values of the batch */
 	uint8_t *keys; /* keys of the batch */
 	size_t nbatch;
-	uint8_t *pages; /* copy buffer */
-	uint64_t limit; /* reads of the old file end here */
+	size_t cap;	   /* room in batch, vals and keys: doubles up to BATCH */
+	uint8_t *pages;	   /* copy buffer ... */
+	uint32_t pagescap; /* ... of this many pages, grown as records need */
+	uint64_t limit;	   /* reads of the old file end here */
 	struct st_compact_stats stats;
 	uint64_t t_start;
 };
@@ -185,13 +187,37 @@ static int rate_limit(struct cmp *c)
 	return rc;
 }
 
+/* Makes the copy buffer hold n pages (at most ST_EXTENT_PAGES). A small
+ * store's compaction (most are) then takes a few pages, not 1 MiB. */
+static int pages_room(struct cmp *c, uint32_t n)
+{
+	uint32_t cap = c->pagescap ? c->pagescap : 1;
+	uint8_t *p;
+
+	if (n <= c->pagescap)
+		return ST_OK;
+	while (cap < n)
+		cap *= 2;
+	if (cap > ST_EXTENT_PAGES)
+		cap = ST_EXTENT_PAGES;
+	if (n > cap)
+		return st_fail(ST_ECORRUPT, 0, 0, "%s: data record too long", c->old->path);
+	if (!(p = realloc(c->pages, (size_t)cap * BLOCK_SIZE)))
+		return st_fail_oom();
+	c->pages = p;
+	c->pagescap = cap;
+	return ST_OK;
+}
+
 /* Copies pages [lo, hi) of the old record at rec into a new record. tail:
  * the length of page hi - 1 (the record's own tail if it is its last). */
 static int copy_pages(struct cmp *c, uint64_t rec, uint32_t lo, uint32_t hi, uint32_t tail,
 		      uint64_t *out)
 {
-	int rc = st_data_read_pages(c->old, rec, c->limit, lo, hi - lo, c->pages);
+	int rc = pages_room(c, hi - lo);
 
+	if (rc == ST_OK)
+		rc = st_data_read_pages(c->old, rec, c->limit, lo, hi - lo, c->pages);
 	if (rc == ST_OK)
 		rc = st_data_append(&c->w, c->pages, hi - lo, tail, out);
 	c->stats.copied_bytes += (uint64_t)(hi - lo - 1) * BLOCK_SIZE + tail;
@@ -237,6 +263,8 @@ static int copy_used(struct cmp *c, struct recmap_ent *m, const struct ext *e)
 		while (i + run < e->rec_npages && page_used(m, i + run))
 			run++;
 		if (run) {
+			if ((rc = pages_room(c, n + run)) != ST_OK)
+				return rc;
 			rc = st_data_read_pages(c->old, e->rec, c->limit, i, run,
 						c->pages + (size_t)n * BLOCK_SIZE);
 			if (rc != ST_OK)
@@ -311,6 +339,35 @@ static int flush_batch(struct cmp *c)
 	return rc;
 }
 
+/* Room for one more action in the batch: an empty batch twice as large
+ * once it is full and below BATCH (a small store's copy needs a few). */
+static int batch_room(struct cmp *c)
+{
+	size_t cap = c->cap ? c->cap * 2 : 64;
+	struct action *b;
+	uint8_t *k, *v;
+	int rc;
+
+	if (c->nbatch < c->cap)
+		return ST_OK;
+	if (c->nbatch && (rc = flush_batch(c)) != ST_OK)
+		return rc;
+	if (c->cap >= BATCH)
+		return ST_OK;
+	cap = cap < BATCH ? cap : BATCH;
+	if (!(b = realloc(c->batch, cap * sizeof(*b))))
+		return st_fail_oom();
+	c->batch = b;
+	if (!(k = realloc(c->keys, cap * ST_MAX_KEY)))
+		return st_fail_oom();
+	c->keys = k;
+	if (!(v = realloc(c->vals, cap * EXT_VAL_SIZE)))
+		return st_fail_oom();
+	c->vals = v;
+	c->cap = cap;
+	return ST_OK;
+}
+
 static int apply_cb(void *arg, const struct action *a)
 {
 	struct cmp *c = arg;
@@ -331,7 +388,7 @@ static int apply_cb(void *arg, const struct action *a)
 			m->used[i / 8] |= (uint8_t)(1u << (i % 8));
 		return ST_OK;
 	}
-	if (c->nbatch == BATCH && (rc = flush_batch(c)) != ST_OK)
+	if ((rc = batch_room(c)) != ST_OK)
 		return rc;
 	b = &c->batch[c->nbatch];
 	*b = *a;
@@ -940,14 +997,7 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 	/* The copy goes to the disk as it is made, a little at a time, not
 	 * in bursts that a writer's fdatasync would queue behind. */
 	c.w.wb_chunk = COPY_WB_CHUNK;
-	c.batch = calloc(BATCH, sizeof(*c.batch));
-	c.keys = malloc((size_t)BATCH * ST_MAX_KEY);
-	c.vals = malloc((size_t)BATCH * EXT_VAL_SIZE);
-	c.pages = malloc((size_t)ST_EXTENT_PAGES * BLOCK_SIZE);
-	if (!c.batch || !c.keys || !c.vals || !c.pages) {
-		rc = st_fail_oom();
-		goto out;
-	}
+	/* The batch and the copy buffer grow as the store needs them. */
 
 	/* 1. The unlocked copy of the kept versions up to h0. */
 	if ((rc = collect_headers(&c, &h0, UINT64_MAX, &v, &n)) != ST_OK)
