@@ -40,7 +40,7 @@ void fsop_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	struct fs *fs = FS(req);
 	struct inode *in = ino_get(fs, ino);
 	int64_t now = (int64_t)st_realtime_ns();
-	bool resized = false;
+	bool resized = false, cut = false;
 	struct stat st;
 	int rc = 0;
 
@@ -81,6 +81,8 @@ void fsop_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 			in->a.size = size;
 			resized = true;
 		}
+		/* Committed bytes cut away become history once committed. */
+		cut = in->committed_seq && size < in->committed;
 		/* truncate(2) changes the times even when the size stays. */
 		in->a.mtime_ns = in->a.ctime_ns = now;
 	}
@@ -119,6 +121,19 @@ out_unlock:
 	pthread_mutex_unlock(&fs->ns_lock);
 	if (resized)
 		flusher_mark(fs, in);
+	/* Under disk pressure a cut (O_TRUNC before a rewrite, say) is
+	 * committed before the call returns: what it cut away is history a
+	 * give-back can then drop while the file is still small, so that
+	 * its copy of what the store keeps fits. Committed later, along
+	 * with the rewrite's first bytes, the copy may already be too large
+	 * for the room left, and the rewrite gets ENOSPC (test_space). */
+	if (!rc && cut && space_low(fs)) {
+		fs_log(LOG_DEBUG,
+		       "inode %llu: cut to %llu bytes below the low-water mark: "
+		       "committed at once",
+		       (unsigned long long)ino, (unsigned long long)attr->st_size);
+		rc = flusher_sync(fs, NULL);
+	}
 	ino_put(fs, in);
 	if (rc)
 		fuse_reply_err(req, -rc);

@@ -561,6 +561,7 @@ void space_committed(struct fs *fs, uint64_t bytes);
 /* Whether the disk is below its low-water mark as last sampled
  * (flush_lock held). Writers then keep at most SPACE_LOW_DIRTY dirty. */
 bool space_low_locked(const struct fs *fs);
+bool space_low(struct fs *fs); /* takes flush_lock; samples the disk */
 #define SPACE_LOW_DIRTY (16ull << 20)
 /* The bytes on disk file ino's history takes: its store beyond its newest
  * version, and the stores of the files its path's history goes on from.

@@ -120,6 +120,17 @@ bool space_low_locked(const struct fs *fs)
 	return free_beyond_dirty(fs, false) < low_water(fs);
 }
 
+bool space_low(struct fs *fs)
+{
+	bool low;
+
+	pthread_mutex_lock(&fs->flush_lock);
+	sample_locked(fs);
+	low = space_low_locked(fs);
+	pthread_mutex_unlock(&fs->flush_lock);
+	return low;
+}
+
 /* Asks the compactor's thread for a give-back (takes compact_lock, a
  * leaf: flush_lock may be held). force: a writer that does not fit asks,
  * even right after a round that could give nothing. Whether a give-back
@@ -678,6 +689,12 @@ static int droppable(struct fs *fs, struct scan *s, size_t i, struct dropv **d, 
 	}
 	c->newest = l.v[0].time_ns;
 	c->pinned = npins > 0;
+	/* The newest as listed here, not as the scan saw it: a commit in
+	 * between (a cut committed at once, fileops.c) would count a
+	 * pinned newest twice, as the newest and as a pin, and the copy
+	 * would seem too large for the room there is. */
+	if (c->kind == C_LIVE)
+		c->live = l.v[0].bytes;
 	for (size_t k = c->kind == C_PRED ? 0 : 1; k < l.n; k++) {
 		if (pinned(pins, npins, l.v[k].seq)) {
 			c->pins += l.v[k].bytes; /* kept: the copy takes it */
@@ -772,6 +789,11 @@ static void give_back(struct fs *fs, struct cand *c, uint64_t cut, struct tally 
 		room += c->alloc - c->live - c->pins - c->per * c->nbefore;
 	if (room > root) {
 		if (least > root) {
+			fs_log(LOG_DEBUG,
+			       "give-back: inode %" PRIu64
+			       ": no room for a copy of at least %" PRIu64 " MiB (newest %" PRIu64
+			       " MiB, pinned %" PRIu64 " MiB), %" PRIu64 " MiB free",
+			       c->ino, least >> 20, c->live >> 20, c->pins >> 20, root >> 20);
 			t->nocopy++;
 			if (least > t->nocopy_need)
 				t->nocopy_need = least;
