@@ -704,7 +704,8 @@ out_unmount:
 out_signals:
 	fuse_remove_signal_handlers(fs.se);
 out_session:
-	/* The session's end aborts a syncfs the push thread may wait in. */
+	/* The session's end aborts a syncfs the push process may wait in
+	 * (and the push thread with it, for its answer). */
 	fuse_session_destroy(fs.se);
 	push_join(&fs);
 out_fs:

@@ -17,7 +17,8 @@
  * OPEN_TREE_CLONE, which takes CAP_SYS_ADMIN), whose descriptor pins the
  * filesystem but not that mount. After the user's umount the copy alone
  * keeps the filesystem up: the thread watches /proc/self/mountinfo, and
- * once no mount of the filesystem is left it lets its copy go, and the
+ * once no mount of the filesystem is left it lets its copy go (ends the
+ * child below that holds it), and the
  * kernel ends the session. Without the copy (no privilege, an old kernel)
  * pages wait for the kernel's own expiry, and the log says so.
  *
@@ -46,15 +47,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <syslog.h>
 #include <unistd.h>
 

@@ -51,21 +51,24 @@ done
 fs_umount
 
 # --- kill during a push ------------------------------------------------------
-# The push process: the daemon's only child.
+# The push process, the daemon's only child: waits (10 s at most) until
+# the push thread has forked it, and prints its pid.
 pusher() {
-	cat /proc/"$FS_PID"/task/*/children 2>/dev/null | tr -s ' ' '\n' | grep . | head -n 1
+	_w=0
+	until _c=$(cat /proc/"$FS_PID"/task/*/children 2>/dev/null | tr -s ' ' '\n' | grep . | head -n 1) &&
+		[ -n "$_c" ]; do
+		_w=$((_w + 1))
+		[ $_w -gt 500 ] && fs_fail "no push process after 10 s"
+		sleep 0.02
+	done
+	echo "$_c"
 }
 for n in 1 2 3 4 5 6; do
 	fs_mount -o flush_ms=50
 	for w in 1 2 3 4; do
 		dd if=/dev/zero of="$FS_MNT/big$w" bs=1M count=300 status=none 2>/dev/null &
 	done
-	i=0
-	until child=$(pusher) && [ -n "$child" ]; do
-		i=$((i + 1))
-		[ $i -gt 500 ] && fs_fail "round $n: no push process after 10 s"
-		sleep 0.02
-	done
+	child=$(pusher) || exit 1
 	sleep 0.$((n + 2))
 	fs_kill # fails if the daemon does not end
 	wait 2>/dev/null # the writers, on a dead mount
@@ -77,7 +80,7 @@ for n in 1 2 3 4 5 6; do
 	done
 	fs_mount
 	rm -f "$FS_MNT"/big* || fs_fail "round $n: rm after the kill"
-	child=$(pusher)
+	child=$(pusher) || exit 1
 	fs_umount
 	[ -d "/proc/$child" ] && fs_fail "the push process outlived an unmount"
 done
