@@ -55,7 +55,8 @@ TSAN_FS_TESTS = test_fsx.sh test_fsx_compact.sh test_posix.sh test_recover.sh te
 	test_history_perms.sh test_purge.sh test_space.sh test_writeback.sh
 # Plain programs the shell tests (tests/test_*.sh) drive inside a mount.
 FSTEST_BIN = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/posix_ops.c \
-	tests/fsx.c tests/crash_writer.c tests/fsck_damage.c tests/syslog_sink.c tests/smallfiles.c))
+	tests/fsx.c tests/crash_writer.c tests/fsck_damage.c tests/syslog_sink.c tests/smallfiles.c \
+	tests/appender.c))
 FSTEST_SH  = $(sort $(wildcard tests/test_*.sh))
 CHECK_FLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS  = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)

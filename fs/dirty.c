@@ -340,6 +340,62 @@ int dset_apply(const struct dset *d, st_store *st)
 	return ST_OK;
 }
 
+bool dset_has_below(const struct dset *d, uint64_t at)
+{
+	return d->trunc != UINT64_MAX || (d->n && d->v[0].off < at) || (d->nh && d->h[0].off < at);
+}
+
+int dset_split(struct dset *d, uint64_t at, struct dset *tail)
+{
+	size_t i = first_after(d, at), k, nh = 0;
+	struct dext t = {0};
+
+	dset_init(tail);
+	/* Everything that can fail first: the straddling extent's upper
+	 * part, and the tail's arrays. */
+	if (i < d->n && d->v[i].off < at) {
+		t.off = at;
+		t.len = (size_t)(dext_end(&d->v[i]) - at);
+		if (dext_grow(&t, t.len))
+			return -ENOMEM;
+		memcpy(t.buf, d->v[i].buf + (at - d->v[i].off), t.len);
+	}
+	k = t.buf ? i + 1 : i;
+	while (nh < d->nh && d->h[d->nh - 1 - nh].end > at)
+		nh++;
+	if (reserve(tail, d->n - k + (t.buf ? 1 : 0)) ||
+	    (nh && !(tail->h = malloc(nh * sizeof(*tail->h))))) {
+		free(t.buf);
+		free(tail->v);
+		dset_init(tail);
+		return -ENOMEM;
+	}
+	if (t.buf) {
+		tail->v[tail->n++] = t;
+		tail->bytes += t.len;
+		d->bytes -= t.len;
+		d->v[i].len = (size_t)(at - d->v[i].off);
+	}
+	for (size_t x = k; x < d->n; x++) {
+		tail->v[tail->n++] = d->v[x];
+		tail->bytes += d->v[x].len;
+		d->bytes -= d->v[x].len;
+	}
+	d->n = k;
+	/* Holes past at go with the tail; one across it is cut in two. */
+	tail->hcap = nh;
+	for (size_t x = d->nh - nh; x < d->nh; x++) {
+		tail->h[tail->nh] = d->h[x];
+		if (tail->h[tail->nh].off < at)
+			tail->h[tail->nh].off = at;
+		tail->nh++;
+	}
+	d->nh -= nh;
+	if (nh && d->h[d->nh].off < at) /* the cut one keeps its lower part */
+		d->h[d->nh++].end = at;
+	return 0;
+}
+
 int dset_merge_under(struct dset *newer, struct dset *older)
 {
 	struct dset r = *older;

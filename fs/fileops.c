@@ -70,6 +70,7 @@ void fsop_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		/* Nothing goes on top of a damaged store (EIO), not even a cut. */
 		if (in->committed_seq && (rc = ino_store(fs, in)) != 0)
 			goto out_unlock;
+		gap_truncate(in, size);
 		if (size < in->a.size) {
 			uint64_t before = in->dirty.bytes;
 
@@ -352,6 +353,8 @@ void fsop_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, of
 	before = in->dirty.bytes;
 	rc = dset_write(&in->dirty, (uint64_t)off, buf, size);
 	added = in->dirty.bytes - before;
+	if (rc == 0 && fs->writeback)
+		gap_write(fs, in, (uint64_t)off, size, fi->writepage);
 	if (rc == 0) {
 		if ((uint64_t)off + size > in->a.size)
 			in->a.size = (uint64_t)off + size;
@@ -416,6 +419,10 @@ void fsop_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			in->save_wanted = true;
 			save = true;
 		}
+		/* Each close sent the file's pages first: with no writer left,
+		 * every gap is a hole the writer made. */
+		if (in->nwrite == 0)
+			gap_clear(in);
 		if (in->nopen == 0) {
 			if (in->a.nlink == 0 && !in->removed)
 				ino_remove(fs, in);
@@ -448,6 +455,9 @@ void fsop_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_i
 	if (!fs->o.ro) {
 		pthread_mutex_lock(&in->lock);
 		in->save_wanted = S_ISREG(in->a.mode);
+		/* The kernel sent the file's pages and waited for them before
+		 * the FSYNC: every gap left is a hole the writer made. */
+		gap_clear(in);
 		pthread_mutex_unlock(&in->lock);
 		flusher_mark(fs, in);
 	}
@@ -507,6 +517,8 @@ void fsop_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t l
 		if ((uint64_t)off < hole_end &&
 		    (rc = dset_punch(&in->dirty, (uint64_t)off, hole_end)) != 0)
 			goto out_unlock;
+		if ((uint64_t)off < hole_end) /* zeros by request: no gap */
+			gap_write(fs, in, (uint64_t)off, hole_end - (uint64_t)off, false);
 		if (before > in->dirty.bytes)
 			flusher_release_bytes(fs, before - in->dirty.bytes);
 		in->a.mtime_ns = (int64_t)st_realtime_ns();

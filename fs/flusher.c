@@ -35,6 +35,7 @@ struct job {
 	bool save;	      /* ... and it is a save, not interim */
 	struct ns_perm self;  /* the file's owner, group and mode ... */
 	uint64_t parent;      /* ... and the directory it was reached through */
+	bool held;	      /* a gap held some of it back (push.c) */
 	bool prepared;	      /* staged; after commit_batch: committed */
 	bool waited;	      /* the store was being compacted: wait_ns was sampled */
 	uint64_t wait_ns;     /* time to get the store's writer lock */
@@ -66,7 +67,9 @@ int flusher_reserve(struct fs *fs, uint64_t len, bool root)
 		if (!t0) /* the clock is read only by writers that wait */
 			t0 = st_monotonic_ns();
 		pthread_cond_signal(&fs->flush_cv);
+		fs->room_waiters++;
 		pthread_cond_wait(&fs->room_cv, &fs->flush_lock);
+		fs->room_waiters--;
 	}
 	if (t0) {
 		fs->writer_stalls++;
@@ -125,10 +128,18 @@ int flusher_sync(struct fs *fs, struct inode *in)
 	return -err;
 }
 
-/* Takes the flush set of one file (under its lock). */
-static void take(struct fs *fs, struct job *j)
+/*
+ * Takes the flush set of one file (under its lock). With the writeback
+ * cache, a commit stops below the file's lowest open gap (push.c): what
+ * lies past it stays dirty, the size committed is the gap's start, and
+ * the commit is interim. Not at the last round: the kernel has sent all.
+ */
+static void take(struct fs *fs, struct job *j, bool last, bool pressure)
 {
 	struct inode *in = j->in;
+	uint64_t floor, size;
+	struct dset tail;
+	bool data;
 
 	pthread_mutex_lock(&in->lock);
 	/* A failed commit whose set could not be merged back (no memory)
@@ -137,14 +148,30 @@ static void take(struct fs *fs, struct job *j)
 		pthread_mutex_unlock(&in->lock);
 		return;
 	}
+	floor = last ? UINT64_MAX : gap_floor(fs, in, pressure);
+	if (last)
+		gap_clear(in);
+	size = in->a.size;
+	if (floor < size && !in->removed) {
+		j->held = true;
+		size = floor;
+		__atomic_fetch_add(&fs->gap_holds, 1, __ATOMIC_RELAXED);
+	}
+	data = j->held ? dset_has_below(&in->dirty, size) : !dset_empty(&in->dirty);
 	if (!in->removed && S_ISREG(in->a.mode) &&
-	    (!dset_empty(&in->dirty) || in->a.size != in->committed ||
-	     in->a.mtime_ns != in->committed_mtime || (in->save_wanted && in->last_interim))) {
+	    (data || size != in->committed || in->a.mtime_ns != in->committed_mtime ||
+	     (in->save_wanted && in->last_interim && !j->held))) {
+		dset_init(&tail);
+		/* No memory to split: all of it, as if there were no gap. */
+		if (j->held && dset_split(&in->dirty, size, &tail) != 0) {
+			j->held = false;
+			size = in->a.size;
+		}
 		in->flush = in->dirty;
-		dset_init(&in->dirty);
+		in->dirty = tail;
 		in->flushing = true;
 		j->commit = true;
-		j->size = in->a.size;
+		j->size = size;
 		j->mtime = (uint64_t)in->a.mtime_ns;
 		j->self.mode = in->a.mode;
 		j->self.uid = in->a.uid;
@@ -152,11 +179,13 @@ static void take(struct fs *fs, struct job *j)
 		j->parent = in->parent_hint;
 		/* A save if asked for (fsync, last close), if no one has the
 		 * file open to write (a truncate or utimens by path), or if a
-		 * writer has kept it open for save_s since the last save. */
-		j->save =
-		    in->save_wanted || in->nwrite == 0 ||
-		    st_realtime_ns() - in->last_save_ns >= (uint64_t)fs->o.save_s * 1000000000;
-		in->save_wanted = false;
+		 * writer has kept it open for save_s since the last save; never
+		 * a commit that stops at a gap. */
+		j->save = !j->held && (in->save_wanted || in->nwrite == 0 ||
+				       st_realtime_ns() - in->last_save_ns >=
+					   (uint64_t)fs->o.save_s * 1000000000);
+		if (!j->held)
+			in->save_wanted = false;
 	}
 	pthread_mutex_unlock(&in->lock);
 }
@@ -269,6 +298,10 @@ static void settle(struct fs *fs, struct job *j)
 	struct inode *in = j->in;
 	uint64_t freed = 0;
 
+	if (j->held) { /* the rest, once the gap is filled or let go */
+		gap_queue(fs, in->ino);
+		flusher_mark(fs, in);
+	}
 	if (!j->commit)
 		return;
 	pthread_mutex_lock(&in->lock);
@@ -387,7 +420,7 @@ static int job_cmp(const void *a, const void *b)
 }
 
 /* Returns how many files failed to commit. */
-static size_t round_run(struct fs *fs, struct job *jobs, size_t n, bool last)
+static size_t round_run(struct fs *fs, struct job *jobs, size_t n, bool last, bool pressure)
 {
 	size_t i, k;
 
@@ -395,7 +428,7 @@ static size_t round_run(struct fs *fs, struct job *jobs, size_t n, bool last)
 	if (n > 1)
 		qsort(jobs, n, sizeof(*jobs), job_cmp);
 	for (i = 0; i < n; i++)
-		take(fs, &jobs[i]);
+		take(fs, &jobs[i], last, pressure);
 	for (i = 0; i < n; i += k) {
 		struct job b[BATCH];
 		size_t m = 0;
@@ -442,7 +475,7 @@ static void *flusher_main(void *arg)
 	struct job *jobs = NULL;
 	size_t n, cap = 0;
 	uint64_t gen, t0, took;
-	bool idle, stopping;
+	bool idle, stopping, pressure;
 	unsigned failed_rounds = 0;
 	size_t failed;
 
@@ -482,10 +515,11 @@ static void *flusher_main(void *arg)
 		gen = ++fs->started_gen;
 		fs->kicked = false;
 		stopping = fs->stop;
+		pressure = fs->room_waiters > 0;
 		pthread_mutex_unlock(&fs->flush_lock);
 
 		t0 = st_monotonic_ns();
-		failed = round_run(fs, jobs, n, stopping);
+		failed = round_run(fs, jobs, n, stopping, pressure);
 		took = st_monotonic_ns() - t0;
 		failed_rounds = stopping && failed ? failed_rounds + 1 : 0;
 

@@ -149,6 +149,7 @@ static void ino_free(struct inode *in)
 	dset_release(&in->flush);
 	pthread_mutex_destroy(&in->lock);
 	free(in->target);
+	free(in->gaps);
 	free(in);
 }
 

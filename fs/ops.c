@@ -29,7 +29,7 @@ void fill_entry(struct fs *fs, struct inode *in, uint64_t parent, struct fuse_en
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = in->ino;
-	e->generation = 1; /* inode numbers are never reused */
+	e->generation = INO_GENERATION;
 	e->attr_timeout = fs->o.attr_timeout;
 	e->entry_timeout = fs->o.attr_timeout;
 	pthread_mutex_lock(&in->lock);

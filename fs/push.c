@@ -39,6 +39,28 @@
  * PR_SET_PDEATHSIG, dies too. The thread only asks and waits for the
  * answer on a pipe, which a SIGKILL ends.
  *
+ * Gaps. The kernel sends a file's dirty pages as several WRITE requests
+ * at once (up to 1 MiB each, and a writeback may start mid-file and wrap
+ * around), and the daemon's threads serve them in any order: a WRITE past
+ * the file's end as the daemon knows it may come before the one for the
+ * bytes in between (hundreds a second under appending writers, most
+ * filled within a few ms). A commit then would make those bytes a hole,
+ * and a crash before the next one would leave zeros where the writer
+ * wrote data. So such a WRITE opens a gap, the writes that come fill it,
+ * and a commit of the file stops below its lowest open gap (flusher.c).
+ * A gap that nothing fills is a hole the writer made (a write past the
+ * end), or bytes the kernel still holds. The child tells which, for each
+ * file a round held: it opens the file by its handle and closes it, and
+ * the kernel's close writes the file's dirty pages back and waits until
+ * every WRITE of it is answered; a gap seen before that and still open
+ * after it is a hole the writer made, and is let go (gap_pass). The
+ * waiting is the child's, which the daemon's death ends as a syncfs's.
+ * An fsync or the last writer's close lets a file's gaps go at once: the
+ * kernel did the same before it sent them. Writers that wait for dirty
+ * room must not wait for a commit that waits for a WRITE that waits for
+ * them: then a gap older than a flush interval is let go, as any after
+ * GAP_HOLD_NS (without the child, the kernel's dirty expiry comes first).
+ *
  * The pushing serves no requests, so a syncfs that makes WRITE requests
  * never waits for itself. (On this kernel a syncfs starts a FUSE
  * writeback without waiting for its replies; an answer that must see
@@ -61,6 +83,10 @@
 
 #include "revfs.h"
 
+#ifndef FILEID_INO64_GEN
+#define FILEID_INO64_GEN 0x81 /* the kernel's exportfs.h: FUSE's handles */
+#endif
+#define PUSH_MSG 9 /* a request to the child: 's' or 'b', an inode number */
 #ifndef OPEN_TREE_CLONE
 #define OPEN_TREE_CLONE 1
 #endif
@@ -68,23 +94,140 @@
 #define OPEN_TREE_CLOEXEC O_CLOEXEC
 #endif
 
+/* A gap is let go after this long whatever else: without a push the
+ * kernel's own writeback sends pages after vm.dirty_expire_centisecs (30 s
+ * by default). */
+#define GAP_HOLD_NS (35ull * 1000000000)
+
+static void gap_del(struct inode *in, unsigned i)
+{
+	in->gaps[i] = in->gaps[--in->ngaps];
+}
+
+/* Adds a gap; merged with the last one if the file has WB_GAPS already
+ * (a wider gap holds longer, never less). */
+static void gap_add(struct inode *in, struct wb_gap g)
+{
+	struct wb_gap *m;
+
+	if (!in->gaps && !(in->gaps = malloc(WB_GAPS * sizeof(*in->gaps))))
+		return; /* no memory: this gap is not held */
+	if (in->ngaps < WB_GAPS) {
+		in->gaps[in->ngaps++] = g;
+		return;
+	}
+	m = &in->gaps[WB_GAPS - 1];
+	m->lo = g.lo < m->lo ? g.lo : m->lo;
+	m->hi = g.hi > m->hi ? g.hi : m->hi;
+	m->seen_ns = g.seen_ns > m->seen_ns ? g.seen_ns : m->seen_ns;
+}
+
+void gap_write(struct fs *fs, struct inode *in, uint64_t off, uint64_t len, bool writepage)
+{
+	uint64_t end = off + len;
+
+	for (unsigned i = 0; i < in->ngaps;) {
+		struct wb_gap *g = &in->gaps[i];
+
+		if (end <= g->lo || off >= g->hi) {
+			i++;
+		} else if (off <= g->lo && end >= g->hi) {
+			gap_del(in, i);
+		} else if (off <= g->lo) {
+			g->lo = end;
+			i++;
+		} else if (end >= g->hi) {
+			g->hi = off;
+			i++;
+		} else { /* inside: two gaps, or the whole one kept if full */
+			if (in->ngaps < WB_GAPS) {
+				struct wb_gap up = *g;
+
+				up.lo = end;
+				g->hi = off;
+				in->gaps[in->ngaps++] = up;
+			}
+			i++;
+		}
+	}
+	if (writepage && off > in->a.size) {
+		gap_add(in, (struct wb_gap){in->a.size, off, st_monotonic_ns()});
+		__atomic_fetch_add(&fs->gaps_seen, 1, __ATOMIC_RELAXED);
+	}
+}
+
+void gap_truncate(struct inode *in, uint64_t size)
+{
+	for (unsigned i = 0; i < in->ngaps;) {
+		if (in->gaps[i].lo >= size) {
+			gap_del(in, i);
+			continue;
+		}
+		if (in->gaps[i].hi > size)
+			in->gaps[i].hi = size;
+		i++;
+	}
+}
+
+void gap_clear(struct inode *in)
+{
+	in->ngaps = 0;
+}
+
+uint64_t gap_floor(struct fs *fs, struct inode *in, bool pressure)
+{
+	uint64_t now, floor = UINT64_MAX;
+
+	if (!in->ngaps)
+		return floor;
+	now = st_monotonic_ns();
+	for (unsigned i = 0; i < in->ngaps;) {
+		const struct wb_gap *g = &in->gaps[i];
+		uint64_t age = now - g->seen_ns;
+
+		if (age > GAP_HOLD_NS || (pressure && age > (uint64_t)fs->o.flush_ms * 1000000)) {
+			gap_del(in, i);
+			continue;
+		}
+		if (g->lo < floor)
+			floor = g->lo;
+		i++;
+	}
+	return floor;
+}
+
 int push_prepare(struct fs *fs, const char *mountpoint)
 {
-	long fd = syscall(SYS_open_tree, AT_FDCWD, mountpoint, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	long fd;
 
 	fs->push_clone = -1;
-	fs->push_wake[0] = fs->push_wake[1] = -1;
+	/* The thread's wake-up: its gaps (flusher.c) and its end. */
+	if (pipe2(fs->push_wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+		fs->push_wake[0] = fs->push_wake[1] = -1;
+		return -errno;
+	}
+	fd = syscall(SYS_open_tree, AT_FDCWD, mountpoint, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (pipe2(fs->push_wake, O_CLOEXEC) != 0) {
-		int e = errno;
-
-		close((int)fd);
-		return -e;
-	}
 	fs->push_clone = (int)fd;
 	fs->push_ok = true;
 	return 0;
+}
+
+void gap_queue(struct fs *fs, uint64_t ino)
+{
+	bool wake;
+
+	pthread_mutex_lock(&fs->flush_lock);
+	wake = fs->gap_nq == 0;
+	for (unsigned i = 0; i < fs->gap_nq; i++)
+		if (fs->gap_q[i] == ino)
+			ino = 0;
+	if (ino && fs->gap_nq < GAP_QUEUE) /* else a later round asks again */
+		fs->gap_q[fs->gap_nq++] = ino;
+	pthread_mutex_unlock(&fs->flush_lock);
+	if (wake && fs->push_wake[1] >= 0)
+		(void)!write(fs->push_wake[1], "g", 1);
 }
 
 /* Whether /proc/self/mountinfo (read from mfd) still lists a mount of the
@@ -156,10 +299,35 @@ static void close_but(unsigned lo, unsigned hi, const int keep[3])
 	}
 }
 
+/* The inode's dirty pages written back and every WRITE of it answered:
+ * open it by its handle (the kernel still has it if it holds pages of it)
+ * and close it again, which the kernel does only after both (its flush,
+ * fs/fuse/file.c). 0, ESTALE if the kernel no longer has the inode (nor
+ * pages of it), or another errno. */
+static int child_barrier(int rfd, uint64_t ino)
+{
+	/* FUSE's handle: the node id's two halves and the generation. */
+	unsigned char buf[sizeof(struct file_handle) + 3 * sizeof(uint32_t)]
+	    __attribute__((aligned(8)));
+	struct file_handle *fh = (struct file_handle *)(void *)buf;
+	uint32_t raw[3] = {(uint32_t)(ino >> 32), (uint32_t)ino, INO_GENERATION};
+	int fd;
+
+	fh->handle_bytes = sizeof(raw);
+	fh->handle_type = FILEID_INO64_GEN;
+	memcpy(fh->f_handle, raw, sizeof(raw));
+	fd = open_by_handle_at(rfd, fh, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return errno;
+	(void)close(fd); /* its error is the writer's, reported to it */
+	return 0;
+}
+
 /* The child (forked by a thread of a threaded process: only calls that are
- * safe after such a fork). Each byte read from req is a syncfs of rfd, its
- * answer one byte on ans: 0, or the errno (255 for a larger one). The end
- * of req, or the death of the thread that forked it, ends it. */
+ * safe after such a fork). Each request on req is PUSH_MSG bytes: 's' (a
+ * syncfs of rfd) or 'b' and an inode number (child_barrier); its answer is
+ * one byte on ans: 0, or the errno (255 for a larger one). The end of req,
+ * or the death of the thread that forked it, ends it. */
 static void __attribute__((noreturn)) push_child(int rfd, int req, int ans, pid_t parent)
 {
 	const int keep[3] = {rfd, req, ans};
@@ -173,14 +341,23 @@ static void __attribute__((noreturn)) push_child(int rfd, int req, int ans, pid_
 	/* Above all /dev/fuse: the daemon's death must close the last one. */
 	close_but(3, ~0U, keep);
 	for (;;) {
-		unsigned char c;
-		ssize_t r = read(req, &c, 1);
+		unsigned char m[PUSH_MSG], c;
+		size_t got = 0;
+		uint64_t ino;
+		int e;
 
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r != 1)
-			_exit(0);
-		c = syncfs(rfd) == 0 ? 0 : errno > 255 ? 255 : (unsigned char)errno;
+		while (got < sizeof(m)) {
+			ssize_t r = read(req, m + got, sizeof(m) - got);
+
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				_exit(0);
+			got += (size_t)r;
+		}
+		memcpy(&ino, m + 1, sizeof(ino));
+		e = m[0] == 'b' ? child_barrier(rfd, ino) : syncfs(rfd) == 0 ? 0 : errno;
+		c = e > 255 ? 255 : (unsigned char)e;
 		if (write(ans, &c, 1) != 1)
 			_exit(0);
 	}
@@ -210,13 +387,16 @@ static pid_t push_fork(int rfd, int req[2], int ans[2])
 	return pid;
 }
 
-/* One syncfs by the child: 0, or the errno it answered (EPIPE: it is gone). */
-static int push_once(int req, int ans)
+/* One request to the child (push_child): its answer, 0 or an errno
+ * (EPIPE: it is gone). */
+static int push_ask(int req, int ans, unsigned char cmd, uint64_t ino)
 {
-	unsigned char c = 's';
+	unsigned char m[PUSH_MSG], c;
 	ssize_t r;
 
-	if (write(req, &c, 1) != 1)
+	m[0] = cmd;
+	memcpy(m + 1, &ino, sizeof(ino));
+	if (write(req, m, sizeof(m)) != (ssize_t)sizeof(m))
 		return EPIPE;
 	do
 		r = read(ans, &c, 1);
@@ -224,56 +404,151 @@ static int push_once(int req, int ans)
 	return r == 1 ? c : EPIPE;
 }
 
+/* Lets go of the gaps the kernel holds nothing for, of the files rounds
+ * held (see the top): a barrier by the child for each, and whatever is
+ * left of a gap seen before it is a hole the writer made. No lock held
+ * while the child waits. Returns EPIPE if the child is gone. */
+static int gap_pass(struct fs *fs, int req, int ans)
+{
+	uint64_t inos[GAP_QUEUE];
+	unsigned n;
+	int e = 0;
+
+	pthread_mutex_lock(&fs->flush_lock);
+	n = fs->gap_nq;
+	memcpy(inos, fs->gap_q, n * sizeof(*inos));
+	fs->gap_nq = 0;
+	pthread_mutex_unlock(&fs->flush_lock);
+	for (unsigned k = 0; k < n && e != EPIPE; k++) {
+		struct inode *in = ino_get(fs, inos[k]);
+		unsigned dropped = 0;
+		uint64_t t0 = st_monotonic_ns();
+
+		if (!in)
+			continue;
+		e = push_ask(req, ans, 'b', in->ino);
+		pthread_mutex_lock(&in->lock);
+		for (unsigned i = 0; (e == 0 || e == ESTALE) && i < in->ngaps;) {
+			if (in->gaps[i].seen_ns < t0) {
+				gap_del(in, i);
+				dropped++;
+				continue;
+			}
+			i++;
+		}
+		pthread_mutex_unlock(&in->lock);
+		if (dropped) {
+			__atomic_fetch_add(&fs->gaps_let_go, dropped, __ATOMIC_RELAXED);
+			flusher_mark(fs, in);
+		}
+		ino_put(fs, in);
+	}
+	if (n)
+		flusher_kick(fs);
+	return e == EPIPE ? EPIPE : 0;
+}
+
+/* The thread's wait: until the push is due (deadline, 0: none), a wake-up
+ * or a change of the mount table. Returns the poll's revents of the
+ * table, or -1 if the thread is to end. */
+static int push_wait(struct fs *fs, int mfd, uint64_t deadline)
+{
+	struct pollfd p[2] = {{.fd = fs->push_wake[0], .events = POLLIN},
+			      {.fd = mfd, .events = POLLPRI}};
+	uint64_t now = st_monotonic_ns();
+	int ms = !deadline ? -1 : deadline > now ? (int)((deadline - now + 999999) / 1000000) : 0;
+	int n = poll(p, mfd >= 0 ? 2 : 1, ms);
+	char buf[64];
+
+	if (n < 0 && errno != EINTR)
+		return -1;
+	if (n > 0 && (p[0].revents & POLLIN))
+		(void)!read(fs->push_wake[0], buf, sizeof(buf));
+	if (__atomic_load_n(&fs->push_stop, __ATOMIC_ACQUIRE))
+		return -1;
+	return n > 0 && mfd >= 0 ? p[1].revents : 0;
+}
+
 static void *push_main(void *arg)
 {
 	struct fs *fs = arg;
-	int rfd, mfd, req[2] = {-1, -1}, ans[2] = {-1, -1};
+	int rfd = -1, mfd = -1, req[2] = {-1, -1}, ans[2] = {-1, -1}, ev;
+	uint64_t flush_ns = (uint64_t)fs->o.flush_ms * 1000000, next = 0, last_pass = 0;
 	struct stat sb;
-	bool gone = false;
+	bool gone = false, want;
 	pid_t child = -1;
 
 	/* The root of the copy, opened for real (syncfs refuses an O_PATH
 	 * descriptor); the open is a request, served once the loop runs. */
-	rfd = openat(fs->push_clone, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	mfd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
-
-	if (rfd < 0 || fstat(rfd, &sb) != 0 || mfd < 0 || (child = push_fork(rfd, req, ans)) < 0) {
-		fs_log(LOG_WARNING,
-		       "writeback cache: cannot watch the mount (%s); written pages wait for "
-		       "the kernel's own writeback",
-		       strerror(errno));
-		goto out;
+	if (fs->push_clone >= 0) {
+		rfd = openat(fs->push_clone, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		mfd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+		if (rfd < 0 || fstat(rfd, &sb) != 0 || mfd < 0 ||
+		    (child = push_fork(rfd, req, ans)) < 0) {
+			fs_log(LOG_WARNING,
+			       "writeback cache: cannot watch the mount (%s); written pages wait "
+			       "for the kernel's own writeback",
+			       strerror(errno));
+			if (mfd >= 0)
+				close(mfd);
+			mfd = -1;
+		} else {
+			/* The child's descriptor of the root now pins the
+			 * filesystem. */
+			next = st_monotonic_ns() + flush_ns;
+		}
+		if (rfd >= 0)
+			close(rfd);
+		rfd = -1;
+		close(fs->push_clone);
+		fs->push_clone = -1;
 	}
-	/* The child's descriptor of the root now pins the filesystem. */
-	close(rfd);
-	rfd = -1;
-	close(fs->push_clone);
-	fs->push_clone = -1;
 	for (;;) {
-		struct pollfd p[2] = {{.fd = mfd, .events = POLLPRI},
-				      {.fd = fs->push_wake[0], .events = POLLIN}};
-		uint64_t t0;
-		int n = poll(p, 2, (int)fs->o.flush_ms), e;
+		uint64_t t0, nr, due = next;
+		int e;
 
-		if (n < 0 && errno != EINTR)
-			break;
-		if (__atomic_load_n(&fs->push_stop, __ATOMIC_ACQUIRE))
+		/* Files held below a gap are looked at within a quarter of a
+		 * flush interval, pushes or not. */
+		pthread_mutex_lock(&fs->flush_lock);
+		if (fs->gap_nq && next && (!due || last_pass + flush_ns / 4 < due))
+			due = last_pass + flush_ns / 4;
+		pthread_mutex_unlock(&fs->flush_lock);
+		if ((ev = push_wait(fs, mfd, due)) < 0)
 			break;
 		/* The mount table changed: was it our last mount that went? */
-		if (n > 0 && (p[0].revents & (POLLPRI | POLLERR)) &&
-		    !still_mounted(mfd, sb.st_dev)) {
+		if ((ev & (POLLPRI | POLLERR)) && !still_mounted(mfd, sb.st_dev)) {
 			gone = true;
 			break;
 		}
+		/* Gaps, at most four times a flush interval; without the
+		 * child they wait for what else lets them go (gap_floor). */
+		pthread_mutex_lock(&fs->flush_lock);
+		want = fs->gap_nq > 0;
+		if (want && !next)
+			fs->gap_nq = 0;
+		pthread_mutex_unlock(&fs->flush_lock);
+		e = 0;
+		if (want && next && st_monotonic_ns() - last_pass >= flush_ns / 4) {
+			e = gap_pass(fs, req[1], ans[0]);
+			last_pass = st_monotonic_ns();
+		}
+		if (e != EPIPE && (!next || st_monotonic_ns() < next))
+			continue;
 		t0 = st_monotonic_ns();
 		/* A failed writeback is the writers' error (their fsync or
 		 * close reports it); here it is only counted. */
-		e = push_once(req[1], ans[0]);
-		t0 = st_monotonic_ns() - t0;
+		if (e != EPIPE)
+			e = push_ask(req[1], ans[0], 's', 0);
+		nr = st_monotonic_ns();
+		next = nr + flush_ns;
+		t0 = nr - t0;
 		if (e == EPIPE) {
 			fs_log(LOG_WARNING, "writeback cache: the push process is gone; written "
 					    "pages wait for the kernel's own writeback");
-			break;
+			next = 0;
+			close(mfd);
+			mfd = -1;
+			continue;
 		}
 		pthread_mutex_lock(&fs->flush_lock);
 		fs->push_failures += e != 0;
@@ -283,15 +558,8 @@ static void *push_main(void *arg)
 			fs->push_max_ns = t0;
 		pthread_mutex_unlock(&fs->flush_lock);
 	}
-out:
 	if (mfd >= 0)
 		close(mfd);
-	if (rfd >= 0)
-		close(rfd);
-	if (fs->push_clone >= 0) {
-		close(fs->push_clone);
-		fs->push_clone = -1;
-	}
 	/* The child's end lets the last hold on the filesystem go once the
 	 * user's mounts are gone: that ends the session, and the loop
 	 * returns. At a stop it may be in a syncfs that the session's end
@@ -313,7 +581,7 @@ int push_start(struct fs *fs)
 {
 	int rc;
 
-	if (fs->push_clone < 0)
+	if (!fs->writeback || fs->push_wake[0] < 0)
 		return 0;
 	rc = pthread_create(&fs->push_thread, NULL, push_main, fs);
 	if (rc)

@@ -74,6 +74,11 @@ uint64_t dset_next_data(const struct dset *d, uint64_t off);
 uint64_t dset_data_end(const struct dset *d, uint64_t off);
 /* Stages the set in a file store: the truncate, the holes, the writes. st_err. */
 int dset_apply(const struct dset *d, st_store *st);
+/* Whether the set changes anything below at (a truncate counts). */
+bool dset_has_below(const struct dset *d, uint64_t at);
+/* Moves what lies at or past at (extents, holes) to *tail, a new set; the
+ * truncate stays in d. 0, or -ENOMEM with d unchanged. */
+int dset_split(struct dset *d, uint64_t at, struct dset *tail);
 /* older then newer, as one set, into *newer; 0, or -ENOMEM with newer
  * intact and older partly merged (still the same bytes laid over newer). */
 int dset_merge_under(struct dset *newer, struct dset *older);
@@ -101,6 +106,18 @@ static inline int u64s_push(struct u64s *l, uint64_t x)
 }
 
 /* ---- inodes -------------------------------------------------------------- */
+
+/* The generation of every inode the kernel is given: numbers are never
+ * reused. Part of the handles open_by_handle_at() takes (push.c). */
+#define INO_GENERATION 1
+
+/* Bytes [lo, hi) of a file that a WRITE of the kernel's writeback passed
+ * over, past the file's end as the daemon knew it (push.c). */
+struct wb_gap {
+	uint64_t lo, hi;
+	uint64_t seen_ns; /* st_monotonic_ns() then */
+};
+#define WB_GAPS 8 /* per file; more are merged */
 
 struct inode {
 	uint64_t ino;
@@ -139,6 +156,11 @@ struct inode {
 	 * link, rename): its commits record the directories from there up. */
 	uint64_t parent_hint;
 	bool store_bad; /* opening the store failed; logged once */
+	/* With the writeback cache: what the kernel's WRITEs skipped past the
+	 * end of the file, which a commit stops below (push.c). NULL: none
+	 * yet. */
+	struct wb_gap *gaps;
+	unsigned ngaps;
 
 	/* fs->flush_lock. The pointer first, so that these flags never share
 	 * a word with the ones above, which another lock guards: a compiler
@@ -281,6 +303,7 @@ struct fs {
 	struct stat_ring space_wait_ring;   /* ... how long they waited */
 	/* flush_lock: timing, for .revfs/stats */
 	uint64_t writer_stalls;		   /* flusher_reserve() waits for dirty room */
+	unsigned room_waiters;		   /* writers waiting there now */
 	uint64_t writer_stall_ns;	   /* ... and their total time */
 	uint64_t flush_busy_rounds;	   /* rounds that had files to commit */
 	uint64_t flush_round_ns;	   /* their total duration */
@@ -293,6 +316,14 @@ struct fs {
 	pthread_t flusher;
 	/* flush_lock: the push thread's syncfs calls (push.c) */
 	uint64_t pushes, push_failures, push_ns, push_max_ns;
+	/* flush_lock: files a round held below a gap, for the thread to
+	 * check (push.c) */
+#define GAP_QUEUE 64
+	uint64_t gap_q[GAP_QUEUE];
+	unsigned gap_nq;
+	/* atomic: gaps seen, rounds that held a file below one, gaps the
+	 * thread found the kernel had nothing for */
+	uint64_t gaps_seen, gap_holds, gaps_let_go;
 
 	/* fence.c: the fence thread records each namespace commit in the
 	 * fence, at most once per flush interval */
@@ -604,6 +635,17 @@ int push_prepare(struct fs *fs, const char *mountpoint);
 int push_start(struct fs *fs); /* 0 or -errno; nothing without a copy */
 
 void push_stop(struct fs *fs); /* asks it to end; does not wait */
+/* The gaps of one file, its lock held. A write of [off, off+len) fills
+ * what it covers; one of the kernel's writeback (writepage) that starts
+ * past the end of the file opens a gap. Call before a.size grows. */
+void gap_write(struct fs *fs, struct inode *in, uint64_t off, uint64_t len, bool writepage);
+void gap_truncate(struct inode *in, uint64_t size); /* nothing past size is a gap */
+void gap_clear(struct inode *in);		    /* the kernel has sent everything */
+void gap_queue(struct fs *fs, uint64_t ino);	    /* a round held it: the thread checks */
+/* The offset a commit of the file stops below (UINT64_MAX: none); gaps
+ * the kernel has answered for are dropped. pressure: writers wait for
+ * dirty room. */
+uint64_t gap_floor(struct fs *fs, struct inode *in, bool pressure);
 void push_join(struct fs *fs); /* waits for it; after the session ends */
 
 /* flusher.c */

@@ -136,6 +136,11 @@ static char *stats_text(struct fs *fs, size_t *len)
 	line(f, "writeback_push_failures", w->push_fail);
 	line(f, "writeback_push_total_us", w->push_ns / 1000);
 	line(f, "writeback_push_max_us", w->push_max / 1000);
+	/* WRITEs past the end that came before the bytes in between, and
+	 * what the commits did about them (push.c). */
+	line(f, "writeback_gaps", __atomic_load_n(&fs->gaps_seen, __ATOMIC_RELAXED));
+	line(f, "writeback_gap_holds", __atomic_load_n(&fs->gap_holds, __ATOMIC_RELAXED));
+	line(f, "writeback_gaps_let_go", __atomic_load_n(&fs->gaps_let_go, __ATOMIC_RELAXED));
 	pthread_mutex_lock(&fs->fence_lock);
 	fence_writes = fs->fence_writes;
 	fence_fails = fs->fence_fails;

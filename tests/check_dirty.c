@@ -908,6 +908,79 @@ START_TEST(merge_under)
 }
 END_TEST
 
+/* A set laid over a buffer of one byte value, all of [0, u). */
+static void lay(const struct dset *d, uint8_t *buf, uint64_t u)
+{
+	memset(buf, 0xa5, u);
+	dset_overlay(d, 0, buf, u, UINT64_MAX);
+}
+
+/* dset_split at a random offset of random sets (the flusher's commit below
+ * a writeback gap): what lies below goes nowhere, what lies at or past
+ * goes to the tail, the truncate stays; the two laid one over the other
+ * are the set, as is their merge, and dset_has_below says whether the
+ * first part changes anything. */
+START_TEST(split)
+{
+	const uint64_t u = 262144;
+	uint8_t *want = malloc(u), *got = malloc(u);
+	struct model m;
+	struct run r;
+
+	ck_assert(want && got);
+	m_init(&m, u, false);
+	for (int round = 0; round < 800; round++) {
+		struct dset d, tail;
+		uint64_t at, before, nops;
+		bool below;
+
+		dset_init(&d);
+		run_init(&r, 7000 + (uint64_t)round, u, u / 8, &d, &m, NULL);
+		nops = rnd(&r, 60);
+		for (uint64_t i = 0; i < nops; i++, g_op++)
+			random_op(&r, round % 3 ? 1000000 : 8);
+		check_full(&d, &m);
+		/* mostly inside an extent or a hole, sometimes at an edge */
+		at = rnd(&r, 3) == 0 && d.n ? d.v[rnd(&r, d.n)].off : rnd(&r, u + 1);
+		lay(&d, want, u);
+		before = d.bytes;
+		below = dset_has_below(&d, at);
+		ck_assert_int_eq(dset_split(&d, at, &tail), 0);
+		check_shape(&d);
+		check_shape(&tail);
+		ck_assert_uint_eq(d.bytes + tail.bytes, before);
+		ck_assert(tail.trunc == UINT64_MAX);
+		ck_assert(below == !dset_empty(&d));
+		for (size_t i = 0; i < d.n; i++)
+			ck_assert(d.v[i].off + d.v[i].len <= at);
+		for (size_t i = 0; i < d.nh; i++)
+			ck_assert(d.h[i].off < d.h[i].end && d.h[i].end <= at);
+		for (size_t i = 0; i < tail.n; i++)
+			ck_assert(tail.v[i].off >= at);
+		for (size_t i = 0; i < tail.nh; i++)
+			ck_assert(tail.h[i].off >= at && tail.h[i].off < tail.h[i].end &&
+				  (i == 0 || tail.h[i].off > tail.h[i - 1].end));
+		memset(got, 0xa5, u);
+		dset_overlay(&d, 0, got, u, UINT64_MAX);
+		dset_overlay(&tail, 0, got, u, UINT64_MAX);
+		ck_assert_msg(memcmp(got, want, u) == 0, AT_FMT "split at %llu lays differently",
+			      AT, (unsigned long long)at);
+		/* the tail is a set like any other: merged under, it is whole */
+		ck_assert_int_eq(dset_merge_under(&tail, &d), 0);
+		ck_assert_uint_eq(tail.bytes, before);
+		lay(&tail, got, u);
+		ck_assert_msg(memcmp(got, want, u) == 0, AT_FMT "merged back at %llu differs", AT,
+			      (unsigned long long)at);
+		dset_release(&tail);
+		dset_release(&d);
+		m_reset(&m);
+	}
+	m_free(&m);
+	free(want);
+	free(got);
+}
+END_TEST
+
 /* What a read sees before the flush, as the daemon reads: the committed
  * store below the lowest truncate, then the flush set below the dirty set's
  * truncate, then the dirty set. */
@@ -1020,6 +1093,7 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, random_small);
 	tcase_add_test(tc, random_large);
 	tcase_add_test(tc, merge_under);
+	tcase_add_test(tc, split);
 	tcase_add_test(tc, apply_to_store);
 }
 

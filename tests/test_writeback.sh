@@ -9,6 +9,16 @@
 #   syncs under four writers, ends within fs_reap's bound (a syncfs in a
 #   thread of its own would wait for its own dead connection forever),
 #   its push process too, and the next mount works (6 rounds);
+# - gaps: the kernel sends a file's pages in several WRITEs at once, and a
+#   WRITE past the end may be served before the one for the bytes in
+#   between; a commit must not make those bytes a hole. Four appenders
+#   of four files each (tests/appender.c: every byte a function of its
+#   offset, never zero, no holes) under flush_ms=100, kill -9 at a random moment, then every
+#   file must be a prefix of what was appended (10 rounds; the rounds
+#   together must have held a commit below a gap at least once, or the
+#   test proved nothing). A hole the writer made is committed all the
+#   same: a file written at 0 and past its end, kept open, is whole after
+#   kill -9 two flush intervals later;
 # - unmount: the push thread's copy of the mount never makes umount fail
 #   (EBUSY), and the daemon still exits once the mount is gone, with
 #   everything committed: 20 rounds of mount, write, close, umount at once;
@@ -84,6 +94,45 @@ for n in 1 2 3 4 5 6; do
 	fs_umount
 	[ -d "/proc/$child" ] && fs_fail "the push process outlived an unmount"
 done
+
+# --- gaps -------------------------------------------------------------------------
+holds=0
+for n in $(seq 1 10); do
+	fs_mount -o flush_ms=100
+	for w in 1 2 3 4; do
+		mkdir -p "$FS_MNT/app/$w"
+		"$REVFS_BIN/tests/appender" write "$FS_MNT/app/$w" 4 "$n$w" 2>/dev/null &
+	done
+	sleep "$(awk -v n="$n" 'BEGIN { srand(n); printf "%.2f", 0.4 + rand() * 1.2 }')"
+	h=$(stat_of writeback_gap_holds)
+	holds=$((holds + ${h:-0}))
+	fs_kill
+	wait 2>/dev/null # the appenders, on a dead mount
+	fs_mount
+	for w in 1 2 3 4; do
+		"$REVFS_BIN/tests/appender" check "$FS_MNT/app/$w" 4 ||
+			fs_fail "round $n: a file is not what was appended after kill -9"
+	done
+	rm -r "$FS_MNT/app"
+	fs_umount
+done
+[ "$holds" -gt 0 ] || fs_fail "no commit was held below a gap in 10 rounds"
+echo "gaps: $holds commits held below a gap in 10 rounds"
+# A hole the writer made, in a file kept open and never fsynced.
+fs_mount -o flush_ms=300
+sh -c 'exec 3<>"$1"; printf head >&3; printf tail | dd of="$1" bs=1 seek=3000000 conv=notrunc \
+	status=none; exec sleep 30' sh "$FS_MNT/sparse" &
+w=$!
+sleep 1.5 # five flush intervals
+fs_kill
+kill "$w" 2>/dev/null
+wait 2>/dev/null
+fs_mount
+[ "$(stat -c %s "$FS_MNT/sparse")" = 3000004 ] ||
+	fs_fail "sparse: size $(stat -c %s "$FS_MNT/sparse") after kill -9, not 3000004"
+[ "$(dd if="$FS_MNT/sparse" bs=1 skip=3000000 status=none)" = tail ] ||
+	fs_fail "sparse: the bytes past the hole are not there after kill -9"
+fs_umount
 
 # --- unmount --------------------------------------------------------------------
 head -c 1000000 /dev/urandom >"$FS_TMP/big"
