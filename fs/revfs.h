@@ -303,7 +303,7 @@ struct fs {
 	struct stat_ring space_wait_ring;   /* ... how long they waited */
 	/* flush_lock: timing, for .revfs/stats */
 	uint64_t writer_stalls;		   /* flusher_reserve() waits for dirty room */
-	unsigned room_waiters;		   /* writers waiting there now */
+	unsigned room_waiters;		   /* writers waiting there, or for disk room, now */
 	uint64_t writer_stall_ns;	   /* ... and their total time */
 	uint64_t flush_busy_rounds;	   /* rounds that had files to commit */
 	uint64_t flush_round_ns;	   /* their total duration */
