@@ -510,7 +510,7 @@ static void *push_main(void *arg)
 		/* Files held below a gap are looked at within a quarter of a
 		 * flush interval, pushes or not. */
 		pthread_mutex_lock(&fs->flush_lock);
-		if (fs->gap_nq && next && (!due || last_pass + flush_ns / 4 < due))
+		if (fs->gap_nq && next && last_pass + flush_ns / 4 < due)
 			due = last_pass + flush_ns / 4;
 		pthread_mutex_unlock(&fs->flush_lock);
 		if ((ev = push_wait(fs, mfd, due)) < 0)
