@@ -303,8 +303,8 @@ struct fs {
 	struct stat_ring space_wait_ring;   /* ... how long they waited */
 	/* flush_lock: timing, for .revfs/stats */
 	uint64_t writer_stalls;		   /* flusher_reserve() waits for dirty room */
-	unsigned room_waiters;		   /* writers waiting there, or for disk room, now */
 	uint64_t writer_stall_ns;	   /* ... and their total time */
+	unsigned room_waiters;		   /* writers waiting there, or for disk room, now */
 	uint64_t flush_busy_rounds;	   /* rounds that had files to commit */
 	uint64_t flush_round_ns;	   /* their total duration */
 	uint64_t flush_round_max_ns;	   /* the longest */
@@ -632,7 +632,7 @@ void fs_xattr_clear(struct fs *fs, uint64_t ino); /* ns_lock held */
 /* Makes the thread's copy of the mount at mountpoint: 0, or -errno if
  * there can be none (then the writeback cache waits for the kernel). */
 int push_prepare(struct fs *fs, const char *mountpoint);
-int push_start(struct fs *fs); /* 0 or -errno; nothing without a copy */
+int push_start(struct fs *fs); /* 0 or -errno; nothing without the writeback cache */
 
 void push_stop(struct fs *fs); /* asks it to end; does not wait */
 /* The gaps of one file, its lock held. A write of [off, off+len) fills
@@ -642,9 +642,9 @@ void gap_write(struct fs *fs, struct inode *in, uint64_t off, uint64_t len, bool
 void gap_truncate(struct inode *in, uint64_t size); /* nothing past size is a gap */
 void gap_clear(struct inode *in);		    /* the kernel has sent everything */
 void gap_queue(struct fs *fs, uint64_t ino);	    /* a round held it: the thread checks */
-/* The offset a commit of the file stops below (UINT64_MAX: none); gaps
- * the kernel has answered for are dropped. pressure: writers wait for
- * dirty room. */
+/* The offset a commit of the file stops below (UINT64_MAX: none). Gaps
+ * held too long are let go: any after 35 s, and with pressure (writers
+ * wait for room) any older than a flush interval. */
 uint64_t gap_floor(struct fs *fs, struct inode *in, bool pressure);
 void push_join(struct fs *fs); /* waits for it; after the session ends */
 

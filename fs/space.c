@@ -319,7 +319,7 @@ int space_admit_locked(struct fs *fs, uint64_t len, bool root)
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000;
 		}
-		fs->room_waiters++; /* the flusher holds nothing back for a gap now */
+		fs->room_waiters++; /* the flusher lets old gaps go (gap_floor) */
 		pthread_cond_timedwait(&fs->room_cv, &fs->flush_lock, &ts);
 		fs->room_waiters--;
 	}
