@@ -461,7 +461,7 @@ void fsop_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_i
 		pthread_mutex_unlock(&in->lock);
 		flusher_mark(fs, in);
 	}
-	rc = fs->o.ro ? 0 : flusher_sync(fs, in);
+	rc = fs->o.ro ? 0 : flusher_sync_file(fs, in);
 	ino_put(fs, in);
 	fuse_reply_err(req, -rc);
 }

@@ -490,6 +490,8 @@ static void *flusher_main(void *arg)
 		/* Below the low-water mark history gives way (space.c). */
 		space_check(fs);
 		check_space(fs);
+		/* Inodes are in flight only while the round holds this. */
+		pthread_mutex_lock(&fs->commit_lock);
 		pthread_mutex_lock(&fs->flush_lock);
 		/* The round's own array: once unlisted, an inode may be listed
 		 * again (its dirty_next reused) while the round runs. */
@@ -521,6 +523,7 @@ static void *flusher_main(void *arg)
 		t0 = st_monotonic_ns();
 		failed = round_run(fs, jobs, n, stopping, pressure);
 		took = st_monotonic_ns() - t0;
+		pthread_mutex_unlock(&fs->commit_lock);
 		failed_rounds = stopping && failed ? failed_rounds + 1 : 0;
 
 		pthread_mutex_lock(&fs->ns_lock);
@@ -584,4 +587,52 @@ void flusher_stop(struct fs *fs)
 	pthread_cond_broadcast(&fs->room_cv);
 	pthread_mutex_unlock(&fs->flush_lock);
 	pthread_join(fs->flusher, NULL);
+}
+
+/*
+ * An fsync's commit of its own file, in the fsync's thread: the round of
+ * one file, without waking the flusher and waiting for it to wake this
+ * thread again (on a machine where a switch between threads costs tens of
+ * microseconds, those are a good part of an fsync). It commits what the
+ * names leading to the file need as a round does (commit_namespace), and
+ * waits for a round under way, whose commits are serialised with it. At
+ * a stop it leaves the work to the flusher's last rounds.
+ */
+int flusher_sync_file(struct fs *fs, struct inode *in)
+{
+	struct job j = {.in = in};
+	bool stopping, pressure;
+	uint64_t t0, took;
+	int err;
+
+	pthread_mutex_lock(&fs->commit_lock);
+	pthread_mutex_lock(&fs->flush_lock);
+	stopping = fs->stop || !fs->flusher_running;
+	pressure = fs->room_waiters > 0;
+	pthread_mutex_unlock(&fs->flush_lock);
+	if (stopping) {
+		pthread_mutex_unlock(&fs->commit_lock);
+		return flusher_sync(fs, in);
+	}
+	t0 = st_monotonic_ns();
+	take(fs, &j, false, pressure);
+	if (j.commit)
+		commit_batch(fs, &j, 1);
+	settle(fs, &j);
+	commit_namespace(fs, &j, 1, false);
+	took = st_monotonic_ns() - t0;
+	pthread_mutex_unlock(&fs->commit_lock);
+	pthread_mutex_lock(&fs->flush_lock);
+	fs->fsync_commits++;
+	fs->fsync_commit_ns += took;
+	pthread_mutex_unlock(&fs->flush_lock);
+	pthread_mutex_lock(&in->lock);
+	err = in->wb_err;
+	in->wb_err = 0;
+	pthread_mutex_unlock(&in->lock);
+	pthread_mutex_lock(&fs->ns_lock);
+	if (!err)
+		err = fs->ns_err;
+	pthread_mutex_unlock(&fs->ns_lock);
+	return -err;
 }

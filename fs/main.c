@@ -583,6 +583,7 @@ int main(int argc, char **argv)
 	fs.push_child = -1;
 	fs.dirty_limit = (uint64_t)c.o.dirty_mb << 20;
 	pthread_mutex_init(&fs.ns_lock, NULL);
+	pthread_mutex_init(&fs.commit_lock, NULL);
 	pthread_mutex_init(&fs.flush_lock, NULL);
 	pthread_mutex_init(&fs.dir_lock, NULL);
 	pthread_mutex_init(&fs.compact_lock, NULL);

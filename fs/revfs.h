@@ -278,6 +278,10 @@ struct fs {
 				  * their size and mtime from their stores when loaded */
 	int ns_err;		 /* errno of the last failed namespace commit, 0 after a good one */
 
+	/* Held by whoever commits files: the flusher for a round (from the
+	 * taking of its list to its namespace commit), or an fsync for its
+	 * file's (flusher_sync_file). Taken before flush_lock. */
+	pthread_mutex_t commit_lock;
 	pthread_mutex_t flush_lock;
 	pthread_cond_t flush_cv; /* wakes the flusher */
 	pthread_cond_t done_cv;	 /* a flush round ended */
@@ -306,6 +310,8 @@ struct fs {
 	uint64_t writer_stall_ns;	   /* ... and their total time */
 	unsigned room_waiters;		   /* writers waiting there, or for disk room, now */
 	uint64_t flush_busy_rounds;	   /* rounds that had files to commit */
+	uint64_t fsync_commits;		   /* fsyncs that committed their file themselves */
+	uint64_t fsync_commit_ns;	   /* ... their total time */
 	uint64_t flush_round_ns;	   /* their total duration */
 	uint64_t flush_round_max_ns;	   /* the longest */
 	struct stat_ring flush_round_ring; /* the last ones */
@@ -654,6 +660,9 @@ void flusher_stop(struct fs *fs);		    /* flushes everything first */
 void flusher_mark(struct fs *fs, struct inode *in); /* puts in on the dirty list */
 /* Waits for a flush round that starts after the call. 0 or -errno. */
 int flusher_sync(struct fs *fs, struct inode *in);
+/* Commits in's dirty bytes, and the namespace if names changed, in the
+ * caller's thread, as a round of one file would (an fsync). 0 or -errno. */
+int flusher_sync_file(struct fs *fs, struct inode *in);
 /* A file with this much dirty is being streamed: its commit starts now,
  * not at the interval, so the disk works while the writer goes on and an
  * fsync at its end finds little left to do. */
