@@ -102,19 +102,12 @@ void flusher_kick(struct fs *fs)
 	pthread_mutex_unlock(&fs->flush_lock);
 }
 
-int flusher_sync(struct fs *fs, struct inode *in)
+/* What an fsync of in reports once its commit is done: the file's commit
+ * error, else the namespace's. */
+static int sync_error(struct fs *fs, struct inode *in)
 {
-	uint64_t target;
 	int err = 0;
 
-	pthread_mutex_lock(&fs->flush_lock);
-	target = fs->started_gen + 1;
-	if (fs->wanted_gen < target)
-		fs->wanted_gen = target;
-	pthread_cond_signal(&fs->flush_cv);
-	while (fs->done_gen < target && fs->flusher_running)
-		pthread_cond_wait(&fs->done_cv, &fs->flush_lock);
-	pthread_mutex_unlock(&fs->flush_lock);
 	if (in) {
 		pthread_mutex_lock(&in->lock);
 		err = in->wb_err;
@@ -126,6 +119,21 @@ int flusher_sync(struct fs *fs, struct inode *in)
 		err = fs->ns_err;
 	pthread_mutex_unlock(&fs->ns_lock);
 	return -err;
+}
+
+int flusher_sync(struct fs *fs, struct inode *in)
+{
+	uint64_t target;
+
+	pthread_mutex_lock(&fs->flush_lock);
+	target = fs->started_gen + 1;
+	if (fs->wanted_gen < target)
+		fs->wanted_gen = target;
+	pthread_cond_signal(&fs->flush_cv);
+	while (fs->done_gen < target && fs->flusher_running)
+		pthread_cond_wait(&fs->done_cv, &fs->flush_lock);
+	pthread_mutex_unlock(&fs->flush_lock);
+	return sync_error(fs, in);
 }
 
 /*
@@ -594,18 +602,20 @@ void flusher_stop(struct fs *fs)
  * one file, without waking the flusher and waiting for it to wake this
  * thread again (on a machine where a switch between threads costs tens of
  * microseconds, those are a good part of an fsync). It commits what the
- * names leading to the file need as a round does (commit_namespace), and
- * waits for a round under way, whose commits are serialised with it. At
- * a stop it leaves the work to the flusher's last rounds.
+ * names leading to the file need as a round does (commit_namespace). Only
+ * when no one else is committing: while a round or another fsync's commit
+ * runs, the fsync waits for the next round as before, where the fsyncs
+ * that came meanwhile share their syncs. At a stop it leaves the work to
+ * the flusher's last rounds.
  */
 int flusher_sync_file(struct fs *fs, struct inode *in)
 {
 	struct job j = {.in = in};
 	bool stopping, pressure;
 	uint64_t t0, took;
-	int err;
 
-	pthread_mutex_lock(&fs->commit_lock);
+	if (pthread_mutex_trylock(&fs->commit_lock) != 0)
+		return flusher_sync(fs, in);
 	pthread_mutex_lock(&fs->flush_lock);
 	stopping = fs->stop || !fs->flusher_running;
 	pressure = fs->room_waiters > 0;
@@ -626,13 +636,5 @@ int flusher_sync_file(struct fs *fs, struct inode *in)
 	fs->fsync_commits++;
 	fs->fsync_commit_ns += took;
 	pthread_mutex_unlock(&fs->flush_lock);
-	pthread_mutex_lock(&in->lock);
-	err = in->wb_err;
-	in->wb_err = 0;
-	pthread_mutex_unlock(&in->lock);
-	pthread_mutex_lock(&fs->ns_lock);
-	if (!err)
-		err = fs->ns_err;
-	pthread_mutex_unlock(&fs->ns_lock);
-	return -err;
+	return sync_error(fs, in);
 }
