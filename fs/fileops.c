@@ -459,7 +459,6 @@ void fsop_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_i
 		 * the FSYNC: every gap left is a hole the writer made. */
 		gap_clear(in);
 		pthread_mutex_unlock(&in->lock);
-		flusher_mark(fs, in);
 	}
 	rc = fs->o.ro ? 0 : flusher_sync_file(fs, in);
 	ino_put(fs, in);

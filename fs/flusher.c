@@ -6,10 +6,16 @@
  * sets into their stores with no lock held; commit them as one group
  * (st_commit_group: shared syncs, one syncfs for a large batch, per-file
  * fdatasync for a small one); then write the inode records and commit the namespace, so a store is
- * always committed before the namespace record that refers to it. fsync waits for a round that
- * starts after it was called. A round starts at the flush interval, when
- * dirty memory passes half its limit, for fsync, and when a writer has
+ * always committed before the namespace record that refers to it. A round
+ * starts at the flush interval, when dirty memory passes half its limit,
+ * when something waits for one (flusher_sync), and when a writer has
  * FLUSH_STREAM_BYTES dirty in one file (flusher_kick).
+ *
+ * An fsync does not wait for a round: the fsyncs that come while a batch
+ * runs queue their files, and one of them commits those as a batch of its
+ * own (flusher_sync_file), beside whatever round is under way. A file is
+ * in a round or in a batch, never both; the two share only the namespace
+ * commit (ns_commit_lock).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -22,6 +28,8 @@
 
 /* Stores committed together at most: bounds open descriptors per round. */
 #define BATCH 1024
+/* Files of one fsync batch at most (on the stack of a request thread). */
+#define SYNC_BATCH 64
 /* Up to this many stores, per-file fdatasync beats a syncfs of the disk. */
 #define SMALL_BATCH 4
 /* After ENOSPC, writes resume once the backing disk has this much free
@@ -39,6 +47,7 @@ struct job {
 	bool prepared;	      /* staged; after commit_batch: committed */
 	bool waited;	      /* the store was being compacted: wait_ns was sampled */
 	uint64_t wait_ns;     /* time to get the store's writer lock */
+	uint64_t asked;	      /* an fsync batch's: in->sync_asked when taken */
 	int err;	      /* errno, 0 if fine */
 };
 
@@ -365,23 +374,19 @@ static void settle(struct fs *fs, struct job *j)
 		space_committed(fs, freed);
 }
 
-/* Writes the records of the round's inodes and commits the namespace. */
-static void commit_namespace(struct fs *fs, struct job *jobs, size_t n, bool last)
+/*
+ * Commits the namespace if an fsync needs it (names, inodes, modes,
+ * xattrs) or if sizes and times have waited an interval. Under
+ * ns_commit_lock from the test to the end of the commit: whoever finds
+ * nothing staged here knows every commit of staged changes is durable.
+ */
+static void commit_ns_store(struct fs *fs, bool last)
 {
 	int rc = 0;
 	bool dirty;
 
+	pthread_mutex_lock(&fs->ns_commit_lock);
 	pthread_mutex_lock(&fs->ns_lock);
-	for (size_t i = 0; i < n; i++) {
-		struct inode *in = jobs[i].in;
-
-		pthread_mutex_lock(&in->lock);
-		if (in->attr_dirty && !in->removed)
-			ino_persist_lazy(fs, in);
-		if (in->a.nlink == 0 && in->nopen == 0 && !in->removed && !in->flushing)
-			ino_remove(fs, in);
-		pthread_mutex_unlock(&in->lock);
-	}
 	/* Sizes and times alone wait for the interval: after a crash the
 	 * stores give them back (fs->unclean), so an fsync need not pay for
 	 * a namespace commit that changes no name. */
@@ -409,15 +414,37 @@ static void commit_namespace(struct fs *fs, struct job *jobs, size_t n, bool las
 		compactor_consider(fs, 0, fs->ns);
 		fence_kick(fs);
 	}
-	/* The round lets go of its inodes; idle ones leave the table. */
+	pthread_mutex_unlock(&fs->ns_lock);
+	pthread_mutex_unlock(&fs->ns_commit_lock);
+}
+
+/* Writes the records of the jobs' inodes (ns_lock held). */
+static void persist_records(struct fs *fs, struct job *jobs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct inode *in = jobs[i].in;
+
+		pthread_mutex_lock(&in->lock);
+		if (in->attr_dirty && !in->removed)
+			ino_persist_lazy(fs, in);
+		if (in->a.nlink == 0 && in->nopen == 0 && !in->removed && !in->flushing)
+			ino_remove(fs, in);
+		pthread_mutex_unlock(&in->lock);
+	}
+}
+
+/* The round lets go of inodes; idle ones leave the table (ns_lock held).
+ * An fsync batch waiting for one of them may start. */
+static void round_release(struct fs *fs, struct job *jobs, size_t n)
+{
 	for (size_t i = 0; i < n; i++) {
 		pthread_mutex_lock(&fs->flush_lock);
 		jobs[i].in->inflight = false;
+		pthread_cond_broadcast(&fs->done_cv);
 		pthread_mutex_unlock(&fs->flush_lock);
 		jobs[i].in->refs++;
 		ino_put_locked(fs, jobs[i].in);
 	}
-	pthread_mutex_unlock(&fs->ns_lock);
 }
 
 static int job_cmp(const void *a, const void *b)
@@ -427,31 +454,76 @@ static int job_cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Returns how many files failed to commit. */
-static size_t round_run(struct fs *fs, struct job *jobs, size_t n, bool last, bool pressure)
+/* Moves the jobs that pass to the front, in their order; returns how many. */
+static size_t partition(struct job *jobs, size_t n, bool (*pass)(const struct job *))
 {
-	size_t i, k;
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (pass(&jobs[i])) {
+			struct job t = jobs[k];
+
+			jobs[k++] = jobs[i];
+			jobs[i] = t;
+		}
+	return k;
+}
+
+static bool has_commit(const struct job *j)
+{
+	return j->commit;
+}
+
+static bool has_held(const struct job *j)
+{
+	return j->held;
+}
+
+/*
+ * Takes, commits and settles the jobs, then writes their records and
+ * commits the namespace. A round (round) lets go at once of the files it
+ * has nothing to do for, so that an fsync of one of them need not wait
+ * for the round's commits of others: *np is then what it kept.
+ */
+static void commit_jobs(struct fs *fs, struct job *jobs, size_t *np, bool last, bool pressure,
+			bool round)
+{
+	size_t i, n = *np, ncommit, nkept;
 
 	/* One order for the stores' locks, which a batch holds together. */
 	if (n > 1)
 		qsort(jobs, n, sizeof(*jobs), job_cmp);
 	for (i = 0; i < n; i++)
 		take(fs, &jobs[i], last, pressure);
-	for (i = 0; i < n; i += k) {
-		struct job b[BATCH];
-		size_t m = 0;
-
-		for (k = 0; i + k < n && m < BATCH; k++)
-			if (jobs[i + k].commit)
-				b[m++] = jobs[i + k];
-		commit_batch(fs, b, m);
-		for (size_t x = 0, y = 0; x < k; x++)
-			if (jobs[i + x].commit)
-				jobs[i + x] = b[y++];
+	/* Commits first, in that order; then files a gap held whole. */
+	ncommit = partition(jobs, n, has_commit);
+	nkept = ncommit + partition(jobs + ncommit, n - ncommit, has_held);
+	if (round && nkept < n) {
+		pthread_mutex_lock(&fs->ns_lock);
+		persist_records(fs, jobs + nkept, n - nkept);
+		round_release(fs, jobs + nkept, n - nkept);
+		pthread_mutex_unlock(&fs->ns_lock);
+		*np = n = nkept;
 	}
+	for (i = 0; i < ncommit; i += BATCH)
+		commit_batch(fs, jobs + i, ncommit - i < BATCH ? ncommit - i : BATCH);
 	for (i = 0; i < n; i++)
 		settle(fs, &jobs[i]);
-	commit_namespace(fs, jobs, n, last);
+	pthread_mutex_lock(&fs->ns_lock);
+	persist_records(fs, jobs, n);
+	pthread_mutex_unlock(&fs->ns_lock);
+	commit_ns_store(fs, last);
+}
+
+/* Returns how many files failed to commit. */
+static size_t round_run(struct fs *fs, struct job *jobs, size_t n, bool last, bool pressure)
+{
+	size_t i, k;
+
+	commit_jobs(fs, jobs, &n, last, pressure, true);
+	pthread_mutex_lock(&fs->ns_lock);
+	round_release(fs, jobs, n);
+	pthread_mutex_unlock(&fs->ns_lock);
 	for (i = k = 0; i < n; i++)
 		k += jobs[i].commit && !jobs[i].prepared;
 	return k;
@@ -498,8 +570,6 @@ static void *flusher_main(void *arg)
 		/* Below the low-water mark history gives way (space.c). */
 		space_check(fs);
 		check_space(fs);
-		/* Inodes are in flight only while the round holds this. */
-		pthread_mutex_lock(&fs->commit_lock);
 		pthread_mutex_lock(&fs->flush_lock);
 		/* The round's own array: once unlisted, an inode may be listed
 		 * again (its dirty_next reused) while the round runs. */
@@ -513,6 +583,18 @@ static void *flusher_main(void *arg)
 				jobs = j;
 				cap = n;
 			}
+		}
+		/* A file an fsync batch is committing is taken once the batch
+		 * ends (what was written after the batch took it is this
+		 * round's); meanwhile no new batch starts. */
+		for (in = fs->dirty_head; in && !in->syncing; in = in->dirty_next)
+			;
+		if (in) {
+			fs->sync_round_waits = true;
+			while (fs->sync_leader)
+				pthread_cond_wait(&fs->sync_cv, &fs->flush_lock);
+			fs->sync_round_waits = false;
+			pthread_cond_broadcast(&fs->sync_cv);
 		}
 		list = fs->dirty_head;
 		for (n = 0; list && n < cap; list = list->dirty_next) {
@@ -531,7 +613,6 @@ static void *flusher_main(void *arg)
 		t0 = st_monotonic_ns();
 		failed = round_run(fs, jobs, n, stopping, pressure);
 		took = st_monotonic_ns() - t0;
-		pthread_mutex_unlock(&fs->commit_lock);
 		failed_rounds = stopping && failed ? failed_rounds + 1 : 0;
 
 		pthread_mutex_lock(&fs->ns_lock);
@@ -598,43 +679,99 @@ void flusher_stop(struct fs *fs)
 }
 
 /*
- * An fsync's commit of its own file, in the fsync's thread: the round of
- * one file, without waking the flusher and waiting for it to wake this
- * thread again (on a machine where a switch between threads costs tens of
- * microseconds, those are a good part of an fsync). It commits what the
- * names leading to the file need as a round does (commit_namespace). Only
- * when no one else is committing: while a round or another fsync's commit
- * runs, the fsync waits for the next round as before, where the fsyncs
- * that came meanwhile share their syncs. At a stop it leaves the work to
- * the flusher's last rounds.
+ * Runs one fsync batch: the files queued that no round has, up to
+ * SYNC_BATCH, or, if a round has every one, nothing until a round lets one
+ * go. Called and returns with flush_lock held, as the batch's leader.
+ */
+static void sync_lead(struct fs *fs, struct job *jobs)
+{
+	struct inode *in, *next, *rest = NULL, *rest_tail = NULL;
+	uint64_t t0, took;
+	bool pressure;
+	size_t n = 0;
+
+	for (in = fs->sync_head; in; in = next) {
+		next = in->sync_next;
+		if (in->inflight || n == SYNC_BATCH) { /* for a later batch */
+			in->sync_next = NULL;
+			if (rest_tail)
+				rest_tail->sync_next = in;
+			else
+				rest = in;
+			rest_tail = in;
+			continue;
+		}
+		in->sync_queued = false;
+		in->syncing = true;
+		memset(&jobs[n], 0, sizeof(jobs[n]));
+		jobs[n].asked = in->sync_asked;
+		jobs[n++].in = in;
+	}
+	fs->sync_head = rest;
+	fs->sync_tail = rest_tail;
+	if (!n) {
+		fs->fsync_round_waits++;
+		pthread_cond_wait(&fs->done_cv, &fs->flush_lock);
+		return;
+	}
+	fs->sync_leader = true;
+	pressure = fs->room_waiters > 0;
+	pthread_mutex_unlock(&fs->flush_lock);
+
+	t0 = st_monotonic_ns();
+	commit_jobs(fs, jobs, &n, false, pressure, false);
+	took = st_monotonic_ns() - t0;
+
+	pthread_mutex_lock(&fs->flush_lock);
+	for (size_t i = 0; i < n; i++) {
+		jobs[i].in->syncing = false;
+		jobs[i].in->sync_done = jobs[i].asked;
+	}
+	fs->fsync_batches++;
+	fs->fsync_batch_files += n;
+	fs->fsync_batch_ns += took;
+	fs->sync_leader = false;
+	pthread_cond_broadcast(&fs->sync_cv);
+}
+
+/*
+ * An fsync's commit of its file, beside the flusher's rounds: it neither
+ * waits for a round of other files' dirty data (a stream's 32 MiB, say)
+ * nor wakes the flusher and waits to be woken again, which on a machine
+ * where a switch between threads costs tens of microseconds is a good
+ * part of an fsync. The file joins the queue; if no batch is running,
+ * this thread commits the queue as one (shared syncs, and the namespace
+ * if names changed, as a round does); else it waits for a batch that
+ * takes its file, and may lead the next one. A file a round already has
+ * waits for that round. At a stop the flusher's last rounds do it all.
  */
 int flusher_sync_file(struct fs *fs, struct inode *in)
 {
-	struct job j = {.in = in};
-	bool stopping, pressure;
-	uint64_t t0, took;
+	struct job jobs[SYNC_BATCH];
+	uint64_t mine;
 
-	if (pthread_mutex_trylock(&fs->commit_lock) != 0)
-		return flusher_sync(fs, in);
 	pthread_mutex_lock(&fs->flush_lock);
-	stopping = fs->stop || !fs->flusher_running;
-	pressure = fs->room_waiters > 0;
-	pthread_mutex_unlock(&fs->flush_lock);
-	if (stopping) {
-		pthread_mutex_unlock(&fs->commit_lock);
+	if (fs->stop || !fs->flusher_running) {
+		pthread_mutex_unlock(&fs->flush_lock);
+		flusher_mark(fs, in);
 		return flusher_sync(fs, in);
 	}
-	t0 = st_monotonic_ns();
-	take(fs, &j, false, pressure);
-	if (j.commit)
-		commit_batch(fs, &j, 1);
-	settle(fs, &j);
-	commit_namespace(fs, &j, 1, false);
-	took = st_monotonic_ns() - t0;
-	pthread_mutex_unlock(&fs->commit_lock);
-	pthread_mutex_lock(&fs->flush_lock);
-	fs->fsync_commits++;
-	fs->fsync_commit_ns += took;
+	mine = ++in->sync_asked;
+	if (!in->sync_queued) {
+		in->sync_queued = true;
+		in->sync_next = NULL;
+		if (fs->sync_tail)
+			fs->sync_tail->sync_next = in;
+		else
+			fs->sync_head = in;
+		fs->sync_tail = in;
+	}
+	while (in->sync_done < mine) {
+		if (fs->sync_leader || fs->sync_round_waits)
+			pthread_cond_wait(&fs->sync_cv, &fs->flush_lock);
+		else
+			sync_lead(fs, jobs);
+	}
 	pthread_mutex_unlock(&fs->flush_lock);
 	return sync_error(fs, in);
 }

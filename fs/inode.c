@@ -299,7 +299,7 @@ void ino_put_locked(struct fs *fs, struct inode *in)
 	if (in->nlookup || in->refs || in->ino == NS_ROOT_INO)
 		return;
 	pthread_mutex_lock(&fs->flush_lock);
-	listed = in->listed || in->inflight;
+	listed = in->listed || in->inflight || in->sync_queued || in->syncing;
 	pthread_mutex_unlock(&fs->flush_lock);
 	if (listed)
 		return; /* the flusher still has it; it drops it after the round */

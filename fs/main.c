@@ -583,7 +583,7 @@ int main(int argc, char **argv)
 	fs.push_child = -1;
 	fs.dirty_limit = (uint64_t)c.o.dirty_mb << 20;
 	pthread_mutex_init(&fs.ns_lock, NULL);
-	pthread_mutex_init(&fs.commit_lock, NULL);
+	pthread_mutex_init(&fs.ns_commit_lock, NULL);
 	pthread_mutex_init(&fs.flush_lock, NULL);
 	pthread_mutex_init(&fs.dir_lock, NULL);
 	pthread_mutex_init(&fs.compact_lock, NULL);
@@ -591,6 +591,7 @@ int main(int argc, char **argv)
 	pthread_cond_init(&fs.compact_cv, NULL);
 	fs.keep_text = c.keep;
 	pthread_cond_init(&fs.done_cv, NULL);
+	pthread_cond_init(&fs.sync_cv, NULL);
 	pthread_cond_init(&fs.room_cv, NULL);
 	the_fs = &fs;
 	/* Dirty buffers (up to 4 MiB each) come and go at the write rate:

@@ -168,6 +168,12 @@ struct inode {
 	struct inode *dirty_next; /* dirty list link */
 	bool listed;		  /* on the dirty list */
 	bool inflight;		  /* taken by the running flush round */
+	/* An fsync's commit (flusher_sync_file), beside the rounds. */
+	struct inode *sync_next; /* fs->sync_head link */
+	bool sync_queued;	 /* on fs->sync_head */
+	bool syncing;		 /* in the batch being committed: a round waits to take it */
+	uint64_t sync_asked;	 /* fsyncs that queued it */
+	uint64_t sync_done;	 /* ... of those, the ones a finished batch covered */
 };
 
 /* The last STAT_RING samples of a latency, for percentiles computed when
@@ -278,14 +284,16 @@ struct fs {
 				  * their size and mtime from their stores when loaded */
 	int ns_err;		 /* errno of the last failed namespace commit, 0 after a good one */
 
-	/* Held by whoever commits files: the flusher for a round (from the
-	 * taking of its list to its namespace commit), or an fsync for its
-	 * file's (flusher_sync_file). Taken before flush_lock. */
-	pthread_mutex_t commit_lock;
+	/* Held from the test of ns_dirty to the end of the namespace commit
+	 * it leads to, by a round and by an fsync batch: a committer that
+	 * finds nothing staged knows that every commit before is durable.
+	 * Taken before ns_lock. */
+	pthread_mutex_t ns_commit_lock;
 	pthread_mutex_t flush_lock;
 	pthread_cond_t flush_cv; /* wakes the flusher */
 	pthread_cond_t done_cv;	 /* a flush round ended */
 	pthread_cond_t room_cv;	 /* dirty memory went below the limit */
+	pthread_cond_t sync_cv;	 /* an fsync batch ended */
 	/* flush_lock */
 	struct inode *dirty_head;
 	uint64_t started_gen; /* flush rounds started */
@@ -293,7 +301,13 @@ struct fs {
 	uint64_t done_gen;    /* rounds completed */
 	uint64_t dirty_bytes; /* in every dirty and flush set */
 	uint64_t dirty_limit;
-	bool kicked;  /* flusher_kick() since the last round started */
+	/* flush_lock: fsync batches (flusher_sync_file). One runs at a time,
+	 * led by one of the fsyncs waiting; its files and a round's are
+	 * never the same. */
+	struct inode *sync_head, *sync_tail; /* files fsyncs wait for, not yet in a batch */
+	bool sync_leader;		     /* a batch is running */
+	bool sync_round_waits;		     /* a round waits for it to end: no new one */
+	bool kicked;			     /* flusher_kick() since the last round started */
 	bool nospace; /* a commit got ENOSPC: writes wait until the flusher sees room */
 	/* flush_lock: the backing disk's space (space.c) */
 	uint64_t space_user, space_root;    /* free bytes (f_bavail, f_bfree) at the last sample */
@@ -310,8 +324,10 @@ struct fs {
 	uint64_t writer_stall_ns;	   /* ... and their total time */
 	unsigned room_waiters;		   /* writers waiting there, or for disk room, now */
 	uint64_t flush_busy_rounds;	   /* rounds that had files to commit */
-	uint64_t fsync_commits;		   /* fsyncs that committed their file themselves */
-	uint64_t fsync_commit_ns;	   /* ... their total time */
+	uint64_t fsync_batches;		   /* fsync batches run */
+	uint64_t fsync_batch_files;	   /* ... the files they committed */
+	uint64_t fsync_batch_ns;	   /* ... their total time */
+	uint64_t fsync_round_waits;	   /* fsyncs that waited for a round that had the file */
 	uint64_t flush_round_ns;	   /* their total duration */
 	uint64_t flush_round_max_ns;	   /* the longest */
 	struct stat_ring flush_round_ring; /* the last ones */
@@ -660,8 +676,9 @@ void flusher_stop(struct fs *fs);		    /* flushes everything first */
 void flusher_mark(struct fs *fs, struct inode *in); /* puts in on the dirty list */
 /* Waits for a flush round that starts after the call. 0 or -errno. */
 int flusher_sync(struct fs *fs, struct inode *in);
-/* Commits in's dirty bytes, and the namespace if names changed, in the
- * caller's thread, as a round of one file would (an fsync). 0 or -errno. */
+/* Commits in's dirty bytes, and the namespace if names changed, beside
+ * the flusher's rounds: in a batch with the files of the fsyncs that
+ * came meanwhile, run by one of their threads (an fsync). 0 or -errno. */
 int flusher_sync_file(struct fs *fs, struct inode *in);
 /* A file with this much dirty is being streamed: its commit starts now,
  * not at the interval, so the disk works while the writer goes on and an

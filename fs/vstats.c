@@ -45,8 +45,8 @@ static char *stats_text(struct fs *fs, size_t *len)
 	FILE *f;
 	uint64_t loaded, fence_writes, fence_fails;
 	struct {
-		uint64_t dirty, rounds, busy, fsyncs, fsync_ns, round_ns, round_max, stalls,
-		    stall_ns, waits, wait_ns;
+		uint64_t dirty, rounds, busy, fbatches, ffiles, fsync_ns, fwaits, round_ns,
+		    round_max, stalls, stall_ns, waits, wait_ns;
 		uint64_t user, root, need, swaits, enospc;
 		uint64_t pushes, push_fail, push_ns, push_max;
 		struct stat_ring ring, sring;
@@ -80,8 +80,10 @@ static char *stats_text(struct fs *fs, size_t *len)
 	w->dirty = fs->dirty_bytes;
 	w->rounds = fs->done_gen;
 	w->busy = fs->flush_busy_rounds;
-	w->fsyncs = fs->fsync_commits;
-	w->fsync_ns = fs->fsync_commit_ns;
+	w->fbatches = fs->fsync_batches;
+	w->ffiles = fs->fsync_batch_files;
+	w->fsync_ns = fs->fsync_batch_ns;
+	w->fwaits = fs->fsync_round_waits;
 	w->round_ns = fs->flush_round_ns;
 	w->round_max = fs->flush_round_max_ns;
 	w->ring = fs->flush_round_ring;
@@ -126,8 +128,10 @@ static char *stats_text(struct fs *fs, size_t *len)
 	line(f, "flush_round_total_us", w->round_ns / 1000);
 	line(f, "flush_round_p99_us", percentile(&w->ring, 99) / 1000);
 	line(f, "flush_round_max_us", w->round_max / 1000);
-	line(f, "flush_fsync_commits", w->fsyncs);
-	line(f, "flush_fsync_commit_total_us", w->fsync_ns / 1000);
+	line(f, "flush_fsync_batches", w->fbatches);
+	line(f, "flush_fsync_batch_files", w->ffiles);
+	line(f, "flush_fsync_batch_total_us", w->fsync_ns / 1000);
+	line(f, "flush_fsync_round_waits", w->fwaits);
 	line(f, "flush_compaction_waits", w->waits);
 	line(f, "flush_compaction_wait_us", w->wait_ns / 1000);
 	line(f, "writer_stalls", w->stalls);

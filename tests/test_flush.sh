@@ -4,7 +4,8 @@
 # appears with no fsync, long before the interval), and several times
 # during a long write, commits that are interim and not listed as versions
 # once a later one exists; a small file waits for its fsync; the streamed
-# file reads back whole after a remount.
+# file reads back whole after a remount; an fsync beside a stream waits
+# for none of its rounds.
 set -u
 . "$(dirname "$0")/fslib.sh"
 
@@ -58,5 +59,51 @@ done
 fs_umount
 fs_mount
 cmp "$BIG" "$FS_TMP/big.ref" || fs_fail "$BIG differs after a remount"
+
+# An fsync beside a stream commits its own file beside the flusher's
+# rounds, which commit the stream 32 MiB at a time, back to back: it waits
+# for none of them, unless a round has its file. Each fsync is counted
+# either way (flush_fsync_batch_files, flush_fsync_round_waits), and no
+# more fsyncs than that, and 10 the disk may delay, take half a round.
+# (When an fsync that came during a round waited for the next one, 34 and
+# 35 of 1000 took that long, and the mean fsync was four times as long.)
+rstat() { awk -v k="$1" '$1 == k { print $2 }' "$FS_MNT/.revfs/stats"; }
+STOP=$FS_TMP/stream.stop
+(
+	while [ ! -e "$STOP" ]; do
+		dd if=/dev/zero of="$BIG" bs=1M count=96 conv=notrunc status=none || exit
+	done
+) &
+spid=$!
+stream_fail() {
+	: >"$STOP"
+	wait $spid
+	fs_fail "$@"
+}
+r0=$(rstat flush_busy_rounds) t0=$(rstat flush_round_total_us)
+i=0
+while [ "$(rstat flush_busy_rounds)" -lt $((r0 + 3)) ]; do
+	i=$((i + 1))
+	[ $i -gt 300 ] && stream_fail "the stream started no round in 30 s"
+	sleep 0.1
+done
+r1=$(rstat flush_busy_rounds) t1=$(rstat flush_round_total_us)
+slow=$(((t1 - t0) / (r1 - r0) / 2))
+f0=$(rstat flush_fsync_batch_files) w0=$(rstat flush_fsync_round_waits)
+out=$("$REVFS_BIN/tests/appender" sync "$FS_MNT/log" 1000 $slow) ||
+	stream_fail "appender sync: $out"
+rounds=$(($(rstat flush_busy_rounds) - r1))
+files=$(($(rstat flush_fsync_batch_files) - f0)) waits=$(($(rstat flush_fsync_round_waits) - w0))
+: >"$STOP"
+wait $spid
+nslow=${out##*fsync_slow=}
+echo "test_flush: 1000 fsyncs beside a stream: $out (slow: over $slow us, half a round);" \
+	"$rounds rounds; $files committed in fsync batches, $waits waited for a round"
+[ "$rounds" -ge 2 ] || fs_fail "the stream made $rounds rounds while the fsyncs ran, want 2 or more"
+[ $((files + waits)) -ge 1000 ] ||
+	fs_fail "$files fsyncs committed in batches and $waits waited for a round: $((1000 - files - waits)) went another way"
+[ "$waits" -le 100 ] || fs_fail "$waits of 1000 fsyncs waited for a round, want 100 at most"
+[ "$nslow" -le $((waits + 10)) ] ||
+	fs_fail "$nslow fsyncs took over half a round, but only $waits waited for one"
 fs_umount
 echo "test_flush: ok"
