@@ -54,11 +54,23 @@ static void io_class(int prio)
  * for this long. */
 #define SKIP_QUIET_NS (60ull * 1000000000ull)
 
+/* Queues inode ino (0: the namespace) for the compactor, once
+ * (compact_lock held). */
+static void queue_locked(struct fs *fs, uint64_t ino)
+{
+	for (size_t i = 0; i < fs->ncompact; i++)
+		if (fs->compact_q[i] == ino)
+			return;
+	if (fs->ncompact < COMPACT_QUEUE) {
+		fs->compact_q[fs->ncompact++] = ino;
+		pthread_cond_signal(&fs->compact_cv);
+	}
+}
+
 void compactor_consider(struct fs *fs, uint64_t ino, st_store *st)
 {
 	struct st_info info;
 	struct compact_floor *f;
-	bool queued = false;
 
 	if (!fs->o.compact || st_info(st, &info) != ST_OK)
 		return;
@@ -78,12 +90,7 @@ void compactor_consider(struct fs *fs, uint64_t ino, st_store *st)
 		pthread_mutex_unlock(&fs->compact_lock);
 		return;
 	}
-	for (size_t i = 0; i < fs->ncompact; i++)
-		queued |= fs->compact_q[i] == ino;
-	if (!queued && fs->ncompact < COMPACT_QUEUE) {
-		fs->compact_q[fs->ncompact++] = ino;
-		pthread_cond_signal(&fs->compact_cv);
-	}
+	queue_locked(fs, ino);
 	pthread_mutex_unlock(&fs->compact_lock);
 }
 
@@ -253,12 +260,26 @@ static int compact_store(struct fs *fs, st_store *st, uint64_t ino, uint64_t *se
 		io_class(IOPRIO_NORMAL);
 	free(pins);
 	if (rc == ST_OK) {
+		/* The commits made during the copy were replayed whole, the
+		 * rule not applied to them. If they are as much as a store is
+		 * taken again for, it is looked at again now: no later commit
+		 * may come to do it (a file saved a few times during a slow
+		 * copy, then left alone, kept three versions' worth). Not
+		 * while the rule keeps every version. The estimate decides
+		 * whether another copy is worth it. */
+		bool again = !cs.quiet_ns && cs.bytes_after > cs.bytes_copied &&
+			     (double)(cs.bytes_after - cs.bytes_copied) >=
+				 fs->o.compact_frag * (double)cs.bytes_after;
+
 		account(fs, &cs);
 		pthread_mutex_lock(&fs->compact_lock);
 		fs->compact_floor[ino % COMPACT_FLOORS].ino = ino;
-		fs->compact_floor[ino % COMPACT_FLOORS].bytes = cs.bytes_after;
+		fs->compact_floor[ino % COMPACT_FLOORS].bytes =
+		    again ? cs.bytes_copied : cs.bytes_after;
 		fs->compact_floor[ino % COMPACT_FLOORS].quiet_until =
 		    cs.quiet_ns ? st_monotonic_ns() + cs.quiet_ns : 0;
+		if (again)
+			queue_locked(fs, ino);
 		pthread_mutex_unlock(&fs->compact_lock);
 	} else if (rc == ST_EABORTED) {
 		pthread_mutex_lock(&fs->compact_lock);

@@ -384,7 +384,9 @@ struct fs {
 	/* What the last compaction of a store left, by inode (slot ino % 1024;
 	 * a collision costs at most one early compaction): what retention
 	 * keeps is not garbage, so a store is taken again only once it has
-	 * grown past that by compact_frag; and not before quiet_until (on
+	 * grown past that by compact_frag (or at once, from what its copy
+	 * held, if the commits replayed after the copy were that much); and
+	 * not before quiet_until (on
 	 * st_monotonic_ns) if the retention rule will keep every version till
 	 * then, as it does for a store all of whose versions are younger
 	 * than its "all" window (st_compact_stats.quiet_ns). */

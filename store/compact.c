@@ -1036,6 +1036,7 @@ int st_compact(st_store *st, const struct st_compact_opts *opts, struct st_compa
 	}
 	if (rc != ST_OK || (rc = hook(&c, ST_STEP_COPY)) != ST_OK)
 		goto out;
+	c.stats.bytes_copied = c.w.end;
 	c.caught_up = true;
 
 	/* 2. Unlocked catch-up passes while writers go on, until a pass finds

@@ -522,6 +522,8 @@ struct st_compact_opts {
 struct st_compact_stats {
 	uint64_t bytes_before;	  /* committed bytes when compaction began */
 	uint64_t bytes_after;	  /* size of the new file */
+	uint64_t bytes_copied;	  /* ... once the kept versions were copied, before the
+				   * commits made meanwhile were replayed */
 	uint64_t versions_before; /* versions in the chain at the start */
 	uint64_t versions_kept;	  /* versions in the new file */
 	unsigned passes;	  /* unlocked catch-up passes run */

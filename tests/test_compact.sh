@@ -32,7 +32,8 @@ done
 i=0
 while [ "$(store_bytes)" -gt 12000000 ]; do
 	i=$((i + 1))
-	[ $i -gt 300 ] && fs_fail "the store did not shrink in 30 s: $(store_bytes) bytes"
+	[ $i -gt 300 ] && fs_fail "the store did not shrink in 30 s: $(store_bytes) bytes;" \
+		$(grep compaction "$FS_MNT/.revfs/stats")
 	sleep 0.1
 done
 cmp "$FS_TMP/ref" "$FS_MNT/f" || fs_fail "content changed by compaction"
