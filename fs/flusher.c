@@ -15,7 +15,9 @@
  * runs queue their files, and one of them commits those as a batch of its
  * own (flusher_sync_file), beside whatever round is under way. A file is
  * in a round or in a batch, never both; the two share only the namespace
- * commit (ns_commit_lock).
+ * commit (ns_commit_lock). A round commits its small files before its
+ * large ones, so that an fsync of a file a round took is not held up by
+ * a stream's commit.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -32,6 +34,8 @@
 #define SYNC_BATCH 64
 /* Up to this many stores, per-file fdatasync beats a syncfs of the disk. */
 #define SMALL_BATCH 4
+/* A round commits files with less than this to write before the others. */
+#define SMALL_COMMIT (1u << 20)
 /* After ENOSPC, writes resume once the backing disk has this much free
  * beyond what is dirty: 64 MiB, or a 16th of a smaller disk. */
 #define SPACE_MARGIN (64ull << 20)
@@ -48,6 +52,7 @@ struct job {
 	bool waited;	      /* the store was being compacted: wait_ns was sampled */
 	uint64_t wait_ns;     /* time to get the store's writer lock */
 	uint64_t asked;	      /* an fsync batch's: in->sync_asked when taken */
+	uint64_t bytes;	      /* the flush set's, when taken */
 	int err;	      /* errno, 0 if fine */
 };
 
@@ -188,6 +193,7 @@ static void take(struct fs *fs, struct job *j, bool last, bool pressure)
 		in->dirty = tail;
 		in->flushing = true;
 		j->commit = true;
+		j->bytes = in->flush.bytes;
 		j->size = size;
 		j->mtime = (uint64_t)in->a.mtime_ns;
 		j->self.mode = in->a.mode;
@@ -480,31 +486,31 @@ static bool has_held(const struct job *j)
 }
 
 /*
- * Takes, commits and settles the jobs, then writes their records and
- * commits the namespace. A round (round) lets go at once of the files it
- * has nothing to do for, so that an fsync of one of them need not wait
- * for the round's commits of others: *np is then what it kept.
+ * Takes the jobs' flush sets, in inode order: one order for the stores'
+ * locks, which a batch holds together. Puts the jobs with a commit first,
+ * in that order, then files a gap held whole, then those with nothing to
+ * do; returns how many have a commit, and *nkept the first two.
  */
-static void commit_jobs(struct fs *fs, struct job *jobs, size_t *np, bool last, bool pressure,
-			bool round)
+static size_t take_jobs(struct fs *fs, struct job *jobs, size_t n, bool last, bool pressure,
+			size_t *nkept)
 {
-	size_t i, n = *np, ncommit, nkept;
+	size_t ncommit;
 
-	/* One order for the stores' locks, which a batch holds together. */
 	if (n > 1)
 		qsort(jobs, n, sizeof(*jobs), job_cmp);
-	for (i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++)
 		take(fs, &jobs[i], last, pressure);
-	/* Commits first, in that order; then files a gap held whole. */
 	ncommit = partition(jobs, n, has_commit);
-	nkept = ncommit + partition(jobs + ncommit, n - ncommit, has_held);
-	if (round && nkept < n) {
-		pthread_mutex_lock(&fs->ns_lock);
-		persist_records(fs, jobs + nkept, n - nkept);
-		round_release(fs, jobs + nkept, n - nkept);
-		pthread_mutex_unlock(&fs->ns_lock);
-		*np = n = nkept;
-	}
+	*nkept = ncommit + partition(jobs + ncommit, n - ncommit, has_held);
+	return ncommit;
+}
+
+/* Commits jobs[0..ncommit), settles jobs[0..n), writes their records and
+ * commits the namespace. */
+static void finish_jobs(struct fs *fs, struct job *jobs, size_t ncommit, size_t n, bool last)
+{
+	size_t i;
+
 	for (i = 0; i < ncommit; i += BATCH)
 		commit_batch(fs, jobs + i, ncommit - i < BATCH ? ncommit - i : BATCH);
 	for (i = 0; i < n; i++)
@@ -515,18 +521,54 @@ static void commit_jobs(struct fs *fs, struct job *jobs, size_t *np, bool last, 
 	commit_ns_store(fs, last);
 }
 
-/* Returns how many files failed to commit. */
-static size_t round_run(struct fs *fs, struct job *jobs, size_t n, bool last, bool pressure)
+/* Lets go of the jobs' files; returns how many failed to commit. */
+static size_t round_done(struct fs *fs, struct job *jobs, size_t n)
 {
-	size_t i, k;
+	size_t failed = 0;
 
-	commit_jobs(fs, jobs, &n, last, pressure, true);
+	for (size_t i = 0; i < n; i++)
+		failed += jobs[i].commit && !jobs[i].prepared;
 	pthread_mutex_lock(&fs->ns_lock);
 	round_release(fs, jobs, n);
 	pthread_mutex_unlock(&fs->ns_lock);
-	for (i = k = 0; i < n; i++)
-		k += jobs[i].commit && !jobs[i].prepared;
-	return k;
+	return failed;
+}
+
+static bool is_small(const struct job *j)
+{
+	return j->bytes < SMALL_COMMIT;
+}
+
+/*
+ * A round: the files it has nothing to do for go at once; the small
+ * commits are made before the large ones, as a group of their own, and
+ * their files go too. An fsync that finds its file in the round then
+ * waits for neither of those, only for its file's commit. Returns how
+ * many files failed to commit.
+ */
+static size_t round_run(struct fs *fs, struct job *jobs, size_t n, bool last, bool pressure)
+{
+	size_t ncommit, nkept, nsmall, failed = 0;
+
+	ncommit = take_jobs(fs, jobs, n, last, pressure, &nkept);
+	if (nkept < n) {
+		pthread_mutex_lock(&fs->ns_lock);
+		persist_records(fs, jobs + nkept, n - nkept);
+		round_release(fs, jobs + nkept, n - nkept);
+		pthread_mutex_unlock(&fs->ns_lock);
+	}
+	nsmall = partition(jobs, ncommit, is_small);
+	if (nsmall && nsmall < ncommit) {
+		finish_jobs(fs, jobs, nsmall, nsmall, last);
+		failed += round_done(fs, jobs, nsmall);
+		jobs += nsmall;
+		ncommit -= nsmall;
+		nkept -= nsmall;
+		/* partition() kept the small ones' order, not the others'. */
+		qsort(jobs, ncommit, sizeof(*jobs), job_cmp);
+	}
+	finish_jobs(fs, jobs, ncommit, nkept, last);
+	return failed + round_done(fs, jobs, nkept);
 }
 
 /* Clears the ENOSPC state once the disk has room again (as space_check
@@ -680,15 +722,16 @@ void flusher_stop(struct fs *fs)
 
 /*
  * Runs one fsync batch: the files queued that no round has, up to
- * SYNC_BATCH, or, if a round has every one, nothing until a round lets one
- * go. Called and returns with flush_lock held, as the batch's leader.
+ * SYNC_BATCH, or, if a round has every one (the caller's among them),
+ * nothing until a round lets one go; returns false then. Called and
+ * returns with flush_lock held, as the batch's leader.
  */
-static void sync_lead(struct fs *fs, struct job *jobs)
+static bool sync_lead(struct fs *fs, struct job *jobs)
 {
 	struct inode *in, *next, *rest = NULL, *rest_tail = NULL;
 	uint64_t t0, took;
 	bool pressure;
-	size_t n = 0;
+	size_t n = 0, ncommit, nkept;
 
 	for (in = fs->sync_head; in; in = next) {
 		next = in->sync_next;
@@ -710,16 +753,16 @@ static void sync_lead(struct fs *fs, struct job *jobs)
 	fs->sync_head = rest;
 	fs->sync_tail = rest_tail;
 	if (!n) {
-		fs->fsync_round_waits++;
 		pthread_cond_wait(&fs->done_cv, &fs->flush_lock);
-		return;
+		return false;
 	}
 	fs->sync_leader = true;
 	pressure = fs->room_waiters > 0;
 	pthread_mutex_unlock(&fs->flush_lock);
 
 	t0 = st_monotonic_ns();
-	commit_jobs(fs, jobs, &n, false, pressure, false);
+	ncommit = take_jobs(fs, jobs, n, false, pressure, &nkept);
+	finish_jobs(fs, jobs, ncommit, n, false);
 	took = st_monotonic_ns() - t0;
 
 	pthread_mutex_lock(&fs->flush_lock);
@@ -732,6 +775,7 @@ static void sync_lead(struct fs *fs, struct job *jobs)
 	fs->fsync_batch_ns += took;
 	fs->sync_leader = false;
 	pthread_cond_broadcast(&fs->sync_cv);
+	return true;
 }
 
 /*
@@ -743,11 +787,13 @@ static void sync_lead(struct fs *fs, struct job *jobs)
  * this thread commits the queue as one (shared syncs, and the namespace
  * if names changed, as a round does); else it waits for a batch that
  * takes its file, and may lead the next one. A file a round already has
- * waits for that round. At a stop the flusher's last rounds do it all.
+ * waits for its commit there. At a stop the flusher's last rounds do it
+ * all.
  */
 int flusher_sync_file(struct fs *fs, struct inode *in)
 {
 	struct job jobs[SYNC_BATCH];
+	bool waited = false;
 	uint64_t mine;
 
 	pthread_mutex_lock(&fs->flush_lock);
@@ -769,8 +815,10 @@ int flusher_sync_file(struct fs *fs, struct inode *in)
 	while (in->sync_done < mine) {
 		if (fs->sync_leader || fs->sync_round_waits)
 			pthread_cond_wait(&fs->sync_cv, &fs->flush_lock);
-		else
-			sync_lead(fs, jobs);
+		else if (!sync_lead(fs, jobs) && !waited) {
+			waited = true;
+			fs->fsync_round_waits++;
+		}
 	}
 	pthread_mutex_unlock(&fs->flush_lock);
 	return sync_error(fs, in);
