@@ -446,11 +446,13 @@ static void round_release(struct fs *fs, struct job *jobs, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		pthread_mutex_lock(&fs->flush_lock);
 		jobs[i].in->inflight = false;
-		pthread_cond_broadcast(&fs->done_cv);
 		pthread_mutex_unlock(&fs->flush_lock);
 		jobs[i].in->refs++;
 		ino_put_locked(fs, jobs[i].in);
 	}
+	pthread_mutex_lock(&fs->flush_lock);
+	pthread_cond_broadcast(&fs->done_cv);
+	pthread_mutex_unlock(&fs->flush_lock);
 }
 
 static int job_cmp(const void *a, const void *b)
